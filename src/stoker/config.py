@@ -1,0 +1,72 @@
+"""Settings: read once from the environment and the command line, then passed around explicitly.
+
+Nothing here is global: `Settings.from_env()` builds a value; callers hand it to what needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # default: SQLite in data_dir
+    spark_master: str = "local[*]"
+    storage_roots: tuple[Path, ...] = ()  # extra roots besides data_dir/files
+    admin_token: str | None = None
+    secret_key: str | None = None  # Fernet key for secrets at rest; default: a key file in data_dir
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    reap_interval_seconds: float = 2.0
+    embedded_worker: bool = True
+    worker_concurrency: int = 1
+    result_max_rows: int = 10_000
+    result_max_bytes: int = 10 * 1024 * 1024
+    spark_conf: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        env = os.environ
+        roots = tuple(Path(p) for p in env.get("STOKER_STORAGE_ROOTS", "").split(os.pathsep) if p)
+        base = cls(
+            data_dir=Path(env.get("STOKER_DATA_DIR", "data")),
+            database_url=env.get("STOKER_DATABASE_URL") or None,
+            spark_master=env.get("STOKER_SPARK_MASTER", "local[*]"),
+            storage_roots=roots,
+            admin_token=env.get("STOKER_ADMIN_TOKEN") or None,
+            secret_key=env.get("STOKER_SECRET_KEY") or None,
+            lease_seconds=_env_float("STOKER_LEASE_SECONDS", 30.0),
+            heartbeat_seconds=_env_float("STOKER_HEARTBEAT_SECONDS", 5.0),
+            reap_interval_seconds=_env_float("STOKER_REAP_INTERVAL_SECONDS", 2.0),
+            worker_concurrency=_env_int("STOKER_WORKER_CONCURRENCY", 1),
+        )
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in clean:
+            clean["data_dir"] = Path(str(clean["data_dir"]))
+        return replace(base, **clean)  # type: ignore[arg-type]
+
+    @property
+    def storage_root(self) -> Path:
+        return (self.data_dir / "files").resolve()
+
+    @property
+    def logs_dir(self) -> Path:
+        return (self.data_dir / "logs").resolve()
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'stoker.db').resolve()}"

@@ -1,0 +1,57 @@
+"""Run states, attempt outcomes, and the pure rules between them (no I/O)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
+
+
+class Outcome(StrEnum):
+    """How one attempt ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"  # its lease expired: the worker died or stopped heartbeating
+    CANCELLED = "cancelled"
+
+
+# An attempt that ended in one of these may be followed by another one, attempts permitting.
+RETRYABLE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST})
+
+
+def backoff_delay(policy: str, base_seconds: float, attempts_done: int) -> float:
+    """Seconds to wait before attempt number `attempts_done + 1`.
+
+    constant: always `base_seconds`; exponential: base * 2^(n-1), capped at one hour.
+    """
+    if base_seconds <= 0:
+        return 0.0
+    if policy == "constant":
+        return base_seconds
+    return min(base_seconds * (2 ** max(attempts_done - 1, 0)), 3600.0)
+
+
+def next_state_after(outcome: Outcome, attempts_done: int, max_attempts: int) -> RunState:
+    """Where a run goes when its current attempt ends with `outcome`."""
+    if outcome is Outcome.SUCCEEDED:
+        return RunState.SUCCEEDED
+    if outcome is Outcome.CANCELLED:
+        return RunState.CANCELLED
+    if attempts_done < max_attempts:
+        return RunState.QUEUED
+    return RunState.FAILED

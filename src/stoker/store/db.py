@@ -1,0 +1,97 @@
+"""Database handle: engines, transactions, migrations.
+
+SQLite runs in WAL mode and every write transaction starts with BEGIN IMMEDIATE, so a transaction
+holds the write lock from its first statement: the claim, finish and reap transactions are then
+serialised exactly as PostgreSQL's row locks serialise them. Reads use a second engine with plain
+(deferred) transactions so they never wait for a writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.url.startswith("postgresql://"):
+            self.url = "postgresql+psycopg://" + self.url[len("postgresql://"):]
+        if self.is_sqlite:
+            path = sa.engine.make_url(url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.writer = self._sqlite_engine(immediate=True)
+            self.reader = self._sqlite_engine(immediate=False)
+        else:
+            self.writer = sa.create_engine(
+                self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
+                json_serializer=_json_dumps, json_deserializer=orjson.loads,
+            )
+            self.reader = self.writer
+
+    def _sqlite_engine(self, *, immediate: bool) -> Engine:
+        engine = sa.create_engine(
+            self.url, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+            connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8, max_overflow=16,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" hook issues BEGIN itself
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on exit, rolled back on error."""
+        with self.writer.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.reader.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest revision (alembic upgrade heads)."""
+        from alembic import command
+
+        command.upgrade(self.alembic_config(), "heads")
+
+    def alembic_config(self):  # type: ignore[no-untyped-def]
+        from alembic.config import Config
+
+        here = Path(__file__).parent
+        cfg = Config()
+        cfg.set_main_option("script_location", str(here / "migrations"))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        cfg.attributes["engine"] = self.writer
+        return cfg
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

@@ -1,0 +1,99 @@
+"""Jobs: named definitions and their run policy."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from stoker.core.errors import Conflict, NotFound
+from stoker.store.db import Database
+from stoker.store.tables import jobs
+
+ADHOC_JOB = "adhoc"
+
+POLICY_FIELDS = ("mode", "max_concurrent_runs", "max_attempts", "backoff", "backoff_seconds",
+                 "timeout_seconds", "description")
+
+
+def job_to_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "name": row.name, "kind": row.kind, "spec": row.spec,
+        "description": row.description, "mode": row.mode,
+        "max_concurrent_runs": row.max_concurrent_runs, "max_attempts": row.max_attempts,
+        "backoff": row.backoff, "backoff_seconds": row.backoff_seconds,
+        "timeout_seconds": row.timeout_seconds, "running_count": row.running_count,
+        "created_at": row.created_at, "updated_at": row.updated_at,
+    }
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, name: str, kind: str, spec: dict[str, Any], **policy: Any) -> dict[str, Any]:
+        now = time.time()
+        values = {"id": str(uuid.uuid4()), "name": name, "kind": kind, "spec": spec,
+                  "created_at": now, "updated_at": now,
+                  **{k: v for k, v in policy.items() if k in POLICY_FIELDS and v is not None}}
+        try:
+            with self.db.write() as conn:
+                conn.execute(jobs.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"a job named {name!r} already exists", job=name) from exc
+        return self.get(name)
+
+    def update(self, name_or_id: str, **changes: Any) -> dict[str, Any]:
+        values = {k: v for k, v in changes.items() if (k in POLICY_FIELDS or k == "spec") and v is not None}
+        with self.db.write() as conn:
+            row = self._find(conn, name_or_id)
+            if values:
+                conn.execute(jobs.update().where(jobs.c.id == row.id)
+                             .values(**values, updated_at=time.time()))
+        return self.get(row.id)
+
+    def get(self, name_or_id: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return job_to_dict(self._find(conn, name_or_id))
+
+    def row(self, conn: Connection, name_or_id: str) -> Any:
+        return self._find(conn, name_or_id)
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [job_to_dict(r) for r in conn.execute(sa.select(jobs).order_by(jobs.c.name))]
+
+    def ensure(self, conn: Connection, name: str, kind: str = "pipeline",
+               spec: dict[str, Any] | None = None, **policy: Any) -> Any:
+        """Get a job by name inside `conn`, creating it if missing (race-free: unique name)."""
+        row = conn.execute(sa.select(jobs).where(jobs.c.name == name)).first()
+        if row is not None:
+            return row
+        now = time.time()
+        values = {"id": str(uuid.uuid4()), "name": name, "kind": kind, "spec": spec or {},
+                  "created_at": now, "updated_at": now, **policy}
+        insert = _insert_ignore(conn, jobs).values(**values).on_conflict_do_nothing(
+            index_elements=["name"])
+        conn.execute(insert)
+        return conn.execute(sa.select(jobs).where(jobs.c.name == name)).one()
+
+    @staticmethod
+    def _find(conn: Connection, name_or_id: str) -> Any:
+        row = conn.execute(
+            sa.select(jobs).where(sa.or_(jobs.c.id == name_or_id, jobs.c.name == name_or_id))
+        ).first()
+        if row is None:
+            raise NotFound(f"no job named or with id {name_or_id!r}")
+        return row
+
+
+def _insert_ignore(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT that supports ON CONFLICT DO NOTHING (both SQLite and PostgreSQL do)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)

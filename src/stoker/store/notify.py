@@ -1,0 +1,69 @@
+"""Waking claimers promptly when work arrives, instead of sleeping a fixed time.
+
+In one process a condition variable does it. Across processes on PostgreSQL, submitters NOTIFY
+inside their transaction (delivered at commit) and a listener thread turns that into a local wake-up.
+SQLite has no cross-process signal; a worker in another process falls back to a short poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "stoker_runs"
+
+
+class Wakeup:
+    """A counter plus a condition: `wait` returns as soon as `notify` was called since `seen`."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generation = 0
+
+    def notify(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Block until the generation moves past `seen` or `timeout` passes; return the generation."""
+        with self._cond:
+            if self._generation == seen:
+                self._cond.wait(timeout)
+            return self._generation
+
+
+class PostgresListener:
+    """A daemon thread LISTENing on the queue channel; every notification wakes local claimers."""
+
+    def __init__(self, url: str, wakeup: Wakeup) -> None:
+        self._url = url.replace("postgresql+psycopg://", "postgresql://")
+        self._wakeup = wakeup
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stoker-pg-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=64):
+                            self._wakeup.notify()
+            except Exception as exc:  # the database went away: retry, claimers still poll slowly
+                log.warning("queue listener lost its connection (%s); reconnecting", exc)
+                self._stop.wait(1.0)

@@ -1,0 +1,234 @@
+"""Runs: submit (idempotent), read, list, cancel. Each operation is one transaction."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from stoker.core.errors import Conflict, NotFound
+from stoker.core.states import RunState
+from stoker.store.db import Database
+from stoker.store.jobs import ADHOC_JOB, JobStore, _insert_ignore
+from stoker.store.notify import CHANNEL, Wakeup
+from stoker.store.outbox import record_events
+from stoker.store.tables import attempts, jobs, runs
+
+
+@dataclass
+class NewRun:
+    steps: list[Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    secrets: str | None = None  # already encrypted
+    idempotency_key: str | None = None
+    lane: str = "spark"
+    priority: int = 0
+
+
+@dataclass
+class Submitted:
+    run_id: str
+    created: bool  # False: an earlier submission with the same idempotency key
+
+
+ATTEMPT_FIELDS = ("id", "number", "worker_id", "executor", "outcome", "started_at", "heartbeat_at",
+                  "lease_expires_at", "finished_at", "error", "spark_app_id", "spark_job_group")
+
+
+def attempt_to_dict(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in ATTEMPT_FIELDS}
+
+
+class RunStore:
+    def __init__(self, db: Database, wakeup: Wakeup | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self.jobs = JobStore(db)
+        self.wakeup = wakeup
+
+    # -- submit ---------------------------------------------------------------------------
+    def submit(self, job: str | None, new_runs: list[NewRun], *, batch_id: str | None = None,
+               adhoc_policy: dict[str, Any] | None = None) -> list[Submitted]:
+        now = self.clock()
+        out: list[Submitted] = []
+        with self.db.write() as conn:
+            if job is None:
+                job_row = self.jobs.ensure(conn, ADHOC_JOB, **(adhoc_policy or {}))
+            else:
+                job_row = self.jobs.row(conn, job)
+            plain: list[dict[str, Any]] = []
+            for new in new_runs:
+                values = self._values(job_row, new, now, batch_id)
+                if new.idempotency_key is None:
+                    plain.append(values)
+                    out.append(Submitted(values["id"], True))
+                    continue
+                inserted = conn.execute(
+                    _insert_ignore(conn, runs).values(**values)
+                    .on_conflict_do_nothing(index_elements=["job_id", "idempotency_key"])
+                    .returning(runs.c.id)
+                ).first()
+                if inserted is not None:
+                    out.append(Submitted(values["id"], True))
+                    record_events(conn, now, [_queued_event(values, job_row.name)])
+                else:
+                    existing = conn.execute(
+                        sa.select(runs.c.id).where(runs.c.job_id == job_row.id,
+                                                   runs.c.idempotency_key == new.idempotency_key)
+                    ).scalar_one()
+                    out.append(Submitted(existing, False))
+            if plain:
+                conn.execute(runs.insert(), plain)
+                record_events(conn, now, [_queued_event(v, job_row.name) for v in plain])
+            if any(s.created for s in out):
+                _notify_claimers(conn)
+        if self.wakeup is not None and any(s.created for s in out):
+            self.wakeup.notify()
+        return out
+
+    @staticmethod
+    def _values(job_row: Any, new: NewRun, now: float, batch_id: str | None) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()), "job_id": job_row.id, "batch_id": batch_id,
+            "state": RunState.QUEUED.value, "lane": new.lane, "steps": new.steps,
+            "params": new.params, "options": new.options, "secrets": new.secrets,
+            "idempotency_key": new.idempotency_key, "priority": new.priority,
+            "attempt_count": 0, "max_attempts": job_row.max_attempts,
+            "available_at": now, "queued_at": now,
+        }
+
+    # -- read -----------------------------------------------------------------------------
+    def get(self, run_id: str, *, with_attempts: bool = True) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(_run_select().where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            run = _run_to_dict(row)
+            if with_attempts:
+                run["attempts"] = [
+                    attempt_to_dict(a) for a in conn.execute(
+                        sa.select(attempts).where(attempts.c.run_id == run_id)
+                        .order_by(attempts.c.number))
+                ]
+            return run
+
+    def state_of(self, run_id: str) -> str | None:
+        with self.db.read() as conn:
+            return conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+
+    def secrets_of(self, run_id: str) -> str | None:
+        with self.db.read() as conn:
+            return conn.execute(sa.select(runs.c.secrets).where(runs.c.id == run_id)).scalar()
+
+    def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
+             limit: int = 50, before_seq: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        """Newest first. Returns (runs, cursor for the next page or None)."""
+        query = _run_select()
+        if job is not None:
+            query = query.where(sa.or_(jobs.c.name == job, jobs.c.id == job))
+        if state is not None:
+            query = query.where(runs.c.state == state)
+        if batch_id is not None:
+            query = query.where(runs.c.batch_id == batch_id)
+        if before_seq is not None:
+            query = query.where(runs.c.seq < before_seq)
+        query = query.order_by(runs.c.seq.desc()).limit(limit + 1)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        page = [_run_to_dict(r) for r in rows[:limit]]
+        cursor = rows[limit - 1].seq if len(rows) > limit else None
+        return page, cursor
+
+    def count_by_state(self, *, batch_id: str) -> dict[str, int]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(runs.c.state, sa.func.count()).where(runs.c.batch_id == batch_id)
+                .group_by(runs.c.state)
+            ).all()
+        return {state: n for state, n in rows}
+
+    def attempt_log(self, run_id: str, number: int | None = None) -> tuple[int, str]:
+        with self.db.read() as conn:
+            query = sa.select(attempts.c.number, attempts.c.log).where(attempts.c.run_id == run_id)
+            if number is not None:
+                query = query.where(attempts.c.number == number)
+            row = conn.execute(query.order_by(attempts.c.number.desc()).limit(1)).first()
+            if row is None:
+                if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                    raise NotFound(f"no run with id {run_id!r}")
+                raise NotFound(f"run {run_id} has no attempt"
+                               + (f" number {number}" if number is not None else " yet"))
+            return row.number, row.log or ""
+
+    # -- cancel ---------------------------------------------------------------------------
+    def cancel(self, run_id: str) -> str:
+        """QUEUED: cancelled at once. RUNNING: marked; its worker stops it and reports `cancelled`."""
+        now = self.clock()
+        with self.db.write() as conn:
+            row = conn.execute(
+                runs.update().where(runs.c.id == run_id, runs.c.state == RunState.QUEUED.value)
+                .values(state=RunState.CANCELLED.value, finished_at=now,
+                        error="cancelled before it started")
+                .returning(runs.c.id, runs.c.job_id)
+            ).first()
+            if row is not None:
+                record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
+                                           "event": "cancelled", "state": "CANCELLED"}])
+                return RunState.CANCELLED.value
+            row = conn.execute(
+                runs.update().where(runs.c.id == run_id, runs.c.state == RunState.RUNNING.value)
+                .values(cancel_requested=True).returning(runs.c.id, runs.c.job_id)
+            ).first()
+            if row is not None:
+                record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
+                                           "event": "cancel_requested", "state": "RUNNING"}])
+                _notify_claimers(conn)
+                return RunState.RUNNING.value
+            state = conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+        if state is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        raise Conflict(f"run {run_id} is already {state}; only QUEUED or RUNNING runs can be cancelled",
+                       state=state)
+
+    def cancel_requested(self, run_ids: list[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        with self.db.read() as conn:
+            return set(conn.execute(
+                sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.cancel_requested.is_(True))
+            ).scalars())
+
+
+def _run_select() -> sa.Select:  # type: ignore[type-arg]
+    return sa.select(runs, jobs.c.name.label("job_name")).join(jobs, jobs.c.id == runs.c.job_id)
+
+
+def _run_to_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id, "seq": row.seq, "job": row.job_name, "job_id": row.job_id,
+        "batch_id": row.batch_id, "state": row.state, "lane": row.lane, "steps": row.steps,
+        "params": row.params, "options": row.options, "has_secrets": row.secrets is not None,
+        "idempotency_key": row.idempotency_key, "priority": row.priority,
+        "attempt_count": row.attempt_count, "max_attempts": row.max_attempts,
+        "queued_at": row.queued_at, "available_at": row.available_at,
+        "started_at": row.started_at, "finished_at": row.finished_at,
+        "cancel_requested": row.cancel_requested, "result": row.result, "error": row.error,
+    }
+
+
+def _queued_event(values: dict[str, Any], job_name: str) -> dict[str, Any]:
+    return {"run_id": values["id"], "job_id": values["job_id"], "job": job_name,
+            "event": "queued", "state": "QUEUED"}
+
+
+def _notify_claimers(conn: Connection) -> None:
+    """On PostgreSQL, wake LISTENing workers in other processes when this transaction commits."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

@@ -1,0 +1,151 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create exactly this (a test compares them).
+
+Times are float epoch seconds (UTC): one portable type for SQLite and PostgreSQL, cheap to compare in
+the claim and reap queries.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # pipeline | container
+    sa.Column("spec", sa.JSON, nullable=False),  # {"steps": [...]} or {"image": ..., "command": [...]}
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("mode", sa.String(20), nullable=False, server_default="session"),  # session | submit
+    sa.Column("max_concurrent_runs", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("backoff", sa.String(20), nullable=False, server_default="exponential"),
+    sa.Column("backoff_seconds", sa.Float, nullable=False, server_default="1"),
+    sa.Column("timeout_seconds", sa.Float),
+    # The concurrency semaphore: changed only in the transactions that start or end an attempt,
+    # with the job row locked, so it always equals the number of RUNNING runs of the job.
+    sa.Column("running_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint("running_count >= 0", name="ck_jobs_running_count_nonnegative"),
+    sa.CheckConstraint("max_concurrent_runs >= 1", name="ck_jobs_max_concurrent_runs_positive"),
+    sa.CheckConstraint("max_attempts >= 1", name="ck_jobs_max_attempts_positive"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    # seq orders the queue (FIFO within a priority); id is the public identifier.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("job_id", sa.String(36), sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("batch_id", sa.String(36), index=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("lane", sa.String(20), nullable=False, server_default="spark"),  # instant | spark | container
+    sa.Column("steps", sa.JSON),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),  # never holds secrets
+    sa.Column("secrets", sa.Text),  # Fernet token of the run's secrets (e.g. options.s3)
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("available_at", sa.Float, nullable=False),
+    sa.Column("queued_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("current_attempt_id", sa.String(36)),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("job_id", "idempotency_key", name="uq_runs_job_idempotency_key"),
+    sa.CheckConstraint(
+        "state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')", name="ck_runs_state"
+    ),
+    sa.CheckConstraint("attempt_count <= max_attempts", name="ck_runs_attempts_bounded"),
+)
+sa.Index("ix_runs_claim", runs.c.state, runs.c.lane, runs.c.priority, runs.c.seq)
+sa.Index("ix_runs_job_state", runs.c.job_id, runs.c.state, runs.c.seq)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("worker_id", sa.String(200), nullable=False),
+    sa.Column("executor", sa.String(40)),
+    # NULL while the attempt holds its lease; then succeeded | failed | timed_out | lost | cancelled.
+    sa.Column("outcome", sa.String(20)),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("lease_expires_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("result", sa.JSON),
+    sa.Column("log", sa.Text),
+    sa.Column("spark_app_id", sa.String(200)),
+    sa.Column("spark_job_group", sa.String(200)),
+    sa.UniqueConstraint("run_id", "number", name="uq_attempts_run_number"),
+    sa.CheckConstraint(
+        "outcome IS NULL OR outcome IN ('succeeded', 'failed', 'timed_out', 'lost', 'cancelled')",
+        name="ck_attempts_outcome",
+    ),
+)
+# One active attempt per run, held by the database itself.
+sa.Index(
+    "uq_attempts_one_active_per_run",
+    attempts.c.run_id,
+    unique=True,
+    sqlite_where=attempts.c.outcome.is_(None),
+    postgresql_where=attempts.c.outcome.is_(None),
+)
+sa.Index(
+    "ix_attempts_active_lease",
+    attempts.c.lease_expires_at,
+    sqlite_where=attempts.c.outcome.is_(None),
+    postgresql_where=attempts.c.outcome.is_(None),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),  # exhausted | retry_refused
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Every state change writes one row here in the same transaction; publishers read it in order.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),  # queued | running | succeeded | failed | ...
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+settings_kv = sa.Table(
+    "settings_kv",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

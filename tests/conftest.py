@@ -1,0 +1,81 @@
+"""Shared fixtures. One SparkSession for the whole test session; service fixtures skip locally
+when the service is down and fail under CI=true."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def service_up(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a service is down locally; fail in CI, where it must be there."""
+    if service_up(host, port):
+        return
+    message = f"{name} is not reachable at {host}:{port}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: services are required)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from stoker.executors.spark_session import build_spark_session
+
+    session = build_spark_session("local[2]", "stoker-tests")
+    yield session
+    session.stop()
+
+
+PG_ADMIN_URL = os.environ.get("STOKER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import uuid
+
+    import psycopg
+
+    name = f"stoker_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate_all(db) -> None:
+    from stoker.store.tables import metadata
+
+    with db.write() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path):
+    """The same store tests run against SQLite and the real PostgreSQL."""
+    from stoker.store.db import Database
+
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'stoker.db'}")
+        db.upgrade()
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        db.upgrade()
+        _truncate_all(db)
+    yield db
+    db.dispose()

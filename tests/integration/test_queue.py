@@ -1,0 +1,159 @@
+"""The store and queue, run against SQLite and PostgreSQL alike (the `database` fixture)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from stoker.core.errors import Conflict, Fenced
+from stoker.core.states import Outcome
+from stoker.store.queue import Ending, Queue
+from stoker.store.runs import NewRun, RunStore
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def stores(database):
+    return RunStore(database), Queue(database)
+
+
+def make_job(runs: RunStore, name: str = "j", **policy):
+    return runs.jobs.create(name, "pipeline", {"steps": [["noop"]]}, **policy)
+
+
+def test_submit_claim_finish_succeeds(stores):
+    runs, queue = stores
+    make_job(runs)
+    [sub] = runs.submit("j", [NewRun(steps=[["noop"]])])
+    assert runs.get(sub.run_id)["state"] == "QUEUED"
+    [claimed] = queue.claim("w1")
+    assert claimed.run_id == sub.run_id and claimed.number == 1
+    assert runs.get(sub.run_id)["state"] == "RUNNING"
+    assert queue.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED, result={"type": "noop"})) == "SUCCEEDED"
+    run = runs.get(sub.run_id)
+    assert run["state"] == "SUCCEEDED" and run["result"] == {"type": "noop"}
+    assert [a["outcome"] for a in run["attempts"]] == ["succeeded"]
+    assert runs.jobs.get("j")["running_count"] == 0
+    # succeed once: nothing left to claim, and a second finish is fenced
+    assert queue.claim("w2") == []
+    with pytest.raises(Fenced):
+        queue.finish(Ending(claimed.attempt_id, Outcome.FAILED, error="late"))
+    assert runs.get(sub.run_id)["state"] == "SUCCEEDED"
+
+
+def test_fifo_order(stores):
+    runs, queue = stores
+    make_job(runs, max_concurrent_runs=10)
+    ids = [s.run_id for s in runs.submit("j", [NewRun(steps=[["noop"]]) for _ in range(5)])]
+    claimed = queue.claim("w", limit=5)
+    assert [c.run_id for c in claimed] == ids
+
+
+def test_idempotency_key_returns_same_run(stores):
+    runs, _ = stores
+    make_job(runs)
+    first = runs.submit("j", [NewRun(idempotency_key="k1")])[0]
+    again = runs.submit("j", [NewRun(idempotency_key="k1")])[0]
+    assert first.created and not again.created and again.run_id == first.run_id
+    assert len(runs.list(job="j")[0]) == 1
+
+
+def test_max_concurrent_runs_limits_claims(stores):
+    runs, queue = stores
+    make_job(runs, max_concurrent_runs=2)
+    runs.submit("j", [NewRun() for _ in range(5)])
+    assert len(queue.claim("w", limit=5)) == 2
+    assert queue.claim("w", limit=5) == []
+    assert runs.jobs.get("j")["running_count"] == 2
+
+
+def test_failure_retries_with_backoff_then_dead_letter(database):
+    clock = Clock()
+    runs, queue = RunStore(database, clock=clock), Queue(database, clock=clock)
+    make_job(runs, max_attempts=2, backoff="constant", backoff_seconds=10)
+    [sub] = runs.submit("j", [NewRun()])
+    [a1] = queue.claim("w")
+    assert queue.finish(Ending(a1.attempt_id, Outcome.FAILED, error="boom")) == "QUEUED"
+    assert queue.claim("w") == []  # backing off
+    clock.now += 10
+    [a2] = queue.claim("w")
+    assert a2.number == 2
+    assert queue.finish(Ending(a2.attempt_id, Outcome.FAILED, error="boom again")) == "FAILED"
+    run = runs.get(sub.run_id)
+    assert run["state"] == "FAILED" and run["error"] == "boom again"
+    assert [a["outcome"] for a in run["attempts"]] == ["failed", "failed"]
+    clock.now += 100
+    assert queue.claim("w") == []
+
+
+def test_reaper_marks_lost_and_fences_stale_worker(database):
+    clock = Clock()
+    runs, queue = RunStore(database, clock=clock), Queue(database, clock=clock)
+    make_job(runs, max_attempts=3, backoff_seconds=0)
+    [sub] = runs.submit("j", [NewRun()])
+    [stale] = queue.claim("w-old", lease_seconds=5)
+    clock.now += 6
+    assert queue.reap() == 1
+    [fresh] = queue.claim("w-new", lease_seconds=5)
+    assert fresh.number == 2
+    with pytest.raises(Fenced):
+        queue.finish(Ending(stale.attempt_id, Outcome.SUCCEEDED, result={"stale": True}))
+    with pytest.raises(Fenced):
+        queue.heartbeat_one(stale.attempt_id)
+    queue.finish(Ending(fresh.attempt_id, Outcome.SUCCEEDED, result={"fresh": True}))
+    run = runs.get(sub.run_id)
+    assert run["result"] == {"fresh": True}
+    assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+
+
+def test_heartbeat_keeps_lease_alive(database):
+    clock = Clock()
+    runs, queue = RunStore(database, clock=clock), Queue(database, clock=clock)
+    make_job(runs)
+    runs.submit("j", [NewRun()])
+    [a] = queue.claim("w", lease_seconds=5)
+    for _ in range(3):
+        clock.now += 4
+        assert queue.heartbeat_one(a.attempt_id, lease_seconds=5).lease_expires_at == clock.now + 5
+        assert queue.reap() == 0
+
+
+def test_cancel_queued_and_running(stores):
+    runs, queue = stores
+    make_job(runs, max_concurrent_runs=5)
+    queued, running = runs.submit("j", [NewRun(), NewRun()])
+    [a] = queue.claim("w")  # takes the first
+    assert a.run_id == queued.run_id
+    assert runs.cancel(running.run_id) == "CANCELLED"
+    assert runs.cancel(queued.run_id) == "RUNNING"  # requested; the worker stops it
+    assert queue.heartbeat_one(a.attempt_id).cancel_requested
+    assert queue.finish(Ending(a.attempt_id, Outcome.CANCELLED)) == "CANCELLED"
+    with pytest.raises(Conflict):
+        runs.cancel(queued.run_id)
+
+
+def test_concurrent_claimers_never_exceed_limit(stores):
+    runs, queue = stores
+    make_job(runs, max_concurrent_runs=1)
+    runs.submit("j", [NewRun() for _ in range(10)])
+    got: list = []
+    barrier = threading.Barrier(4)
+
+    def claimer(i: int) -> None:
+        barrier.wait()
+        got.extend(queue.claim(f"w{i}", limit=3))
+
+    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 1
