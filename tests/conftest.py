@@ -79,3 +79,49 @@ def database(request, tmp_path):
         _truncate_all(db)
     yield db
     db.dispose()
+
+
+ADMIN_TOKEN = "stk_test_admin_token"
+
+
+def make_services(data_dir, database_url=None, **overrides):
+    from stoker.config import Settings
+    from stoker.services import bootstrap_admin_token, build_services
+
+    settings = Settings.from_env(data_dir=data_dir, admin_token=ADMIN_TOKEN,
+                                 database_url=database_url, **overrides)
+    services = build_services(settings)
+    bootstrap_admin_token(services)
+    return services
+
+
+@pytest.fixture
+def services(tmp_path):
+    s = make_services(tmp_path / "data", lease_seconds=5.0, heartbeat_seconds=1.0, reap_interval_seconds=0.5)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def api(services):
+    """A TestClient on an app with the embedded worker running; authenticated as admin."""
+    from fastapi.testclient import TestClient
+
+    from stoker.app import Background, create_app
+
+    app = create_app(services, background=Background(services, embedded_worker=True))
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        yield client
+
+
+def wait_for_state(client, run_id, states=("SUCCEEDED", "FAILED", "CANCELLED"), timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.get(f"/api/v1/runs/{run_id}").json()
+        if run["state"] in states:
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} stuck in {run['state']}")
+        time.sleep(0.02)

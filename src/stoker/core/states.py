@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 
@@ -46,12 +47,26 @@ def backoff_delay(policy: str, base_seconds: float, attempts_done: int) -> float
     return min(base_seconds * (2 ** max(attempts_done - 1, 0)), 3600.0)
 
 
-def next_state_after(outcome: Outcome, attempts_done: int, max_attempts: int) -> RunState:
+def next_state_after(outcome: Outcome, attempts_done: int, max_attempts: int,
+                     auto_retry: bool = True) -> RunState:
     """Where a run goes when its current attempt ends with `outcome`."""
     if outcome is Outcome.SUCCEEDED:
         return RunState.SUCCEEDED
     if outcome is Outcome.CANCELLED:
         return RunState.CANCELLED
-    if attempts_done < max_attempts:
+    if attempts_done < max_attempts and auto_retry:
         return RunState.QUEUED
     return RunState.FAILED
+
+
+def exhausted(attempts_done: int, max_attempts: int) -> bool:
+    return attempts_done >= max_attempts
+
+
+def attempt_id_for(run_id: str, number: int) -> str:
+    """Attempt ids are derived from (run, number): an attempt can be named (a Sate execution, a URI)
+    before a worker starts it, and the partial unique index still allows one active attempt."""
+    return str(uuid.uuid5(_ATTEMPT_NAMESPACE, f"{run_id}/{number}"))
+
+
+_ATTEMPT_NAMESPACE = uuid.UUID("6f0c1b8e-5f7e-4d53-9a57-5b1e2f3a9c11")

@@ -16,7 +16,7 @@ from stoker.store.tables import jobs
 ADHOC_JOB = "adhoc"
 
 POLICY_FIELDS = ("mode", "max_concurrent_runs", "max_attempts", "backoff", "backoff_seconds",
-                 "timeout_seconds", "description")
+                 "timeout_seconds", "auto_retry", "description")
 
 
 def job_to_dict(row: Any) -> dict[str, Any]:
@@ -25,7 +25,8 @@ def job_to_dict(row: Any) -> dict[str, Any]:
         "description": row.description, "mode": row.mode,
         "max_concurrent_runs": row.max_concurrent_runs, "max_attempts": row.max_attempts,
         "backoff": row.backoff, "backoff_seconds": row.backoff_seconds,
-        "timeout_seconds": row.timeout_seconds, "running_count": row.running_count,
+        "timeout_seconds": row.timeout_seconds, "auto_retry": row.auto_retry,
+        "running_count": row.running_count,
         "created_at": row.created_at, "updated_at": row.updated_at,
     }
 

@@ -17,7 +17,6 @@ transaction, and every guarantee is held by the database:
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Fenced
-from stoker.core.states import Outcome, RunState, backoff_delay, next_state_after
+from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay, next_state_after
 from stoker.store.db import Database
 from stoker.store.outbox import record_events
 from stoker.store.runs import _notify_claimers
@@ -85,7 +84,7 @@ class Queue:
         now = self.clock()
         with self.db.write() as conn:
             candidates = conn.execute(
-                sa.select(runs.c.id, runs.c.job_id)
+                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count)
                 .join(jobs, jobs.c.id == runs.c.job_id)
                 .where(runs.c.state == RunState.QUEUED.value, runs.c.lane.in_(lanes),
                        runs.c.available_at <= now,
@@ -113,7 +112,7 @@ class Queue:
             for job_id, n in Counter(c.job_id for c in chosen).items():
                 conn.execute(jobs.update().where(jobs.c.id == job_id)
                              .values(running_count=jobs.c.running_count + n))
-            attempt_ids = {c.id: str(uuid.uuid4()) for c in chosen}
+            attempt_ids = {c.id: attempt_id_for(c.id, c.attempt_count + 1) for c in chosen}
             lease_until = now + lease_seconds
             conn.execute(
                 runs.update().where(runs.c.id == sa.bindparam("b_run"))
@@ -257,7 +256,7 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
         outcome = ending.outcome
         if run.cancel_requested and outcome in (Outcome.FAILED, Outcome.LOST):
             outcome = Outcome.CANCELLED  # it was asked to stop; the stop is why it ended
-        state = next_state_after(outcome, run.attempt_count, run.max_attempts)
+        state = next_state_after(outcome, run.attempt_count, run.max_attempts, job.auto_retry)
         values: dict[str, Any] = {"state": state.value, "current_attempt_id": None}
         if state is RunState.QUEUED:
             values["available_at"] = now + backoff_delay(job.backoff, job.backoff_seconds,
@@ -279,7 +278,7 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
             event["event"] = "retrying"
             event["available_at"] = values["available_at"]
         events.append(event)
-        if state is RunState.FAILED:
+        if state is RunState.FAILED and run.attempt_count >= run.max_attempts:
             reason = (f"failed {run.attempt_count} of {run.max_attempts} attempts; "
                       f"last: {outcome.value}: {ending.error or 'no message'}")
             conn.execute(dead_letters.insert().values(

@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
-from stoker.core.states import RunState
+from stoker.core.states import RunState, attempt_id_for
 from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB, JobStore, _insert_ignore
 from stoker.store.notify import CHANNEL, Wakeup
 from stoker.store.outbox import record_events
-from stoker.store.tables import attempts, jobs, runs
+from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
 @dataclass
@@ -190,12 +190,102 @@ class RunStore:
                 record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
                                            "event": "cancel_requested", "state": "RUNNING"}])
                 _notify_claimers(conn)
-                return RunState.RUNNING.value
+                requested = True
+            else:
+                requested = False
             state = conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+        if requested:
+            if self.wakeup is not None:
+                self.wakeup.notify()  # the local worker's heartbeat loop checks for cancel requests
+            return RunState.RUNNING.value
         if state is None:
             raise NotFound(f"no run with id {run_id!r}")
         raise Conflict(f"run {run_id} is already {state}; only QUEUED or RUNNING runs can be cancelled",
                        state=state)
+
+    # -- retry --------------------------------------------------------------------------
+    def retry(self, run_id: str, *, steps: list[Any] | None = None, lane: str | None = None) -> dict[str, Any]:
+        """Queue a finished, unsuccessful run again (one conditional UPDATE: of many concurrent
+        retries exactly one wins). Refusals say why and where to look; a refusal because the
+        attempts are used up is recorded on the dead-letter list, in the same transaction."""
+        now = self.clock()
+        refusal: Conflict | None = None
+        with self.db.write() as conn:
+            values: dict[str, Any] = {"state": RunState.QUEUED.value, "available_at": now,
+                                      "cancel_requested": False, "finished_at": None, "error": None}
+            if steps is not None:
+                values["steps"] = steps
+            if lane is not None:
+                values["lane"] = lane
+            row = conn.execute(
+                runs.update().where(runs.c.id == run_id,
+                                    runs.c.state.in_([RunState.FAILED.value, RunState.CANCELLED.value]),
+                                    runs.c.attempt_count < runs.c.max_attempts)
+                .values(**values).returning(runs.c.job_id, runs.c.attempt_count)
+            ).first()
+            if row is not None:
+                record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
+                                           "state": "QUEUED", "retry": True,
+                                           "attempt": row.attempt_count + 1}])
+                _notify_claimers(conn)
+            else:
+                refusal = self._retry_refusal(conn, run_id, now)
+        if refusal is not None:
+            raise refusal
+        if self.wakeup is not None:
+            self.wakeup.notify()
+        return self.get(run_id)
+
+    def _retry_refusal(self, conn: Connection, run_id: str, now: float) -> Conflict:
+        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        if run is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        base = f"/api/v1/runs/{run_id}"
+        if run.state in (RunState.QUEUED.value, RunState.RUNNING.value):
+            number = run.attempt_count if run.state == RunState.RUNNING.value else run.attempt_count + 1
+            return Conflict(
+                f"run {run_id} is {run.state}: attempt {number} is already "
+                f"{'running' if run.state == 'RUNNING' else 'waiting to run'}; wait for it to finish "
+                f"(or cancel it) before retrying", state=run.state, active_attempt=f"{base}/attempts/{number}")
+        if run.state == RunState.SUCCEEDED.value:
+            return Conflict(f"run {run_id} already succeeded and is never run again; read its result",
+                            state=run.state, results=f"{base}/result")
+        reason = (f"retry refused: run {run_id} has used all {run.max_attempts} attempts; submit a new "
+                  f"run if it should be tried again")
+        conn.execute(dead_letters.insert().values(run_id=run_id, job_id=run.job_id, kind="retry_refused",
+                                                  reason=reason, created_at=now))
+        record_events(conn, now, [{"run_id": run_id, "job_id": run.job_id, "event": "dead_letter",
+                                   "state": run.state, "kind": "retry_refused", "reason": reason}])
+        return Conflict(reason, state=run.state, dead_letters=f"/api/v1/dead-letters?run={run_id}")
+
+    def dead_letters(self, *, job: str | None = None, run_id: str | None = None, limit: int = 50,
+                     before_id: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        query = (sa.select(dead_letters, jobs.c.name.label("job_name"))
+                 .join(jobs, jobs.c.id == dead_letters.c.job_id))
+        if job is not None:
+            query = query.where(sa.or_(jobs.c.name == job, jobs.c.id == job))
+        if run_id is not None:
+            query = query.where(dead_letters.c.run_id == run_id)
+        if before_id is not None:
+            query = query.where(dead_letters.c.id < before_id)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(dead_letters.c.id.desc()).limit(limit + 1)).all()
+        page = [{"id": r.id, "run_id": r.run_id, "job": r.job_name, "kind": r.kind, "reason": r.reason,
+                 "created_at": r.created_at} for r in rows[:limit]]
+        return page, (rows[limit - 1].id if len(rows) > limit else None)
+
+    def attempt(self, run_id: str, number: int) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(attempts).where(attempts.c.run_id == run_id,
+                                                         attempts.c.number == number)).first()
+            if row is not None:
+                return {**attempt_to_dict(row), "run_id": run_id, "result": row.result}
+            run = conn.execute(sa.select(runs.c.state, runs.c.attempt_count)
+                               .where(runs.c.id == run_id)).first()
+        if run is not None and run.state == RunState.QUEUED.value and number == run.attempt_count + 1:
+            return {"id": attempt_id_for(run_id, number), "run_id": run_id, "number": number,
+                    "outcome": None, "pending": True}
+        raise NotFound(f"run {run_id!r} has no attempt number {number}")
 
     def cancel_requested(self, run_ids: list[str]) -> set[str]:
         if not run_ids:

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("backoff", sa.String(20), nullable=False, server_default="exponential"),
         sa.Column("backoff_seconds", sa.Float, nullable=False, server_default="1"),
         sa.Column("timeout_seconds", sa.Float),
+        sa.Column("auto_retry", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("running_count", sa.Integer, nullable=False, server_default="0"),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),

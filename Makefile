@@ -1,0 +1,40 @@
+# Two commands matter: `make run` (set up, then start Stoker) and `make test` (set up, then run every test).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.stamp-install
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+DATA   ?= data
+
+.PHONY: setup run test test-fast bench java listener clean
+
+setup: java $(STAMP) listener
+
+java:
+	@bash scripts/check_java.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+listener: $(STAMP)
+	@if [ -f scripts/build_listener.sh ]; then PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/build_listener.sh; fi
+
+run: setup
+	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e and not spark"
+
+bench: setup
+	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_noop.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

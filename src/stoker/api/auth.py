@@ -1,0 +1,33 @@
+"""Bearer-token auth with scopes, as a FastAPI dependency: 401 without a valid token, 403 without the scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from stoker.store.tokens import Principal
+
+_bearer = HTTPBearer(auto_error=False, description="A Stoker API token: `Authorization: Bearer stk_…`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same token, for clients that send X-API-Key")
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    def dependency(request: Request,
+                   bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+                   api_key: str | None = Depends(_api_key)) -> Principal:
+        token = bearer.credentials if bearer is not None else api_key
+        if not token:
+            raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        principal = request.app.state.services.token_cache.lookup(token)
+        if principal is None:
+            raise HTTPException(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
+        if not principal.allows(scope):
+            raise HTTPException(403, f"this token lacks the '{scope}' scope "
+                                     f"(it has: {', '.join(sorted(principal.scopes))})")
+        return principal
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from stoker.api.auth import require
+from stoker.api.models import JobCreate, JobRunCreate, JobUpdate
+from stoker.api.runs import created_response, list_runs_page
+from stoker.api.views import job_view
+from stoker.submission import RunRequest, Submitter
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+def validate_job_steps(services: Any, steps: list[Any]) -> None:
+    """Steps with {{placeholders}} are checked when a run fills them in; the rest are checked now."""
+    if "{{" not in repr(steps):
+        services.catalog.validate(steps, services.roots)
+
+
+@router.post("", status_code=201, summary="Create a job: a named pipeline plus its run policy",
+             dependencies=[Depends(require("submit"))])
+def create_job(body: JobCreate, request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    validate_job_steps(services, body.steps)
+    policy = body.model_dump(exclude={"name", "steps"}, exclude_none=True)
+    return job_view(services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy))
+
+
+@router.get("", summary="List jobs", dependencies=[Depends(require("read"))])
+def list_jobs(request: Request) -> dict[str, Any]:
+    return {"jobs": [job_view(j) for j in request.app.state.services.runs.jobs.list()]}
+
+
+@router.get("/{job}", summary="Get a job by name or id", dependencies=[Depends(require("read"))])
+def get_job(job: str, request: Request) -> dict[str, Any]:
+    return job_view(request.app.state.services.runs.jobs.get(job))
+
+
+@router.patch("/{job}", summary="Change a job's steps or policy", dependencies=[Depends(require("submit"))])
+def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    changes = body.model_dump(exclude_none=True)
+    if "steps" in changes:
+        validate_job_steps(services, changes["steps"])
+        changes["spec"] = {"steps": changes.pop("steps")}
+    return job_view(services.runs.jobs.update(job, **changes))
+
+
+@router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
+             dependencies=[Depends(require("submit"))])
+def submit_job_run(job: str, body: JobRunCreate, request: Request, response: Response,
+                   idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+    services = request.app.state.services
+    submitted = Submitter(services).submit(
+        RunRequest(params=body.params, options=body.options, priority=body.priority,
+                   idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
+    return created_response(services, submitted, response)
+
+
+@router.get("/{job}/runs", summary="List a job's runs, newest first", dependencies=[Depends(require("read"))])
+def list_job_runs(job: str, request: Request, state: str | None = None, limit: int = 50,
+                  cursor: int | None = None) -> dict[str, Any]:
+    request.app.state.services.runs.jobs.get(job)  # 404 for an unknown job
+    return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)

@@ -1,0 +1,91 @@
+"""Request bodies of the native API (responses are plain JSON built in views.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STEPS_EXAMPLE = [["read_csv", "people.csv", {"header": True, "inferSchema": True}],
+                 ["filter", "age > 30"], ["group_by", ["city"], {"n": "count(*)"}], ["collect"]]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = None
+    mode: Literal["session", "submit"] | None = Field(
+        None, description="session: a warm SparkSession per worker (fast); submit: one spark-submit "
+                          "driver per attempt (isolated)")
+    max_concurrent_runs: int | None = Field(None, ge=1, description="RUNNING runs allowed at once (default 1)")
+    max_attempts: int | None = Field(None, ge=1, le=100, description="attempts before the run FAILS (default 3)")
+    backoff: Literal["constant", "exponential"] | None = None
+    backoff_seconds: float | None = Field(None, ge=0, le=86_400)
+    timeout_seconds: float | None = Field(None, gt=0, description="an attempt running longer is stopped: timed_out")
+
+
+class JobCreate(Policy):
+    name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    steps: list[Any] = Field(..., description="the pipeline; strings may hold {{param}} placeholders",
+                             examples=[STEPS_EXAMPLE])
+
+
+class JobUpdate(Policy):
+    steps: list[Any] | None = None
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    steps: list[Any] | None = Field(None, description="an ad-hoc pipeline (omit when `job` is given)",
+                                    examples=[STEPS_EXAMPLE])
+    job: str | None = Field(None, description="run this job's steps instead (name or id)")
+    params: dict[str, Any] = Field(default_factory=dict, description="values for the job's {{placeholders}}")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="run options; `s3` holds s3a credentials (encrypted at "
+                                                "rest, never shown back)")
+    idempotency_key: str | None = Field(None, max_length=200, description="resubmitting with the same key "
+                                        "returns the same run (also the Idempotency-Key header)")
+    priority: int = 0
+
+
+class JobRunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(None, max_length=200)
+    priority: int = 0
+
+
+class BatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job: str | None = None
+    steps: list[Any] | None = None
+    count: int | None = Field(None, ge=1, le=100_000, description="N identical runs (Stevedore's run N times)")
+    params_list: list[dict[str, Any]] | None = Field(None, max_length=100_000,
+                                                     description="one run per parameter set")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Claim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    worker_id: str = Field(..., min_length=1, max_length=200)
+    limit: int = Field(1, ge=1, le=1000)
+    wait_seconds: float = Field(0, ge=0, le=60, description="long-poll: wait this long for work")
+    lease_seconds: float = Field(30, ge=1, le=3600)
+
+
+class Heartbeat(BaseModel):
+    lease_seconds: float = Field(30, ge=1, le=3600)
+
+
+class Finish(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["succeeded", "failed", "timed_out", "cancelled"]
+    result: Any = None
+    error: str | None = Field(None, max_length=100_000)
+    log: str | None = Field(None, max_length=5_000_000)
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=200)
+    scopes: list[Literal["admin", "submit", "read", "worker", "ingest"]] = Field(..., min_length=1)

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from stoker.api.auth import require
+from stoker.api.models import BatchCreate, RunCreate
+from stoker.api.views import attempt_view, iso, run_view
+from stoker.core.errors import InvalidInput, NotFound
+from stoker.core.states import RunState
+from stoker.submission import RunRequest, Submitter
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+
+def created_response(services: Any, submitted: Any, response: Response) -> dict[str, Any]:
+    """201 for a new run; 200 (and Idempotent-Replayed) when the idempotency key matched an earlier one."""
+    if not submitted.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/v1/runs/{submitted.run_id}"
+    return run_view(services.runs.get(submitted.run_id))
+
+
+def list_runs_page(request: Request, *, job: str | None, state: str | None, limit: int,
+                   cursor: int | None, batch_id: str | None = None) -> dict[str, Any]:
+    if state is not None and state not in RunState.__members__:
+        raise InvalidInput(f"unknown state {state!r}; one of {', '.join(RunState.__members__)}")
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit must be between 1 and 500")
+    runs, next_cursor = request.app.state.services.runs.list(
+        job=job, state=state, limit=limit, before_seq=cursor, batch_id=batch_id)
+    return {"runs": [run_view(r) for r in runs], "next_cursor": next_cursor}
+
+
+@router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
+             dependencies=[Depends(require("submit"))])
+def submit_run(body: RunCreate, request: Request, response: Response,
+               idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+    """The pipeline is checked against the function catalog first: an unknown function, wrong
+    arguments or a last step that is no action answer 422 naming the step, and nothing is queued."""
+    if (body.steps is None) == (body.job is None):
+        raise InvalidInput("give either `steps` (an ad-hoc pipeline) or `job` (a job's name), not both")
+    services = request.app.state.services
+    submitted = Submitter(services).submit(
+        RunRequest(steps=body.steps, params=body.params, options=body.options, priority=body.priority,
+                   idempotency_key=idempotency_key or body.idempotency_key), job_name=body.job)
+    return created_response(services, submitted, response)
+
+
+@router.get("/runs", summary="List runs, newest first (filter by job and state; paginated)",
+            dependencies=[Depends(require("read"))])
+def list_runs(request: Request, job: str | None = None, state: str | None = None,
+              limit: int = Query(50, description="page size, 1-500"),
+              cursor: int | None = Query(None, description="`next_cursor` of the previous page")) -> dict[str, Any]:
+    return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)
+
+
+@router.get("/runs/{run_id}", summary="A run with its attempts, result and error",
+            dependencies=[Depends(require("read"))])
+def get_run(run_id: str, request: Request,
+            wait_seconds: float = Query(0, ge=0, le=60, description="long-poll: answer as soon as the "
+                                        "run is finished, or after this many seconds")) -> dict[str, Any]:
+    services = request.app.state.services
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        seen = services.wakeup.generation
+        run = services.runs.get(run_id)
+        remaining = deadline - time.monotonic()
+        if RunState(run["state"]).terminal or remaining <= 0:
+            return run_view(run)
+        # Woken by local finishes; the bound keeps finishes in other processes visible.
+        services.wakeup.wait(seen, min(remaining, 0.25))
+
+
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run (QUEUED: at once; RUNNING: its worker stops it)",
+             dependencies=[Depends(require("submit"))])
+def cancel_run(run_id: str, request: Request, response: Response) -> dict[str, Any]:
+    services = request.app.state.services
+    state = services.runs.cancel(run_id)
+    if state == RunState.RUNNING.value:
+        response.status_code = 202  # accepted: the worker is stopping it
+    return run_view(services.runs.get(run_id))
+
+
+@router.post("/runs/{run_id}/retry", summary="Queue a failed or cancelled run again",
+             dependencies=[Depends(require("submit"))],
+             responses={409: {"description": "active (URI of the attempt), succeeded (URI of the result), "
+                                             "or attempts used up (recorded on the dead-letter list)"}})
+def retry_run(run_id: str, request: Request) -> dict[str, Any]:
+    return run_view(request.app.state.services.runs.retry(run_id))
+
+
+@router.get("/runs/{run_id}/result", summary="A run's result (404 until it has one)",
+            dependencies=[Depends(require("read"))])
+def run_result(run_id: str, request: Request) -> dict[str, Any]:
+    run = request.app.state.services.runs.get(run_id, with_attempts=False)
+    if run["state"] != RunState.SUCCEEDED.value:
+        raise NotFound(f"run {run_id} has no result: it is {run['state']}", state=run["state"])
+    return {"run_id": run_id, "result": run["result"]}
+
+
+@router.get("/runs/{run_id}/attempts/{number}", summary="One attempt of a run",
+            dependencies=[Depends(require("read"))])
+def get_attempt(run_id: str, number: int, request: Request) -> dict[str, Any]:
+    return attempt_view(request.app.state.services.runs.attempt(run_id, number))
+
+
+@router.get("/dead-letters", summary="Runs that used up their attempts, and refused retries",
+            dependencies=[Depends(require("read"))])
+def list_dead_letters(request: Request, job: str | None = None, run: str | None = None,
+                      limit: int = Query(50, ge=1, le=500), cursor: int | None = None) -> dict[str, Any]:
+    entries, next_cursor = request.app.state.services.runs.dead_letters(
+        job=job, run_id=run, limit=limit, before_id=cursor)
+    return {"dead_letters": [{**e, "created_at": iso(e["created_at"]),
+                              "links": {"run": f"/api/v1/runs/{e['run_id']}"}} for e in entries],
+            "next_cursor": next_cursor}
+
+
+@router.get("/runs/{run_id}/log", summary="The driver log of a run's attempt (default: the latest)",
+            response_class=PlainTextResponse, dependencies=[Depends(require("read"))])
+def run_log(run_id: str, request: Request, attempt: int | None = None) -> PlainTextResponse:
+    number, text = request.app.state.services.runs.attempt_log(run_id, attempt)
+    return PlainTextResponse(text, headers={"X-Stoker-Attempt": str(number)})
+
+
+@router.post("/batches", status_code=201, summary="Submit N runs at once (one transaction)",
+             dependencies=[Depends(require("submit"))])
+def submit_batch(body: BatchCreate, request: Request) -> dict[str, Any]:
+    if (body.count is None) == (body.params_list is None):
+        raise InvalidInput("give either `count` or `params_list`")
+    if body.steps is not None and body.job is not None:
+        raise InvalidInput("give either `steps` or `job`, not both")
+    services = request.app.state.services
+    submitter = Submitter(services)
+    if body.count is not None:
+        # N identical runs: validate once, queue N copies.
+        batch_id, submitted = submitter.submit_batch(
+            [RunRequest(steps=body.steps, options=body.options)], job_name=body.job, copies=body.count)
+    else:
+        batch_id, submitted = submitter.submit_batch(
+            [RunRequest(steps=body.steps, params=p, options=body.options) for p in body.params_list or []],
+            job_name=body.job)
+    return {"batch_id": batch_id, "run_ids": [s.run_id for s in submitted],
+            "links": {"self": f"/api/v1/batches/{batch_id}"}}
+
+
+@router.get("/batches/{batch_id}", summary="How many runs of a batch are in each state",
+            dependencies=[Depends(require("read"))])
+def get_batch(batch_id: str, request: Request) -> dict[str, Any]:
+    counts = request.app.state.services.runs.count_by_state(batch_id=batch_id)
+    if not counts:
+        raise NotFound(f"no batch with id {batch_id!r}")
+    return {"batch_id": batch_id, "total": sum(counts.values()), "states": counts,
+            "done": all(RunState(s).terminal for s in counts)}

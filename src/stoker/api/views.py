@@ -1,0 +1,42 @@
+"""How store records look in API responses: ISO-8601 times, secrets redacted, links to follow."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from stoker.core.secrets import redacted_view
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
+    times = ("started_at", "heartbeat_at", "lease_expires_at", "finished_at")
+    return {**attempt, **{k: iso(attempt[k]) for k in times if k in attempt}}
+
+
+def run_view(run: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "id": run["id"], "job": run["job"], "job_id": run["job_id"], "state": run["state"],
+        "batch_id": run["batch_id"], "steps": run["steps"], "params": run["params"],
+        "options": redacted_view(run["options"], run["has_secrets"]),
+        "idempotency_key": run["idempotency_key"], "priority": run["priority"],
+        "attempt_count": run["attempt_count"], "max_attempts": run["max_attempts"],
+        "queued_at": iso(run["queued_at"]), "started_at": iso(run["started_at"]),
+        "finished_at": iso(run["finished_at"]), "cancel_requested": run["cancel_requested"],
+        "result": run["result"], "error": run["error"],
+        "links": {"self": f"/api/v1/runs/{run['id']}", "log": f"/api/v1/runs/{run['id']}/log",
+                  "cancel": f"/api/v1/runs/{run['id']}/cancel"},
+    }
+    if "attempts" in run:
+        view["attempts"] = [attempt_view(a) for a in run["attempts"]]
+    return view
+
+
+def job_view(job: dict[str, Any]) -> dict[str, Any]:
+    return {**job, "created_at": iso(job["created_at"]), "updated_at": iso(job["updated_at"]),
+            "links": {"self": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs"}}

@@ -1,0 +1,76 @@
+"""The worker lease protocol over HTTP: claim, heartbeat, finish. Remote workers use it so they
+never hold database credentials; GET /jobs/pop is the same claim in the Speedy Gonzales shape."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from stoker.api.auth import require
+from stoker.api.models import Claim, Finish, Heartbeat
+from stoker.api.views import iso
+from stoker.core.states import Outcome
+from stoker.services import Services
+from stoker.store.queue import Claimed, Ending
+
+router = APIRouter(prefix="/api/v1", tags=["worker protocol"])
+
+
+def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
+    """An attempt as handed to the worker that holds it: the only place secrets are decrypted."""
+    options = dict(claimed.options)
+    if claimed.secrets:
+        options.update(services.secrets.open(claimed.secrets))
+    return {
+        "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
+        "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": claimed.steps,
+        "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
+        "lease_expires_at": iso(claimed.lease_expires_at),
+        "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
+                  "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},
+    }
+
+
+def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
+                  wait_seconds: float) -> list[Claimed]:
+    """Claim now; if nothing is there, wait (woken by new work) until `wait_seconds` pass."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        seen = services.wakeup.generation
+        claimed = services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds)
+        remaining = deadline - time.monotonic()
+        if claimed or remaining <= 0:
+            return claimed
+        services.wakeup.wait(seen, min(remaining, 1.0))
+
+
+@router.post("/worker/claim", summary="Claim up to `limit` attempts under a lease (long-poll with wait_seconds)",
+             dependencies=[Depends(require("worker"))])
+def claim(body: Claim, request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    claimed = claim_waiting(services, body.worker_id, limit=body.limit,
+                            lease_seconds=body.lease_seconds, wait_seconds=body.wait_seconds)
+    return {"attempts": [claimed_view(services, c) for c in claimed]}
+
+
+@router.post("/attempts/{attempt_id}/heartbeat",
+             summary="Renew an attempt's lease; 409 if it no longer holds it",
+             dependencies=[Depends(require("worker"))])
+def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) -> dict[str, Any]:
+    lease = request.app.state.services.queue.heartbeat_one(
+        attempt_id, lease_seconds=(body.lease_seconds if body else 30.0))
+    return {"attempt_id": attempt_id, "lease_expires_at": iso(lease.lease_expires_at),
+            "cancel_requested": lease.cancel_requested}
+
+
+@router.post("/attempts/{attempt_id}/finish",
+             summary="Report how an attempt ended; 409 (nothing changes) if it no longer holds the lease",
+             dependencies=[Depends(require("worker"))])
+def finish(attempt_id: str, body: Finish, request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    state = services.queue.finish(Ending(attempt_id, Outcome(body.outcome), result=body.result,
+                                         error=body.error, log=body.log))
+    services.wakeup.notify()
+    return {"attempt_id": attempt_id, "run_state": state}

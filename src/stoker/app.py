@@ -1,0 +1,113 @@
+"""FastAPI assembly: routers, error shapes, and the background duties of a `stoker serve` process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from stoker import __version__
+from stoker.core.errors import StokerError
+from stoker.services import Services
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Stoker runs parameterised data jobs on Apache Spark.
+
+Submit a pipeline of catalog functions (`GET /api/v1/functions`) as a run, follow it from QUEUED to
+RUNNING to SUCCEEDED, and read its result. Every endpoint but `/healthz` needs a bearer token."""
+
+
+def create_app(services: Services, *, background: "Background | None" = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    app = FastAPI(title="Stoker", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs", openapi_url="/openapi.json")
+    app.state.services = services
+    _install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from stoker.api import functions, health, jobs, runs, worker
+    from stoker.compat import speedy
+
+    for module in (health, functions, jobs, runs, worker, speedy):
+        app.include_router(module.router)
+    # Routers of further modules are added below, one line each.
+    from stoker.events.api import router as events_router; app.include_router(events_router)  # noqa: E702
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StokerError)
+    async def _stoker_error(_request: Request, exc: StokerError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, **exc.details}, status_code=exc.status_code)
+
+    from stoker.catalog import PathRefused, PipelineInvalid
+
+    @app.exception_handler(PipelineInvalid)
+    async def _pipeline_invalid(_request: Request, exc: PipelineInvalid) -> JSONResponse:
+        return JSONResponse({"detail": f"invalid pipeline: {exc}", "problems": exc.problems}, status_code=422)
+
+    @app.exception_handler(PathRefused)
+    async def _path_refused(_request: Request, exc: PathRefused) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "step": exc.step, "path": exc.path}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"where": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
+        return JSONResponse({"detail": f"invalid request: {summary}", "problems": problems},
+                            status_code=422)
+
+
+class Background:
+    """The duties a serve process runs besides HTTP: the embedded worker and the reaper."""
+
+    def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
+                 worker_id: str | None = None) -> None:
+        from stoker.worker.loop import Worker
+        from stoker.worker.reaper import Reaper
+
+        self.services = services
+        self.worker = Worker.embedded(services, worker_id=worker_id) if embedded_worker else None
+        self.warm_spark = warm_spark
+        self.reaper = Reaper(services)
+        self.listener = None
+        if not services.db.is_sqlite:
+            from stoker.store.notify import PostgresListener
+
+            self.listener = PostgresListener(services.db.url, services.wakeup)
+
+    def start(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
+        self.reaper.start()
+        if self.worker is not None:
+            self.worker.start()
+            session = self.worker.executors.get("session")
+            if self.warm_spark and session is not None and hasattr(session, "warm"):
+                session.warm()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.reaper.stop()
+        if self.listener is not None:
+            self.listener.stop()

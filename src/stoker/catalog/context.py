@@ -1,0 +1,118 @@
+"""What a pipeline runs with: the caller's RunContext, and the StepContext each function gets."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stoker.catalog.errors import Cancelled
+from stoker.catalog.paths import StorageRoots
+from stoker.catalog.schema_cache import SchemaCache
+from stoker.catalog.sqlguard import SESSION_CONF
+from stoker.catalog.tuning import Tuning
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_LOG = logging.getLogger("stoker.catalog")
+
+
+@dataclass
+class RunContext:
+    """Everything an attempt gives the catalog. `spark` is called at most once, and only when a
+    step needs Spark; it returns a session of this attempt alone (spark.newSession()), so the
+    catalog may set session conf on it."""
+
+    spark: Callable[[], "SparkSession"]
+    roots: StorageRoots
+    max_rows: int = 10_000
+    max_bytes: int = 10 * 1024 * 1024
+    log: logging.Logger | None = None
+    cancelled: threading.Event | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self.log or _LOG
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled is not None and self.cancelled.is_set()
+
+
+class Execution:
+    """State of one execute() call: the lazily made session and the sizing decided up front."""
+
+    def __init__(self, ctx: RunContext, schema_cache: SchemaCache, tuning: Tuning) -> None:
+        self.ctx = ctx
+        self.schema_cache = schema_cache
+        self.tuning = tuning
+        self._session: SparkSession | None = None
+
+    def session(self) -> "SparkSession":
+        if self._session is None:
+            session = self.ctx.spark()
+            for key, value in {**SESSION_CONF, **self.tuning.session_conf()}.items():
+                session.conf.set(key, value)
+            self._session = session
+        return self._session
+
+
+class StepContext:
+    """Handed to a function's implementation: the session, the roots, limits and helpers.
+    Plugins get the same object, so this is the surface they code against."""
+
+    def __init__(self, execution: Execution, step: int, function: str) -> None:
+        self._execution = execution
+        self.step = step
+        self.function = function
+
+    @property
+    def run(self) -> RunContext:
+        return self._execution.ctx
+
+    @property
+    def spark(self) -> "SparkSession":
+        return self._execution.session()
+
+    @property
+    def roots(self) -> StorageRoots:
+        return self.run.roots
+
+    @property
+    def log(self) -> logging.Logger:
+        return self.run.logger
+
+    @property
+    def small(self) -> bool:
+        """True when the inputs are known to be small (see tuning.py)."""
+        return self._execution.tuning.small
+
+    @property
+    def schema_cache(self) -> SchemaCache:
+        return self._execution.schema_cache
+
+    def check_cancelled(self) -> None:
+        if self.run.is_cancelled():
+            raise Cancelled(f"cancelled at step {self.step} ({self.function})")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, waking at once if the attempt is cancelled."""
+        event = self.run.cancelled or threading.Event()
+        if event.wait(seconds):
+            raise Cancelled(f"cancelled at step {self.step} ({self.function})")
+
+    def shape(self, frame: "DataFrame") -> "DataFrame":
+        """A new source frame, shaped for the input size: one partition when small."""
+        return frame.coalesce(1) if self.small else frame
+
+    def read(self, fmt: str, path: str, options: dict[str, Any] | None = None) -> "DataFrame":
+        from stoker.catalog.readers import read_files
+
+        return self.shape(read_files(self, fmt, path, options or {}))
+
+    def read_path_or_table(self, value: str) -> "DataFrame":
+        from stoker.catalog.readers import read_path_or_table
+
+        return self.shape(read_path_or_table(self, value))

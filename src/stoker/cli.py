@@ -1,0 +1,274 @@
+"""The `stoker` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stoker import __version__
+from stoker.config import Settings
+
+DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        envvar="STOKER_DATA_DIR", help="where SQLite, files and keys live [default: ./data]")
+API_URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
+                       help="Stoker's address")
+API_TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    return Settings.from_env(data_dir=data_dir, **overrides)
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _require_java() -> None:
+    if shutil.which("java") is None and not _java_home_ok():
+        click.echo("stoker: Java 17 or newer is needed to run Spark; install it (e.g. "
+                   "`apt-get install openjdk-17-jre-headless`) or set JAVA_HOME.", err=True)
+        sys.exit(2)
+
+
+def _java_home_ok() -> bool:
+    import os
+
+    home = os.environ.get("JAVA_HOME")
+    return bool(home) and Path(home, "bin", "java").exists()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="stoker")
+def main() -> None:
+    """Stoker: data jobs as a service on Apache Spark."""
+
+
+# -- server side ------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@DATA_DIR
+@click.option("--no-worker", is_flag=True, help="API only: run workers with `stoker worker`")
+@click.option("--concurrency", type=int, default=None, help="attempts the embedded worker runs at once")
+def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurrency: int | None) -> None:
+    """Start the API (and an embedded worker, by default)."""
+    import uvicorn
+
+    from stoker.app import Background, create_app
+    from stoker.services import bootstrap_admin_token, build_services
+
+    _setup_logging()
+    if not no_worker:
+        _require_java()
+    services = build_services(_settings(data_dir, worker_concurrency=concurrency))
+    token = bootstrap_admin_token(services)
+    if token:
+        click.echo("\n  First start: an admin token was created. It is shown only this once:\n\n"
+                   f"    export STOKER_TOKEN={token}\n")
+    background = Background(services, embedded_worker=not no_worker, warm_spark=True)
+    app = create_app(services, background=background)
+    click.echo(f"  Stoker {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.command()
+@DATA_DIR
+@click.option("--concurrency", type=int, default=None, help="attempts run at once")
+@click.option("--worker-id", default=None)
+def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None) -> None:
+    """Run a worker against the database in STOKER_DATABASE_URL (or the data dir's SQLite)."""
+    from stoker.app import Background
+    from stoker.services import build_services
+
+    _setup_logging()
+    _require_java()
+    services = build_services(_settings(data_dir, worker_concurrency=concurrency))
+    background = Background(services, embedded_worker=True, worker_id=worker_id)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    background.start()
+    click.echo(f"worker {background.worker.worker_id} started")  # type: ignore[union-attr]
+    stop.wait()
+    background.stop()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@DATA_DIR
+def db_upgrade(data_dir: Path | None) -> None:
+    """Apply all migrations (alembic upgrade heads)."""
+    from stoker.store.db import Database
+
+    settings = _settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    Database(settings.resolved_database_url()).upgrade()
+    click.echo("database is up to date")
+
+
+@main.group()
+def token() -> None:
+    """API tokens (works on the database directly)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["admin", "submit", "read", "worker", "ingest"]))
+@DATA_DIR
+def token_create(name: str, scopes: tuple[str, ...], data_dir: Path | None) -> None:
+    """Make a token; it is printed once and only its hash is kept."""
+    from stoker.services import build_services
+
+    click.echo(build_services(_settings(data_dir)).tokens.create(name, list(scopes)))
+
+
+@token.command("list")
+@DATA_DIR
+def token_list(data_dir: Path | None) -> None:
+    from stoker.services import build_services
+
+    for t in build_services(_settings(data_dir)).tokens.list():
+        click.echo(f"{t['id']}  {t['name']:<30} {' '.join(t['scopes']):<30} {'revoked' if t['revoked'] else ''}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@DATA_DIR
+def token_revoke(token_id: str, data_dir: Path | None) -> None:
+    from stoker.services import build_services
+
+    if not build_services(_settings(data_dir)).tokens.revoke(token_id):
+        raise click.ClickException(f"no token with id {token_id}")
+    click.echo("revoked")
+
+
+# -- client side ------------------------------------------------------------------------------
+def _client(url: str, token_value: str | None):  # type: ignore[no-untyped-def]
+    from stoker.client import StokerClient
+
+    return StokerClient(url, token_value)
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from stoker.client import ApiError
+
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        raise click.ClickException(f"{exc.status}: {detail}") from exc
+
+
+@main.command()
+@click.argument("steps_json", required=False)
+@click.option("--file", "steps_file", type=click.File(), help="a JSON file with the steps (or a run body)")
+@click.option("--job", default=None, help="run this job instead of ad-hoc steps")
+@click.option("--param", "params", multiple=True, help="NAME=VALUE for the job's {{placeholders}}")
+@click.option("--idempotency-key", default=None)
+@click.option("--wait", is_flag=True, help="follow the run and print its result")
+@API_URL
+@API_TOKEN
+def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
+           idempotency_key: str | None, wait: bool, url: str, token: str | None) -> None:
+    """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
+    from stoker.cli_output import print_result, print_run_line
+
+    body: dict[str, Any] = {}
+    if steps_file is not None:
+        loaded = json.load(steps_file)
+        body = loaded if isinstance(loaded, dict) else {"steps": loaded}
+    elif steps_json:
+        try:
+            body["steps"] = json.loads(steps_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="STEPS_JSON") from exc
+    if job:
+        body["job"] = job
+    if params:
+        body["params"] = dict(_parse_param(p) for p in params)
+    if "steps" not in body and "job" not in body:
+        raise click.UsageError("give STEPS_JSON, --file or --job")
+    client = _client(url, token)
+    run = _call(client.submit, body, idempotency_key)
+    click.echo(f"run {run['id']} {run['state']}")
+    if not wait:
+        return
+    run = _call(client.wait, run["id"], on_change=print_run_line)
+    print_result(run)
+    if run["state"] != "SUCCEEDED":
+        sys.exit(1)
+
+
+def _parse_param(raw: str) -> tuple[str, Any]:
+    name, sep, value = raw.partition("=")
+    if not sep:
+        raise click.BadParameter(f"{raw!r} is not NAME=VALUE", param_hint="--param")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+@main.command()
+@click.option("--job", default=None)
+@click.option("--state", default=None)
+@click.option("--limit", default=20, show_default=True)
+@API_URL
+@API_TOKEN
+def runs(job: str | None, state: str | None, limit: int, url: str, token: str | None) -> None:
+    """List runs, newest first."""
+    from stoker.cli_output import print_runs
+
+    query = {k: v for k, v in {"job": job, "state": state, "limit": limit}.items() if v is not None}
+    print_runs(_call(_client(url, token).request, "GET", "/api/v1/runs", params=query)["runs"])
+
+
+@main.command()
+@click.argument("run_id")
+@API_URL
+@API_TOKEN
+def status(run_id: str, url: str, token: str | None) -> None:
+    """Show a run: state, attempts, result or error."""
+    from stoker.cli_output import print_result, print_run_line
+
+    run = _call(_client(url, token).run, run_id)
+    print_run_line(run)
+    print_result(run)
+
+
+@main.command()
+@API_URL
+@API_TOKEN
+def functions(url: str, token: str | None) -> None:
+    """List the function catalog."""
+    from stoker.cli_output import print_functions
+
+    print_functions(_call(_client(url, token).request, "GET", "/api/v1/functions")["functions"])
+
+
+def _add_optional_groups() -> None:
+    try:
+        from stoker.events.cli import events
+    except ImportError:
+        return
+    main.add_command(events)
+
+
+_add_optional_groups()
+
+
+if __name__ == "__main__":
+    main()

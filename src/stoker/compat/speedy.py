@@ -1,0 +1,53 @@
+"""The Speedy Gonzales API (seed-apis.md §1), as a thin adapter: a Speedy job is a Stoker run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from stoker.api.auth import require
+from stoker.api.worker import claimed_view
+from stoker.submission import RunRequest, Submitter
+
+router = APIRouter(prefix="/jobs", tags=["Speedy Gonzales API"])
+
+
+class SpeedySubmit(BaseModel):
+    steps: list[Any] = Field(..., examples=[[["range", 10], ["count"]]])
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="`s3` holds aws_access_key_id / aws_secret_access_key")
+
+
+@router.post("/submit", summary="Queue a job of steps; answers its job_id",
+             dependencies=[Depends(require("submit"))])
+def submit(body: SpeedySubmit, request: Request) -> dict[str, str]:
+    submitted = Submitter(request.app.state.services).submit(
+        RunRequest(steps=body.steps, options=body.options))
+    return {"job_id": submitted.run_id}
+
+
+@router.get("/pop", summary="Take the first queued job (leased to the caller; 204 when empty)",
+            dependencies=[Depends(require("worker"))], response_model=None)
+def pop(request: Request, worker_id: str = "speedy-pop") -> Response | dict[str, Any]:
+    """The job is leased to the caller, who must heartbeat and finish it through the links given
+    (the worker protocol); if it never does, the lease expires and the job is queued again."""
+    services = request.app.state.services
+    claimed = services.queue.claim(worker_id, limit=1, lease_seconds=services.settings.lease_seconds)
+    if not claimed:
+        return Response(status_code=204)
+    view = claimed_view(services, claimed[0])
+    return {"job_id": view["run_id"], "options": view["options"], "steps": view["steps"],
+            "attempt_id": view["attempt_id"], "lease_expires_at": view["lease_expires_at"],
+            "links": view["links"]}
+
+
+@router.get("/status/{job_id}", summary="QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED or NOT_FOUND",
+            dependencies=[Depends(require("read"))], response_model=None)
+def status(job_id: str, request: Request) -> JSONResponse | dict[str, str]:
+    state = request.app.state.services.runs.state_of(job_id)
+    if state is None:
+        return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
+    return {"status": state}

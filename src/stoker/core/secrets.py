@@ -1,0 +1,53 @@
+"""Secrets at rest (Fernet: AES-128-CBC + HMAC) and their redaction everywhere else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.fernet import Fernet
+
+REDACTED = "***redacted***"
+
+# Keys whose values are secrets wherever they appear in run options.
+SECRET_OPTION_KEYS = frozenset({"s3"})
+
+
+class SecretBox:
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    @classmethod
+    def from_settings(cls, key: str | None, data_dir: Path) -> "SecretBox":
+        """Use the configured key; else a key file in the data dir, made (mode 0600) on first use."""
+        if key:
+            return cls(key.encode())
+        path = data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Fernet.generate_key())
+        return cls(path.read_bytes().strip())
+
+    def seal(self, secrets: dict[str, Any]) -> str:
+        return self._fernet.encrypt(orjson.dumps(secrets)).decode()
+
+    def open(self, sealed: str) -> dict[str, Any]:
+        return orjson.loads(self._fernet.decrypt(sealed.encode()))
+
+
+def split_secrets(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split run options into (what may be stored and shown, what must be sealed)."""
+    public = {k: v for k, v in options.items() if k not in SECRET_OPTION_KEYS}
+    secret = {k: v for k, v in options.items() if k in SECRET_OPTION_KEYS}
+    return public, secret
+
+
+def redacted_view(options: dict[str, Any], has_secrets: bool) -> dict[str, Any]:
+    """Options as shown in responses: secret sections present but their values hidden."""
+    if not has_secrets:
+        return options
+    return {**options, "s3": REDACTED}

@@ -1,0 +1,51 @@
+"""What every executor offers the worker."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from stoker.store.queue import Claimed
+from stoker.worker.attempt_log import AttemptLog
+from stoker.worker.control import AttemptControl
+
+
+@dataclass
+class Execution:
+    """Everything an executor gets for one attempt."""
+
+    claimed: Claimed
+    secrets: dict[str, Any]
+    control: AttemptControl
+    attempt_log: AttemptLog
+
+    @property
+    def log(self) -> logging.Logger:
+        return self.attempt_log.logger
+
+    @property
+    def job_group(self) -> str:
+        return f"stoker-{self.claimed.run_id}-{self.claimed.number}"
+
+
+class Executor(Protocol):
+    name: str
+
+    def execute(self, execution: Execution) -> Any:
+        """Run the attempt to completion and return its result; raise on failure."""
+
+
+def s3a_conf(s3: dict[str, Any] | None) -> dict[str, str]:
+    """Map Speedy-style S3 credentials to Hadoop s3a settings (fs.s3a.* keys pass through)."""
+    if not s3:
+        return {}
+    names = {"aws_access_key_id": "fs.s3a.access.key", "aws_secret_access_key": "fs.s3a.secret.key",
+             "aws_session_token": "fs.s3a.session.token", "endpoint": "fs.s3a.endpoint",
+             "region": "fs.s3a.endpoint.region"}
+    conf = {names[k]: str(v) for k, v in s3.items() if k in names}
+    conf.update({k: str(v) for k, v in s3.items() if k.startswith("fs.s3a.")})
+    if "fs.s3a.session.token" in conf:
+        conf.setdefault("fs.s3a.aws.credentials.provider",
+                        "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider")
+    return conf

@@ -1,0 +1,38 @@
+"""The driver program spark-submit runs in submit mode: spec file in, result file out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main(spec_path: str, result_path: str) -> int:
+    import orjson
+    from pyspark.sql import SparkSession
+
+    from stoker.catalog import RunContext, StorageRoots, load_catalog
+    from stoker.executors.base import s3a_conf
+    from stoker.worker.errors import short_error
+
+    spec = orjson.loads(Path(spec_path).read_bytes())
+    Path(spec_path).unlink()  # it may hold secrets; it has been read
+    spark = SparkSession.builder.getOrCreate()
+    for key, value in s3a_conf(spec.get("s3")).items():
+        spark.conf.set(key, value)
+    roots = StorageRoots(Path(spec["storage_root"]), [Path(p) for p in spec["extra_roots"]])
+    ctx = RunContext(spark=lambda: spark, roots=roots, max_rows=spec["max_rows"], max_bytes=spec["max_bytes"])
+    try:
+        result = load_catalog().execute(spec["steps"], ctx)
+        outcome = {"ok": True, "result": result}
+    except Exception as exc:  # reported to the worker as the attempt's error
+        import traceback
+
+        traceback.print_exc()
+        outcome = {"ok": False, "error": short_error(exc)}
+    Path(result_path).write_bytes(orjson.dumps(outcome))
+    spark.stop()
+    return 0 if outcome["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

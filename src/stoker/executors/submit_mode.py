@@ -1,0 +1,92 @@
+"""Submit mode: one spark-submit driver per attempt — its own Spark application, isolated from the
+worker. The spec (with any secrets) goes through a 0600 file, never the command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stoker.config import Settings
+from stoker.executors.base import Execution
+from stoker.executors.spark_session import FAST_DEFAULTS
+
+DRIVER = Path(__file__).with_name("submit_driver.py")
+
+
+class SubmitFailed(Exception):
+    pass
+
+
+def spark_submit_path() -> str:
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
+
+
+class SparkSubmitExecutor:
+    name = "spark_submit"
+
+    def __init__(self, settings: Settings, roots: Any, extra_conf: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.roots = roots
+        self.extra_conf = extra_conf or {}
+
+    def command(self, execution: Execution, spec_path: Path, result_path: Path) -> list[str]:
+        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **self.extra_conf,
+                "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
+        cmd = [spark_submit_path(), "--master", self.settings.spark_master]
+        for key, value in conf.items():
+            cmd += ["--conf", f"{key}={value}"]
+        return cmd + [str(DRIVER), str(spec_path), str(result_path)]
+
+    def execute(self, execution: Execution) -> Any:
+        claimed = execution.claimed
+        with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
+            spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+            fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(orjson.dumps({
+                    "steps": claimed.steps, "storage_root": str(self.roots.storage_root),
+                    "extra_roots": [str(r) for r in self.roots.extra_roots],
+                    "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
+                    "s3": execution.secrets.get("s3"),
+                }))
+            env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+                   "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+                   "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]),
+                                                  os.environ.get("PYTHONPATH", "")])}
+            log_path = Path(tmp) / "driver.log"
+            execution.log.info("submit mode: spark-submit --master %s", self.settings.spark_master)
+            with open(log_path, "wb") as log_file:
+                proc = subprocess.Popen(self.command(execution, spec_path, result_path), env=env,
+                                        stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+                execution.control.on_cancel(lambda: _stop(proc))
+                rc = proc.wait()
+            driver_log = log_path.read_text(errors="replace")
+            execution.log.info("driver exited with code %s; its log follows", rc)
+            execution.attempt_log.append(driver_log)
+            outcome = orjson.loads(result_path.read_bytes()) if result_path.exists() else None
+        if outcome is not None and outcome.get("ok"):
+            return outcome["result"]
+        if outcome is not None:
+            raise SubmitFailed(outcome["error"])
+        tail = "\n".join(driver_log.strip().splitlines()[-3:])
+        raise SubmitFailed(f"spark-submit exited with code {rc} before reporting a result: {tail}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the driver and everything it started: TERM, then KILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,84 @@
+"""The object graph of one Stoker process, built explicitly from Settings (no globals)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stoker.config import Settings
+from stoker.core.secrets import SecretBox
+from stoker.store.db import Database
+from stoker.store.notify import Wakeup
+from stoker.store.queue import Queue
+from stoker.store.runs import RunStore
+from stoker.store.tokens import Principal, TokenStore
+
+if TYPE_CHECKING:
+    from stoker.catalog import Catalog, StorageRoots
+
+
+@dataclass
+class TokenCache:
+    """Token look-ups cached briefly so a hot endpoint does not hit the database per request."""
+
+    tokens: TokenStore
+    ttl_seconds: float = 5.0
+    _entries: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
+
+    def lookup(self, token: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._entries.get(token)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = self.tokens.lookup(token)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[token] = (now + self.ttl_seconds, principal)
+        return principal
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    wakeup: Wakeup
+    runs: RunStore
+    queue: Queue
+    tokens: TokenStore
+    token_cache: TokenCache
+    secrets: SecretBox
+    catalog: "Catalog"
+    roots: "StorageRoots"
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    from stoker.catalog import StorageRoots, load_catalog
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    if migrate:
+        db.upgrade()
+    wakeup = Wakeup()
+    tokens = TokenStore(db)
+    return Services(
+        settings=settings, db=db, wakeup=wakeup, runs=RunStore(db, wakeup), queue=Queue(db),
+        tokens=tokens, token_cache=TokenCache(tokens),
+        secrets=SecretBox.from_settings(settings.secret_key, settings.data_dir),
+        catalog=load_catalog(),
+        roots=StorageRoots(settings.storage_root, settings.storage_roots),
+    )
+
+
+def bootstrap_admin_token(services: Services) -> str | None:
+    """Register STOKER_ADMIN_TOKEN, or on a first start make an admin token and return it (once)."""
+    if services.settings.admin_token:
+        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token)
+        return None
+    if services.tokens.any_exist():
+        return None
+    return services.tokens.create("admin (first start)", ["admin"])

@@ -1,0 +1,96 @@
+"""Turning a request to run something into validated, queued runs (shared by every API that submits).
+
+Validation happens here, before anything is written: a bad pipeline is refused and nothing is queued.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from stoker.core.errors import InvalidInput
+from stoker.core.secrets import split_secrets
+from stoker.services import Services
+from stoker.store.runs import NewRun, Submitted
+
+# Steps made only of these run inline in the worker's claim loop, in batches: no Spark, no waiting.
+INSTANT_FUNCTIONS = frozenset({"noop", "fail"})
+
+_PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+@dataclass
+class RunRequest:
+    steps: list[Any] | None = None  # ad-hoc pipeline; None: the job's own steps
+    params: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    priority: int = 0
+
+
+def substitute_params(steps: Any, params: dict[str, Any]) -> Any:
+    """Fill `{{name}}` placeholders in a job's steps. A string that is exactly one placeholder takes
+    the parameter's value with its type (a number stays a number); inside longer strings it is text."""
+    if isinstance(steps, list):
+        return [substitute_params(s, params) for s in steps]
+    if isinstance(steps, dict):
+        return {k: substitute_params(v, params) for k, v in steps.items()}
+    if isinstance(steps, str):
+        whole = _PARAM.fullmatch(steps.strip())
+        if whole:
+            return _param(params, whole.group(1))
+        return _PARAM.sub(lambda m: str(_param(params, m.group(1))), steps)
+    return steps
+
+
+def _param(params: dict[str, Any], name: str) -> Any:
+    if name not in params:
+        raise InvalidInput(f"missing parameter {name!r}: the job's steps use {{{{{name}}}}}",
+                           problems=[{"parameter": name, "message": "missing"}])
+    return params[name]
+
+
+def lane_of(steps: list[Any]) -> str:
+    names = {step[0] for step in steps if isinstance(step, list) and step}
+    return "instant" if names <= INSTANT_FUNCTIONS else "spark"
+
+
+class Submitter:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def prepare(self, request: RunRequest, job: dict[str, Any] | None) -> NewRun:
+        """Validate and shape one run; raises a 4xx error (nothing written) if it is bad."""
+        if job is not None and job["kind"] != "pipeline":
+            raise InvalidInput(f"job {job['name']!r} is a {job['kind']} job; only pipeline jobs run here")
+        steps = request.steps
+        if steps is None:
+            if job is None:
+                raise InvalidInput("steps are required for an ad-hoc run")
+            steps = substitute_params(job["spec"].get("steps", []), request.params)
+        self.services.catalog.validate(steps, self.services.roots)
+        public, secret = split_secrets(request.options or {})
+        if "s3" in secret and not isinstance(secret["s3"], dict):
+            raise InvalidInput("options.s3 must be an object of s3a settings, e.g. "
+                               '{"aws_access_key_id": "...", "aws_secret_access_key": "..."}')
+        return NewRun(
+            steps=steps, params=request.params, options=public,
+            secrets=self.services.secrets.seal(secret) if secret else None,
+            idempotency_key=request.idempotency_key, lane=lane_of(steps), priority=request.priority,
+        )
+
+    def submit(self, request: RunRequest, job_name: str | None = None) -> Submitted:
+        job = self.services.runs.jobs.get(job_name) if job_name else None
+        new = self.prepare(request, job)
+        return self.services.runs.submit(job["id"] if job else None, [new])[0]
+
+    def submit_batch(self, requests: list[RunRequest], job_name: str | None = None,
+                     copies: int = 1) -> tuple[str, list[Submitted]]:
+        """Queue all runs in one transaction; `copies` repeats each (validated once)."""
+        job = self.services.runs.jobs.get(job_name) if job_name else None
+        new_runs = [self.prepare(r, job) for r in requests] * copies
+        batch_id = str(uuid.uuid4())
+        return batch_id, self.services.runs.submit(job["id"] if job else None, new_runs,
+                                                   batch_id=batch_id)

@@ -1,0 +1,218 @@
+"""The worker: claims attempts, executes them through an executor, heartbeats, finishes.
+
+Instant runs (noop/fail only) are claimed and finished in batches inside the claim loop; everything
+else runs on a pool of `concurrency` threads, and the loop claims only as many as there are free
+threads, so a claimed attempt never waits for a thread while holding its lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from stoker.core.errors import Fenced
+from stoker.core.states import Outcome
+from stoker.executors.base import Execution, Executor
+from stoker.services import Services
+from stoker.store.queue import Claimed, Ending
+from stoker.worker.attempt_log import AttemptLog
+from stoker.worker.control import AttemptControl
+from stoker.worker.errors import short_error
+
+log = logging.getLogger(__name__)
+
+INSTANT_BATCH = 256
+IDLE_POLL_SECONDS = 1.0  # only bounds the wait when no wake-up can reach us (SQLite, other process)
+
+
+@dataclass
+class Active:
+    claimed: Claimed
+    control: AttemptControl
+    deadline: float | None
+
+
+class Worker:
+    def __init__(self, services: Services, executors: dict[str, Executor], *,
+                 worker_id: str | None = None, concurrency: int = 1) -> None:
+        self.services = services
+        self.executors = executors
+        self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.concurrency = concurrency
+        self.active: dict[str, Active] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stoker-attempt")
+        self._threads = [
+            threading.Thread(target=self._claim_loop, name="stoker-claim", daemon=True),
+            threading.Thread(target=self._heartbeat_loop, name="stoker-heartbeat", daemon=True),
+        ]
+
+    @classmethod
+    def embedded(cls, services: Services, *, worker_id: str | None = None) -> "Worker":
+        from stoker.executors.inline import InlineExecutor
+        from stoker.executors.session_mode import SparkSessionExecutor
+        from stoker.executors.submit_mode import SparkSubmitExecutor
+
+        settings = services.settings
+        listener = _listener_conf(services)
+        executors: dict[str, Executor] = {
+            "inline": InlineExecutor(services.catalog, services.roots),
+            "session": SparkSessionExecutor(settings, services.catalog, services.roots, listener),
+            "submit": SparkSubmitExecutor(settings, services.roots, listener),
+        }
+        return cls(services, executors, worker_id=worker_id, concurrency=settings.worker_concurrency)
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.services.wakeup.notify()
+        with self._lock:
+            for active in self.active.values():
+                active.control.cancel(Outcome.CANCELLED, "the worker is shutting down")
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        session = self.executors.get("session")
+        if session is not None and hasattr(session, "stop"):
+            session.stop()
+
+    # -- claiming -------------------------------------------------------------------------
+    def _claim_loop(self) -> None:
+        queue, wakeup, lease = self.services.queue, self.services.wakeup, self.services.settings.lease_seconds
+        while not self._stop.is_set():
+            seen = wakeup.generation
+            try:
+                worked = self._run_instant_batch()
+                free = self.concurrency - len(self.active)
+                claimed = queue.claim(self.worker_id, limit=free, lease_seconds=lease,
+                                      lanes=("spark",)) if free > 0 else []
+                for c in claimed:
+                    self._start(c)
+                if worked or claimed:
+                    continue
+                wakeup.wait(seen, self._idle_timeout())
+            except Exception:
+                log.exception("claim loop error; retrying")
+                self._stop.wait(1.0)
+
+    def _idle_timeout(self) -> float:
+        next_at = self.services.queue.next_available_at()
+        if next_at is None:
+            return IDLE_POLL_SECONDS
+        return max(0.0, min(IDLE_POLL_SECONDS, next_at - time.time()))
+
+    def _run_instant_batch(self) -> bool:
+        """Claim, run and finish a batch of instant runs: two transactions for up to 256 runs."""
+        queue = self.services.queue
+        claimed = queue.claim(self.worker_id, limit=INSTANT_BATCH, lanes=("instant",),
+                              lease_seconds=self.services.settings.lease_seconds, executor="inline")
+        if not claimed:
+            return False
+        endings = [self._run(c, self.executors["inline"], AttemptControl()) for c in claimed]
+        queue.finish_many(endings)
+        self.services.wakeup.notify()  # long-polling readers of these runs
+        return True
+
+    # -- executing ------------------------------------------------------------------------
+    def _start(self, claimed: Claimed) -> None:
+        control = AttemptControl()
+        deadline = time.time() + claimed.timeout_seconds if claimed.timeout_seconds else None
+        with self._lock:
+            self.active[claimed.attempt_id] = Active(claimed, control, deadline)
+        self._pool.submit(self._execute_and_finish, claimed, control)
+
+    def executor_for(self, claimed: Claimed) -> Executor:
+        if not self.services.catalog.needs_spark(claimed.steps or []):
+            return self.executors["inline"]
+        return self.executors["submit" if claimed.mode == "submit" else "session"]
+
+    def _execute_and_finish(self, claimed: Claimed, control: AttemptControl) -> None:
+        try:
+            ending = self._run(claimed, self.executor_for(claimed), control)
+            try:
+                self.services.queue.finish(ending)
+            except Fenced as exc:
+                log.warning("outcome of attempt %s discarded: %s", claimed.attempt_id, exc.message)
+        except Exception:
+            log.exception("finishing attempt %s failed; its lease will expire", claimed.attempt_id)
+        finally:
+            with self._lock:
+                self.active.pop(claimed.attempt_id, None)
+            self.services.wakeup.notify()
+
+    def _run(self, claimed: Claimed, executor: Executor, control: AttemptControl) -> Ending:
+        attempt_log = AttemptLog(claimed.attempt_id)
+        logger = attempt_log.logger
+        logger.info("attempt %d of run %s (job %s) on worker %s, executor %s",
+                    claimed.number, claimed.run_id, claimed.job_name, self.worker_id, executor.name)
+        started = time.perf_counter()
+        secrets = self.services.secrets.open(claimed.secrets) if claimed.secrets else {}
+        execution = Execution(claimed, secrets, control, attempt_log)
+        try:
+            result: Any = executor.execute(execution)
+        except BaseException as exc:  # any failure of the job is the attempt's outcome, not ours
+            if control.reason is not None:
+                logger.info("stopped: %s", control.message)
+                return Ending(claimed.attempt_id, control.reason, error=control.message,
+                              log=attempt_log.close())
+            logger.exception("failed after %.3f s", time.perf_counter() - started)
+            return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc), log=attempt_log.close())
+        logger.info("succeeded in %.3f s", time.perf_counter() - started)
+        return Ending(claimed.attempt_id, Outcome.SUCCEEDED, result=result, log=attempt_log.close())
+
+    # -- heartbeats, cancellation, timeouts -----------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        settings = self.services.settings
+        last_beat = 0.0
+        while not self._stop.is_set():
+            seen = self.services.wakeup.generation
+            try:
+                with self._lock:
+                    active = dict(self.active)
+                if active:
+                    self._check_cancel_and_timeouts(active)
+                    if time.monotonic() - last_beat >= settings.heartbeat_seconds:
+                        self._beat(active)
+                        last_beat = time.monotonic()
+            except Exception:
+                log.exception("heartbeat error")
+            # Woken by any local state change (a cancel request, a finish) or every half second.
+            self.services.wakeup.wait(seen, 0.5)
+
+    def _check_cancel_and_timeouts(self, active: dict[str, Active]) -> None:
+        now = time.time()
+        for entry in active.values():
+            if entry.deadline is not None and now > entry.deadline:
+                entry.control.cancel(Outcome.TIMED_OUT,
+                                     f"timed out after {entry.claimed.timeout_seconds:g} s")
+        requested = self.services.runs.cancel_requested([a.claimed.run_id for a in active.values()])
+        for entry in active.values():
+            if entry.claimed.run_id in requested:
+                entry.control.cancel(Outcome.CANCELLED, "cancelled by request")
+
+    def _beat(self, active: dict[str, Active]) -> None:
+        leases = self.services.queue.heartbeat(list(active), lease_seconds=self.services.settings.lease_seconds)
+        for attempt_id, entry in active.items():
+            if attempt_id not in leases:
+                entry.control.cancel(Outcome.LOST, "this worker lost the attempt's lease")
+
+
+def _listener_conf(services: Services) -> dict[str, str]:
+    """Attach Stoker's Spark listener to every app the worker starts, when the listener is built."""
+    try:
+        from stoker.events.listener_config import spark_listener_conf
+    except ImportError:
+        return {}
+    return spark_listener_conf(services) or {}

@@ -1,0 +1,168 @@
+"""The native API and the Speedy Gonzales API over HTTP, with the embedded worker running."""
+
+from __future__ import annotations
+
+from conftest import ADMIN_TOKEN, wait_for_state
+
+NOOP = [["noop"]]
+
+
+def test_healthz_needs_no_token(api):
+    response = api.get("/healthz", headers={"Authorization": ""})
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_missing_and_wrong_token_401_wrong_scope_403(api, services):
+    assert api.get("/api/v1/runs", headers={"Authorization": ""}).status_code == 401
+    assert api.get("/api/v1/runs", headers={"Authorization": "Bearer nope"}).status_code == 401
+    reader = services.tokens.create("reader", ["read"])
+    response = api.post("/api/v1/runs", json={"steps": NOOP}, headers={"Authorization": f"Bearer {reader}"})
+    assert response.status_code == 403 and "submit" in response.json()["detail"]
+    assert api.get("/api/v1/runs", headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+    assert api.get("/api/v1/runs", headers={"Authorization": "", "X-API-Key": reader}).status_code == 200
+
+
+def test_adhoc_run_goes_queued_to_succeeded(api):
+    response = api.post("/api/v1/runs", json={"steps": NOOP})
+    assert response.status_code == 201
+    run = response.json()
+    assert run["state"] in ("QUEUED", "RUNNING", "SUCCEEDED") and run["job"] == "adhoc"
+    done = wait_for_state(api, run["id"])
+    assert done["state"] == "SUCCEEDED"
+    assert done["result"] == {"type": "noop"}
+    for key in ("id", "state", "job", "attempts", "queued_at", "started_at", "finished_at", "result", "error"):
+        assert key in done
+    assert done["attempts"][0]["outcome"] == "succeeded"
+    assert done["started_at"] and done["finished_at"]
+
+
+def test_bad_pipeline_refused_and_nothing_queued(api):
+    before = api.get("/api/v1/runs").json()["runs"]
+    response = api.post("/api/v1/runs", json={"steps": [["range", 3], ["fitler", "id > 1"], ["collect"]]})
+    assert response.status_code == 422
+    assert "fitler" in str(response.json())
+    no_action = api.post("/api/v1/runs", json={"steps": [["range", 3]]})
+    assert no_action.status_code == 422
+    escape = api.post("/api/v1/runs", json={"steps": [["read_csv", "../../etc/passwd"], ["collect"]]})
+    assert escape.status_code == 400
+    assert api.get("/api/v1/runs").json()["runs"] == before
+
+
+def test_failing_run_keeps_error_and_log(api):
+    api.post("/api/v1/jobs", json={"name": "flaky", "steps": [["fail", "it broke"]], "max_attempts": 2,
+                                   "backoff": "constant", "backoff_seconds": 0})
+    run = api.post("/api/v1/jobs/flaky/runs", json={}).json()
+    done = wait_for_state(api, run["id"])
+    assert done["state"] == "FAILED"
+    assert "it broke" in done["error"]
+    assert [a["outcome"] for a in done["attempts"]] == ["failed", "failed"]
+    log = api.get(f"/api/v1/runs/{run['id']}/log")
+    assert log.status_code == 200 and "it broke" in log.text
+
+
+def test_idempotency_key_header_returns_same_run(api):
+    first = api.post("/api/v1/runs", json={"steps": NOOP}, headers={"Idempotency-Key": "abc"})
+    again = api.post("/api/v1/runs", json={"steps": NOOP}, headers={"Idempotency-Key": "abc"})
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["id"] == again.json()["id"]
+
+
+def test_list_runs_filters_and_paginates(api):
+    api.post("/api/v1/jobs", json={"name": "j1", "steps": NOOP, "max_concurrent_runs": 5})
+    ids = [api.post("/api/v1/jobs/j1/runs", json={}).json()["id"] for _ in range(5)]
+    page1 = api.get("/api/v1/runs", params={"job": "j1", "limit": 3}).json()
+    assert [r["id"] for r in page1["runs"]] == ids[::-1][:3]
+    page2 = api.get("/api/v1/runs", params={"job": "j1", "limit": 3, "cursor": page1["next_cursor"]}).json()
+    assert [r["id"] for r in page2["runs"]] == ids[::-1][3:] and page2["next_cursor"] is None
+    assert api.get("/api/v1/runs", params={"state": "BOGUS"}).status_code == 422
+
+
+def test_cancel_running_sleep(api):
+    run = api.post("/api/v1/runs", json={"steps": [["sleep", 30], ["noop"]]}).json()
+    wait_for_state(api, run["id"], states=("RUNNING",))
+    assert api.post(f"/api/v1/runs/{run['id']}/cancel").status_code == 202
+    done = wait_for_state(api, run["id"], timeout=10)
+    assert done["state"] == "CANCELLED" and done["attempts"][0]["outcome"] == "cancelled"
+    assert api.post(f"/api/v1/runs/{run['id']}/cancel").status_code == 409
+
+
+def test_job_params_are_substituted(api):
+    api.post("/api/v1/jobs", json={"name": "nap", "steps": [["sleep", "{{seconds}}"], ["noop"]]})
+    missing = api.post("/api/v1/jobs/nap/runs", json={})
+    assert missing.status_code == 422 and "seconds" in missing.json()["detail"]
+    run = api.post("/api/v1/jobs/nap/runs", json={"params": {"seconds": 0}}).json()
+    assert run["steps"] == [["sleep", 0], ["noop"]]
+    assert wait_for_state(api, run["id"])["state"] == "SUCCEEDED"
+
+
+def test_batch_of_noops(api):
+    api.post("/api/v1/jobs", json={"name": "many", "steps": NOOP, "max_concurrent_runs": 100})
+    batch = api.post("/api/v1/batches", json={"job": "many", "count": 50}).json()
+    assert len(batch["run_ids"]) == 50
+    import time
+
+    deadline = time.monotonic() + 30
+    while not (status := api.get(f"/api/v1/batches/{batch['batch_id']}").json())["done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert status["states"] == {"SUCCEEDED": 50}
+
+
+def test_functions_listed(api):
+    functions = {f["name"]: f for f in api.get("/api/v1/functions").json()["functions"]}
+    for name in ("range", "read_csv", "filter", "group_by", "collect", "write_parquet", "sql", "join"):
+        assert name in functions and functions[name]["doc"] and functions[name]["signature"]
+
+
+# -- Speedy Gonzales -----------------------------------------------------------------------------
+def test_speedy_submit_status_and_native_view(api):
+    job_id = api.post("/jobs/submit", json={"steps": NOOP}).json()["job_id"]
+    assert api.get(f"/jobs/status/{job_id}").json()["status"] in ("QUEUED", "RUNNING", "SUCCEEDED")
+    wait_for_state(api, job_id)
+    assert api.get(f"/jobs/status/{job_id}").json() == {"status": "SUCCEEDED"}
+    assert api.get(f"/api/v1/runs/{job_id}").json()["id"] == job_id
+
+
+def test_speedy_status_unknown_is_404(api):
+    response = api.get("/jobs/status/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404 and response.json() == {"status": "NOT_FOUND"}
+
+
+def test_speedy_s3_secrets_never_shown(api, services):
+    secret = "SUPERSECRETKEY123"
+    body = {"steps": [["sleep", 0], ["noop"]],
+            "options": {"s3": {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": secret}}}
+    job_id = api.post("/jobs/submit", json=body).json()["job_id"]
+    done = wait_for_state(api, job_id)
+    assert secret not in str(done) and "AKIAEXAMPLE" not in str(done)
+    assert secret not in api.get("/api/v1/runs").text
+    assert secret not in api.get(f"/api/v1/runs/{job_id}/log").text
+    from stoker.store.tables import runs
+
+    with services.db.read() as conn:
+        stored = conn.execute(runs.select().where(runs.c.id == job_id)).one()
+    assert secret not in str(stored._mapping)  # encrypted at rest
+
+
+def test_speedy_pop_leases_to_caller(services):
+    """With no embedded worker, pop hands out the job; the popper finishes it via the worker protocol."""
+    from fastapi.testclient import TestClient
+
+    from stoker.app import create_app
+
+    with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        assert client.get("/jobs/pop").status_code == 204
+        secret = {"aws_access_key_id": "AK", "aws_secret_access_key": "SK"}
+        job_id = client.post("/jobs/submit", json={"steps": NOOP, "options": {"s3": secret}}).json()["job_id"]
+        popped = client.get("/jobs/pop").json()
+        assert popped["job_id"] == job_id and popped["steps"] == NOOP
+        assert popped["options"]["s3"] == secret  # the worker that runs it gets the credentials
+        assert client.get(f"/jobs/status/{job_id}").json() == {"status": "RUNNING"}
+        assert client.get("/jobs/pop").status_code == 204
+        finish = client.post(popped["links"]["finish"], json={"outcome": "succeeded", "result": {"ok": 1}})
+        assert finish.json()["run_state"] == "SUCCEEDED"
+        again = client.post(popped["links"]["finish"], json={"outcome": "failed"})
+        assert again.status_code == 409 and "no longer holds the lease" in again.json()["detail"]
+        assert client.get(f"/jobs/status/{job_id}").json() == {"status": "SUCCEEDED"}
+        worker_token = services.tokens.create("reader", ["read"])
+        assert client.get("/jobs/pop", headers={"Authorization": f"Bearer {worker_token}"}).status_code == 403

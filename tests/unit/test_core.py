@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from stoker.core.errors import InvalidInput
+from stoker.core.secrets import REDACTED, SecretBox, redacted_view, split_secrets
+from stoker.core.states import Outcome, RunState, backoff_delay, next_state_after
+from stoker.executors.base import s3a_conf
+from stoker.submission import lane_of, substitute_params
+from stoker.worker.errors import short_error
+
+
+def test_next_state_after():
+    assert next_state_after(Outcome.SUCCEEDED, 1, 3) is RunState.SUCCEEDED
+    assert next_state_after(Outcome.FAILED, 1, 3) is RunState.QUEUED
+    assert next_state_after(Outcome.LOST, 2, 3) is RunState.QUEUED
+    assert next_state_after(Outcome.FAILED, 3, 3) is RunState.FAILED
+    assert next_state_after(Outcome.CANCELLED, 1, 3) is RunState.CANCELLED
+
+
+def test_backoff():
+    assert backoff_delay("constant", 5, 3) == 5
+    assert [backoff_delay("exponential", 2, n) for n in (1, 2, 3)] == [2, 4, 8]
+    assert backoff_delay("exponential", 10, 30) == 3600
+    assert backoff_delay("exponential", 0, 3) == 0
+
+
+def test_substitute_params_keeps_types():
+    steps = [["range", "{{n}}"], ["filter", "id > {{ low }}"], ["collect"]]
+    assert substitute_params(steps, {"n": 10, "low": 3}) == [["range", 10], ["filter", "id > 3"], ["collect"]]
+    with pytest.raises(InvalidInput, match="'n'"):
+        substitute_params(steps, {"low": 1})
+
+
+def test_lane():
+    assert lane_of([["noop"]]) == "instant"
+    assert lane_of([["sleep", 1], ["noop"]]) == "spark"
+    assert lane_of([["range", 1], ["count"]]) == "spark"
+
+
+def test_short_error_drops_stack_lines():
+    exc = RuntimeError("[UNRESOLVED_COLUMN] column `x` cannot be resolved.\n"
+                       "JVM stacktrace:\norg.apache.spark.sql.AnalysisException\n\tat org.apache.Foo(Foo.scala:1)")
+    text = short_error(exc)
+    assert text.startswith("RuntimeError: [UNRESOLVED_COLUMN]") and "at org.apache" not in text
+
+
+def test_secrets_sealed_and_redacted(tmp_path):
+    box = SecretBox.from_settings(None, tmp_path)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    public, secret = split_secrets({"s3": {"aws_secret_access_key": "S"}, "x": 1})
+    assert public == {"x": 1}
+    sealed = box.seal(secret)
+    assert "S\"" not in sealed and box.open(sealed) == secret
+    assert SecretBox.from_settings(None, tmp_path).open(sealed) == secret  # same key file reused
+    assert redacted_view(public, True) == {"x": 1, "s3": REDACTED}
+
+
+def test_s3a_conf():
+    conf = s3a_conf({"aws_access_key_id": "A", "aws_secret_access_key": "B", "fs.s3a.path.style.access": "true"})
+    assert conf == {"fs.s3a.access.key": "A", "fs.s3a.secret.key": "B", "fs.s3a.path.style.access": "true"}
