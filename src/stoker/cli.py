@@ -29,6 +29,9 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
 
 def _setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # PySpark logs every failed query with its whole JVM stack; the attempt's own log keeps what matters.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _require_java() -> None:

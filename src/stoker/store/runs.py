@@ -54,44 +54,51 @@ class RunStore:
         self.wakeup = wakeup
 
     # -- submit ---------------------------------------------------------------------------
-    def submit(self, job: str | None, new_runs: list[NewRun], *, batch_id: str | None = None,
-               adhoc_policy: dict[str, Any] | None = None) -> list[Submitted]:
+    def submit(self, job: str | None, new_runs: list[NewRun], *, batch_id: str | None = None) -> list[Submitted]:
+        """Queue runs of a job (by name or id; None: the `adhoc` job) in one transaction."""
+        with self.db.write() as conn:
+            job_row = self.jobs.ensure(conn, ADHOC_JOB) if job is None else self.jobs.row(conn, job)
+            out = self.submit_in(conn, job_row, new_runs, batch_id=batch_id)
+        self.wake_local(any(s.created for s in out))
+        return out
+
+    def submit_in(self, conn: Connection, job_row: Any, new_runs: list[NewRun], *,
+                  batch_id: str | None = None) -> list[Submitted]:
+        """Submit inside the caller's transaction (adapters compose it with their own writes)."""
         now = self.clock()
         out: list[Submitted] = []
-        with self.db.write() as conn:
-            if job is None:
-                job_row = self.jobs.ensure(conn, ADHOC_JOB, **(adhoc_policy or {}))
+        plain: list[dict[str, Any]] = []
+        for new in new_runs:
+            values = self._values(job_row, new, now, batch_id)
+            if new.idempotency_key is None:
+                plain.append(values)
+                out.append(Submitted(values["id"], True))
+                continue
+            inserted = conn.execute(
+                _insert_ignore(conn, runs).values(**values)
+                .on_conflict_do_nothing(index_elements=["job_id", "idempotency_key"])
+                .returning(runs.c.id)
+            ).first()
+            if inserted is not None:
+                out.append(Submitted(values["id"], True))
+                record_events(conn, now, [_queued_event(values, job_row.name)])
             else:
-                job_row = self.jobs.row(conn, job)
-            plain: list[dict[str, Any]] = []
-            for new in new_runs:
-                values = self._values(job_row, new, now, batch_id)
-                if new.idempotency_key is None:
-                    plain.append(values)
-                    out.append(Submitted(values["id"], True))
-                    continue
-                inserted = conn.execute(
-                    _insert_ignore(conn, runs).values(**values)
-                    .on_conflict_do_nothing(index_elements=["job_id", "idempotency_key"])
-                    .returning(runs.c.id)
-                ).first()
-                if inserted is not None:
-                    out.append(Submitted(values["id"], True))
-                    record_events(conn, now, [_queued_event(values, job_row.name)])
-                else:
-                    existing = conn.execute(
-                        sa.select(runs.c.id).where(runs.c.job_id == job_row.id,
-                                                   runs.c.idempotency_key == new.idempotency_key)
-                    ).scalar_one()
-                    out.append(Submitted(existing, False))
-            if plain:
-                conn.execute(runs.insert(), plain)
-                record_events(conn, now, [_queued_event(v, job_row.name) for v in plain])
-            if any(s.created for s in out):
-                _notify_claimers(conn)
-        if self.wakeup is not None and any(s.created for s in out):
-            self.wakeup.notify()
+                existing = conn.execute(
+                    sa.select(runs.c.id).where(runs.c.job_id == job_row.id,
+                                               runs.c.idempotency_key == new.idempotency_key)
+                ).scalar_one()
+                out.append(Submitted(existing, False))
+        if plain:
+            conn.execute(runs.insert(), plain)
+            record_events(conn, now, [_queued_event(v, job_row.name) for v in plain])
+        if any(s.created for s in out):
+            _notify_claimers(conn)
         return out
+
+    def wake_local(self, changed: bool = True) -> None:
+        """Wake this process's claimers and long-pollers after a commit that queued work."""
+        if changed and self.wakeup is not None:
+            self.wakeup.notify()
 
     @staticmethod
     def _values(job_row: Any, new: NewRun, now: float, batch_id: str | None) -> dict[str, Any]:
@@ -205,36 +212,38 @@ class RunStore:
 
     # -- retry --------------------------------------------------------------------------
     def retry(self, run_id: str, *, steps: list[Any] | None = None, lane: str | None = None) -> dict[str, Any]:
-        """Queue a finished, unsuccessful run again (one conditional UPDATE: of many concurrent
-        retries exactly one wins). Refusals say why and where to look; a refusal because the
-        attempts are used up is recorded on the dead-letter list, in the same transaction."""
-        now = self.clock()
-        refusal: Conflict | None = None
+        """Queue a finished, unsuccessful run again. Of many concurrent retries exactly one wins."""
         with self.db.write() as conn:
-            values: dict[str, Any] = {"state": RunState.QUEUED.value, "available_at": now,
-                                      "cancel_requested": False, "finished_at": None, "error": None}
-            if steps is not None:
-                values["steps"] = steps
-            if lane is not None:
-                values["lane"] = lane
-            row = conn.execute(
-                runs.update().where(runs.c.id == run_id,
-                                    runs.c.state.in_([RunState.FAILED.value, RunState.CANCELLED.value]),
-                                    runs.c.attempt_count < runs.c.max_attempts)
-                .values(**values).returning(runs.c.job_id, runs.c.attempt_count)
-            ).first()
-            if row is not None:
-                record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
-                                           "state": "QUEUED", "retry": True,
-                                           "attempt": row.attempt_count + 1}])
-                _notify_claimers(conn)
-            else:
-                refusal = self._retry_refusal(conn, run_id, now)
+            refusal = self.retry_in(conn, run_id, steps=steps, lane=lane)
         if refusal is not None:
-            raise refusal
-        if self.wakeup is not None:
-            self.wakeup.notify()
+            raise refusal  # after the commit: a refusal for used-up attempts is recorded
+        self.wake_local()
         return self.get(run_id)
+
+    def retry_in(self, conn: Connection, run_id: str, *, steps: list[Any] | None = None,
+                 lane: str | None = None) -> Conflict | None:
+        """One conditional UPDATE re-queues the run; otherwise return (not raise) the refusal, which
+        says why and where to look. A refusal because the attempts are used up is written to the
+        dead-letter list (and the outbox) in the caller's transaction, so the caller must commit."""
+        now = self.clock()
+        values: dict[str, Any] = {"state": RunState.QUEUED.value, "available_at": now,
+                                  "cancel_requested": False, "finished_at": None, "error": None}
+        if steps is not None:
+            values["steps"] = steps
+        if lane is not None:
+            values["lane"] = lane
+        row = conn.execute(
+            runs.update().where(runs.c.id == run_id,
+                                runs.c.state.in_([RunState.FAILED.value, RunState.CANCELLED.value]),
+                                runs.c.attempt_count < runs.c.max_attempts)
+            .values(**values).returning(runs.c.job_id, runs.c.attempt_count)
+        ).first()
+        if row is None:
+            return self._retry_refusal(conn, run_id, now)
+        record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
+                                   "state": "QUEUED", "retry": True, "attempt": row.attempt_count + 1}])
+        _notify_claimers(conn)
+        return None
 
     def _retry_refusal(self, conn: Connection, run_id: str, now: float) -> Conflict:
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
