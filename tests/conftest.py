@@ -125,3 +125,27 @@ def wait_for_state(client, run_id, states=("SUCCEEDED", "FAILED", "CANCELLED"), 
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} stuck in {run['state']}")
         time.sleep(0.02)
+
+
+@pytest.fixture
+def fresh_postgres_url():
+    """A database of its own for a test whose processes share it (dropped afterwards)."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import uuid
+
+    import psycopg
+
+    name = f"stoker_e2e_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_url(request):
+    """None (SQLite in the data dir) or a fresh PostgreSQL database, for tests run on both."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("fresh_postgres_url")

@@ -21,6 +21,8 @@ class Policy(BaseModel):
     backoff: Literal["constant", "exponential"] | None = None
     backoff_seconds: float | None = Field(None, ge=0, le=86_400)
     timeout_seconds: float | None = Field(None, gt=0, description="an attempt running longer is stopped: timed_out")
+    auto_retry: bool | None = Field(None, description="re-queue failed attempts automatically (default true); "
+                                    "false: a failed run waits for POST /runs/{id}/retry")
 
 
 class JobCreate(Policy):

@@ -101,6 +101,9 @@ class Queue:
                     .order_by(jobs.c.id).with_for_update()
                 )
             }
+            # Read the clock again with the job rows locked: an attempt that ended and freed this
+            # slot has committed by now, so a start time is never before the end it waited for.
+            now = max(now, self.clock())
             free = {jid: j.max_concurrent_runs - j.running_count for jid, j in job_rows.items()}
             chosen = []
             for cand in candidates:
