@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stoker.store.queue import Claimed
-from stoker.worker.attempt_log import AttemptLog
+from stoker.worker.attempt_log import AttemptLog, QuietLog
 from stoker.worker.control import AttemptControl
 
 
@@ -18,7 +18,7 @@ class Execution:
     claimed: Claimed
     secrets: dict[str, Any]
     control: AttemptControl
-    attempt_log: AttemptLog
+    attempt_log: AttemptLog | QuietLog
 
     @property
     def log(self) -> logging.Logger:

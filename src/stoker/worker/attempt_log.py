@@ -36,3 +36,19 @@ class AttemptLog:
         if len(text) > MAX_LOG_CHARS:
             text = "[… earlier lines dropped …]\n" + text[-MAX_LOG_CHARS:]
         return text
+
+
+class QuietLog:
+    """For instant runs (noop, fail): no per-attempt logger, nothing kept but the error."""
+
+    def __init__(self) -> None:
+        # A private, disabled logger (not in logging's registry): calls on it cost next to nothing.
+        self.logger = logging.Logger("stoker.attempt.quiet", level=logging.CRITICAL + 1)
+        self.logger.propagate = False
+        self.logger.addHandler(logging.NullHandler())
+
+    def append(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None

@@ -21,7 +21,7 @@ from stoker.core.states import Outcome
 from stoker.executors.base import Execution, Executor
 from stoker.services import Services
 from stoker.store.queue import Claimed, Ending
-from stoker.worker.attempt_log import AttemptLog
+from stoker.worker.attempt_log import AttemptLog, QuietLog
 from stoker.worker.control import AttemptControl
 from stoker.worker.errors import short_error
 
@@ -120,7 +120,7 @@ class Worker:
                               lease_seconds=self.services.settings.lease_seconds, executor="inline")
         if not claimed:
             return False
-        endings = [self._run(c, self.executors["inline"], AttemptControl()) for c in claimed]
+        endings = [self._run(c, self.executors["inline"], AttemptControl(), quiet=True) for c in claimed]
         queue.finish_many(endings)
         self.services.wakeup.notify()  # long-polling readers of these runs
         return True
@@ -152,8 +152,9 @@ class Worker:
                 self.active.pop(claimed.attempt_id, None)
             self.services.wakeup.notify()
 
-    def _run(self, claimed: Claimed, executor: Executor, control: AttemptControl) -> Ending:
-        attempt_log = AttemptLog(claimed.attempt_id)
+    def _run(self, claimed: Claimed, executor: Executor, control: AttemptControl, *,
+             quiet: bool = False) -> Ending:
+        attempt_log = QuietLog() if quiet else AttemptLog(claimed.attempt_id)
         logger = attempt_log.logger
         logger.info("attempt %d of run %s (job %s) on worker %s, executor %s",
                     claimed.number, claimed.run_id, claimed.job_name, self.worker_id, executor.name)

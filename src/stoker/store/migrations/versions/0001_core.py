@@ -64,7 +64,6 @@ def upgrade() -> None:
         sa.Column("queued_at", sa.Float, nullable=False),
         sa.Column("started_at", sa.Float),
         sa.Column("finished_at", sa.Float),
-        sa.Column("current_attempt_id", sa.String(36)),
         sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("result", sa.JSON),
         sa.Column("error", sa.Text),
