@@ -43,12 +43,13 @@ def create_app(services: Services, *, background: "Background | None" = None) ->
 
 def _include_routers(app: FastAPI) -> None:
     from stoker.api import functions, health, jobs, runs, worker
-    from stoker.compat import speedy
+    from stoker.compat import sate, speedy
 
-    for module in (health, functions, jobs, runs, worker, speedy):
+    for module in (health, functions, jobs, runs, worker, speedy, sate):
         app.include_router(module.router)
     # Routers of further modules are added below, one line each.
     from stoker.events.api import router as events_router; app.include_router(events_router)  # noqa: E702
+    from stoker.sinks.api import router as sinks_router; app.include_router(sinks_router)  # noqa: E702
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -82,6 +83,7 @@ class Background:
 
     def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
                  worker_id: str | None = None) -> None:
+        from stoker.sinks.publisher import Publisher
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper
 
@@ -89,6 +91,7 @@ class Background:
         self.worker = Worker.embedded(services, worker_id=worker_id) if embedded_worker else None
         self.warm_spark = warm_spark
         self.reaper = Reaper(services)
+        self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
         self.listener = None
         if not services.db.is_sqlite:
             from stoker.store.notify import PostgresListener
@@ -99,6 +102,7 @@ class Background:
         if self.listener is not None:
             self.listener.start()
         self.reaper.start()
+        self.publisher.start()
         if self.worker is not None:
             self.worker.start()
             session = self.worker.executors.get("session")
@@ -109,5 +113,6 @@ class Background:
         if self.worker is not None:
             self.worker.stop()
         self.reaper.stop()
+        self.publisher.stop()
         if self.listener is not None:
             self.listener.stop()

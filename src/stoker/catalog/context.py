@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from stoker.catalog.errors import Cancelled
 from stoker.catalog.paths import StorageRoots
+from stoker.catalog.readers import read_files, read_path_or_table
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.sqlguard import SESSION_CONF
 from stoker.catalog.tuning import Tuning
@@ -108,11 +109,9 @@ class StepContext:
         return frame.coalesce(1) if self.small else frame
 
     def read(self, fmt: str, path: str, options: dict[str, Any] | None = None) -> "DataFrame":
-        from stoker.catalog.readers import read_files
-
+        """Read a resolved path in a format, through the schema cache, shaped for the input size."""
         return self.shape(read_files(self, fmt, path, options or {}))
 
     def read_path_or_table(self, value: str) -> "DataFrame":
-        from stoker.catalog.readers import read_path_or_table
-
+        """Read what join/union name: a file by its extension, or a table."""
         return self.shape(read_path_or_table(self, value))

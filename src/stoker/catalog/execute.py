@@ -35,7 +35,8 @@ def run_plan(plan: list[BoundStep], execution: Execution) -> dict[str, Any]:
             if ctx.is_cancelled():
                 raise Cancelled(f"cancelled at step {step.index} ({name})") from exc
             raise StepFailed(step.index, name, short_message(exc)) from exc
-        if step.spec.kind in ("action", "write"):
+        # Actions and writes return the result; so may a plugin's utility (frames are never dicts).
+        if step.spec.kind in ("action", "write") or isinstance(out, dict):
             result, frame = out, None
         else:
             frame = out

@@ -91,7 +91,8 @@ class StorageRoots:
         matches = sorted(glob.glob(resolved))
         for match in matches:
             if not self.contains(os.path.realpath(match)):
-                raise PathRefused(None, resolved, f"{match!r} (matched by {resolved!r}) leads outside the storage roots")
+                raise PathRefused(None, resolved,
+                                  f"{match!r} (matched by {resolved!r}) leads outside the storage roots")
         return matches
 
     def _resolve_uri(self, path: str, scheme: str) -> str:

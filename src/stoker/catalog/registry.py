@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from importlib.metadata import EntryPoint, entry_points
+from importlib import metadata
+from importlib.metadata import EntryPoint
 from types import MappingProxyType
 from typing import Any
 
@@ -62,7 +63,8 @@ class Catalog:
         if not isinstance(steps, list) or not steps:
             return True
         for step in steps:
-            spec = self._functions.get(step[0]) if isinstance(step, list) and step and isinstance(step[0], str) else None
+            name = step[0] if isinstance(step, list) and step else None
+            spec = self._functions.get(name) if isinstance(name, str) else None
             if spec is None or spec.needs_spark:
                 return True
         return False
@@ -82,22 +84,22 @@ class Catalog:
         return run_plan(plan, Execution(ctx, self.schema_cache, tuning))
 
 
-def load_catalog(entry_points_: Iterable[EntryPoint] | None = None, *, strict: bool = False,
+def load_catalog(entry_points: Iterable[EntryPoint] | None = None, *, strict: bool = False,
                  group: str = ENTRY_POINT_GROUP, **catalog_options: Any) -> Catalog:
     """The builtins plus every function that installed packages declare in the entry-point
     group "stoker.functions" (each entry point loads a FunctionSpec or a list of them).
 
-    Pass `entry_points_` to choose the entry points (tests do). A plugin that fails to load, or
+    Pass `entry_points` to choose the entry points (tests do). A plugin that fails to load, or
     names a function that already exists, is skipped and logged, and its problem is kept in
     `catalog.load_errors`; with strict=True it raises instead. Builtins are never replaced: a
     plugin cannot change what `filter` means.
     """
-    if entry_points_ is None:
-        entry_points_ = entry_points(group=group)
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=group)
     specs: list[FunctionSpec] = list(builtin_functions())
     origin: dict[str, str] = {spec.name: "builtin" for spec in specs}
     errors: list[str] = []
-    for ep in entry_points_:
+    for ep in entry_points:
         label = f"entry point {ep.name!r} ({ep.value})"
         try:
             loaded = ep.load()
@@ -107,7 +109,8 @@ def load_catalog(entry_points_: Iterable[EntryPoint] | None = None, *, strict: b
         items = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
         for item in items:
             if not isinstance(item, FunctionSpec):
-                errors.append(f"{label}: expected a FunctionSpec or a list of them, got {type(item).__name__}")
+                errors.append(f"{label}: expected a FunctionSpec or a list of them, "
+                              f"got {type(item).__name__}")
                 continue
             if item.name in origin:
                 errors.append(f"{label}: function {item.name!r} is already defined by {origin[item.name]}")

@@ -45,7 +45,8 @@ def collect_rows(frame: "DataFrame", max_rows: int, max_bytes: int) -> dict[str,
     if size > max_bytes:
         raise ResultTooLarge(
             f"the result is {size} bytes of JSON, more than the {max_bytes} a run returns inline; "
-            "select fewer columns, add a limit before collect, or write it to a file with write_parquet or write_csv")
+            "select fewer columns, add a limit before collect, or write it to a file with "
+            "write_parquet or write_csv")
     return {
         "type": "rows",
         "columns": [{"name": f.name, "type": f.dataType.simpleString()} for f in fields],

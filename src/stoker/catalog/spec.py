@@ -6,6 +6,7 @@ validation at submit time (no Spark), `GET /api/v1/functions`, and execution on 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -65,14 +66,15 @@ class Arg:
         if self.type == "object" and self.values:
             for key, item in value.items():
                 if self.values == "string" and not isinstance(item, str):
-                    return f"argument '{self.name}': value of {key!r} must be a string, got {_json_type(item)}"
+                    return (f"argument '{self.name}': value of {key!r} must be a string, "
+                            f"got {_json_type(item)}")
                 if self.values == "scalar" and not _is_scalar(item):
                     return (f"argument '{self.name}': value of {key!r} must be a string, number or "
                             f"boolean, got {_json_type(item)}")
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: examples hold dicts, so no field hash
 class FunctionSpec:
     """A server-side function that a pipeline step can name."""
 
@@ -99,7 +101,8 @@ class FunctionSpec:
             if arg.variadic and i != len(self.args) - 1:
                 raise ValueError(f"function {self.name!r}: only the last argument may be variadic")
             if arg.required and seen_optional:
-                raise ValueError(f"function {self.name!r}: required argument {arg.name!r} follows an optional one")
+                raise ValueError(f"function {self.name!r}: required argument {arg.name!r} "
+                                 "follows an optional one")
             seen_optional = seen_optional or not arg.required
         # Fill the defaults that follow from the kind (frozen: set through object.__setattr__).
         if self.needs_spark is None:
@@ -155,7 +158,7 @@ class FunctionSpec:
             "kind": self.kind,
             "needs_spark": bool(self.needs_spark),
             "doc": self.doc,
-            "example": [list(step) for step in self.example],
+            "example": copy.deepcopy([list(step) for step in self.example]),
             "args": [a.describe() for a in self.args],
         }
 

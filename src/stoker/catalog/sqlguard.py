@@ -54,7 +54,8 @@ def query_problem(text: str) -> str | None:
     for i, word in enumerate(words):
         # WITH ... INSERT/MERGE/DELETE/UPDATE and FROM ... INSERT are valid Spark SQL writes.
         if word in ("insert", "merge"):
-            return f"only read-only queries are allowed; found {word.upper()} (quote a column with that name in `backquotes`)"
+            return (f"only read-only queries are allowed; found {word.upper()} "
+                    "(quote a column with that name in `backquotes`)")
         if word == "delete" and i + 1 < len(words) and words[i + 1] == "from":
             return "only read-only queries are allowed; found DELETE FROM"
         if word == "update" and "set" in words[i + 2:i + 5]:

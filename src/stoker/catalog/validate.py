@@ -97,15 +97,15 @@ def check_pipeline(functions: Mapping[str, FunctionSpec], steps: Any,
         if spec.kind in ("action", "write") and i != last:
             problem(i, name, f"'{name}' ends a pipeline, so it can only be the last step")
 
+        # An action or write that is not last was reported above; the steps after it are then
+        # checked as if it passed the frame on, so one mistake is not reported three times.
         if spec.kind in ("source", "transform"):
             has_frame = True
-        elif spec.kind in ("action", "write"):
-            has_frame = False
         plan.append(BoundStep(i, spec, tuple(args)))
 
     last_spec = plan[-1].spec if plan and plan[-1].index == last else None
     if last_spec is not None and not last_spec.ends_pipeline:
-        harmless = last_spec.kind == "utility" and frame_before_last is False
+        harmless = last_spec.kind == "utility" and frame_before_last is not True
         if not harmless:
             problem(last, last_spec.name, f"the last step must be an action or a write ({ENDINGS}); "
                                           f"got '{last_spec.name}'")

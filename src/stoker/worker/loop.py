@@ -11,6 +11,7 @@ import logging
 import socket
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -169,7 +170,9 @@ class Worker:
                 return Ending(claimed.attempt_id, control.reason, error=control.message,
                               log=attempt_log.close())
             logger.exception("failed after %.3f s", time.perf_counter() - started)
-            return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc), log=attempt_log.close())
+            # A quiet (instant) run keeps no log lines, but its failure still gets its traceback.
+            log_text = attempt_log.close() or traceback.format_exc()
+            return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc), log=log_text)
         logger.info("succeeded in %.3f s", time.perf_counter() - started)
         return Ending(claimed.attempt_id, Outcome.SUCCEEDED, result=result, log=attempt_log.close())
 

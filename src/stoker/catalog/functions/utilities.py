@@ -20,10 +20,11 @@ def noop(sc: "StepContext", frame: Any) -> Any:
     return frame
 
 
-@function(kind="utility",
-          args=[Arg("seconds", "number", minimum=0)],
-          check=lambda v: ([f"sleep is at most {MAX_SLEEP_SECONDS} seconds"]
-                           if v[0] > MAX_SLEEP_SECONDS else []),
+def _sleep_check(values: list[Any]) -> list[str]:
+    return [f"sleep is at most {MAX_SLEEP_SECONDS} seconds"] if values[0] > MAX_SLEEP_SECONDS else []
+
+
+@function(kind="utility", args=[Arg("seconds", "number", minimum=0)], check=_sleep_check,
           example=[["sleep", 0.5], ["noop"]])
 def sleep(sc: "StepContext", frame: Any, seconds: float) -> Any:
     """Wait this many seconds (cancellable), passing the frame through."""
