@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 listener: $(STAMP)
-	@if [ -f scripts/build_listener.sh ]; then PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/build_listener.sh; fi
+	@bash scripts/build_listener.sh $(BIN)/python
 
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)

@@ -71,7 +71,9 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     _setup_logging()
     if not no_worker:
         _require_java()
-    services = build_services(_settings(data_dir, worker_concurrency=concurrency))
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    services = build_services(_settings(data_dir, worker_concurrency=concurrency,
+                                        api_url=f"http://{url_host}:{port}"))
     token = bootstrap_admin_token(services)
     if token:
         click.echo("\n  First start: an admin token was created. It is shown only this once:\n\n"
@@ -79,7 +81,8 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     background = Background(services, embedded_worker=not no_worker, warm_spark=True)
     app = create_app(services, background=background)
     click.echo(f"  Stoker {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # A bounded graceful shutdown: open event streams (SSE) must not hold the process forever.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
 
 
 @main.command()
@@ -262,15 +265,13 @@ def functions(url: str, token: str | None) -> None:
     print_functions(_call(_client(url, token).request, "GET", "/api/v1/functions")["functions"])
 
 
-def _add_optional_groups() -> None:
-    try:
-        from stoker.events.cli import events
-    except ImportError:
-        return
+def _add_groups() -> None:
+    from stoker.events.cli import events
+
     main.add_command(events)
 
 
-_add_optional_groups()
+_add_groups()
 
 
 if __name__ == "__main__":

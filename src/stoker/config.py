@@ -36,6 +36,8 @@ class Settings:
     result_max_rows: int = 10_000
     result_max_bytes: int = 10 * 1024 * 1024
     spark_conf: dict[str, str] = field(default_factory=dict)
+    # Where Spark apps started by workers send their listener events (this Stoker's base URL).
+    api_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -52,6 +54,7 @@ class Settings:
             heartbeat_seconds=_env_float("STOKER_HEARTBEAT_SECONDS", 5.0),
             reap_interval_seconds=_env_float("STOKER_REAP_INTERVAL_SECONDS", 2.0),
             worker_concurrency=_env_int("STOKER_WORKER_CONCURRENCY", 1),
+            api_url=env.get("STOKER_URL", "http://127.0.0.1:8000"),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:

@@ -79,6 +79,14 @@ def bootstrap_admin_token(services: Services) -> str | None:
     if services.settings.admin_token:
         services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token)
         return None
-    if services.tokens.any_exist():
+    if services.tokens.any_admin():
         return None
     return services.tokens.create("admin (first start)", ["admin"])
+
+
+def internal_ingest_token(services: Services) -> str:
+    """The token Spark apps started by Stoker use to send their listener events: derived from the
+    secret key (so every replica and worker knows it without storing it), registered by hash."""
+    token = "stk_internal_" + services.secrets.derive("spark-listener-ingest")
+    services.tokens.ensure("internal: Spark listener of Stoker's own runs", ["ingest"], token)
+    return token

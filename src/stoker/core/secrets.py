@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,11 @@ SECRET_OPTION_KEYS = frozenset({"s3"})
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive(self, label: str) -> str:
+        """A stable secret for `label`, the same in every process that shares the key."""
+        return hmac.new(self._key, label.encode(), hashlib.sha256).hexdigest()
 
     @classmethod
     def from_settings(cls, key: str | None, data_dir: Path) -> "SecretBox":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from stoker.store.queue import Claimed
@@ -19,6 +20,7 @@ class Execution:
     secrets: dict[str, Any]
     control: AttemptControl
     attempt_log: AttemptLog | QuietLog
+    annotate: Callable[..., None] = lambda **_fields: None  # records spark_app_id etc. on the attempt
 
     @property
     def log(self) -> logging.Logger:

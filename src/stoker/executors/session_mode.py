@@ -13,6 +13,10 @@ from stoker.executors.spark_session import build_spark_session
 
 log = logging.getLogger(__name__)
 
+# The listener events of a worker's warm session (one Spark app, many runs, each in its own job
+# group) are kept under this Spark job name; the app id is the Spark run id.
+SESSION_EVENTS_JOB = "stoker-session"
+
 
 class SparkSessionExecutor:
     name = "spark_session"
@@ -25,10 +29,15 @@ class SparkSessionExecutor:
         self.extra_conf = extra_conf or {}
         self._lock = threading.Lock()
         self._session: Any = None
+        self._owned = False
 
     def session(self) -> Any:
         with self._lock:
             if self._session is None:
+                from pyspark import SparkContext
+
+                # Stop at shutdown only a session we started (not one the host process already had).
+                self._owned = SparkContext._active_spark_context is None
                 log.info("starting SparkSession (master %s)", self.settings.spark_master)
                 self._session = build_spark_session(
                     self.settings.spark_master, "stoker-worker",
@@ -60,6 +69,7 @@ class SparkSessionExecutor:
             return session
 
         execution.log.info("session mode: Spark app %s, job group %s", sc.applicationId, group)
+        execution.annotate(spark_app_id=sc.applicationId, spark_job_group=group)
         sc.setJobGroup(group, f"stoker run {execution.claimed.run_id} attempt {execution.claimed.number}",
                        interruptOnCancel=True)
         execution.control.on_cancel(lambda: sc.cancelJobGroup(group))
@@ -73,6 +83,6 @@ class SparkSessionExecutor:
 
     def stop(self) -> None:
         with self._lock:
-            if self._session is not None:
+            if self._session is not None and self._owned:
                 self._session.stop()
-                self._session = None
+            self._session = None

@@ -29,6 +29,7 @@ def main(spec_path: str, result_path: str) -> int:
 
         traceback.print_exc()
         outcome = {"ok": False, "error": short_error(exc)}
+    outcome["app_id"] = spark.sparkContext.applicationId
     Path(result_path).write_bytes(orjson.dumps(outcome))
     spark.stop()
     return 0 if outcome["ok"] else 1

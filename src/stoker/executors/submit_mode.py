@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,31 +34,33 @@ def spark_submit_path() -> str:
 class SparkSubmitExecutor:
     name = "spark_submit"
 
-    def __init__(self, settings: Settings, roots: Any, extra_conf: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, roots: Any,
+                 listener: Callable[[str], dict[str, str]] | None = None) -> None:
         self.settings = settings
         self.roots = roots
-        self.extra_conf = extra_conf or {}
+        self.listener = listener or (lambda _job_name: {})
 
-    def command(self, execution: Execution, spec_path: Path, result_path: Path) -> list[str]:
-        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **self.extra_conf,
+    def command(self, execution: Execution, workdir: Path) -> list[str]:
+        """spark-submit with its settings in a 0600 properties file (the listener token among them
+        never shows on a command line)."""
+        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **self.listener(execution.claimed.job_name),
                 "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
-        cmd = [spark_submit_path(), "--master", self.settings.spark_master]
-        for key, value in conf.items():
-            cmd += ["--conf", f"{key}={value}"]
-        return cmd + [str(DRIVER), str(spec_path), str(result_path)]
+        properties = workdir / "spark.properties"
+        _write_private(properties, "".join(f"{k} {_escape(v)}\n" for k, v in conf.items()).encode())
+        return [spark_submit_path(), "--master", self.settings.spark_master,
+                "--properties-file", str(properties),
+                str(DRIVER), str(workdir / "spec.json"), str(workdir / "result.json")]
 
     def execute(self, execution: Execution) -> Any:
         claimed = execution.claimed
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
-            spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
-            fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(orjson.dumps({
-                    "steps": claimed.steps, "storage_root": str(self.roots.storage_root),
-                    "extra_roots": [str(r) for r in self.roots.extra_roots],
-                    "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
-                    "s3": execution.secrets.get("s3"),
-                }))
+            result_path = Path(tmp) / "result.json"
+            _write_private(Path(tmp) / "spec.json", orjson.dumps({
+                "steps": claimed.steps, "storage_root": str(self.roots.storage_root),
+                "extra_roots": [str(r) for r in self.roots.extra_roots],
+                "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
+                "s3": execution.secrets.get("s3"),
+            }))
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
                    "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
                    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]),
@@ -65,7 +68,7 @@ class SparkSubmitExecutor:
             log_path = Path(tmp) / "driver.log"
             execution.log.info("submit mode: spark-submit --master %s", self.settings.spark_master)
             with open(log_path, "wb") as log_file:
-                proc = subprocess.Popen(self.command(execution, spec_path, result_path), env=env,
+                proc = subprocess.Popen(self.command(execution, Path(tmp)), env=env,
                                         stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
                 execution.control.on_cancel(lambda: _stop(proc))
                 rc = proc.wait()
@@ -73,12 +76,26 @@ class SparkSubmitExecutor:
             execution.log.info("driver exited with code %s; its log follows", rc)
             execution.attempt_log.append(driver_log)
             outcome = orjson.loads(result_path.read_bytes()) if result_path.exists() else None
+        if outcome is not None:
+            execution.annotate(spark_app_id=outcome.get("app_id"))
         if outcome is not None and outcome.get("ok"):
             return outcome["result"]
         if outcome is not None:
             raise SubmitFailed(outcome["error"])
         tail = "\n".join(driver_log.strip().splitlines()[-3:])
         raise SubmitFailed(f"spark-submit exited with code {rc} before reporting a result: {tail}")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (it may hold secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _escape(value: str) -> str:
+    """Java properties syntax: backslashes and leading spaces are special."""
+    return value.replace("\\", "\\\\")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -150,6 +150,14 @@ class Queue:
             key=lambda c: order[c.run_id],
         )
 
+    def annotate(self, attempt_id: str, **fields: str | None) -> None:
+        """Record what an active attempt runs on (its Spark app, its job group)."""
+        allowed = {k: v for k, v in fields.items() if k in ("spark_app_id", "spark_job_group", "executor")}
+        if allowed:
+            with self.db.write() as conn:
+                conn.execute(attempts.update().where(attempts.c.id == attempt_id, attempts.c.outcome.is_(None))
+                             .values(**allowed))
+
     # -- heartbeat ------------------------------------------------------------------------
     def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float = 30.0) -> dict[str, Lease]:
         """Renew the leases still held; attempts missing from the answer are fenced off."""

@@ -61,9 +61,10 @@ class TokenStore:
             except sa.exc.IntegrityError:
                 pass  # another replica registered it at the same moment
 
-    def any_exist(self) -> bool:
+    def any_admin(self) -> bool:
         with self.db.read() as conn:
-            return conn.execute(sa.select(tokens.c.id).limit(1)).first() is not None
+            return conn.execute(sa.select(tokens.c.id).where(tokens.c.scopes.contains("admin"))
+                                .limit(1)).first() is not None
 
     def lookup(self, token: str) -> Principal | None:
         with self.db.read() as conn:

@@ -14,6 +14,7 @@ import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,14 +59,15 @@ class Worker:
     @classmethod
     def embedded(cls, services: Services, *, worker_id: str | None = None) -> "Worker":
         from stoker.executors.inline import InlineExecutor
-        from stoker.executors.session_mode import SparkSessionExecutor
+        from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor
         from stoker.executors.submit_mode import SparkSubmitExecutor
 
         settings = services.settings
-        listener = _listener_conf(services)
+        listener = listener_for(services)
         executors: dict[str, Executor] = {
             "inline": InlineExecutor(services.catalog, services.roots),
-            "session": SparkSessionExecutor(settings, services.catalog, services.roots, listener),
+            "session": SparkSessionExecutor(settings, services.catalog, services.roots,
+                                            listener(SESSION_EVENTS_JOB)),
             "submit": SparkSubmitExecutor(settings, services.roots, listener),
         }
         return cls(services, executors, worker_id=worker_id, concurrency=settings.worker_concurrency)
@@ -133,6 +135,7 @@ class Worker:
         with self._lock:
             self.active[claimed.attempt_id] = Active(claimed, control, deadline)
         self._pool.submit(self._execute_and_finish, claimed, control)
+        self.services.wakeup.notify()  # local event streams see RUNNING at once
 
     def executor_for(self, claimed: Claimed) -> Executor:
         if not self.services.catalog.needs_spark(claimed.steps or []):
@@ -141,7 +144,9 @@ class Worker:
 
     def _execute_and_finish(self, claimed: Claimed, control: AttemptControl) -> None:
         try:
-            ending = self._run(claimed, self.executor_for(claimed), control)
+            executor = self.executor_for(claimed)
+            self.services.queue.annotate(claimed.attempt_id, executor=executor.name)
+            ending = self._run(claimed, executor, control)
             try:
                 self.services.queue.finish(ending)
             except Fenced as exc:
@@ -161,7 +166,8 @@ class Worker:
                     claimed.number, claimed.run_id, claimed.job_name, self.worker_id, executor.name)
         started = time.perf_counter()
         secrets = self.services.secrets.open(claimed.secrets) if claimed.secrets else {}
-        execution = Execution(claimed, secrets, control, attempt_log)
+        execution = Execution(claimed, secrets, control, attempt_log,
+                              annotate=lambda **f: self.services.queue.annotate(claimed.attempt_id, **f))
         try:
             result: Any = executor.execute(execution)
         except BaseException as exc:  # any failure of the job is the attempt's outcome, not ours
@@ -213,10 +219,15 @@ class Worker:
                 entry.control.cancel(Outcome.LOST, "this worker lost the attempt's lease")
 
 
-def _listener_conf(services: Services) -> dict[str, str]:
-    """Attach Stoker's Spark listener to every app the worker starts, when the listener is built."""
-    try:
-        from stoker.events.listener_config import spark_listener_conf
-    except ImportError:
-        return {}
-    return spark_listener_conf(services) or {}
+def listener_for(services: Services) -> Callable[[str], dict[str, str]]:
+    """Spark confs attaching Stoker's listener to an app whose events go under a job name; nothing
+    when the listener jar has not been built (the runs still work, unobserved)."""
+    from stoker.events import listener_conf, listener_jar_path
+    from stoker.services import internal_ingest_token
+
+    if not listener_jar_path().exists():
+        log.warning("Spark listener jar missing (%s): Spark runs will not stream their events; "
+                    "run `make setup`", listener_jar_path())
+        return lambda _job_name: {}
+    token = internal_ingest_token(services)
+    return lambda job_name: listener_conf(services.settings.api_url, token, job_name)

@@ -1,0 +1,183 @@
+"""HTTP: `POST /collect` (the listener's endpoint, seed-apis.md §4) and the native read API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from stoker.api.auth import require
+from stoker.events.body import BodyLimits, decode_body
+from stoker.events.errors import MalformedBody, PayloadTooLarge
+from stoker.events.payload import parse_payload
+from stoker.events.store import EventStore, IngestResult, duration_view, summary_view
+
+router = APIRouter(tags=["spark events"])
+
+NDJSON = "application/x-ndjson"
+
+
+class CollectAck(BaseModel):
+    status: str  # stored | duplicate | heartbeat
+    events: int
+
+
+class JobList(BaseModel):
+    jobs: list[str]
+
+
+class RunInfo(BaseModel):
+    run_id: str
+    first_seen_at: float
+    last_seen_at: float
+    event_count: int
+    start_ms: int | None
+    end_ms: int | None
+
+
+class RunList(BaseModel):
+    job_name: str
+    runs: list[RunInfo]
+
+
+class Duration(BaseModel):
+    job_name: str
+    run_id: str
+    state: str  # ended | running | unknown (no application start seen)
+    start: int | None
+    end: int | None
+    duration_ms: int | None
+    elapsed_ms: int | None
+
+
+class Summary(BaseModel):
+    job_name: str
+    run_id: str
+    state: str
+    app_name: str | None
+    app_id: str | None
+    spark_version: str | None
+    start_ms: int | None
+    end_ms: int | None
+    events: int
+    jobs: int
+    failed_jobs: int
+    stages: int
+    failed_stages: int
+    tasks: int
+    failed_tasks: int
+    executors_added: int
+    executors_removed: int
+    task_time_ms: int
+    gc_time_ms: int
+    shuffle_read_bytes: int
+    shuffle_write_bytes: int
+    spilled_bytes: int
+    input_bytes: int
+    input_records: int
+    output_bytes: int
+    output_records: int
+    first_seen_at: float
+    last_seen_at: float
+
+
+_PAYLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "A collector payload, gzipped (with or without `Content-Encoding: gzip`) "
+                       "or plain JSON.",
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["job_name", "run_id", "counters", "messages"],
+            "properties": {
+                "job_name": {"type": "string"}, "run_id": {"type": "string"},
+                "sent_at": {"type": "integer"},
+                "counters": {"type": "object", "properties": {
+                    "message_counter": {"type": "integer"}, "payload_counter": {"type": "integer"}}},
+                "messages": {"type": "array", "items": {"type": "object", "properties": {
+                    "message_type": {"type": "string", "enum": ["spark-event", "heartbeat"]},
+                    "generated_at": {"type": "integer", "description": "epoch milliseconds"},
+                    "content": {"type": "string", "description": "one Spark event as JSON"}}}},
+            }}}},
+    }
+}
+
+
+def _store(request: Request) -> EventStore:
+    return EventStore(request.app.state.services.db)
+
+
+def _limits(request: Request) -> BodyLimits:
+    return getattr(request.app.state, "event_body_limits", None) or BodyLimits()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for part in request.stream():
+            size += len(part)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            parts.append(part)
+    except ClientDisconnect:
+        raise MalformedBody("the client disconnected before sending the whole body") from None
+    return b"".join(parts)
+
+
+def _ingest(store: EventStore, body: bytes, limits: BodyLimits) -> IngestResult:
+    return store.ingest(parse_payload(decode_body(body, limits)))
+
+
+@router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,
+             summary="Store a payload of Spark listener events (the listener posts here)")
+async def collect(request: Request, _=Depends(require("ingest"))) -> dict[str, Any]:
+    limits = _limits(request)
+    body = await _read_body(request, limits.max_compressed_bytes)
+    # Decompressing, checking and storing are CPU and database work: off the event loop.
+    result = await run_in_threadpool(_ingest, _store(request), body, limits)
+    return {"status": result.status, "events": result.events}
+
+
+@router.get("/api/v1/spark/jobs", response_model=JobList, summary="Job names with Spark events")
+def list_jobs(request: Request, _=Depends(require("read"))) -> dict[str, Any]:
+    return {"jobs": _store(request).job_names()}
+
+
+@router.get("/api/v1/spark/jobs/{job_name}/runs", response_model=RunList,
+            summary="The runs (Spark apps) of a job")
+def list_runs(job_name: str, request: Request, _=Depends(require("read"))) -> dict[str, Any]:
+    return {"job_name": job_name, "runs": _store(request).runs(job_name)}
+
+
+@router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/events",
+            response_class=StreamingResponse, summary="A run's events as NDJSON, in time order",
+            responses={200: {"content": {NDJSON: {}},
+                             "description": "One event per line, exactly as received, sorted by "
+                                            "generated_at (ties in arrival order)."}})
+def run_events(job_name: str, run_id: str, request: Request,
+               _=Depends(require("read"))) -> StreamingResponse:
+    store = _store(request)
+    app = store.app(job_name, run_id)  # 404 before the stream starts
+    return StreamingResponse(store.stream_events(app["id"]), media_type=NDJSON)
+
+
+@router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/duration", response_model=Duration,
+            summary="Application duration from its start and end Timestamps")
+def run_duration(job_name: str, run_id: str, request: Request,
+                 _=Depends(require("read"))) -> dict[str, Any]:
+    return duration_view(_store(request).app(job_name, run_id))
+
+
+@router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/summary", response_model=Summary,
+            summary="What the application did, maintained at ingest")
+def run_summary(job_name: str, run_id: str, request: Request,
+                _=Depends(require("read"))) -> dict[str, Any]:
+    return summary_view(_store(request).app(job_name, run_id))

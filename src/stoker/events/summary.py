@@ -1,0 +1,170 @@
+"""Per-app summary, accumulated while an event is checked at ingest.
+
+Each event is decoded once, into a struct that names only the fields the summary reads: msgspec
+still checks the whole text is valid JSON but skips the rest without building Python objects,
+which is what keeps ingest of 5 KB TaskEnd events cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import msgspec
+
+
+class _ShuffleRead(msgspec.Struct):
+    remote: int = msgspec.field(default=0, name="Remote Bytes Read")
+    local: int = msgspec.field(default=0, name="Local Bytes Read")
+
+
+class _ShuffleWrite(msgspec.Struct):
+    written: int = msgspec.field(default=0, name="Shuffle Bytes Written")
+
+
+class _Input(msgspec.Struct):
+    bytes: int = msgspec.field(default=0, name="Bytes Read")
+    records: int = msgspec.field(default=0, name="Records Read")
+
+
+class _Output(msgspec.Struct):
+    bytes: int = msgspec.field(default=0, name="Bytes Written")
+    records: int = msgspec.field(default=0, name="Records Written")
+
+
+class _TaskMetrics(msgspec.Struct):
+    run_time: int = msgspec.field(default=0, name="Executor Run Time")
+    gc_time: int = msgspec.field(default=0, name="JVM GC Time")
+    memory_spilled: int = msgspec.field(default=0, name="Memory Bytes Spilled")
+    disk_spilled: int = msgspec.field(default=0, name="Disk Bytes Spilled")
+    shuffle_read: _ShuffleRead | None = msgspec.field(default=None, name="Shuffle Read Metrics")
+    shuffle_write: _ShuffleWrite | None = msgspec.field(default=None, name="Shuffle Write Metrics")
+    input: _Input | None = msgspec.field(default=None, name="Input Metrics")
+    output: _Output | None = msgspec.field(default=None, name="Output Metrics")
+
+
+class _Reason(msgspec.Struct):
+    reason: str = msgspec.field(default="", name="Reason")
+
+
+class _JobResult(msgspec.Struct):
+    result: str = msgspec.field(default="", name="Result")
+
+
+class _StageInfo(msgspec.Struct):
+    failure: str | None = msgspec.field(default=None, name="Failure Reason")
+
+
+class _Event(msgspec.Struct):
+    event: str = msgspec.field(default="", name="Event")
+    app_name: str | None = msgspec.field(default=None, name="App Name")
+    app_id: str | None = msgspec.field(default=None, name="App ID")
+    timestamp: int | None = msgspec.field(default=None, name="Timestamp")
+    spark_version: str | None = msgspec.field(default=None, name="Spark Version")
+    job_result: _JobResult | None = msgspec.field(default=None, name="Job Result")
+    stage_info: _StageInfo | None = msgspec.field(default=None, name="Stage Info")
+    task_end_reason: _Reason | None = msgspec.field(default=None, name="Task End Reason")
+    task_metrics: _TaskMetrics | None = msgspec.field(default=None, name="Task Metrics")
+
+
+_event_decoder = msgspec.json.Decoder(_Event)
+
+
+@dataclass
+class SummaryDelta:
+    """What one payload adds to its app's summary row (counters add up; facts overwrite)."""
+
+    app_name: str | None = None
+    app_id: str | None = None
+    spark_version: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    jobs: int = 0
+    failed_jobs: int = 0
+    stages: int = 0
+    failed_stages: int = 0
+    tasks: int = 0
+    failed_tasks: int = 0
+    executors_added: int = 0
+    executors_removed: int = 0
+    task_time_ms: int = 0
+    gc_time_ms: int = 0
+    shuffle_read_bytes: int = 0
+    shuffle_write_bytes: int = 0
+    spilled_bytes: int = 0
+    input_bytes: int = 0
+    input_records: int = 0
+    output_bytes: int = 0
+    output_records: int = 0
+
+    FACTS = ("app_name", "app_id", "spark_version", "start_ms", "end_ms")
+
+    def counters(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.FACTS}
+
+    def facts(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.FACTS if getattr(self, name) is not None}
+
+
+def decode_event_into(raw: bytes, delta: SummaryDelta) -> str | None:
+    """Check `raw` is one JSON object and add what it says to `delta`; return a problem or None."""
+    try:
+        event = _event_decoder.decode(raw)
+    except msgspec.ValidationError:
+        # Valid JSON whose summary fields have unusual types (or not an object): decide which.
+        try:
+            value = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            return f"is not valid JSON: {exc}"
+        if not isinstance(value, dict):
+            return f"must be a JSON object, got {type(value).__name__}"
+        return None
+    except msgspec.DecodeError as exc:
+        return f"is not valid JSON: {exc}"
+    _add(event, delta)
+    return None
+
+
+def _add(event: _Event, delta: SummaryDelta) -> None:
+    kind = event.event
+    if kind == "SparkListenerTaskEnd":
+        delta.tasks += 1
+        if event.task_end_reason is not None and event.task_end_reason.reason != "Success":
+            delta.failed_tasks += 1
+        metrics = event.task_metrics
+        if metrics is not None:
+            delta.task_time_ms += metrics.run_time
+            delta.gc_time_ms += metrics.gc_time
+            delta.spilled_bytes += metrics.memory_spilled + metrics.disk_spilled
+            if metrics.shuffle_read is not None:
+                delta.shuffle_read_bytes += metrics.shuffle_read.remote + metrics.shuffle_read.local
+            if metrics.shuffle_write is not None:
+                delta.shuffle_write_bytes += metrics.shuffle_write.written
+            if metrics.input is not None:
+                delta.input_bytes += metrics.input.bytes
+                delta.input_records += metrics.input.records
+            if metrics.output is not None:
+                delta.output_bytes += metrics.output.bytes
+                delta.output_records += metrics.output.records
+    elif kind == "SparkListenerTaskStart":
+        pass
+    elif kind == "SparkListenerStageCompleted":
+        delta.stages += 1
+        if event.stage_info is not None and event.stage_info.failure is not None:
+            delta.failed_stages += 1
+    elif kind == "SparkListenerJobStart":
+        delta.jobs += 1
+    elif kind == "SparkListenerJobEnd":
+        if event.job_result is not None and event.job_result.result != "JobSucceeded":
+            delta.failed_jobs += 1
+    elif kind == "SparkListenerExecutorAdded":
+        delta.executors_added += 1
+    elif kind == "SparkListenerExecutorRemoved":
+        delta.executors_removed += 1
+    elif kind == "SparkListenerApplicationStart":
+        delta.app_name = event.app_name
+        delta.app_id = event.app_id
+        delta.start_ms = event.timestamp
+    elif kind == "SparkListenerApplicationEnd":
+        delta.end_ms = event.timestamp
+    elif kind == "SparkListenerLogStart":
+        delta.spark_version = event.spark_version

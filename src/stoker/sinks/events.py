@@ -1,0 +1,35 @@
+"""One run event as every sink sees it: the outbox row turned into one JSON document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+# Every event name the store writes to the outbox (store/queue.py, store/runs.py).
+EVENT_NAMES = ("queued", "running", "succeeded", "failed", "cancelled", "retrying",
+               "cancel_requested", "dead_letter")
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int  # the outbox seq: the event id everywhere (SSE id, webhook delivery id, NATS dedupe)
+    run_id: str
+    job_id: str
+    event: str
+    payload: dict[str, Any]
+    created_at: float
+
+    def document(self) -> dict[str, Any]:
+        """The payload plus its identity; the same shape on the stream, webhooks and NATS."""
+        return {**self.payload, "seq": self.seq, "event": self.event, "run_id": self.run_id,
+                "job_id": self.job_id, "created_at": self.created_at}
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.document())
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Event":
+        return cls(seq=row.seq, run_id=row.run_id, job_id=row.job_id, event=row.event,
+                   payload=dict(row.payload or {}), created_at=row.created_at)

@@ -1,0 +1,49 @@
+"""Settings of the publisher and its sinks, read from the environment once and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    nats_url: str | None = None  # STOKER_NATS_URL; unset: the NATS sink is off
+    nats_stream: str = "STOKER_RUNS"
+    nats_subject_prefix: str = "stoker.runs"  # events go to <prefix>.<event>
+    nats_timeout_seconds: float = 5.0  # connect and publish-ack timeout
+    webhooks: bool = True
+    webhook_timeout_seconds: float = 10.0  # must stay well below lease_seconds (see cursors.py)
+    # A failing sink retries after base * 2^(failures-1), capped; the delay never holds up a run.
+    retry_base_seconds: float = 0.5
+    retry_max_seconds: float = 60.0
+    lease_seconds: float = 30.0  # how long a publisher owns a sink without renewing
+    poll_seconds: float = 1.0  # fallback poll for events written by other processes
+    refresh_seconds: float = 2.0  # how soon a new or deleted webhook is noticed
+    batch_size: int = 500
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "SinkSettings":
+        env = os.environ
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            return float(raw) if raw else default
+
+        base = cls(
+            nats_url=env.get("STOKER_NATS_URL") or None,
+            nats_stream=env.get("STOKER_NATS_STREAM") or cls.nats_stream,
+            nats_subject_prefix=env.get("STOKER_NATS_SUBJECT_PREFIX") or cls.nats_subject_prefix,
+            webhooks=env.get("STOKER_WEBHOOKS", "1").lower() not in ("0", "false", "no", "off"),
+            retry_base_seconds=number("STOKER_SINK_RETRY_BASE_SECONDS", cls.retry_base_seconds),
+            retry_max_seconds=number("STOKER_SINK_RETRY_MAX_SECONDS", cls.retry_max_seconds),
+            lease_seconds=number("STOKER_SINK_LEASE_SECONDS", cls.lease_seconds),
+            poll_seconds=number("STOKER_SINK_POLL_SECONDS", cls.poll_seconds),
+            refresh_seconds=number("STOKER_SINK_REFRESH_SECONDS", cls.refresh_seconds),
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+    def retry_delay(self, failures: int) -> float:
+        if failures <= 0:
+            return 0.0
+        return min(self.retry_max_seconds, self.retry_base_seconds * 2 ** min(failures - 1, 30))

@@ -1,0 +1,68 @@
+"""Spark runs through a real `stoker serve`: session mode and submit mode, each streaming its
+listener events back to Stoker and linked to its Spark app."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from processes import Server, wait_terminal
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+
+
+def wait_events(client, job_name: str, app_id: str, predicate, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/api/v1/spark/jobs/{job_name}/runs/{app_id}/events")
+        lines = response.text.splitlines() if response.status_code == 200 else []
+        if predicate(lines):
+            return lines
+        assert time.monotonic() < deadline, f"events of {job_name}/{app_id} never arrived: {lines[-3:]}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("spark-modes") / "data"
+    (data / "files").mkdir(parents=True)
+    (data / "files" / "people.csv").write_text("name,age\nana,34\nbo,28\ncy,41\n")
+    srv = Server(data, None, worker=True).start()
+    yield srv
+    srv.stop()
+
+
+def test_session_mode_run_streams_events_with_its_job_group(server):
+    with server.client() as c:
+        run = c.post("/api/v1/runs", json={"steps": [
+            ["read_csv", "people.csv", {"header": True, "inferSchema": True}], ["filter", "age > 30"],
+            ["count"]]}).json()
+        [done] = wait_terminal(c, [run["id"]], timeout=180)
+        assert done["state"] == "SUCCEEDED" and done["result"] == {"type": "count", "count": 2}
+        attempt = done["attempts"][0]
+        group, app_id = attempt["spark_job_group"], attempt["spark_app_id"]
+        lines = wait_events(c, "stoker-session", app_id,
+                            lambda ls: any(group in line and "SparkListenerJobStart" in line for line in ls))
+        assert any("SparkListenerApplicationStart" in line for line in lines)
+        summary = c.get(f"/api/v1/spark/jobs/stoker-session/runs/{app_id}/summary").json()
+        assert summary["jobs"] >= 1 if "jobs" in summary else summary
+
+
+def test_submit_mode_run_is_its_own_spark_app(server):
+    with server.client() as c:
+        c.post("/api/v1/jobs", json={"name": "isolated", "mode": "submit",
+                                     "steps": [["range", 100], ["filter", "id % 2 = 0"], ["count"]]})
+        run = c.post("/api/v1/jobs/isolated/runs", json={}).json()
+        [done] = wait_terminal(c, [run["id"]], timeout=240)
+        assert done["state"] == "SUCCEEDED", done["error"]
+        assert done["result"] == {"type": "count", "count": 50}
+        attempt = done["attempts"][0]
+        assert attempt["executor"] == "spark_submit" and attempt["spark_app_id"]
+        wait_events(c, "isolated", attempt["spark_app_id"],
+                    lambda ls: any("SparkListenerApplicationEnd" in line for line in ls))
+        duration = c.get(f"/api/v1/spark/jobs/isolated/runs/{attempt['spark_app_id']}/duration").json()
+        assert duration["duration_ms"] > 0
+        log = c.get(f"/api/v1/runs/{run['id']}/log").text
+        assert "spark-submit" in log and "driver exited with code 0" in log
+        assert "stk_internal_" not in log  # the listener token never reaches a log

@@ -1,0 +1,91 @@
+"""The event store on SQLite and PostgreSQL: atomic payloads, retries stored once, ordered export."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+import stoker.events  # noqa: F401  (registers the tables, so the fixture truncates them)
+from stoker.core.errors import NotFound
+from stoker.events.payload import parse_payload
+from stoker.events.store import EventStore, duration_view
+from stoker.events.testing import payload_bytes
+
+
+def ev(kind: str, **fields: object) -> bytes:
+    return orjson.dumps({"Event": kind, **fields})
+
+
+def store_payload(store, events, counter, job="job", run="run-1", **kw):
+    return store.ingest(parse_payload(payload_bytes(job, run, events, payload_counter=counter,
+                                                    compress=False, **kw)))
+
+
+def export(store, job="job", run="run-1") -> list[bytes]:
+    app = store.app(job, run)
+    return b"".join(store.stream_events(app["id"])).splitlines()
+
+
+def test_payload_stored_once_and_summary_counts_once(database):
+    store = EventStore(database)
+    events = [(1000, ev("SparkListenerApplicationStart", **{"App Name": "pi", "App ID": "app-1",
+                                                           "Timestamp": 1000})),
+              (1001, ev("SparkListenerJobStart", **{"Job ID": 0})),
+              (1002, ev("SparkListenerTaskEnd", **{"Task End Reason": {"Reason": "Success"},
+                                                  "Task Metrics": {"Executor Run Time": 40,
+                                                                   "JVM GC Time": 3}}))]
+    assert store_payload(store, events, 1).status == "stored"
+    assert store_payload(store, events, 1).status == "duplicate"  # a listener retry
+    app = store.app("job", "run-1")
+    assert app["event_count"] == 3 and app["chunk_count"] == 1
+    assert (app["tasks"], app["jobs"], app["task_time_ms"], app["gc_time_ms"]) == (1, 1, 40, 3)
+    assert app["app_name"] == "pi" and app["start_ms"] == 1000 and app["end_ms"] is None
+    assert len(export(store)) == 3
+    store_payload(store, [(2000, ev("SparkListenerApplicationEnd", Timestamp=2500))], 2)
+    view = duration_view(store.app("job", "run-1"))
+    assert view["state"] == "ended" and view["duration_ms"] == 1500
+
+
+def test_export_merges_overlapping_chunks_by_time_then_arrival(database):
+    store = EventStore(database)
+    store_payload(store, [(10, b'{"n":1}'), (30, b'{"n":2}'), (30, b'{"n":3}')], 1)
+    store_payload(store, [(5, b'{"n":4}'), (30, b'{"n":5}'), (40, b'{"n":6}')], 2)
+    store_payload(store, [(50, b'{"n":7}'), (45, b'{"n":8}')], 3)  # out of order inside the chunk
+    store_payload(store, [(60, b'{"n" : 9}')], 4)
+    lines = export(store)
+    assert lines == [b'{"n":4}', b'{"n":1}', b'{"n":2}', b'{"n":3}', b'{"n":5}', b'{"n":6}',
+                     b'{"n":8}', b'{"n":7}', b'{"n" : 9}']  # bytes exactly as received
+
+
+def test_heartbeat_updates_last_seen_but_stores_no_event(database):
+    store = EventStore(database)
+    store.ingest(parse_payload(payload_bytes("job", "run-1", [(1, b"{}")], payload_counter=1,
+                                                      compress=False)), now=100.0)
+    result = store.ingest(parse_payload(payload_bytes("job", "run-1", [], payload_counter=2,
+                                                      heartbeats=1, compress=False)), now=200.0)
+    assert result.status == "heartbeat"
+    app = store.app("job", "run-1")
+    assert app["last_seen_at"] == 200.0 and app["event_count"] == 1
+
+
+def test_failure_inside_the_transaction_stores_nothing(database, monkeypatch):
+    store = EventStore(database)
+    payload = parse_payload(payload_bytes("job", "run-1", [(1, b"{}")], payload_counter=1,
+                                          compress=False))
+    # The summary UPDATE, the last statement of the transaction, fails after the chunk insert.
+    monkeypatch.setattr(payload.summary, "facts", lambda: {"no_such_column": 1})
+    with pytest.raises(Exception):
+        store.ingest(payload)
+    with pytest.raises(NotFound):
+        store.app("job", "run-1")  # the app row created in the same transaction was rolled back
+
+
+def test_unknown_job_and_run_are_404_with_messages(database):
+    store = EventStore(database)
+    with pytest.raises(NotFound, match="no Spark events for job 'nope'"):
+        store.runs("nope")
+    store_payload(store, [(1, b"{}")], 1)
+    with pytest.raises(NotFound, match="job 'job' has no run 'other'"):
+        store.app("job", "other")
+    assert store.job_names() == ["job"]
+    assert [r["run_id"] for r in store.runs("job")] == ["run-1"]
