@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stoker.store.notify import CHANNEL
 from stoker.store.tables import outbox
 
 
@@ -19,3 +21,11 @@ def record_events(conn: Connection, now: float, events: Iterable[Mapping[str, An
     ]
     if rows:
         conn.execute(outbox.insert(), rows)
+        notify_other_processes(conn)
+
+
+def notify_other_processes(conn: Connection) -> None:
+    """On PostgreSQL, wake LISTENing claimers, long-pollers and publishers in other processes when
+    this transaction commits (NOTIFYs of one transaction on one channel are delivered once)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

@@ -30,7 +30,6 @@ from stoker.core.errors import Fenced
 from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay, next_state_after
 from stoker.store.db import Database
 from stoker.store.outbox import record_events
-from stoker.store.runs import _notify_claimers
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
@@ -306,8 +305,6 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
     if letters:
         conn.execute(dead_letters.insert(), letters)
     record_events(conn, now, events)
-    if any(values["finished_at"] is None for _, values in run_updates):
-        _notify_claimers(conn)
     return new_states
 
 

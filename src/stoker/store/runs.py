@@ -15,7 +15,7 @@ from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
 from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB, JobStore, _insert_ignore
-from stoker.store.notify import CHANNEL, Wakeup
+from stoker.store.notify import Wakeup
 from stoker.store.outbox import record_events
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
@@ -91,8 +91,6 @@ class RunStore:
         if plain:
             conn.execute(runs.insert(), plain)
             record_events(conn, now, [_queued_event(v, job_row.name) for v in plain])
-        if any(s.created for s in out):
-            _notify_claimers(conn)
         return out
 
     def wake_local(self, changed: bool = True) -> None:
@@ -196,7 +194,6 @@ class RunStore:
             if row is not None:
                 record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
                                            "event": "cancel_requested", "state": "RUNNING"}])
-                _notify_claimers(conn)
                 requested = True
             else:
                 requested = False
@@ -242,7 +239,6 @@ class RunStore:
             return self._retry_refusal(conn, run_id, now)
         record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
                                    "state": "QUEUED", "retry": True, "attempt": row.attempt_count + 1}])
-        _notify_claimers(conn)
         return None
 
     def _retry_refusal(self, conn: Connection, run_id: str, now: float) -> Conflict:
@@ -325,9 +321,3 @@ def _run_to_dict(row: Any) -> dict[str, Any]:
 def _queued_event(values: dict[str, Any], job_name: str) -> dict[str, Any]:
     return {"run_id": values["id"], "job_id": values["job_id"], "job": job_name,
             "event": "queued", "state": "QUEUED"}
-
-
-def _notify_claimers(conn: Connection) -> None:
-    """On PostgreSQL, wake LISTENing workers in other processes when this transaction commits."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
