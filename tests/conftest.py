@@ -3,6 +3,7 @@ when the service is down and fail under CI=true."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -41,20 +42,29 @@ def spark():
 PG_ADMIN_URL = os.environ.get("STOKER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+@contextlib.contextmanager
+def scratch_postgres_database(prefix: str):
+    """Create a PostgreSQL database of its own, yield its URL, drop it afterwards."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
     import uuid
 
     import psycopg
 
-    name = f"stoker_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this test session (tests truncate it between them)."""
+    with scratch_postgres_database("stoker_test") as url:
+        yield url
 
 
 def _truncate_all(db) -> None:
@@ -130,17 +140,8 @@ def wait_for_state(client, run_id, states=("SUCCEEDED", "FAILED", "CANCELLED"), 
 @pytest.fixture
 def fresh_postgres_url():
     """A database of its own for a test whose processes share it (dropped afterwards)."""
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    import uuid
-
-    import psycopg
-
-    name = f"stoker_e2e_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres_database("stoker_e2e") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
