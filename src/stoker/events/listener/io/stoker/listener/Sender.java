@@ -110,7 +110,8 @@ final class Sender implements Runnable {
     List<Message> batch = new ArrayList<>(batchSize);
     while (true) {
       try {
-        if (closing && buffer.isEmpty()) {
+        // Events already moved into `batch` (a close() can interrupt gather() midway) still go out.
+        if (closing && buffer.isEmpty() && batch.isEmpty()) {
           return;
         }
         gather(batch);
