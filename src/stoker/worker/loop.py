@@ -29,7 +29,7 @@ from stoker.worker.errors import short_error
 
 log = logging.getLogger(__name__)
 
-INSTANT_BATCH = 256
+INSTANT_BATCH = 1000
 IDLE_POLL_SECONDS = 1.0  # only bounds the wait when no wake-up can reach us (SQLite, other process)
 
 
@@ -117,7 +117,7 @@ class Worker:
         return max(0.0, min(IDLE_POLL_SECONDS, next_at - time.time()))
 
     def _run_instant_batch(self) -> bool:
-        """Claim, run and finish a batch of instant runs: two transactions for up to 256 runs."""
+        """Claim, run and finish a batch of instant runs: two transactions for up to 1000 runs."""
         queue = self.services.queue
         claimed = queue.claim(self.worker_id, limit=INSTANT_BATCH, lanes=("instant",),
                               lease_seconds=self.services.settings.lease_seconds, executor="inline")
