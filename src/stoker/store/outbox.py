@@ -21,11 +21,12 @@ def record_events(conn: Connection, now: float, events: Iterable[Mapping[str, An
     ]
     if rows:
         conn.execute(outbox.insert(), rows)
-        notify_other_processes(conn)
 
 
-def notify_other_processes(conn: Connection) -> None:
-    """On PostgreSQL, wake LISTENing claimers, long-pollers and publishers in other processes when
-    this transaction commits (NOTIFYs of one transaction on one channel are delivered once)."""
+def notify_work_arrived(conn: Connection) -> None:
+    """On PostgreSQL, wake claimers in other processes when this transaction commits: called only
+    where work arrives (submit, re-queue, retry, cancel request). Other state changes do not
+    notify, so a worker is not woken by its own claims and finishes; publishers and long-pollers in
+    other processes poll briefly instead. (NOTIFYs of one transaction on one channel arrive once.)"""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

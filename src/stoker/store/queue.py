@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from stoker.core.errors import Fenced
 from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay, next_state_after
 from stoker.store.db import Database
-from stoker.store.outbox import record_events
+from stoker.store.outbox import notify_work_arrived, record_events
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
@@ -78,13 +78,19 @@ class Queue:
     # -- claim ----------------------------------------------------------------------------
     def claim(self, worker_id: str, *, limit: int = 1, lease_seconds: float = 30.0,
               lanes: Sequence[str] = ("spark", "instant", "container"),
-              executor: str | None = None) -> list[Claimed]:
+              lane_limits: Mapping[str, int] | None = None,
+              executor_by_lane: Mapping[str, str] | None = None) -> list[Claimed]:
+        """Start up to `limit` QUEUED runs of `lanes` (FIFO within a priority), or with
+        `lane_limits` up to so many of each lane in one transaction."""
+        if lane_limits is not None:
+            lane_limits = {lane: n for lane, n in lane_limits.items() if n > 0}
+            lanes, limit = tuple(lane_limits), sum(lane_limits.values())
         if limit <= 0:
             return []
         now = self.clock()
         with self.db.write() as conn:
             candidates = conn.execute(
-                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count)
+                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane)
                 .join(jobs, jobs.c.id == runs.c.job_id)
                 .where(runs.c.state == RunState.QUEUED.value, runs.c.lane.in_(lanes),
                        runs.c.available_at <= now,
@@ -106,9 +112,12 @@ class Queue:
             now = max(now, self.clock())
             free = {jid: j.max_concurrent_runs - j.running_count for jid, j in job_rows.items()}
             chosen = []
+            per_lane: Counter[str] = Counter()
             for cand in candidates:
-                if len(chosen) < limit and free[cand.job_id] > 0:
+                lane_full = lane_limits is not None and per_lane[cand.lane] >= lane_limits[cand.lane]
+                if len(chosen) < limit and free[cand.job_id] > 0 and not lane_full:
                     free[cand.job_id] -= 1
+                    per_lane[cand.lane] += 1
                     chosen.append(cand)
             if not chosen:
                 return []
@@ -127,7 +136,8 @@ class Queue:
             ).all()
             conn.execute(attempts.insert(), [
                 {"id": attempt_ids[r.id], "run_id": r.id, "number": r.attempt_count,
-                 "worker_id": worker_id, "executor": executor, "started_at": now,
+                 "worker_id": worker_id, "executor": (executor_by_lane or {}).get(r.lane),
+                 "started_at": now,
                  "heartbeat_at": now, "lease_expires_at": lease_until}
                 for r in rows
             ])
@@ -305,6 +315,8 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
     if letters:
         conn.execute(dead_letters.insert(), letters)
     record_events(conn, now, events)
+    if any(values["finished_at"] is None for _, values in run_updates):
+        notify_work_arrived(conn)  # re-queued runs
     return new_states
 
 

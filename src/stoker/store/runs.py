@@ -16,7 +16,7 @@ from stoker.core.states import RunState, attempt_id_for
 from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB, JobStore, _insert_ignore
 from stoker.store.notify import Wakeup
-from stoker.store.outbox import record_events
+from stoker.store.outbox import notify_work_arrived, record_events
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
@@ -91,6 +91,8 @@ class RunStore:
         if plain:
             conn.execute(runs.insert(), plain)
             record_events(conn, now, [_queued_event(v, job_row.name) for v in plain])
+        if any(s.created for s in out):
+            notify_work_arrived(conn)
         return out
 
     def wake_local(self, changed: bool = True) -> None:
@@ -194,6 +196,7 @@ class RunStore:
             if row is not None:
                 record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
                                            "event": "cancel_requested", "state": "RUNNING"}])
+                notify_work_arrived(conn)  # the worker holding it checks for cancel requests
                 requested = True
             else:
                 requested = False
@@ -239,6 +242,7 @@ class RunStore:
             return self._retry_refusal(conn, run_id, now)
         record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
                                    "state": "QUEUED", "retry": True, "attempt": row.attempt_count + 1}])
+        notify_work_arrived(conn)
         return None
 
     def _retry_refusal(self, conn: Connection, run_id: str, now: float) -> Conflict:

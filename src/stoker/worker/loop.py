@@ -93,40 +93,40 @@ class Worker:
 
     # -- claiming -------------------------------------------------------------------------
     def _claim_loop(self) -> None:
-        queue, wakeup, lease = self.services.queue, self.services.wakeup, self.services.settings.lease_seconds
+        wakeup = self.services.wakeup
         while not self._stop.is_set():
             seen = wakeup.generation
             try:
-                worked = self._run_instant_batch()
-                free = self.concurrency - len(self.active)
-                claimed = queue.claim(self.worker_id, limit=free, lease_seconds=lease,
-                                      lanes=("spark",)) if free > 0 else []
-                for c in claimed:
-                    self._start(c)
-                if worked or claimed:
+                if self._claim_once():
                     continue
                 wakeup.wait(seen, self._idle_timeout())
             except Exception:
                 log.exception("claim loop error; retrying")
                 self._stop.wait(1.0)
 
+    def _claim_once(self) -> bool:
+        """One claim transaction for both lanes: a batch of instant runs (run and finished right
+        here, in one more transaction) and as many other runs as there are free threads."""
+        queue = self.services.queue
+        free = self.concurrency - len(self.active)
+        claimed = queue.claim(self.worker_id, lane_limits={"instant": INSTANT_BATCH, "spark": free},
+                              lease_seconds=self.services.settings.lease_seconds,
+                              executor_by_lane={"instant": "inline"})
+        instant = [c for c in claimed if c.lane == "instant"]
+        for c in claimed:
+            if c.lane != "instant":
+                self._start(c)
+        if instant:
+            queue.finish_many([self._run(c, self.executors["inline"], AttemptControl(), quiet=True)
+                               for c in instant])
+            self.services.wakeup.notify()  # long-polling readers of these runs
+        return bool(claimed)
+
     def _idle_timeout(self) -> float:
         next_at = self.services.queue.next_available_at()
         if next_at is None:
             return IDLE_POLL_SECONDS
         return max(0.0, min(IDLE_POLL_SECONDS, next_at - time.time()))
-
-    def _run_instant_batch(self) -> bool:
-        """Claim, run and finish a batch of instant runs: two transactions for up to 1000 runs."""
-        queue = self.services.queue
-        claimed = queue.claim(self.worker_id, limit=INSTANT_BATCH, lanes=("instant",),
-                              lease_seconds=self.services.settings.lease_seconds, executor="inline")
-        if not claimed:
-            return False
-        endings = [self._run(c, self.executors["inline"], AttemptControl(), quiet=True) for c in claimed]
-        queue.finish_many(endings)
-        self.services.wakeup.notify()  # long-polling readers of these runs
-        return True
 
     # -- executing ------------------------------------------------------------------------
     def _start(self, claimed: Claimed) -> None:
