@@ -166,3 +166,42 @@ def test_speedy_pop_leases_to_caller(services):
         assert client.get(f"/jobs/status/{job_id}").json() == {"status": "SUCCEEDED"}
         worker_token = services.tokens.create("reader", ["read"])
         assert client.get("/jobs/pop", headers={"Authorization": f"Bearer {worker_token}"}).status_code == 403
+
+
+def test_attempt_past_its_timeout_is_timed_out(api):
+    api.post("/api/v1/jobs", json={"name": "slowpoke", "steps": [["sleep", 30], ["noop"]],
+                                   "timeout_seconds": 0.5, "max_attempts": 1})
+    run = api.post("/api/v1/jobs/slowpoke/runs", json={}).json()
+    done = wait_for_state(api, run["id"], timeout=15)
+    assert done["state"] == "FAILED"
+    assert done["attempts"][0]["outcome"] == "timed_out" and "timed out" in done["error"]
+
+
+def test_retry_refusals_say_what_happened(api):
+    # active: 409 with the URI of the attempt
+    api.post("/api/v1/jobs", json={"name": "napper", "steps": [["sleep", 30], ["noop"]]})
+    running = api.post("/api/v1/jobs/napper/runs", json={}).json()
+    wait_for_state(api, running["id"], states=("RUNNING",))
+    refused = api.post(f"/api/v1/runs/{running['id']}/retry")
+    assert refused.status_code == 409 and refused.json()["active_attempt"].endswith("/attempts/1")
+    assert api.get(refused.json()["active_attempt"]).json()["outcome"] is None
+    api.post(f"/api/v1/runs/{running['id']}/cancel")
+    # succeeded: 409 with the URI of the result
+    ok = api.post("/api/v1/runs", json={"steps": NOOP}).json()
+    wait_for_state(api, ok["id"])
+    refused = api.post(f"/api/v1/runs/{ok['id']}/retry")
+    assert refused.status_code == 409 and "succeeded" in refused.json()["detail"]
+    assert api.get(refused.json()["results"]).json()["result"] == {"type": "noop"}
+    # attempts used up: 409, recorded on the dead-letter list
+    api.post("/api/v1/jobs", json={"name": "doomed", "steps": [["fail", "x"]], "max_attempts": 1})
+    doomed = api.post("/api/v1/jobs/doomed/runs", json={}).json()
+    wait_for_state(api, doomed["id"])
+    refused = api.post(f"/api/v1/runs/{doomed['id']}/retry")
+    assert refused.status_code == 409 and "used all 1 attempts" in refused.json()["detail"]
+    kinds = [d["kind"] for d in api.get(refused.json()["dead_letters"]).json()["dead_letters"]]
+    assert sorted(kinds) == ["exhausted", "retry_refused"]
+    # cancelled with attempts left: re-queued
+    assert wait_for_state(api, running["id"])["state"] == "CANCELLED"
+    cancelled = api.post(f"/api/v1/runs/{running['id']}/retry")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] in ("QUEUED", "RUNNING")
+    api.post(f"/api/v1/runs/{running['id']}/cancel")
