@@ -38,6 +38,7 @@ def _setup_logging(level: str = "INFO") -> None:
     # PySpark logs every failed query with its whole JVM stack; the attempt's own log keeps what matters.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _require_java() -> None:
