@@ -36,6 +36,9 @@ class Settings:
     result_max_rows: int = 10_000
     result_max_bytes: int = 10 * 1024 * 1024
     spark_conf: dict[str, str] = field(default_factory=dict)
+    # Scopes granted to requests that carry no token at all (default: none). Opt-in, for legacy
+    # clients of the seed APIs on a trusted network (e.g. "submit read"); a wrong token is still 401.
+    anonymous_scopes: tuple[str, ...] = ()
     # Where Spark apps started by workers send their listener events (this Stoker's base URL).
     api_url: str = "http://127.0.0.1:8000"
 
@@ -55,6 +58,7 @@ class Settings:
             reap_interval_seconds=_env_float("STOKER_REAP_INTERVAL_SECONDS", 2.0),
             worker_concurrency=_env_int("STOKER_WORKER_CONCURRENCY", 1),
             api_url=env.get("STOKER_URL", "http://127.0.0.1:8000"),
+            anonymous_scopes=tuple(env.get("STOKER_ANONYMOUS_SCOPES", "").replace(",", " ").split()),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:

@@ -12,7 +12,7 @@ from stoker.store.db import Database
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
-from stoker.store.tokens import Principal, TokenStore
+from stoker.store.tokens import SCOPES, Principal, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
@@ -58,6 +58,9 @@ class Services:
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from stoker.catalog import StorageRoots, load_catalog
 
+    unknown = [s for s in settings.anonymous_scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"STOKER_ANONYMOUS_SCOPES: unknown scope(s) {unknown}; choose from {', '.join(SCOPES)}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.storage_root.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())

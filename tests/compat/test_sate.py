@@ -85,3 +85,26 @@ def test_errors_in_sate_shape(api):
     assert bad.status_code == 422 and "payload" in bad.json()["message"]
     unknown_fn = api.post("/requests", json={"payload": {"steps": [["nope"]]}})
     assert unknown_fn.status_code == 422 and "nope" in unknown_fn.json()["message"]
+
+
+def test_seed_examples_without_a_token_when_opted_in(tmp_path):
+    """With STOKER_ANONYMOUS_SCOPES the seed's curl examples work as written (no header); without
+    it, or with a wrong token, they are refused."""
+    from fastapi.testclient import TestClient
+
+    from conftest import make_services
+    from stoker.app import Background, create_app
+
+    services = make_services(tmp_path / "data", anonymous_scopes=("submit", "read"))
+    with TestClient(create_app(services, background=Background(services))) as client:
+        req = client.post("/requests", json={"payload": {"message": "ping"}})
+        assert req.status_code == 201
+        assert client.post(f"/requests/{req.json()['id']}/executions", json={"force_error": False}).status_code == 201
+        assert wait_results(client, req.json()["id"], 1)[0]["outputs"] == {"message": "pong"}
+        assert client.get("/api/v1/webhooks").status_code == 401  # admin is not granted
+        assert client.get("/requests/x/results", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    services.close()
+
+
+def test_no_anonymous_access_by_default(api):
+    assert api.post("/requests", json={"payload": {}}, headers={"Authorization": ""}).status_code == 401

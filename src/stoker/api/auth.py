@@ -17,11 +17,15 @@ def require(scope: str) -> Callable[..., Principal]:
     def dependency(request: Request,
                    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
                    api_key: str | None = Depends(_api_key)) -> Principal:
+        services = request.app.state.services
         token = bearer.credentials if bearer is not None else api_key
         if not token:
+            anonymous = services.settings.anonymous_scopes
+            if scope in anonymous or "admin" in anonymous:
+                return Principal("anonymous", "anonymous", frozenset(anonymous))
             raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
-        principal = request.app.state.services.token_cache.lookup(token)
+        principal = services.token_cache.lookup(token)
         if principal is None:
             raise HTTPException(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
         if not principal.allows(scope):

@@ -1,8 +1,11 @@
 """The collector payload (seed-apis.md §4), decoded and checked in one pass.
 
 msgspec decodes straight into typed structs, so a wrong field comes back as a message naming its
-path (`$.messages[3].generated_at`), and an event's `content` string is turned into the exact UTF-8
-bytes the client sent, which are what is stored: never parsed-and-dumped again.
+path (`$.messages[3].generated_at`). An event's `content` is taken as the raw JSON string literal
+(msgspec checks its escapes and that it holds no control character, without building a `str`), and
+turned into the exact UTF-8 bytes the client sent, which are what is stored: never parsed-and-dumped
+again. Spark's JSON is ASCII whose only escape, once embedded in the payload, is `\\"`: such a
+literal is unescaped by one `bytes.replace`; any other literal goes through msgspec's string decoder.
 """
 
 from __future__ import annotations
@@ -19,19 +22,21 @@ SPARK_EVENT = "spark-event"
 HEARTBEAT = "heartbeat"
 MAX_NAME = 200
 
+_ABSENT = msgspec.Raw()
 
-class _Counters(msgspec.Struct, forbid_unknown_fields=False):
+
+class _Counters(msgspec.Struct, forbid_unknown_fields=False, gc=False):
     message_counter: int
     payload_counter: int
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     message_type: Literal["spark-event", "heartbeat"]
     generated_at: int
-    content: str | None = None
+    content: msgspec.Raw = _ABSENT  # the JSON text of the value: a string literal, null or absent
 
 
-class _Payload(msgspec.Struct):
+class _Payload(msgspec.Struct, gc=False):
     job_name: str
     run_id: str
     counters: _Counters
@@ -40,6 +45,8 @@ class _Payload(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder(_Payload)
+_string_decoder = msgspec.json.Decoder(str)
+_TYPE_NAMES = {dict: "object", list: "array", bool: "bool", int: "int", float: "float"}
 
 
 @dataclass
@@ -64,6 +71,8 @@ def parse_payload(data: bytes) -> Payload:
         raise InvalidPayload(f"invalid payload: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"malformed JSON body: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"malformed JSON body: invalid UTF-8: {exc}") from None
     for name in ("job_name", "run_id"):
         value = getattr(raw, name)
         if not value or len(value) > MAX_NAME or "/" in value:
@@ -73,21 +82,48 @@ def parse_payload(data: bytes) -> Payload:
                       raw.counters.message_counter)
     times, events, summary = payload.times, payload.events, payload.summary
     for index, message in enumerate(raw.messages):
+        literal = bytes(message.content)
+        is_string = literal[:1] == b'"'
+        if not is_string and literal not in (b"", b"null"):
+            raise InvalidPayload(f"invalid payload: Expected `str | null`, got "
+                                 f"`{_type_name(literal)}` - at `$.messages[{index}].content`")
         if message.message_type == HEARTBEAT:
+            if is_string:
+                _event_bytes(literal)  # still has to be a valid string
             payload.heartbeats += 1
             continue
-        content = message.content
-        if content is None:
+        if not is_string:
             raise InvalidPayload(f"invalid payload: `$.messages[{index}].content` is required "
                                  "for a spark-event")
-        event = content.encode()
-        # A raw line break can only be JSON whitespace (inside strings JSON escapes it); it would
-        # split the event across NDJSON lines, so it becomes a space: the same JSON value.
-        if b"\n" in event or b"\r" in event:
-            event = event.replace(b"\r", b" ").replace(b"\n", b" ")
+        event = _event_bytes(literal)
         problem = decode_event_into(event, summary)
         if problem is not None:
             raise InvalidPayload(f"invalid payload: `$.messages[{index}].content` {problem}")
         times.append(message.generated_at)
         events.append(event)
     return payload
+
+
+def _event_bytes(literal: bytes) -> bytes:
+    """The UTF-8 bytes of a JSON string literal (quotes included) that msgspec has checked."""
+    text = literal[1:-1]
+    if text.isascii():  # then the bytes need no UTF-8 check
+        escapes = text.count(b"\\")
+        if not escapes:
+            return text
+        # Every backslash starts a `\"`: no other escape (`\\`, `\n`, `\u…`) can be present.
+        if escapes == text.count(b'\\"'):
+            return text.replace(b'\\"', b'"')
+    try:
+        event = _string_decoder.decode(literal).encode()
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"malformed JSON body: invalid UTF-8: {exc}") from None
+    # A raw line break can only be JSON whitespace (inside strings JSON escapes it); it would
+    # split the event across NDJSON lines, so it becomes a space: the same JSON value.
+    if b"\n" in event or b"\r" in event:
+        event = event.replace(b"\r", b" ").replace(b"\n", b" ")
+    return event
+
+
+def _type_name(literal: bytes) -> str:
+    return _TYPE_NAMES.get(type(msgspec.json.decode(literal)), "value")

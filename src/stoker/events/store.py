@@ -7,6 +7,7 @@ unique (app, payload_counter, message_counter) constraint inside that same trans
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import zstandard
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import NotFound
@@ -36,10 +36,14 @@ SUMMARY_COLUMNS = (
 # ingest), and decompression runs at GB/s, far above what NDJSON export needs. The bytes inside are
 # still exactly the events as received.
 CODEC = "zstd"
+_local = threading.local()  # a compressor per thread: its context is reused from payload to payload
 
 
 def compress_body(body: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=1).compress(body)
+    compressor = getattr(_local, "zstd", None)
+    if compressor is None:
+        compressor = _local.zstd = zstandard.ZstdCompressor(level=1)
+    return compressor.compress(body)
 
 
 def decompress_body(codec: str, data: bytes) -> bytes:
@@ -56,53 +60,80 @@ class IngestResult:
     events: int
 
 
+# Ingest runs a handful of fixed statements per payload. As textual SQL (the same on SQLite and
+# PostgreSQL) they are compiled once: building them as Core constructs on every payload cost more
+# than the database work itself for small payloads.
+_SELECT_APP = sa.text("SELECT id FROM spark_apps WHERE job_name = :job_name AND run_id = :run_id")
+_INSERT_APP = sa.text(
+    "INSERT INTO spark_apps (job_name, run_id, first_seen_at, last_seen_at) "
+    "VALUES (:job_name, :run_id, :now, :now) ON CONFLICT DO NOTHING RETURNING id")
+_INSERT_CHUNK = sa.text(
+    "INSERT INTO spark_event_chunks (spark_app_id, payload_counter, message_counter, event_count, "
+    "min_generated_at, max_generated_at, ordered, codec, times, body, received_at) "
+    "VALUES (:app, :payload_counter, :message_counter, :event_count, :min_time, :max_time, "
+    ":ordered, :codec, :times, :body, :now) ON CONFLICT DO NOTHING RETURNING id")
+_SEEN = sa.text("UPDATE spark_apps SET last_seen_at = :now WHERE id = :app")
+_updates: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+
+
+def _summary_update(counters: tuple[str, ...], facts: tuple[str, ...]) -> Any:
+    """The UPDATE adding these counters and setting these facts (one statement per shape)."""
+    key = (counters, facts)
+    statement = _updates.get(key)
+    if statement is None:
+        for name in counters + facts:
+            if not name.isidentifier():
+                raise ValueError(f"not a column name: {name!r}")
+        sets = ["last_seen_at = :now", "event_count = event_count + :event_count",
+                "chunk_count = chunk_count + 1"]
+        sets += [f"{name} = {name} + :c_{name}" for name in counters]
+        sets += [f"{name} = :f_{name}" for name in facts]
+        statement = _updates[key] = sa.text(
+            f"UPDATE spark_apps SET {', '.join(sets)} WHERE id = :app")
+    return statement
+
+
 class EventStore:
     def __init__(self, db: Any) -> None:
         self.db = db
-        self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
 
     # ---- ingest -------------------------------------------------------------------------------
     def ingest(self, payload: Payload, *, now: float | None = None) -> IngestResult:
         now = time.time() if now is None else now
+        events = payload.events
+        if events:  # the CPU work before the transaction: the write lock is held for less time
+            times = payload.times
+            chunk = {"payload_counter": payload.payload_counter,
+                     "message_counter": payload.message_counter, "event_count": len(times),
+                     "min_time": min(times), "max_time": max(times), "ordered": is_ordered(times),
+                     "codec": CODEC, "times": pack_times(times),
+                     "body": compress_body(b"\n".join(events) + b"\n"), "now": now}
+            counters = {name: value for name, value in payload.summary.counters().items() if value}
+            facts = payload.summary.facts()
+            update = _summary_update(tuple(counters), tuple(facts))
         with self.db.write() as conn:
             app_pk = self._ensure_app(conn, payload.job_name, payload.run_id, now)
-            seen = sa.update(spark_apps).where(spark_apps.c.id == app_pk)
-            if not payload.events:
-                conn.execute(seen.values(last_seen_at=now))
+            if not events:
+                conn.execute(_SEEN, {"now": now, "app": app_pk})
                 return IngestResult("heartbeat", 0)
-            times = payload.times
-            chunk = self._insert(spark_event_chunks).values(
-                spark_app_id=app_pk, payload_counter=payload.payload_counter,
-                message_counter=payload.message_counter, event_count=len(times),
-                min_generated_at=min(times), max_generated_at=max(times), ordered=is_ordered(times),
-                codec=CODEC, times=pack_times(times),
-                body=compress_body(b"\n".join(payload.events) + b"\n"),
-                received_at=now,
-            ).on_conflict_do_nothing().returning(spark_event_chunks.c.id)
-            if conn.execute(chunk).first() is None:  # a retry of a payload already stored
-                conn.execute(seen.values(last_seen_at=now))
+            chunk["app"] = app_pk
+            if conn.execute(_INSERT_CHUNK, chunk).first() is None:  # a retry already stored
+                conn.execute(_SEEN, {"now": now, "app": app_pk})
                 return IngestResult("duplicate", 0)
-            c = spark_apps.c
-            changes: dict[str, Any] = {
-                name: c[name] + value for name, value in payload.summary.counters().items() if value
-            }
-            changes.update(payload.summary.facts())
-            changes.update(last_seen_at=now, event_count=c.event_count + len(times),
-                           chunk_count=c.chunk_count + 1)
-            conn.execute(seen.values(**changes))
+            params: dict[str, Any] = {"now": now, "app": app_pk, "event_count": len(times)}
+            params.update({f"c_{name}": value for name, value in counters.items()})
+            params.update({f"f_{name}": value for name, value in facts.items()})
+            conn.execute(update, params)
             return IngestResult("stored", len(times))
 
     def _ensure_app(self, conn: Connection, job_name: str, run_id: str, now: float) -> int:
-        found = conn.execute(sa.select(spark_apps.c.id).where(
-            spark_apps.c.job_name == job_name, spark_apps.c.run_id == run_id)).scalar()
+        names = {"job_name": job_name, "run_id": run_id}
+        found = conn.execute(_SELECT_APP, names).scalar()
         if found is not None:
             return int(found)
-        created = conn.execute(self._insert(spark_apps).values(
-            job_name=job_name, run_id=run_id, first_seen_at=now, last_seen_at=now,
-        ).on_conflict_do_nothing().returning(spark_apps.c.id)).scalar()
+        created = conn.execute(_INSERT_APP, {**names, "now": now}).scalar()
         if created is None:  # PostgreSQL: a concurrent payload created it first
-            created = conn.execute(sa.select(spark_apps.c.id).where(
-                spark_apps.c.job_name == job_name, spark_apps.c.run_id == run_id)).scalar_one()
+            created = conn.execute(_SELECT_APP, names).scalar_one()
         return int(created)
 
     # ---- queries ------------------------------------------------------------------------------

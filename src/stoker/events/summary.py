@@ -12,26 +12,26 @@ from dataclasses import dataclass, fields
 import msgspec
 
 
-class _ShuffleRead(msgspec.Struct):
+class _ShuffleRead(msgspec.Struct, gc=False):
     remote: int = msgspec.field(default=0, name="Remote Bytes Read")
     local: int = msgspec.field(default=0, name="Local Bytes Read")
 
 
-class _ShuffleWrite(msgspec.Struct):
+class _ShuffleWrite(msgspec.Struct, gc=False):
     written: int = msgspec.field(default=0, name="Shuffle Bytes Written")
 
 
-class _Input(msgspec.Struct):
+class _Input(msgspec.Struct, gc=False):
     bytes: int = msgspec.field(default=0, name="Bytes Read")
     records: int = msgspec.field(default=0, name="Records Read")
 
 
-class _Output(msgspec.Struct):
+class _Output(msgspec.Struct, gc=False):
     bytes: int = msgspec.field(default=0, name="Bytes Written")
     records: int = msgspec.field(default=0, name="Records Written")
 
 
-class _TaskMetrics(msgspec.Struct):
+class _TaskMetrics(msgspec.Struct, gc=False):
     run_time: int = msgspec.field(default=0, name="Executor Run Time")
     gc_time: int = msgspec.field(default=0, name="JVM GC Time")
     memory_spilled: int = msgspec.field(default=0, name="Memory Bytes Spilled")
@@ -42,19 +42,19 @@ class _TaskMetrics(msgspec.Struct):
     output: _Output | None = msgspec.field(default=None, name="Output Metrics")
 
 
-class _Reason(msgspec.Struct):
+class _Reason(msgspec.Struct, gc=False):
     reason: str = msgspec.field(default="", name="Reason")
 
 
-class _JobResult(msgspec.Struct):
+class _JobResult(msgspec.Struct, gc=False):
     result: str = msgspec.field(default="", name="Result")
 
 
-class _StageInfo(msgspec.Struct):
+class _StageInfo(msgspec.Struct, gc=False):
     failure: str | None = msgspec.field(default=None, name="Failure Reason")
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     event: str = msgspec.field(default="", name="Event")
     app_name: str | None = msgspec.field(default=None, name="App Name")
     app_id: str | None = msgspec.field(default=None, name="App ID")
@@ -67,6 +67,16 @@ class _Event(msgspec.Struct):
 
 
 _event_decoder = msgspec.json.Decoder(_Event)
+
+
+class _Kind(msgspec.Struct, gc=False):
+    event: str = msgspec.field(default="", name="Event")
+
+
+# Half of an app's events are TaskStarts, which add nothing to the summary: when an event begins as
+# Spark writes one, it is only checked (and its type confirmed: a later duplicate "Event" key wins).
+_TASK_START = b'{"Event":"SparkListenerTaskStart"'
+_kind_decoder = msgspec.json.Decoder(_Kind)
 
 
 @dataclass
@@ -108,6 +118,8 @@ class SummaryDelta:
 def decode_event_into(raw: bytes, delta: SummaryDelta) -> str | None:
     """Check `raw` is one JSON object and add what it says to `delta`; return a problem or None."""
     try:
+        if raw.startswith(_TASK_START) and _kind_decoder.decode(raw).event == "SparkListenerTaskStart":
+            return None
         event = _event_decoder.decode(raw)
     except msgspec.ValidationError:
         # Valid JSON whose summary fields have unusual types (or not an object): decide which.
