@@ -47,9 +47,11 @@ def _include_routers(app: FastAPI) -> None:
 
     for module in (health, functions, jobs, runs, worker, speedy, sate):
         app.include_router(module.router)
-    # Routers of further modules are added below, one line each.
-    from stoker.events.api import router as events_router; app.include_router(events_router)  # noqa: E702
-    from stoker.sinks.api import router as sinks_router; app.include_router(sinks_router)  # noqa: E702
+    from stoker.events.api import router as spark_events_router
+    from stoker.sinks.api import router as run_events_router
+
+    for router in (spark_events_router, run_events_router):
+        app.include_router(router)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -79,7 +81,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 class Background:
-    """The duties a serve process runs besides HTTP: the embedded worker and the reaper."""
+    """The duties of a serve (or worker) process besides HTTP: the embedded worker, the reaper, the
+    run-event publisher (webhooks, NATS) and, on PostgreSQL, the LISTEN thread that wakes them."""
 
     def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
                  worker_id: str | None = None) -> None:
