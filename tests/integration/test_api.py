@@ -205,3 +205,22 @@ def test_retry_refusals_say_what_happened(api):
     cancelled = api.post(f"/api/v1/runs/{running['id']}/retry")
     assert cancelled.status_code == 200 and cancelled.json()["state"] in ("QUEUED", "RUNNING")
     api.post(f"/api/v1/runs/{running['id']}/cancel")
+
+
+def test_worker_shutdown_requeues_what_it_could_not_finish(services):
+    """A stopping worker reports unfinished attempts `lost`: the run goes back to the queue."""
+    from fastapi.testclient import TestClient
+
+    from conftest import ADMIN_TOKEN
+    from stoker.app import Background, create_app
+
+    background = Background(services)
+    client = TestClient(create_app(services, background=background),
+                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with client:
+        run = client.post("/api/v1/runs", json={"steps": [["sleep", 30], ["noop"]]}).json()
+        wait_for_state(client, run["id"], states=("RUNNING",))
+        background.worker.stop(grace_seconds=0.2)
+        after = client.get(f"/api/v1/runs/{run['id']}").json()
+    assert after["state"] == "QUEUED"
+    assert after["attempts"][0]["outcome"] == "lost" and "shut down" in after["attempts"][0]["error"]

@@ -50,6 +50,7 @@ class Worker:
         self.active: dict[str, Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stop_claiming = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stoker-attempt")
         self._threads = [
             threading.Thread(target=self._claim_loop, name="stoker-claim", daemon=True),
@@ -77,16 +78,24 @@ class Worker:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+    def stop(self, grace_seconds: float = 5.0, timeout: float = 10.0) -> None:
+        """Stop claiming; give running attempts `grace_seconds` to finish; stop the rest and report
+        them `lost`, so a deploy sends their runs back to the queue (attempts and policy
+        permitting) rather than ending them CANCELLED. Heartbeats go on until they have reported."""
+        self._stop_claiming.set()
         self.services.wakeup.notify()
+        deadline = time.monotonic() + grace_seconds
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self._lock:
             for active in self.active.values():
-                active.control.cancel(Outcome.CANCELLED, "the worker is shutting down")
+                active.control.cancel(Outcome.LOST, "the worker shut down before the attempt finished")
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop.set()
+        self.services.wakeup.notify()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
         session = self.executors.get("session")
         if session is not None and hasattr(session, "stop"):
             session.stop()
@@ -94,7 +103,7 @@ class Worker:
     # -- claiming -------------------------------------------------------------------------
     def _claim_loop(self) -> None:
         wakeup = self.services.wakeup
-        while not self._stop.is_set():
+        while not self._stop_claiming.is_set():
             seen = wakeup.generation
             try:
                 if self._claim_once():
@@ -102,7 +111,7 @@ class Worker:
                 wakeup.wait(seen, self._idle_timeout())
             except Exception:
                 log.exception("claim loop error; retrying")
-                self._stop.wait(1.0)
+                self._stop_claiming.wait(1.0)
 
     def _claim_once(self) -> bool:
         """One claim transaction for both lanes: a batch of instant runs (run and finished right
