@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,11 @@ from pathlib import Path
 
 import httpx
 
+from stoker.events.testing import free_port
+
 TOKEN = "stk_e2e_admin_token"
 FAST_LEASES = {"STOKER_LEASE_SECONDS": "3", "STOKER_HEARTBEAT_SECONDS": "0.5",
                "STOKER_REAP_INTERVAL_SECONDS": "0.3"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StokerProcess:
