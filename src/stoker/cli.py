@@ -31,6 +31,9 @@ def _tune_process() -> None:
     """The API threads and the worker threads share one GIL: a short switch interval (default
     5 ms) lets a woken claimer run within a millisecond instead of waiting out a request's slice."""
     sys.setswitchinterval(0.0005)
+    from stoker.events.memory import keep_freed_memory
+
+    keep_freed_memory()  # event ingest reuses its memory from payload to payload (see memory.py)
 
 
 def _setup_logging(level: str = "INFO") -> None:

@@ -10,10 +10,12 @@ events (times log k for k overlapping chunks) and holds at most one group in mem
 from __future__ import annotations
 
 import heapq
+import operator
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 _OUT = 1 << 20  # bytes gathered before yielding a merged piece
 
@@ -50,7 +52,7 @@ def unpack_times(data: bytes) -> array:
 
 
 def is_ordered(times: Sequence[int]) -> bool:
-    return all(a <= b for a, b in zip(times, times[1:]))
+    return all(map(operator.le, times, islice(times, 1, None)))
 
 
 def plan_groups(chunks: Iterable[ChunkMeta]) -> list[list[ChunkMeta]]:

@@ -77,7 +77,8 @@ _updates: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 def _summary_update(counters: tuple[str, ...], facts: tuple[str, ...]) -> Any:
-    """The UPDATE adding these counters and setting these facts (one statement per shape)."""
+    """The UPDATE adding these counters and setting these facts (one statement per shape: the
+    counters are always all of them, so there are at most 2^5 shapes, one per set of facts)."""
     key = (counters, facts)
     statement = _updates.get(key)
     if statement is None:
@@ -100,15 +101,15 @@ class EventStore:
     # ---- ingest -------------------------------------------------------------------------------
     def ingest(self, payload: Payload, *, now: float | None = None) -> IngestResult:
         now = time.time() if now is None else now
-        events = payload.events
+        events = payload.texts
         if events:  # the CPU work before the transaction: the write lock is held for less time
             times = payload.times
             chunk = {"payload_counter": payload.payload_counter,
                      "message_counter": payload.message_counter, "event_count": len(times),
                      "min_time": min(times), "max_time": max(times), "ordered": is_ordered(times),
                      "codec": CODEC, "times": pack_times(times),
-                     "body": compress_body(b"\n".join(events) + b"\n"), "now": now}
-            counters = {name: value for name, value in payload.summary.counters().items() if value}
+                     "body": compress_body(payload.ndjson()), "now": now}
+            counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
             update = _summary_update(tuple(counters), tuple(facts))
         with self.db.write() as conn:

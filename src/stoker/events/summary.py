@@ -75,7 +75,8 @@ class _Kind(msgspec.Struct, gc=False):
 
 # Half of an app's events are TaskStarts, which add nothing to the summary: when an event begins as
 # Spark writes one, it is only checked (and its type confirmed: a later duplicate "Event" key wins).
-_TASK_START = b'{"Event":"SparkListenerTaskStart"'
+_TASK_START = '{"Event":"SparkListenerTaskStart"'
+_PREFIX = len(_TASK_START)
 _kind_decoder = msgspec.json.Decoder(_Kind)
 
 
@@ -115,10 +116,10 @@ class SummaryDelta:
         return {name: getattr(self, name) for name in self.FACTS if getattr(self, name) is not None}
 
 
-def decode_event_into(raw: bytes, delta: SummaryDelta) -> str | None:
+def decode_event_into(raw: str | bytes, delta: SummaryDelta) -> str | None:
     """Check `raw` is one JSON object and add what it says to `delta`; return a problem or None."""
     try:
-        if raw.startswith(_TASK_START) and _kind_decoder.decode(raw).event == "SparkListenerTaskStart":
+        if raw[:_PREFIX] == _TASK_START and _kind_decoder.decode(raw).event == "SparkListenerTaskStart":
             return None
         event = _event_decoder.decode(raw)
     except msgspec.ValidationError:

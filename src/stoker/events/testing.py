@@ -50,8 +50,10 @@ def payload_bytes(*args: Any, compress: bool = True, **kwargs: Any) -> bytes:
 def app_from_env():  # type: ignore[no-untyped-def]
     from stoker.app import create_app
     from stoker.config import Settings
+    from stoker.events.memory import keep_freed_memory
     from stoker.services import bootstrap_admin_token, build_services
 
+    keep_freed_memory()  # as `stoker serve` does
     services = build_services(Settings.from_env(embedded_worker=False))
     bootstrap_admin_token(services)
     return create_app(services)
