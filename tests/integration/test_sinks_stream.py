@@ -155,6 +155,10 @@ def test_events_arrive_on_wakeup_not_on_a_timer(live, client, monkeypatch):
         assert time.monotonic() - started < 5
         assert [c.split(",")[0] for c in stream.comments] == [": connected"]  # and no keep-alive yet
     finally:
+        # With no keep-alives for 60 s, closing the response from this thread does not always
+        # unblock the reader: give it a line to read, after which it sees the stop flag.
+        stream._stop.set()
+        _submit(client, "quick")
         stream.close()
 
 
