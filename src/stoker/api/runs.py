@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -65,15 +64,10 @@ def get_run(run_id: str, request: Request,
             wait_seconds: float = Query(0, ge=0, le=60, description="long-poll: answer as soon as the "
                                         "run is finished, or after this many seconds")) -> dict[str, Any]:
     services = request.app.state.services
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        seen = services.wakeup.generation
-        run = services.runs.get(run_id)
-        remaining = deadline - time.monotonic()
-        if RunState(run["state"]).terminal or remaining <= 0:
-            return run_view(run)
-        # Woken by local finishes; the bound keeps finishes in other processes visible.
-        services.wakeup.wait(seen, min(remaining, 0.25))
+    # Woken by local finishes; the recheck keeps finishes in other processes visible.
+    run = services.wakeup.poll(lambda: services.runs.get(run_id),
+                               lambda r: RunState(r["state"]).terminal, seconds=wait_seconds, recheck=0.25)
+    return run_view(run)
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run (QUEUED: at once; RUNNING: its worker stops it)",

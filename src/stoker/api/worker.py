@@ -3,7 +3,6 @@ never hold database credentials; GET /jobs/pop is the same claim in the Speedy G
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -36,14 +35,9 @@ def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
 def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
                   wait_seconds: float) -> list[Claimed]:
     """Claim now; if nothing is there, wait (woken by new work) until `wait_seconds` pass."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        seen = services.wakeup.generation
-        claimed = services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds)
-        remaining = deadline - time.monotonic()
-        if claimed or remaining <= 0:
-            return claimed
-        services.wakeup.wait(seen, min(remaining, 1.0))
+    return services.wakeup.poll(
+        lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds),
+        bool, seconds=wait_seconds, recheck=1.0)
 
 
 @router.post("/worker/claim", summary="Claim up to `limit` attempts under a lease (long-poll with wait_seconds)",

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "stoker_runs"
+
+T = TypeVar("T")
 
 
 class Wakeup:
@@ -37,6 +42,20 @@ class Wakeup:
             if self._generation == seen:
                 self._cond.wait(timeout)
             return self._generation
+
+
+    def poll(self, produce: Callable[[], T], done: Callable[[T], bool], *, seconds: float,
+             recheck: float) -> T:
+        """Long-poll: call `produce` until `done(result)` or `seconds` pass, waking on `notify`
+        (and at least every `recheck` seconds, for changes made by other processes)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            seen = self._generation
+            result = produce()
+            remaining = deadline - time.monotonic()
+            if done(result) or remaining <= 0:
+                return result
+            self.wait(seen, min(remaining, recheck))
 
 
 class PostgresListener:
