@@ -4,7 +4,6 @@ killable with SIGKILL, restartable on the same data dir and database."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from stoker.events.testing import free_port
+from stoker.events.testing import free_port, kill_process, stop_process
 
 TOKEN = "stk_e2e_admin_token"
 FAST_LEASES = {"STOKER_LEASE_SECONDS": "3", "STOKER_HEARTBEAT_SECONDS": "0.5",
@@ -43,18 +42,10 @@ class StokerProcess:
         return self
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind, as when a machine dies."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill_process(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.proc)
 
 
 class Server(StokerProcess):

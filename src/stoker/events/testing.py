@@ -79,6 +79,23 @@ def wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -
         time.sleep(0.2)
 
 
+def kill_process(proc: "subprocess.Popen[bytes] | None") -> None:
+    """SIGKILL: no clean-up of any kind, as when a machine dies."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def stop_process(proc: "subprocess.Popen[bytes] | None", timeout: float = 20) -> None:
+    """SIGTERM, and SIGKILL if it is still there after `timeout` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill_process(proc)
+
+
 class StokerServer:
     """`uvicorn --factory stoker.events.testing:app_from_env` on a data dir, killable and restartable."""
 
@@ -105,17 +122,10 @@ class StokerServer:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        kill_process(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc, timeout=10)
 
 
 def spark_home() -> Path:
