@@ -78,9 +78,6 @@ class SparkSessionExecutor:
                          log=execution.log, cancelled=execution.control.cancelled)
         return self.catalog.execute(execution.claimed.steps or [], ctx)
 
-    def app_id(self) -> str | None:
-        return self._session.sparkContext.applicationId if self._session is not None else None
-
     def stop(self) -> None:
         with self._lock:
             if self._session is not None and self._owned:

@@ -130,10 +130,6 @@ class RunStore:
         with self.db.read() as conn:
             return conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
 
-    def secrets_of(self, run_id: str) -> str | None:
-        with self.db.read() as conn:
-            return conn.execute(sa.select(runs.c.secrets).where(runs.c.id == run_id)).scalar()
-
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
              limit: int = 50, before_seq: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first. Returns (runs, cursor for the next page or None)."""
