@@ -27,9 +27,10 @@ def free_port() -> int:
 
 
 class Receiver:
-    """A webhook endpoint on 127.0.0.1: records every POST; answers 500 to the first `fail_first`."""
+    """A webhook endpoint on 127.0.0.1: records every POST; answers 500 to the first `fail_first`;
+    takes `delay` seconds over each answer (a slow receiver)."""
 
-    def __init__(self, port: int = 0, fail_first: int = 0) -> None:
+    def __init__(self, port: int = 0, fail_first: int = 0, delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         self.failed = 0
         self.fail_first = fail_first
@@ -39,6 +40,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay)
                 with receiver._lock:
                     fail = receiver.failed < receiver.fail_first
                     if fail:

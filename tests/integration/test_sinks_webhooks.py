@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import ADMIN_TOKEN, wait_for_state
 from test_sinks_support import (DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port,
@@ -149,7 +151,7 @@ def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
     from stoker.sinks.webhooks import WebhookStore, cursor_name
     from stoker.submission import RunRequest, Submitter
 
-    settings = SinkSettings(lease_seconds=1.0, refresh_seconds=0.05, poll_seconds=0.2,
+    settings = SinkSettings(lease_seconds=10.0, refresh_seconds=0.05, poll_seconds=0.2,
                             retry_base_seconds=0.05, retry_max_seconds=0.2)
     hook = WebhookStore(services.db, services.secrets).create(receiver.url)
     services.runs.jobs.create("j", "pipeline", {"steps": NOOP}, max_concurrent_runs=5)
@@ -175,6 +177,35 @@ def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_slow_batch_keeps_its_lease_so_no_standby_delivers_it_again(services):
+    """A batch that takes longer than the lease renews it on the way: each event arrives once."""
+    from stoker.sinks.publisher import Publisher
+    from stoker.sinks.settings import SinkSettings
+    from stoker.sinks.webhooks import WebhookStore
+    from stoker.submission import RunRequest, Submitter
+
+    slow = Receiver(delay=0.25)  # ten events take 2.5 s, well past the 1.5 s lease
+    settings = SinkSettings(lease_seconds=1.5, refresh_seconds=0.05, poll_seconds=0.1,
+                            retry_base_seconds=0.05, retry_max_seconds=0.2)
+    WebhookStore(services.db, services.secrets).create(slow.url)
+    services.runs.jobs.create("j", "pipeline", {"steps": NOOP}, max_concurrent_runs=5)
+    submit = Submitter(services)
+    for _ in range(10):  # queued before any publisher starts, so they are one batch
+        submit.submit(RunRequest(), job_name="j")
+    publishers = [Publisher(services, settings, owner=f"replica-{n}") for n in range(2)]
+    for publisher in publishers:
+        publisher.start()
+    try:
+        wait_until(lambda: len(slow.events()) >= 10, what="ten deliveries")
+        time.sleep(1.0)  # a standby that wrongly took over would deliver again within this
+        seqs = [e["seq"] for e in slow.events()]
+        assert len(seqs) == 10 and seqs == sorted(set(seqs))
+    finally:
+        for publisher in publishers:
+            publisher.stop()
+        slow.close()
 
 
 def _owner(services, name):

@@ -169,6 +169,14 @@ class Publisher:
                 continue
             reached, delivered, error = position, False, None
             for event in events:
+                if time.monotonic() - renewed >= renew_every:
+                    # A long batch (a slow sink) saves its progress and renews the lease on the way,
+                    # so a standby never sees it expire and delivers the same events again.
+                    if not await asyncio.to_thread(self.cursors.advance, sink.name, reached,
+                                                   delivered=delivered):
+                        log.info("sink %s: lease lost to another publisher", sink.name)
+                        return
+                    position, renewed = reached, time.monotonic()
                 if sink.wants(event):
                     try:
                         await sink.deliver(event)
