@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,9 @@ from fastapi.responses import JSONResponse
 from stoker import __version__
 from stoker.core.errors import StokerError
 from stoker.services import Services
+
+if TYPE_CHECKING:
+    from stoker.worker.child import WorkerChild
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +48,14 @@ def create_app(services: Services, *, background: "Background | None" = None) ->
 def _include_routers(app: FastAPI) -> None:
     from stoker.api import functions, health, jobs, runs, worker
     from stoker.compat import sate, speedy
-
-    for module in (health, functions, jobs, runs, worker, speedy, sate):
-        app.include_router(module.router)
     from stoker.events.api import router as spark_events_router
     from stoker.sinks.api import router as run_events_router
 
-    for router in (spark_events_router, run_events_router):
-        app.include_router(router)
+    # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
+    app.include_router(spark_events_router)
+    for module in (health, functions, jobs, runs, worker, speedy, sate):
+        app.include_router(module.router)
+    app.include_router(run_events_router)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -85,13 +89,14 @@ class Background:
     run-event publisher (webhooks, NATS) and, on PostgreSQL, the LISTEN thread that wakes them."""
 
     def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, worker_child: "WorkerChild | None" = None) -> None:
         from stoker.sinks.publisher import Publisher
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper
 
         self.services = services
         self.worker = Worker.embedded(services, worker_id=worker_id) if embedded_worker else None
+        self.worker_child = worker_child  # or the worker runs in a child process
         self.warm_spark = warm_spark
         self.reaper = Reaper(services)
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
@@ -106,6 +111,8 @@ class Background:
             self.listener.start()
         self.reaper.start()
         self.publisher.start()
+        if self.worker_child is not None:
+            self.worker_child.start()
         if self.worker is not None:
             self.worker.start()
             session = self.worker.executors.get("session")
@@ -113,6 +120,8 @@ class Background:
                 session.warm()
 
     def stop(self) -> None:
+        if self.worker_child is not None:
+            self.worker_child.stop()
         if self.worker is not None:
             self.worker.stop()
         self.reaper.stop()

@@ -90,7 +90,15 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     if token:
         click.echo("\n  First start: an admin token was created. It is shown only this once:\n\n"
                    f"    export STOKER_TOKEN={token}\n")
-    background = Background(services, embedded_worker=not no_worker, warm_spark=True)
+    child = None
+    if not no_worker and not services.db.is_sqlite:
+        from stoker.worker.child import WorkerChild
+
+        # PostgreSQL: the worker in its own process, with its own GIL (see worker/child.py).
+        child = WorkerChild(services.settings.data_dir, api_url=services.settings.api_url,
+                            concurrency=concurrency)
+    background = Background(services, embedded_worker=not no_worker and child is None,
+                            warm_spark=True, worker_child=child)
     app = create_app(services, background=background)
     click.echo(f"  Stoker {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     # A bounded graceful shutdown: open event streams (SSE) must not hold the process forever.
@@ -101,7 +109,10 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
 @DATA_DIR
 @click.option("--concurrency", type=int, default=None, help="attempts run at once")
 @click.option("--worker-id", default=None)
-def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None) -> None:
+@click.option("--parent-pid", type=int, default=None, hidden=True,
+              help="stop when this process is gone (set by `stoker serve` for its worker)")
+def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None,
+           parent_pid: int | None) -> None:
     """Run a worker against the database in STOKER_DATABASE_URL (or the data dir's SQLite)."""
     from stoker.app import Background
     from stoker.services import build_services
@@ -115,6 +126,10 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     background.start()
+    if parent_pid is not None:
+        from stoker.worker.child import watch_parent
+
+        watch_parent(parent_pid, stop.set)
     click.echo(f"worker {background.worker.worker_id} started")  # type: ignore[union-attr]
     stop.wait()
     background.stop()

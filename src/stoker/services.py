@@ -26,11 +26,19 @@ class TokenCache:
     ttl_seconds: float = 5.0
     _entries: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
 
-    def lookup(self, token: str) -> Principal | None:
-        now = time.monotonic()
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """(True, principal) when the answer is cached and fresh; (False, None) when it is not.
+        No database work, so the event loop may call it."""
         hit = self._entries.get(token)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
+    def lookup(self, token: str) -> Principal | None:
+        found, principal = self.cached(token)
+        if found:
+            return principal
+        now = time.monotonic()
         principal = self.tokens.lookup(token)
         if len(self._entries) > 10_000:
             self._entries.clear()

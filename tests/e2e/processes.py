@@ -95,3 +95,30 @@ def wait_terminal(client: httpx.Client, run_ids: list[str], timeout: float = 120
         assert time.monotonic() < deadline, f"{len(pending)} run(s) never finished"
         time.sleep(0.1)
     return [done[r] for r in run_ids]
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes whose parent is `pid` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def wait_for(check, timeout: float = 30, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

@@ -89,3 +89,24 @@ def test_unknown_job_and_run_are_404_with_messages(database):
         store.app("job", "other")
     assert store.job_names() == ["job"]
     assert [r["run_id"] for r in store.runs("job")] == ["run-1"]
+
+
+def test_a_gzip_body_is_stored_byte_for_byte_and_exported_as_its_events(database):
+    """What the listener sent is what is kept; export gives each event on one line, as checked."""
+    import gzip
+
+    from stoker.events.body import BodyLimits, decode_body
+    from stoker.events.tables import spark_event_chunks
+
+    store = EventStore(database)
+    events = [(5, b'{"Event":"A",\n"n":1}'), (6, b'{"n" : 2}')]  # a raw line break is whitespace
+    body = payload_bytes("job", "run-1", events, payload_counter=1, heartbeats=1)
+    assert body[:2] == b"\x1f\x8b"
+    store.ingest(parse_payload(decode_body(body, BodyLimits())), received=body)
+    plain = payload_bytes("job", "run-1", [(7, b'{"n":3}')], payload_counter=2, compress=False)
+    store.ingest(parse_payload(plain), received=plain)
+    with database.read() as conn:
+        rows = conn.execute(spark_event_chunks.select().order_by(spark_event_chunks.c.id)).all()
+    assert [(r.codec, r.event_count) for r in rows] == [("payload+gzip", 2), ("payload+zstd", 1)]
+    assert bytes(rows[0].body) == body and gzip.decompress(body).count(b"heartbeat") == 1
+    assert export(store) == [b'{"Event":"A", "n":1}', b'{"n" : 2}', b'{"n":3}']

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from stoker.store.tokens import Principal
 
@@ -13,8 +14,10 @@ _bearer = HTTPBearer(auto_error=False, description="A Stoker API token: `Authori
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same token, for clients that send X-API-Key")
 
 
-def require(scope: str) -> Callable[..., Principal]:
-    def dependency(request: Request,
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    # Async, so a request whose token is cached (nearly all) is checked on the event loop: a sync
+    # dependency costs every request a hop to the thread pool and back.
+    async def dependency(request: Request,
                    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
                    api_key: str | None = Depends(_api_key)) -> Principal:
         services = request.app.state.services
@@ -25,7 +28,9 @@ def require(scope: str) -> Callable[..., Principal]:
                 return Principal("anonymous", "anonymous", frozenset(anonymous))
             raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
-        principal = services.token_cache.lookup(token)
+        found, principal = services.token_cache.cached(token)
+        if not found:
+            principal = await run_in_threadpool(services.token_cache.lookup, token)
         if principal is None:
             raise HTTPException(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
         if not principal.allows(scope):

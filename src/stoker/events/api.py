@@ -109,7 +109,12 @@ _PAYLOAD_DOC = {
 
 
 def _store(request: Request) -> EventStore:
-    return EventStore(request.app.state.services.db)
+    """The app's one EventStore (it caches app ids across requests)."""
+    state = request.app.state
+    store = getattr(state, "event_store", None)
+    if store is None:
+        store = state.event_store = EventStore(state.services.db)
+    return store
 
 
 def _limits(request: Request) -> BodyLimits:
@@ -134,7 +139,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _ingest(store: EventStore, body: bytes, limits: BodyLimits) -> IngestResult:
-    return store.ingest(parse_payload(decode_body(body, limits)))
+    return store.ingest(parse_payload(decode_body(body, limits)), received=body)
 
 
 @router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,

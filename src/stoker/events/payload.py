@@ -2,10 +2,11 @@
 
 msgspec decodes straight into typed structs, so a wrong field comes back as a message naming its
 path (`$.messages[3].generated_at`), and an event's `content` string is exactly the text the client
-sent, which is what is stored (as UTF-8): never parsed-and-dumped again. Each `content` is checked
-(and read for the summary) as the `str` msgspec made, and the events become one NDJSON body with
-one join and one encode, not a `bytes` object per event: on a 5 KB TaskEnd, allocating and copying
-is a good part of the cost.
+sent. Each `content` is checked (and read for the summary) as the `str` msgspec made.
+
+What is stored is the payload itself, as received (see store.py): ingest never re-serialises an
+event. `event_lines` turns a stored payload back into its events' NDJSON, applying the one
+normalisation ingest applies (`one_line`), so export gives exactly the lines that were checked.
 """
 
 from __future__ import annotations
@@ -47,29 +48,48 @@ _decoder = msgspec.json.Decoder(_Payload)
 
 @dataclass
 class Payload:
-    """A checked payload: the events' generated_at (ms) and texts, in arrival order."""
+    """A checked payload: its source, its events' generated_at (ms) in arrival order, its summary."""
 
     job_name: str
     run_id: str
     payload_counter: int
     message_counter: int
+    source: bytes  # the payload's JSON bytes, as received (decompressed)
     times: list[int] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # each event's JSON text, one line each
     heartbeats: int = 0
     summary: SummaryDelta = field(default_factory=SummaryDelta)
 
     @property
-    def events(self) -> list[bytes]:
-        """Each event's bytes, as received."""
-        return [text.encode() for text in self.texts]
+    def event_count(self) -> int:
+        return len(self.times)
 
-    def ndjson(self) -> bytes:
-        """The events as stored: each one's UTF-8 bytes followed by a line break."""
-        self.texts.append("")
-        try:
-            return "\n".join(self.texts).encode()
-        finally:
-            self.texts.pop()
+
+class _StoredMessage(msgspec.Struct, gc=False):
+    message_type: str
+    content: str | None = None
+
+
+class _StoredPayload(msgspec.Struct, gc=False):
+    messages: list[_StoredMessage]
+
+
+_stored_decoder = msgspec.json.Decoder(_StoredPayload)
+
+
+def one_line(text: str) -> str:
+    """An event's text on one NDJSON line. A raw line break can only be JSON whitespace (inside
+    strings JSON escapes it), so it becomes a space: the same JSON value."""
+    if "\n" in text or "\r" in text:
+        return text.replace("\r", " ").replace("\n", " ")
+    return text
+
+
+def event_lines(source: bytes) -> bytes:
+    """The events of a payload that passed `parse_payload`, as NDJSON (each line ends in \\n)."""
+    texts = [one_line(m.content) for m in _stored_decoder.decode(source).messages
+             if m.message_type == SPARK_EVENT and m.content is not None]
+    texts.append("")
+    return "\n".join(texts).encode()
 
 
 def parse_payload(data: bytes) -> Payload:
@@ -88,8 +108,8 @@ def parse_payload(data: bytes) -> Payload:
             raise InvalidPayload(f"invalid payload: `{name}` must be 1 to {MAX_NAME} characters "
                                  f"without '/', got {value!r}")
     payload = Payload(raw.job_name, raw.run_id, raw.counters.payload_counter,
-                      raw.counters.message_counter)
-    times, texts, summary = payload.times, payload.texts, payload.summary
+                      raw.counters.message_counter, data)
+    times, summary = payload.times, payload.summary
     for index, message in enumerate(raw.messages):
         if message.message_type == HEARTBEAT:
             payload.heartbeats += 1
@@ -98,13 +118,8 @@ def parse_payload(data: bytes) -> Payload:
         if text is None:
             raise InvalidPayload(f"invalid payload: `$.messages[{index}].content` is required "
                                  "for a spark-event")
-        # A raw line break can only be JSON whitespace (inside strings JSON escapes it); it would
-        # split the event across NDJSON lines, so it becomes a space: the same JSON value.
-        if "\n" in text or "\r" in text:
-            text = text.replace("\r", " ").replace("\n", " ")
         problem = decode_event_into(text, summary)
         if problem is not None:
             raise InvalidPayload(f"invalid payload: `$.messages[{index}].content` {problem}")
         times.append(message.generated_at)
-        texts.append(text)
     return payload

@@ -62,7 +62,8 @@ spark_event_chunks = sa.Table(
     sa.Column("ordered", sa.Boolean, nullable=False),  # times non-decreasing within the chunk
     sa.Column("codec", sa.String(16), nullable=False, server_default="none"),
     sa.Column("times", sa.LargeBinary, nullable=False),  # int64 little-endian, one per event
-    sa.Column("body", sa.LargeBinary, nullable=False),  # codec(each event's bytes + "\n")
+    # the payload as received (codec payload+gzip | payload+zstd), or NDJSON (zstd | none)
+    sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("received_at", sa.Float, nullable=False),
     # A listener retry repeats the counters of a stored payload: the constraint stores it once.
     sa.UniqueConstraint("spark_app_id", "payload_counter", "message_counter",

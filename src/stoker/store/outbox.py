@@ -24,9 +24,11 @@ def record_events(conn: Connection, now: float, events: Iterable[Mapping[str, An
 
 
 def notify_work_arrived(conn: Connection) -> None:
-    """On PostgreSQL, wake claimers in other processes when this transaction commits: called only
-    where work arrives (submit, re-queue, retry, cancel request). Other state changes do not
-    notify, so a worker is not woken by its own claims and finishes; publishers and long-pollers in
-    other processes poll briefly instead. (NOTIFYs of one transaction on one channel arrive once.)"""
+    """On PostgreSQL, wake claimers in other processes when this transaction commits: called where
+    work arrives (submit, re-queue, retry, cancel request, and an attempt's end, which frees a job
+    slot). Claims do not notify, so a worker is not woken by its own claims. Publishers and
+    long-pollers in other processes wake on the same notifications (the finish of a run they wait
+    for among them) and poll briefly otherwise. (NOTIFYs of one transaction on one channel arrive
+    once.)"""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

@@ -315,8 +315,9 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
     if letters:
         conn.execute(dead_letters.insert(), letters)
     record_events(conn, now, events)
-    if any(values["finished_at"] is None for _, values in run_updates):
-        notify_work_arrived(conn)  # re-queued runs
+    # Work arrives for other processes: re-queued runs, and the job slots just freed (queued runs of
+    # those jobs may start now). Readers there (long-polls, event streams) wake on it too.
+    notify_work_arrived(conn)
     return new_states
 
 
