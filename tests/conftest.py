@@ -98,6 +98,7 @@ def make_services(data_dir, database_url=None, **overrides):
     from stoker.config import Settings
     from stoker.services import bootstrap_admin_token, build_services
 
+    overrides.setdefault("ingest_processes", 0)  # payloads checked in-process unless a test asks
     settings = Settings.from_env(data_dir=data_dir, admin_token=ADMIN_TOKEN,
                                  database_url=database_url, **overrides)
     services = build_services(settings)

@@ -27,8 +27,13 @@ RUNNING to SUCCEEDED, and read its result. Every endpoint but `/healthz` needs a
 
 
 def create_app(services: Services, *, background: "Background | None" = None) -> FastAPI:
+    from stoker.events.checking import PayloadChecker
+
+    checker = PayloadChecker(services.settings.resolved_ingest_processes())
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        checker.start()
         if background is not None:
             background.start()
         try:
@@ -36,10 +41,12 @@ def create_app(services: Services, *, background: "Background | None" = None) ->
         finally:
             if background is not None:
                 background.stop()
+            checker.stop()
 
     app = FastAPI(title="Stoker", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", openapi_url="/openapi.json")
     app.state.services = services
+    app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
     _install_error_handlers(app)
     _include_routers(app)
     return app

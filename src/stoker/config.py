@@ -41,6 +41,9 @@ class Settings:
     anonymous_scopes: tuple[str, ...] = ()
     # Where Spark apps started by workers send their listener events (this Stoker's base URL).
     api_url: str = "http://127.0.0.1:8000"
+    # Helper processes that check Spark event payloads (events/checking.py); None: one when the
+    # machine has two cores or more, else none (0: check them in the server's own process).
+    ingest_processes: int | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -59,6 +62,8 @@ class Settings:
             worker_concurrency=_env_int("STOKER_WORKER_CONCURRENCY", 1),
             api_url=env.get("STOKER_URL", "http://127.0.0.1:8000"),
             anonymous_scopes=tuple(env.get("STOKER_ANONYMOUS_SCOPES", "").replace(",", " ").split()),
+            ingest_processes=(int(env["STOKER_INGEST_PROCESSES"])
+                              if env.get("STOKER_INGEST_PROCESSES") else None),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:
@@ -72,6 +77,11 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return (self.data_dir / "logs").resolve()
+
+    def resolved_ingest_processes(self) -> int:
+        if self.ingest_processes is not None:
+            return max(0, self.ingest_processes)
+        return 1 if (os.cpu_count() or 1) >= 2 else 0
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -17,9 +17,10 @@ START = b'{"Event":"SparkListenerApplicationStart","App Name":"pi","App ID":"loc
 END = b'{"Event":"SparkListenerApplicationEnd","Timestamp":4500}'
 
 
-@pytest.fixture
-def services(tmp_path):
-    s = make_services(tmp_path / "data")
+@pytest.fixture(params=[0, 1], ids=["checked-in-process", "checked-in-a-helper"])
+def services(tmp_path, request):
+    """Every test runs with payloads checked in the server process and in a helper process."""
+    s = make_services(tmp_path / "data", ingest_processes=request.param)
     yield s
     s.close()
 
@@ -147,3 +148,29 @@ def test_openapi_documents_the_routes(client):
                  "/api/v1/spark/jobs/{job_name}/runs/{run_id}/duration",
                  "/api/v1/spark/jobs/{job_name}/runs/{run_id}/summary"):
         assert path in paths
+
+
+def test_a_dead_checking_process_is_replaced_and_loses_no_payload(tmp_path):
+    import os
+    import signal
+
+    from fastapi.testclient import TestClient
+
+    from stoker.app import create_app
+
+    services = make_services(tmp_path / "data", ingest_processes=1)
+    try:
+        with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
+            checker = c.app.state.payload_checker
+            helpers = list(checker._pool._processes)
+            assert len(helpers) == 1 and helpers[0] != os.getpid()
+            assert post(c, payload_bytes(JOB, RUN, [(1000, START)], payload_counter=1)).status_code == 200
+            os.kill(helpers[0], signal.SIGKILL)
+            for counter in (2, 3):  # the first meets the broken pool, the second the new one
+                answer = post(c, payload_bytes(JOB, RUN, [(1000 + counter, b'{"n":1}')],
+                                               payload_counter=counter))
+                assert answer.json() == {"status": "stored", "events": 1}
+            assert helpers[0] not in checker._pool._processes
+            assert len(c.get(f"/api/v1/spark/jobs/{JOB}/runs/{RUN}/events").text.splitlines()) == 3
+    finally:
+        services.close()

@@ -11,10 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from stoker.api.auth import require
-from stoker.events.body import BodyLimits, decode_body
+from stoker.events.body import BodyLimits
 from stoker.events.errors import MalformedBody, PayloadTooLarge
-from stoker.events.payload import parse_payload
-from stoker.events.store import EventStore, IngestResult, duration_view, summary_view
+from stoker.events.store import EventStore, duration_view, summary_view
 
 router = APIRouter(tags=["spark events"])
 
@@ -138,17 +137,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _ingest(store: EventStore, body: bytes, limits: BodyLimits) -> IngestResult:
-    return store.ingest(parse_payload(decode_body(body, limits)), received=body)
-
-
 @router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,
              summary="Store a payload of Spark listener events (the listener posts here)")
 async def collect(request: Request, _=Depends(require("ingest"))) -> Response:
     limits = _limits(request)
     body = await _read_body(request, limits.max_compressed_bytes)
-    # Decompressing, checking and storing are CPU and database work: off the event loop.
-    result = await run_in_threadpool(_ingest, _store(request), body, limits)
+    # Checking is CPU work, done in helper processes (checking.py); storing is database work, in a
+    # thread: neither on the event loop.
+    payload = await request.app.state.payload_checker.check(body, limits)
+    result = await run_in_threadpool(_store(request).ingest, payload, received=body)
     # The acknowledgement is two fixed fields: written directly, not validated by the response model.
     return Response(b'{"status":"%s","events":%d}' % (result.status.encode(), result.events),
                     media_type="application/json")

@@ -54,7 +54,7 @@ class Payload:
     run_id: str
     payload_counter: int
     message_counter: int
-    source: bytes  # the payload's JSON bytes, as received (decompressed)
+    source: bytes | None  # the payload's JSON bytes, as received (decompressed); None: not kept
     times: list[int] = field(default_factory=list)
     heartbeats: int = 0
     summary: SummaryDelta = field(default_factory=SummaryDelta)

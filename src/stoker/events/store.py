@@ -49,10 +49,13 @@ def compress_body(body: bytes) -> bytes:
 
 
 def stored_body(payload: Payload, received: bytes | None) -> tuple[str, bytes]:
-    """(codec, body) to store for a payload; `received` is the request body when it was gzip."""
+    """(codec, body) to store for a payload; `received` is the request body it came in."""
     if received is not None and is_gzip(received):
         return "payload+gzip", received
-    return "payload+zstd", compress_body(payload.source)
+    source = received if received is not None else payload.source
+    if source is None:
+        raise ValueError("neither the request body nor the payload's source to store")
+    return "payload+zstd", compress_body(source)
 
 
 def decompress_body(codec: str, data: bytes) -> bytes:
