@@ -94,6 +94,24 @@ def test_failure_retries_with_backoff_then_dead_letter(database):
     assert queue.claim("w") == []
 
 
+def test_a_permanent_failure_fails_at_once_and_keeps_its_attempts_for_a_manual_retry(stores):
+    runs, queue = stores
+    make_job(runs, max_attempts=3)
+    [sub] = runs.submit("j", [NewRun()])
+    [a1] = queue.claim("w")
+    ending = Ending(a1.attempt_id, Outcome.FAILED, error="UNRESOLVED_COLUMN: nope", permanent=True)
+    assert queue.finish(ending) == "FAILED"
+    run = runs.get(sub.run_id)
+    assert run["state"] == "FAILED" and len(run["attempts"]) == 1
+    assert queue.claim("w") == []  # not re-queued
+    assert runs.dead_letters(run_id=sub.run_id)[0] == []  # attempts are left: not a dead letter
+    runs.retry(sub.run_id)  # the cause fixed, the caller runs it again
+    [a2] = queue.claim("w")
+    assert a2.number == 2
+    # A timeout is never permanent, whatever the worker says: the next run may be faster.
+    assert queue.finish(Ending(a2.attempt_id, Outcome.TIMED_OUT, permanent=True)) == "QUEUED"
+
+
 def test_reaper_marks_lost_and_fences_stale_worker(database):
     clock = Clock()
     runs, queue = RunStore(database, clock=clock), Queue(database, clock=clock)

@@ -40,16 +40,29 @@ def test_session_mode_pipeline_result_and_attribution(spark_api, spark):
     assert "job group" in log and "succeeded" in log
 
 
-def test_spark_error_is_short_and_log_is_full(spark_api):
+def test_spark_error_is_short_and_log_is_full_and_a_typo_is_not_retried(spark_api):
     api = spark_api
-    api.post("/api/v1/jobs", json={"name": "typo", "max_attempts": 1, "steps": [
+    api.post("/api/v1/jobs", json={"name": "typo", "max_attempts": 3, "steps": [
         ["read_csv", "people.csv", {"header": True}], ["filter", "agex > 1"], ["collect"]]})
     run = api.post("/api/v1/jobs/typo/runs", json={}).json()
     done = wait_for_state(api, run["id"], timeout=120)
     assert done["state"] == "FAILED"
+    assert len(done["attempts"]) == 1  # an unknown column fails the same way every time
     assert "agex" in done["error"] and "\tat org.apache" not in done["error"]
     assert len(done["error"].splitlines()) <= 5
     assert "Traceback" in api.get(f"/api/v1/runs/{run['id']}/log").text
+
+
+def test_a_missing_input_keeps_its_retries(spark_api):
+    """A file that is not there yet may arrive: PATH_NOT_FOUND is retried, attempts permitting."""
+    api = spark_api
+    api.post("/api/v1/jobs", json={"name": "early", "max_attempts": 2, "backoff": "constant",
+                                   "backoff_seconds": 0.1,
+                                   "steps": [["read_csv", "not-yet.csv"], ["count"]]})
+    run = api.post("/api/v1/jobs/early/runs", json={}).json()
+    done = wait_for_state(api, run["id"], timeout=120)
+    assert done["state"] == "FAILED" and len(done["attempts"]) == 2
+    assert "not-yet.csv" in done["error"]
 
 
 def test_cancel_running_spark_job(spark_api, spark):

@@ -59,3 +59,39 @@ def test_secrets_sealed_and_redacted(tmp_path):
 def test_s3a_conf():
     conf = s3a_conf({"aws_access_key_id": "A", "aws_secret_access_key": "B", "fs.s3a.path.style.access": "true"})
     assert conf == {"fs.s3a.access.key": "A", "fs.s3a.secret.key": "B", "fs.s3a.path.style.access": "true"}
+
+
+def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
+    from pyspark.errors import AnalysisException
+
+    from stoker.catalog.errors import PathRefused, ResultTooLarge, StepFailed
+    from stoker.executors.submit_mode import SubmitFailed
+    from stoker.worker.errors import is_permanent
+
+    def wrapped(cause: BaseException) -> StepFailed:
+        try:
+            raise StepFailed(1, "filter", "Spark refused it") from cause
+        except StepFailed as exc:
+            return exc
+
+    class JvmAnalysisError(AnalysisException):
+        """Shaped like the errors py4j raises from the JVM (their conditions are the JVM's)."""
+
+        def __init__(self, condition: str) -> None:
+            Exception.__init__(self, condition)
+            self.condition = condition
+            self._message = condition
+
+        def getCondition(self) -> str:  # noqa: N802 (pyspark's name)
+            return self.condition
+
+    column = JvmAnalysisError("UNRESOLVED_COLUMN.WITH_SUGGESTION")
+    missing = JvmAnalysisError("PATH_NOT_FOUND")
+    assert is_permanent(wrapped(column))  # Spark's error, seen through the step that ran it
+    assert not is_permanent(wrapped(missing))  # the file may still arrive
+    assert is_permanent(PathRefused(0, "/etc/passwd", "outside the storage roots"))
+    assert is_permanent(ResultTooLarge("too big"))
+    assert not is_permanent(StepFailed(0, "fail", "on purpose"))  # fail() exists to test retries
+    assert not is_permanent(RuntimeError("executor lost"))
+    assert is_permanent(SubmitFailed("bad", permanent=True))
+    assert not is_permanent(SubmitFailed("driver died"))

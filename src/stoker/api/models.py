@@ -85,6 +85,8 @@ class Finish(BaseModel):
     result: Any = None
     error: str | None = Field(None, max_length=100_000)
     log: str | None = Field(None, max_length=5_000_000)
+    permanent: bool = Field(False, description="a failure a retry cannot fix: the run fails now, "
+                                               "keeping its remaining attempts for a manual retry")
 
 
 class TokenCreate(BaseModel):

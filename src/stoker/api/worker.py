@@ -65,6 +65,6 @@ def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) 
 def finish(attempt_id: str, body: Finish, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     state = services.queue.finish(Ending(attempt_id, Outcome(body.outcome), result=body.result,
-                                         error=body.error, log=body.log))
+                                         error=body.error, log=body.log, permanent=body.permanent))
     services.wakeup.notify()
     return {"attempt_id": attempt_id, "run_state": state}

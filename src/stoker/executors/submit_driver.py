@@ -12,7 +12,7 @@ def main(spec_path: str, result_path: str) -> int:
 
     from stoker.catalog import RunContext, StorageRoots, load_catalog
     from stoker.executors.base import s3a_conf
-    from stoker.worker.errors import short_error
+    from stoker.worker.errors import is_permanent, short_error
 
     spec = orjson.loads(Path(spec_path).read_bytes())
     Path(spec_path).unlink()  # it may hold secrets; it has been read
@@ -28,7 +28,7 @@ def main(spec_path: str, result_path: str) -> int:
         import traceback
 
         traceback.print_exc()
-        outcome = {"ok": False, "error": short_error(exc)}
+        outcome = {"ok": False, "error": short_error(exc), "permanent": is_permanent(exc)}
     outcome["app_id"] = spark.sparkContext.applicationId
     Path(result_path).write_bytes(orjson.dumps(outcome))
     spark.stop()

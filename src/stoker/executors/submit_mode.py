@@ -22,7 +22,11 @@ DRIVER = Path(__file__).with_name("submit_driver.py")
 
 
 class SubmitFailed(Exception):
-    pass
+    """The driver failed; `permanent` is the driver's own judgement (worker/errors.py)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def spark_submit_path() -> str:
@@ -81,7 +85,7 @@ class SparkSubmitExecutor:
         if outcome is not None and outcome.get("ok"):
             return outcome["result"]
         if outcome is not None:
-            raise SubmitFailed(outcome["error"])
+            raise SubmitFailed(outcome["error"], permanent=bool(outcome.get("permanent")))
         tail = "\n".join(driver_log.strip().splitlines()[-3:])
         raise SubmitFailed(f"spark-submit exited with code {rc} before reporting a result: {tail}")
 

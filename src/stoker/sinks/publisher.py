@@ -26,6 +26,7 @@ from stoker.sinks import jetstream
 from stoker.sinks.cursors import Cursors
 from stoker.sinks.events import Event
 from stoker.sinks.feed import OutboxFeed
+from stoker.sinks.retention import prune_outbox
 from stoker.sinks.settings import SinkSettings
 from stoker.sinks.signal import AsyncSignal, Subscription
 from stoker.sinks.webhooks import WebhookSink, WebhookStore, cursor_name
@@ -88,9 +89,13 @@ class Publisher:
         self._ready.set()
         signal = AsyncSignal(self.services.wakeup)
         tasks: dict[str, asyncio.Task[None]] = {}
+        pruned_at = time.monotonic()  # the first prune waits a round: start-up stays quick
         try:
             msg_id_prefix = None
             while not self._stopping.is_set():
+                if time.monotonic() - pruned_at >= self.settings.prune_every_seconds:
+                    pruned_at = time.monotonic()
+                    await self._prune()
                 try:
                     if self.settings.nats_url and msg_id_prefix is None:
                         msg_id_prefix = await asyncio.to_thread(self._prepare_nats)
@@ -113,6 +118,15 @@ class Publisher:
                     await asyncio.to_thread(self.cursors.release, name)
                 except Exception:
                     log.warning("could not release the lease of sink %s", name)
+
+    async def _prune(self) -> None:
+        retention = self.settings.outbox_retention_seconds
+        if retention <= 0:
+            return
+        try:
+            await asyncio.to_thread(prune_outbox, self.services.db, time.time() - retention)
+        except Exception:
+            log.exception("pruning the outbox failed; trying again later")
 
     def _prepare_nats(self) -> str:
         self.cursors.ensure(jetstream.CURSOR, self.feed.horizon())  # a new sink starts from now

@@ -21,6 +21,9 @@ class SinkSettings:
     poll_seconds: float = 1.0  # fallback poll for events written by other processes
     refresh_seconds: float = 2.0  # how soon a new or deleted webhook is noticed
     batch_size: int = 500
+    # Outbox events older than this are pruned (sinks/retention.py); 0 keeps them forever.
+    outbox_retention_seconds: float = 7 * 24 * 3600.0
+    prune_every_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> "SinkSettings":
@@ -40,6 +43,8 @@ class SinkSettings:
             lease_seconds=number("STOKER_SINK_LEASE_SECONDS", cls.lease_seconds),
             poll_seconds=number("STOKER_SINK_POLL_SECONDS", cls.poll_seconds),
             refresh_seconds=number("STOKER_SINK_REFRESH_SECONDS", cls.refresh_seconds),
+            outbox_retention_seconds=number("STOKER_OUTBOX_RETENTION_HOURS",
+                                            cls.outbox_retention_seconds / 3600) * 3600,
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 

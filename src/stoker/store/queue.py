@@ -61,6 +61,9 @@ class Ending:
     result: Any = None
     error: str | None = None
     log: str | None = None
+    # A failure a retry cannot fix (worker/errors.py: is_permanent): the run fails now, keeping its
+    # remaining attempts for a manual retry once the cause is fixed.
+    permanent: bool = False
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,9 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
         outcome = ending.outcome
         if run.cancel_requested and outcome in (Outcome.FAILED, Outcome.LOST):
             outcome = Outcome.CANCELLED  # it was asked to stop; the stop is why it ended
-        state = next_state_after(outcome, run.attempt_count, run.max_attempts, job.auto_retry)
+        permanent = ending.permanent and outcome is Outcome.FAILED
+        state = next_state_after(outcome, run.attempt_count, run.max_attempts,
+                                 job.auto_retry and not permanent)
         requeued = state is RunState.QUEUED
         available_at = (now + backoff_delay(job.backoff, job.backoff_seconds, run.attempt_count)
                         if requeued else run.available_at)
@@ -297,6 +302,8 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
                  "error": error}
         if requeued:
             event["available_at"] = available_at
+        if permanent:
+            event["permanent"] = True
         events.append(event)
         if state is RunState.FAILED and run.attempt_count >= run.max_attempts:
             reason = (f"failed {run.attempt_count} of {run.max_attempts} attempts; "

@@ -24,3 +24,49 @@ def short_error(exc: BaseException) -> str:
     if not message.startswith(name):
         message = f"{name}: {message}"
     return message[:MAX_CHARS]
+
+
+# Spark analysis errors a retry cannot fix (an unknown column, a bad SQL text, a type mismatch)
+# fail at once; these conditions name things that may appear later (a file still being written, a
+# table another job creates), so they keep their retries.
+_MAY_APPEAR_LATER = ("PATH_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND")
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when running the same attempt again would fail the same way: the pipeline or its
+    inputs are wrong, not the moment. Looks through the chain of causes (StepFailed wraps Spark's)."""
+    from stoker.catalog.errors import PathRefused, PipelineInvalid, ResultTooLarge
+    from stoker.executors.submit_mode import SubmitFailed
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, SubmitFailed):
+            return current.permanent
+        if isinstance(current, (PipelineInvalid, PathRefused, ResultTooLarge)):
+            return True
+        if _is_spark_analysis_error(current):
+            condition = _spark_condition(current) or ""
+            return not condition.startswith(_MAY_APPEAR_LATER)
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_spark_analysis_error(exc: BaseException) -> bool:
+    try:
+        from pyspark.errors import AnalysisException
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        return False
+    return isinstance(exc, AnalysisException)
+
+
+def _spark_condition(exc: BaseException) -> str | None:
+    for name in ("getCondition", "getErrorClass"):
+        method = getattr(exc, name, None)
+        if method is not None:
+            try:
+                return method()
+            except Exception:  # an error built without a condition
+                return None
+    return None

@@ -25,7 +25,7 @@ from stoker.services import Services
 from stoker.store.queue import Claimed, Ending
 from stoker.worker.attempt_log import AttemptLog, QuietLog
 from stoker.worker.control import AttemptControl
-from stoker.worker.errors import short_error
+from stoker.worker.errors import is_permanent, short_error
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,8 @@ class Worker:
             logger.exception("failed after %.3f s", time.perf_counter() - started)
             # A quiet (instant) run keeps no log lines, but its failure still gets its traceback.
             log_text = attempt_log.close() or traceback.format_exc()
-            return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc), log=log_text)
+            return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc), log=log_text,
+                          permanent=is_permanent(exc))
         logger.info("succeeded in %.3f s", time.perf_counter() - started)
         return Ending(claimed.attempt_id, Outcome.SUCCEEDED, result=result, log=attempt_log.close())
 
