@@ -111,28 +111,43 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
 @click.option("--worker-id", default=None)
 @click.option("--parent-pid", type=int, default=None, hidden=True,
               help="stop when this process is gone (set by `stoker serve` for its worker)")
+@click.option("--remote", "remote_url", default=None, metavar="URL",
+              help="lease attempts from the Stoker API at URL instead of the database "
+                   "(needs --token with the worker scope, and ingest for Spark events)")
+@API_TOKEN
 def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None,
-           parent_pid: int | None) -> None:
-    """Run a worker against the database in STOKER_DATABASE_URL (or the data dir's SQLite)."""
-    from stoker.app import Background
-    from stoker.services import build_services
-
+           parent_pid: int | None, remote_url: str | None, token: str | None) -> None:
+    """Run a worker against the database in STOKER_DATABASE_URL (or the data dir's SQLite), or,
+    with --remote, against a Stoker API over HTTP (no database credentials)."""
     _setup_logging()
     _tune_process()
     _require_java()
-    services = build_services(_settings(data_dir, worker_concurrency=concurrency))
-    background = Background(services, embedded_worker=True, worker_id=worker_id)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    background.start()
+    if remote_url is not None:
+        from stoker.worker.remote import remote_worker
+
+        if not token:
+            raise click.UsageError("--remote needs --token (or STOKER_TOKEN): a token with the worker scope")
+        duty = remote_worker(_settings(data_dir, worker_concurrency=concurrency), remote_url, token,
+                             worker_id=worker_id)
+        name = duty.worker_id
+    else:
+        from stoker.app import Background
+        from stoker.services import build_services
+
+        services = build_services(_settings(data_dir, worker_concurrency=concurrency))
+        duty = Background(services, embedded_worker=True, worker_id=worker_id)
+        name = duty.worker.worker_id  # type: ignore[union-attr]
+    duty.start()
     if parent_pid is not None:
         from stoker.worker.child import watch_parent
 
         watch_parent(parent_pid, stop.set)
-    click.echo(f"worker {background.worker.worker_id} started")  # type: ignore[union-attr]
+    click.echo(f"worker {name} started" + (f", leasing from {remote_url}" if remote_url else ""))
     stop.wait()
-    background.stop()
+    duty.stop()
 
 
 @main.group()

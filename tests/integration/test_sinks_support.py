@@ -97,14 +97,15 @@ DEAD_RUN = ["queued", "running", "retrying", "running", "failed", "dead_letter"]
 class LiveServer:
     """The real app under uvicorn on a free port (streams need a real connection: TestClient buffers)."""
 
-    def __init__(self, data_dir: Any, **overrides: Any) -> None:
+    def __init__(self, data_dir: Any, *, embedded_worker: bool = True, **overrides: Any) -> None:
         import uvicorn
 
         from stoker.app import Background, create_app
 
         self.services = make_services(data_dir, lease_seconds=5.0, heartbeat_seconds=1.0,
                                       reap_interval_seconds=0.5, **overrides)
-        app = create_app(self.services, background=Background(self.services, embedded_worker=True))
+        app = create_app(self.services, background=Background(self.services,
+                                                              embedded_worker=embedded_worker))
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +71,9 @@ class Claim(BaseModel):
     model_config = ConfigDict(extra="forbid")
     worker_id: str = Field(..., min_length=1, max_length=200)
     limit: int = Field(1, ge=1, le=1000)
+    lanes: dict[Literal["instant", "spark", "container"], Annotated[int, Field(ge=0, le=1000)]] | None = Field(
+        None, description="instead of `limit`: how many attempts of each lane to take "
+                          "(e.g. {\"instant\": 1000, \"spark\": 2}); instant runs need no Spark")
     wait_seconds: float = Field(0, ge=0, le=60, description="long-poll: wait this long for work")
     lease_seconds: float = Field(30, ge=1, le=3600)
 
@@ -87,6 +90,22 @@ class Finish(BaseModel):
     log: str | None = Field(None, max_length=5_000_000)
     permanent: bool = Field(False, description="a failure a retry cannot fix: the run fails now, "
                                                "keeping its remaining attempts for a manual retry")
+
+
+class FinishOne(Finish):
+    attempt_id: str = Field(..., min_length=1, max_length=64)
+
+
+class FinishMany(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    endings: list[FinishOne] = Field(..., min_length=1, max_length=1000)
+
+
+class Annotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    spark_app_id: str | None = Field(None, max_length=200)
+    spark_job_group: str | None = Field(None, max_length=200)
+    executor: str | None = Field(None, max_length=40)
 
 
 class TokenCreate(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from stoker.api.auth import require
-from stoker.api.models import Claim, Finish, Heartbeat
+from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
 from stoker.api.views import iso
 from stoker.core.states import Outcome
 from stoker.services import Services
@@ -33,20 +33,43 @@ def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
 
 
 def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
-                  wait_seconds: float) -> list[Claimed]:
+                  wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
     """Claim now; if nothing is there, wait (woken by new work) until `wait_seconds` pass."""
+    # Instant runs (noop/fail only) are executed inline by any Stoker worker.
+    executors = {"instant": "inline"} if lanes else None
     return services.wakeup.poll(
-        lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds),
+        lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds,
+                                     lane_limits=lanes, executor_by_lane=executors),
         bool, seconds=wait_seconds, recheck=1.0)
 
 
-@router.post("/worker/claim", summary="Claim up to `limit` attempts under a lease (long-poll with wait_seconds)",
+@router.post("/worker/claim", summary="Claim up to `limit` attempts (or so many per lane) under a "
+                                      "lease; long-poll with wait_seconds",
              dependencies=[Depends(require("worker"))])
 def claim(body: Claim, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     claimed = claim_waiting(services, body.worker_id, limit=body.limit,
-                            lease_seconds=body.lease_seconds, wait_seconds=body.wait_seconds)
+                            lease_seconds=body.lease_seconds, wait_seconds=body.wait_seconds,
+                            lanes=dict(body.lanes) if body.lanes is not None else None)
     return {"attempts": [claimed_view(services, c) for c in claimed]}
+
+
+@router.post("/worker/finish", summary="Report several attempts' ends in one transaction; fenced "
+                                       "ones are listed apart and change nothing",
+             dependencies=[Depends(require("worker"))])
+def finish_many(body: FinishMany, request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    states = services.queue.finish_many([_ending(e.attempt_id, e) for e in body.endings])
+    services.wakeup.notify()
+    return {"run_states": states,
+            "fenced": [e.attempt_id for e in body.endings if e.attempt_id not in states]}
+
+
+@router.post("/attempts/{attempt_id}/annotate", status_code=204,
+             summary="Record what an attempt runs on (its Spark app id, job group, executor)",
+             dependencies=[Depends(require("worker"))])
+def annotate(attempt_id: str, body: Annotate, request: Request) -> None:
+    request.app.state.services.queue.annotate(attempt_id, **body.model_dump(exclude_none=True))
 
 
 @router.post("/attempts/{attempt_id}/heartbeat",
@@ -64,7 +87,11 @@ def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) 
              dependencies=[Depends(require("worker"))])
 def finish(attempt_id: str, body: Finish, request: Request) -> dict[str, Any]:
     services = request.app.state.services
-    state = services.queue.finish(Ending(attempt_id, Outcome(body.outcome), result=body.result,
-                                         error=body.error, log=body.log, permanent=body.permanent))
+    state = services.queue.finish(_ending(attempt_id, body))
     services.wakeup.notify()
     return {"attempt_id": attempt_id, "run_state": state}
+
+
+def _ending(attempt_id: str, body: Finish) -> Ending:
+    return Ending(attempt_id, Outcome(body.outcome), result=body.result, error=body.error,
+                  log=body.log, permanent=body.permanent)

@@ -18,11 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stoker.config import Settings
 from stoker.core.errors import Fenced
 from stoker.core.states import Outcome
 from stoker.executors.base import Execution, Executor
 from stoker.services import Services
+from stoker.store.notify import Wakeup
 from stoker.store.queue import Claimed, Ending
+from stoker.worker.backends import DatabaseBackend, LeaseBackend
 from stoker.worker.attempt_log import AttemptLog, QuietLog
 from stoker.worker.control import AttemptControl
 from stoker.worker.errors import is_permanent, short_error
@@ -30,7 +33,6 @@ from stoker.worker.errors import is_permanent, short_error
 log = logging.getLogger(__name__)
 
 INSTANT_BATCH = 1000
-IDLE_POLL_SECONDS = 1.0  # only bounds the wait when no wake-up can reach us (SQLite, other process)
 
 
 @dataclass
@@ -41,9 +43,13 @@ class Active:
 
 
 class Worker:
-    def __init__(self, services: Services, executors: dict[str, Executor], *,
-                 worker_id: str | None = None, concurrency: int = 1) -> None:
-        self.services = services
+    def __init__(self, backend: LeaseBackend, executors: dict[str, Executor], *, settings: Settings,
+                 catalog: Any, wakeup: Wakeup, worker_id: str | None = None,
+                 concurrency: int = 1) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.catalog = catalog
+        self.wakeup = wakeup  # local wake-ups: work claimed or ended here, a stop
         self.executors = executors
         self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = concurrency
@@ -59,19 +65,14 @@ class Worker:
 
     @classmethod
     def embedded(cls, services: Services, *, worker_id: str | None = None) -> "Worker":
-        from stoker.executors.inline import InlineExecutor
-        from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor
-        from stoker.executors.submit_mode import SparkSubmitExecutor
+        from stoker.services import internal_ingest_token
 
         settings = services.settings
-        listener = listener_for(services)
-        executors: dict[str, Executor] = {
-            "inline": InlineExecutor(services.catalog, services.roots),
-            "session": SparkSessionExecutor(settings, services.catalog, services.roots,
-                                            listener(SESSION_EVENTS_JOB)),
-            "submit": SparkSubmitExecutor(settings, services.roots, listener),
-        }
-        return cls(services, executors, worker_id=worker_id, concurrency=settings.worker_concurrency)
+        listener = listener_for(settings.api_url, internal_ingest_token(services))
+        executors = build_executors(settings, services.catalog, services.roots, listener)
+        return cls(DatabaseBackend(services), executors, settings=settings, catalog=services.catalog,
+                   wakeup=services.wakeup, worker_id=worker_id,
+                   concurrency=settings.worker_concurrency)
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -83,7 +84,7 @@ class Worker:
         them `lost`, so a deploy sends their runs back to the queue (attempts and policy
         permitting) rather than ending them CANCELLED. Heartbeats go on until they have reported."""
         self._stop_claiming.set()
-        self.services.wakeup.notify()
+        self.wakeup.notify()
         deadline = time.monotonic() + grace_seconds
         while self.active and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -92,23 +93,24 @@ class Worker:
                 active.control.cancel(Outcome.LOST, "the worker shut down before the attempt finished")
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._stop.set()
-        self.services.wakeup.notify()
+        self.wakeup.notify()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=timeout)
         session = self.executors.get("session")
         if session is not None and hasattr(session, "stop"):
             session.stop()
+        self.backend.close()
 
     # -- claiming -------------------------------------------------------------------------
     def _claim_loop(self) -> None:
-        wakeup = self.services.wakeup
+        wakeup = self.wakeup
         while not self._stop_claiming.is_set():
             seen = wakeup.generation
             try:
                 if self._claim_once():
                     continue
-                wakeup.wait(seen, self._idle_timeout())
+                wakeup.wait(seen, self.backend.idle_seconds())
             except Exception:
                 log.exception("claim loop error; retrying")
                 self._stop_claiming.wait(1.0)
@@ -116,26 +118,19 @@ class Worker:
     def _claim_once(self) -> bool:
         """One claim transaction for both lanes: a batch of instant runs (run and finished right
         here, in one more transaction) and as many other runs as there are free threads."""
-        queue = self.services.queue
         free = self.concurrency - len(self.active)
-        claimed = queue.claim(self.worker_id, lane_limits={"instant": INSTANT_BATCH, "spark": free},
-                              lease_seconds=self.services.settings.lease_seconds,
-                              executor_by_lane={"instant": "inline"})
+        claimed = self.backend.claim(self.worker_id, lane_limits={"instant": INSTANT_BATCH, "spark": free},
+                                     lease_seconds=self.settings.lease_seconds,
+                                     executor_by_lane={"instant": "inline"})
         instant = [c for c in claimed if c.lane == "instant"]
         for c in claimed:
             if c.lane != "instant":
                 self._start(c)
         if instant:
-            queue.finish_many([self._run(c, self.executors["inline"], AttemptControl(), quiet=True)
-                               for c in instant])
-            self.services.wakeup.notify()  # long-polling readers of these runs
+            self.backend.finish_many([self._run(c, self.executors["inline"], AttemptControl(), quiet=True)
+                                      for c in instant])
+            self.wakeup.notify()  # long-polling readers of these runs
         return bool(claimed)
-
-    def _idle_timeout(self) -> float:
-        next_at = self.services.queue.next_available_at()
-        if next_at is None:
-            return IDLE_POLL_SECONDS
-        return max(0.0, min(IDLE_POLL_SECONDS, next_at - time.time()))
 
     # -- executing ------------------------------------------------------------------------
     def _start(self, claimed: Claimed) -> None:
@@ -144,20 +139,20 @@ class Worker:
         with self._lock:
             self.active[claimed.attempt_id] = Active(claimed, control, deadline)
         self._pool.submit(self._execute_and_finish, claimed, control)
-        self.services.wakeup.notify()  # local event streams see RUNNING at once
+        self.wakeup.notify()  # local event streams see RUNNING at once
 
     def executor_for(self, claimed: Claimed) -> Executor:
-        if not self.services.catalog.needs_spark(claimed.steps or []):
+        if not self.catalog.needs_spark(claimed.steps or []):
             return self.executors["inline"]
         return self.executors["submit" if claimed.mode == "submit" else "session"]
 
     def _execute_and_finish(self, claimed: Claimed, control: AttemptControl) -> None:
         try:
             executor = self.executor_for(claimed)
-            self.services.queue.annotate(claimed.attempt_id, executor=executor.name)
+            self.backend.annotate(claimed.attempt_id, executor=executor.name)
             ending = self._run(claimed, executor, control)
             try:
-                self.services.queue.finish(ending)
+                self.backend.finish(ending)
             except Fenced as exc:
                 log.warning("outcome of attempt %s discarded: %s", claimed.attempt_id, exc.message)
         except Exception:
@@ -165,7 +160,7 @@ class Worker:
         finally:
             with self._lock:
                 self.active.pop(claimed.attempt_id, None)
-            self.services.wakeup.notify()
+            self.wakeup.notify()
 
     def _run(self, claimed: Claimed, executor: Executor, control: AttemptControl, *,
              quiet: bool = False) -> Ending:
@@ -174,9 +169,9 @@ class Worker:
         logger.info("attempt %d of run %s (job %s) on worker %s, executor %s",
                     claimed.number, claimed.run_id, claimed.job_name, self.worker_id, executor.name)
         started = time.perf_counter()
-        secrets = self.services.secrets.open(claimed.secrets) if claimed.secrets else {}
+        secrets = self.backend.secrets_of(claimed)
         execution = Execution(claimed, secrets, control, attempt_log,
-                              annotate=lambda **f: self.services.queue.annotate(claimed.attempt_id, **f))
+                              annotate=lambda **f: self.backend.annotate(claimed.attempt_id, **f))
         try:
             result: Any = executor.execute(execution)
         except BaseException as exc:  # any failure of the job is the attempt's outcome, not ours
@@ -194,10 +189,10 @@ class Worker:
 
     # -- heartbeats, cancellation, timeouts -----------------------------------------------
     def _heartbeat_loop(self) -> None:
-        settings = self.services.settings
+        settings = self.settings
         last_beat = 0.0
         while not self._stop.is_set():
-            seen = self.services.wakeup.generation
+            seen = self.wakeup.generation
             try:
                 with self._lock:
                     active = dict(self.active)
@@ -209,7 +204,7 @@ class Worker:
             except Exception:
                 log.exception("heartbeat error")
             # Woken by any local state change (a cancel request, a finish) or every half second.
-            self.services.wakeup.wait(seen, 0.5)
+            self.wakeup.wait(seen, 0.5)
 
     def _check_cancel_and_timeouts(self, active: dict[str, Active]) -> None:
         now = time.time()
@@ -217,27 +212,40 @@ class Worker:
             if entry.deadline is not None and now > entry.deadline:
                 entry.control.cancel(Outcome.TIMED_OUT,
                                      f"timed out after {entry.claimed.timeout_seconds:g} s")
-        requested = self.services.runs.cancel_requested([a.claimed.run_id for a in active.values()])
+        requested = self.backend.cancel_requested([a.claimed.run_id for a in active.values()])
         for entry in active.values():
             if entry.claimed.run_id in requested:
                 entry.control.cancel(Outcome.CANCELLED, "cancelled by request")
 
     def _beat(self, active: dict[str, Active]) -> None:
-        leases = self.services.queue.heartbeat(list(active), lease_seconds=self.services.settings.lease_seconds)
+        leases = self.backend.heartbeat(list(active), lease_seconds=self.settings.lease_seconds)
         for attempt_id, entry in active.items():
             if attempt_id not in leases:
                 entry.control.cancel(Outcome.LOST, "this worker lost the attempt's lease")
 
 
-def listener_for(services: Services) -> Callable[[str], dict[str, str]]:
-    """Spark confs attaching Stoker's listener to an app whose events go under a job name; nothing
-    when the listener jar has not been built (the runs still work, unobserved)."""
+def build_executors(settings: Settings, catalog: Any, roots: Any,
+                    listener: Callable[[str], dict[str, str]]) -> dict[str, Executor]:
+    """The executors every worker has: inline (no Spark), session mode, submit mode."""
+    from stoker.executors.inline import InlineExecutor
+    from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor
+    from stoker.executors.submit_mode import SparkSubmitExecutor
+
+    return {
+        "inline": InlineExecutor(catalog, roots),
+        "session": SparkSessionExecutor(settings, catalog, roots, listener(SESSION_EVENTS_JOB)),
+        "submit": SparkSubmitExecutor(settings, roots, listener),
+    }
+
+
+def listener_for(api_url: str, token: str) -> Callable[[str], dict[str, str]]:
+    """Spark confs attaching Stoker's listener to an app whose events go under a job name, posting
+    to `api_url` with `token` (ingest scope); nothing when the listener jar has not been built (the
+    runs still work, unobserved)."""
     from stoker.events import listener_conf, listener_jar_path
-    from stoker.services import internal_ingest_token
 
     if not listener_jar_path().exists():
         log.warning("Spark listener jar missing (%s): Spark runs will not stream their events; "
                     "run `make setup`", listener_jar_path())
         return lambda _job_name: {}
-    token = internal_ingest_token(services)
-    return lambda job_name: listener_conf(services.settings.api_url, token, job_name)
+    return lambda job_name: listener_conf(api_url, token, job_name)

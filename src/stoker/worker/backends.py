@@ -1,0 +1,87 @@
+"""Where a worker gets its attempts and reports them: the database, or the API over HTTP.
+
+The worker loop (loop.py) is the same for both. `DatabaseBackend` is for workers inside the
+deployment (`stoker serve`, `stoker worker` with the database URL); `HttpBackend` (remote.py) is for
+workers that hold only an API token and talk the lease protocol of `/api/v1/worker`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from stoker.services import Services
+from stoker.store.queue import Claimed, Ending, Lease
+
+
+class LeaseBackend(Protocol):
+    def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
+              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+        """Start attempts; may wait briefly for work (then `idle_seconds` is 0)."""
+
+    def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
+        """Renew leases; an attempt missing from the answer lost its lease."""
+
+    def finish(self, ending: Ending) -> str:
+        """Report one attempt's end; raises Fenced if its lease is gone."""
+
+    def finish_many(self, endings: Sequence[Ending]) -> dict[str, str]:
+        """Report several ends at once; fenced ones are missing from the answer."""
+
+    def annotate(self, attempt_id: str, **fields: str | None) -> None:
+        """Record what an attempt runs on (its Spark app, job group, executor)."""
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of these runs someone asked to cancel."""
+
+    def secrets_of(self, claimed: Claimed) -> dict[str, Any]:
+        """The attempt's secrets (s3 credentials), opened."""
+
+    def idle_seconds(self) -> float:
+        """How long the claim loop waits (or until woken) after a claim found nothing."""
+
+    def close(self) -> None:
+        """Release what the backend holds (connections), once the worker has stopped."""
+
+
+IDLE_POLL_SECONDS = 1.0  # only bounds the wait when no wake-up can reach us (SQLite, other process)
+
+
+class DatabaseBackend:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
+              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+        return self.services.queue.claim(worker_id, lane_limits=lane_limits,
+                                         lease_seconds=lease_seconds,
+                                         executor_by_lane=executor_by_lane)
+
+    def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
+        return self.services.queue.heartbeat(attempt_ids, lease_seconds=lease_seconds)
+
+    def finish(self, ending: Ending) -> str:
+        return self.services.queue.finish(ending)
+
+    def finish_many(self, endings: Sequence[Ending]) -> dict[str, str]:
+        return self.services.queue.finish_many(endings)
+
+    def annotate(self, attempt_id: str, **fields: str | None) -> None:
+        self.services.queue.annotate(attempt_id, **fields)
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        return self.services.runs.cancel_requested(list(run_ids))
+
+    def secrets_of(self, claimed: Claimed) -> dict[str, Any]:
+        return self.services.secrets.open(claimed.secrets) if claimed.secrets else {}
+
+    def idle_seconds(self) -> float:
+        import time
+
+        next_at = self.services.queue.next_available_at()
+        if next_at is None:
+            return IDLE_POLL_SECONDS
+        return max(0.0, min(IDLE_POLL_SECONDS, next_at - time.time()))
+
+    def close(self) -> None:
+        pass  # the services belong to the process, not to the worker

@@ -1,0 +1,181 @@
+"""A worker that holds only an API token: `stoker worker --remote URL`.
+
+It claims, heartbeats and finishes over the lease protocol of `/api/v1/worker` (DESIGN.md: remote
+workers never hold database credentials) and runs attempts with the same loop and executors as any
+worker. Its token needs the `worker` scope, and `ingest` too if its Spark apps are to send their
+listener events to Stoker. Paths in pipelines resolve on the worker's machine (its data dir's
+`files`, or `STOKER_STORAGE_ROOTS`): give it the same shared storage, or use `s3a://`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from stoker.config import Settings
+from stoker.core.errors import Fenced
+from stoker.core.secrets import split_secrets
+from stoker.store.notify import Wakeup
+from stoker.store.queue import Claimed, Ending, Lease
+
+log = logging.getLogger(__name__)
+
+CLAIM_WAIT_SECONDS = 5.0  # the server holds an empty claim this long: work starts as it arrives
+FINISH_RETRY_SECONDS = 30.0
+
+
+class HttpBackend:
+    def __init__(self, url: str, token: str, *, timeout: float = 30.0,
+                 claim_wait_seconds: float = CLAIM_WAIT_SECONDS) -> None:
+        self.url = url.rstrip("/")
+        self.claim_wait_seconds = claim_wait_seconds
+        self._client = httpx.Client(base_url=self.url, timeout=timeout + claim_wait_seconds,
+                                    headers={"Authorization": f"Bearer {token}"})
+        self._lock = threading.Lock()
+        self._secrets: dict[str, dict[str, Any]] = {}  # attempt id -> opened secrets
+        self._run_of: dict[str, str] = {}  # attempt id -> run id, while the attempt is held
+        self._cancel: set[str] = set()  # run ids the last heartbeats said to cancel
+
+    def close(self) -> None:
+        self._client.close()
+
+    def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
+              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+        lanes = {lane: n for lane, n in lane_limits.items() if n > 0}
+        if not lanes:
+            time.sleep(0.2)  # every thread is busy: nothing to ask for yet
+            return []
+        answer = self._post("/api/v1/worker/claim", {
+            "worker_id": worker_id, "lanes": lanes, "lease_seconds": lease_seconds,
+            "wait_seconds": self.claim_wait_seconds})
+        return [self._claimed(view) for view in answer["attempts"]]
+
+    def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
+        leases: dict[str, Lease] = {}
+        for attempt_id in attempt_ids:
+            response = self._client.post(f"/api/v1/attempts/{attempt_id}/heartbeat",
+                                         json={"lease_seconds": lease_seconds})
+            if response.status_code == 409:
+                continue  # fenced: the worker stops the attempt
+            response.raise_for_status()
+            body = response.json()
+            leases[attempt_id] = Lease(attempt_id, _epoch(body["lease_expires_at"]),
+                                       bool(body["cancel_requested"]))
+        # Cancel requests reach a remote worker with its heartbeats (every heartbeat_seconds).
+        with self._lock:
+            self._cancel = {self._run_of[a] for a, lease in leases.items()
+                            if lease.cancel_requested and a in self._run_of}
+        return leases
+
+    def finish(self, ending: Ending) -> str:
+        response = self._send_retrying(f"/api/v1/attempts/{ending.attempt_id}/finish",
+                                       _finish_body(ending))
+        self._forget(ending.attempt_id)
+        if response.status_code == 409:
+            raise Fenced(response.json().get("detail", "the attempt no longer holds its lease"),
+                         attempt_id=ending.attempt_id)
+        response.raise_for_status()
+        return str(response.json()["run_state"])
+
+    def finish_many(self, endings: Sequence[Ending]) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for start in range(0, len(endings), 1000):
+            chunk = endings[start:start + 1000]
+            response = self._send_retrying("/api/v1/worker/finish", {
+                "endings": [{"attempt_id": e.attempt_id, **_finish_body(e)} for e in chunk]})
+            response.raise_for_status()
+            states.update(response.json()["run_states"])
+            for ending in chunk:
+                self._forget(ending.attempt_id)
+        return states
+
+    def annotate(self, attempt_id: str, **fields: str | None) -> None:
+        known = {k: v for k, v in fields.items() if k in ("spark_app_id", "spark_job_group", "executor")}
+        if known:
+            self._client.post(f"/api/v1/attempts/{attempt_id}/annotate", json=known).raise_for_status()
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        with self._lock:
+            return self._cancel.intersection(run_ids)
+
+    def secrets_of(self, claimed: Claimed) -> dict[str, Any]:
+        with self._lock:
+            return self._secrets.get(claimed.attempt_id, {})
+
+    def idle_seconds(self) -> float:
+        return 0.0  # the claim itself waited on the server
+
+    # -- helpers --------------------------------------------------------------------------
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        response = self._client.post(path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def _send_retrying(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST an outcome, retrying while the API is unreachable or failing (5xx): a result is
+        worth a few seconds; past FINISH_RETRY_SECONDS the lease expires and the run is re-queued
+        anyway. A report that did arrive before its answer was lost comes back 409 (fenced)."""
+        deadline = time.monotonic() + FINISH_RETRY_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                response = self._client.post(path, json=body)
+                if response.status_code < 500:
+                    return response
+                problem = f"HTTP {response.status_code}"
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() + delay > deadline:
+                raise RuntimeError(f"could not report to {self.url}{path}: {problem}")
+            log.warning("reporting to %s failed (%s); retrying in %.1f s", path, problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _claimed(self, view: dict[str, Any]) -> Claimed:
+        # The server sends the options with the run's secrets opened (over HTTPS in production);
+        # they are split again, and the secrets kept in memory only until the attempt ends.
+        options, secrets = split_secrets(view.get("options") or {})
+        with self._lock:
+            self._run_of[view["attempt_id"]] = view["run_id"]
+            if secrets:
+                self._secrets[view["attempt_id"]] = secrets
+        return Claimed(
+            attempt_id=view["attempt_id"], run_id=view["run_id"], number=view["number"],
+            job_id="", job_name=view["job"], job_kind="pipeline", job_spec={}, mode=view["mode"],
+            lane=view["lane"], steps=view["steps"], params=view.get("params") or {}, options=options,
+            secrets=None, timeout_seconds=view.get("timeout_seconds"),
+            lease_expires_at=_epoch(view["lease_expires_at"]))
+
+    def _forget(self, attempt_id: str) -> None:
+        with self._lock:
+            self._secrets.pop(attempt_id, None)
+            self._run_of.pop(attempt_id, None)
+
+
+def _finish_body(ending: Ending) -> dict[str, Any]:
+    return {"outcome": ending.outcome.value, "result": ending.result, "error": ending.error,
+            "log": ending.log, "permanent": ending.permanent}
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | None = None):  # type: ignore[no-untyped-def]
+    """A Worker on this machine's Spark, leasing its attempts from the Stoker at `url`."""
+    from stoker.catalog import StorageRoots, load_catalog
+    from stoker.worker.loop import Worker, build_executors, listener_for
+
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    catalog = load_catalog()
+    roots = StorageRoots(settings.storage_root, settings.storage_roots)
+    # Its Spark apps report their events to the same Stoker, with this worker's token.
+    executors = build_executors(settings, catalog, roots, listener_for(url, token))
+    return Worker(HttpBackend(url, token), executors, settings=settings, catalog=catalog,
+                  wakeup=Wakeup(), worker_id=worker_id, concurrency=settings.worker_concurrency)

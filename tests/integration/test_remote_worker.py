@@ -1,0 +1,116 @@
+"""A worker that holds only an API token (worker/remote.py) against a real server over HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from conftest import wait_for_state
+from test_sinks_support import LiveServer
+
+from stoker.config import Settings
+
+WORKER_TOKEN = "stk_test_remote_worker"
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = LiveServer(tmp_path / "server", embedded_worker=False)
+    srv.services.tokens.ensure("remote worker", ["worker"], WORKER_TOKEN)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def client(server):
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def remote(server, tmp_path):
+    from stoker.worker.remote import remote_worker
+
+    settings = Settings(data_dir=tmp_path / "worker", lease_seconds=5.0, heartbeat_seconds=0.5,
+                        worker_concurrency=2)
+    worker = remote_worker(settings, server.url, WORKER_TOKEN, worker_id="remote-1")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def test_runs_of_every_kind_end_through_the_api(server, client, remote):
+    instant = [client.post("/api/v1/runs", json={"steps": [["noop"]]}).json()["id"] for _ in range(5)]
+    slow = client.post("/api/v1/runs", json={"steps": [["sleep", 0.3], ["noop"]]}).json()["id"]
+    client.post("/api/v1/jobs", json={"name": "doomed", "steps": [["fail", "boom"]],
+                                      "max_attempts": 2, "backoff": "constant", "backoff_seconds": 0.1})
+    doomed = client.post("/api/v1/jobs/doomed/runs", json={}).json()["id"]
+    for run_id in instant + [slow]:
+        done = wait_for_state(client, run_id, timeout=30)
+        assert done["state"] == "SUCCEEDED"
+        assert done["attempts"][0]["worker_id"] == "remote-1"
+        assert done["attempts"][0]["executor"] == "inline"  # annotated over HTTP
+    failed = wait_for_state(client, doomed, timeout=30)
+    assert failed["state"] == "FAILED" and len(failed["attempts"]) == 2 and "boom" in failed["error"]
+    assert "boom" in client.get(f"/api/v1/runs/{doomed}/log").text  # the log came with the finish
+
+
+def test_cancel_reaches_a_remote_attempt_with_its_heartbeat(server, client, remote):
+    run_id = client.post("/api/v1/runs", json={"steps": [["sleep", 30], ["noop"]]}).json()["id"]
+    wait_for_state(client, run_id, states=("RUNNING",), timeout=30)
+    client.post(f"/api/v1/runs/{run_id}/cancel")
+    done = wait_for_state(client, run_id, timeout=30)
+    assert done["state"] == "CANCELLED" and done["attempts"][0]["outcome"] == "cancelled"
+
+
+def test_secrets_reach_the_remote_worker_for_its_attempt_only(server, client):
+    from stoker.worker.remote import HttpBackend
+
+    backend = HttpBackend(server.url, WORKER_TOKEN, claim_wait_seconds=1)
+    try:
+        s3 = {"access_key": "AKIAREMOTE", "secret_key": "remote-secret"}
+        client.post("/api/v1/runs", json={"steps": [["sleep", 1], ["noop"]], "options": {"s3": s3}})
+        [claimed] = backend.claim("w", lane_limits={"spark": 1}, lease_seconds=5, executor_by_lane={})
+        assert backend.secrets_of(claimed) == {"s3": s3}
+        assert "s3" not in claimed.options
+        from stoker.core.states import Outcome
+        from stoker.store.queue import Ending
+
+        assert backend.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED, result={"ok": 1})) == "SUCCEEDED"
+        assert backend.secrets_of(claimed) == {}  # forgotten once the attempt ended
+    finally:
+        backend.close()
+
+
+def test_a_fenced_remote_finish_changes_nothing(server, client):
+    from stoker.core.errors import Fenced
+    from stoker.core.states import Outcome
+    from stoker.store.queue import Ending
+    from stoker.worker.remote import HttpBackend
+
+    backend = HttpBackend(server.url, WORKER_TOKEN, claim_wait_seconds=1)
+    try:
+        run_id = client.post("/api/v1/runs", json={"steps": [["sleep", 1], ["noop"]]}).json()["id"]
+        [claimed] = backend.claim("w", lane_limits={"spark": 1}, lease_seconds=1, executor_by_lane={})
+        time.sleep(2.5)  # the lease expires; the server's reaper ends the attempt as lost
+        assert backend.heartbeat([claimed.attempt_id], lease_seconds=5) == {}
+        with pytest.raises(Fenced):
+            backend.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED))
+        run = client.get(f"/api/v1/runs/{run_id}").json()
+        assert run["attempts"][0]["outcome"] == "lost" and run["state"] != "SUCCEEDED"
+    finally:
+        backend.close()
+
+
+def test_a_token_without_the_worker_scope_claims_nothing(server, client):
+    from stoker.worker.remote import HttpBackend
+
+    server.services.tokens.ensure("reader", ["read"], "stk_test_only_reads")
+    backend = HttpBackend(server.url, "stk_test_only_reads", claim_wait_seconds=0)
+    try:
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            backend.claim("w", lane_limits={"instant": 10}, lease_seconds=5, executor_by_lane={})
+        assert refused.value.response.status_code == 403
+    finally:
+        backend.close()
