@@ -1,4 +1,5 @@
-"""`stoker serve` on PostgreSQL runs its worker as a supervised child process (worker/child.py)."""
+"""The server's child processes: on PostgreSQL its worker (worker/child.py), and the helpers that
+check Spark event payloads (events/checking.py). None outlives a server killed with SIGKILL."""
 
 from __future__ import annotations
 
@@ -59,5 +60,30 @@ def test_sqlite_keeps_the_worker_in_the_server_process(tmp_path):
         with server.client() as client:
             assert _run_noop(client)["state"] == "SUCCEEDED"
         assert _workers(server) == []
+    finally:
+        server.stop()
+
+
+def test_payload_checking_helpers_exit_when_the_server_is_killed(tmp_path):
+    from stoker.events.testing import StokerServer, payload_bytes
+
+    data = tmp_path / "data"
+    data.mkdir()
+    server = StokerServer(data, env={"STOKER_INGEST_PROCESSES": "1"}).start()
+    try:
+        assert server.proc is not None
+        helpers = wait_for(lambda: [pid for pid, cmd in children_of(server.proc.pid)
+                                    if "multiprocessing" in cmd], what="the helper processes")
+        import httpx
+
+        from stoker.events.testing import TOKEN
+
+        stored = httpx.post(server.url + "/collect", content=payload_bytes("j", "r", [(1, b"{}")],
+                                                                           payload_counter=1),
+                            headers={"Authorization": f"Bearer {TOKEN}"})
+        assert stored.json() == {"status": "stored", "events": 1}
+        server.kill()
+        wait_for(lambda: all(_is_zombie(pid) for pid in helpers), timeout=20,
+                 what="the helpers to exit")
     finally:
         server.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -37,6 +38,14 @@ def _check_in_helper(body: bytes, limits: BodyLimits) -> Payload:
     return check_body(body, limits, keep_source=False)
 
 
+def _start_helper(server_pid: int) -> None:
+    """In each helper: exit once the server is gone. A server killed with SIGKILL cannot shut its
+    pool down, and a helper blocked on its task queue would otherwise live on."""
+    from stoker.worker.child import watch_parent
+
+    watch_parent(server_pid, lambda: os._exit(0))
+
+
 class PayloadChecker:
     """Checks payloads in `processes` helper processes (0: in a thread of this process)."""
 
@@ -47,7 +56,8 @@ class PayloadChecker:
     def start(self) -> None:
         if self.processes > 0 and self._pool is None:
             # spawn, not fork: the server has threads (fork would copy their locks mid-use).
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_helper, initargs=(os.getpid(),))
             # Start the helpers now, not on the first payload: a spawn takes a second.
             for future in [self._pool.submit(_check_in_helper, b"{}", BodyLimits())
                            for _ in range(self.processes)]:

@@ -88,7 +88,7 @@ def watch_parent(parent_pid: int, on_orphaned: Callable[[], None], interval: flo
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(interval)
-        log.warning("the server process %s is gone; the worker stops", parent_pid)
+        log.warning("process %s, which started this one, is gone: stopping", parent_pid)
         on_orphaned()
 
     thread = threading.Thread(target=watch, name="stoker-parent-watch", daemon=True)
