@@ -32,6 +32,23 @@ APP = textwrap.dedent("""
     spark = builder.getOrCreate()
     df = spark.range(0, 50000, numPartitions=6)
     df.groupBy((df.id % 7).alias("k")).count().collect()
+    # While the app runs, its events are already in Stoker (within the flush interval, not at the
+    # next heartbeat, which this test sets ten minutes away).
+    import time, urllib.request
+    url, token = sys.argv[2], sys.argv[3]
+    app_id = spark.sparkContext.applicationId
+    request = urllib.request.Request(f"{url}/api/v1/spark/jobs/e2e-job/runs/{app_id}/events",
+                                     headers={"Authorization": "Bearer " + token})
+    deadline, live = time.monotonic() + 30, "missing"
+    while time.monotonic() < deadline:
+        try:
+            if b"SparkListenerJobEnd" in urllib.request.urlopen(request, timeout=10).read():
+                live = "ok"
+                break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    print("LIVE=" + live, flush=True)
     spark.sparkContext.setLocalProperty("spark.job.description", "second")
     df.selectExpr("id * 2 AS x").repartition(3).count()
     print("APP_ID=" + spark.sparkContext.applicationId, flush=True)
@@ -59,11 +76,13 @@ def test_listener_stream_matches_event_log_and_history_server(tmp_path, stoker):
         "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
         "spark.hadoop.fs.s3a.secret.key": SECRET,
         "spark.stoker.flushIntervalMs": "200",
+        "spark.stoker.heartbeatIntervalMs": "600000",
     })
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-    done = subprocess.run([sys.executable, "-c", APP, json.dumps(conf)], env=env,
+    done = subprocess.run([sys.executable, "-c", APP, json.dumps(conf), stoker.url, TOKEN], env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "LIVE=ok" in done.stdout, "the first job's events were not in Stoker while the app ran"
     app_id = done.stdout.split("APP_ID=")[1].split()[0]
 
     headers = {"Authorization": f"Bearer {TOKEN}"}

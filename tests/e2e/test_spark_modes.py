@@ -4,6 +4,7 @@ listener events back to Stoker and linked to its Spark app."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,25 @@ def test_session_mode_run_streams_events_with_its_job_group(server):
         assert any("SparkListenerApplicationStart" in line for line in lines)
         summary = c.get(f"/api/v1/spark/jobs/stoker-session/runs/{app_id}/summary").json()
         assert summary["jobs"] >= 1 if "jobs" in summary else summary
+    # The listener's token reached Spark in a file only the server's user reads, not on the Spark
+    # driver's command line, which any local user can list.
+    drivers = [cmd for cmd in _command_lines() if "SparkSubmit" in cmd and server.url in cmd]
+    assert drivers and all("spark.stoker.tokenFile=" in cmd for cmd in drivers)
+    assert not any("stk_internal_" in cmd or "spark.stoker.token=" in cmd for cmd in drivers)
+    token_file = server.data_dir / "spark-listener.token"
+    assert token_file.read_text().startswith("stk_internal_")
+    assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+def _command_lines() -> list[str]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+    return out
 
 
 def test_submit_mode_run_is_its_own_spark_app(server):

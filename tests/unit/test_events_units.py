@@ -123,3 +123,10 @@ def test_listener_conf_appends_to_existing_jars_and_listeners():
     assert conf["spark.stoker.url"] == "http://h:8000" and conf["spark.stoker.jobName"] == "nightly"
     assert "spark.stoker.runId" not in conf
     assert listener_conf("http://h", "t", "j", "r1", check_jar=False)["spark.stoker.runId"] == "r1"
+
+
+def test_listener_conf_can_name_a_token_file_instead_of_the_token(tmp_path):
+    conf = listener_conf("http://h:8000", "stk_secret", "nightly", token_file=tmp_path / "t",
+                         check_jar=False)
+    assert conf["spark.stoker.tokenFile"] == str(tmp_path / "t")
+    assert "spark.stoker.token" not in conf and "stk_secret" not in str(conf)

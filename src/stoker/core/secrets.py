@@ -58,3 +58,13 @@ def redacted_view(options: dict[str, Any], has_secrets: bool) -> dict[str, Any]:
     if not has_secrets:
         return options
     return {**options, "s3": REDACTED}
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (it may hold secrets). Written under a temporary name
+    and renamed, so a reader never sees it half-written or, for a moment, with wider permissions."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(temporary, path)

@@ -14,8 +14,13 @@ def listener_jar_path() -> Path:
 
 
 def listener_conf(url: str, token: str, job_name: str, run_id: str | None = None, *,
-                  existing: dict[str, str] | None = None, check_jar: bool = True) -> dict[str, str]:
+                  existing: dict[str, str] | None = None, check_jar: bool = True,
+                  token_file: Path | None = None) -> dict[str, str]:
     """Spark confs that make an application stream its events to Stoker at `url`.
+
+    With `token_file` (a file holding `token`, readable by its owner only) the conf names the file
+    instead of carrying the token: Spark passes confs on the driver's command line, which any local
+    user can read with `ps`.
 
     `url` is Stoker's base URL (the listener posts to `<url>/collect`). `run_id` defaults, in the
     listener, to the application id. `existing` confs are merged: jars and listeners are appended
@@ -30,9 +35,12 @@ def listener_conf(url: str, token: str, job_name: str, run_id: str | None = None
         "spark.jars": _append(existing.get("spark.jars"), str(jar)),
         "spark.extraListeners": _append(existing.get("spark.extraListeners"), LISTENER_CLASS),
         "spark.stoker.url": url.rstrip("/"),
-        "spark.stoker.token": token,
         "spark.stoker.jobName": job_name,
     }
+    if token_file is not None:
+        conf["spark.stoker.tokenFile"] = str(token_file)  # the token stays off command lines
+    else:
+        conf["spark.stoker.token"] = token
     if run_id:
         conf["spark.stoker.runId"] = run_id
     return conf

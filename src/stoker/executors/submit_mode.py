@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from stoker.config import Settings
+from stoker.core.secrets import write_private
 from stoker.executors.base import Execution
 from stoker.executors.spark_session import FAST_DEFAULTS
 
@@ -50,7 +51,7 @@ class SparkSubmitExecutor:
         conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **self.listener(execution.claimed.job_name),
                 "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
         properties = workdir / "spark.properties"
-        _write_private(properties, "".join(f"{k} {_escape(v)}\n" for k, v in conf.items()).encode())
+        write_private(properties, "".join(f"{k} {_escape(v)}\n" for k, v in conf.items()).encode())
         return [spark_submit_path(), "--master", self.settings.spark_master,
                 "--properties-file", str(properties),
                 str(DRIVER), str(workdir / "spec.json"), str(workdir / "result.json")]
@@ -59,7 +60,7 @@ class SparkSubmitExecutor:
         claimed = execution.claimed
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
             result_path = Path(tmp) / "result.json"
-            _write_private(Path(tmp) / "spec.json", orjson.dumps({
+            write_private(Path(tmp) / "spec.json", orjson.dumps({
                 "steps": claimed.steps, "storage_root": str(self.roots.storage_root),
                 "extra_roots": [str(r) for r in self.roots.extra_roots],
                 "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
@@ -88,13 +89,6 @@ class SparkSubmitExecutor:
             raise SubmitFailed(outcome["error"], permanent=bool(outcome.get("permanent")))
         tail = "\n".join(driver_log.strip().splitlines()[-3:])
         raise SubmitFailed(f"spark-submit exited with code {rc} before reporting a result: {tail}")
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read (it may hold secrets)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 def _escape(value: str) -> str:

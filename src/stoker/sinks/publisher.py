@@ -182,33 +182,40 @@ class Publisher:
                 await sub.wait(min(settings.poll_seconds, renew_every))
                 continue
             reached, delivered, error = position, False, None
-            for event in events:
-                if time.monotonic() - renewed >= renew_every:
-                    # A long batch (a slow sink) saves its progress and renews the lease on the way,
-                    # so a standby never sees it expire and delivers the same events again.
-                    if not await asyncio.to_thread(self.cursors.advance, sink.name, reached,
-                                                   delivered=delivered):
-                        log.info("sink %s: lease lost to another publisher", sink.name)
-                        return
-                    position, renewed = reached, time.monotonic()
-                if sink.wants(event):
-                    try:
-                        await sink.deliver(event)
-                    except Exception as exc:
-                        error = f"event {event.seq}: {type(exc).__name__}: {exc}"
-                        break
-                    delivered = True
-                reached = event.seq
-            else:
-                reached = through
+            try:
+                for event in events:
+                    if time.monotonic() - renewed >= renew_every:
+                        # A long batch (a slow sink) saves its progress and renews the lease on the
+                        # way, so a standby never sees it expire and delivers the same events again.
+                        if not await _to_the_end(self.cursors.advance, sink.name, reached,
+                                                 delivered=delivered):
+                            log.info("sink %s: lease lost to another publisher", sink.name)
+                            return
+                        position, renewed = reached, time.monotonic()
+                    if sink.wants(event):
+                        try:
+                            await sink.deliver(event)
+                        except Exception as exc:
+                            error = f"event {event.seq}: {type(exc).__name__}: {exc}"
+                            break
+                        delivered = True
+                    reached = event.seq
+                else:
+                    reached = through
+            except asyncio.CancelledError:
+                # Stopping mid-batch: what was delivered is saved before the lease is released,
+                # or the standby taking over would deliver it again.
+                if reached > position:
+                    await _to_the_end(self.cursors.advance, sink.name, reached, delivered=delivered)
+                raise
             if error is None:
                 failures = 0
-                owned = await asyncio.to_thread(self.cursors.advance, sink.name, reached, delivered=delivered)
+                owned = await _to_the_end(self.cursors.advance, sink.name, reached, delivered=delivered)
             else:
                 failures += 1
                 log.warning("sink %s: delivery failed (%d in a row, next try in %.1f s): %s",
                             sink.name, failures, settings.retry_delay(failures), error)
-                owned = await asyncio.to_thread(self.cursors.failed, sink.name, reached, failures, error)
+                owned = await _to_the_end(self.cursors.failed, sink.name, reached, failures, error)
             if not owned:
                 log.info("sink %s: lease lost to another publisher", sink.name)
                 return
@@ -236,3 +243,15 @@ class Publisher:
         """A sink task's pause; it ends the task when the publisher stops."""
         if await self._until_stopped(seconds):
             raise asyncio.CancelledError
+
+
+async def _to_the_end(call: Callable[..., bool], *args: object, **kwargs: object) -> bool:
+    """Run a cursor write in a thread and wait for it even if this task is cancelled meanwhile: a
+    thread cannot be stopped, and a write landing after the publisher released its lease would be
+    refused (`owner = me`), losing the progress it records."""
+    future = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await future
+        raise

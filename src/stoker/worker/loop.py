@@ -16,6 +16,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stoker.config import Settings
@@ -68,7 +69,7 @@ class Worker:
         from stoker.services import internal_ingest_token
 
         settings = services.settings
-        listener = listener_for(settings.api_url, internal_ingest_token(services))
+        listener = listener_for(settings.api_url, internal_ingest_token(services), settings.data_dir)
         executors = build_executors(settings, services.catalog, services.roots, listener)
         return cls(DatabaseBackend(services), executors, settings=settings, catalog=services.catalog,
                    wakeup=services.wakeup, worker_id=worker_id,
@@ -238,14 +239,21 @@ def build_executors(settings: Settings, catalog: Any, roots: Any,
     }
 
 
-def listener_for(api_url: str, token: str) -> Callable[[str], dict[str, str]]:
+LISTENER_TOKEN_FILE = "spark-listener.token"
+
+
+def listener_for(api_url: str, token: str, data_dir: Path) -> Callable[[str], dict[str, str]]:
     """Spark confs attaching Stoker's listener to an app whose events go under a job name, posting
     to `api_url` with `token` (ingest scope); nothing when the listener jar has not been built (the
-    runs still work, unobserved)."""
+    runs still work, unobserved). The token goes to Spark in a file of the data dir that only its
+    owner reads: Spark puts confs on the driver's command line, where `ps` shows them."""
+    from stoker.core.secrets import write_private
     from stoker.events import listener_conf, listener_jar_path
 
     if not listener_jar_path().exists():
         log.warning("Spark listener jar missing (%s): Spark runs will not stream their events; "
                     "run `make setup`", listener_jar_path())
         return lambda _job_name: {}
-    return lambda job_name: listener_conf(api_url, token, job_name)
+    token_file = data_dir.resolve() / LISTENER_TOKEN_FILE
+    write_private(token_file, token.encode())
+    return lambda job_name: listener_conf(api_url, token, job_name, token_file=token_file)

@@ -176,6 +176,6 @@ def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | 
     catalog = load_catalog()
     roots = StorageRoots(settings.storage_root, settings.storage_roots)
     # Its Spark apps report their events to the same Stoker, with this worker's token.
-    executors = build_executors(settings, catalog, roots, listener_for(url, token))
+    executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir))
     return Worker(HttpBackend(url, token), executors, settings=settings, catalog=catalog,
                   wakeup=Wakeup(), worker_id=worker_id, concurrency=settings.worker_concurrency)

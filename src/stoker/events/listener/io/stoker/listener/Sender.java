@@ -143,7 +143,13 @@ final class Sender implements Runnable {
   private void gather(List<Message> batch) throws InterruptedException {
     long until = System.currentTimeMillis() + (batch.isEmpty() ? heartbeatWait() : flushIntervalMs);
     while (batch.size() < batchSize) {
+      boolean wasEmpty = batch.isEmpty();
       buffer.drainTo(batch, batchSize - batch.size());
+      if (wasEmpty && !batch.isEmpty()) {
+        // Events were waiting (they came in while the last payload was being sent): they leave
+        // within the flush interval, not at the next heartbeat.
+        until = Math.min(until, System.currentTimeMillis() + flushIntervalMs);
+      }
       long wait = until - System.currentTimeMillis();
       if (batch.size() >= batchSize || closing || wait <= 0) {
         return;
@@ -151,7 +157,7 @@ final class Sender implements Runnable {
       Message next = buffer.poll(Math.min(wait, 100), TimeUnit.MILLISECONDS);
       if (next != null) {
         if (batch.isEmpty()) {
-          until = System.currentTimeMillis() + flushIntervalMs;
+          until = Math.min(until, System.currentTimeMillis() + flushIntervalMs);
         }
         batch.add(next);
       }

@@ -30,7 +30,9 @@ import org.slf4j.LoggerFactory;
  * gzip, HTTP, retries) happens on a daemon sender thread behind a bounded buffer, so a slow or dead
  * collector costs Spark dropped events, never a blocked listener bus.
  *
- * <p>Configuration: {@code spark.stoker.url}, {@code spark.stoker.token}, {@code spark.stoker.jobName}
+ * <p>Configuration: {@code spark.stoker.url}, {@code spark.stoker.token} (or
+ * {@code spark.stoker.tokenFile}, a file holding it, so the token is not on a command line),
+ * {@code spark.stoker.jobName}
  * (default: the app name), {@code spark.stoker.runId} (default: the application id), and optionally
  * {@code spark.stoker.batchSize} (500), {@code spark.stoker.flushIntervalMs} (1000),
  * {@code spark.stoker.heartbeatIntervalMs} (10000), {@code spark.stoker.bufferSize} (20000),
@@ -45,6 +47,21 @@ public final class StokerListener extends SparkFirehoseListener {
   private final boolean logBlockUpdates;
   private final Sender sender;
 
+  /** The token: given directly, or read from spark.stoker.tokenFile (a file only its owner reads). */
+  private static String token(SparkConf conf) {
+    String direct = conf.get("spark.stoker.token", "");
+    String file = conf.get("spark.stoker.tokenFile", "");
+    if (!direct.isEmpty() || file.isEmpty()) {
+      return direct;
+    }
+    try {
+      return java.nio.file.Files.readString(java.nio.file.Path.of(file)).trim();
+    } catch (java.io.IOException e) {
+      LOG.warn("Stoker listener cannot read spark.stoker.tokenFile {}: {}", file, e.toString());
+      return "";
+    }
+  }
+
   public StokerListener(SparkConf conf) {
     this.conf = conf;
     this.jsonOptions = new JsonProtocolOptions(conf);
@@ -57,7 +74,7 @@ public final class StokerListener extends SparkFirehoseListener {
     String runId = conf.get("spark.stoker.runId", conf.get("spark.app.id", ""));
     this.sender = new Sender(
         url.replaceAll("/+$", "") + "/collect",
-        conf.get("spark.stoker.token", ""),
+        token(conf),
         conf.get("spark.stoker.jobName", conf.get("spark.app.name", "spark-app")),
         runId.isEmpty() ? null : runId,
         conf.getInt("spark.stoker.batchSize", 500),
