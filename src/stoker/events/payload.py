@@ -59,10 +59,6 @@ class Payload:
     heartbeats: int = 0
     summary: SummaryDelta = field(default_factory=SummaryDelta)
 
-    @property
-    def event_count(self) -> int:
-        return len(self.times)
-
 
 class _StoredMessage(msgspec.Struct, gc=False):
     message_type: str

@@ -7,6 +7,7 @@ workers that hold only an API token and talk the lease protocol of `/api/v1/work
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -76,8 +77,6 @@ class DatabaseBackend:
         return self.services.secrets.open(claimed.secrets) if claimed.secrets else {}
 
     def idle_seconds(self) -> float:
-        import time
-
         next_at = self.services.queue.next_available_at()
         if next_at is None:
             return IDLE_POLL_SECONDS
