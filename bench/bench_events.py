@@ -165,7 +165,7 @@ def fill_direct(data_dir: Path, n: int) -> None:
     db.upgrade()
     store = EventStore(db)
     for body in payloads("big", "run-1", n, 1000, "mix"):
-        store.ingest(parse_payload(body), received=gzip.compress(body, 1))
+        store.ingest(parse_payload(body), gzip.compress(body, 1))
     db.dispose()
 
 

@@ -28,6 +28,7 @@ RUNNING to SUCCEEDED, and read its result. Every endpoint but `/healthz` needs a
 
 def create_app(services: Services, *, background: "Background | None" = None) -> FastAPI:
     from stoker.events.checking import PayloadChecker
+    from stoker.events.store import EventStore
 
     checker = PayloadChecker(services.settings.resolved_ingest_processes())
 
@@ -47,6 +48,7 @@ def create_app(services: Services, *, background: "Background | None" = None) ->
                   docs_url="/docs", openapi_url="/openapi.json")
     app.state.services = services
     app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
+    app.state.event_store = EventStore(services.db)  # one per app: it caches app ids across requests
     _install_error_handlers(app)
     _include_routers(app)
     return app

@@ -16,9 +16,9 @@ def ev(kind: str, **fields: object) -> bytes:
     return orjson.dumps({"Event": kind, **fields})
 
 
-def store_payload(store, events, counter, job="job", run="run-1", **kw):
-    return store.ingest(parse_payload(payload_bytes(job, run, events, payload_counter=counter,
-                                                    compress=False, **kw)))
+def store_payload(store, events, counter, job="job", run="run-1", now=None, **kw):
+    body = payload_bytes(job, run, events, payload_counter=counter, compress=False, **kw)
+    return store.ingest(parse_payload(body), body, now=now)
 
 
 def export(store, job="job", run="run-1") -> list[bytes]:
@@ -59,10 +59,8 @@ def test_export_merges_overlapping_chunks_by_time_then_arrival(database):
 
 def test_heartbeat_updates_last_seen_but_stores_no_event(database):
     store = EventStore(database)
-    store.ingest(parse_payload(payload_bytes("job", "run-1", [(1, b"{}")], payload_counter=1,
-                                                      compress=False)), now=100.0)
-    result = store.ingest(parse_payload(payload_bytes("job", "run-1", [], payload_counter=2,
-                                                      heartbeats=1, compress=False)), now=200.0)
+    store_payload(store, [(1, b"{}")], 1, now=100.0)
+    result = store_payload(store, [], 2, heartbeats=1, now=200.0)
     assert result.status == "heartbeat"
     app = store.app("job", "run-1")
     assert app["last_seen_at"] == 200.0 and app["event_count"] == 1
@@ -70,12 +68,12 @@ def test_heartbeat_updates_last_seen_but_stores_no_event(database):
 
 def test_failure_inside_the_transaction_stores_nothing(database, monkeypatch):
     store = EventStore(database)
-    payload = parse_payload(payload_bytes("job", "run-1", [(1, b"{}")], payload_counter=1,
-                                          compress=False))
+    body = payload_bytes("job", "run-1", [(1, b"{}")], payload_counter=1, compress=False)
+    payload = parse_payload(body)
     # The summary UPDATE, the last statement of the transaction, fails after the chunk insert.
     monkeypatch.setattr(payload.summary, "facts", lambda: {"no_such_column": 1})
     with pytest.raises(Exception):
-        store.ingest(payload)
+        store.ingest(payload, body)
     with pytest.raises(NotFound):
         store.app("job", "run-1")  # the app row created in the same transaction was rolled back
 
@@ -102,9 +100,9 @@ def test_a_gzip_body_is_stored_byte_for_byte_and_exported_as_its_events(database
     events = [(5, b'{"Event":"A",\n"n":1}'), (6, b'{"n" : 2}')]  # a raw line break is whitespace
     body = payload_bytes("job", "run-1", events, payload_counter=1, heartbeats=1)
     assert body[:2] == b"\x1f\x8b"
-    store.ingest(parse_payload(decode_body(body, BodyLimits())), received=body)
+    store.ingest(parse_payload(decode_body(body, BodyLimits())), body)
     plain = payload_bytes("job", "run-1", [(7, b'{"n":3}')], payload_counter=2, compress=False)
-    store.ingest(parse_payload(plain), received=plain)
+    store.ingest(parse_payload(plain), plain)
     with database.read() as conn:
         rows = conn.execute(spark_event_chunks.select().order_by(spark_event_chunks.c.id)).all()
     assert [(r.codec, r.event_count) for r in rows] == [("payload+gzip", 2), ("payload+zstd", 1)]

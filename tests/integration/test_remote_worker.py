@@ -24,7 +24,7 @@ def server(tmp_path):
 
 @pytest.fixture
 def client(server):
-    with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as c:
+    with server.client() as c:
         yield c
 
 

@@ -21,7 +21,7 @@ def live(tmp_path, monkeypatch):
 
 @pytest.fixture
 def client(live):
-    with httpx.Client(base_url=live.url, headers=live.headers, timeout=10) as c:
+    with live.client(timeout=10) as c:
         yield c
 
 

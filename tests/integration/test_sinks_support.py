@@ -10,6 +10,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
+
 from conftest import ADMIN_TOKEN, make_services
 
 SINK_ENV = {  # fast retries and leases, so failure paths take fractions of a second
@@ -116,6 +118,10 @@ class LiveServer:
         self._thread.start()
         wait_until(lambda: self.server.started, 20, "uvicorn to start")
         self.headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An HTTP client on the server, authenticated as admin."""
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
     def close(self) -> None:
         self.server.should_exit = True

@@ -108,12 +108,7 @@ _PAYLOAD_DOC = {
 
 
 def _store(request: Request) -> EventStore:
-    """The app's one EventStore (it caches app ids across requests)."""
-    state = request.app.state
-    store = getattr(state, "event_store", None)
-    if store is None:
-        store = state.event_store = EventStore(state.services.db)
-    return store
+    return request.app.state.event_store
 
 
 def _limits(request: Request) -> BodyLimits:
@@ -145,7 +140,7 @@ async def collect(request: Request, _=Depends(require("ingest"))) -> Response:
     # Checking is CPU work, done in helper processes (checking.py); storing is database work, in a
     # thread: neither on the event loop.
     payload = await request.app.state.payload_checker.check(body, limits)
-    result = await run_in_threadpool(_store(request).ingest, payload, received=body)
+    result = await run_in_threadpool(_store(request).ingest, payload, body)
     # The acknowledgement is two fixed fields: written directly, not validated by the response model.
     return Response(b'{"status":"%s","events":%d}' % (result.status.encode(), result.events),
                     media_type="application/json")

@@ -25,17 +25,9 @@ from stoker.events.payload import Payload, parse_payload
 log = logging.getLogger(__name__)
 
 
-def check_body(body: bytes, limits: BodyLimits, *, keep_source: bool = True) -> Payload:
-    """The checked payload of a request body (gzip or plain JSON); raises the collector's 4xx
-    errors. Without `keep_source` the decompressed JSON is dropped (not sent back to the server)."""
-    payload = parse_payload(decode_body(body, limits))
-    if not keep_source:
-        payload.source = None
-    return payload
-
-
-def _check_in_helper(body: bytes, limits: BodyLimits) -> Payload:
-    return check_body(body, limits, keep_source=False)
+def check_body(body: bytes, limits: BodyLimits) -> Payload:
+    """The checked payload of a request body (gzip or plain JSON); raises the collector's 4xx errors."""
+    return parse_payload(decode_body(body, limits))
 
 
 def _start_helper(server_pid: int) -> None:
@@ -59,7 +51,7 @@ class PayloadChecker:
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_helper, initargs=(os.getpid(),))
             # Start the helpers now, not on the first payload: a spawn takes a second.
-            for future in [self._pool.submit(_check_in_helper, b"{}", BodyLimits())
+            for future in [self._pool.submit(check_body, b"{}", BodyLimits())
                            for _ in range(self.processes)]:
                 future.exception()
 
@@ -73,7 +65,7 @@ class PayloadChecker:
         if pool is None:
             return await run_in_threadpool(check_body, body, limits)
         try:
-            return await asyncio.wrap_future(pool.submit(_check_in_helper, body, limits))
+            return await asyncio.wrap_future(pool.submit(check_body, body, limits))
         except BrokenProcessPool:
             # A helper died (killed, out of memory): this payload is checked here, and a new pool
             # takes over for the next ones.

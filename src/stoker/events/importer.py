@@ -144,7 +144,7 @@ def direct_sender(store) -> Callable[[bytes], tuple[str, int]]:  # type: ignore[
     from stoker.events.payload import parse_payload
 
     def send(body: bytes) -> tuple[str, int]:
-        ingested = store.ingest(parse_payload(body))
+        ingested = store.ingest(parse_payload(body), body)
         return ingested.status, ingested.events
 
     return send

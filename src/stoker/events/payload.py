@@ -48,13 +48,12 @@ _decoder = msgspec.json.Decoder(_Payload)
 
 @dataclass
 class Payload:
-    """A checked payload: its source, its events' generated_at (ms) in arrival order, its summary."""
+    """A checked payload: its events' generated_at (ms) in arrival order, and its summary."""
 
     job_name: str
     run_id: str
     payload_counter: int
     message_counter: int
-    source: bytes | None  # the payload's JSON bytes, as received (decompressed); None: not kept
     times: list[int] = field(default_factory=list)
     heartbeats: int = 0
     summary: SummaryDelta = field(default_factory=SummaryDelta)
@@ -104,7 +103,7 @@ def parse_payload(data: bytes) -> Payload:
             raise InvalidPayload(f"invalid payload: `{name}` must be 1 to {MAX_NAME} characters "
                                  f"without '/', got {value!r}")
     payload = Payload(raw.job_name, raw.run_id, raw.counters.payload_counter,
-                      raw.counters.message_counter, data)
+                      raw.counters.message_counter)
     times, summary = payload.times, payload.summary
     for index, message in enumerate(raw.messages):
         if message.message_type == HEARTBEAT:

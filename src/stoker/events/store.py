@@ -48,14 +48,11 @@ def compress_body(body: bytes) -> bytes:
     return compressor.compress(body)
 
 
-def stored_body(payload: Payload, received: bytes | None) -> tuple[str, bytes]:
-    """(codec, body) to store for a payload; `received` is the request body it came in."""
-    if received is not None and is_gzip(received):
+def stored_body(received: bytes) -> tuple[str, bytes]:
+    """(codec, body) to store for a payload that came in as the body `received`."""
+    if is_gzip(received):
         return "payload+gzip", received
-    source = received if received is not None else payload.source
-    if source is None:
-        raise ValueError("neither the request body nor the payload's source to store")
-    return "payload+zstd", compress_body(source)
+    return "payload+zstd", compress_body(received)
 
 
 def decompress_body(codec: str, data: bytes) -> bytes:
@@ -119,13 +116,12 @@ class EventStore:
         self._app_ids: dict[tuple[str, str], int] = {}
 
     # ---- ingest -------------------------------------------------------------------------------
-    def ingest(self, payload: Payload, *, received: bytes | None = None,
-               now: float | None = None) -> IngestResult:
-        """Store a checked payload; `received` is the request body it came in (stored when gzip)."""
+    def ingest(self, payload: Payload, received: bytes, *, now: float | None = None) -> IngestResult:
+        """Store a checked payload; `received` is the body it came in (gzip or JSON), kept as is."""
         now = time.time() if now is None else now
         times = payload.times
         if times:  # the CPU work before the transaction: the write lock is held for less time
-            codec, body = stored_body(payload, received)
+            codec, body = stored_body(received)
             chunk = {"payload_counter": payload.payload_counter,
                      "message_counter": payload.message_counter, "event_count": len(times),
                      "min_time": min(times), "max_time": max(times), "ordered": is_ordered(times),
