@@ -35,8 +35,9 @@ def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
 def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
                   wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
     """Claim now; if nothing is there, wait (woken by new work) until `wait_seconds` pass."""
-    # Instant runs (noop/fail only) are executed inline by any Stoker worker.
-    executors = {"instant": "inline"} if lanes else None
+    from stoker.worker.loop import EXECUTOR_BY_LANE
+
+    executors = EXECUTOR_BY_LANE if lanes else None
     return services.wakeup.poll(
         lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds,
                                      lane_limits=lanes, executor_by_lane=executors),

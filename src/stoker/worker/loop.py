@@ -34,6 +34,8 @@ from stoker.worker.errors import is_permanent, short_error
 log = logging.getLogger(__name__)
 
 INSTANT_BATCH = 1000
+# Instant runs (noop/fail only) are executed inline, by any Stoker worker, local or remote.
+EXECUTOR_BY_LANE = {"instant": "inline"}
 
 
 @dataclass
@@ -122,7 +124,7 @@ class Worker:
         free = self.concurrency - len(self.active)
         claimed = self.backend.claim(self.worker_id, lane_limits={"instant": INSTANT_BATCH, "spark": free},
                                      lease_seconds=self.settings.lease_seconds,
-                                     executor_by_lane={"instant": "inline"})
+                                     executor_by_lane=EXECUTOR_BY_LANE)
         instant = [c for c in claimed if c.lane == "instant"]
         for c in claimed:
             if c.lane != "instant":

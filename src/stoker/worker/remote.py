@@ -47,10 +47,8 @@ class HttpBackend:
 
     def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
               executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+        # The server maps the instant lane to the inline executor itself (`executor_by_lane`).
         lanes = {lane: n for lane, n in lane_limits.items() if n > 0}
-        if not lanes:
-            time.sleep(0.2)  # every thread is busy: nothing to ask for yet
-            return []
         answer = self._post("/api/v1/worker/claim", {
             "worker_id": worker_id, "lanes": lanes, "lease_seconds": lease_seconds,
             "wait_seconds": self.claim_wait_seconds})
