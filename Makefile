@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast bench java listener clean
+.PHONY: setup run test test-fast check bench java listener clean
 
 setup: java $(STAMP) listener
 
@@ -26,7 +26,12 @@ listener: $(STAMP)
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
-test: setup
+# Lint (ruff, rules in pyproject.toml) and types (mypy --strict on src/): run first by `make test`.
+check: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+test: check
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -34,9 +34,10 @@ def stoker_server(data_dir: Path, *, database_url: str | None = None, extra_env:
         env["STOKER_DATABASE_URL"] = database_url
     else:
         env.pop("STOKER_DATABASE_URL", None)
-    log = open(data_dir.parent / f"server-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "stoker.cli", "serve", "--port", str(port),
-                             "--data-dir", str(data_dir), *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(data_dir.parent / f"server-{port}.log", "wb") as log:  # the child keeps its own copy
+        proc = subprocess.Popen([sys.executable, "-m", "stoker.cli", "serve", "--port", str(port),
+                                 "--data-dir", str(data_dir), *args], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"},
                           timeout=120)
     try:
@@ -76,7 +77,7 @@ def write_results(name: str, data: dict) -> Path:
 
 def print_table(headers: list[str], rows: list[list[object]]) -> None:
     widths = [max(len(str(x)) for x in [h, *[r[i] for r in rows]]) for i, h in enumerate(headers)]
-    print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=False)))
     print("  ".join("-" * w for w in widths))
     for row in rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))

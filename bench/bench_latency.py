@@ -88,9 +88,8 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp:
-        with stoker_server(Path(tmp) / "sqlite") as client:
-            results["sqlite"] = measure(client, args.runs)
+    with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp, stoker_server(Path(tmp) / "sqlite") as client:
+        results["sqlite"] = measure(client, args.runs)
     if not args.no_postgres:
         for label, separate in (("postgresql", False), ("postgresql+worker", True)):
             name, url = fresh_postgres()

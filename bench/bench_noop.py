@@ -124,8 +124,8 @@ def main() -> None:
                 data = Path(tmp) / "data"
                 separate = layout == "separate worker"
                 try:
-                    with stoker_server(data, database_url=url, args=("--no-worker",) if separate else ()) as client:
-                        with worker_process(data, url) if separate else contextlib.nullcontext():
+                    with stoker_server(data, database_url=url, args=("--no-worker",) if separate else ()) as client, \
+                            worker_process(data, url) if separate else contextlib.nullcontext():
                             bench_batch(client, args.batch * 2, args.batch)  # warm-up
                             results[f"{backend}, {layout}"] = {
                                 "batch_runs_per_s": bench_batch(client, args.runs, args.batch),

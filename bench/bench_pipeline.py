@@ -46,7 +46,7 @@ def make_csv(path: Path, rows: int = 10_000) -> None:
 
 
 def run_direct(spark, path: str) -> float:  # type: ignore[no-untyped-def]
-    from pyspark.sql import functions as F  # noqa: N812
+    from pyspark.sql import functions as F
 
     started = time.perf_counter()
     exec(DIRECT, {"spark": spark, "F": F, "PATH": path})
@@ -75,7 +75,7 @@ def run_submit(path: str, tmp: Path) -> float:
     for key, value in FAST_DEFAULTS.items():
         cmd += ["--conf", f"{key}={value}"]
     started = time.perf_counter()
-    subprocess.run(cmd + [str(script)], check=True, capture_output=True,
+    subprocess.run([*cmd, str(script)], check=True, capture_output=True,
                    env={**__import__("os").environ, "PYSPARK_PYTHON": sys.executable})
     return time.perf_counter() - started
 

@@ -26,7 +26,7 @@ Submit a pipeline of catalog functions (`GET /api/v1/functions`) as a run, follo
 RUNNING to SUCCEEDED, and read its result. Every endpoint but `/healthz` needs a bearer token."""
 
 
-def create_app(services: Services, *, background: "Background | None" = None) -> FastAPI:
+def create_app(services: Services, *, background: Background | None = None) -> FastAPI:
     from stoker.events.checking import PayloadChecker
     from stoker.events.store import EventStore
 
@@ -98,7 +98,7 @@ class Background:
     run-event publisher (webhooks, NATS) and, on PostgreSQL, the LISTEN thread that wakes them."""
 
     def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
-                 worker_id: str | None = None, worker_child: "WorkerChild | None" = None) -> None:
+                 worker_id: str | None = None, worker_child: WorkerChild | None = None) -> None:
         from stoker.sinks.publisher import Publisher
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper

@@ -56,7 +56,7 @@ def _java_home_ok() -> bool:
     import os
 
     home = os.environ.get("JAVA_HOME")
-    return bool(home) and Path(home, "bin", "java").exists()
+    return home is not None and Path(home, "bin", "java").exists()
 
 
 @click.group()

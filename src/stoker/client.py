@@ -39,10 +39,12 @@ class StokerClient:
 
     def submit(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self.request("POST", "/api/v1/runs", json=body, headers=headers)
+        run: dict[str, Any] = self.request("POST", "/api/v1/runs", json=body, headers=headers)
+        return run
 
     def run(self, run_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/v1/runs/{run_id}")
+        run: dict[str, Any] = self.request("GET", f"/api/v1/runs/{run_id}")
+        return run
 
     def wait(self, run_id: str, *, timeout: float = 600.0, on_change: Any = None) -> dict[str, Any]:
         """Poll until the run is finished; `on_change(run)` sees each new state."""

@@ -46,7 +46,7 @@ class Settings:
     ingest_processes: int | None = None
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, **overrides: object) -> Settings:
         env = os.environ
         roots = tuple(Path(p) for p in env.get("STOKER_STORAGE_ROOTS", "").split(os.pathsep) if p)
         base = cls(

@@ -56,8 +56,8 @@ class Services:
     tokens: TokenStore
     token_cache: TokenCache
     secrets: SecretBox
-    catalog: "Catalog"
-    roots: "StorageRoots"
+    catalog: Catalog
+    roots: StorageRoots
 
     def close(self) -> None:
         self.db.dispose()

@@ -34,11 +34,11 @@ class StokerProcess:
             env["STOKER_DATABASE_URL"] = self.database_url
         return env
 
-    def start(self) -> "StokerProcess":
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stoker.cli", *self.args,
-                                      "--data-dir", str(self.data_dir)],
-                                     env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+    def start(self) -> StokerProcess:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "stoker.cli", *self.args,
+                                          "--data-dir", str(self.data_dir)],
+                                         env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def kill(self) -> None:
@@ -55,7 +55,7 @@ class Server(StokerProcess):
         super().__init__(args, data_dir, database_url, f"server-{self.port}")
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         super().start()
         self.wait_up()
         return self

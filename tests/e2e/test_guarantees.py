@@ -3,6 +3,7 @@ with real `stoker serve` and `stoker worker` processes."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -11,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
 from processes import TOKEN, Server, Worker, wait_terminal
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +76,7 @@ def test_max_concurrent_runs_with_four_workers(tmp_path, backend_url):
         assert all(r["state"] == "SUCCEEDED" for r in runs)
         intervals = sorted((a["started_at"], a["finished_at"], a["worker_id"])
                            for r in runs for a in r["attempts"])
-        for (_, end, _), (start, _, _) in zip(intervals, intervals[1:]):
+        for (_, end, _), (start, _, _) in itertools.pairwise(intervals):
             assert start >= end, f"two runs of the job were RUNNING at once: {intervals}"
         assert len({w for _, _, w in intervals}) > 1, "expected the work to spread over workers"
     finally:

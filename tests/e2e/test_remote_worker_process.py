@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from processes import Server, StokerProcess, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]

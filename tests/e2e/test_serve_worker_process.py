@@ -7,7 +7,6 @@ import os
 import signal
 
 import pytest
-
 from processes import Server, children_of, wait_for, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

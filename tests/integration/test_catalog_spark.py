@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from stoker.catalog import (Catalog, ResultTooLarge, RunContext, StepFailed, StorageRoots,
-                            load_catalog)
+from stoker.catalog import Catalog, ResultTooLarge, RunContext, StepFailed, StorageRoots, load_catalog
 from stoker.catalog.sqlguard import jvm_statement_problem
 
 pytestmark = pytest.mark.spark
@@ -66,8 +65,8 @@ def test_pipelines_end_to_end(spark: Any, files: Path) -> None:
     assert result["type"] == "rows" and result["row_count"] == len(expected)
     assert result["columns"] == [{"name": "city", "type": "string"}, {"name": "n", "type": "bigint"},
                                  {"name": "avg_age", "type": "double"}, {"name": "max2", "type": "int"}]
-    assert [r[:2] + [round(r[2], 6)] + r[3:] for r in result["rows"]] == \
-        [r[:2] + [round(r[2], 6)] + r[3:] for r in expected]
+    assert [[*r[:2], round(r[2], 6), *r[3:]] for r in result["rows"]] == \
+        [[*r[:2], round(r[2], 6), *r[3:]] for r in expected]
 
     # select (names and expressions) → rename → drop → distinct → sort → limit; collect(max_rows)
     result = run(catalog, spark, files, [

@@ -7,8 +7,8 @@ import zlib
 
 import orjson
 import pytest
-from conftest import ADMIN_TOKEN, make_services
 
+from conftest import ADMIN_TOKEN, make_services
 from stoker.events.body import BodyLimits
 from stoker.events.testing import payload_bytes, payload_dict
 

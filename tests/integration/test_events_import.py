@@ -7,9 +7,9 @@ from pathlib import Path
 import orjson
 import zstandard
 from click.testing import CliRunner
-from conftest import ADMIN_TOKEN, make_services
 
 import stoker.events  # noqa: F401
+from conftest import ADMIN_TOKEN, make_services
 from stoker.events.cli import events
 from stoker.events.importer import http_sender, import_log
 from stoker.events.store import EventStore

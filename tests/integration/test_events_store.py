@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 import stoker.events  # noqa: F401  (registers the tables, so the fixture truncates them)
 from stoker.core.errors import NotFound
@@ -72,7 +73,7 @@ def test_failure_inside_the_transaction_stores_nothing(database, monkeypatch):
     payload = parse_payload(body)
     # The summary UPDATE, the last statement of the transaction, fails after the chunk insert.
     monkeypatch.setattr(payload.summary, "facts", lambda: {"no_such_column": 1})
-    with pytest.raises(Exception):
+    with pytest.raises(sa.exc.SQLAlchemyError):
         store.ingest(payload, body)
     with pytest.raises(NotFound):
         store.app("job", "run-1")  # the app row created in the same transaction was rolled back

@@ -6,9 +6,9 @@ import time
 
 import httpx
 import pytest
-from conftest import wait_for_state
 from test_sinks_support import LiveServer
 
+from conftest import wait_for_state
 from stoker.config import Settings
 
 WORKER_TOKEN = "stk_test_remote_worker"
@@ -46,7 +46,7 @@ def test_runs_of_every_kind_end_through_the_api(server, client, remote):
     client.post("/api/v1/jobs", json={"name": "doomed", "steps": [["fail", "boom"]],
                                       "max_attempts": 2, "backoff": "constant", "backoff_seconds": 0.1})
     doomed = client.post("/api/v1/jobs/doomed/runs", json={}).json()["id"]
-    for run_id in instant + [slow]:
+    for run_id in [*instant, slow]:
         done = wait_for_state(client, run_id, timeout=30)
         assert done["state"] == "SUCCEEDED"
         assert done["attempts"][0]["worker_id"] == "remote-1"

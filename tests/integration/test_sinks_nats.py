@@ -9,8 +9,9 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import ADMIN_TOKEN, require_service, service_up, wait_for_state
 from test_sinks_support import DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port, wait_until
+
+from conftest import ADMIN_TOKEN, require_service, service_up, wait_for_state
 
 pytestmark = pytest.mark.nats
 
@@ -87,7 +88,7 @@ def _submit_mix(client):
     _job(client, "doomed", [["fail", "boom"]], max_attempts=2, backoff="constant", backoff_seconds=0)
     ok = [client.post("/api/v1/jobs/ok/runs", json={}).json()["id"] for _ in range(3)]
     dead = client.post("/api/v1/jobs/doomed/runs", json={}).json()["id"]
-    for run_id in ok + [dead]:
+    for run_id in [*ok, dead]:
         wait_for_state(client, run_id, timeout=30)
     return ok, dead
 
@@ -95,7 +96,7 @@ def _submit_mix(client):
 def _check_messages(messages, ok, dead, prefix):
     runs = set(ok) | {dead}
     ours = [m for m in messages if m["run_id"] in runs]
-    assert by_run(ours) == {**{r: OK_RUN for r in ok}, dead: DEAD_RUN}
+    assert by_run(ours) == {**dict.fromkeys(ok, OK_RUN), dead: DEAD_RUN}
     for m in ours:
         assert m["subject"] == f"{prefix}.{m['event']}"
         assert m["headers"]["Nats-Msg-Id"].endswith(f"-{m['seq']}")
@@ -154,7 +155,7 @@ def test_nats_down_never_holds_runs_nor_webhooks_and_catches_up_when_it_starts(n
         assert [client.get(f"/api/v1/runs/{r}").json()["state"] for r in ok] == ["SUCCEEDED"] * 3
         # The webhook, with its own cursor, got everything meanwhile.
         wait_until(lambda: len(receiver.events()) >= 15, what="webhook deliveries")
-        assert by_run(receiver.events()) == {**{r: OK_RUN for r in ok}, dead: DEAD_RUN}
+        assert by_run(receiver.events()) == {**dict.fromkeys(ok, OK_RUN), dead: DEAD_RUN}
         from stoker.sinks.tables import sink_cursors
 
         services = client.app.state.services

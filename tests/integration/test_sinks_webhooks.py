@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ADMIN_TOKEN, wait_for_state
-from test_sinks_support import (DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port,
-                                wait_until)
+from test_sinks_support import DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port, wait_until
 
+from conftest import ADMIN_TOKEN, wait_for_state
 from stoker.sinks.webhooks import verify
 
 NOOP = [["noop"]]
@@ -89,7 +88,7 @@ def test_deliveries_are_signed_and_in_order_per_run(sink_api, receiver):
     _job(sink_api, "doomed", [["fail", "boom"]], max_attempts=2, backoff="constant", backoff_seconds=0)
     ok_runs = _submit(sink_api, "ok", 3)
     dead = _submit(sink_api, "doomed", 1)[0]
-    for run_id in ok_runs + [dead]:
+    for run_id in [*ok_runs, dead]:
         wait_for_state(sink_api, run_id)
     runs = set(ok_runs) | {dead}
     wait_until(lambda: sum(len(v) for v in by_run(receiver.events(), runs).values()) >= 3 * 3 + 6,
@@ -135,7 +134,7 @@ def test_a_dead_webhook_never_holds_runs_and_catches_up_when_back(sink_api):
     try:
         wait_until(lambda: len(back.events()) >= 12, what="catch-up deliveries")
         assert back.failed == 2
-        assert by_run(back.events()) == {r: OK_RUN for r in runs}
+        assert by_run(back.events()) == dict.fromkeys(runs, OK_RUN)
         state = wait_until(lambda: (d := sink_api.get(f"/api/v1/webhooks/{hook['id']}").json()["delivery"])
                            ["failures"] == 0 and d, what="failures to reset")
         assert state["last_error"] is None and state["position"] == back.events()[-1]["seq"]
@@ -255,7 +254,6 @@ def test_deliveries_in_order_on_postgres(postgres_url, tmp_path, monkeypatch, re
     from fastapi.testclient import TestClient
 
     from conftest import _truncate_all, make_services
-
     from stoker.app import Background, create_app
 
     for key, value in SINK_ENV.items():
@@ -276,7 +274,7 @@ def test_deliveries_in_order_on_postgres(postgres_url, tmp_path, monkeypatch, re
             wait_until(lambda: len(by_run(receiver.events(), set(run_ids))) == len(run_ids)
                        and all(len(v) == 3 for v in by_run(receiver.events(), set(run_ids)).values()),
                        what="every run's three events")
-            assert by_run(receiver.events(), set(run_ids)) == {r: OK_RUN for r in run_ids}
+            assert by_run(receiver.events(), set(run_ids)) == dict.fromkeys(run_ids, OK_RUN)
             seqs = [e["seq"] for e in receiver.events()]
             assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
     finally:

@@ -14,9 +14,20 @@ from typing import Any
 
 import pytest
 
-from stoker.catalog import (Arg, Cancelled, Catalog, FunctionSpec, PathRefused, PipelineInvalid,
-                            RunContext, StepFailed, StorageRoots, builtin_functions, function,
-                            load_catalog)
+from stoker.catalog import (
+    Arg,
+    Cancelled,
+    Catalog,
+    FunctionSpec,
+    PathRefused,
+    PipelineInvalid,
+    RunContext,
+    StepFailed,
+    StorageRoots,
+    builtin_functions,
+    function,
+    load_catalog,
+)
 from stoker.catalog.schema_cache import SchemaCache, cache_key
 from stoker.catalog.sqlguard import expression_problem, query_problem
 from stoker.catalog.tuning import MB, plan_tuning

@@ -82,7 +82,7 @@ def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
             self.condition = condition
             self._message = condition
 
-        def getCondition(self) -> str:  # noqa: N802 (pyspark's name)
+        def getCondition(self) -> str:
             return self.condition
 
     column = JvmAnalysisError("UNRESOLVED_COLUMN.WITH_SUGGESTION")

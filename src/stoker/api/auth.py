@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from stoker.store.tokens import Principal
 
 _bearer = HTTPBearer(auto_error=False, description="A Stoker API token: `Authorization: Bearer stk_…`")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same token, for clients that send X-API-Key")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
+                        description="The same token, for clients that send X-API-Key")
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
@@ -36,7 +37,8 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
         if not principal.allows(scope):
             raise HTTPException(403, f"this token lacks the '{scope}' scope "
                                      f"(it has: {', '.join(sorted(principal.scopes))})")
-        return principal
+        allowed: Principal = principal
+        return allowed
 
     dependency.__name__ = f"require_{scope}"
     return dependency

@@ -51,7 +51,7 @@ def claim(body: Claim, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     claimed = claim_waiting(services, body.worker_id, limit=body.limit,
                             lease_seconds=body.lease_seconds, wait_seconds=body.wait_seconds,
-                            lanes=dict(body.lanes) if body.lanes is not None else None)
+                            lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
     return {"attempts": [claimed_view(services, c) for c in claimed]}
 
 

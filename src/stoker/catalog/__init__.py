@@ -9,8 +9,14 @@ Importing this package does not import pyspark or start Java; that happens when 
 """
 
 from stoker.catalog.context import RunContext, StepContext
-from stoker.catalog.errors import (Cancelled, CatalogError, PathRefused, PipelineInvalid,
-                                   ResultTooLarge, StepFailed)
+from stoker.catalog.errors import (
+                                   Cancelled,
+                                   CatalogError,
+                                   PathRefused,
+                                   PipelineInvalid,
+                                   ResultTooLarge,
+                                   StepFailed,
+)
 from stoker.catalog.functions import builtin_functions
 from stoker.catalog.paths import StorageRoots
 from stoker.catalog.registry import ENTRY_POINT_GROUP, Catalog, load_catalog

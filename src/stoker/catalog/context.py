@@ -27,7 +27,7 @@ class RunContext:
     step needs Spark; it returns a session of this attempt alone (spark.newSession()), so the
     catalog may set session conf on it."""
 
-    spark: Callable[[], "SparkSession"]
+    spark: Callable[[], SparkSession]
     roots: StorageRoots
     max_rows: int = 10_000
     max_bytes: int = 10 * 1024 * 1024
@@ -51,7 +51,7 @@ class Execution:
         self.tuning = tuning
         self._session: SparkSession | None = None
 
-    def session(self) -> "SparkSession":
+    def session(self) -> SparkSession:
         if self._session is None:
             session = self.ctx.spark()
             for key, value in {**SESSION_CONF, **self.tuning.session_conf()}.items():
@@ -74,7 +74,7 @@ class StepContext:
         return self._execution.ctx
 
     @property
-    def spark(self) -> "SparkSession":
+    def spark(self) -> SparkSession:
         return self._execution.session()
 
     @property
@@ -104,14 +104,14 @@ class StepContext:
         if event.wait(seconds):
             raise Cancelled(f"cancelled at step {self.step} ({self.function})")
 
-    def shape(self, frame: "DataFrame") -> "DataFrame":
+    def shape(self, frame: DataFrame) -> DataFrame:
         """A new source frame, shaped for the input size: one partition when small."""
         return frame.coalesce(1) if self.small else frame
 
-    def read(self, fmt: str, path: str, options: dict[str, Any] | None = None) -> "DataFrame":
+    def read(self, fmt: str, path: str, options: dict[str, Any] | None = None) -> DataFrame:
         """Read a resolved path in a format, through the schema cache, shaped for the input size."""
         return self.shape(read_files(self, fmt, path, options or {}))
 
-    def read_path_or_table(self, value: str) -> "DataFrame":
+    def read_path_or_table(self, value: str) -> DataFrame:
         """Read what join/union name: a file by its extension, or a table."""
         return self.shape(read_path_or_table(self, value))

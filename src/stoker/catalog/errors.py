@@ -29,7 +29,7 @@ class PathRefused(CatalogError):
         where = f"step {step}: " if step is not None else ""
         super().__init__(f"{where}{message}")
 
-    def at_step(self, step: int) -> "PathRefused":
+    def at_step(self, step: int) -> PathRefused:
         """The same refusal, naming the step it came from (resolve() does not know it)."""
         return PathRefused(step, self.path, self.message)
 

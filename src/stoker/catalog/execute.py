@@ -53,7 +53,8 @@ def input_sizes(plan: list[BoundStep], roots: StorageRoots, limit: int) -> list[
         if spec.name == "range":  # builtins cannot be replaced, so the name is enough
             sizes.append(step.values[0] * 8)
             continue
-        path_args = [(a, v) for a, v in zip(_args(step), step.values) if a.path in ("path", "path_or_table")]
+        path_args = [(a, v) for a, v in zip(_args(step), step.values, strict=False)
+                     if a.path in ("path", "path_or_table")]
         if spec.kind == "source" and not path_args:
             sizes.append(None)  # sql() may read any table, of any size
         for arg, value in path_args:

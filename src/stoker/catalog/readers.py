@@ -23,7 +23,7 @@ OPTIONS_BY_FORMAT: dict[str, dict[str, Any]] = {"csv": {"header": True, "inferSc
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 
 
-def read_files(sc: "StepContext", fmt: str, path: str, options: dict[str, Any]) -> "DataFrame":
+def read_files(sc: StepContext, fmt: str, path: str, options: dict[str, Any]) -> DataFrame:
     """Read a resolved path. A `schema` option (DDL, e.g. "a INT, b STRING") skips inference;
     otherwise a cached schema does, when the files are unchanged since it was inferred."""
     options = dict(options)
@@ -47,7 +47,7 @@ def read_files(sc: "StepContext", fmt: str, path: str, options: dict[str, Any]) 
     return frame
 
 
-def read_path_or_table(sc: "StepContext", value: str) -> "DataFrame":
+def read_path_or_table(sc: StepContext, value: str) -> DataFrame:
     """`value` as validation left it: a resolved path, or a bare name. A bare name that exists
     under the storage root is read as a path; otherwise it names a table or view."""
     if not (os.path.isabs(value) or is_remote(value)):

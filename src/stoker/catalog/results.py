@@ -27,7 +27,7 @@ Convert = Callable[[Any], Any]
 FLOAT_SAFE_DIGITS = 15
 
 
-def collect_rows(frame: "DataFrame", max_rows: int, max_bytes: int) -> dict[str, Any]:
+def collect_rows(frame: DataFrame, max_rows: int, max_bytes: int) -> dict[str, Any]:
     """{"type": "rows", "columns", "rows", "row_count"}, or ResultTooLarge. Only max_rows + 1 rows
     ever leave Spark: one more than allowed is enough to know the result is too large."""
     fields = frame.schema.fields
@@ -40,7 +40,7 @@ def collect_rows(frame: "DataFrame", max_rows: int, max_bytes: int) -> dict[str,
     if all(c is _identity for c in converters):
         rows = [list(r) for r in fetched]
     else:
-        rows = [[c(v) for c, v in zip(converters, r)] for r in fetched]
+        rows = [[c(v) for c, v in zip(converters, r, strict=False)] for r in fetched]
     size = len(json.dumps(rows, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
     if size > max_bytes:
         raise ResultTooLarge(
@@ -55,7 +55,7 @@ def collect_rows(frame: "DataFrame", max_rows: int, max_bytes: int) -> dict[str,
     }
 
 
-def converter(data_type: "DataType") -> Convert:
+def converter(data_type: DataType) -> Convert:
     """A function making one value of this Spark type JSON-safe (None stays None)."""
     from pyspark.sql import types as T
 
@@ -79,7 +79,7 @@ def converter(data_type: "DataType") -> Convert:
     if isinstance(data_type, T.StructType):
         names = [f.name for f in data_type.fields]
         convs = [converter(f.dataType) for f in data_type.fields]
-        return lambda v: None if v is None else {n: c(x) for n, c, x in zip(names, convs, v)}
+        return lambda v: None if v is None else {n: c(x) for n, c, x in zip(names, convs, v, strict=False)}
     return json_safe
 
 

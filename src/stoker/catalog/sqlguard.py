@@ -9,6 +9,7 @@ pipelines are refused at submit time; at run time the session also disables SQL 
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -110,10 +111,10 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _denied_function(tokens: list[Token]) -> str | None:
-    for tok, nxt in zip(tokens, tokens[1:]):
-        if tok.kind in ("word", "quoted") and nxt.text == "(" and nxt.kind == "symbol":
-            if tok.text.lower() in DENIED_FUNCTIONS:
-                return f"function '{tok.text.lower()}' is not allowed in pipeline SQL"
+    for tok, nxt in itertools.pairwise(tokens):
+        if (tok.kind in ("word", "quoted") and nxt.text == "(" and nxt.kind == "symbol"
+                and tok.text.lower() in DENIED_FUNCTIONS):
+            return f"function '{tok.text.lower()}' is not allowed in pipeline SQL"
     return None
 
 

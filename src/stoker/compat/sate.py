@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +43,7 @@ def _sate_time(ts: float | None) -> str | None:
     """Sate's timestamps: '2020-11-07 16:31:58.103057' (UTC)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def steps_for(services: Services, payload: dict[str, Any]) -> list[Any]:
@@ -58,7 +58,7 @@ def steps_for(services: Services, payload: dict[str, Any]) -> list[Any]:
     else:
         steps = [["sate_ping", payload]]
     services.catalog.validate(steps, services.roots)
-    return steps
+    return list(steps)
 
 
 @router.post("/requests", status_code=201, summary="Create a processing request",

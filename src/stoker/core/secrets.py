@@ -27,7 +27,7 @@ class SecretBox:
         return hmac.new(self._key, label.encode(), hashlib.sha256).hexdigest()
 
     @classmethod
-    def from_settings(cls, key: str | None, data_dir: Path) -> "SecretBox":
+    def from_settings(cls, key: str | None, data_dir: Path) -> SecretBox:
         """Use the configured key; else a key file in the data dir, made (mode 0600) on first use."""
         if key:
             return cls(key.encode())
@@ -43,7 +43,8 @@ class SecretBox:
         return self._fernet.encrypt(orjson.dumps(secrets)).decode()
 
     def open(self, sealed: str) -> dict[str, Any]:
-        return orjson.loads(self._fernet.decrypt(sealed.encode()))
+        opened: dict[str, Any] = orjson.loads(self._fernet.decrypt(sealed.encode()))
+        return opened
 
 
 def split_secrets(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

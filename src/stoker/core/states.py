@@ -44,7 +44,7 @@ def backoff_delay(policy: str, base_seconds: float, attempts_done: int) -> float
         return 0.0
     if policy == "constant":
         return base_seconds
-    return min(base_seconds * (2 ** max(attempts_done - 1, 0)), 3600.0)
+    return min(base_seconds * (2.0 ** max(attempts_done - 1, 0)), 3600.0)
 
 
 def next_state_after(outcome: Outcome, attempts_done: int, max_attempts: int,

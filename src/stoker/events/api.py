@@ -14,6 +14,7 @@ from stoker.api.auth import require
 from stoker.events.body import BodyLimits
 from stoker.events.errors import MalformedBody, PayloadTooLarge
 from stoker.events.store import EventStore, duration_view, summary_view
+from stoker.store.tokens import Principal
 
 router = APIRouter(tags=["spark events"])
 
@@ -108,7 +109,8 @@ _PAYLOAD_DOC = {
 
 
 def _store(request: Request) -> EventStore:
-    return request.app.state.event_store
+    store: EventStore = request.app.state.event_store
+    return store
 
 
 def _limits(request: Request) -> BodyLimits:
@@ -134,7 +136,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 @router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,
              summary="Store a payload of Spark listener events (the listener posts here)")
-async def collect(request: Request, _=Depends(require("ingest"))) -> Response:
+async def collect(request: Request, _: Principal = Depends(require("ingest"))) -> Response:
     limits = _limits(request)
     body = await _read_body(request, limits.max_compressed_bytes)
     # Checking is CPU work, done in helper processes (checking.py); storing is database work, in a
@@ -147,13 +149,13 @@ async def collect(request: Request, _=Depends(require("ingest"))) -> Response:
 
 
 @router.get("/api/v1/spark/jobs", response_model=JobList, summary="Job names with Spark events")
-def list_jobs(request: Request, _=Depends(require("read"))) -> dict[str, Any]:
+def list_jobs(request: Request, _: Principal = Depends(require("read"))) -> dict[str, Any]:
     return {"jobs": _store(request).job_names()}
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs", response_model=RunList,
             summary="The runs (Spark apps) of a job")
-def list_runs(job_name: str, request: Request, _=Depends(require("read"))) -> dict[str, Any]:
+def list_runs(job_name: str, request: Request, _: Principal = Depends(require("read"))) -> dict[str, Any]:
     return {"job_name": job_name, "runs": _store(request).runs(job_name)}
 
 
@@ -163,7 +165,7 @@ def list_runs(job_name: str, request: Request, _=Depends(require("read"))) -> di
                              "description": "One event per line, exactly as received, sorted by "
                                             "generated_at (ties in arrival order)."}})
 def run_events(job_name: str, run_id: str, request: Request,
-               _=Depends(require("read"))) -> StreamingResponse:
+               _: Principal = Depends(require("read"))) -> StreamingResponse:
     store = _store(request)
     app = store.app(job_name, run_id)  # 404 before the stream starts
     return StreamingResponse(store.stream_events(app["id"]), media_type=NDJSON)
@@ -172,12 +174,12 @@ def run_events(job_name: str, run_id: str, request: Request,
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/duration", response_model=Duration,
             summary="Application duration from its start and end Timestamps")
 def run_duration(job_name: str, run_id: str, request: Request,
-                 _=Depends(require("read"))) -> dict[str, Any]:
+                 _: Principal = Depends(require("read"))) -> dict[str, Any]:
     return duration_view(_store(request).app(job_name, run_id))
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/summary", response_model=Summary,
             summary="What the application did, maintained at ingest")
 def run_summary(job_name: str, run_id: str, request: Request,
-                _=Depends(require("read"))) -> dict[str, Any]:
+                _: Principal = Depends(require("read"))) -> dict[str, Any]:
     return summary_view(_store(request).app(job_name, run_id))

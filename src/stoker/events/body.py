@@ -8,6 +8,7 @@ as soon as its output passes the cap, with no more memory than the cap spent on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from stoker.events.errors import MalformedBody, PayloadTooLarge
 
@@ -15,6 +16,8 @@ try:  # ISA-L inflates gzip about ten times faster than zlib here: it sets the i
     from isal import isal_zlib as _zlib
 except ImportError:  # pragma: no cover - the plain zlib gives the same bytes, slower
     import zlib as _zlib  # type: ignore[no-redef]
+
+_ZlibError = cast("type[Exception]", _zlib.error)  # isal types its error as an instance
 
 GZIP_MAGIC = b"\x1f\x8b"
 _STEP = 8 * 1024 * 1024  # output produced per decompress call
@@ -68,6 +71,6 @@ def gunzip_capped(data: bytes, cap: int) -> bytes:
                 if rest.strip(b"\x00"):
                     raise MalformedBody("malformed gzip body: trailing bytes after the gzip stream")
                 break
-    except _zlib.error as exc:
+    except _ZlibError as exc:
         raise MalformedBody(f"malformed gzip body: {exc}") from None
     return b"".join(parts)

@@ -51,7 +51,7 @@ def open_log(path: Path, raw: BinaryIO) -> BinaryIO:
         import zstandard
 
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(reader, buffer_size=1 << 20)
     if codec == "lz4":
         return io.BufferedReader(_Lz4BlockReader(raw), buffer_size=1 << 20)
     return raw
@@ -107,5 +107,5 @@ class _Lz4BlockReader(io.RawIOBase):
             if method == 0x10:
                 return data
             if method == 0x20:
-                return lz4.block.decompress(data, uncompressed_size=original)
+                return bytes(lz4.block.decompress(data, uncompressed_size=original))
             raise ValueError(f"unknown lz4 block method {method:#x}")

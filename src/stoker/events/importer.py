@@ -161,7 +161,7 @@ def http_sender(client, url: str, token: str, retries: int = 5) -> Callable[[byt
                                        headers={"Authorization": f"Bearer {token}",
                                                 "Content-Encoding": "gzip",
                                                 "Content-Type": "application/json"})
-            except Exception:  # noqa: BLE001 - network errors: retry, then give up loudly
+            except Exception:
                 if attempt == retries:
                     raise
                 time.sleep(0.5 * 2 ** attempt)

@@ -5,9 +5,8 @@ text, the NDJSON body, its zstd frame) and frees them when the payload is stored
 defaults, allocations over 128 KiB are mmap'ed and returned on free, and freed memory at the top of
 the heap goes back to the kernel: the next payload then faults every page in again, which cost as
 much as decoding the events did (keeping it made ingest of 1,000-event payloads 1.2–1.5x
-faster). `keep_freed_memory()`
-raises both thresholds for the process (called by `stoker serve`/`worker` at start), so a server settles at the memory its busiest payloads need
-(bounded: allocations above 32 MiB are still mmap'ed, and each malloc arena, one per thread that
+faster). `keep_freed_memory()` raises both thresholds for the process (called by `stoker
+raises both thresholds for the process (called by `stoker serve`/`worker` at start), so a server
 allocates concurrently, gives back what it has free over 64 MiB).
 Settings the environment gives (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_) are left alone, and
 STOKER_MALLOC_TUNING=0 turns this off.

@@ -43,7 +43,7 @@ def pack_times(times: Sequence[int]) -> bytes:
     return packed.tobytes()
 
 
-def unpack_times(data: bytes) -> array:
+def unpack_times(data: bytes) -> array[int]:
     times = array("q")
     times.frombytes(data)
     if sys.byteorder == "big":  # pragma: no cover

@@ -19,8 +19,7 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import NotFound
 from stoker.events.body import gunzip_capped, is_gzip
-from stoker.events.merge import (ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times,
-                                 plan_groups)
+from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
 from stoker.events.tables import spark_apps, spark_event_chunks
 

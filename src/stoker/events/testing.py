@@ -63,7 +63,8 @@ def app_from_env():  # type: ignore[no-untyped-def]
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
@@ -79,14 +80,14 @@ def wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -
         time.sleep(0.2)
 
 
-def kill_process(proc: "subprocess.Popen[bytes] | None") -> None:
+def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
     """SIGKILL: no clean-up of any kind, as when a machine dies."""
     if proc is not None and proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
 
-def stop_process(proc: "subprocess.Popen[bytes] | None", timeout: float = 20) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
     """SIGTERM, and SIGKILL if it is still there after `timeout` seconds."""
     if proc is not None and proc.poll() is None:
         proc.terminate()
@@ -108,15 +109,15 @@ class StokerServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "StokerServer":
+    def start(self) -> StokerServer:
         env = {**os.environ, "STOKER_DATA_DIR": str(self.data_dir), "STOKER_ADMIN_TOKEN": TOKEN,
                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **self.extra_env}
-        log = open(self.data_dir.parent / f"uvicorn-{self.port}.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "stoker.events.testing:app_from_env",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-             "--workers", str(self.workers)],
-            env=env, stdout=log, stderr=log)
+        with open(self.data_dir.parent / f"uvicorn-{self.port}.log", "ab") as log:  # the child keeps its copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", "stoker.events.testing:app_from_env",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                 "--workers", str(self.workers)],
+                env=env, stdout=log, stderr=log)
         wait_http(self.url + "/healthz", 30)
         return self
 
@@ -141,26 +142,27 @@ class HistoryServer:
         self.log_dir = log_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "HistoryServer":
+    def start(self) -> HistoryServer:
         home = spark_home()
         opts = (f"-Dspark.history.fs.logDirectory=file:{self.log_dir} "
                 f"-Dspark.history.ui.port={self.port} -Dspark.history.fs.update.interval=1s "
                 "-Dspark.ui.enabled=true")
         env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
                "SPARK_PUBLIC_DNS": "127.0.0.1", "SPARK_HISTORY_OPTS": opts, "SPARK_NO_DAEMONIZE": "1"}
-        log = open(self.log_dir.parent / "history-server.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(home / "bin" / "spark-class"), "org.apache.spark.deploy.history.HistoryServer"],
-            env=env, stdout=log, stderr=log, start_new_session=True)
+        with open(self.log_dir.parent / "history-server.log", "ab") as log:  # the child keeps its copy
+            self.proc = subprocess.Popen(
+                [str(home / "bin" / "spark-class"), "org.apache.spark.deploy.history.HistoryServer"],
+                env=env, stdout=log, stderr=log, start_new_session=True)
         wait_http(self.url + "/api/v1/applications", 60)
         return self
 
-    def application(self, app_id: str, timeout: float = 60) -> dict:
+    def application(self, app_id: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             response = httpx.get(f"{self.url}/api/v1/applications/{app_id}", timeout=10)
             if response.status_code == 200:
-                return response.json()
+                found: dict[str, Any] = response.json()
+                return found
             if time.monotonic() > deadline:
                 raise AssertionError(f"History Server never listed {app_id}: {response.status_code}")
             time.sleep(0.5)

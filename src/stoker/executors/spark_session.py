@@ -26,7 +26,7 @@ FAST_DEFAULTS: dict[str, str] = {
 
 
 def build_spark_session(master: str = "local[*]", app_name: str = "stoker",
-                        conf: dict[str, str] | None = None) -> "SparkSession":
+                        conf: dict[str, str] | None = None) -> SparkSession:
     """Start (or return the running) SparkSession for this process."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", _python())

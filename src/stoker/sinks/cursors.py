@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from stoker.sinks.tables import sink_cursors
-from stoker.store.db import Database
+from stoker.store.db import Database, insert_unless_exists
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,8 @@ class Cursors:
 
 
 def create(conn: sa.engine.Connection, name: str, position: int, now: float) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(sink_cursors)
-                 .values(name=name, position=position, updated_at=now)
-                 .on_conflict_do_nothing(index_elements=["name"]))
+    conn.execute(insert_unless_exists(conn, sink_cursors,
+                                      {"name": name, "position": position, "updated_at": now}, ["name"]))
 
 
 def status(conn: sa.engine.Connection, names: list[str]) -> dict[str, Any]:

@@ -30,6 +30,6 @@ class Event:
         return orjson.dumps(self.document())
 
     @classmethod
-    def from_row(cls, row: Any) -> "Event":
+    def from_row(cls, row: Any) -> Event:
         return cls(seq=row.seq, run_id=row.run_id, job_id=row.job_id, event=row.event,
                    payload=dict(row.payload or {}), created_at=row.created_at)

@@ -46,7 +46,7 @@ class OutboxFeed:
     def horizon(self) -> int:
         if self.db.is_sqlite:
             with self.db.read() as conn:
-                return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar())
+                return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one())
         with self._lock:
             if self._known is None:
                 self._known = self._settle(0)

@@ -12,6 +12,8 @@ Tasks wake on `services.wakeup` (every local state change) and otherwise poll ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import socket
@@ -102,7 +104,7 @@ class Publisher:
                     wanted = await asyncio.to_thread(self._wanted, msg_id_prefix)
                 except Exception:
                     log.exception("publisher: listing sinks failed; retrying")
-                    wanted = {name: None for name in tasks}  # keep what runs
+                    wanted = dict.fromkeys(tasks)  # keep what runs
                 for name, make in wanted.items():
                     if make is not None and (name not in tasks or tasks[name].done()):
                         tasks[name] = asyncio.create_task(self._serve(make(), signal), name=name)
@@ -139,8 +141,8 @@ class Publisher:
             wanted[jetstream.CURSOR] = lambda: jetstream.NatsSink(settings, msg_id_prefix)
         if self.settings.webhooks:
             for hook in self.webhooks.active():
-                wanted[cursor_name(hook.id)] = (
-                    lambda hook=hook: WebhookSink(hook, self.settings.webhook_timeout_seconds))
+                wanted[cursor_name(hook.id)] = functools.partial(
+                    WebhookSink, hook, self.settings.webhook_timeout_seconds)
         return wanted
 
     # -- one sink -------------------------------------------------------------------------
@@ -233,10 +235,8 @@ class Publisher:
     async def _until_stopped(self, seconds: float) -> bool:
         """Wait up to `seconds`; True when the publisher is stopping."""
         assert self._stopping is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
         return self._stopping.is_set()
 
     async def _sleep(self, seconds: float) -> None:

@@ -26,7 +26,7 @@ class SinkSettings:
     prune_every_seconds: float = 60.0
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "SinkSettings":
+    def from_env(cls, **overrides: object) -> SinkSettings:
         env = os.environ
 
         def number(name: str, default: float) -> float:
@@ -51,4 +51,4 @@ class SinkSettings:
     def retry_delay(self, failures: int) -> float:
         if failures <= 0:
             return 0.0
-        return min(self.retry_max_seconds, self.retry_base_seconds * 2 ** min(failures - 1, 30))
+        return min(self.retry_max_seconds, self.retry_base_seconds * 2.0 ** min(failures - 1, 30))

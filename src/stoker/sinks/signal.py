@@ -14,7 +14,7 @@ from stoker.store.notify import Wakeup
 
 
 class Subscription:
-    def __init__(self, signal: "AsyncSignal") -> None:
+    def __init__(self, signal: AsyncSignal) -> None:
         self._signal = signal
         self.loop = asyncio.get_running_loop()
         self.event = asyncio.Event()
@@ -34,7 +34,7 @@ class Subscription:
     def close(self) -> None:
         self._signal._remove(self)
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *_exc: object) -> None:

@@ -7,6 +7,7 @@ secret, and dedupe on `X-Stoker-Delivery` (the event seq): delivery is at least 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets as pysecrets
@@ -78,8 +79,8 @@ class WebhookStore:
         with self.db.write() as conn:
             conn.execute(webhooks.insert().values(**row))
             # It receives the events from now on, not the whole history.
-            start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar()
-            cursors.create(conn, cursor_name(row["id"]), int(start), now)
+            start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one()
+            cursors.create(conn, cursor_name(str(row["id"])), int(start), now)
         return {**self._view(row, {}), "secret": secret}
 
     def list(self) -> list[dict[str, Any]]:
@@ -104,7 +105,7 @@ class WebhookStore:
                 raise NotFound(f"no webhook with id {webhook_id!r}")
             conn.execute(sink_cursors.delete().where(sink_cursors.c.name == cursor_name(webhook_id)))
 
-    def active(self) -> list[Webhook]:
+    def active(self) -> builtins.list[Webhook]:
         """Every registered webhook with its secret opened: for the publisher only."""
         with self.db.read() as conn:
             rows = conn.execute(sa.select(webhooks)).all()

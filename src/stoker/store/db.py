@@ -12,11 +12,16 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def _json_dumps(value: object) -> str:
@@ -81,9 +86,8 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.reader.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.reader.connect() as conn, conn.begin():
+            yield conn
 
     def upgrade(self) -> None:
         """Bring the schema to the newest revision (alembic upgrade heads)."""
@@ -91,7 +95,7 @@ class Database:
 
         command.upgrade(self.alembic_config(), "heads")
 
-    def alembic_config(self):  # type: ignore[no-untyped-def]
+    def alembic_config(self) -> Config:
         from alembic.config import Config
 
         here = Path(__file__).parent
@@ -105,3 +109,11 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
+
+
+def insert_unless_exists(conn: Connection, table: sa.Table, values: dict[str, Any],
+                         unique: list[str]) -> postgresql.Insert | sqlite.Insert:
+    """INSERT … ON CONFLICT (unique columns) DO NOTHING, in the dialect's spelling (SQLite and
+    PostgreSQL both have it): of racing inserts of one key, exactly one writes and none fails."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return insert(table).values(**values).on_conflict_do_nothing(index_elements=unique)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
-from stoker.store.db import Database
+from stoker.store.db import Database, insert_unless_exists
 from stoker.store.tables import jobs
 
 ADHOC_JOB = "adhoc"
@@ -76,9 +76,7 @@ class JobStore:
         now = time.time()
         values = {"id": str(uuid.uuid4()), "name": name, "kind": kind, "spec": spec or {},
                   "created_at": now, "updated_at": now, **policy}
-        insert = _insert_ignore(conn, jobs).values(**values).on_conflict_do_nothing(
-            index_elements=["name"])
-        conn.execute(insert)
+        conn.execute(insert_unless_exists(conn, jobs, values, ["name"]))
         return conn.execute(sa.select(jobs).where(jobs.c.name == name)).one()
 
     @staticmethod
@@ -89,12 +87,3 @@ class JobStore:
         if row is None:
             raise NotFound(f"no job named or with id {name_or_id!r}")
         return row
-
-
-def _insert_ignore(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT that supports ON CONFLICT DO NOTHING (both SQLite and PostgreSQL do)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)

@@ -114,7 +114,7 @@ class Queue:
             # slot has committed by now, so a start time is never before the end it waited for.
             now = max(now, self.clock())
             free = {jid: j.max_concurrent_runs - j.running_count for jid, j in job_rows.items()}
-            chosen = []
+            chosen: list[Any] = []
             per_lane: Counter[str] = Counter()
             for cand in candidates:
                 lane_full = lane_limits is not None and per_lane[cand.lane] >= lane_limits[cand.lane]
@@ -256,7 +256,7 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
     """The one place where attempts end: attempt outcome, run state, job semaphore, dead letter,
     events. Set-based, so ending 256 instant runs costs a handful of statements, not 256 × 5."""
     by_id = {e.attempt_id: e for e in endings}
-    condition = [attempts.c.id.in_(list(by_id)), attempts.c.outcome.is_(None)]
+    condition: list[sa.ColumnElement[bool]] = [attempts.c.id.in_(list(by_id)), attempts.c.outcome.is_(None)]
     if only_expired:
         condition.append(attempts.c.lease_expires_at < now)
     # Claim the right to end them: only attempts still holding their lease (outcome IS NULL).
@@ -275,7 +275,7 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
         sa.select(jobs).where(jobs.c.id.in_({r.job_id for r in run_rows.values()}))
         .order_by(jobs.c.id).with_for_update())}
     new_states: dict[str, str] = {}
-    run_updates: list[dict[str, Any]] = []
+    run_updates: list[tuple[str, dict[str, Any]]] = []
     letters: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for attempt in ended:

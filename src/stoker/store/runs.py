@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import Callable
@@ -13,8 +14,8 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
-from stoker.store.db import Database
-from stoker.store.jobs import ADHOC_JOB, JobStore, _insert_ignore
+from stoker.store.db import Database, insert_unless_exists
+from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
 from stoker.store.outbox import notify_work_arrived, record_events
 from stoker.store.tables import attempts, dead_letters, jobs, runs
@@ -75,8 +76,7 @@ class RunStore:
                 out.append(Submitted(values["id"], True))
                 continue
             inserted = conn.execute(
-                _insert_ignore(conn, runs).values(**values)
-                .on_conflict_do_nothing(index_elements=["job_id", "idempotency_key"])
+                insert_unless_exists(conn, runs, values, ["job_id", "idempotency_key"])
                 .returning(runs.c.id)
             ).first()
             if inserted is not None:
@@ -155,7 +155,7 @@ class RunStore:
                 sa.select(runs.c.state, sa.func.count()).where(runs.c.batch_id == batch_id)
                 .group_by(runs.c.state)
             ).all()
-        return {state: n for state, n in rows}
+        return dict(rows)
 
     def attempt_log(self, run_id: str, number: int | None = None) -> tuple[int, str]:
         with self.db.read() as conn:
@@ -207,7 +207,7 @@ class RunStore:
                        state=state)
 
     # -- retry --------------------------------------------------------------------------
-    def retry(self, run_id: str, *, steps: list[Any] | None = None, lane: str | None = None) -> dict[str, Any]:
+    def retry(self, run_id: str, *, steps: builtins.list[Any] | None = None, lane: str | None = None) -> dict[str, Any]:
         """Queue a finished, unsuccessful run again. Of many concurrent retries exactly one wins."""
         with self.db.write() as conn:
             refusal = self.retry_in(conn, run_id, steps=steps, lane=lane)
@@ -216,7 +216,7 @@ class RunStore:
         self.wake_local()
         return self.get(run_id)
 
-    def retry_in(self, conn: Connection, run_id: str, *, steps: list[Any] | None = None,
+    def retry_in(self, conn: Connection, run_id: str, *, steps: builtins.list[Any] | None = None,
                  lane: str | None = None) -> Conflict | None:
         """One conditional UPDATE re-queues the run; otherwise return (not raise) the refusal, which
         says why and where to look. A refusal because the attempts are used up is written to the
@@ -264,7 +264,7 @@ class RunStore:
         return Conflict(reason, state=run.state, dead_letters=f"/api/v1/dead-letters?run={run_id}")
 
     def dead_letters(self, *, job: str | None = None, run_id: str | None = None, limit: int = 50,
-                     before_id: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+                     before_id: int | None = None) -> tuple[builtins.list[dict[str, Any]], int | None]:
         query = (sa.select(dead_letters, jobs.c.name.label("job_name"))
                  .join(jobs, jobs.c.id == dead_letters.c.job_id))
         if job is not None:
@@ -292,7 +292,7 @@ class RunStore:
                     "outcome": None, "pending": True}
         raise NotFound(f"run {run_id!r} has no attempt number {number}")
 
-    def cancel_requested(self, run_ids: list[str]) -> set[str]:
+    def cancel_requested(self, run_ids: builtins.list[str]) -> set[str]:
         if not run_ids:
             return set()
         with self.db.read() as conn:

@@ -7,6 +7,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -74,7 +75,7 @@ class TokenStore:
             return None
         return Principal(row.id, row.name, frozenset(row.scopes.split()))
 
-    def list(self) -> list[dict[str, object]]:
+    def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             return [{"id": r.id, "name": r.name, "scopes": r.scopes.split(),
                      "created_at": r.created_at, "revoked": r.revoked_at is not None}

@@ -66,7 +66,8 @@ def _spark_condition(exc: BaseException) -> str | None:
         method = getattr(exc, name, None)
         if method is not None:
             try:
-                return method()
+                condition = method()
+                return None if condition is None else str(condition)
             except Exception:  # an error built without a condition
                 return None
     return None

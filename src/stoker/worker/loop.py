@@ -13,8 +13,8 @@ import threading
 import time
 import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,8 @@ from stoker.executors.base import Execution, Executor
 from stoker.services import Services
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Claimed, Ending
-from stoker.worker.backends import DatabaseBackend, LeaseBackend
 from stoker.worker.attempt_log import AttemptLog, QuietLog
+from stoker.worker.backends import DatabaseBackend, LeaseBackend
 from stoker.worker.control import AttemptControl
 from stoker.worker.errors import is_permanent, short_error
 
@@ -67,7 +67,7 @@ class Worker:
         ]
 
     @classmethod
-    def embedded(cls, services: Services, *, worker_id: str | None = None) -> "Worker":
+    def embedded(cls, services: Services, *, worker_id: str | None = None) -> Worker:
         from stoker.services import internal_ingest_token
 
         settings = services.settings

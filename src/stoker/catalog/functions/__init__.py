@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from stoker.catalog.functions.actions import collect, count
 from stoker.catalog.functions.sources import range_, read_csv, read_json, read_parquet, sql
-from stoker.catalog.functions.transforms import (distinct, drop, filter_, group_by, join, limit,
-                                                 rename, select, sort, union, with_column)
+from stoker.catalog.functions.transforms import (
+    distinct,
+    drop,
+    filter_,
+    group_by,
+    join,
+    limit,
+    rename,
+    select,
+    sort,
+    union,
+    with_column,
+)
 from stoker.catalog.functions.utilities import fail, noop, sleep
 from stoker.catalog.functions.writes import write_csv, write_json, write_parquet
 from stoker.catalog.spec import FunctionSpec

@@ -22,7 +22,7 @@ _PEOPLE = ["read_csv", "people.csv", {"header": True, "inferSchema": True}]
 @function(kind="transform", args=[Arg("col", "string", variadic=True, sql="expression")],
           check=names_check(0, "column"),
           example=[_PEOPLE, ["select", "name", "age * 2 AS double_age"], ["collect"]])
-def select(sc: "StepContext", frame: "DataFrame", cols: list[str]) -> "DataFrame":
+def select(sc: StepContext, frame: DataFrame, cols: list[str]) -> DataFrame:
     """Keep these columns, or SQL expressions ("age * 2 AS double_age")."""
     return frame.selectExpr(*cols)
 
@@ -30,7 +30,7 @@ def select(sc: "StepContext", frame: "DataFrame", cols: list[str]) -> "DataFrame
 @function(kind="transform", args=[Arg("condition", "string", sql="expression")],
           check=names_check(0, "condition"),
           example=[_PEOPLE, ["filter", "age > 30"], ["count"]])
-def filter_(sc: "StepContext", frame: "DataFrame", condition: str) -> "DataFrame":
+def filter_(sc: StepContext, frame: DataFrame, condition: str) -> DataFrame:
     """Keep the rows where a SQL condition holds."""
     return frame.filter(condition)
 
@@ -39,7 +39,7 @@ def filter_(sc: "StepContext", frame: "DataFrame", condition: str) -> "DataFrame
           args=[Arg("name", "string"), Arg("expr", "string", sql="expression")],
           check=names_check(0),
           example=[_PEOPLE, ["with_column", "decade", "floor(age / 10) * 10"], ["collect"]])
-def with_column(sc: "StepContext", frame: "DataFrame", name: str, expr: str) -> "DataFrame":
+def with_column(sc: StepContext, frame: DataFrame, name: str, expr: str) -> DataFrame:
     """Add or replace a column computed by a SQL expression."""
     from pyspark.sql import functions as F
 
@@ -48,7 +48,7 @@ def with_column(sc: "StepContext", frame: "DataFrame", name: str, expr: str) -> 
 
 @function(kind="transform", args=[Arg("col", "string", variadic=True)],
           example=[_PEOPLE, ["drop", "salary"], ["collect"]])
-def drop(sc: "StepContext", frame: "DataFrame", cols: list[str]) -> "DataFrame":
+def drop(sc: StepContext, frame: DataFrame, cols: list[str]) -> DataFrame:
     """Remove these columns (names that do not exist are ignored)."""
     return frame.drop(*cols)
 
@@ -56,7 +56,7 @@ def drop(sc: "StepContext", frame: "DataFrame", cols: list[str]) -> "DataFrame":
 @function(kind="transform", args=[Arg("old", "string"), Arg("new", "string")],
           check=names_check(1),
           example=[_PEOPLE, ["rename", "city", "town"], ["collect"]])
-def rename(sc: "StepContext", frame: "DataFrame", old: str, new: str) -> "DataFrame":
+def rename(sc: StepContext, frame: DataFrame, old: str, new: str) -> DataFrame:
     """Rename a column."""
     if old not in frame.columns:
         # Spark would silently do nothing, which hides typos.
@@ -65,7 +65,7 @@ def rename(sc: "StepContext", frame: "DataFrame", old: str, new: str) -> "DataFr
 
 
 @function(kind="transform", example=[_PEOPLE, ["select", "city"], ["distinct"], ["collect"]])
-def distinct(sc: "StepContext", frame: "DataFrame") -> "DataFrame":
+def distinct(sc: StepContext, frame: DataFrame) -> DataFrame:
     """Drop duplicate rows."""
     return frame.distinct()
 
@@ -78,7 +78,7 @@ def _sort_check(values: list[Any]) -> Iterator[str]:
 
 @function(kind="transform", args=[Arg("col", "string", variadic=True)], check=_sort_check,
           example=[_PEOPLE, ["sort", "city", "-age"], ["limit", 10], ["collect"]])
-def sort(sc: "StepContext", frame: "DataFrame", cols: list[str]) -> "DataFrame":
+def sort(sc: StepContext, frame: DataFrame, cols: list[str]) -> DataFrame:
     """Order rows by these columns; a leading - sorts that column descending."""
     from pyspark.sql import functions as F
 
@@ -88,7 +88,7 @@ def sort(sc: "StepContext", frame: "DataFrame", cols: list[str]) -> "DataFrame":
 
 @function(kind="transform", args=[Arg("n", "integer", minimum=0)],
           example=[_PEOPLE, ["limit", 10], ["collect"]])
-def limit(sc: "StepContext", frame: "DataFrame", n: int) -> "DataFrame":
+def limit(sc: StepContext, frame: DataFrame, n: int) -> DataFrame:
     """Keep the first n rows."""
     return frame.limit(n)
 
@@ -107,7 +107,7 @@ def _group_by_check(values: list[Any]) -> Iterator[str]:
           args=[Arg("cols", "string[]"), Arg("aggs", "object", values="string", sql="expression")],
           check=_group_by_check,
           example=[_PEOPLE, ["group_by", ["city"], {"n": "count(*)", "avg_age": "avg(age)"}], ["collect"]])
-def group_by(sc: "StepContext", frame: "DataFrame", cols: list[str], aggs: dict[str, str]) -> "DataFrame":
+def group_by(sc: StepContext, frame: DataFrame, cols: list[str], aggs: dict[str, str]) -> DataFrame:
     """Group by columns (none: the whole frame) and compute named SQL aggregates."""
     from pyspark.sql import functions as F
 
@@ -119,7 +119,7 @@ def group_by(sc: "StepContext", frame: "DataFrame", cols: list[str], aggs: dict[
                 Arg("how", "string", required=False, default="inner", choices=JOIN_TYPES)],
           check=names_check(1),
           example=[_PEOPLE, ["join", "cities.csv", "city", "left"], ["collect"]])
-def join(sc: "StepContext", frame: "DataFrame", other: str, on: str | list[str], how: str) -> "DataFrame":
+def join(sc: StepContext, frame: DataFrame, other: str, on: str | list[str], how: str) -> DataFrame:
     """Join with a file (.csv/.json/.parquet, or a directory of parquet) or a table, on columns."""
     right = sc.read_path_or_table(other)
     return frame.join(right, on=[on] if isinstance(on, str) else on, how=how)
@@ -127,7 +127,7 @@ def join(sc: "StepContext", frame: "DataFrame", other: str, on: str | list[str],
 
 @function(kind="transform", args=[Arg("other", "string", path="path_or_table")],
           example=[_PEOPLE, ["union", "more_people.csv"], ["count"]])
-def union(sc: "StepContext", frame: "DataFrame", other: str) -> "DataFrame":
+def union(sc: StepContext, frame: DataFrame, other: str) -> DataFrame:
     """Append the rows of a file or table, matching columns by name."""
     combined = frame.unionByName(sc.read_path_or_table(other))
     # A union's partitioning is unknown to Spark even when both sides have one partition.

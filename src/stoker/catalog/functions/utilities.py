@@ -15,7 +15,7 @@ MAX_SLEEP_SECONDS = 24 * 3600
 
 
 @function(kind="utility", ends_pipeline=True, example=[["noop"]])
-def noop(sc: "StepContext", frame: Any) -> Any:
+def noop(sc: StepContext, frame: Any) -> Any:
     """Do nothing; as the last step the result is {"type": "noop"}."""
     return frame
 
@@ -26,7 +26,7 @@ def _sleep_check(values: list[Any]) -> list[str]:
 
 @function(kind="utility", args=[Arg("seconds", "number", minimum=0)], check=_sleep_check,
           example=[["sleep", 0.5], ["noop"]])
-def sleep(sc: "StepContext", frame: Any, seconds: float) -> Any:
+def sleep(sc: StepContext, frame: Any, seconds: float) -> Any:
     """Wait this many seconds (cancellable), passing the frame through."""
     sc.wait(seconds)
     return frame
@@ -34,6 +34,6 @@ def sleep(sc: "StepContext", frame: Any, seconds: float) -> Any:
 
 @function(kind="utility", ends_pipeline=True, args=[Arg("message", "string")],
           example=[["fail", "boom"]])
-def fail(sc: "StepContext", frame: Any, message: str) -> NoReturn:
+def fail(sc: StepContext, frame: Any, message: str) -> NoReturn:
     """Fail the run on purpose with this message."""
     raise StepFailed(sc.step, "fail", message)

@@ -18,7 +18,7 @@ WRITE_MODES: tuple[str, ...] = ("errorifexists", "overwrite", "append", "ignore"
 _PEOPLE = ["read_csv", "people.csv", {"header": True, "inferSchema": True}]
 
 
-def write(sc: "StepContext", frame: "DataFrame", fmt: str, path: str, mode: str,
+def write(sc: StepContext, frame: DataFrame, fmt: str, path: str, mode: str,
           options: dict[str, Any] | None) -> dict[str, Any]:
     """Write, counting rows as they are written (an observed metric) instead of a second pass."""
     from pyspark.sql import Observation
@@ -35,7 +35,7 @@ def write(sc: "StepContext", frame: "DataFrame", fmt: str, path: str, mode: str,
     return {"type": "write", "format": fmt, "path": path, "rows": _observed_rows(observation)}
 
 
-def _observed_rows(observation: "Observation", wait: float = 2.0) -> int:
+def _observed_rows(observation: Observation, wait: float = 2.0) -> int:
     """Rows the write saw. Metrics arrive as the write's query ends; a write that did nothing
     (mode "ignore" on an existing path) reports none, and counts as 0 rows."""
     future = observation._jo.future()  # type: ignore[union-attr]
@@ -48,7 +48,7 @@ def _observed_rows(observation: "Observation", wait: float = 2.0) -> int:
 
 
 def _writer(fmt: str, doc: str, example_path: str) -> FunctionSpec:
-    def impl(sc: "StepContext", frame: "DataFrame", path: str, mode: str,
+    def impl(sc: StepContext, frame: DataFrame, path: str, mode: str,
              options: dict[str, Any] | None) -> dict[str, Any]:
         return write(sc, frame, fmt, path, mode, options)
 

@@ -14,7 +14,7 @@ def run() -> None:
     if engine is None:  # plain `alembic` command line use
         import sqlalchemy as sa
 
-        engine = sa.create_engine(config.get_main_option("sqlalchemy.url"))
+        engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or "")
     # SQLite's begin hook would otherwise wrap DDL in BEGIN IMMEDIATE twice; a plain connection is fine.
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata,
