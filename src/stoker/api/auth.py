@@ -41,4 +41,11 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
         return allowed
 
     dependency.__name__ = f"require_{scope}"
+    dependency.scope = scope  # type: ignore[attr-defined]  # read by scope_of(), and the route-guard test
     return dependency
+
+
+def scope_of(call: object) -> str | None:
+    """The scope a dependency made by `require` demands (None for any other callable)."""
+    scope = getattr(call, "scope", None)
+    return scope if isinstance(scope, str) else None
