@@ -51,18 +51,36 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     app.state.event_store = EventStore(services.db)  # one per app: it caches app ids across requests
     _install_error_handlers(app)
     _include_routers(app)
+    _install_observability(app, services)
     return app
 
 
+def _install_observability(app: FastAPI, services: Services) -> None:
+    """Prometheus metrics in a registry of this app's own, and a request id on every response and
+    log line (`X-Request-ID`: the client's when it sends a sane one, else a new one)."""
+    from asgi_correlation_id import CorrelationIdMiddleware
+    from prometheus_client import CollectorRegistry
+
+    from stoker.api.metrics import ProcessMetrics, RequestMetricsMiddleware, StoreCollector
+    from stoker.sinks.tables import sink_cursors
+
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(services.db, sink_cursors))
+    app.state.metrics_registry = registry
+    app.state.process_metrics = ProcessMetrics(registry)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.process_metrics)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+
+
 def _include_routers(app: FastAPI) -> None:
-    from stoker.api import functions, health, jobs, runs, worker
+    from stoker.api import functions, health, jobs, metrics, runs, worker
     from stoker.compat import sate, speedy
     from stoker.events.api import router as spark_events_router
     from stoker.sinks.api import router as run_events_router
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     app.include_router(spark_events_router)
-    for module in (health, functions, jobs, runs, worker, speedy, sate):
+    for module in (health, functions, jobs, runs, worker, metrics, speedy, sate):
         app.include_router(module.router)
     app.include_router(run_events_router)
 

@@ -38,7 +38,24 @@ def _tune_process() -> None:
 
 
 def _setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Plain lines, or one JSON object per line with STOKER_LOG_FORMAT=json; either way each record
+    made while serving a request carries that request's id (the X-Request-ID of its response)."""
+    import os
+
+    from asgi_correlation_id import CorrelationIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(CorrelationIdFilter(default_value="-"))
+    if os.environ.get("STOKER_LOG_FORMAT", "text").lower() == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(message)s",
+                                           rename_fields={"correlation_id": "request_id", "levelname": "level",
+                                                          "name": "logger", "asctime": "time"}))
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s]: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # PySpark logs every failed query with its whole JVM stack; the attempt's own log keeps what matters.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     logging.getLogger("py4j").setLevel(logging.WARNING)

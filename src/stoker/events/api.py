@@ -143,6 +143,7 @@ async def collect(request: Request, _: Principal = Depends(require("ingest"))) -
     # thread: neither on the event loop.
     payload = await request.app.state.payload_checker.check(body, limits)
     result = await run_in_threadpool(_store(request).ingest, payload, body)
+    request.app.state.process_metrics.ingested(len(body), result.events)
     # The acknowledgement is two fixed fields: written directly, not validated by the response model.
     return Response(b'{"status":"%s","events":%d}' % (result.status.encode(), result.events),
                     media_type="application/json")

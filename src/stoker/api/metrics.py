@@ -1,0 +1,134 @@
+"""Prometheus metrics (`GET /metrics`): what the database says, read at each scrape, plus what this
+process saw (HTTP requests, Spark event ingest).
+
+Each app has its own CollectorRegistry (no import-time global registry): two apps in one process,
+as tests make, never share or double-register metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stoker.api.auth import require
+from stoker.store import metrics as store_metrics
+from stoker.store.db import Database
+
+router = APIRouter(tags=["operations"])
+
+
+class StoreCollector(Collector):
+    """Runs, queues, attempts, dead letters and sink lag, from one database snapshot per scrape."""
+
+    def __init__(self, db: Database, sink_cursors: sa.Table | None) -> None:
+        self.db = db
+        self.sink_cursors = sink_cursors
+
+    def collect(self) -> Iterator[Metric]:
+        snap = store_metrics.snapshot(self.db, self.sink_cursors)
+        now = time.time()
+        runs = GaugeMetricFamily("stoker_runs", "Runs by job and state", labels=["job", "state"])
+        for (job, state), n in sorted(snap.runs.items()):
+            runs.add_metric([job, state], n)
+        yield runs
+        depth = GaugeMetricFamily("stoker_queue_depth", "QUEUED runs per lane", labels=["lane"])
+        age = GaugeMetricFamily("stoker_queue_oldest_age_seconds",
+                                "Age of the oldest QUEUED run per lane", labels=["lane"])
+        for lane, (n, oldest) in sorted(snap.queued.items()):
+            depth.add_metric([lane], n)
+            age.add_metric([lane], max(0.0, now - oldest) if oldest is not None else 0.0)
+        yield depth
+        yield age
+        if snap.queue_wait is not None:
+            wait = HistogramMetricFamily("stoker_queue_wait_seconds",
+                                         "From submit to the start of a run's first attempt")
+            wait.add_metric([], _buckets(snap.queue_wait), sum_value=snap.queue_wait.total)
+            yield wait
+        durations = HistogramMetricFamily("stoker_attempt_duration_seconds",
+                                          "Durations of ended attempts by executor and outcome",
+                                          labels=["executor", "outcome"])
+        for (executor, outcome), histogram in sorted(snap.attempts.items()):
+            durations.add_metric([executor, outcome], _buckets(histogram), sum_value=histogram.total)
+        yield durations
+        lost = sum(h.count for (_, outcome), h in snap.attempts.items() if outcome == "lost")
+        yield CounterMetricFamily("stoker_reaped_leases", "Attempts ended lost: their lease expired", value=lost)
+        letters = CounterMetricFamily("stoker_dead_letters", "Dead-letter entries by kind", labels=["kind"])
+        for kind, n in sorted(snap.dead_letters.items()):
+            letters.add_metric([kind], n)
+        yield letters
+        lag = GaugeMetricFamily("stoker_sink_lag_events", "Run events not yet delivered, per sink",
+                                labels=["sink"])
+        failures = GaugeMetricFamily("stoker_sink_delivery_failures",
+                                     "Failed deliveries in a row, per sink", labels=["sink"])
+        for name, (position, failed) in sorted(snap.sinks.items()):
+            lag.add_metric([name], max(0, snap.outbox_head - position))
+            failures.add_metric([name], failed)
+        yield lag
+        yield failures
+
+
+def _buckets(histogram: store_metrics.Histogram) -> list[tuple[str, float]]:
+    return [(repr(bound), float(n)) for bound, n in histogram.buckets] + [("+Inf", float(histogram.count))]
+
+
+class ProcessMetrics:
+    """What this process observes itself: HTTP requests and Spark event ingest."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("stoker_http_requests", "HTTP requests by method, route template and status",
+                                ["method", "route", "status"], registry=registry)
+        self.latency = Histogram("stoker_http_request_duration_seconds", "HTTP request latency by route template",
+                                 ["route"], registry=registry)
+        self.ingest_bytes = Counter("stoker_event_ingest_bytes", "Bytes of Spark listener payloads stored",
+                                    registry=registry)
+        self.ingest_events = Counter("stoker_event_ingest_events", "Spark listener events stored",
+                                     registry=registry)
+
+    def ingested(self, body_bytes: int, events: int) -> None:
+        self.ingest_bytes.inc(body_bytes)
+        self.ingest_events.inc(events)
+
+
+class RequestMetricsMiddleware:
+    """Counts every HTTP request under its route template (`/api/v1/runs/{run_id}`), never its
+    concrete path, so the label set stays bounded whatever clients send."""
+
+    def __init__(self, app: ASGIApp, metrics: ProcessMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+@router.get("/metrics", summary="Prometheus metrics: runs, queues, attempts, dead letters, sinks, "
+                                "ingest, HTTP (text exposition format)",
+            response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+            dependencies=[Depends(require("read"))])
+def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
