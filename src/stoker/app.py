@@ -70,6 +70,12 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     app.state.process_metrics = ProcessMetrics(registry)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.process_metrics)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    # Outermost: an oversized body is refused before anything else reads it. /collect has a cap
+    # of its own (events/body.py), larger, enforced as it streams.
+    from stoker.api.body_limit import BodySizeLimit
+    from stoker.core.limits import MAX_BODY_BYTES
+
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, exempt=frozenset({"/collect"}))
 
 
 def _include_routers(app: FastAPI) -> None:

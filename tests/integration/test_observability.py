@@ -8,9 +8,9 @@ import logging
 import subprocess
 import sys
 
-from conftest import wait_for_state
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import wait_for_state
 from stoker.events.testing import payload_bytes
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from stoker.core import limits
+
+# Free-form JSON (params, options, steps, results) within the limits of core/limits.py: a value
+# the store could not keep (an integer past 64 bits, a lone surrogate) is refused here with a 422.
+JsonObject = Annotated[dict[str, Any], AfterValidator(limits.check_json)]
+JsonList = Annotated[list[Any], Field(max_length=limits.MAX_STEPS), AfterValidator(limits.check_json)]
+JsonValue = Annotated[Any, AfterValidator(limits.check_json)]
+Priority = Annotated[int, Field(ge=-limits.MAX_PRIORITY, le=limits.MAX_PRIORITY)]
 
 STEPS_EXAMPLE = [["read_csv", "people.csv", {"header": True, "inferSchema": True}],
                  ["filter", "age > 30"], ["group_by", ["city"], {"n": "count(*)"}], ["collect"]]
@@ -16,55 +25,59 @@ class Policy(BaseModel):
     mode: Literal["session", "submit"] | None = Field(
         None, description="session: a warm SparkSession per worker (fast); submit: one spark-submit "
                           "driver per attempt (isolated)")
-    max_concurrent_runs: int | None = Field(None, ge=1, description="RUNNING runs allowed at once (default 1)")
-    max_attempts: int | None = Field(None, ge=1, le=100, description="attempts before the run FAILS (default 3)")
+    max_concurrent_runs: int | None = Field(None, ge=1, le=limits.MAX_CONCURRENT_RUNS,
+                                            description="RUNNING runs allowed at once (default 1)")
+    max_attempts: int | None = Field(None, ge=1, le=limits.MAX_ATTEMPTS,
+                                     description="attempts before the run FAILS (default 3)")
     backoff: Literal["constant", "exponential"] | None = None
     backoff_seconds: float | None = Field(None, ge=0, le=86_400)
-    timeout_seconds: float | None = Field(None, gt=0, description="an attempt running longer is stopped: timed_out")
+    timeout_seconds: float | None = Field(None, gt=0, le=limits.MAX_TIMEOUT_SECONDS,
+                                          description="an attempt running longer is stopped: timed_out")
     auto_retry: bool | None = Field(None, description="re-queue failed attempts automatically (default true); "
                                     "false: a failed run waits for POST /runs/{id}/retry")
 
 
 class JobCreate(Policy):
     name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    steps: list[Any] = Field(..., description="the pipeline; strings may hold {{param}} placeholders",
+    steps: JsonList = Field(..., description="the pipeline; strings may hold {{param}} placeholders",
                              examples=[STEPS_EXAMPLE])
 
 
 class JobUpdate(Policy):
-    steps: list[Any] | None = None
+    steps: JsonList | None = None
 
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    steps: list[Any] | None = Field(None, description="an ad-hoc pipeline (omit when `job` is given)",
+    steps: JsonList | None = Field(None, description="an ad-hoc pipeline (omit when `job` is given)",
                                     examples=[STEPS_EXAMPLE])
     job: str | None = Field(None, description="run this job's steps instead (name or id)")
-    params: dict[str, Any] = Field(default_factory=dict, description="values for the job's {{placeholders}}")
-    options: dict[str, Any] = Field(default_factory=dict,
-                                    description="run options; `s3` holds s3a credentials (encrypted at "
+    params: JsonObject = Field(default_factory=dict, description="values for the job's {{placeholders}}")
+    options: JsonObject = Field(default_factory=dict,
+                                description="run options; `s3` holds s3a credentials (encrypted at "
                                                 "rest, never shown back)")
     idempotency_key: str | None = Field(None, max_length=200, description="resubmitting with the same key "
                                         "returns the same run (also the Idempotency-Key header)")
-    priority: int = 0
+    priority: Priority = 0
 
 
 class JobRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    params: dict[str, Any] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
+    options: JsonObject = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, max_length=200)
-    priority: int = 0
+    priority: Priority = 0
 
 
 class BatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job: str | None = None
-    steps: list[Any] | None = None
-    count: int | None = Field(None, ge=1, le=100_000, description="N identical runs (Stevedore's run N times)")
-    params_list: list[dict[str, Any]] | None = Field(None, max_length=100_000,
+    steps: JsonList | None = None
+    count: int | None = Field(None, ge=1, le=limits.MAX_BATCH_RUNS,
+                              description="N identical runs (Stevedore's run N times)")
+    params_list: list[JsonObject] | None = Field(None, max_length=limits.MAX_BATCH_RUNS,
                                                      description="one run per parameter set")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: JsonObject = Field(default_factory=dict)
 
 
 class Claim(BaseModel):
@@ -85,7 +98,7 @@ class Heartbeat(BaseModel):
 class Finish(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Literal["succeeded", "failed", "timed_out", "cancelled"]
-    result: Any = None
+    result: JsonValue = None
     error: str | None = Field(None, max_length=100_000)
     log: str | None = Field(None, max_length=5_000_000)
     permanent: bool = Field(False, description="a failure a retry cannot fix: the run fails now, "

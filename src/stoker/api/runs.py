@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from stoker.api.auth import require
 from stoker.api.models import BatchCreate, RunCreate
 from stoker.api.views import attempt_view, iso, run_view
+from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
 from stoker.submission import RunRequest, Submitter
@@ -53,16 +54,18 @@ def submit_run(body: RunCreate, request: Request, response: Response,
 @router.get("/runs", summary="List runs, newest first (filter by job and state; paginated)",
             dependencies=[Depends(require("read"))])
 def list_runs(request: Request, job: str | None = None, state: str | None = None,
-              limit: int = Query(50, description="page size, 1-500"),
-              cursor: int | None = Query(None, description="`next_cursor` of the previous page")) -> dict[str, Any]:
+              limit: int = Query(50, ge=1, le=limits.MAX_PAGE_SIZE, description="page size"),
+              cursor: int | None = Query(None, ge=0, le=limits.MAX_CURSOR,
+                                         description="`next_cursor` of the previous page")) -> dict[str, Any]:
     return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)
 
 
 @router.get("/runs/{run_id}", summary="A run with its attempts, result and error",
             dependencies=[Depends(require("read"))])
 def get_run(run_id: str, request: Request,
-            wait_seconds: float = Query(0, ge=0, le=60, description="long-poll: answer as soon as the "
-                                        "run is finished, or after this many seconds")) -> dict[str, Any]:
+            wait_seconds: float = Query(0, ge=0, le=limits.MAX_WAIT_SECONDS,
+                                        description="long-poll: answer as soon as the run is finished, "
+                                                    "or after this many seconds")) -> dict[str, Any]:
     services = request.app.state.services
     # Woken by local finishes; the recheck keeps finishes in other processes visible.
     run = services.wakeup.poll(lambda: services.runs.get(run_id),
@@ -99,14 +102,16 @@ def run_result(run_id: str, request: Request) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/attempts/{number}", summary="One attempt of a run",
             dependencies=[Depends(require("read"))])
-def get_attempt(run_id: str, number: int, request: Request) -> dict[str, Any]:
+def get_attempt(run_id: str, request: Request,
+                number: int = Path(ge=1, le=limits.MAX_ATTEMPT_NUMBER)) -> dict[str, Any]:
     return attempt_view(request.app.state.services.runs.attempt(run_id, number))
 
 
 @router.get("/dead-letters", summary="Runs that used up their attempts, and refused retries",
             dependencies=[Depends(require("read"))])
 def list_dead_letters(request: Request, job: str | None = None, run: str | None = None,
-                      limit: int = Query(50, ge=1, le=500), cursor: int | None = None) -> dict[str, Any]:
+                      limit: int = Query(50, ge=1, le=limits.MAX_PAGE_SIZE),
+                      cursor: int | None = Query(None, ge=0, le=limits.MAX_CURSOR)) -> dict[str, Any]:
     entries, next_cursor = request.app.state.services.runs.dead_letters(
         job=job, run_id=run, limit=limit, before_id=cursor)
     return {"dead_letters": [{**e, "created_at": iso(e["created_at"]),
@@ -116,7 +121,8 @@ def list_dead_letters(request: Request, job: str | None = None, run: str | None 
 
 @router.get("/runs/{run_id}/log", summary="The driver log of a run's attempt (default: the latest)",
             response_class=PlainTextResponse, dependencies=[Depends(require("read"))])
-def run_log(run_id: str, request: Request, attempt: int | None = None) -> PlainTextResponse:
+def run_log(run_id: str, request: Request,
+            attempt: int | None = Query(None, ge=1, le=limits.MAX_ATTEMPT_NUMBER)) -> PlainTextResponse:
     number, text = request.app.state.services.runs.attempt_log(run_id, attempt)
     return PlainTextResponse(text, headers={"X-Stoker-Attempt": str(number)})
 

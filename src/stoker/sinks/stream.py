@@ -62,7 +62,7 @@ async def stream_events(
     request: Request,
     job: str | None = Query(None, description="only this job's runs (name or id)"),
     run: str | None = Query(None, description="only this run"),
-    after: int | None = Query(None, ge=0, description="start after this event id (0: from the oldest)"),
+    after: int | None = Query(None, ge=0, le=2**63 - 1, description="start after this event id (0: from the oldest)"),
     keepalive: float = Query(15.0, ge=0.05, le=300, description="seconds between keep-alive comments"),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> StreamingResponse:

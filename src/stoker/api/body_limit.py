@@ -1,0 +1,68 @@
+"""Refuse oversized request bodies with 413 before they are read whole.
+
+A declared Content-Length past the limit is refused at once, without reading a byte; a body sent
+without one (chunked) is counted as it streams in and refused the moment it passes the limit, so
+a client sending a gigabyte costs the server at most the limit in memory, never the gigabyte.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt = exempt  # paths with a cap of their own (the event collector's, larger)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _refuse(send, 400, "the Content-Length header is not a number")
+                return
+            if int(declared) > self.max_bytes:
+                await _refuse(send, 413, self._message())
+                return
+        received = 0
+        refused = started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes and not started:
+                    # Answer now, and tell the app the client is gone so it stops reading; whatever
+                    # it answers after that is dropped (the frameworks turn a read error into a 400).
+                    refused = True
+                    await _refuse(send, 413, self._message())
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if not refused:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
+
+    def _message(self) -> str:
+        return f"request body larger than {self.max_bytes:,} bytes (see docs/limits.md)"
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    # Both spellings of an error: `detail` (the native API's) and `message` (the seed APIs').
+    body = orjson.dumps({"detail": message, "message": message})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
