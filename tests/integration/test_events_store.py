@@ -47,6 +47,15 @@ def test_payload_stored_once_and_summary_counts_once(database):
     assert view["state"] == "ended" and view["duration_ms"] == 1500
 
 
+def test_killed_tasks_are_counted_apart_from_failed_ones_as_spark_does(database):
+    store = EventStore(database)
+    reasons = ["Success", "TaskKilled", "TaskCommitDenied", "ExceptionFailure", "FetchFailed", "Success"]
+    store_payload(store, [(1000 + i, ev("SparkListenerTaskEnd", **{"Task End Reason": {"Reason": r}}))
+                          for i, r in enumerate(reasons)], 1)
+    app = store.app("job", "run-1")
+    assert (app["tasks"], app["failed_tasks"], app["killed_tasks"]) == (6, 2, 2)
+
+
 def test_export_merges_overlapping_chunks_by_time_then_arrival(database):
     store = EventStore(database)
     store_payload(store, [(10, b'{"n":1}'), (30, b'{"n":2}'), (30, b'{"n":3}')], 1)

@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-
 from test_sinks_support import LiveServer
 
 from stoker.core.limits import MAX_BODY_BYTES

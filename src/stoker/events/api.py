@@ -71,6 +71,7 @@ class Summary(BaseModel):
     failed_stages: int
     tasks: int
     failed_tasks: int
+    killed_tasks: int
     executors_added: int
     executors_removed: int
     task_time_ms: int

@@ -25,7 +25,7 @@ from stoker.events.tables import spark_apps, spark_event_chunks
 
 SUMMARY_COLUMNS = (
     "app_name", "app_id", "spark_version", "start_ms", "end_ms", "jobs", "failed_jobs", "stages",
-    "failed_stages", "tasks", "failed_tasks", "executors_added", "executors_removed",
+    "failed_stages", "tasks", "failed_tasks", "killed_tasks", "executors_added", "executors_removed",
     "task_time_ms", "gc_time_ms", "shuffle_read_bytes", "shuffle_write_bytes", "spilled_bytes",
     "input_bytes", "input_records", "output_bytes", "output_records",
 )

@@ -95,6 +95,7 @@ class SummaryDelta:
     failed_stages: int = 0
     tasks: int = 0
     failed_tasks: int = 0
+    killed_tasks: int = 0  # TaskKilled and TaskCommitDenied: stopped on purpose, not failures
     executors_added: int = 0
     executors_removed: int = 0
     task_time_ms: int = 0
@@ -137,11 +138,19 @@ def decode_event_into(raw: str | bytes, delta: SummaryDelta) -> str | None:
     return None
 
 
+# Spark's own status store counts these apart (numKilledTasks): a speculative copy killed because
+# another finished first, or a commit another attempt won, is no failure of the application.
+_KILLED_REASONS = frozenset({"TaskKilled", "TaskCommitDenied"})
+
+
 def _add(event: _Event, delta: SummaryDelta) -> None:
     kind = event.event
     if kind == "SparkListenerTaskEnd":
         delta.tasks += 1
-        if event.task_end_reason is not None and event.task_end_reason.reason != "Success":
+        reason = event.task_end_reason.reason if event.task_end_reason is not None else "Success"
+        if reason in _KILLED_REASONS:
+            delta.killed_tasks += 1
+        elif reason != "Success":
             delta.failed_tasks += 1
         metrics = event.task_metrics
         if metrics is not None:

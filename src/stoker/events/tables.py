@@ -34,6 +34,7 @@ spark_apps = sa.Table(
     sa.Column("failed_stages", sa.Integer, nullable=False, server_default="0"),
     sa.Column("tasks", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("failed_tasks", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("killed_tasks", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("executors_added", sa.Integer, nullable=False, server_default="0"),
     sa.Column("executors_removed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("task_time_ms", sa.BigInteger, nullable=False, server_default="0"),
