@@ -106,6 +106,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _path_refused(_request: Request, exc: PathRefused) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "step": exc.step, "path": exc.path}, status_code=400)
 
+    import sqlalchemy as sa
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _database_error(_request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+        return database_error_response(exc)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
@@ -115,6 +121,26 @@ def _install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"invalid request: {summary}", "problems": problems},
                             status_code=422)
+
+
+def database_error_response(exc: Exception) -> JSONResponse:
+    """What a client hears when the database fails it: a full disk is 507, an unreachable or
+    restarting database 503 with Retry-After (the request changed nothing: its transaction never
+    committed), anything else a plain 500 that names no internals."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+        return JSONResponse({"detail": "the server's disk is full: nothing was written; retry when "
+                                       "an operator has freed space"}, status_code=507)
+    import sqlalchemy as sa
+
+    unavailable = isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+    if unavailable:
+        log.warning("database unavailable: %s", text.splitlines()[0] if text else type(exc).__name__)
+        return JSONResponse({"detail": "the database is unavailable; nothing was written, retry shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
+    log.error("database error", exc_info=exc)
+    return JSONResponse({"detail": "internal error (logged on the server)"}, status_code=500)
 
 
 class Background:
