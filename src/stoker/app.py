@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from stoker import __version__
 from stoker.core.errors import StokerError
@@ -52,6 +52,9 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)
+    from stoker.api.openapi import install_error_docs
+
+    install_error_docs(app)
     return app
 
 
@@ -106,6 +109,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _path_refused(_request: Request, exc: PathRefused) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "step": exc.step, "path": exc.path}, status_code=400)
 
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 405:
+            return await http_exception_handler(request, exc)
+        # Starlette names only the methods of the first route matching the path; a path served by
+        # several routes (GET and POST /api/v1/jobs) must list them all.
+        allowed = sorted(allowed_methods(app, request.url.path) - {"HEAD"})
+        return JSONResponse({"detail": f"method {request.method} not allowed here; allowed: {', '.join(allowed)}"},
+                            status_code=405, headers={"Allow": ", ".join(allowed)})
+
     import sqlalchemy as sa
 
     @app.exception_handler(sa.exc.DBAPIError)
@@ -121,6 +137,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
         return JSONResponse({"detail": f"invalid request: {summary}", "problems": problems},
                             status_code=422)
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    from fastapi.routing import iter_route_contexts
+
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(route.methods or ())
+    return methods
 
 
 def database_error_response(exc: Exception) -> JSONResponse:

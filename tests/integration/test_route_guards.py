@@ -5,14 +5,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from stoker.api.auth import scope_of
+from stoker.api.auth import route_scopes
 from stoker.app import create_app
 from stoker.store.tokens import SCOPES
 
@@ -20,24 +17,12 @@ from stoker.store.tokens import SCOPES
 OPEN_ROUTES = {"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 
 
-def scopes_of(dependant: Dependant) -> Iterator[str]:
-    for dep in dependant.dependencies:
-        scope = scope_of(dep.call)
-        if scope is not None:
-            yield scope
-        yield from scopes_of(dep)
-
-
 def guarded_routes(app) -> list[tuple[str, str, str]]:
     """(method, path, scope) for every method of every route; fails on a route without a decision."""
     found, undecided = [], []
-    # FastAPI keeps included routers as wrappers; iter_route_contexts flattens them to their routes.
-    for route in iter_route_contexts(app.routes):
-        path, methods = route.path, sorted(route.methods or [])
-        if path is None or path in OPEN_ROUTES:
+    for path, methods, scopes in route_scopes(app.routes):
+        if path in OPEN_ROUTES:
             continue
-        dependant = getattr(route, "dependant", None)
-        scopes = set(scopes_of(dependant)) if dependant is not None else set()
         if len(scopes) != 1:
             undecided.append(f"{methods} {path}: scopes {sorted(scopes)}")
             continue

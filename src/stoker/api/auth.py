@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
 
 from stoker.store.tokens import Principal
 
@@ -49,3 +52,21 @@ def scope_of(call: object) -> str | None:
     """The scope a dependency made by `require` demands (None for any other callable)."""
     scope = getattr(call, "scope", None)
     return scope if isinstance(scope, str) else None
+
+
+def route_scopes(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, list[str], set[str]]]:
+    """(path, methods, scopes demanded) of every route, included routers flattened: the one walk
+    that the OpenAPI error documentation and the route-guard test share."""
+    for route in iter_route_contexts(routes):
+        if route.path is None:
+            continue
+        dependant = getattr(route, "dependant", None)
+        yield route.path, sorted(route.methods or []), set(_scopes(dependant)) if dependant else set()
+
+
+def _scopes(dependant: Dependant) -> Iterator[str]:
+    for dep in dependant.dependencies:
+        scope = scope_of(dep.call)
+        if scope is not None:
+            yield scope
+        yield from _scopes(dep)

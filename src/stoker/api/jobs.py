@@ -6,8 +6,10 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from stoker.api.auth import require
 from stoker.api.models import JobCreate, JobRunCreate, JobUpdate
+from stoker.api.paging import Cursor, PageSize
 from stoker.api.runs import created_response, list_runs_page
 from stoker.api.views import job_view
+from stoker.core.states import RunState
 from stoker.submission import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -20,7 +22,8 @@ def validate_job_steps(services: Any, steps: list[Any]) -> None:
 
 
 @router.post("", status_code=201, summary="Create a job: a named pipeline plus its run policy",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("submit"))],
+             responses={409: {"description": "a job with this name exists"}})
 def create_job(body: JobCreate, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     validate_job_steps(services, body.steps)
@@ -49,7 +52,9 @@ def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("submit"))],
+             responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
+                        404: {"description": "no such job"}})
 def submit_job_run(job: str, body: JobRunCreate, request: Request, response: Response,
                    idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
     services = request.app.state.services
@@ -60,7 +65,7 @@ def submit_job_run(job: str, body: JobRunCreate, request: Request, response: Res
 
 
 @router.get("/{job}/runs", summary="List a job's runs, newest first", dependencies=[Depends(require("read"))])
-def list_job_runs(job: str, request: Request, state: str | None = None, limit: int = 50,
-                  cursor: int | None = None) -> dict[str, Any]:
+def list_job_runs(job: str, request: Request, state: RunState | None = None, limit: PageSize = 50,
+                  cursor: Cursor = None) -> dict[str, Any]:
     request.app.state.services.runs.jobs.get(job)  # 404 for an unknown job
     return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from stoker.core import limits
 
@@ -15,12 +15,18 @@ JsonList = Annotated[list[Any], Field(max_length=limits.MAX_STEPS), AfterValidat
 JsonValue = Annotated[Any, AfterValidator(limits.check_json)]
 Priority = Annotated[int, Field(ge=-limits.MAX_PRIORITY, le=limits.MAX_PRIORITY)]
 
+
+class Body(BaseModel):
+    """A request body: unknown fields refused, and types as declared, with no coercion (`false` is
+    no integer, `"1"` no number), so the schema refuses exactly what the server does."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
 STEPS_EXAMPLE = [["read_csv", "people.csv", {"header": True, "inferSchema": True}],
                  ["filter", "age > 30"], ["group_by", ["city"], {"n": "count(*)"}], ["collect"]]
 
 
-class Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Policy(Body):
     description: str | None = None
     mode: Literal["session", "submit"] | None = Field(
         None, description="session: a warm SparkSession per worker (fast); submit: one spark-submit "
@@ -33,7 +39,7 @@ class Policy(BaseModel):
     backoff_seconds: float | None = Field(None, ge=0, le=86_400)
     timeout_seconds: float | None = Field(None, gt=0, le=limits.MAX_TIMEOUT_SECONDS,
                                           description="an attempt running longer is stopped: timed_out")
-    auto_retry: bool | None = Field(None, description="re-queue failed attempts automatically (default true); "
+    auto_retry: StrictBool | None = Field(None, description="re-queue failed attempts automatically (default true); "
                                     "false: a failed run waits for POST /runs/{id}/retry")
 
 
@@ -47,8 +53,7 @@ class JobUpdate(Policy):
     steps: JsonList | None = None
 
 
-class RunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RunCreate(Body):
     steps: JsonList | None = Field(None, description="an ad-hoc pipeline (omit when `job` is given)",
                                     examples=[STEPS_EXAMPLE])
     job: str | None = Field(None, description="run this job's steps instead (name or id)")
@@ -61,16 +66,14 @@ class RunCreate(BaseModel):
     priority: Priority = 0
 
 
-class JobRunCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class JobRunCreate(Body):
     params: JsonObject = Field(default_factory=dict)
     options: JsonObject = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, max_length=200)
     priority: Priority = 0
 
 
-class BatchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BatchCreate(Body):
     job: str | None = None
     steps: JsonList | None = None
     count: int | None = Field(None, ge=1, le=limits.MAX_BATCH_RUNS,
@@ -80,8 +83,7 @@ class BatchCreate(BaseModel):
     options: JsonObject = Field(default_factory=dict)
 
 
-class Claim(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Claim(Body):
     worker_id: str = Field(..., min_length=1, max_length=200)
     limit: int = Field(1, ge=1, le=1000)
     lanes: dict[Literal["instant", "spark", "container"], Annotated[int, Field(ge=0, le=1000)]] | None = Field(
@@ -91,17 +93,16 @@ class Claim(BaseModel):
     lease_seconds: float = Field(30, ge=1, le=3600)
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(Body):
     lease_seconds: float = Field(30, ge=1, le=3600)
 
 
-class Finish(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Finish(Body):
     outcome: Literal["succeeded", "failed", "timed_out", "cancelled"]
     result: JsonValue = None
     error: str | None = Field(None, max_length=100_000)
     log: str | None = Field(None, max_length=5_000_000)
-    permanent: bool = Field(False, description="a failure a retry cannot fix: the run fails now, "
+    permanent: StrictBool = Field(False, description="a failure a retry cannot fix: the run fails now, "
                                                "keeping its remaining attempts for a manual retry")
 
 
@@ -109,19 +110,16 @@ class FinishOne(Finish):
     attempt_id: str = Field(..., min_length=1, max_length=64)
 
 
-class FinishMany(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FinishMany(Body):
     endings: list[FinishOne] = Field(..., min_length=1, max_length=1000)
 
 
-class Annotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Annotate(Body):
     spark_app_id: str | None = Field(None, max_length=200)
     spark_job_group: str | None = Field(None, max_length=200)
     executor: str | None = Field(None, max_length=40)
 
 
-class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TokenCreate(Body):
     name: str = Field(..., min_length=1, max_length=200)
     scopes: list[Literal["admin", "submit", "read", "worker", "ingest"]] = Field(..., min_length=1)

@@ -7,6 +7,7 @@ from fastapi.responses import PlainTextResponse
 
 from stoker.api.auth import require
 from stoker.api.models import BatchCreate, RunCreate
+from stoker.api.paging import Cursor, PageSize, cursor_value
 from stoker.api.views import attempt_view, iso, run_view
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
@@ -25,19 +26,18 @@ def created_response(services: Any, submitted: Any, response: Response) -> dict[
     return run_view(services.runs.get(submitted.run_id))
 
 
-def list_runs_page(request: Request, *, job: str | None, state: str | None, limit: int,
-                   cursor: int | None, batch_id: str | None = None) -> dict[str, Any]:
-    if state is not None and state not in RunState.__members__:
-        raise InvalidInput(f"unknown state {state!r}; one of {', '.join(RunState.__members__)}")
-    if not 1 <= limit <= 500:
-        raise InvalidInput("limit must be between 1 and 500")
+def list_runs_page(request: Request, *, job: str | None, state: RunState | None, limit: int,
+                   cursor: str | None, batch_id: str | None = None) -> dict[str, Any]:
     runs, next_cursor = request.app.state.services.runs.list(
-        job=job, state=state, limit=limit, before_seq=cursor, batch_id=batch_id)
+        job=job, state=state.value if state else None, limit=limit, before_seq=cursor_value(cursor),
+        batch_id=batch_id)
     return {"runs": [run_view(r) for r in runs], "next_cursor": next_cursor}
 
 
 @router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("submit"))],
+             responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
+                        404: {"description": "no such job"}})
 def submit_run(body: RunCreate, request: Request, response: Response,
                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
@@ -53,10 +53,8 @@ def submit_run(body: RunCreate, request: Request, response: Response,
 
 @router.get("/runs", summary="List runs, newest first (filter by job and state; paginated)",
             dependencies=[Depends(require("read"))])
-def list_runs(request: Request, job: str | None = None, state: str | None = None,
-              limit: int = Query(50, ge=1, le=limits.MAX_PAGE_SIZE, description="page size"),
-              cursor: int | None = Query(None, ge=0, le=limits.MAX_CURSOR,
-                                         description="`next_cursor` of the previous page")) -> dict[str, Any]:
+def list_runs(request: Request, job: str | None = None, state: RunState | None = None,
+              limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
     return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)
 
 
@@ -74,7 +72,9 @@ def get_run(run_id: str, request: Request,
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run (QUEUED: at once; RUNNING: its worker stops it)",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("submit"))],
+             responses={202: {"description": "RUNNING: the cancel is requested; its worker stops it"},
+                        409: {"description": "the run has finished already"}})
 def cancel_run(run_id: str, request: Request, response: Response) -> dict[str, Any]:
     services = request.app.state.services
     state = services.runs.cancel(run_id)
@@ -110,10 +110,9 @@ def get_attempt(run_id: str, request: Request,
 @router.get("/dead-letters", summary="Runs that used up their attempts, and refused retries",
             dependencies=[Depends(require("read"))])
 def list_dead_letters(request: Request, job: str | None = None, run: str | None = None,
-                      limit: int = Query(50, ge=1, le=limits.MAX_PAGE_SIZE),
-                      cursor: int | None = Query(None, ge=0, le=limits.MAX_CURSOR)) -> dict[str, Any]:
+                      limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
     entries, next_cursor = request.app.state.services.runs.dead_letters(
-        job=job, run_id=run, limit=limit, before_id=cursor)
+        job=job, run_id=run, limit=limit, before_id=cursor_value(cursor))
     return {"dead_letters": [{**e, "created_at": iso(e["created_at"]),
                               "links": {"run": f"/api/v1/runs/{e['run_id']}"}} for e in entries],
             "next_cursor": next_cursor}
@@ -128,7 +127,7 @@ def run_log(run_id: str, request: Request,
 
 
 @router.post("/batches", status_code=201, summary="Submit N runs at once (one transaction)",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("submit"))], responses={404: {"description": "no such job"}})
 def submit_batch(body: BatchCreate, request: Request) -> dict[str, Any]:
     if (body.count is None) == (body.params_list is None):
         raise InvalidInput("give either `count` or `params_list`")

@@ -75,7 +75,8 @@ def annotate(attempt_id: str, body: Annotate, request: Request) -> None:
 
 @router.post("/attempts/{attempt_id}/heartbeat",
              summary="Renew an attempt's lease; 409 if it no longer holds it",
-             dependencies=[Depends(require("worker"))])
+             dependencies=[Depends(require("worker"))],
+             responses={409: {"description": "the attempt no longer holds its lease (it ended or was reaped)"}})
 def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) -> dict[str, Any]:
     lease = request.app.state.services.queue.heartbeat_one(
         attempt_id, lease_seconds=(body.lease_seconds if body else 30.0))
@@ -85,7 +86,8 @@ def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) 
 
 @router.post("/attempts/{attempt_id}/finish",
              summary="Report how an attempt ended; 409 (nothing changes) if it no longer holds the lease",
-             dependencies=[Depends(require("worker"))])
+             dependencies=[Depends(require("worker"))],
+             responses={409: {"description": "the attempt no longer holds its lease: its outcome is discarded"}})
 def finish(attempt_id: str, body: Finish, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     state = services.queue.finish(_ending(attempt_id, body))

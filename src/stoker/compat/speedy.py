@@ -30,7 +30,8 @@ def submit(body: SpeedySubmit, request: Request) -> dict[str, str]:
 
 
 @router.get("/pop", summary="Take the first queued job (leased to the caller; 204 when empty)",
-            dependencies=[Depends(require("worker"))], response_model=None)
+            dependencies=[Depends(require("worker"))], response_model=None,
+            responses={204: {"description": "the queue is empty"}})
 def pop(request: Request, worker_id: str = "speedy-pop") -> Response | dict[str, Any]:
     """The job is leased to the caller, who must heartbeat and finish it through the links given
     (the worker protocol); if it never does, the lease expires and the job is queued again."""
