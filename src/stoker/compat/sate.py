@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from stoker.api.auth import require
+from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
 from stoker.services import Services
 from stoker.store.runs import NewRun
@@ -25,6 +26,7 @@ PING = ["sate_ping"]
 FORCED = ["fail", "force_error: this execution was asked to fail"]
 REQUEST_SHAPE = '{"payload": ...}'
 EXECUTION_SHAPE = '{"force_error": true|false}'
+RequestId = Annotated[str, Path(max_length=limits.MAX_ID)]
 
 
 class SateRoute(APIRoute):
@@ -75,6 +77,10 @@ def _body(raw: bytes, shape: str) -> dict[str, Any]:
         raise InvalidInput(f"the body is not valid JSON ({exc}): send {shape}") from exc
     if not isinstance(body, dict):
         raise InvalidInput(f"the body must be a JSON object: {shape}")
+    try:
+        limits.check_json(body, "body")  # what the store can keep (core/limits.py)
+    except limits.JsonTooBig as exc:
+        raise InvalidInput(str(exc)) from exc
     return body
 
 
@@ -129,7 +135,7 @@ def create_request(request: Request, raw: bytes = Depends(raw_body)) -> dict[str
                         409: {"description": "an execution is active, the request already succeeded, "
                                              "or it failed too often (published as a dead letter)"},
                         422: {"description": "the body is not an object with force_error"}})
-def create_execution(request_id: str, request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
+def create_execution(request_id: RequestId, request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
     services: Services = request.app.state.services
     sate = SateStore(services.runs)
     refusal = sate.refusal(request_id)
@@ -164,7 +170,7 @@ def _sate_refusal(refusal: Conflict, request_id: str) -> Conflict:
 
 @router.get("/requests/{request_id}/results", summary="Results of a processing request's executions",
             dependencies=[Depends(require("read"))], response_model=None)
-def request_results(request_id: str, request: Request) -> dict[str, Any]:
+def request_results(request_id: RequestId, request: Request) -> dict[str, Any]:
     sate = SateStore(request.app.state.services.runs)
     sate.request(request_id)  # 404 for an unknown request
     return {"results": sate.results(request_id=request_id)}
@@ -172,7 +178,7 @@ def request_results(request_id: str, request: Request) -> dict[str, Any]:
 
 @router.get("/executions/{execution_id}/results", summary="The result of one execution",
             dependencies=[Depends(require("read"))], response_model=None)
-def execution_results(execution_id: str, request: Request) -> dict[str, Any]:
+def execution_results(execution_id: Annotated[str, Path(max_length=limits.MAX_ID)], request: Request) -> dict[str, Any]:
     sate = SateStore(request.app.state.services.runs)
     results = sate.results(execution_id=execution_id)
     if not results:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from stoker.api.auth import require
 from stoker.api.worker import claimed_view
+from stoker.core import limits
 from stoker.submission import RunRequest, Submitter
 
 router = APIRouter(prefix="/jobs", tags=["Speedy Gonzales API"])
 
 
 class SpeedySubmit(BaseModel):
-    steps: list[Any] = Field(..., examples=[[["range", 10], ["count"]]])
-    options: dict[str, Any] = Field(default_factory=dict,
+    # Free-form JSON within the limits of core/limits.py, as the native API takes it.
+    steps: Annotated[list[Any], Field(max_length=limits.MAX_STEPS), AfterValidator(limits.check_json)] = Field(
+        ..., examples=[[["range", 10], ["count"]]])
+    options: Annotated[dict[str, Any], AfterValidator(limits.check_json)] = Field(default_factory=dict,
                                     description="`s3` holds aws_access_key_id / aws_secret_access_key")
 
 
