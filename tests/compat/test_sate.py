@@ -228,3 +228,18 @@ def test_seed_examples_without_a_token_when_opted_in(tmp_path):
 
 def test_no_anonymous_access_by_default(api):
     assert api.post("/requests", json={"payload": {}}, headers={"Authorization": ""}).status_code == 401
+
+
+def test_a_database_outage_answers_a_message_too(api, monkeypatch):
+    """The app's own handlers decide the status and headers (503, Retry-After); Sate's shape wraps them."""
+    import sqlalchemy as sa
+
+    from stoker.store.sate import SateStore
+
+    def down(*_args, **_kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("could not connect to server"))
+
+    monkeypatch.setattr(SateStore, "request", down)
+    response = api.get("/requests/00000000-0000-0000-0000-000000000000/results")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+    assert set(response.json()) == {"message"}

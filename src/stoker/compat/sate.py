@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -17,10 +17,12 @@ from fastapi.routing import APIRoute
 from stoker.api.auth import require
 from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
-from stoker.services import Services
 from stoker.store.runs import NewRun
 from stoker.store.sate import SateStore
 from stoker.submission import RunRequest, Submitter, lane_of
+
+if TYPE_CHECKING:
+    from stoker.services import Services
 
 PING = ["sate_ping"]
 FORCED = ["fail", "force_error: this execution was asked to fail"]
