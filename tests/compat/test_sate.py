@@ -195,7 +195,7 @@ def test_pipeline_payload_secrets_are_sealed(api, services):
 
     with services.db.read() as conn:
         row = conn.execute(sate_requests.select()).one()
-    assert "SATESECRET" not in str(row.body) and row.secrets  # sealed at rest
+    assert "SATESECRET" not in str(row.payload) and row.secrets  # sealed at rest
 
 
 def test_job_payload_runs_the_job_with_the_payload_as_parameters(api):

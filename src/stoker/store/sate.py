@@ -31,9 +31,10 @@ sate_requests = sa.Table(
     "sate_requests",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    # The request body as the client sent it, but for the sealed secrets of a pipeline payload's
-    # options (kept in `secrets`); the id is not in it.
-    sa.Column("body", sa.JSON, nullable=False),
+    # The request body as the client sent it: its payload (any JSON value), its other fields, and
+    # apart, the sealed secrets of a pipeline payload's options (options.s3).
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("extra", sa.JSON),
     sa.Column("secrets", sa.Text),
     sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id")),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -101,9 +102,10 @@ class SateStore:
 
     def create_request(self, body: dict[str, Any], secrets: str | None) -> SateRequest:
         request = SateRequest(str(uuid.uuid4()), body, secrets, None)
+        extra = {k: v for k, v in body.items() if k != "payload"} or None
         with self.db.write() as conn:
-            conn.execute(sate_requests.insert().values(id=request.id, body=body, secrets=secrets,
-                                                       created_at=self.clock()))
+            conn.execute(sate_requests.insert().values(id=request.id, payload=body["payload"], extra=extra,
+                                                       secrets=secrets, created_at=self.clock()))
         return request
 
     def request(self, request_id: str) -> SateRequest:
@@ -111,7 +113,7 @@ class SateStore:
             row = conn.execute(sa.select(sate_requests).where(sate_requests.c.id == request_id)).first()
         if row is None:
             raise NotFound(f"processing request {request_id} does not exist")
-        return SateRequest(row.id, row.body, row.secrets, row.run_id)
+        return SateRequest(row.id, _body(row.payload, row.extra), row.secrets, row.run_id)
 
     def refusal(self, request_id: str) -> Conflict | None:
         """The gateway rules, before anything else of an execution is looked at: the refusal a new
@@ -151,13 +153,13 @@ class SateStore:
         if refusal is not None:
             raise refusal
         self.runs.wake_local()
-        request = SateRequest(row.id, row.body, row.secrets, run_id)
+        request = SateRequest(row.id, _body(row.payload, row.extra), row.secrets, run_id)
         return execution_object(execution_id, body, now, request.view())
 
     def results(self, *, request_id: str | None = None,
                 execution_id: str | None = None) -> list[dict[str, Any]]:
         """Results of finished executions, oldest first, each as Sate's results API answered it."""
-        query = (sa.select(sate_executions, sate_requests.c.body.label("request_body"),
+        query = (sa.select(sate_executions, sate_requests.c.payload, sate_requests.c.extra,
                            sate_requests.c.secrets, attempts.c.outcome, attempts.c.started_at,
                            attempts.c.finished_at, attempts.c.result)
                  .join(sate_requests, sate_requests.c.id == sate_executions.c.request_id)
@@ -177,7 +179,7 @@ class SateStore:
             "outputs": _outputs(r.result) if r.outcome == "succeeded" else {},
             "execution": execution_object(
                 r.id, r.body, r.created_at,
-                request_object(r.request_id, r.request_body, r.secrets is not None)),
+                request_object(r.request_id, _body(r.payload, r.extra), r.secrets is not None)),
         } for r in rows]
 
     def execution_exists(self, execution_id: str) -> bool:
@@ -200,8 +202,12 @@ class SateStore:
                             .order_by(sate_executions.c.number.desc()).limit(1)).first()
         message = None if last is None else execution_object(
             last.id, last.body, last.created_at,
-            request_object(request.id, request.body, request.secrets is not None))
+            request_object(request.id, _body(request.payload, request.extra), request.secrets is not None))
         return {"request_id": request.id, "seed_message": message}
+
+
+def _body(payload: Any, extra: dict[str, Any] | None) -> dict[str, Any]:
+    return {"payload": payload, **(extra or {})}
 
 
 def _outputs(result: Any) -> Any:
