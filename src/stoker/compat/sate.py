@@ -17,12 +17,12 @@ from fastapi.routing import APIRoute
 from stoker.api.auth import require
 from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
-from stoker.store.runs import NewRun
 from stoker.store.sate import SateStore
 from stoker.submission import RunRequest, Submitter, lane_of
 
 if TYPE_CHECKING:
     from stoker.services import Services
+    from stoker.store.runs import NewRun
 
 PING = ["sate_ping"]
 FORCED = ["fail", "force_error: this execution was asked to fail"]
