@@ -7,7 +7,7 @@ import importlib
 import sqlalchemy as sa
 
 TABLE_MODULES = ("stoker.store.tables", "stoker.events.tables", "stoker.sinks.tables",
-                 "stoker.compat.sate_tables")
+                 "stoker.store.sate")
 
 
 def all_tables() -> sa.MetaData:

@@ -114,60 +114,6 @@ def test_functions_listed(api):
         assert name in functions and functions[name]["doc"] and functions[name]["signature"]
 
 
-# -- Speedy Gonzales -----------------------------------------------------------------------------
-def test_speedy_submit_status_and_native_view(api):
-    job_id = api.post("/jobs/submit", json={"steps": NOOP}).json()["job_id"]
-    assert api.get(f"/jobs/status/{job_id}").json()["status"] in ("QUEUED", "RUNNING", "SUCCEEDED")
-    wait_for_state(api, job_id)
-    assert api.get(f"/jobs/status/{job_id}").json() == {"status": "SUCCEEDED"}
-    assert api.get(f"/api/v1/runs/{job_id}").json()["id"] == job_id
-
-
-def test_speedy_status_unknown_is_404(api):
-    response = api.get("/jobs/status/00000000-0000-0000-0000-000000000000")
-    assert response.status_code == 404 and response.json() == {"status": "NOT_FOUND"}
-
-
-def test_speedy_s3_secrets_never_shown(api, services):
-    secret = "SUPERSECRETKEY123"
-    body = {"steps": [["sleep", 0], ["noop"]],
-            "options": {"s3": {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": secret}}}
-    job_id = api.post("/jobs/submit", json=body).json()["job_id"]
-    done = wait_for_state(api, job_id)
-    assert secret not in str(done) and "AKIAEXAMPLE" not in str(done)
-    assert secret not in api.get("/api/v1/runs").text
-    assert secret not in api.get(f"/api/v1/runs/{job_id}/log").text
-    from stoker.store.tables import runs
-
-    with services.db.read() as conn:
-        stored = conn.execute(runs.select().where(runs.c.id == job_id)).one()
-    assert secret not in str(stored._mapping)  # encrypted at rest
-
-
-def test_speedy_pop_leases_to_caller(services):
-    """With no embedded worker, pop hands out the job; the popper finishes it via the worker protocol."""
-    from fastapi.testclient import TestClient
-
-    from stoker.app import create_app
-
-    with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
-        assert client.get("/jobs/pop").status_code == 204
-        secret = {"aws_access_key_id": "AK", "aws_secret_access_key": "SK"}
-        job_id = client.post("/jobs/submit", json={"steps": NOOP, "options": {"s3": secret}}).json()["job_id"]
-        popped = client.get("/jobs/pop").json()
-        assert popped["job_id"] == job_id and popped["steps"] == NOOP
-        assert popped["options"]["s3"] == secret  # the worker that runs it gets the credentials
-        assert client.get(f"/jobs/status/{job_id}").json() == {"status": "RUNNING"}
-        assert client.get("/jobs/pop").status_code == 204
-        finish = client.post(popped["links"]["finish"], json={"outcome": "succeeded", "result": {"ok": 1}})
-        assert finish.json()["run_state"] == "SUCCEEDED"
-        again = client.post(popped["links"]["finish"], json={"outcome": "failed"})
-        assert again.status_code == 409 and "no longer holds the lease" in again.json()["detail"]
-        assert client.get(f"/jobs/status/{job_id}").json() == {"status": "SUCCEEDED"}
-        worker_token = services.tokens.create("reader", ["read"])
-        assert client.get("/jobs/pop", headers={"Authorization": f"Bearer {worker_token}"}).status_code == 403
-
-
 def test_attempt_past_its_timeout_is_timed_out(api):
     api.post("/api/v1/jobs", json={"name": "slowpoke", "steps": [["sleep", 30], ["noop"]],
                                    "timeout_seconds": 0.5, "max_attempts": 1})
@@ -211,7 +157,6 @@ def test_worker_shutdown_requeues_what_it_could_not_finish(services):
     """A stopping worker reports unfinished attempts `lost`: the run goes back to the queue."""
     from fastapi.testclient import TestClient
 
-    from conftest import ADMIN_TOKEN
     from stoker.app import Background, create_app
 
     background = Background(services)

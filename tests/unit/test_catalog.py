@@ -298,7 +298,8 @@ def test_describe_shape(catalog: Catalog, roots: StorageRoots) -> None:
     by_name = {d["name"]: d for d in described}
     expected = {"range", "read_csv", "read_json", "read_parquet", "select", "filter", "with_column",
                 "drop", "rename", "distinct", "sort", "limit", "group_by", "join", "union", "sql",
-                "count", "collect", "write_csv", "write_json", "write_parquet", "noop", "sleep", "fail"}
+                "count", "collect", "write_csv", "write_json", "write_parquet", "noop", "sleep", "fail",
+                "sate_ping"}
     assert set(by_name) == expected
     assert by_name["read_csv"]["signature"] == "read_csv(path: string[, options: object])"
     assert by_name["write_csv"]["signature"] == "write_csv(path: string[, mode: string[, options: object]])"

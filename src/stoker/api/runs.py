@@ -107,12 +107,16 @@ def get_attempt(run_id: str, request: Request,
     return attempt_view(request.app.state.services.runs.attempt(run_id, number))
 
 
-@router.get("/dead-letters", summary="Runs that used up their attempts, and refused retries",
+@router.get("/dead-letters", summary="Runs that used up their attempts (kind `exhausted`), and refused "
+                                     "retries (kind `retry_refused`)",
             dependencies=[Depends(require("read"))])
 def list_dead_letters(request: Request, job: str | None = None, run: str | None = None,
+                      request_id: str | None = Query(None, alias="request", max_length=200,
+                                                     description="a seed API's request id (Sate: the "
+                                                                 "processing request): its refused executions"),
                       limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
     entries, next_cursor = request.app.state.services.runs.dead_letters(
-        job=job, run_id=run, limit=limit, before_id=cursor_value(cursor))
+        job=job, run_id=run, request_id=request_id, limit=limit, before_id=cursor_value(cursor))
     return {"dead_letters": [{**e, "created_at": iso(e["created_at"]),
                               "links": {"run": f"/api/v1/runs/{e['run_id']}"}} for e in entries],
             "next_cursor": next_cursor}

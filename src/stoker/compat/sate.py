@@ -1,199 +1,190 @@
-"""The Sate API (seed-apis.md §5) as a thin adapter: a processing request is a run (of the job
-`sate`: no automatic retries, at most 3 failures), an execution is one attempt of it.
-
-The gateway rules hold in the database: the request row is locked while an execution is created,
-the run is re-queued by one conditional UPDATE (RunStore.retry_in), and a refusal because the
-failures are used up is written to the dead-letter list and the outbox in the same transaction.
-"""
+"""The Sate API (seed-apis.md §5) as a thin adapter, shaped as its gateway answered: a processing
+request is a run of the job `sate` (store/sate.py), an execution one attempt of it. Every error on
+these routes answers Sate's {"message": "..."}; the gateway rules run before the body is looked at,
+as the original's gateway checked them before it created anything."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from datetime import UTC, datetime
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Body, Depends, Request
+import orjson
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from stoker.api.auth import require
-from stoker.compat.sate_tables import sate_executions, sate_requests
-from stoker.core.errors import StokerError
-from stoker.core.states import attempt_id_for
-from stoker.services import Services
-from stoker.store.runs import NewRun
-from stoker.store.tables import attempts
-from stoker.store.tables import runs as run_table
-from stoker.submission import lane_of, substitute_params
+from stoker.core import limits
+from stoker.core.errors import Conflict, InvalidInput, NotFound
+from stoker.store.sate import SateStore
+from stoker.submission import RunRequest, Submitter, lane_of
 
-router = APIRouter(tags=["Sate API"])
+if TYPE_CHECKING:
+    from stoker.services import Services
+    from stoker.store.runs import NewRun
 
-SATE_JOB = "sate"
-SATE_POLICY = {"auto_retry": False, "max_attempts": 3, "max_concurrent_runs": 16, "backoff_seconds": 0,
-               "description": "Sate processing requests (executions are created by the client)"}
+PING = ["sate_ping"]
 FORCED = ["fail", "force_error: this execution was asked to fail"]
+REQUEST_SHAPE = '{"payload": ...}'
+EXECUTION_SHAPE = '{"force_error": true|false}'
+RequestId = Annotated[str, Path(max_length=limits.MAX_ID)]
 
 
-def _message(status: int, text: str) -> JSONResponse:
-    return JSONResponse({"message": text}, status_code=status)
+class SateRoute(APIRoute):
+    """Errors of these routes in Sate's shape, {"message": ...}, with the status and headers the app's
+    own handlers give them: registered on the Sate routes only, the rest of the app is untouched."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def sate_shaped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                handle = _app_handler(request, exc)
+                if handle is None:
+                    raise  # a bug stays a bug (500), never a 4xx
+                return _as_message(await handle(request, exc))
+
+        return sate_shaped
 
 
-def _sate_time(ts: float | None) -> str | None:
-    """Sate's timestamps: '2020-11-07 16:31:58.103057' (UTC)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+def _app_handler(request: Request, exc: Exception) -> Any:
+    handlers = request.app.exception_handlers
+    return next((handlers[cls] for cls in type(exc).__mro__ if cls in handlers), None)
 
 
-def steps_for(services: Services, payload: dict[str, Any]) -> list[Any]:
-    """What a payload runs: its own `steps`, a registered `job` (the payload as parameters), or the
-    built-in ping processor."""
-    if "steps" in payload:
-        steps = payload["steps"]
-    elif "job" in payload:
-        job = services.runs.jobs.get(str(payload["job"]))
-        params = payload.get("params", payload)
-        steps = substitute_params(job["spec"].get("steps", []), params if isinstance(params, dict) else {})
-    else:
-        steps = [["sate_ping", payload]]
-    services.catalog.validate(steps, services.roots)
-    return list(steps)
+def _as_message(response: Response) -> Response:
+    detail = orjson.loads(bytes(response.body)).get("detail")
+    message = detail if isinstance(detail, str) else orjson.dumps(detail).decode()
+    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    return JSONResponse({"message": message}, status_code=response.status_code, headers=headers)
 
 
-@router.post("/requests", status_code=201, summary="Create a processing request",
-             dependencies=[Depends(require("submit"))], response_model=None)
-def create_request(request: Request, body: Any = Body(..., examples=[{"payload": {"message": "ping"}}])
-                   ) -> JSONResponse | dict[str, Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
-        return _message(422, 'the body must be {"payload": {...}} with an object as payload')
-    services = request.app.state.services
+async def raw_body(request: Request) -> bytes:
+    """The body unparsed: an execution's body is checked only after the gateway rules passed."""
+    return await request.body()
+
+
+router = APIRouter(tags=["Sate API"], route_class=SateRoute)
+
+
+def _body(raw: bytes, shape: str) -> dict[str, Any]:
+    if not raw.strip():
+        raise InvalidInput(f"the body is missing: send {shape}")
     try:
-        steps_for(services, body["payload"])
-    except StokerError as exc:
-        return _message(exc.status_code, exc.message)
-    except Exception as exc:  # catalog refusals (422/400) in Sate's error shape
-        return _message(getattr(exc, "status_code", 422), f"the payload cannot be processed: {exc}")
-    request_id = str(uuid.uuid4())
-    with services.db.write() as conn:
-        conn.execute(sate_requests.insert().values(id=request_id, payload=body["payload"],
-                                                   created_at=time.time()))
-    return {"id": request_id, "payload": body["payload"]}
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON ({exc}): send {shape}") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput(f"the body must be a JSON object: {shape}")
+    try:
+        limits.check_json(body, "body")  # what the store can keep (core/limits.py)
+    except limits.JsonTooBig as exc:
+        raise InvalidInput(str(exc)) from exc
+    return body
+
+
+def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewRun:
+    """What a payload runs, through the submission service (validation, secrets, job kind): a payload
+    with Stoker `steps` or a registered `job` runs those; any other payload, of any type, the
+    built-in processor. A truthy force_error makes the execution fail first."""
+    submitter = Submitter(services)
+    if isinstance(payload, dict) and ("steps" in payload or "job" in payload):
+        options = payload.get("options", {})
+        if not isinstance(options, dict):
+            raise InvalidInput("payload.options must be an object")
+        if "job" in payload:
+            job = services.runs.jobs.get(str(payload["job"]))
+            params = payload.get("params")
+            if not isinstance(params, dict):  # the payload itself, but for what is not a parameter
+                params = {k: v for k, v in payload.items() if k not in ("job", "options")}
+            new = submitter.prepare(RunRequest(params=params, options=options), job)
+        else:
+            new = submitter.prepare(RunRequest(steps=payload["steps"], options=options), None)
+    else:
+        new = submitter.prepare(RunRequest(steps=[PING]), None)
+    if force_error:
+        steps = [FORCED, *(new.steps or [])]
+        new = dataclasses.replace(new, steps=steps, lane=lane_of(steps))
+    return new
+
+
+@router.post("/requests", status_code=201, summary="Create a processing request ({\"payload\": anything})",
+             dependencies=[Depends(require("submit"))], response_model=None,
+             openapi_extra={"requestBody": {"content": {"application/json": {
+                 "example": {"payload": {"message": "ping"}}}}}})
+def create_request(request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
+    """The body is kept as sent (extra fields too) and answered with its id. A payload of Stoker
+    `steps` or a `job` is validated now; its options.s3 is sealed and shown redacted."""
+    body = _body(raw, REQUEST_SHAPE)
+    if "payload" not in body:
+        raise InvalidInput(f"the processing request has no 'payload': send {REQUEST_SHAPE}")
+    services: Services = request.app.state.services
+    new = _run_of(services, body["payload"])
+    payload = body["payload"]
+    if isinstance(payload, dict) and "options" in payload:
+        body = {**body, "payload": {**payload, "options": new.options}}  # the secrets only sealed
+    return SateStore(services.runs).create_request(body, new.secrets).view()
 
 
 @router.post("/requests/{request_id}/executions", status_code=201, summary="Execute a processing request",
              dependencies=[Depends(require("submit"))], response_model=None,
+             openapi_extra={"requestBody": {"content": {"application/json": {
+                 "example": {"force_error": False}}}}},
              responses={404: {"description": "unknown request"},
                         409: {"description": "an execution is active, the request already succeeded, "
-                                             "or it failed too often (published as a dead letter)"}})
-def create_execution(request_id: str, request: Request, body: Any = Body(default=None)
-                     ) -> JSONResponse | dict[str, Any]:
-    body = body if body is not None else {}
-    if not isinstance(body, dict) or not isinstance(body.get("force_error", False), bool):
-        return _message(422, 'the body must be {"force_error": true|false}')
-    force_error = body.get("force_error", False)
-    services = request.app.state.services
-    runs = services.runs
-    now = time.time()
-    with services.db.write() as conn:
-        req = conn.execute(sa.select(sate_requests).where(sate_requests.c.id == request_id)
-                           .with_for_update()).first()
-        if req is None:
-            return _message(404, f"processing request {request_id} does not exist")
-        steps = steps_for(services, req.payload)
-        if force_error:
-            steps = [FORCED, *steps]
-        if req.run_id is None:
-            job_row = runs.jobs.ensure(conn, SATE_JOB, **SATE_POLICY)
-            [submitted] = runs.submit_in(conn, job_row, [NewRun(steps=steps, lane=lane_of(steps),
-                                                                params={"request_id": request_id},
-                                                                idempotency_key=request_id)])
-            run_id, number, refusal = submitted.run_id, 1, None
-            conn.execute(sate_requests.update().where(sate_requests.c.id == request_id)
-                         .values(run_id=run_id))
-        else:
-            run_id = req.run_id
-            refusal = runs.retry_in(conn, run_id, steps=steps, lane=lane_of(steps))
-            number = conn.execute(sa.select(run_table.c.attempt_count)
-                                  .where(run_table.c.id == run_id)).scalar_one() + 1
-        if refusal is None:
-            execution_id = attempt_id_for(run_id, number)
-            conn.execute(sate_executions.insert().values(
-                id=execution_id, request_id=request_id, number=number, force_error=force_error,
-                created_at=now))
+                                             "or it failed too often (published as a dead letter)"},
+                        422: {"description": "the body is not an object with force_error"}})
+def create_execution(request_id: RequestId, request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
+    services: Services = request.app.state.services
+    sate = SateStore(services.runs)
+    refusal = sate.refusal(request_id)
     if refusal is not None:
-        return _message(409, _sate_refusal(refusal, request_id))
-    runs.wake_local()
-    return _execution_view(execution_id, force_error, now, request_id, req.payload)
+        raise _sate_refusal(refusal, request_id)
+    body = _body(raw, EXECUTION_SHAPE)
+    if "force_error" not in body:
+        raise InvalidInput(f"specify the force_error property: send {EXECUTION_SHAPE}")
+    payload = sate.request(request_id).body["payload"]
+    try:
+        return sate.execute(request_id, body, _run_of(services, payload, bool(body["force_error"])))
+    except Conflict as exc:
+        raise _sate_refusal(exc, request_id) from exc
 
 
-def _sate_refusal(refusal: StokerError, request_id: str) -> str:
+def _sate_refusal(refusal: Conflict, request_id: str) -> Conflict:
     details = refusal.details
     if "results" in details:
-        return (f"processing request {request_id} was already processed successfully and is never "
+        text = (f"processing request {request_id} was already processed successfully and is never "
                 f"processed again; its results: /requests/{request_id}/results")
-    if "active_attempt" in details:
-        return (f"processing request {request_id} has an execution in progress; wait for its result "
+    elif "active_attempt" in details:
+        text = (f"processing request {request_id} is being processed at the moment; wait for its result "
                 f"at /requests/{request_id}/results before executing it again")
-    return (f"processing request {request_id} failed the maximum number of times and will not be "
-            f"executed again; this refused execution was published to the dead-letter topic")
-
-
-def _execution_view(execution_id: str, force_error: bool, created_at: float, request_id: str,
-                    payload: dict[str, Any]) -> dict[str, Any]:
-    return {"id": execution_id, "force_error": force_error, "creation_date": _sate_time(created_at),
-            "processing_request": {"id": request_id, "payload": payload}}
-
-
-def _results(services: Services, *, request_id: str | None = None,
-             execution_id: str | None = None) -> list[dict[str, Any]]:
-    query = (sa.select(sate_executions, sate_requests.c.payload, attempts.c.outcome, attempts.c.started_at,
-                       attempts.c.finished_at, attempts.c.result)
-             .join(sate_requests, sate_requests.c.id == sate_executions.c.request_id)
-             .join(attempts, attempts.c.id == sate_executions.c.id)
-             .where(attempts.c.outcome.is_not(None)))
-    if request_id is not None:
-        query = query.where(sate_executions.c.request_id == request_id)
-    if execution_id is not None:
-        query = query.where(sate_executions.c.id == execution_id)
-    with services.db.read() as conn:
-        rows = conn.execute(query.order_by(sate_executions.c.number)).all()
-    return [{
-        "id": r.id, "is_success": r.outcome == "succeeded",
-        "processing_start_time": _sate_time(r.started_at), "processing_end_time": _sate_time(r.finished_at),
-        "processing_total_seconds": round(r.finished_at - r.started_at, 6),
-        "outputs": _outputs(r.result) if r.outcome == "succeeded" else {},
-        "execution": _execution_view(r.id, r.force_error, r.created_at, r.request_id, r.payload),
-    } for r in rows]
-
-
-def _outputs(result: Any) -> Any:
-    if isinstance(result, dict) and result.get("type") == "outputs":
-        return result["outputs"]
-    return result or {}
+    elif "dead_letters" in details:
+        text = (f"processing request {request_id} failed the maximum number of times and will not be "
+                f"executed again; this refused execution was published to the dead-letter topic "
+                f"(/api/v1/dead-letters?request={request_id})")
+    else:
+        text = refusal.message
+    return Conflict(text, **details)
 
 
 @router.get("/requests/{request_id}/results", summary="Results of a processing request's executions",
             dependencies=[Depends(require("read"))], response_model=None)
-def request_results(request_id: str, request: Request) -> JSONResponse | dict[str, Any]:
-    services = request.app.state.services
-    with services.db.read() as conn:
-        exists = conn.execute(sa.select(sate_requests.c.id).where(sate_requests.c.id == request_id)).first()
-    if exists is None:
-        return _message(404, f"processing request {request_id} does not exist")
-    return {"results": _results(services, request_id=request_id)}
+def request_results(request_id: RequestId, request: Request) -> dict[str, Any]:
+    sate = SateStore(request.app.state.services.runs)
+    sate.request(request_id)  # 404 for an unknown request
+    return {"results": sate.results(request_id=request_id)}
 
 
 @router.get("/executions/{execution_id}/results", summary="The result of one execution",
             dependencies=[Depends(require("read"))], response_model=None)
-def execution_results(execution_id: str, request: Request) -> JSONResponse | dict[str, Any]:
-    services = request.app.state.services
-    results = _results(services, execution_id=execution_id)
+def execution_results(execution_id: Annotated[str, Path(max_length=limits.MAX_ID)], request: Request) -> dict[str, Any]:
+    sate = SateStore(request.app.state.services.runs)
+    results = sate.results(execution_id=execution_id)
     if not results:
-        with services.db.read() as conn:
-            known = conn.execute(sa.select(sate_executions.c.id)
-                                 .where(sate_executions.c.id == execution_id)).first()
-        if known is None:
-            return _message(404, f"execution {execution_id} does not exist")
-        return _message(404, f"execution {execution_id} has no result yet")
+        if not sate.execution_exists(execution_id):
+            raise NotFound(f"execution {execution_id} does not exist")
+        raise NotFound(f"execution {execution_id} has no result yet")
     return {"results": results}

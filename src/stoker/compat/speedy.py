@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from stoker.api.auth import require
 from stoker.api.worker import claimed_view
+from stoker.core import limits
 from stoker.submission import RunRequest, Submitter
 
 router = APIRouter(prefix="/jobs", tags=["Speedy Gonzales API"])
 
 
 class SpeedySubmit(BaseModel):
-    steps: list[Any] = Field(..., examples=[[["range", 10], ["count"]]])
-    options: dict[str, Any] = Field(default_factory=dict,
+    # Free-form JSON within the limits of core/limits.py, as the native API takes it.
+    steps: Annotated[list[Any], Field(max_length=limits.MAX_STEPS), AfterValidator(limits.check_json)] = Field(
+        ..., examples=[[["range", 10], ["count"]]])
+    options: Annotated[dict[str, Any], AfterValidator(limits.check_json)] = Field(default_factory=dict,
                                     description="`s3` holds aws_access_key_id / aws_secret_access_key")
 
 
@@ -29,20 +32,24 @@ def submit(body: SpeedySubmit, request: Request) -> dict[str, str]:
     return {"job_id": submitted.run_id}
 
 
-@router.get("/pop", summary="Take the first queued job (leased to the caller; 204 when empty)",
+@router.get("/pop", summary="Take the first queued job: the submitted body plus its id (204 when empty)",
             dependencies=[Depends(require("worker"))], response_model=None,
             responses={204: {"description": "the queue is empty"}})
-def pop(request: Request, worker_id: str = "speedy-pop") -> Response | dict[str, Any]:
-    """The job is leased to the caller, who must heartbeat and finish it through the links given
-    (the worker protocol); if it never does, the lease expires and the job is queued again."""
+def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> Response | dict[str, Any]:
+    """The body is Speedy's, `{"job_id", "options", "steps"}`, options.s3 included: the popping
+    Spark process is the one that needs it (the only place it is shown). The job is leased to the
+    caller, who heartbeats and finishes it through the links in the headers (the worker protocol:
+    `X-Stoker-Attempt`, `X-Stoker-Lease-Expires`, `Link`); if it never does, the lease expires and
+    the job is queued again."""
     services = request.app.state.services
     claimed = services.queue.claim(worker_id, limit=1, lease_seconds=services.settings.lease_seconds)
     if not claimed:
         return Response(status_code=204)
     view = claimed_view(services, claimed[0])
-    return {"job_id": view["run_id"], "options": view["options"], "steps": view["steps"],
-            "attempt_id": view["attempt_id"], "lease_expires_at": view["lease_expires_at"],
-            "links": view["links"]}
+    response.headers["X-Stoker-Attempt"] = view["attempt_id"]
+    response.headers["X-Stoker-Lease-Expires"] = view["lease_expires_at"]
+    response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in view["links"].items())
+    return {"job_id": view["run_id"], "options": view["options"], "steps": view["steps"]}
 
 
 @router.get("/status/{job_id}", summary="QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED or NOT_FOUND",

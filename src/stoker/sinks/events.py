@@ -29,6 +29,13 @@ class Event:
     def body(self) -> bytes:
         return orjson.dumps(self.document())
 
+    def nats_body(self) -> bytes:
+        """What NATS carries: a seed API's own message when the event has one (a refused Sate
+        execution, as Sate published it to its dead_letter_queue topic: its consumers read it
+        unchanged; the event's identity is in the headers), else the document."""
+        message = self.payload.get("seed_message")
+        return self.body() if message is None else orjson.dumps(message)
+
     @classmethod
     def from_row(cls, row: Any) -> Event:
         return cls(seq=row.seq, run_id=row.run_id, job_id=row.job_id, event=row.event,

@@ -102,9 +102,10 @@ class NatsSink:
             raise NatsUnavailable(f"cannot connect to NATS at {self.url} "
                                   f"({type(exc).__name__}: {str(exc) or 'timed out'})") from exc
         try:
-            await js.publish(subject_for(self.prefix, event), event.body(), timeout=self.timeout,
+            await js.publish(subject_for(self.prefix, event), event.nats_body(), timeout=self.timeout,
                              headers={"Nats-Msg-Id": f"{self.msg_id_prefix}-{event.seq}",
-                                      "Stoker-Seq": str(event.seq), "Stoker-Event": event.event})
+                                      "Stoker-Seq": str(event.seq), "Stoker-Event": event.event,
+                                      "Stoker-Run": event.run_id})
         except Exception:
             await self.close()  # start from a fresh connection next time
             raise

@@ -28,6 +28,14 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(stored: str | bytes | int | float) -> Any:
+    """SQLite gives a JSON column NUMERIC affinity: a stored bare number (a Sate payload of 42)
+    comes back as that number, not as its text."""
+    if isinstance(stored, int | float):
+        return stored
+    return orjson.loads(stored)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -44,14 +52,14 @@ class Database:
         else:
             self.writer = sa.create_engine(
                 self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
-                json_serializer=_json_dumps, json_deserializer=orjson.loads,
+                json_serializer=_json_dumps, json_deserializer=_json_loads,
             )
             self.reader = self.writer
             self._write_lock = None
 
     def _sqlite_engine(self, *, immediate: bool) -> Engine:
         engine = sa.create_engine(
-            self.url, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+            self.url, json_serializer=_json_dumps, json_deserializer=_json_loads,
             connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8, max_overflow=16,
         )
 

@@ -310,7 +310,7 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
                       f"last: {outcome.value}: {ending.error or 'no message'}")
             letters.append({"run_id": run.id, "job_id": job.id, "kind": "exhausted", "reason": reason,
                             "created_at": now})
-            events.append({**event, "event": "dead_letter", "reason": reason})
+            events.append({**event, "event": "dead_letter", "kind": "exhausted", "reason": reason})
         new_states[attempt.id] = state.value
     _grouped_update(conn, runs, run_updates)
     freed = Counter(run_rows[a.run_id].job_id for a in ended)

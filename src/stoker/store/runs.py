@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,10 +217,11 @@ class RunStore:
         return self.get(run_id)
 
     def retry_in(self, conn: Connection, run_id: str, *, steps: builtins.list[Any] | None = None,
-                 lane: str | None = None) -> Conflict | None:
+                 lane: str | None = None, dead_letter: Mapping[str, Any] | None = None) -> Conflict | None:
         """One conditional UPDATE re-queues the run; otherwise return (not raise) the refusal, which
         says why and where to look. A refusal because the attempts are used up is written to the
-        dead-letter list (and the outbox) in the caller's transaction, so the caller must commit."""
+        dead-letter list (and the outbox) in the caller's transaction, so the caller must commit;
+        `dead_letter` adds a seed API's identifiers to it (`request_id`, `seed_message`)."""
         now = self.clock()
         values: dict[str, Any] = {"state": RunState.QUEUED.value, "available_at": now,
                                   "cancel_requested": False, "finished_at": None, "error": None}
@@ -235,16 +236,25 @@ class RunStore:
             .values(**values).returning(runs.c.job_id, runs.c.attempt_count)
         ).first()
         if row is None:
-            return self._retry_refusal(conn, run_id, now)
+            refusal = self.retry_refusal_in(conn, run_id, dead_letter=dead_letter)
+            # None: the run became retryable after the UPDATE looked (read committed); say so.
+            return refusal or Conflict(f"run {run_id} changed while it was being retried; try again")
         record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
                                    "state": "QUEUED", "retry": True, "attempt": row.attempt_count + 1}])
         notify_work_arrived(conn)
         return None
 
-    def _retry_refusal(self, conn: Connection, run_id: str, now: float) -> Conflict:
+    def retry_refusal_in(self, conn: Connection, run_id: str, *,
+                         dead_letter: Mapping[str, Any] | None = None) -> Conflict | None:
+        """Why a retry of the run would be refused now, or None when it would be accepted. A refusal
+        because the attempts are used up is recorded (see retry_in)."""
+        now = self.clock()
         run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
         if run is None:
             raise NotFound(f"no run with id {run_id!r}")
+        if (run.state in (RunState.FAILED.value, RunState.CANCELLED.value)
+                and run.attempt_count < run.max_attempts):
+            return None
         base = f"/api/v1/runs/{run_id}"
         if run.state in (RunState.QUEUED.value, RunState.RUNNING.value):
             number = run.attempt_count if run.state == RunState.RUNNING.value else run.attempt_count + 1
@@ -257,25 +267,30 @@ class RunStore:
                             state=run.state, results=f"{base}/result")
         reason = (f"retry refused: run {run_id} has used all {run.max_attempts} attempts; submit a new "
                   f"run if it should be tried again")
+        seed = {k: v for k, v in (dead_letter or {}).items() if k in ("request_id", "seed_message")}
         conn.execute(dead_letters.insert().values(run_id=run_id, job_id=run.job_id, kind="retry_refused",
-                                                  reason=reason, created_at=now))
+                                                  reason=reason, created_at=now, **seed))
         record_events(conn, now, [{"run_id": run_id, "job_id": run.job_id, "event": "dead_letter",
-                                   "state": run.state, "kind": "retry_refused", "reason": reason}])
+                                   "state": run.state, "kind": "retry_refused", "reason": reason, **seed}])
         return Conflict(reason, state=run.state, dead_letters=f"/api/v1/dead-letters?run={run_id}")
 
-    def dead_letters(self, *, job: str | None = None, run_id: str | None = None, limit: int = 50,
-                     before_id: int | None = None) -> tuple[builtins.list[dict[str, Any]], int | None]:
+    def dead_letters(self, *, job: str | None = None, run_id: str | None = None,
+                     request_id: str | None = None, limit: int = 50, before_id: int | None = None,
+                     ) -> tuple[builtins.list[dict[str, Any]], int | None]:
         query = (sa.select(dead_letters, jobs.c.name.label("job_name"))
                  .join(jobs, jobs.c.id == dead_letters.c.job_id))
         if job is not None:
             query = query.where(sa.or_(jobs.c.name == job, jobs.c.id == job))
         if run_id is not None:
             query = query.where(dead_letters.c.run_id == run_id)
+        if request_id is not None:
+            query = query.where(dead_letters.c.request_id == request_id)
         if before_id is not None:
             query = query.where(dead_letters.c.id < before_id)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(dead_letters.c.id.desc()).limit(limit + 1)).all()
         page = [{"id": r.id, "run_id": r.run_id, "job": r.job_name, "kind": r.kind, "reason": r.reason,
+                 "request_id": r.request_id, "seed_message": r.seed_message,
                  "created_at": r.created_at} for r in rows[:limit]]
         return page, (rows[limit - 1].id if len(rows) > limit else None)
 

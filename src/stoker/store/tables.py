@@ -130,6 +130,10 @@ dead_letters = sa.Table(
     sa.Column("kind", sa.String(30), nullable=False),  # exhausted | retry_refused
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # A seed API's identifiers of a refusal: the request the client knows (a Sate processing
+    # request id) and the message as that API published it (Sate: the last execution).
+    sa.Column("request_id", sa.String(200), index=True),
+    sa.Column("seed_message", sa.JSON),
 )
 
 # Every state change writes one row here in the same transaction; publishers read it in order.

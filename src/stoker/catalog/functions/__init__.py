@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stoker.catalog.functions.actions import collect, count
+from stoker.catalog.functions.sate import sate_ping
 from stoker.catalog.functions.sources import range_, read_csv, read_json, read_parquet, sql
 from stoker.catalog.functions.transforms import (
     distinct,
@@ -27,6 +28,7 @@ _BUILTINS: tuple[FunctionSpec, ...] = (
     count, collect,
     write_csv, write_json, write_parquet,
     noop, sleep, fail,
+    sate_ping,
 )
 
 

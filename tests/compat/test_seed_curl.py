@@ -1,0 +1,83 @@
+"""The seed APIs' examples with curl, as written, against a live server that grants their scopes to
+requests without a token (STOKER_ANONYMOUS_SCOPES)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))  # the live server of the sink tests
+
+from test_sinks_support import LiveServer
+
+SATE_REQUEST = """{
+    "payload": {
+        "message": "ping",
+        "parameterA": "valueA",
+        "parameterB": false,
+        "parameterC": ["abc", "xyz"],
+        "parameterD": {"d1": 1, "d2": 2}
+    }
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    live = LiveServer(tmp_path_factory.mktemp("curl") / "data", anonymous_scopes=("submit", "read", "worker"))
+    yield live
+    live.close()
+
+
+def curl(*args: str) -> tuple[int, object]:
+    out = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", *args], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    body, _, code = out.rpartition("\n")
+    return int(code), (json.loads(body) if body else None)
+
+
+def test_sate_readme_with_curl(server):
+    code, req = curl("-X", "POST", f"{server.url}/requests", "-H", "Content-type: application/json",
+                     "-d", SATE_REQUEST)
+    assert code == 201 and req["payload"]["parameterC"] == ["abc", "xyz"]
+    code, ex = curl("-X", "POST", f"{server.url}/requests/{req['id']}/executions",
+                    "-H", "Content-type: application/json", "-d", '{"force_error": false}')
+    assert code == 201 and ex["processing_request"] == req
+    deadline = time.monotonic() + 30
+    while True:
+        code, results = curl(f"{server.url}/requests/{req['id']}/results")
+        if results["results"]:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert code == 200 and results["results"][0]["outputs"] == {"message": "pong"}
+    # curl -d without a Content-Type header (form-encoded, says curl) works too: the body is JSON.
+    code, plain = curl("-X", "POST", f"{server.url}/requests", "-d", '{"payload": 1}')
+    assert code == 201 and plain["payload"] == 1
+    code, error = curl("-X", "POST", f"{server.url}/requests", "-d", "{not json")
+    assert code == 422 and set(error) == {"message"}
+
+
+def test_speedy_with_curl(server):
+    body = ('{"options": {"s3": {"aws_access_key_id": "AK", "aws_secret_access_key": "SK"}}, '
+            '"steps": [["sleep", 0], ["noop"]]}')
+    code, submitted = curl("-X", "POST", f"{server.url}/jobs/submit", "-H", "Content-Type: application/json",
+                           "-d", body)
+    assert code == 200 and set(submitted) == {"job_id"}
+    deadline = time.monotonic() + 30
+    while True:
+        code, status = curl(f"{server.url}/jobs/status/{submitted['job_id']}")
+        if status["status"] not in ("QUEUED", "RUNNING"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert code == 200 and status == {"status": "SUCCEEDED"}
+    assert curl(f"{server.url}/jobs/status/nope") == (404, {"status": "NOT_FOUND"})
+    assert curl(f"{server.url}/jobs/pop") == (204, None)  # the embedded worker took it
