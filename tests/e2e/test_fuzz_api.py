@@ -38,7 +38,8 @@ def test_fuzzing_finds_no_server_error_and_no_schema_violation(tmp_path):
              "--max-response-time", "75", "--workers", "1",
              # The SSE stream never ends by design; it has tests of its own.
              "--exclude-path-regex", "/events/stream"],
-            capture_output=True, text=True, timeout=BUDGET_SECONDS + 240)
+            capture_output=True, text=True, timeout=BUDGET_SECONDS + 240,
+            cwd=tmp_path)  # schemathesis keeps a cache in its working directory
     finally:
         server.stop()
     report = result.stdout + result.stderr
