@@ -100,6 +100,8 @@ def test_requests_during_an_outage_get_503_and_every_acknowledged_run_ends_once(
         before = len(acknowledged)
         private_postgres.stop("fast")
         time.sleep(2.0)
+        health = httpx.get(server.url + "/healthz", timeout=10)
+        assert health.status_code == 503 and health.json()["status"] == "database unreachable"
         private_postgres.start()
         time.sleep(2.0)
         stop.set()

@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.api.models import BatchCreate, RunCreate
@@ -60,14 +61,20 @@ def list_runs(request: Request, job: str | None = None, state: RunState | None =
 
 @router.get("/runs/{run_id}", summary="A run with its attempts, result and error",
             dependencies=[Depends(require("read"))])
-def get_run(run_id: str, request: Request,
-            wait_seconds: float = Query(0, ge=0, le=limits.MAX_WAIT_SECONDS,
-                                        description="long-poll: answer as soon as the run is finished, "
-                                                    "or after this many seconds")) -> dict[str, Any]:
+async def get_run(run_id: str, request: Request,
+                  wait_seconds: float = Query(0, ge=0, le=limits.MAX_WAIT_SECONDS,
+                                              description="long-poll: answer as soon as the run is finished, "
+                                                          "or after this many seconds")) -> dict[str, Any]:
     services = request.app.state.services
-    # Woken by local finishes; the recheck keeps finishes in other processes visible.
-    run = services.wakeup.poll(lambda: services.runs.get(run_id),
-                               lambda r: RunState(r["state"]).terminal, seconds=wait_seconds, recheck=0.25)
+
+    async def read() -> dict[str, Any]:
+        run: dict[str, Any] = await run_in_threadpool(services.runs.get, run_id)
+        return run
+
+    # Waiting holds no thread (thousands of long-polls leave the thread pool to other requests);
+    # woken by local finishes, and the recheck keeps finishes in other processes visible.
+    run = await services.wakeup.poll_async(read, lambda r: RunState(r["state"]).terminal,
+                                           seconds=wait_seconds, recheck=0.25)
     return run_view(run)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
@@ -32,24 +33,29 @@ def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
     }
 
 
-def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
-                  wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
-    """Claim now; if nothing is there, wait (woken by new work) until `wait_seconds` pass."""
+async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
+                        wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
+    """Claim now; if nothing is there, wait (woken by new work, holding no thread) until
+    `wait_seconds` pass."""
     from stoker.worker.loop import EXECUTOR_BY_LANE
 
     executors = EXECUTOR_BY_LANE if lanes else None
-    return services.wakeup.poll(
-        lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds,
-                                     lane_limits=lanes, executor_by_lane=executors),
-        bool, seconds=wait_seconds, recheck=1.0)
+
+    async def claim_now() -> list[Claimed]:
+        claimed: list[Claimed] = await run_in_threadpool(
+            lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds,
+                                         lane_limits=lanes, executor_by_lane=executors))
+        return claimed
+
+    return await services.wakeup.poll_async(claim_now, bool, seconds=wait_seconds, recheck=1.0)
 
 
 @router.post("/worker/claim", summary="Claim up to `limit` attempts (or so many per lane) under a "
                                       "lease; long-poll with wait_seconds",
              dependencies=[Depends(require("worker"))])
-def claim(body: Claim, request: Request) -> dict[str, Any]:
+async def claim(body: Claim, request: Request) -> dict[str, Any]:
     services = request.app.state.services
-    claimed = claim_waiting(services, body.worker_id, limit=body.limit,
+    claimed = await claim_waiting(services, body.worker_id, limit=body.limit,
                             lease_seconds=body.lease_seconds, wait_seconds=body.wait_seconds,
                             lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
     return {"attempts": [claimed_view(services, c) for c in claimed]}

@@ -92,6 +92,11 @@ class Database:
         with self._write_lock, self.writer.begin() as conn:
             yield conn
 
+    def ping(self) -> None:
+        """One round trip to the database; raises when it does not answer."""
+        with self.reader.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         with self.reader.connect() as conn, conn.begin():

@@ -7,10 +7,11 @@ SQLite has no cross-process signal; a worker in another process falls back to a 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,20 @@ class Wakeup:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._generation = 0
+        # Waiters on an event loop: a future each, resolved from whichever thread notifies. They
+        # hold no thread while they wait, so a thousand long-polls cost a thousand futures.
+        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
 
     def notify(self) -> None:
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
+            waiters, self._async_waiters = self._async_waiters, set()
+        for loop, future in waiters:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # that loop has closed; its waiter is gone with it
+                pass
 
     @property
     def generation(self) -> int:
@@ -56,6 +66,42 @@ class Wakeup:
             if done(result) or remaining <= 0:
                 return result
             self.wait(seen, min(remaining, recheck))
+
+
+    async def wait_async(self, seen: int, timeout: float) -> int:
+        """`wait` for code on an event loop: suspends the coroutine, never a thread."""
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            if self._generation != seen:
+                return self._generation
+            waiter = (loop, loop.create_future())
+            self._async_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter[1], timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._cond:
+                self._async_waiters.discard(waiter)
+        return self._generation
+
+    async def poll_async(self, produce: Callable[[], Awaitable[T]], done: Callable[[T], bool], *,
+                         seconds: float, recheck: float) -> T:
+        """`poll` for code on an event loop: `produce` is awaited (it may hand its database work to
+        a thread for the moment it runs); the waits between calls hold no thread."""
+        deadline = time.monotonic() + seconds
+        while True:
+            seen = self._generation
+            result = await produce()
+            remaining = deadline - time.monotonic()
+            if done(result) or remaining <= 0:
+                return result
+            await self.wait_async(seen, min(remaining, recheck))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class PostgresListener:
