@@ -158,6 +158,17 @@ def test_cancel_queued_and_running(stores):
         runs.cancel(queued.run_id)
 
 
+def test_a_cancel_requested_run_whose_attempt_times_out_ends_cancelled(stores):
+    # Issue 8: the timeout used to win over the cancel, and the run was re-queued for another attempt.
+    runs, queue = stores
+    make_job(runs, max_attempts=3)
+    [run] = runs.submit("j", [NewRun()])
+    [a] = queue.claim("w")
+    assert runs.cancel(run.run_id) == "RUNNING"
+    assert queue.finish(Ending(a.attempt_id, Outcome.TIMED_OUT, error="timed out")) == "CANCELLED"
+    assert queue.claim("w") == []
+
+
 def test_concurrent_claimers_never_exceed_limit(stores):
     runs, queue = stores
     make_job(runs, max_concurrent_runs=1)

@@ -18,6 +18,14 @@ def test_next_state_after():
     assert next_state_after(Outcome.CANCELLED, 1, 3) is RunState.CANCELLED
 
 
+def test_a_cancel_is_never_lost_to_another_ending():
+    # Issue 8: a run asked to stop whose attempt then timed out (or was lost, or failed) was re-queued.
+    for outcome in (Outcome.TIMED_OUT, Outcome.LOST, Outcome.FAILED, Outcome.CANCELLED):
+        assert next_state_after(outcome, 1, 3, cancel_requested=True) is RunState.CANCELLED
+        assert next_state_after(outcome, 3, 3, cancel_requested=True) is RunState.CANCELLED
+    assert next_state_after(Outcome.SUCCEEDED, 1, 3, cancel_requested=True) is RunState.SUCCEEDED
+
+
 def test_backoff():
     assert backoff_delay("constant", 5, 3) == 5
     assert [backoff_delay("exponential", 2, n) for n in (1, 2, 3)] == [2, 4, 8]

@@ -84,8 +84,10 @@ def annotate(attempt_id: str, body: Annotate, request: Request) -> None:
              dependencies=[Depends(require("worker"))],
              responses={409: {"description": "the attempt no longer holds its lease (it ended or was reaped)"}})
 def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) -> dict[str, Any]:
-    lease = request.app.state.services.queue.heartbeat_one(
-        attempt_id, lease_seconds=(body.lease_seconds if body else 30.0))
+    services = request.app.state.services
+    # No body: the server's one lease setting (STOKER_LEASE_SECONDS), not a literal of its own.
+    lease = services.queue.heartbeat_one(
+        attempt_id, lease_seconds=(body.lease_seconds if body else services.settings.lease_seconds))
     return {"attempt_id": attempt_id, "lease_expires_at": iso(lease.lease_expires_at),
             "cancel_requested": lease.cancel_requested}
 

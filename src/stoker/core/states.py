@@ -48,11 +48,13 @@ def backoff_delay(policy: str, base_seconds: float, attempts_done: int) -> float
 
 
 def next_state_after(outcome: Outcome, attempts_done: int, max_attempts: int,
-                     auto_retry: bool = True) -> RunState:
-    """Where a run goes when its current attempt ends with `outcome`."""
+                     auto_retry: bool = True, cancel_requested: bool = False) -> RunState:
+    """Where a run goes when its current attempt ends with `outcome`. A run asked to stop ends
+    CANCELLED whatever else ended its attempt (a timeout, a lost lease, a failure): the stop
+    request must never be lost to a retry."""
     if outcome is Outcome.SUCCEEDED:
         return RunState.SUCCEEDED
-    if outcome is Outcome.CANCELLED:
+    if outcome is Outcome.CANCELLED or cancel_requested:
         return RunState.CANCELLED
     if attempts_done < max_attempts and auto_retry:
         return RunState.QUEUED

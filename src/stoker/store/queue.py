@@ -282,11 +282,9 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
         ending, run = by_id[attempt.id], run_rows[attempt.run_id]
         job = job_rows[run.job_id]
         outcome = ending.outcome
-        if run.cancel_requested and outcome in (Outcome.FAILED, Outcome.LOST):
-            outcome = Outcome.CANCELLED  # it was asked to stop; the stop is why it ended
         permanent = ending.permanent and outcome is Outcome.FAILED
         state = next_state_after(outcome, run.attempt_count, run.max_attempts,
-                                 job.auto_retry and not permanent)
+                                 job.auto_retry and not permanent, bool(run.cancel_requested))
         requeued = state is RunState.QUEUED
         available_at = (now + backoff_delay(job.backoff, job.backoff_seconds, run.attempt_count)
                         if requeued else run.available_at)
