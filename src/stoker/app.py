@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -185,8 +186,16 @@ class Background:
         self.worker_child = worker_child  # or the worker runs in a child process
         self.warm_spark = warm_spark
         self.reaper = Reaper(services)
+        from stoker.events.silence import SilentAppReaper
+        from stoker.events.store import EventStore
+
+        settings = services.settings
+        self.silent_apps = SilentAppReaper(EventStore(services.db), settings.spark_app_silence_seconds,
+                                           interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
         self.listener = None
+        self._drain_lock = threading.Lock()
+        self._drained = False
         if not services.db.is_sqlite:
             from stoker.store.notify import PostgresListener
 
@@ -196,6 +205,7 @@ class Background:
         if self.listener is not None:
             self.listener.start()
         self.reaper.start()
+        self.silent_apps.start()
         self.publisher.start()
         if self.worker_child is not None:
             self.worker_child.start()
@@ -205,12 +215,24 @@ class Background:
             if self.warm_spark and session is not None and hasattr(session, "warm"):
                 session.warm()
 
+    def drain(self) -> None:
+        """The first half of a shutdown, run while the API still answers: stop claiming, let
+        running attempts finish within the grace period (or hand them back), and stop the Spark
+        sessions, whose listeners then deliver their last events (the ApplicationEnd among them)
+        to this very API. Safe to call twice; `stop` calls it too."""
+        with self._drain_lock:
+            if self._drained:
+                return
+            if self.worker_child is not None:
+                self.worker_child.stop()
+            if self.worker is not None:
+                self.worker.stop()
+            self._drained = True
+
     def stop(self) -> None:
-        if self.worker_child is not None:
-            self.worker_child.stop()
-        if self.worker is not None:
-            self.worker.stop()
+        self.drain()
         self.reaper.stop()
+        self.silent_apps.stop()
         self.publisher.stop()
         if self.listener is not None:
             self.listener.stop()

@@ -119,7 +119,12 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     app = create_app(services, background=background)
     click.echo(f"  Stoker {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     # A bounded graceful shutdown: open event streams (SSE) must not hold the process forever.
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=2)
+    from stoker.serving import DrainingServer
+
+    DrainingServer(config, background).run()
+
 
 
 @main.command()

@@ -44,6 +44,9 @@ class Settings:
     # Helper processes that check Spark event payloads (events/checking.py); None: one when the
     # machine has two cores or more, else none (0: check them in the server's own process).
     ingest_processes: int | None = None
+    # A Spark app heard from last this long ago, with no ApplicationEnd, is marked ended
+    # ("heartbeat timeout"): its driver died. Listeners send a heartbeat every 10 s.
+    spark_app_silence_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             worker_concurrency=_env_int("STOKER_WORKER_CONCURRENCY", 1),
             api_url=env.get("STOKER_URL", "http://127.0.0.1:8000"),
             anonymous_scopes=tuple(env.get("STOKER_ANONYMOUS_SCOPES", "").replace(",", " ").split()),
+            spark_app_silence_seconds=_env_float("STOKER_SPARK_APP_SILENCE_SECONDS", 60.0),
             ingest_processes=(int(env["STOKER_INGEST_PROCESSES"])
                               if env.get("STOKER_INGEST_PROCESSES") else None),
         )

@@ -118,3 +118,41 @@ def test_a_gzip_body_is_stored_byte_for_byte_and_exported_as_its_events(database
     assert [(r.codec, r.event_count) for r in rows] == [("payload+gzip", 2), ("payload+zstd", 1)]
     assert bytes(rows[0].body) == body and gzip.decompress(body).count(b"heartbeat") == 1
     assert export(store) == [b'{"Event":"A", "n":1}', b'{"n" : 2}', b'{"n":3}']
+
+
+def test_an_app_that_falls_silent_is_ended_by_heartbeat_timeout_and_revived_if_it_speaks(database):
+    store = EventStore(database)
+    start = [(1000, ev("SparkListenerApplicationStart", **{"App Name": "x", "App ID": "a", "Timestamp": 1000}))]
+    store_payload(store, start, 1, now=100.0)
+    assert store.end_silent_apps(60, now=150.0) == 0  # heard from 50 s ago: still running
+    assert store.end_silent_apps(60, now=161.0) == 1
+    view = duration_view(store.app("job", "run-1"))
+    assert view["state"] == "ended" and view["ended_by"] == "heartbeat timeout"
+    assert view["end"] == 100_000 and view["duration_ms"] == 99_000
+    assert store.end_silent_apps(60, now=500.0) == 0  # ended once
+    # It was alive after all (Stoker could not hear it): its next payload clears the end.
+    store_payload(store, [(2000, ev("SparkListenerJobStart", **{"Job ID": 1}))], 2, now=600.0)
+    assert duration_view(store.app("job", "run-1"))["state"] == "running"
+    store_payload(store, [(3000, ev("SparkListenerApplicationEnd", Timestamp=3000))], 3, now=601.0)
+    view = duration_view(store.app("job", "run-1"))
+    assert view["ended_by"] == "SparkListenerApplicationEnd" and view["duration_ms"] == 2000
+
+
+
+def test_the_silent_app_duty_ends_apps_on_its_own(database):
+    import time
+
+    from stoker.events.silence import SilentAppReaper
+
+    store = EventStore(database)
+    store_payload(store, [(1000, ev("SparkListenerApplicationStart", **{"App Name": "x", "Timestamp": 1000}))], 1)
+    duty = SilentAppReaper(store, silent_seconds=0.3, interval_seconds=0.05)
+    duty.start()
+    try:
+        deadline = time.monotonic() + 10
+        while duration_view(store.app("job", "run-1"))["state"] != "ended":
+            assert time.monotonic() < deadline, "the duty never ended the silent app"
+            time.sleep(0.05)
+    finally:
+        duty.stop()
+    assert store.app("job", "run-1")["ended_by"] == "heartbeat timeout"

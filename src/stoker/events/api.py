@@ -53,6 +53,7 @@ class Duration(BaseModel):
     end: int | None
     duration_ms: int | None
     elapsed_ms: int | None
+    ended_by: str | None  # SparkListenerApplicationEnd, or "heartbeat timeout" (its driver fell silent)
 
 
 class Summary(BaseModel):
@@ -85,6 +86,7 @@ class Summary(BaseModel):
     output_records: int
     first_seen_at: float
     last_seen_at: float
+    ended_by: str | None
 
 
 _PAYLOAD_DOC = {

@@ -85,7 +85,12 @@ _INSERT_CHUNK = sa.text(
     "min_generated_at, max_generated_at, ordered, codec, times, body, received_at) "
     "VALUES (:app, :payload_counter, :message_counter, :event_count, :min_time, :max_time, "
     ":ordered, :codec, :times, :body, :now) ON CONFLICT DO NOTHING RETURNING id")
-_SEEN = sa.text("UPDATE spark_apps SET last_seen_at = :now WHERE id = :app")
+# An app ended for silence that speaks again is running after all: its end goes with the mark.
+_REVIVE = ("end_ms = CASE WHEN ended_by IS NULL THEN end_ms END", "ended_by = NULL")
+_SEEN = sa.text(f"UPDATE spark_apps SET last_seen_at = :now, {', '.join(_REVIVE)} WHERE id = :app")
+_END_SILENT = sa.text(
+    "UPDATE spark_apps SET end_ms = CAST(last_seen_at * 1000 AS BIGINT), ended_by = :reason "
+    "WHERE end_ms IS NULL AND start_ms IS NOT NULL AND last_seen_at < :cutoff")
 _updates: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
@@ -102,6 +107,7 @@ def _summary_update(counters: tuple[str, ...], facts: tuple[str, ...]) -> Any:
                 "chunk_count = chunk_count + 1"]
         sets += [f"{name} = {name} + :c_{name}" for name in counters]
         sets += [f"{name} = :f_{name}" for name in facts]
+        sets += ["ended_by = NULL"] if "end_ms" in facts else list(_REVIVE)
         statement = _updates[key] = sa.text(
             f"UPDATE spark_apps SET {', '.join(sets)} WHERE id = :app")
     return statement
@@ -151,6 +157,15 @@ class EventStore:
             self._app_ids.clear()
         self._app_ids[key] = app_pk  # committed: the row exists for good
         return result
+
+    def end_silent_apps(self, silent_seconds: float, *, now: float | None = None) -> int:
+        """Mark ended the apps heard from last more than `silent_seconds` ago with no
+        ApplicationEnd: their driver died (listeners send a heartbeat every 10 s). The end is the
+        last time they were heard from; the mark says why. Returns how many were ended."""
+        now = time.time() if now is None else now
+        with self.db.write() as conn:
+            ended = conn.execute(_END_SILENT, {"cutoff": now - silent_seconds, "reason": SILENCE}).rowcount
+        return int(ended or 0)
 
     def _ensure_app(self, conn: Connection, job_name: str, run_id: str, now: float) -> int:
         names = {"job_name": job_name, "run_id": run_id}
@@ -212,11 +227,21 @@ class EventStore:
             yield from merged_stream(plan_groups(index), load)
 
 
+SILENCE = "heartbeat timeout"
+
+
+def _ended_by(app: dict[str, Any]) -> str | None:
+    if app["end_ms"] is None:
+        return None
+    return app.get("ended_by") or "SparkListenerApplicationEnd"
+
+
 def duration_view(app: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
     """Start, end and duration from the ApplicationStart/End Timestamps (epoch ms)."""
     start, end = app["start_ms"], app["end_ms"]
     view: dict[str, Any] = {"job_name": app["job_name"], "run_id": app["run_id"],
-                            "start": start, "end": end, "duration_ms": None, "elapsed_ms": None}
+                            "start": start, "end": end, "duration_ms": None, "elapsed_ms": None,
+                            "ended_by": _ended_by(app)}
     if start is None:
         view["state"] = "unknown"  # no SparkListenerApplicationStart received (yet)
     elif end is None:
@@ -232,7 +257,7 @@ def duration_view(app: dict[str, Any], *, now: float | None = None) -> dict[str,
 def summary_view(app: dict[str, Any]) -> dict[str, Any]:
     view = {"job_name": app["job_name"], "run_id": app["run_id"]}
     view.update({name: app[name] for name in SUMMARY_COLUMNS})
-    view.update(events=app["event_count"], first_seen_at=app["first_seen_at"],
+    view.update(events=app["event_count"], first_seen_at=app["first_seen_at"], ended_by=_ended_by(app),
                 last_seen_at=app["last_seen_at"],
                 state="unknown" if app["start_ms"] is None else
                 ("running" if app["end_ms"] is None else "ended"))

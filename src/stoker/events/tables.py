@@ -28,6 +28,9 @@ spark_apps = sa.Table(
     sa.Column("spark_version", sa.String(50)),
     sa.Column("start_ms", sa.BigInteger),
     sa.Column("end_ms", sa.BigInteger),
+    # NULL while running or when its ApplicationEnd ended it; "heartbeat timeout" when it fell
+    # silent (its driver died) and Stoker ended it. Any later payload from it clears both.
+    sa.Column("ended_by", sa.String(40)),
     sa.Column("jobs", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed_jobs", sa.Integer, nullable=False, server_default="0"),
     sa.Column("stages", sa.Integer, nullable=False, server_default="0"),
