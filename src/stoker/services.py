@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from stoker.config import Settings
 from stoker.core.secrets import SecretBox
 from stoker.store.db import Database
+from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
@@ -58,8 +59,10 @@ class Services:
     secrets: SecretBox
     catalog: Catalog
     roots: StorageRoots
+    group_commit: GroupCommitter
 
     def close(self) -> None:
+        self.group_commit.close()
         self.db.dispose()
 
 
@@ -76,8 +79,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         db.upgrade()
     wakeup = Wakeup()
     tokens = TokenStore(db)
+    runs = RunStore(db, wakeup)
     return Services(
-        settings=settings, db=db, wakeup=wakeup, runs=RunStore(db, wakeup), queue=Queue(db),
+        settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
         tokens=tokens, token_cache=TokenCache(tokens),
         secrets=SecretBox.from_settings(settings.secret_key, settings.data_dir),
         catalog=load_catalog(),

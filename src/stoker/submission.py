@@ -5,6 +5,7 @@ Validation happens here, before anything is written: a bad pipeline is refused a
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -85,6 +86,18 @@ class Submitter:
         job = self.services.runs.jobs.get(job_name) if job_name else None
         new = self.prepare(request, job)
         return self.services.runs.submit(job["id"] if job else None, [new])[0]
+
+    async def submit_async(self, request: RunRequest, job_name: str | None = None) -> Submitted:
+        """`submit` for an event loop, through the group commit: concurrent submits share one
+        transaction, each checked and answered on its own. The job is read from a cache of a
+        second (a thread reads it on a miss), and validation runs here, before anything is queued."""
+        job = None
+        if job_name:
+            job = self.services.runs.jobs.cached(job_name)
+            if job is None:
+                job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name)
+        new = self.prepare(request, job)
+        return await self.services.group_commit.submit_async(job["id"] if job else None, new)
 
     def submit_batch(self, requests: list[RunRequest], job_name: str | None = None,
                      copies: int = 1) -> tuple[str, list[Submitted]]:

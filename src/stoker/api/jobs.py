@@ -55,13 +55,13 @@ def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
              dependencies=[Depends(require("submit"))],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-def submit_job_run(job: str, body: JobRunCreate, request: Request, response: Response,
-                   idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+async def submit_job_run(job: str, body: JobRunCreate, request: Request, response: Response,
+                         idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
     services = request.app.state.services
-    submitted = Submitter(services).submit(
+    submitted = await Submitter(services).submit_async(
         RunRequest(params=body.params, options=body.options, priority=body.priority,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
-    return created_response(services, submitted, response)
+    return await created_response(services, submitted, response)
 
 
 @router.get("/{job}/runs", summary="List a job's runs, newest first", dependencies=[Depends(require("read"))])

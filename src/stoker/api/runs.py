@@ -13,18 +13,22 @@ from stoker.api.views import attempt_view, iso, run_view
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
+from stoker.store.runs import Submitted
 from stoker.submission import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 
-def created_response(services: Any, submitted: Any, response: Response) -> dict[str, Any]:
-    """201 for a new run; 200 (and Idempotent-Replayed) when the idempotency key matched an earlier one."""
-    if not submitted.created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+async def created_response(services: Any, submitted: Submitted, response: Response) -> dict[str, Any]:
+    """201 for a new run, answered from what was inserted; 200 (and Idempotent-Replayed) when the
+    idempotency key matched an earlier run, which is read back."""
     response.headers["Location"] = f"/api/v1/runs/{submitted.run_id}"
-    return run_view(services.runs.get(submitted.run_id))
+    if submitted.record is not None:
+        return run_view(submitted.record)
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    run: dict[str, Any] = await run_in_threadpool(services.runs.get, submitted.run_id)
+    return run_view(run)
 
 
 def list_runs_page(request: Request, *, job: str | None, state: RunState | None, limit: int,
@@ -39,17 +43,17 @@ def list_runs_page(request: Request, *, job: str | None, state: RunState | None,
              dependencies=[Depends(require("submit"))],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-def submit_run(body: RunCreate, request: Request, response: Response,
+async def submit_run(body: RunCreate, request: Request, response: Response,
                idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
     arguments or a last step that is no action answer 422 naming the step, and nothing is queued."""
     if (body.steps is None) == (body.job is None):
         raise InvalidInput("give either `steps` (an ad-hoc pipeline) or `job` (a job's name), not both")
     services = request.app.state.services
-    submitted = Submitter(services).submit(
+    submitted = await Submitter(services).submit_async(
         RunRequest(steps=body.steps, params=body.params, options=body.options, priority=body.priority,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=body.job)
-    return created_response(services, submitted, response)
+    return await created_response(services, submitted, response)
 
 
 @router.get("/runs", summary="List runs, newest first (filter by job and state; paginated)",

@@ -26,8 +26,8 @@ class SpeedySubmit(BaseModel):
 
 @router.post("/submit", summary="Queue a job of steps; answers its job_id",
              dependencies=[Depends(require("submit"))])
-def submit(body: SpeedySubmit, request: Request) -> dict[str, str]:
-    submitted = Submitter(request.app.state.services).submit(
+async def submit(body: SpeedySubmit, request: Request) -> dict[str, str]:
+    submitted = await Submitter(request.app.state.services).submit_async(
         RunRequest(steps=body.steps, options=body.options))
     return {"job_id": submitted.run_id}
 

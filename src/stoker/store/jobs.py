@@ -32,8 +32,31 @@ def job_to_dict(row: Any) -> dict[str, Any]:
 
 
 class JobStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_seconds: float = 1.0) -> None:
         self.db = db
+        # Submits read their job to validate the request (its kind, its steps). A second's cache
+        # spares that read on a busy job; this process drops an entry when it changes the job, and
+        # the transaction that queues a run reads the job row again, so the run's policy is never
+        # stale. Another replica's change shows here within `cache_seconds`.
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def cached(self, name_or_id: str) -> dict[str, Any] | None:
+        """The job from the cache when it is there and fresh; no database work (an event loop may
+        call it)."""
+        hit = self._cache.get(name_or_id)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def get_cached(self, name_or_id: str) -> dict[str, Any]:
+        hit = self.cached(name_or_id)
+        if hit is not None:
+            return hit
+        now = time.monotonic()
+        job = self.get(name_or_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[name_or_id] = (now + self.cache_seconds, job)
+        return job
 
     def create(self, name: str, kind: str, spec: dict[str, Any], **policy: Any) -> dict[str, Any]:
         now = time.time()
@@ -49,11 +72,13 @@ class JobStore:
 
     def update(self, name_or_id: str, **changes: Any) -> dict[str, Any]:
         values = {k: v for k, v in changes.items() if (k in POLICY_FIELDS or k == "spec") and v is not None}
+        self._cache.clear()  # before and after: no reader keeps the old job past this change
         with self.db.write() as conn:
             row = self._find(conn, name_or_id)
             if values:
                 conn.execute(jobs.update().where(jobs.c.id == row.id)
                              .values(**values, updated_at=time.time()))
+        self._cache.clear()
         return self.get(row.id)
 
     def get(self, name_or_id: str) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class NewRun:
 class Submitted:
     run_id: str
     created: bool  # False: an earlier submission with the same idempotency key
+    # The new run as `get` would read it back (no attempts yet): an answer needs no second read.
+    record: dict[str, Any] | None = None
 
 
 ATTEMPT_FIELDS = ("id", "number", "worker_id", "executor", "outcome", "started_at", "heartbeat_at",
@@ -63,6 +65,27 @@ class RunStore:
         self.wake_local(any(s.created for s in out))
         return out
 
+    def submit_each(self, items: builtins.list[tuple[str | None, NewRun]]) -> builtins.list[Submitted | Exception]:
+        """Queue runs of several jobs in one transaction (group commit): each item's own answer,
+        in order; an item whose job does not exist gets its NotFound and the others go on."""
+        out: builtins.list[Submitted | Exception | None] = [None] * len(items)
+        by_job: dict[str | None, builtins.list[int]] = {}
+        for index, (job, _new) in enumerate(items):
+            by_job.setdefault(job, []).append(index)
+        with self.db.write() as conn:
+            for job, indexes in by_job.items():
+                try:
+                    job_row = self.jobs.ensure(conn, ADHOC_JOB) if job is None else self.jobs.row(conn, job)
+                except NotFound as exc:
+                    for index in indexes:
+                        out[index] = exc
+                    continue
+                for index, submitted in zip(indexes, self.submit_in(conn, job_row, [items[i][1] for i in indexes]),
+                                            strict=True):
+                    out[index] = submitted
+        self.wake_local(any(isinstance(s, Submitted) and s.created for s in out))
+        return [s if s is not None else RuntimeError("not submitted") for s in out]
+
     def submit_in(self, conn: Connection, job_row: Any, new_runs: list[NewRun], *,
                   batch_id: str | None = None) -> list[Submitted]:
         """Submit inside the caller's transaction (adapters compose it with their own writes)."""
@@ -73,14 +96,14 @@ class RunStore:
             values = self._values(job_row, new, now, batch_id)
             if new.idempotency_key is None:
                 plain.append(values)
-                out.append(Submitted(values["id"], True))
+                out.append(Submitted(values["id"], True, _new_record(values, job_row.name)))
                 continue
             inserted = conn.execute(
                 insert_unless_exists(conn, runs, values, ["job_id", "idempotency_key"])
                 .returning(runs.c.id)
             ).first()
             if inserted is not None:
-                out.append(Submitted(values["id"], True))
+                out.append(Submitted(values["id"], True, _new_record(values, job_row.name)))
                 record_events(conn, now, [_queued_event(values, job_row.name)])
             else:
                 existing = conn.execute(
@@ -330,6 +353,20 @@ def _run_to_dict(row: Any) -> dict[str, Any]:
         "queued_at": row.queued_at, "available_at": row.available_at,
         "started_at": row.started_at, "finished_at": row.finished_at,
         "cancel_requested": row.cancel_requested, "result": row.result, "error": row.error,
+    }
+
+
+def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
+    """What `get` returns for a run just inserted with `values` (its seq aside, which the API never
+    shows): built from what was written, not read back."""
+    return {
+        "id": values["id"], "job": job_name, "job_id": values["job_id"], "batch_id": values["batch_id"],
+        "state": values["state"], "lane": values["lane"], "steps": values["steps"], "params": values["params"],
+        "options": values["options"], "has_secrets": values["secrets"] is not None,
+        "idempotency_key": values["idempotency_key"], "priority": values["priority"],
+        "attempt_count": 0, "max_attempts": values["max_attempts"], "queued_at": values["queued_at"],
+        "available_at": values["available_at"], "started_at": None, "finished_at": None,
+        "cancel_requested": False, "result": None, "error": None, "attempts": [],
     }
 
 

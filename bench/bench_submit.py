@@ -1,0 +1,135 @@
+"""One run per HTTP request, side by side with a bare FastAPI app on the same uvicorn settings.
+
+Starts a bare FastAPI app (one async JSON endpoint) and `stoker serve --no-worker`, drives each with
+`wrk` (Debian's package, installed if missing) for `--seconds` at 8 and 64 connections, and reports
+requests/s, p50/p99 latency and Stoker's ratio to the bare app:
+
+    .venv/bin/python bench/bench_submit.py [--seconds 10] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import TOKEN, free_port, print_table, stoker_server, write_results  # noqa: E402
+from bench_noop import drop_postgres, fresh_postgres  # noqa: E402
+
+BARE_APP = '''
+from fastapi import FastAPI
+app = FastAPI()
+
+@app.post("/runs", status_code=201)
+async def submit(body: dict) -> dict:
+    return {"id": "x", "state": "QUEUED", **body}
+'''
+
+LUA_POST = '''
+wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+'''
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True,
+                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return shutil.which("wrk") or "wrk"
+
+
+def run_wrk(wrk: str, url: str, connections: int, seconds: int, script: Path | None) -> dict[str, float]:
+    cmd = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def latency(p: str) -> float:
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
+            "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def bare_app(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    (tmp / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
+                             "--log-level", "warning", "--no-access-log"], cwd=tmp,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.post(url + "/runs", json={})
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return proc, url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory(prefix="stoker-bench-submit-") as tmp_name:
+        tmp = Path(tmp_name)
+        script = tmp / "post.lua"
+        pg_name, url = fresh_postgres() if args.postgres else (None, None)
+        proc, bare = bare_app(tmp)
+        try:
+            with stoker_server(tmp / "data", database_url=url, args=("--no-worker",)) as client:
+                client.post("/api/v1/jobs", json={"name": "nop", "steps": [["noop"]],
+                                                  "max_concurrent_runs": 1000})
+                run_id = client.post("/api/v1/jobs/nop/runs", json={}).json()["id"]
+                base = str(client.base_url).rstrip("/")
+                cases = [
+                    ("bare FastAPI, async POST", bare + "/runs", '{"params": {}}'),
+                    ("POST /api/v1/jobs/nop/runs", base + "/api/v1/jobs/nop/runs", "{}"),
+                    ("POST /jobs/submit (Speedy)", base + "/jobs/submit", '{"steps": [["noop"]]}'),
+                    ("GET /api/v1/runs/{id}", base + f"/api/v1/runs/{run_id}", None),
+                    ("GET /jobs/status/{id} (Speedy)", base + f"/jobs/status/{run_id}", None),
+                ]
+                for connections in (8, 64):
+                    bare_rps = None
+                    for name, target, body in cases:
+                        if body is not None:
+                            script.write_text(LUA_POST.format(body=body, token=TOKEN))
+                        else:
+                            script.write_text(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n')
+                        figures = run_wrk(wrk, target, connections, args.seconds, script)
+                        bare_rps = bare_rps or figures["rps"]
+                        ratio = figures["rps"] / bare_rps
+                        rows.append([connections, name, f"{figures['rps']:.0f}", f"{figures['p50_ms']:.2f}",
+                                     f"{figures['p99_ms']:.2f}", f"{ratio:.0%}", figures["errors"]])
+                        results[f"{connections}:{name}"] = {**figures, "ratio": ratio}
+        finally:
+            proc.terminate()
+            if pg_name:
+                drop_postgres(pg_name)
+    print_table(["conns", "endpoint", "req/s", "p50 ms", "p99 ms", "vs bare", "non-2xx"], rows)
+    write_results("submit-postgres" if args.postgres else "submit-sqlite", results)
+
+
+if __name__ == "__main__":
+    main()
