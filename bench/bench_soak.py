@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import TOKEN, print_table, stoker_server, write_results  # noqa: E402
-from bench_noop import drop_postgres, fresh_postgres  # noqa: E402
+from _server import TOKEN, print_table, stoker_server, write_results
+from bench_noop import drop_postgres, fresh_postgres
 
 FAST = {"STOKER_LEASE_SECONDS": "2", "STOKER_HEARTBEAT_SECONDS": "0.4", "STOKER_REAP_INTERVAL_SECONDS": "0.3",
         "STOKER_WORKER_CONCURRENCY": "4"}

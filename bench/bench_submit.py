@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import TOKEN, free_port, print_table, stoker_server, write_results  # noqa: E402
-from bench_noop import drop_postgres, fresh_postgres  # noqa: E402
+from _server import TOKEN, free_port, print_table, stoker_server, write_results
+from bench_noop import drop_postgres, fresh_postgres
 
 BARE_APP = '''
 from fastapi import FastAPI
