@@ -77,9 +77,10 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     # Outermost: an oversized body is refused before anything else reads it. /collect has a cap
     # of its own (events/body.py), larger, enforced as it streams.
     from stoker.api.body_limit import BodySizeLimit
-    from stoker.core.limits import MAX_BODY_BYTES
+    from stoker.core import limits
 
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, exempt=frozenset({"/collect"}))
+    app.add_middleware(BodySizeLimit, max_bytes=limits.MAX_BODY_BYTES, exempt=frozenset({"/collect"}),
+                       bulk_bytes=limits.MAX_BULK_BODY_BYTES, bulk_prefixes=limits.BULK_BODY_PATHS)
 
 
 def _include_routers(app: FastAPI) -> None:

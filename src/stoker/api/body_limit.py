@@ -12,22 +12,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: frozenset[str] = frozenset(),
+                 bulk_bytes: int = 0, bulk_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = exempt  # paths with a cap of their own (the event collector's, larger)
+        self.bulk_bytes = bulk_bytes
+        self.bulk_prefixes = bulk_prefixes  # paths whose bodies carry bulk: the larger limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
+        limit = self.bulk_bytes if scope["path"].startswith(self.bulk_prefixes) else self.max_bytes
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 await _refuse(send, 400, "the Content-Length header is not a number")
                 return
-            if int(declared) > self.max_bytes:
-                await _refuse(send, 413, self._message())
+            if int(declared) > limit:
+                await _refuse(send, 413, _message(limit))
                 return
         received = 0
         refused = started = False
@@ -39,11 +43,11 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes and not started:
+                if received > limit and not started:
                     # Answer now, and tell the app the client is gone so it stops reading; whatever
                     # it answers after that is dropped (the frameworks turn a read error into a 400).
                     refused = True
-                    await _refuse(send, 413, self._message())
+                    await _refuse(send, 413, _message(limit))
                     return {"type": "http.disconnect"}
             return message
 
@@ -55,8 +59,10 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    def _message(self) -> str:
-        return f"request body larger than {self.max_bytes:,} bytes (see docs/limits.md)"
+
+
+def _message(limit: int) -> str:
+    return f"request body larger than {limit:,} bytes (see docs/limits.md)"
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

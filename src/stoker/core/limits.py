@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 # Bodies
-MAX_BODY_BYTES = 16 * 1024 * 1024  # any JSON request body, as sent (compressed or not)
+MAX_BODY_BYTES = 1024 * 1024  # a JSON request body, as sent: a pipeline, a job, a run's parameters
+# Bodies that carry bulk on purpose: a batch's parameter sets, a worker's finished attempts with
+# their logs. A body is held in memory while it is parsed, so the small default is what keeps a
+# hundred clients sending gigabytes from costing more than a hundred megabytes.
+MAX_BULK_BODY_BYTES = 16 * 1024 * 1024
+BULK_BODY_PATHS = ("/api/v1/batches", "/api/v1/worker/finish", "/api/v1/attempts/")
 MAX_JSON_DEPTH = 32  # nesting of arrays and objects in a free-form JSON value
 MAX_JSON_STRING = 1_000_000  # characters of one string inside a free-form JSON value
 MAX_JSON_ITEMS = 100_000  # elements of one array or members of one object
