@@ -7,9 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast check bench java listener clean
+.PHONY: setup run test test-fast check bench java listener containers clean
 
-setup: java $(STAMP) listener
+setup: java $(STAMP) listener containers
 
 java:
 	@bash scripts/check_java.sh
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 
 listener: $(STAMP)
 	@bash scripts/build_listener.sh $(BIN)/python
+
+# Podman, runc, busybox-static, docker-registry (apt-get, as root) and the built-in image.
+containers: $(STAMP)
+	@bash scripts/setup_containers.sh $(BIN)/python
 
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
@@ -40,6 +44,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_noop.py
+	$(BIN)/python bench/bench_containers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

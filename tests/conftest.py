@@ -11,6 +11,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Fixtures of the container tests (a private Podman API service, a local registry).
+pytest_plugins = ["container_fixtures"]
+
 
 def service_up(host: str, port: int) -> bool:
     try:

@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,22 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     if token:
         click.echo("\n  First start: an admin token was created. It is shown only this once:\n\n"
                    f"    export STOKER_TOKEN={token}\n")
+    # Container jobs: STOKER_DOCKER_HOST, or a private Podman API service stopped with the server.
+    services.containers.start_private(services.settings.data_dir)
+    services.images.resume()
+    from stoker.containers.janitor import ContainerJanitor
+
+    janitor = ContainerJanitor(services.container_jobs, services.containers)
+    janitor.start()
+    if not services.containers.available:
+        click.echo(f"  Container jobs are off: {services.containers.reason}")
     child = None
     if not no_worker and not services.db.is_sqlite:
         from stoker.worker.child import WorkerChild
 
         # PostgreSQL: the worker in its own process, with its own GIL (see worker/child.py).
         child = WorkerChild(services.settings.data_dir, api_url=services.settings.api_url,
-                            concurrency=concurrency)
+                            concurrency=concurrency, docker_host=services.containers.docker_host)
     background = Background(services, embedded_worker=not no_worker and child is None,
                             warm_spark=True, worker_child=child)
     app = create_app(services, background=background)
@@ -123,7 +133,11 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
                             timeout_graceful_shutdown=2)
     from stoker.serving import DrainingServer
 
-    DrainingServer(config, background).run()
+    try:
+        DrainingServer(config, background).run()
+    finally:
+        janitor.stop()
+        services.containers.stop()
 
 
 
@@ -137,8 +151,10 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
               help="lease attempts from the Stoker API at URL instead of the database "
                    "(needs --token with the worker scope, and ingest for Spark events)")
 @API_TOKEN
+@click.option("--podman", is_flag=True,
+              help="run container runs on a private Podman API service (when STOKER_DOCKER_HOST is unset)")
 def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None,
-           parent_pid: int | None, remote_url: str | None, token: str | None) -> None:
+           parent_pid: int | None, remote_url: str | None, token: str | None, podman: bool) -> None:
     """Run a worker against the database in STOKER_DATABASE_URL (or the data dir's SQLite), or,
     with --remote, against a Stoker API over HTTP (no database credentials)."""
     _setup_logging()
@@ -147,19 +163,28 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from stoker.containers.runtime import ContainerRuntime
+
+    settings = _settings(data_dir, worker_concurrency=concurrency)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Container runs: on STOKER_DOCKER_HOST (a serve hands its own to its worker process), or with
+    # --podman on a private Podman API service of this worker's own; otherwise none here.
+    runtime = ContainerRuntime(settings.docker_host)
+    if podman:
+        runtime.start_private(settings.data_dir)
     if remote_url is not None:
         from stoker.worker.remote import remote_worker
 
         if not token:
             raise click.UsageError("--remote needs --token (or STOKER_TOKEN): a token with the worker scope")
-        duty = remote_worker(_settings(data_dir, worker_concurrency=concurrency), remote_url, token,
-                             worker_id=worker_id)
+        duty = remote_worker(settings, remote_url, token, worker_id=worker_id,
+                             docker_host=runtime.docker_host)
         name = duty.worker_id
     else:
         from stoker.app import Background
         from stoker.services import build_services
 
-        services = build_services(_settings(data_dir, worker_concurrency=concurrency))
+        services = build_services(replace(settings, docker_host=runtime.docker_host))
         duty = Background(services, embedded_worker=True, worker_id=worker_id)
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
@@ -170,6 +195,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
     click.echo(f"worker {name} started" + (f", leasing from {remote_url}" if remote_url else ""))
     stop.wait()
     duty.stop()
+    runtime.stop()
 
 
 @main.group()

@@ -47,6 +47,13 @@ class Settings:
     # A Spark app heard from last this long ago, with no ApplicationEnd, is marked ended
     # ("heartbeat timeout"): its driver died. Listeners send a heartbeat every 10 s.
     spark_app_silence_seconds: float = 60.0
+    # The Docker Engine API of container jobs (unix:///…sock, tcp://…); None: `stoker serve` starts
+    # a private Podman API service.
+    docker_host: str | None = None
+    # Container attempts a worker runs at once, besides (never instead of) its Spark attempts.
+    container_concurrency: int = 4
+    # Registries container images may come from (e.g. "localhost 127.0.0.1:5000"); empty: any.
+    allowed_registries: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -68,6 +75,9 @@ class Settings:
             spark_app_silence_seconds=_env_float("STOKER_SPARK_APP_SILENCE_SECONDS", 60.0),
             ingest_processes=(int(env["STOKER_INGEST_PROCESSES"])
                               if env.get("STOKER_INGEST_PROCESSES") else None),
+            docker_host=env.get("STOKER_DOCKER_HOST") or None,
+            container_concurrency=_env_int("STOKER_CONTAINER_CONCURRENCY", 4),
+            allowed_registries=tuple(env.get("STOKER_ALLOWED_REGISTRIES", "").replace(",", " ").split()),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:

@@ -7,7 +7,7 @@ import importlib
 import sqlalchemy as sa
 
 TABLE_MODULES = ("stoker.store.tables", "stoker.events.tables", "stoker.sinks.tables",
-                 "stoker.store.sate")
+                 "stoker.store.sate", "stoker.store.container_tables")
 
 
 def all_tables() -> sa.MetaData:

@@ -17,6 +17,9 @@ from stoker.store.tokens import SCOPES, Principal, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
+    from stoker.containers.importer import ImageImporter
+    from stoker.containers.runtime import ContainerRuntime
+    from stoker.store.containers import ContainerStore
 
 
 @dataclass
@@ -60,6 +63,9 @@ class Services:
     catalog: Catalog
     roots: StorageRoots
     group_commit: GroupCommitter
+    containers: ContainerRuntime  # the Docker Engine API of container jobs, or why there is none
+    container_jobs: ContainerStore
+    images: ImageImporter
 
     def close(self) -> None:
         self.group_commit.close()
@@ -68,6 +74,9 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from stoker.catalog import StorageRoots, load_catalog
+    from stoker.containers.importer import ImageImporter
+    from stoker.containers.runtime import ContainerRuntime
+    from stoker.store.containers import ContainerStore
 
     unknown = [s for s in settings.anonymous_scopes if s not in SCOPES]
     if unknown:
@@ -80,12 +89,17 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     wakeup = Wakeup()
     tokens = TokenStore(db)
     runs = RunStore(db, wakeup)
+    # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
+    containers = ContainerRuntime(settings.docker_host)
+    container_jobs = ContainerStore(db)
     return Services(
         settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
         tokens=tokens, token_cache=TokenCache(tokens),
         secrets=SecretBox.from_settings(settings.secret_key, settings.data_dir),
         catalog=load_catalog(),
         roots=StorageRoots(settings.storage_root, settings.storage_roots),
+        containers=containers, container_jobs=container_jobs,
+        images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries),
     )
 
 

@@ -11,7 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from stoker.core.errors import InvalidInput
+from stoker.core import container_spec
+from stoker.core.errors import Conflict, InvalidInput
 from stoker.core.secrets import split_secrets
 from stoker.services import Services
 from stoker.store.runs import NewRun, Submitted
@@ -29,6 +30,7 @@ class RunRequest:
     options: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     priority: int = 0
+    container: dict[str, Any] = field(default_factory=dict)  # a container job's run overrides
 
 
 def substitute_params(steps: Any, params: dict[str, Any]) -> Any:
@@ -64,6 +66,10 @@ class Submitter:
 
     def prepare(self, request: RunRequest, job: dict[str, Any] | None) -> NewRun:
         """Validate and shape one run; raises a 4xx error (nothing written) if it is bad."""
+        if job is not None and job["kind"] == "container":
+            return self.prepare_container(request, job)
+        if request.container:
+            raise InvalidInput("container settings apply to container jobs only")
         if job is not None and job["kind"] != "pipeline":
             raise InvalidInput(f"job {job['name']!r} is a {job['kind']} job; only pipeline jobs run here")
         steps = request.steps
@@ -82,6 +88,29 @@ class Submitter:
             idempotency_key=request.idempotency_key, lane=lane_of(steps), priority=request.priority,
         )
 
+    def prepare_container(self, request: RunRequest, job: dict[str, Any]) -> NewRun:
+        """A run of a container job: the job's spec with the run's overrides and parameters, on the
+        container lane. Refused (503) where no runtime is, and (409) while the image is not READY."""
+        self.services.containers.require()
+        image = self.services.container_jobs.image_of(job["id"])
+        status = image["status"] if image is not None else "unknown"
+        if status != "READY":
+            why = f": {image['error']}" if image is not None and image.get("error") else ""
+            raise Conflict(f"container job {job['name']!r} cannot run yet: its image "
+                           f"{job['spec'].get('image')!r} is {status}{why}", status=status)
+        if request.steps is not None:
+            raise InvalidInput(f"job {job['name']!r} is a container job: it takes no steps")
+        spec = container_spec.merge(job["spec"], request.container)
+        spec["command"] = container_spec.parse_command(spec.get("command"))
+        spec.update(substitute_params({"command": spec["command"], "env": spec.get("env")}, request.params))
+        public, secret = split_secrets(request.options or {})
+        if secret:
+            raise InvalidInput("container runs take no secret options; pass settings in env")
+        return NewRun(steps=None, params=request.params,
+                      options={**public, "container": container_spec.check_spec(spec)},
+                      idempotency_key=request.idempotency_key, lane="container",
+                      priority=request.priority)
+
     def submit(self, request: RunRequest, job_name: str | None = None) -> Submitted:
         job = self.services.runs.jobs.get(job_name) if job_name else None
         new = self.prepare(request, job)
@@ -96,7 +125,10 @@ class Submitter:
             job = self.services.runs.jobs.cached(job_name)
             if job is None:
                 job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name)
-        new = self.prepare(request, job)
+        if job is not None and job["kind"] == "container":  # reads its image's status: off the loop
+            new = await asyncio.to_thread(self.prepare, request, job)
+        else:
+            new = self.prepare(request, job)
         return await self.services.group_commit.submit_async(job["id"] if job else None, new)
 
     def submit_batch(self, requests: list[RunRequest], job_name: str | None = None,

@@ -23,9 +23,13 @@ BUDGET_SECONDS = 100
 SEED = 20261128
 
 
-def test_fuzzing_finds_no_server_error_and_no_schema_violation(tmp_path):
+def test_fuzzing_finds_no_server_error_and_no_schema_violation(tmp_path, monkeypatch):
     schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert schemathesis, "schemathesis is a pinned test dependency (pyproject.toml)"
+    # The server's own Podman runtime (started by serve), pulling only from `localhost`: fuzzed image
+    # names from any other registry are refused (422), so no pull leaves the machine.
+    monkeypatch.delenv("STOKER_DOCKER_HOST", raising=False)
+    monkeypatch.setenv("STOKER_ALLOWED_REGISTRIES", "localhost")
     server = Server(tmp_path / "data", worker=False).start()
     try:
         result = subprocess.run(

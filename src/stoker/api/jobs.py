@@ -5,10 +5,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from stoker.api.auth import require
-from stoker.api.models import JobCreate, JobRunCreate, JobUpdate
+from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
 from stoker.api.paging import Cursor, PageSize
 from stoker.api.runs import created_response, list_runs_page
 from stoker.api.views import job_view
+from stoker.core import container_spec
+from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
 from stoker.submission import RunRequest, Submitter
 
@@ -21,13 +23,25 @@ def validate_job_steps(services: Any, steps: list[Any]) -> None:
         services.catalog.validate(steps, services.roots)
 
 
-@router.post("", status_code=201, summary="Create a job: a named pipeline plus its run policy",
+@router.post("", status_code=201, summary="Create a job: a named pipeline or container, plus its run policy",
              dependencies=[Depends(require("submit"))],
-             responses={409: {"description": "a job with this name exists"}})
+             responses={409: {"description": "a job with this name exists"},
+                        503: {"description": "a container job where no container runtime is"}})
 def create_job(body: JobCreate, request: Request) -> dict[str, Any]:
+    """A container job's image is imported (pulled) in the background: its runs are refused (409)
+    until `image_status` is READY."""
     services = request.app.state.services
+    container = body.model_dump(include=set(CONTAINER_FIELDS), exclude_none=True)
+    policy = body.model_dump(exclude={"name", "steps", "kind", *CONTAINER_FIELDS}, exclude_none=True)
+    if body.kind == "container":
+        if body.steps is not None:
+            raise InvalidInput("a container job takes `image` and `command`, not `steps`")
+        services.containers.require()
+        job = services.images.register(body.name, container_spec.check_spec(container), **policy)
+        return get_job(job["id"], request)
+    if body.steps is None or container:
+        raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
     validate_job_steps(services, body.steps)
-    policy = body.model_dump(exclude={"name", "steps"}, exclude_none=True)
     return job_view(services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy))
 
 
@@ -38,13 +52,22 @@ def list_jobs(request: Request) -> dict[str, Any]:
 
 @router.get("/{job}", summary="Get a job by name or id", dependencies=[Depends(require("read"))])
 def get_job(job: str, request: Request) -> dict[str, Any]:
-    return job_view(request.app.state.services.runs.jobs.get(job))
+    services = request.app.state.services
+    found = services.runs.jobs.get(job)
+    if found["kind"] == "container":  # with its image's import status (a Stevedore task's status)
+        image = services.container_jobs.get(found["id"])
+        return {**job_view(found), "image_status": image["status"], "image_error": image["error"],
+                "image_digest": image["image_digest"],
+                "links": {**job_view(found)["links"], "stevedore_task": f"/task/{found['id']}/"}}
+    return job_view(found)
 
 
 @router.patch("/{job}", summary="Change a job's steps or policy", dependencies=[Depends(require("submit"))])
 def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     changes = body.model_dump(exclude_none=True)
+    if "steps" in changes and services.runs.jobs.get(job)["kind"] != "pipeline":
+        raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
         validate_job_steps(services, changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}
@@ -59,7 +82,7 @@ async def submit_job_run(job: str, body: JobRunCreate, request: Request, respons
                          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
     services = request.app.state.services
     submitted = await Submitter(services).submit_async(
-        RunRequest(params=body.params, options=body.options, priority=body.priority,
+        RunRequest(params=body.params, options=body.options, priority=body.priority, container=body.container,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
     return await created_response(services, submitted, response)
 

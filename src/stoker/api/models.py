@@ -45,8 +45,23 @@ class Policy(Body):
 
 class JobCreate(Policy):
     name: str = Field(..., min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    steps: JsonList = Field(..., description="the pipeline; strings may hold {{param}} placeholders",
-                             examples=[STEPS_EXAMPLE])
+    kind: Literal["pipeline", "container"] = Field(
+        "pipeline", description="pipeline: `steps` on Spark; container: `image` + `command` in a container")
+    steps: JsonList | None = Field(None, description="the pipeline; strings may hold {{param}} placeholders",
+                                   examples=[STEPS_EXAMPLE])
+    image: str | None = Field(None, max_length=500, description="container jobs: the image to run "
+                              "(imported when the job is created)", examples=["localhost/stoker/busybox:latest"])
+    command: str | list[str] | None = Field(None, description="container jobs: the command (a string is "
+                                            "split as a shell would); may hold {{param}} placeholders")
+    env: dict[str, str | int | float | bool] | None = Field(None, description="container jobs: environment "
+                                                            "variables; values may hold {{param}} placeholders")
+    memory_mb: int | None = Field(None, description="container jobs: memory limit (no extra swap)")
+    cpus: float | None = Field(None, description="container jobs: CPU limit")
+    pids: int | None = Field(None, description="container jobs: process limit")
+    network: str | None = Field(None, description="container jobs: none (default), host or bridge")
+
+
+CONTAINER_FIELDS = ("image", "command", "env", "memory_mb", "cpus", "pids", "network")
 
 
 class JobUpdate(Policy):
@@ -68,6 +83,8 @@ class RunCreate(Body):
 
 class JobRunCreate(Body):
     params: JsonObject = Field(default_factory=dict)
+    container: JsonObject = Field(default_factory=dict, description="container jobs: this run's overrides "
+                                  "of command, env, timeout_seconds, memory_mb, cpus, pids, network")
     options: JsonObject = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, max_length=200)
     priority: Priority = 0

@@ -32,6 +32,8 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "links": {"self": f"/api/v1/runs/{run['id']}", "log": f"/api/v1/runs/{run['id']}/log",
                   "cancel": f"/api/v1/runs/{run['id']}/cancel"},
     }
+    if run["batch_id"] and isinstance(run["options"].get("container"), dict):  # a Stevedore detail
+        view["links"]["stevedore_detail"] = f"/result/{run['batch_id']}/detail/{run['id']}/"
     if "attempts" in run:
         view["attempts"] = [attempt_view(a) for a in run["attempts"]]
     return view

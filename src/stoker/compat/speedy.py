@@ -42,7 +42,9 @@ def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> 
     `X-Stoker-Attempt`, `X-Stoker-Lease-Expires`, `Link`); if it never does, the lease expires and
     the job is queued again."""
     services = request.app.state.services
-    claimed = services.queue.claim(worker_id, limit=1, lease_seconds=services.settings.lease_seconds)
+    # Speedy's popper is a Spark process: container runs are left to workers with a runtime.
+    claimed = services.queue.claim(worker_id, limit=1, lease_seconds=services.settings.lease_seconds,
+                                   lanes=("spark", "instant"))
     if not claimed:
         return Response(status_code=204)
     view = claimed_view(services, claimed[0])

@@ -28,3 +28,9 @@ class Fenced(Conflict):
 
 class InvalidInput(StokerError):
     status_code = 422
+
+
+class Unavailable(StokerError):
+    """Something this request needs is not there on this deployment (e.g. no container runtime)."""
+
+    status_code = 503

@@ -59,16 +59,24 @@ class JobStore:
         return job
 
     def create(self, name: str, kind: str, spec: dict[str, Any], **policy: Any) -> dict[str, Any]:
+        with self.db.write() as conn:
+            self.create_in(conn, name, kind, spec, **policy)
+        return self.get(name)
+
+    def create_in(self, conn: Connection, name: str, kind: str, spec: dict[str, Any],
+                  **policy: Any) -> str:
+        """Insert a job inside the caller's transaction; returns its id (Conflict if the name is taken)."""
+        if conn.execute(sa.select(jobs.c.id).where(jobs.c.name == name)).first() is not None:
+            raise Conflict(f"a job named {name!r} already exists", job=name)
         now = time.time()
         values = {"id": str(uuid.uuid4()), "name": name, "kind": kind, "spec": spec,
                   "created_at": now, "updated_at": now,
                   **{k: v for k, v in policy.items() if k in POLICY_FIELDS and v is not None}}
-        try:
-            with self.db.write() as conn:
-                conn.execute(jobs.insert().values(**values))
+        try:  # a concurrent insert of the same name (PostgreSQL) aborts the caller's transaction
+            conn.execute(jobs.insert().values(**values))
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"a job named {name!r} already exists", job=name) from exc
-        return self.get(name)
+        return str(values["id"])
 
     def update(self, name_or_id: str, **changes: Any) -> dict[str, Any]:
         values = {k: v for k, v in changes.items() if (k in POLICY_FIELDS or k == "spec") and v is not None}

@@ -29,12 +29,14 @@ RESTART_PAUSE_SECONDS = 1.0
 
 class WorkerChild:
     def __init__(self, data_dir: Path, *, api_url: str, concurrency: int | None = None,
-                 stop_timeout: float = 60.0) -> None:
+                 stop_timeout: float = 60.0, docker_host: str | None = None) -> None:
         self.args = [sys.executable, "-m", "stoker.cli", "worker", "--data-dir", str(data_dir),
                      "--parent-pid", str(os.getpid())]
         if concurrency is not None:
             self.args += ["--concurrency", str(concurrency)]
         self.env = {**os.environ, "STOKER_URL": api_url}  # Spark apps report events to this server
+        if docker_host is not None:  # the server's container runtime (its private Podman service)
+            self.env["STOKER_DOCKER_HOST"] = docker_host
         self.stop_timeout = stop_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -44,6 +44,9 @@ def is_permanent(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, SubmitFailed):
             return current.permanent
+        permanent = getattr(current, "permanent", None)  # e.g. executors.container.ContainerFailed
+        if isinstance(permanent, bool):
+            return permanent
         if isinstance(current, (PipelineInvalid, PathRefused, ResultTooLarge)):
             return True
         if _is_spark_analysis_error(current):

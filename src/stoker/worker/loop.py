@@ -1,8 +1,10 @@
 """The worker: claims attempts, executes them through an executor, heartbeats, finishes.
 
-Instant runs (noop/fail only) are claimed and finished in batches inside the claim loop; everything
-else runs on a pool of `concurrency` threads, and the loop claims only as many as there are free
-threads, so a claimed attempt never waits for a thread while holding its lease.
+Instant runs (noop/fail only) are claimed and finished in batches inside the claim loop; Spark runs
+go to a pool of `concurrency` threads and container runs to a pool of their own
+(`container_concurrency`), so container work never waits behind Spark work. The loop claims only as
+many of each lane as there are free threads, so a claimed attempt never waits for a thread while
+holding its lease.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,8 +37,11 @@ from stoker.worker.errors import is_permanent, short_error
 log = logging.getLogger(__name__)
 
 INSTANT_BATCH = 1000
-# Instant runs (noop/fail only) are executed inline, by any Stoker worker, local or remote.
-EXECUTOR_BY_LANE = {"instant": "inline"}
+# Instant runs (noop/fail only) are executed inline, by any Stoker worker, local or remote; container
+# runs by the container executor.
+EXECUTOR_BY_LANE = {"instant": "inline", "container": "container"}
+# The lanes that run on threads of their own pool, and how many of those each worker has.
+POOLED_LANES = ("spark", "container")
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Active:
 class Worker:
     def __init__(self, backend: LeaseBackend, executors: dict[str, Executor], *, settings: Settings,
                  catalog: Any, wakeup: Wakeup, worker_id: str | None = None,
-                 concurrency: int = 1) -> None:
+                 concurrency: int = 1, container_concurrency: int = 0) -> None:
         self.backend = backend
         self.settings = settings
         self.catalog = catalog
@@ -56,11 +62,15 @@ class Worker:
         self.executors = executors
         self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = concurrency
+        # No container executor (no runtime here): this worker leaves container runs to others.
+        self.slots = {"spark": concurrency,
+                      "container": container_concurrency if "container" in executors else 0}
         self.active: dict[str, Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stop_claiming = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stoker-attempt")
+        self._pools = {lane: ThreadPoolExecutor(max_workers=max(n, 1), thread_name_prefix=f"stoker-{lane}")
+                       for lane, n in self.slots.items()}
         self._threads = [
             threading.Thread(target=self._claim_loop, name="stoker-claim", daemon=True),
             threading.Thread(target=self._heartbeat_loop, name="stoker-heartbeat", daemon=True),
@@ -72,10 +82,12 @@ class Worker:
 
         settings = services.settings
         listener = listener_for(settings.api_url, internal_ingest_token(services), settings.data_dir)
-        executors = build_executors(settings, services.catalog, services.roots, listener)
+        executors = build_executors(settings, services.catalog, services.roots, listener,
+                                    docker_host=services.containers.docker_host)
         return cls(DatabaseBackend(services), executors, settings=settings, catalog=services.catalog,
                    wakeup=services.wakeup, worker_id=worker_id,
-                   concurrency=settings.worker_concurrency)
+                   concurrency=settings.worker_concurrency,
+                   container_concurrency=settings.container_concurrency)
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -94,7 +106,8 @@ class Worker:
         with self._lock:
             for active in self.active.values():
                 active.control.cancel(Outcome.LOST, "the worker shut down before the attempt finished")
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
         self._stop.set()
         self.wakeup.notify()
         for thread in self._threads:
@@ -103,6 +116,9 @@ class Worker:
         session = self.executors.get("session")
         if session is not None and hasattr(session, "stop"):
             session.stop()
+        container = self.executors.get("container")
+        if container is not None and hasattr(container, "close"):
+            container.close()
         self.backend.close()
 
     # -- claiming -------------------------------------------------------------------------
@@ -121,8 +137,10 @@ class Worker:
     def _claim_once(self) -> bool:
         """One claim transaction for both lanes: a batch of instant runs (run and finished right
         here, in one more transaction) and as many other runs as there are free threads."""
-        free = self.concurrency - len(self.active)
-        claimed = self.backend.claim(self.worker_id, lane_limits={"instant": INSTANT_BATCH, "spark": free},
+        with self._lock:
+            busy = Counter(a.claimed.lane for a in self.active.values())
+        limits = {"instant": INSTANT_BATCH, **{lane: self.slots[lane] - busy[lane] for lane in POOLED_LANES}}
+        claimed = self.backend.claim(self.worker_id, lane_limits=limits,
                                      lease_seconds=self.settings.lease_seconds,
                                      executor_by_lane=EXECUTOR_BY_LANE)
         instant = [c for c in claimed if c.lane == "instant"]
@@ -141,10 +159,13 @@ class Worker:
         deadline = time.time() + claimed.timeout_seconds if claimed.timeout_seconds else None
         with self._lock:
             self.active[claimed.attempt_id] = Active(claimed, control, deadline)
-        self._pool.submit(self._execute_and_finish, claimed, control)
+        self._pools[claimed.lane if claimed.lane in self._pools else "spark"].submit(
+            self._execute_and_finish, claimed, control)
         self.wakeup.notify()  # local event streams see RUNNING at once
 
     def executor_for(self, claimed: Claimed) -> Executor:
+        if claimed.lane == "container":
+            return self.executors["container"]
         if not self.catalog.needs_spark(claimed.steps or []):
             return self.executors["inline"]
         return self.executors["submit" if claimed.mode == "submit" else "session"]
@@ -178,15 +199,18 @@ class Worker:
         try:
             result: Any = executor.execute(execution)
         except BaseException as exc:  # any failure of the job is the attempt's outcome, not ours
+            # An executor may hand back what it learnt on the way (a container's exit code and
+            # output).
+            result = getattr(exc, "result", None)
             if control.reason is not None:
                 logger.info("stopped: %s", control.message)
                 return Ending(claimed.attempt_id, control.reason, error=control.message,
-                              log=attempt_log.close())
+                              log=attempt_log.close(), result=result)
             logger.exception("failed after %.3f s", time.perf_counter() - started)
             # A quiet (instant) run keeps no log lines, but its failure still gets its traceback.
             log_text = attempt_log.close() or traceback.format_exc()
             return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc), log=log_text,
-                          permanent=is_permanent(exc))
+                          permanent=is_permanent(exc), result=result)
         logger.info("succeeded in %.3f s", time.perf_counter() - started)
         return Ending(claimed.attempt_id, Outcome.SUCCEEDED, result=result, log=attempt_log.close())
 
@@ -228,17 +252,24 @@ class Worker:
 
 
 def build_executors(settings: Settings, catalog: Any, roots: Any,
-                    listener: Callable[[str], dict[str, str]]) -> dict[str, Executor]:
-    """The executors every worker has: inline (no Spark), session mode, submit mode."""
+                    listener: Callable[[str], dict[str, str]], *,
+                    docker_host: str | None = None) -> dict[str, Executor]:
+    """The executors every worker has: inline (no Spark), session mode, submit mode; and the
+    container executor where a container runtime is (`docker_host`)."""
     from stoker.executors.inline import InlineExecutor
     from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor
     from stoker.executors.submit_mode import SparkSubmitExecutor
 
-    return {
+    executors: dict[str, Executor] = {
         "inline": InlineExecutor(catalog, roots),
         "session": SparkSessionExecutor(settings, catalog, roots, listener(SESSION_EVENTS_JOB)),
         "submit": SparkSubmitExecutor(settings, roots, listener),
     }
+    if docker_host is not None:
+        from stoker.executors.container import ContainerExecutor
+
+        executors["container"] = ContainerExecutor(docker_host)
+    return executors
 
 
 LISTENER_TOKEN_FILE = "spark-listener.token"

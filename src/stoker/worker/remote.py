@@ -165,8 +165,10 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | None = None):  # type: ignore[no-untyped-def]
-    """A Worker on this machine's Spark, leasing its attempts from the Stoker at `url`."""
+def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | None = None,  # type: ignore[no-untyped-def]
+                  docker_host: str | None = None):
+    """A Worker on this machine's Spark (and container runtime at `docker_host`, if any), leasing its
+    attempts from the Stoker at `url`."""
     from stoker.catalog import StorageRoots, load_catalog
     from stoker.worker.loop import Worker, build_executors, listener_for
 
@@ -174,6 +176,8 @@ def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | 
     catalog = load_catalog()
     roots = StorageRoots(settings.storage_root, settings.storage_roots)
     # Its Spark apps report their events to the same Stoker, with this worker's token.
-    executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir))
+    executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir),
+                                docker_host=docker_host)
     return Worker(HttpBackend(url, token), executors, settings=settings, catalog=catalog,
-                  wakeup=Wakeup(), worker_id=worker_id, concurrency=settings.worker_concurrency)
+                  wakeup=Wakeup(), worker_id=worker_id, concurrency=settings.worker_concurrency,
+                  container_concurrency=settings.container_concurrency)

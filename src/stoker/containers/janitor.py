@@ -1,0 +1,61 @@
+"""The janitor: removes containers whose attempt has ended, so none is ever left behind.
+
+An attempt's container is removed by its executor when the attempt ends. A worker that dies leaves
+its container running; the next attempt of the run removes it (found by its run label), but a run
+that is not tried again (cancelled, out of attempts) would keep it. This duty of `stoker serve`
+looks at the containers carrying Stoker's labels on its runtime every `interval` seconds and removes
+those whose attempt no longer holds its lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from stoker.containers.runtime import ContainerRuntime
+from stoker.store.containers import ContainerStore
+
+log = logging.getLogger(__name__)
+
+LABEL_ATTEMPT = "io.stoker.attempt"  # as set by executors/container.py
+
+
+class ContainerJanitor:
+    def __init__(self, store: ContainerStore, runtime: ContainerRuntime, *, interval: float = 30.0) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stoker-container-janitor", daemon=True)
+
+    def start(self) -> None:
+        if self.runtime.available:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def sweep_once(self) -> int:
+        """Remove the containers of ended attempts; returns how many."""
+        import docker.errors
+
+        with self.runtime.connected(timeout=30) as client:
+            labelled = client.containers.list(all=True, filters={"label": LABEL_ATTEMPT})
+            by_attempt = {c.labels[LABEL_ATTEMPT]: c for c in labelled if c.labels.get(LABEL_ATTEMPT)}
+            ended = self.store.ended_attempts(list(by_attempt))
+            for attempt_id in ended:
+                with contextlib.suppress(docker.errors.NotFound):
+                    by_attempt[attempt_id].remove(force=True)
+        if ended:
+            log.warning("removed %d container(s) of ended attempts", len(ended))
+        return len(ended)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sweep_once()
+            except Exception as exc:  # the runtime may be briefly away; try again next round
+                log.warning("container clean-up failed: %s", exc)
