@@ -160,7 +160,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         from stoker.services import build_services
 
         services = build_services(_settings(data_dir, worker_concurrency=concurrency))
-        duty = Background(services, embedded_worker=True, worker_id=worker_id)
+        duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False)
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
     if parent_pid is not None:

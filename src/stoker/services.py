@@ -17,6 +17,7 @@ from stoker.store.tokens import SCOPES, Principal, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
+    from stoker.clusters.service import ClusterService
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Services:
     catalog: Catalog
     roots: StorageRoots
     group_commit: GroupCommitter
+    clusters: ClusterService
 
     def close(self) -> None:
         self.group_commit.close()
@@ -68,6 +70,8 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from stoker.catalog import StorageRoots, load_catalog
+    from stoker.clusters.service import ClusterService
+    from stoker.clusters.settings import ClusterSettings
 
     unknown = [s for s in settings.anonymous_scopes if s not in SCOPES]
     if unknown:
@@ -80,12 +84,16 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     wakeup = Wakeup()
     tokens = TokenStore(db)
     runs = RunStore(db, wakeup)
+    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env())
+    if migrate:
+        clusters.products.ensure_builtins()
     return Services(
         settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
         tokens=tokens, token_cache=TokenCache(tokens),
         secrets=SecretBox.from_settings(settings.secret_key, settings.data_dir),
         catalog=load_catalog(),
         roots=StorageRoots(settings.storage_root, settings.storage_roots),
+        clusters=clusters,
     )
 
 
