@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from stoker.core.errors import InvalidInput
 
-Scalar = str | int | float | bool | None
+MAX_NODES = 1000
 
 
 class ProductOptions(BaseModel):
@@ -62,8 +62,10 @@ class ProductOptions(BaseModel):
         return counts[0] if len(counts) == 1 else None
 
     def complete(self) -> bool:
-        """Whether the defaults alone make a full set (then a template is checked when it is put)."""
-        return all(v is not None for v in self.required.values())
+        """Whether options were declared and their defaults alone make a full set (then a template
+        is rendered when it is put; the seed puts the template before the options)."""
+        declared = bool(self.required or self.optional or self.advanced)
+        return declared and all(v is not None for v in self.required.values())
 
     def merge(self, given: dict[str, Any]) -> dict[str, Any]:
         """The launch's options: defaults overlaid with `given`, checked name by name."""
@@ -77,6 +79,9 @@ class ProductOptions(BaseModel):
                 raise InvalidInput(f"unknown option {name!r}; this product's options are "
                                    f"{sorted(declared) or 'none'}", option=name)
             _check_type(name, declared[target], value)
+            if target == self.size_option() and not (type(value) is int and 1 <= value <= MAX_NODES):
+                raise InvalidInput(f"option {name!r} (the node count) must be an integer from 1 to {MAX_NODES}, "
+                                   f"not {value!r}", option=name)
             merged[target] = value
         missing = [n for n, v in merged.items() if v is None and n in self.required]
         if missing:
@@ -85,7 +90,7 @@ class ProductOptions(BaseModel):
 
 
 def _check_type(name: str, default: Any, value: Any) -> None:
-    if default is None or value is None and default is None:
+    if default is None:
         return
     expected: tuple[type, ...]
     if isinstance(default, bool):

@@ -8,6 +8,7 @@ option names: `opts['slaves.number']`), `user`, `product`, `version`, `clusterid
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -19,6 +20,7 @@ from stoker.core.errors import InvalidInput
 
 FORMATS = ("json", "yaml")
 MAX_TEMPLATE_BYTES = 256 * 1024
+MAX_RENDERED_CHARS = 1024 * 1024  # a loop over a huge option stops here, not after minutes of work
 
 
 def format_of(content_type: str | None) -> str:
@@ -53,7 +55,7 @@ def render(text: str, fmt: str, context: dict[str, Any]) -> ClusterSpec:
     """Render and validate, or InvalidInput with the template line or the spec field."""
     check_syntax(text)
     try:
-        rendered = _environment().from_string(text).render(**context)
+        rendered = _bounded(_environment().from_string(text).generate(**context))
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         where = f" at line {line}" if line else ""
@@ -61,6 +63,17 @@ def render(text: str, fmt: str, context: dict[str, Any]) -> ClusterSpec:
     except Exception as exc:  # a template's own arithmetic (e.g. a division by zero), never a 5xx
         raise InvalidInput(f"the template does not render: {type(exc).__name__}: {exc}") from None
     return validate_spec(_parse(rendered, fmt))
+
+
+def _bounded(chunks: Iterator[str]) -> str:
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise InvalidInput(f"the rendered template is larger than {MAX_RENDERED_CHARS // 1024} KiB "
+                               "(is an option, e.g. the node count, far too large?)")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _parse(rendered: str, fmt: str) -> Any:
