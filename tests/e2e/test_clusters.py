@@ -1,0 +1,164 @@
+"""Real Spark standalone clusters launched through the API of a real `stoker serve` process: ready,
+degraded by a kill -9 and repaired, still ready after Stoker is SIGKILLed and restarted, queued
+by the scheduler, failed (and cleaned up) when it cannot start, destroyed leaving nothing behind.
+
+One cluster is shared by the tests of this module (launching one takes seconds); every JVM a test
+started is stopped in the fixture's teardown, even when a test fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+
+import httpx
+import psutil
+import pytest
+
+from stoker.clusters import processes
+from tests.e2e.processes import Server, wait_for
+
+pytestmark = pytest.mark.e2e
+
+P = "/bigdata/api/v1"
+CAPACITY = {"STOKER_CLUSTER_CAPACITY": "cores=5", "STOKER_CLUSTER_RECONCILE_SECONDS": "0.3"}
+
+
+class ClusterServer(Server):
+    def env(self) -> dict[str, str]:
+        return {**super().env(), **CAPACITY}
+
+
+def wait_status(client: httpx.Client, cluster_id: str, statuses: tuple[str, ...], timeout: float = 120) -> dict:
+    def reached():
+        view = client.get(f"/api/v1/clusters/{cluster_id}").json()
+        return view if view["status"] in statuses else None
+
+    return wait_for(reached, timeout, f"cluster {cluster_id} to be {statuses}")
+
+
+def launch(client: httpx.Client, **options) -> str:
+    r = client.post(f"{P}/products/spark-standalone/4.3", json=options)
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def gone(nodes: list[dict]) -> bool:
+    """No process of any node's group and no open port of any node."""
+    return not any(processes.group_alive(n["pid"]) or processes.port_open("127.0.0.1", n["port"])
+                   or processes.port_open("127.0.0.1", n["web_port"]) for n in nodes if n["pid"])
+
+
+def kill_every_node(data_dir) -> None:
+    """Teardown's safety net: any JVM still running from this test's data dir."""
+    for proc in psutil.process_iter(["pid", "cwd"]):
+        if proc.info["cwd"] and proc.info["cwd"].startswith(str(data_dir)):
+            processes.stop_group(proc.info["pid"], None, grace=2)
+
+
+@pytest.fixture(scope="module")
+def stoker(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("clusters") / "data"
+    box = {"server": ClusterServer(data_dir).start()}
+    try:
+        yield box
+    finally:
+        box["server"].stop()
+        kill_every_node(data_dir)
+
+
+@pytest.fixture(scope="module")
+def cluster(stoker):
+    with stoker["server"].client() as client:
+        cluster_id = launch(client, size=2)
+        view = wait_status(client, cluster_id, ("ready", "failed"))
+    assert view["status"] == "ready", view["reason"]
+    return cluster_id
+
+
+def client_of(stoker) -> httpx.Client:
+    return stoker["server"].client()
+
+
+def master_json(view: dict) -> dict:
+    with urllib.request.urlopen(view["web_url"] + "/json", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_a_two_worker_cluster_is_ready_with_its_nodes(stoker, cluster):
+    with client_of(stoker) as client:
+        view = client.get(f"/api/v1/clusters/{cluster}").json()
+        assert [h["status"] for h in view["history"]] == ["registered", "scheduling", "scheduled", "configuring",
+                                                          "configured", "ready"]
+        assert view["master_url"].startswith("spark://127.0.0.1:")
+        assert sorted((n["name"], n["service"], n["state"]) for n in view["nodes"]) == [
+            ("master", "spark-master", "running"), ("worker0", "spark-worker", "running"),
+            ("worker1", "spark-worker", "running")]
+        for node in view["nodes"]:
+            assert processes.alive(node["pid"], None) and processes.port_open("127.0.0.1", node["port"])
+        state = master_json(view)
+        assert state["aliveworkers"] == 2 and [w["cores"] for w in state["workers"]] == [1, 1]
+        by_url = client.get(view["links"]["paas"]).json()
+        assert by_url["id"] == cluster
+        assert len(client.get(view["links"]["paas"] + "/nodes").json()["nodes"]) == 3
+
+
+def test_a_killed_worker_makes_the_cluster_degraded_and_repair_makes_it_ready(stoker, cluster):
+    with client_of(stoker) as client:
+        view = client.get(f"/api/v1/clusters/{cluster}").json()
+        victim = next(n for n in view["nodes"] if n["name"] == "worker1")
+        os.kill(victim["pid"], signal.SIGKILL)
+        degraded = wait_status(client, cluster, ("degraded",), timeout=20)
+        assert "worker1" in degraded["reason"]
+        assert next(n for n in degraded["nodes"] if n["name"] == "worker1")["state"] == "dead"
+        assert client.post(f"/api/v1/clusters/{cluster}/repair").status_code == 202
+        ready = wait_status(client, cluster, ("ready",), timeout=60)
+        worker1 = next(n for n in ready["nodes"] if n["name"] == "worker1")
+        assert worker1["state"] == "running" and worker1["pid"] != victim["pid"]
+        assert master_json(ready)["aliveworkers"] == 2
+        assert client.post(f"/api/v1/clusters/{cluster}/repair").status_code == 409  # nothing to repair
+
+
+def test_a_cluster_stays_ready_when_stoker_is_killed_and_restarted(stoker, cluster):
+    server = stoker["server"]
+    with server.client() as client:
+        before = client.get(f"/api/v1/clusters/{cluster}").json()
+    server.kill()  # SIGKILL: no clean-up of any kind
+    stoker["server"] = server = ClusterServer(server.data_dir).start()
+    with server.client() as client:
+        time.sleep(1.0)  # a few reconciler rounds
+        after = client.get(f"/api/v1/clusters/{cluster}").json()
+    assert after["status"] == "ready"
+    assert {n["name"]: n["pid"] for n in after["nodes"]} == {n["name"]: n["pid"] for n in before["nodes"]}
+    assert master_json(after)["aliveworkers"] == 2
+
+
+def test_the_scheduler_queues_a_cluster_until_capacity_frees_and_destroy_leaves_nothing(stoker, cluster):
+    with client_of(stoker) as client:
+        first = client.get(f"/api/v1/clusters/{cluster}").json()
+        waiting_id = launch(client, size=2)  # 3 more cores: the capacity is 5, 3 are taken
+        waiting = wait_for(lambda: (v := client.get(f"/api/v1/clusters/{waiting_id}").json())["reason"] and v,
+                           10, "the waiting reason")
+        assert waiting["status"] == "scheduling"
+        assert "needs 3 cores" in waiting["reason"] and "2 cores" in waiting["reason"]
+        r = client.delete(f"{P}/clusters/{cluster}")
+        assert r.json() == {"message": "success"}
+        assert client.get(f"/api/v1/clusters/{cluster}").json()["status"] == "destroyed"
+        assert gone(first["nodes"])  # at once: the DELETE answers once every node is stopped
+        second = wait_status(client, waiting_id, ("ready", "failed"))
+        assert second["status"] == "ready", second["reason"]
+        client.delete(f"/api/v1/clusters/{waiting_id}")
+        assert gone(second["nodes"])
+
+
+def test_a_launch_that_cannot_start_fails_with_the_reason_and_leaves_nothing(stoker):
+    with client_of(stoker) as client:
+        cluster_id = launch(client, size=1, **{"daemon.memory": "lots"})
+        view = wait_status(client, cluster_id, ("failed", "ready"), timeout=60)
+        assert view["status"] == "failed"
+        assert "exited" in view["reason"] and "heap" in view["reason"].lower()
+        assert all(n["state"] == "stopped" for n in view["nodes"])
+        assert gone(view["nodes"])
+        assert client.delete(f"{P}/clusters/{cluster_id}").json() == {"message": "success"}
