@@ -331,9 +331,12 @@ def functions(url: str, token: str | None) -> None:
 
 
 def _add_groups() -> None:
+    from stoker.clusters.cli import clusters, products
     from stoker.events.cli import events
 
     main.add_command(events)
+    main.add_command(products)
+    main.add_command(clusters)
 
 
 _add_groups()

@@ -105,6 +105,30 @@ def test_a_two_worker_cluster_is_ready_with_its_nodes(stoker, cluster):
         assert len(client.get(view["links"]["paas"] + "/nodes").json()["nodes"]) == 3
 
 
+def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster):
+    from click.testing import CliRunner
+
+    from stoker.cli import main
+    from tests.e2e.processes import TOKEN
+
+    server = stoker["server"]
+    run = CliRunner().invoke
+    common = ["--url", server.url, "--token", TOKEN]
+    listed = run(main, ["clusters", "list", "--status", "ready", *common])
+    assert listed.exit_code == 0 and cluster in listed.output and "spark://127.0.0.1:" in listed.output
+    shown = run(main, ["clusters", "show", cluster, *common])
+    assert "node worker1" in shown.output and "configured" in shown.output
+    assert "spark-standalone 4.3" in run(main, ["products", "list", *common]).output
+    launched = run(main, ["clusters", "launch", "external", "1", "--option", "master=spark://10.0.0.9:7077",
+                          *common])
+    assert launched.exit_code == 0, launched.output
+    assert "ready" in launched.output and "master: spark://10.0.0.9:7077" in launched.output
+    external_id = launched.output.split()[2]
+    assert "destroyed" in run(main, ["clusters", "destroy", external_id, *common]).output
+    refused = run(main, ["clusters", "launch", "--size", "0", *common])
+    assert refused.exit_code != 0 and "size" in refused.output
+
+
 def test_a_killed_worker_makes_the_cluster_degraded_and_repair_makes_it_ready(stoker, cluster):
     with client_of(stoker) as client:
         view = client.get(f"/api/v1/clusters/{cluster}").json()
