@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ class LocalOrchestrator:
         if node["role"] == "master":
             argv += [MASTER_CLASS, *common]
         else:
+            # A worker that finds no master retries only after 5-15 s: start it once the master listens.
+            _wait_for_master(cluster["master_url"], node)
             argv += [WORKER_CLASS, cluster["master_url"], *common, "--cores", str(node["cpu"]),
                      "--memory", f"{node['mem']}m", "--work-dir", str(workdir / "work")]
         env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": node["host"],
@@ -118,6 +121,19 @@ class LocalOrchestrator:
 
     def log_tail(self, node: dict[str, Any]) -> str:
         return processes.tail(_log_path(node))
+
+
+MASTER_WAIT_SECONDS = 60.0
+
+
+def _wait_for_master(master_url: str, node: dict[str, Any]) -> None:
+    host, _, port = master_url.removeprefix("spark://").rpartition(":")
+    deadline = time.monotonic() + MASTER_WAIT_SECONDS
+    while not processes.port_open(host, int(port), timeout=0.2):
+        if time.monotonic() > deadline:
+            raise NodeDied(node["name"], f"the master at {master_url} did not listen within "
+                                         f"{MASTER_WAIT_SECONDS:.0f} s")
+        time.sleep(0.05)
 
 
 class NodeDied(Exception):
