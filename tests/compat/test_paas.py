@@ -9,7 +9,6 @@ from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
-
 from tests.conftest import ADMIN_TOKEN
 from tests.unit.test_clusters_units import MINIMAL_OPTIONS, MINIMAL_TEMPLATE
 
@@ -133,7 +132,7 @@ def test_an_external_cluster_goes_through_the_lifecycle(paas, services):
     assert paas.get(f"{P}/clusters/{body['id']}").json()["status"] == "ready"
     owner = paas.get(f"{P}/clusters/admin (STOKER_ADMIN_TOKEN)").json()["clusters"]
     assert [c["id"] for c in owner] == [body["id"]]
-    assert paas.get(f"/api/v1/clusters?status=ready&product=external").json()["clusters"][0]["id"] == body["id"]
+    assert paas.get("/api/v1/clusters?status=ready&product=external").json()["clusters"][0]["id"] == body["id"]
     assert paas.get("/api/v1/clusters?status=sleeping").status_code == 422
     assert paas.delete(r.headers["location"]).json() == {"message": "success"}
     assert paas.get(f"/api/v1/clusters/{body['id']}").json()["status"] == "destroyed"

@@ -16,9 +16,9 @@ import urllib.request
 import httpx
 import psutil
 import pytest
+from tests.e2e.processes import Server, wait_for
 
 from stoker.clusters import processes
-from tests.e2e.processes import Server, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -107,9 +107,9 @@ def test_a_two_worker_cluster_is_ready_with_its_nodes(stoker, cluster):
 
 def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster):
     from click.testing import CliRunner
+    from tests.e2e.processes import TOKEN
 
     from stoker.cli import main
-    from tests.e2e.processes import TOKEN
 
     server = stoker["server"]
     run = CliRunner().invoke

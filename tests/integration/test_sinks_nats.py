@@ -189,7 +189,8 @@ def test_cluster_events_reach_jetstream_on_their_own_subjects(nats_app, monkeypa
     require_service("NATS", "127.0.0.1", 4222)
     url = "nats://127.0.0.1:4222"
     tag = uuid.uuid4().hex[:8]
-    stream, prefix, cluster_prefix = f"STOKER_TEST_{tag.upper()}", f"stoker-test-{tag}.runs", f"stoker-test-{tag}.clusters"
+    stream, prefix = f"STOKER_TEST_{tag.upper()}", f"stoker-test-{tag}.runs"
+    cluster_prefix = f"stoker-test-{tag}.clusters"
     monkeypatch.setenv("STOKER_NATS_CLUSTER_SUBJECT_PREFIX", cluster_prefix)
     try:
         client = nats_app(url, stream, prefix)

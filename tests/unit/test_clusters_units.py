@@ -20,7 +20,9 @@ MINIMAL_TEMPLATE = """{
     {%- if not loop.last %},{% endif %}
   {%- endfor %}
   },
-  "services": {"example": {"nodes": [{% for n in range(opts['size']) %}"example{{ n }}"{% if not loop.last %},{% endif %}{% endfor %}]}}
+  "services": {"example": {"nodes": [
+    {%- for n in range(opts['size']) %}"example{{ n }}"{% if not loop.last %},{% endif %}{% endfor -%}
+  ]}}
 }"""
 MINIMAL_OPTIONS = {"required": {}, "optional": {"size": 2}, "advanced": {},
                    "descriptions": {"size": "number of worker nodes"}}

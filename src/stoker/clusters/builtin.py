@@ -20,7 +20,9 @@ TEMPLATE = """{
     "spark-master": {"role": "master", "nodes": ["master"],
                      "conf": {"daemon.memory": "{{ opts['daemon.memory'] }}"}},
     "spark-worker": {"role": "worker",
-                     "nodes": [{% for i in range(opts['size']) %}"worker{{ i }}"{% if not loop.last %}, {% endif %}{% endfor %}],
+                     "nodes": [{% for i in range(opts['size']) -%}
+                               "worker{{ i }}"{% if not loop.last %}, {% endif %}
+                               {%- endfor %}],
                      "conf": {"daemon.memory": "{{ opts['daemon.memory'] }}"}}
   }
 }

@@ -23,7 +23,7 @@ class ProductOptions(BaseModel):
     descriptions: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
-    def parse(cls, body: Any) -> "ProductOptions":
+    def parse(cls, body: Any) -> ProductOptions:
         if not isinstance(body, dict):
             raise InvalidInput('options must be an object: {"required": {...}, "optional": {...}, '
                                '"advanced": {...}, "descriptions": {...}}')

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

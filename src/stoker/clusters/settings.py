@@ -19,12 +19,12 @@ class Capacity:
     mem: int  # MB
 
     @classmethod
-    def of_this_host(cls) -> "Capacity":
+    def of_this_host(cls) -> Capacity:
         total_mb = psutil.virtual_memory().total // (1024 * 1024)
         return cls(cores=(os.cpu_count() or 1) * CORE_OVERCOMMIT, mem=max(0, total_mb - MEMORY_RESERVE_MB))
 
     @classmethod
-    def parse(cls, text: str) -> "Capacity":
+    def parse(cls, text: str) -> Capacity:
         """`cores=8,mem=8192` (mem in MB); a missing part keeps this host's figure."""
         host = cls.of_this_host()
         values = {"cores": host.cores, "mem": host.mem}
@@ -45,7 +45,7 @@ class ClusterSettings:
     reconcile_seconds: float = 2.0  # how often recorded nodes are compared with reality
 
     @classmethod
-    def from_env(cls) -> "ClusterSettings":
+    def from_env(cls) -> ClusterSettings:
         env = os.environ
         raw = env.get("STOKER_CLUSTER_CAPACITY")
         return cls(capacity=Capacity.parse(raw) if raw else Capacity.of_this_host(),

@@ -40,7 +40,7 @@ class ClusterSpec(BaseModel):
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _services_name_nodes(self) -> "ClusterSpec":
+    def _services_name_nodes(self) -> ClusterSpec:
         for name, service in self.services.items():
             unknown = [n for n in service.nodes if n not in self.nodes]
             if unknown:

@@ -26,7 +26,7 @@ MAX_RENDERED_CHARS = 1024 * 1024  # a loop over a huge option stops here, not af
 def format_of(content_type: str | None) -> str:
     """`yaml` for a YAML content type, else `json` (the original's only format)."""
     kind = (content_type or "").split(";")[0].strip().lower()
-    return "yaml" if kind.endswith("yaml") or kind.endswith("yml") else "json"
+    return "yaml" if kind.endswith(("yaml", "yml")) else "json"
 
 
 def _environment() -> SandboxedEnvironment:

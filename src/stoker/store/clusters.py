@@ -167,7 +167,8 @@ class ClusterStore:
     def set_reason(self, cluster_id: str, reason: str | None) -> None:
         """Why a cluster waits (no transition, so no history row or event)."""
         with self.db.write() as conn:
-            conn.execute(clusters.update().where(clusters.c.id == cluster_id, clusters.c.reason.is_distinct_from(reason))
+            conn.execute(clusters.update()
+                         .where(clusters.c.id == cluster_id, clusters.c.reason.is_distinct_from(reason))
                          .values(reason=reason))
 
     # -- nodes -----------------------------------------------------------------------------
