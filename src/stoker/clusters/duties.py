@@ -33,9 +33,9 @@ class ClusterDuties:
         every = self.service.settings.reconcile_seconds
         while not self._stop.is_set():
             self.service.changed.clear()
-            for duty in (self.service.reconcile, self.service.schedule):
+            for duty in (self.service.reconcile, self.service.schedule, self.service.store.release_parked):
                 try:
                     duty()
                 except Exception:
-                    log.exception("cluster duty %s failed; trying again", duty.__name__)
+                    log.exception("cluster duty %s failed; trying again", getattr(duty, "__name__", duty))
             self.service.changed.wait(every)

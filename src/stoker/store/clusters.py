@@ -16,13 +16,20 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.store.db import Database
-from stoker.store.outbox import notify_work_arrived
-from stoker.store.tables import cluster_history, cluster_nodes, clusters, outbox, products
+from stoker.store.outbox import notify_work_arrived, record_events
+from stoker.store.tables import cluster_history, cluster_nodes, clusters, outbox, products, runs
 
 # Statuses in which a cluster holds its share of the capacity.
 HOLDING = ("scheduled", "configuring", "configured", "ready", "degraded")
 # Statuses a destroy can still act on.
 LIVE = ("registered", "scheduling", *HOLDING, "failed")
+# Statuses in which runs may execute on the cluster.
+SERVING = ("ready", "degraded")
+# Statuses after which a run on the cluster can never execute.
+GONE = ("failed", "destroyed")
+# A QUEUED run for a cluster that is not ready yet waits with this available_at (claims skip it)
+# until the cluster is ready.
+PARKED_AT = 4_102_444_800.0  # 2100-01-01
 
 PRODUCT_FIELDS = ("name", "version", "description", "logo_url", "template", "template_format", "options",
                   "orchestrator", "builtin", "created_at", "updated_at")
@@ -156,6 +163,11 @@ class ClusterStore:
             if row is None:
                 return False
             self._history(conn, now, row._asdict(), to, reason)
+            if to == "ready":
+                release_parked_runs(conn, now, cluster_id)
+            elif to in GONE:
+                fail_queued_runs(conn, now, cluster_id, f"cluster {cluster_id} is {to}"
+                                 + (f" ({reason})" if reason and to == "failed" else ""))
         return True
 
     def _history(self, conn: Connection, now: float, cluster: dict[str, Any], status: str,
@@ -236,6 +248,11 @@ class ClusterStore:
             rows = conn.execute(query.order_by(clusters.c.seq)).all()
         return [_fields(r, CLUSTER_FIELDS) for r in rows]
 
+    def release_parked(self) -> int:
+        """A sweep for a run parked while its cluster turned ready (submit and transition raced)."""
+        with self.db.write() as conn:
+            return release_parked_runs(conn, self.clock())
+
     def used(self) -> tuple[int, int]:
         """(cores, MB) held by admitted clusters."""
         with self.db.read() as conn:
@@ -244,3 +261,66 @@ class ClusterStore:
                           sa.func.coalesce(sa.func.sum(clusters.c.needs_mem), 0))
                 .where(clusters.c.status.in_(HOLDING))).one()
         return int(cores), int(mem)
+
+
+# -- runs on clusters ----------------------------------------------------------------------------
+
+def _cluster_of_run() -> sa.ColumnElement[str]:
+    return runs.c.options["cluster"].as_string()
+
+
+def release_parked_runs(conn: Connection, now: float, cluster_id: str | None = None) -> int:
+    """Make the parked runs of a ready cluster (or of every ready cluster) claimable."""
+    serving = sa.select(clusters.c.id).where(clusters.c.status.in_(SERVING))
+    if cluster_id is not None:
+        serving = serving.where(clusters.c.id == cluster_id)
+    released = conn.execute(
+        runs.update().where(runs.c.state == "QUEUED", runs.c.available_at >= PARKED_AT,
+                            _cluster_of_run().in_(serving.scalar_subquery()))
+        .values(available_at=now, error=None)).rowcount
+    if released:
+        notify_work_arrived(conn)
+    return int(released or 0)
+
+
+def fail_queued_runs(conn: Connection, now: float, cluster_id: str, why: str) -> None:
+    """Runs still queued for a cluster that is gone can never run: FAILED, saying why."""
+    error = f"{why}: this run can never execute on it"
+    failed = conn.execute(
+        runs.update().where(runs.c.state == "QUEUED", _cluster_of_run() == cluster_id)
+        .values(state="FAILED", finished_at=now, error=error)
+        .returning(runs.c.id, runs.c.job_id)).all()
+    record_events(conn, now, [{"run_id": r.id, "job_id": r.job_id, "event": "failed", "state": "FAILED",
+                               "error": error} for r in failed])
+
+
+def parked_reason(db: Database, cluster_id: str) -> str | None:
+    """None when runs may start on the cluster now; else why a new run waits (it is parked).
+    NotFound / Conflict when it never can."""
+    with db.read() as conn:
+        status = conn.execute(sa.select(clusters.c.status).where(clusters.c.id == cluster_id)).scalar()
+    if status is None:
+        raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
+    if status in GONE:
+        raise Conflict(f"cluster {cluster_id} is {status}: runs can no longer execute on it",
+                       cluster=cluster_id, status=status)
+    if status in SERVING:
+        return None
+    return f"waiting for cluster {cluster_id} to be ready (it is {status})"
+
+
+def spark_target(db: Database, cluster_id: str) -> dict[str, Any]:
+    """Where a run on the cluster sends its Spark work: status, master URL, and the conf that fits
+    its workers (executors no larger than the smallest worker offers)."""
+    with db.read() as conn:
+        row = conn.execute(sa.select(clusters.c.status, clusters.c.master_url)
+                           .where(clusters.c.id == cluster_id)).first()
+        workers = conn.execute(sa.select(cluster_nodes.c.cpu, cluster_nodes.c.mem).where(
+            cluster_nodes.c.cluster_id == cluster_id, cluster_nodes.c.role == "worker")).all()
+    if row is None:
+        raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
+    conf: dict[str, str] = {}
+    if workers:
+        conf["spark.executor.memory"] = f"{min(w.mem for w in workers)}m"
+        conf["spark.executor.cores"] = str(min(w.cpu for w in workers))
+    return {"status": row.status, "master_url": row.master_url, "conf": conf}
