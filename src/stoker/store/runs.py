@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
+from stoker.store.clusters import PARKED_AT
 from stoker.store.db import Database, insert_unless_exists
 from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
@@ -30,6 +31,7 @@ class NewRun:
     idempotency_key: str | None = None
     lane: str = "spark"
     priority: int = 0
+    waiting_for: str | None = None  # why it cannot start yet (its cluster is not ready): parked until then
 
 
 @dataclass
@@ -131,7 +133,8 @@ class RunStore:
             "params": new.params, "options": new.options, "secrets": new.secrets,
             "idempotency_key": new.idempotency_key, "priority": new.priority,
             "attempt_count": 0, "max_attempts": job_row.max_attempts,
-            "available_at": now, "queued_at": now,
+            "available_at": PARKED_AT if new.waiting_for else now, "queued_at": now,
+            "error": new.waiting_for,
         }
 
     # -- read -----------------------------------------------------------------------------

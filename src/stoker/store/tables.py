@@ -37,6 +37,8 @@ jobs = sa.Table(
     sa.Column("timeout_seconds", sa.Float),
     # False: a failed attempt leaves the run FAILED (attempts permitting, a manual retry re-queues it).
     sa.Column("auto_retry", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Its runs execute on this cluster (an id of `clusters`; a run option `cluster` overrides it).
+    sa.Column("cluster", sa.String(36)),
     # The concurrency semaphore: changed only in the transactions that start or end an attempt,
     # with the job row locked, so it always equals the number of RUNNING runs of the job.
     sa.Column("running_count", sa.Integer, nullable=False, server_default="0"),

@@ -18,6 +18,7 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.alter_column("run_id", existing_type=sa.String(36), nullable=True)
         batch.alter_column("job_id", existing_type=sa.String(36), nullable=True)
+    op.add_column("jobs", sa.Column("cluster", sa.String(36)))  # the job policy `cluster`
     op.create_table(
         "products",
         sa.Column("name", sa.String(100), primary_key=True),
@@ -94,6 +95,8 @@ def downgrade() -> None:
     op.drop_index("ix_clusters_status", "clusters")
     op.drop_table("clusters")
     op.drop_table("products")
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("cluster")
     op.execute("DELETE FROM outbox WHERE run_id IS NULL OR job_id IS NULL")
     with op.batch_alter_table("outbox") as batch:
         batch.alter_column("run_id", existing_type=sa.String(36), nullable=False)
