@@ -105,6 +105,54 @@ def test_a_two_worker_cluster_is_ready_with_its_nodes(stoker, cluster):
         assert len(client.get(view["links"]["paas"] + "/nodes").json()["nodes"]) == 3
 
 
+PIPELINE = [["range", 1000], ["filter", "id % 7 = 0"], ["collect"]]
+
+
+def run_on(client: httpx.Client, cluster_id: str, **extra) -> dict:
+    run = client.post("/api/v1/runs", json={"steps": PIPELINE, "options": {"cluster": cluster_id}, **extra}).json()
+    return wait_run(client, run["id"])
+
+
+def wait_run(client: httpx.Client, run_id: str) -> dict:
+    return wait_for(lambda: (r := client.get(f"/api/v1/runs/{run_id}", params={"wait_seconds": 10}).json())
+                    ["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and r, 120, f"run {run_id}")
+
+
+def test_submit_mode_runs_on_the_cluster_through_the_job_policy(stoker, cluster):
+    """Before any session-mode run: a warm session holds the cluster's cores while it is warm, and a
+    second Spark application waits for them (Spark standalone schedules applications FIFO)."""
+    with client_of(stoker) as client:
+        r = client.post("/api/v1/jobs", json={"name": "on-cluster", "steps": PIPELINE, "mode": "submit",
+                                               "cluster": cluster})
+        assert r.status_code == 201 and r.json()["cluster"] == cluster
+        run = wait_run(client, client.post("/api/v1/jobs/on-cluster/runs", json={}).json()["id"])
+        assert run["state"] == "SUCCEEDED", run["error"]
+        assert run["options"]["cluster"] == cluster and run["result"]["row_count"] == 143
+        view = client.get(f"/api/v1/clusters/{cluster}").json()
+        assert f"spark-submit --master {view['master_url']}" in client.get(f"/api/v1/runs/{run['id']}/log").text
+
+
+def test_a_pipeline_runs_on_the_cluster_with_executors_on_both_workers(stoker, cluster):
+    with client_of(stoker) as client:
+        view = client.get(f"/api/v1/clusters/{cluster}").json()
+        run = run_on(client, cluster)
+        assert run["state"] == "SUCCEEDED", run["error"]
+        assert run["result"]["row_count"] == 143 and run["options"]["cluster"] == cluster
+        log_text = client.get(f"/api/v1/runs/{run['id']}/log").text
+        assert f"on cluster {cluster} at {view['master_url']}" in log_text
+        app_id = run["attempts"][-1]["spark_app_id"]
+        assert app_id.startswith("app-")  # a standalone application id, not local-…
+
+        def executors_added():
+            body = client.get(f"/api/v1/spark/jobs/stoker-session/runs/{app_id}/events").text
+            added = [json.loads(line) for line in body.splitlines() if "SparkListenerExecutorAdded" in line]
+            return added if len(added) >= 2 else None
+
+        added = wait_for(executors_added, 30, "two SparkListenerExecutorAdded events")
+        ports = {int(a["Executor Info"]["Log Urls"]["stdout"].split(":")[2].split("/")[0]) for a in added}
+        assert ports == {n["web_port"] for n in view["nodes"] if n["role"] == "worker"}  # one on each worker
+
+
 def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster):
     from click.testing import CliRunner
     from tests.e2e.processes import TOKEN
@@ -157,6 +205,9 @@ def test_a_cluster_stays_ready_when_stoker_is_killed_and_restarted(stoker, clust
     assert after["status"] == "ready"
     assert {n["name"]: n["pid"] for n in after["nodes"]} == {n["name"]: n["pid"] for n in before["nodes"]}
     assert master_json(after)["aliveworkers"] == 2
+    with server.client() as client:
+        run = run_on(client, cluster)
+        assert run["state"] == "SUCCEEDED", run["error"]
 
 
 def test_the_scheduler_queues_a_cluster_until_capacity_frees_and_destroy_leaves_nothing(stoker, cluster):
@@ -167,12 +218,19 @@ def test_the_scheduler_queues_a_cluster_until_capacity_frees_and_destroy_leaves_
                            10, "the waiting reason")
         assert waiting["status"] == "scheduling"
         assert "needs 3 cores" in waiting["reason"] and "2 cores" in waiting["reason"]
+        parked = client.post("/api/v1/runs", json={"steps": PIPELINE, "options": {"cluster": waiting_id}}).json()
+        assert parked["state"] == "QUEUED"
+        assert parked["error"] == f"waiting for cluster {waiting_id} to be ready (it is scheduling)"
         r = client.delete(f"{P}/clusters/{cluster}")
         assert r.json() == {"message": "success"}
         assert client.get(f"/api/v1/clusters/{cluster}").json()["status"] == "destroyed"
         assert gone(first["nodes"])  # at once: the DELETE answers once every node is stopped
+        refused = client.post("/api/v1/runs", json={"steps": PIPELINE, "options": {"cluster": cluster}})
+        assert refused.status_code == 409 and "destroyed" in refused.json()["detail"]
         second = wait_status(client, waiting_id, ("ready", "failed"))
         assert second["status"] == "ready", second["reason"]
+        ran = wait_run(client, parked["id"])  # released when its cluster became ready
+        assert ran["state"] == "SUCCEEDED", ran["error"]
         client.delete(f"/api/v1/clusters/{waiting_id}")
         assert gone(second["nodes"])
 

@@ -20,11 +20,14 @@ SETTLED = ("ready", "failed", "destroyed", "degraded")
 def _request(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
     from stoker.client import ApiError, StokerClient
 
+    client = StokerClient(url, token)
     try:
-        return StokerClient(url, token).request(method, path, **kwargs)
+        return client.request(method, path, **kwargs)
     except ApiError as exc:
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         raise click.ClickException(f"{exc.status}: {detail}") from exc
+    finally:
+        client.http.close()
 
 
 def _line(cluster: dict[str, Any]) -> str:

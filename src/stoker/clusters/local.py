@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stoker.clusters import processes
-from stoker.clusters.orchestrator import Context
+from stoker.clusters.orchestrator import Context, NodeFailed
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
 
@@ -80,8 +80,7 @@ class LocalOrchestrator:
         if node["role"] == "master":
             argv += [MASTER_CLASS, *common]
         else:
-            # A worker that finds no master retries only after 5-15 s: start it once the master listens.
-            _wait_for_master(cluster["master_url"], node)
+            self._wait_for_master(cluster, node)
             argv += [WORKER_CLASS, cluster["master_url"], *common, "--cores", str(node["cpu"]),
                      "--memory", f"{node['mem']}m", "--work-dir", str(workdir / "work")]
         env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": node["host"],
@@ -90,7 +89,23 @@ class LocalOrchestrator:
         for key in ("PYSPARK_SUBMIT_ARGS", "SPARK_CONF_DIR_OVERRIDE"):
             env.pop(key, None)
         pid, started = processes.start(argv, env=env, cwd=workdir, log_path=_log_path(node))
+        if node["role"] == "master":  # the workers' start watches it (a master that dies at once)
+            (self.context.cluster_dir(cluster["id"]) / "master.json").write_text(json.dumps(
+                {"pid": pid, "pid_started_at": started, "log": str(_log_path(node))}))
         return {"pid": pid, "pid_started_at": started, "state": "running"}
+
+    def _wait_for_master(self, cluster: dict[str, Any], node: dict[str, Any]) -> None:
+        """A worker that finds no master retries only after 5-15 s: start it once the master listens."""
+        master = json.loads((self.context.cluster_dir(cluster["id"]) / "master.json").read_text())
+        host, _, port = cluster["master_url"].removeprefix("spark://").rpartition(":")
+        deadline = time.monotonic() + MASTER_WAIT_SECONDS
+        while not processes.port_open(host, int(port), timeout=0.2):
+            if not processes.alive(master["pid"], master["pid_started_at"]):
+                raise NodeDied("master", processes.tail(Path(master["log"])))
+            if time.monotonic() > deadline:
+                raise NodeDied(node["name"], f"the master at {cluster['master_url']} did not listen within "
+                                             f"{MASTER_WAIT_SECONDS:.0f} s")
+            time.sleep(0.05)
 
     def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
         for node in nodes:
@@ -126,17 +141,7 @@ class LocalOrchestrator:
 MASTER_WAIT_SECONDS = 60.0
 
 
-def _wait_for_master(master_url: str, node: dict[str, Any]) -> None:
-    host, _, port = master_url.removeprefix("spark://").rpartition(":")
-    deadline = time.monotonic() + MASTER_WAIT_SECONDS
-    while not processes.port_open(host, int(port), timeout=0.2):
-        if time.monotonic() > deadline:
-            raise NodeDied(node["name"], f"the master at {master_url} did not listen within "
-                                         f"{MASTER_WAIT_SECONDS:.0f} s")
-        time.sleep(0.05)
-
-
-class NodeDied(Exception):
+class NodeDied(NodeFailed):
     def __init__(self, node: str, log_tail: str) -> None:
         super().__init__(f"node {node} exited" + (f"; its log ends with:\n{log_tail}" if log_tail else ""))
         self.node = node

@@ -28,6 +28,10 @@ class Context:
         return self.data_dir / "clusters" / cluster_id
 
 
+class NodeFailed(Exception):
+    """A node could not start or died while starting; the message says which and why (its log)."""
+
+
 class Orchestrator(Protocol):
     name: str
     description: str

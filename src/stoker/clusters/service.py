@@ -16,7 +16,7 @@ from typing import Any
 
 from stoker.clusters import orchestrator
 from stoker.clusters.options import ProductOptions
-from stoker.clusters.orchestrator import Context, Orchestrator
+from stoker.clusters.orchestrator import Context, NodeFailed, Orchestrator
 from stoker.clusters.products import Products, default_orchestrator, render_spec
 from stoker.clusters.settings import ClusterSettings
 from stoker.clusters.spec import ClusterSpec
@@ -137,7 +137,8 @@ class ClusterService:
         except Stopped:
             self._stop_nodes(orch, cluster_id, nodes)
         except Exception as exc:
-            reason = str(exc) if isinstance(exc, (LaunchFailed, InvalidInput)) else f"{type(exc).__name__}: {exc}"
+            plain = isinstance(exc, (LaunchFailed, NodeFailed, InvalidInput))
+            reason = str(exc) if plain else f"{type(exc).__name__}: {exc}"
             log.warning("cluster %s failed: %s", cluster_id, reason)
             self._stop_nodes(orch, cluster_id, nodes)
             self.store.transition(cluster_id, "failed", allowed_from=LAUNCHING, reason=reason)
