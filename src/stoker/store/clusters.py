@@ -266,7 +266,8 @@ class ClusterStore:
 # -- runs on clusters ----------------------------------------------------------------------------
 
 def _cluster_of_run() -> sa.ColumnElement[str]:
-    return runs.c.options["cluster"].as_string()
+    cluster: sa.ColumnElement[str] = runs.c.options["cluster"].as_string()
+    return cluster
 
 
 def release_parked_runs(conn: Connection, now: float, cluster_id: str | None = None) -> int:
