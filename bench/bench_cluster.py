@@ -11,7 +11,8 @@
   by hand ∥   the three spark-daemon.sh commands at once; ready as soon as /json lists both ALIVE
               (the scripts' own 2 s waits not counted)
 Stoker and the hand-started cluster alternate run by run. With --pipeline-runs, the small pipeline
-(bench_pipeline.py's) also runs on a ready cluster and on local[*], alternating, through the same server.
+(bench_pipeline.py's) also runs through the same server on local[*] and on a ready 2-worker cluster
+(session mode; each side as a block after two warm-up runs: a worker keeps one warm session at a time).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def run_pipeline(client, cluster_id: str | None) -> float:  # type: ignore[no-un
         body["options"] = {"cluster": cluster_id}
     started = time.perf_counter()
     run = client.post("/api/v1/runs", json=body).json()
-    done = client.get(f"/api/v1/runs/{run['id']}", params={"wait_seconds": 120}).json()
+    done = client.get(f"/api/v1/runs/{run['id']}", params={"wait_seconds": 60}).json()
     elapsed = time.perf_counter() - started
     if done["state"] != "SUCCEEDED":
         raise RuntimeError(f"run failed: {done['error']}")
@@ -130,13 +131,17 @@ def main() -> None:
                 parallel_times.append(by_hand(tmp, parallel=True))
             if args.pipeline_runs:
                 _, cluster_id = launch_stoker(client)
-                for _ in range(2):  # warm both sessions
-                    run_pipeline(client, cluster_id)
-                    run_pipeline(client, None)
-                for _ in range(args.pipeline_runs):
-                    cluster_runs.append(run_pipeline(client, cluster_id))
-                    local_runs.append(run_pipeline(client, None))
-                client.delete(f"/api/v1/clusters/{cluster_id}")
+                try:
+                    # One warm session per worker process (PySpark's one SparkContext): alternating
+                    # run by run would rebuild it each time, so each side runs as a block, warmed first.
+                    for _ in range(2):
+                        run_pipeline(client, None)
+                    local_runs = [run_pipeline(client, None) for _ in range(args.pipeline_runs)]
+                    for _ in range(2):
+                        run_pipeline(client, cluster_id)
+                    cluster_runs = [run_pipeline(client, cluster_id) for _ in range(args.pipeline_runs)]
+                finally:
+                    client.delete(f"/api/v1/clusters/{cluster_id}")
 
     def stats(xs: list[float]) -> dict[str, float]:
         return {"p50_ms": percentile(xs, 50) * 1000, "min_ms": min(xs) * 1000, "max_ms": max(xs) * 1000,
