@@ -191,7 +191,6 @@ def test_cluster_events_reach_jetstream_on_their_own_subjects(nats_app, monkeypa
     tag = uuid.uuid4().hex[:8]
     stream, prefix = f"STOKER_TEST_{tag.upper()}", f"stoker-test-{tag}.runs"
     cluster_prefix = f"stoker-test-{tag}.clusters"
-    monkeypatch.setenv("STOKER_NATS_CLUSTER_SUBJECT_PREFIX", cluster_prefix)
     try:
         client = nats_app(url, stream, prefix)
         r = client.post("/bigdata/api/v1/products/external/1", json={"master": "spark://10.9.9.9:7077"})

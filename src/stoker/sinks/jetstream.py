@@ -1,5 +1,6 @@
 """The NATS JetStream sink: every event on `<prefix>.<event>` in one stream, acknowledged. Cluster
-events (`cluster.<status>`) go to `<cluster prefix>.<status>` (default `stoker.clusters.<status>`).
+events (`cluster.<status>`) go to `<cluster prefix>.<status>` (default: `stoker.clusters.<status>`
+beside `stoker.runs`).
 
 The cursor moves only after JetStream acknowledged the publish, so a server that is down or slow
 delays delivery and loses nothing. `Nats-Msg-Id` is `<install id>-<seq>`: a publish retried after a
@@ -66,7 +67,7 @@ class NatsSink:
         self.url = settings.nats_url
         self.stream = settings.nats_stream
         self.prefix = settings.nats_subject_prefix
-        self.cluster_prefix = settings.nats_cluster_subject_prefix
+        self.cluster_prefix = settings.cluster_subject_prefix()
         self.timeout = settings.nats_timeout_seconds
         self.msg_id_prefix = msg_id_prefix
         self._nc: Any = None
@@ -92,7 +93,9 @@ class NatsSink:
                          error_cb=_quiet, disconnected_cb=_quiet, closed_cb=_quiet),
             self.timeout)
         self._js = self._nc.jetstream(timeout=self.timeout)
-        subjects = [f"{self.prefix}.>", f"{self.cluster_prefix}.>"]
+        subjects = [f"{self.prefix}.>"]
+        if not self.cluster_prefix.startswith(f"{self.prefix}."):  # else prefix.> already holds them
+            subjects.append(f"{self.cluster_prefix}.>")
         try:
             info = await self._js.stream_info(self.stream)
             missing = [s for s in subjects if s not in (info.config.subjects or [])]

@@ -1,15 +1,15 @@
 """Clusters: products, clusters, their nodes and status history; cluster events in the outbox.
 
 Revision ID: 0005_clusters
-Revises: 0004_sate
+Revises: 0001_core
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_clusters"
-down_revision = "0004_sate"
-branch_labels = None
+down_revision = "0001_core"
+branch_labels = ("clusters",)
 depends_on = None
 
 
