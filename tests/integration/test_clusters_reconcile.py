@@ -3,6 +3,7 @@ what it started is stopped; a dead node of a ready cluster makes it degraded, na
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import time
 
@@ -14,7 +15,7 @@ def _cluster_in(services, status: str) -> dict:
     cluster = service.store.register(owner="alice", product="spark-standalone", version="4.3", size=1,
                                      options={}, spec={"nodes": {}}, orchestrator="local", needs=(2, 768))
     path = ["registered", "scheduling", "scheduled", "configuring", "configured", "ready"]
-    for before, after in zip(path, path[1:]):
+    for before, after in itertools.pairwise(path):
         service.store.transition(cluster["id"], after, allowed_from=(before,))
         if after == status:
             break
