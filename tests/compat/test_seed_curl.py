@@ -107,12 +107,12 @@ def test_paas_walkthrough_with_curl(server, tmp_path):
     (tmp_path / "options.json").write_text('{"required": {}, "optional": {"size": 2}, "advanced": {}, '
                                            '"descriptions": {"size": "number of worker nodes"}}')
     (tmp_path / "fabfile.py").write_text("from fabric.api import run\n")
-    code, _ = curl("-X", "POST", *auth, *json_type, "-d",
+    code, _ = curl("-X", "POST", *auth, "-d",  # curl -d without a JSON content type, as often typed
                    '{"name": "example", "version": "0.1.0", "description": "Example product"}', f"{base}/products")
     assert code == 201
     assert curl("-X", "PUT", *auth, "--data-binary", f"@{tmp_path / 'template.json'}",
                 f"{base}/products/example/0.1.0/template")[0] == 204
-    assert curl("-X", "PUT", *auth, *json_type, "--data-binary", f"@{tmp_path / 'options.json'}",
+    assert curl("-X", "PUT", *auth, "--data-binary", f"@{tmp_path / 'options.json'}",
                 f"{base}/products/example/0.1.0/options")[0] == 204
     code, refused = curl("-X", "PUT", *auth, "-F", f"file=@{tmp_path / 'fabfile.py'}",
                          f"{base}/products/example/0.1.0/orquestrator")

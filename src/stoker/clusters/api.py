@@ -58,7 +58,7 @@ def get_product(name: str, version: str, request: Request) -> dict[str, Any]:
 def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     service = _clusters(request)
-    cluster = service.launch(principal.name, name, version, body if body is not None else {})
+    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
     view = full_view(service, cluster["id"], BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
@@ -109,7 +109,7 @@ async def put_template(name: str, version: str, request: Request) -> Response:
             summary="Set the options: required, optional, advanced (values are defaults), descriptions",
             dependencies=[Depends(require("admin"))])
 def put_options(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
-    _clusters(request).products.put_options(name, version, body)
+    _clusters(request).products.put_options(name, version, lenient_json(body))
     return Response(status_code=204)
 
 
@@ -131,13 +131,17 @@ async def template_text(request: Request) -> str:
 
 
 async def orchestrator_choice(request: Request) -> Any:
-    """The body as JSON when it is JSON; anything else (an uploaded script, a form) as None, which
-    put_orchestrator refuses with the list of installed orchestrators."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if kind in ("", "application/json") and raw.strip().startswith(b"{"):
+    """The body as a JSON object when it is one (whatever content type curl -d gave it); anything
+    else (an uploaded script, a form) as None, which put_orchestrator refuses with the list of
+    installed orchestrators."""
+    return lenient_json(await request.body())
+
+
+def lenient_json(body: Any) -> Any:
+    """A JSON body sent without a JSON content type (curl -d) arrives as bytes: parse it."""
+    if isinstance(body, (bytes, bytearray)):
         try:
-            return json.loads(raw)
+            return json.loads(body) if body.strip().startswith(b"{") else None
         except ValueError:
             return None
-    return None
+    return body

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
-from stoker.clusters.api import full_view, list_view, orchestrator_choice, template_text
+from stoker.clusters.api import full_view, lenient_json, list_view, orchestrator_choice, template_text
 from stoker.clusters.service import ClusterService
 from stoker.clusters.views import product_view, services_view
 from stoker.core.errors import StokerError
@@ -73,7 +73,7 @@ def products(request: Request) -> dict[str, Any]:
 @router.post("/products", status_code=201, summary="Register a product", response_model=None)
 def create_product(request: Request, body: Any = Body(...),
                    _p: Principal = Depends(require("admin"))) -> JSONResponse:
-    product = _clusters(request).products.create(body)
+    product = _clusters(request).products.create(lenient_json(body))
     location = f"{BASE}/products/{product['name']}/{product['version']}"
     return JSONResponse(product_view(product, BASE), status_code=201, headers={"Location": location})
 
@@ -101,7 +101,7 @@ async def put_template(name: str, version: str, request: Request) -> Response:
 @router.put("/products/{name}/{version}/options", status_code=204, summary="Set the options",
             dependencies=[Depends(require("admin"))])
 def put_options(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
-    _clusters(request).products.put_options(name, version, body)
+    _clusters(request).products.put_options(name, version, lenient_json(body))
     return Response(status_code=204)
 
 
@@ -129,7 +129,7 @@ for _spelling in ("orquestrator", "orchestrator"):  # the original's first spell
 def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     service = _clusters(request)
-    cluster = service.launch(principal.name, name, version, body if body is not None else {})
+    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
     queue_url = f"{BASE}/queue/{cluster['id']}"
     return JSONResponse({"url": queue_url, "id": cluster["id"], "status": cluster["status"],
                          "links": {"queue": queue_url, "cluster": _cluster_path(cluster),
