@@ -153,7 +153,7 @@ def test_a_pipeline_runs_on_the_cluster_with_executors_on_both_workers(stoker, c
         assert ports == {n["web_port"] for n in view["nodes"] if n["role"] == "worker"}  # one on each worker
 
 
-def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster):
+def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster, tmp_path):
     from click.testing import CliRunner
     from tests.e2e.processes import TOKEN
 
@@ -175,6 +175,14 @@ def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster):
     assert "destroyed" in run(main, ["clusters", "destroy", external_id, *common]).output
     refused = run(main, ["clusters", "launch", "--size", "0", *common])
     assert refused.exit_code != 0 and "size" in refused.output
+    (tmp_path / "t.yaml").write_text("nodes:\n{% for i in range(opts['size']) %}  w{{ i }}: {cpu: 1, mem: 128}\n"
+                                     "{% endfor %}")
+    (tmp_path / "o.json").write_text('{"required": {}, "optional": {"size": 1}, "advanced": {}, "descriptions": {}}')
+    created = run(main, ["products", "create", "yamly", "1", "--template", str(tmp_path / "t.yaml"),
+                         "--options", str(tmp_path / "o.json"), "--orchestrator", "external", *common])
+    assert created.exit_code == 0, created.output
+    shown = json.loads(run(main, ["products", "show", "yamly", "1", *common]).output)
+    assert shown["template_format"] == "yaml" and shown["orchestrator"] == "external"
 
 
 def test_a_killed_worker_makes_the_cluster_degraded_and_repair_makes_it_ready(stoker, cluster):

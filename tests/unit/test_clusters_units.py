@@ -103,3 +103,21 @@ def test_capacity_parses_the_setting():
     assert Capacity.parse("cores=3,mem=2048") == Capacity(3, 2048)
     with pytest.raises(InvalidInput):
         Capacity.parse("gpus=2")
+
+
+def test_a_remote_worker_refuses_cluster_runs_for_another_worker_to_take():
+    from stoker.executors.base import ClusterUnavailable
+    from stoker.store.queue import Claimed
+    from stoker.worker.errors import is_permanent
+    from stoker.worker.targets import no_clusters
+
+    def claimed(options):
+        return Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="adhoc", job_kind="pipeline",
+                       job_spec={}, mode="session", lane="spark", steps=[["range", 1]], params={}, options=options,
+                       secrets=None, timeout_seconds=None, lease_expires_at=0.0)
+
+    assert no_clusters(claimed({})) is None
+    with pytest.raises(ClusterUnavailable) as err:
+        no_clusters(claimed({"cluster": "c1"}))
+    assert "database access" in str(err.value) and not is_permanent(err.value)
+    assert is_permanent(ClusterUnavailable("cluster c1 is destroyed", permanent=True))
