@@ -52,9 +52,11 @@ def gone(nodes: list[dict]) -> bool:
 
 
 def kill_every_node(data_dir) -> None:
-    """Teardown's safety net: any JVM still running from this test's data dir."""
-    for proc in psutil.process_iter(["pid", "cwd"]):
-        if proc.info["cwd"] and proc.info["cwd"].startswith(str(data_dir)):
+    """Teardown's safety net: any JVM still running from this test's data dir (its working
+    directory or its class path is there)."""
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        where = " ".join([proc.info["cwd"] or "", *(proc.info["cmdline"] or [])])
+        if str(data_dir) in where:
             processes.stop_group(proc.info["pid"], None, grace=2)
 
 
