@@ -369,7 +369,7 @@ def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
         "idempotency_key": values["idempotency_key"], "priority": values["priority"],
         "attempt_count": 0, "max_attempts": values["max_attempts"], "queued_at": values["queued_at"],
         "available_at": values["available_at"], "started_at": None, "finished_at": None,
-        "cancel_requested": False, "result": None, "error": None, "attempts": [],
+        "cancel_requested": False, "result": None, "error": values.get("error"), "attempts": [],
     }
 
 
