@@ -85,13 +85,14 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from stoker.api import functions, health, jobs, metrics, runs, worker
-    from stoker.compat import sate, speedy, stevedore
+    from stoker.clusters import api as clusters_api
+    from stoker.compat import paas, sate, speedy, stevedore
     from stoker.events.api import router as spark_events_router
     from stoker.sinks.api import router as run_events_router
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     app.include_router(spark_events_router)
-    for module in (health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore):
+    for module in (health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, clusters_api, paas):
         app.include_router(module.router)
     app.include_router(run_events_router)
 
@@ -177,7 +178,9 @@ class Background:
     run-event publisher (webhooks, NATS) and, on PostgreSQL, the LISTEN thread that wakes them."""
 
     def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
-                 worker_id: str | None = None, worker_child: WorkerChild | None = None) -> None:
+                 worker_id: str | None = None, worker_child: WorkerChild | None = None,
+                 cluster_duties: bool = True) -> None:
+        from stoker.clusters.duties import ClusterDuties
         from stoker.sinks.publisher import Publisher
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper
@@ -194,6 +197,8 @@ class Background:
         self.silent_apps = SilentAppReaper(EventStore(services.db), settings.spark_app_silence_seconds,
                                            interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
+        # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
+        self.clusters = ClusterDuties(services.clusters) if cluster_duties else None
         self.listener = None
         self._drain_lock = threading.Lock()
         self._drained = False
@@ -208,6 +213,8 @@ class Background:
         self.reaper.start()
         self.silent_apps.start()
         self.publisher.start()
+        if self.clusters is not None:
+            self.clusters.start()
         if self.worker_child is not None:
             self.worker_child.start()
         if self.worker is not None:
@@ -235,5 +242,7 @@ class Background:
         self.reaper.stop()
         self.silent_apps.stop()
         self.publisher.stop()
+        if self.clusters is not None:
+            self.clusters.stop()
         if self.listener is not None:
             self.listener.stop()

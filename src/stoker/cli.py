@@ -185,7 +185,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         from stoker.services import build_services
 
         services = build_services(replace(settings, docker_host=runtime.docker_host))
-        duty = Background(services, embedded_worker=True, worker_id=worker_id)
+        duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False)
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
     if parent_pid is not None:
@@ -357,9 +357,12 @@ def functions(url: str, token: str | None) -> None:
 
 
 def _add_groups() -> None:
+    from stoker.clusters.cli import clusters, products
     from stoker.events.cli import events
 
     main.add_command(events)
+    main.add_command(products)
+    main.add_command(clusters)
 
 
 _add_groups()

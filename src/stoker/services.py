@@ -17,6 +17,7 @@ from stoker.store.tokens import SCOPES, Principal, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
+    from stoker.clusters.service import ClusterService
     from stoker.containers.importer import ImageImporter
     from stoker.containers.runtime import ContainerRuntime
     from stoker.store.containers import ContainerStore
@@ -66,6 +67,7 @@ class Services:
     containers: ContainerRuntime  # the Docker Engine API of container jobs, or why there is none
     container_jobs: ContainerStore
     images: ImageImporter
+    clusters: ClusterService
 
     def close(self) -> None:
         self.group_commit.close()
@@ -74,6 +76,8 @@ class Services:
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from stoker.catalog import StorageRoots, load_catalog
+    from stoker.clusters.service import ClusterService
+    from stoker.clusters.settings import ClusterSettings
     from stoker.containers.importer import ImageImporter
     from stoker.containers.runtime import ContainerRuntime
     from stoker.store.containers import ContainerStore
@@ -92,6 +96,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
     containers = ContainerRuntime(settings.docker_host)
     container_jobs = ContainerStore(db)
+    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env())
+    if migrate:
+        clusters.products.ensure_builtins()
     return Services(
         settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
         tokens=tokens, token_cache=TokenCache(tokens),
@@ -100,6 +107,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         roots=StorageRoots(settings.storage_root, settings.storage_roots),
         containers=containers, container_jobs=container_jobs,
         images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries),
+        clusters=clusters,
     )
 
 

@@ -15,6 +15,7 @@ from stoker.core import container_spec
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.core.secrets import split_secrets
 from stoker.services import Services
+from stoker.store.clusters import parked_reason
 from stoker.store.runs import NewRun, Submitted
 
 # Steps made only of these run inline in the worker's claim loop, in batches: no Spark, no waiting.
@@ -79,6 +80,7 @@ class Submitter:
             steps = substitute_params(job["spec"].get("steps", []), request.params)
         self.services.catalog.validate(steps, self.services.roots)
         public, secret = split_secrets(request.options or {})
+        waiting_for = self._cluster(public, job)
         if "s3" in secret and not isinstance(secret["s3"], dict):
             raise InvalidInput("options.s3 must be an object of s3a settings, e.g. "
                                '{"aws_access_key_id": "...", "aws_secret_access_key": "..."}')
@@ -86,6 +88,7 @@ class Submitter:
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
             idempotency_key=request.idempotency_key, lane=lane_of(steps), priority=request.priority,
+            waiting_for=waiting_for,
         )
 
     def prepare_container(self, request: RunRequest, job: dict[str, Any]) -> NewRun:
@@ -110,6 +113,18 @@ class Submitter:
                       options={**public, "container": container_spec.check_spec(spec)},
                       idempotency_key=request.idempotency_key, lane="container",
                       priority=request.priority)
+
+    def _cluster(self, options: dict[str, Any], job: dict[str, Any] | None) -> str | None:
+        """A run on a cluster (its option, else its job's policy) records the cluster in its options;
+        None when it may start now, else why it waits (its cluster is not ready yet). An unknown
+        cluster is 404; a destroyed or failed one 409: the run could never execute."""
+        cluster = options.get("cluster") or (job or {}).get("cluster")
+        if cluster is None:
+            return None
+        if not isinstance(cluster, str):
+            raise InvalidInput("options.cluster must be a cluster id (GET /api/v1/clusters)")
+        options["cluster"] = cluster
+        return parked_reason(self.services.db, cluster)
 
     def submit(self, request: RunRequest, job_name: str | None = None) -> Submitted:
         job = self.services.runs.jobs.get(job_name) if job_name else None

@@ -81,3 +81,52 @@ def test_speedy_with_curl(server):
     assert code == 200 and status == {"status": "SUCCEEDED"}
     assert curl(f"{server.url}/jobs/status/nope") == (404, {"status": "NOT_FOUND"})
     assert curl(f"{server.url}/jobs/pop") == (204, None)  # the embedded worker took it
+
+
+PAAS_TEMPLATE = """{
+  "nodes": {
+  {%- for n in range(opts['size']) %}
+    "example{{ n }}": {"docker_image": "docker-registry.cesga.es:5000/example:0.1.0", "cpu": 1, "mem": 1024}
+    {%- if not loop.last %},{% endif %}
+  {%- endfor %}
+  },
+  "services": {"example": {"nodes": [
+    {%- for n in range(opts['size']) %}"example{{ n }}"{{ "," if not loop.last }}{% endfor -%}
+  ]}}
+}"""
+
+
+def test_paas_walkthrough_with_curl(server, tmp_path):
+    """The Big Data PaaS's calls with curl and its x-auth-token header (admin: products are the
+    operator's); an uploaded fabfile is refused; an external cluster is launched, followed and destroyed."""
+    from conftest import ADMIN_TOKEN
+
+    base, auth = f"{server.url}/bigdata/api/v1", ("-H", f"x-auth-token: {ADMIN_TOKEN}")
+    json_type = ("-H", "Content-Type: application/json")
+    (tmp_path / "template.json").write_text(PAAS_TEMPLATE)
+    (tmp_path / "options.json").write_text('{"required": {}, "optional": {"size": 2}, "advanced": {}, '
+                                           '"descriptions": {"size": "number of worker nodes"}}')
+    (tmp_path / "fabfile.py").write_text("from fabric.api import run\n")
+    code, _ = curl("-X", "POST", *auth, "-d",  # curl -d without a JSON content type, as often typed
+                   '{"name": "example", "version": "0.1.0", "description": "Example product"}', f"{base}/products")
+    assert code == 201
+    assert curl("-X", "PUT", *auth, "--data-binary", f"@{tmp_path / 'template.json'}",
+                f"{base}/products/example/0.1.0/template")[0] == 204
+    assert curl("-X", "PUT", *auth, "--data-binary", f"@{tmp_path / 'options.json'}",
+                f"{base}/products/example/0.1.0/options")[0] == 204
+    code, refused = curl("-X", "PUT", *auth, "-F", f"file=@{tmp_path / 'fabfile.py'}",
+                         f"{base}/products/example/0.1.0/orquestrator")
+    assert code == 422 and "never runs code sent by clients" in refused["message"]
+    assert curl(*auth, f"{base}/products")[1]["products"] == ["example", "external", "spark-standalone"]
+    assert curl(*auth, f"{base}/products/example")[1] == {"versions": ["0.1.0"]}
+    code, launched = curl("-X", "POST", *auth, *json_type, "-d", '{"master": "spark://10.0.0.5:7077"}',
+                          f"{base}/products/external/1")
+    assert code == 202 and launched["url"].endswith(f"/queue/{launched['id']}")
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", *auth,
+                          f"{server.url}{launched['url']}"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("303 ") and out.endswith("/external/1/1")
+    code, cluster = curl("-L", *auth, f"{server.url}{launched['url']}")
+    assert code == 200 and cluster["id"] == launched["id"]
+    assert curl("-X", "DELETE", *auth, f"{base}/clusters/{launched['id']}") == (200, {"message": "success"})
+    code, missing = curl(*auth, f"{base}/products/nope/1")
+    assert code == 404 and missing["error"] == "not found"

@@ -182,3 +182,26 @@ def test_nats_down_never_holds_runs_nor_webhooks_and_catches_up_when_it_starts(n
             broker.wait(10)
     finally:
         receiver.close()
+
+
+def test_cluster_events_reach_jetstream_on_their_own_subjects(nats_app, monkeypatch):
+    """cluster.<status> events go to <cluster prefix>.<status> (default stoker.clusters.<status>)."""
+    require_service("NATS", "127.0.0.1", 4222)
+    url = "nats://127.0.0.1:4222"
+    tag = uuid.uuid4().hex[:8]
+    stream, prefix = f"STOKER_TEST_{tag.upper()}", f"stoker-test-{tag}.runs"
+    cluster_prefix = f"stoker-test-{tag}.clusters"
+    try:
+        client = nats_app(url, stream, prefix)
+        r = client.post("/bigdata/api/v1/products/external/1", json={"master": "spark://10.9.9.9:7077"})
+        assert r.status_code == 202
+        cluster_id = r.json()["id"]
+        messages = wait_until(
+            lambda: (m := [x for x in asyncio.run(_read_stream(url, stream)) if x.get("cluster_id") == cluster_id])
+            and m[-1]["event"] == "cluster.ready" and m, what="cluster events on JetStream")
+        assert [m["subject"] for m in messages] == [
+            f"{cluster_prefix}.{s}" for s in ("registered", "scheduling", "scheduled", "configuring", "configured",
+                                              "ready")]
+        assert messages[-1]["run_id"] is None and messages[-1]["status"] == "ready"
+    finally:
+        asyncio.run(_delete_stream(url, stream))

@@ -16,6 +16,9 @@ from stoker.store.tokens import Principal
 _bearer = HTTPBearer(auto_error=False, description="A Stoker API token: `Authorization: Bearer stk_…`")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="The same token, for clients that send X-API-Key")
+# The Big Data PaaS's clients (seed-apis.md §2) send their token as X-Auth-Token.
+_auth_token = APIKeyHeader(name="X-Auth-Token", auto_error=False,
+                           description="The same token, as the PaaS's clients sent it")
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
@@ -23,9 +26,10 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     # dependency costs every request a hop to the thread pool and back.
     async def dependency(request: Request,
                    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
-                   api_key: str | None = Depends(_api_key)) -> Principal:
+                   api_key: str | None = Depends(_api_key),
+                   auth_token: str | None = Depends(_auth_token)) -> Principal:
         services = request.app.state.services
-        token = bearer.credentials if bearer is not None else api_key
+        token = bearer.credentials if bearer is not None else (api_key or auth_token)
         if not token:
             anonymous = services.settings.anonymous_scopes
             if scope in anonymous or "admin" in anonymous:

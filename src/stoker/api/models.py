@@ -41,6 +41,8 @@ class Policy(Body):
                                           description="an attempt running longer is stopped: timed_out")
     auto_retry: StrictBool | None = Field(None, description="re-queue failed attempts automatically (default true); "
                                     "false: a failed run waits for POST /runs/{id}/retry")
+    cluster: str | None = Field(None, max_length=36, description="run on this cluster (its id, see "
+                                "/api/v1/clusters); a run option `cluster` overrides it")
 
 
 class JobCreate(Policy):

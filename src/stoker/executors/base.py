@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stoker.store.queue import Claimed
 from stoker.worker.attempt_log import AttemptLog, QuietLog
 from stoker.worker.control import AttemptControl
+
+
+@dataclass(frozen=True)
+class SparkTarget:
+    """Where an attempt's Spark work runs when it is not the worker's own master: a cluster's."""
+
+    master: str
+    conf: dict[str, str] = field(default_factory=dict)  # what its workers fit (executor memory, cores)
+    cluster_id: str | None = None
+
+
+class ClusterUnavailable(Exception):
+    """The run's cluster cannot take it; `permanent` when it never will (destroyed, failed, unknown)."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass
@@ -21,6 +38,7 @@ class Execution:
     control: AttemptControl
     attempt_log: AttemptLog | QuietLog
     annotate: Callable[..., None] = lambda **_fields: None  # records spark_app_id etc. on the attempt
+    target: SparkTarget | None = None  # None: the worker's own Spark master
 
     @property
     def log(self) -> logging.Logger:

@@ -1,5 +1,10 @@
 """Session mode: a warm SparkSession per worker; each attempt in its own job group and its own
-isolated SQL session (newSession), so it can be cancelled, attributed, and given per-run settings."""
+isolated SQL session (newSession), so it can be cancelled, attributed, and given per-run settings.
+
+PySpark allows one SparkContext per process, so the warm session is on one master at a time: the
+worker's own (`STOKER_SPARK_MASTER`), or a cluster's when runs target one. An attempt for another
+master waits until the attempts on the current session have finished, then the session is rebuilt
+on that master and stays warm for the runs that follow."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import threading
 from typing import Any
 
 from stoker.config import Settings
-from stoker.executors.base import Execution, s3a_conf
+from stoker.executors.base import Execution, SparkTarget, s3a_conf
 from stoker.executors.spark_session import build_spark_session
 
 log = logging.getLogger(__name__)
@@ -27,22 +32,40 @@ class SparkSessionExecutor:
         self.catalog = catalog
         self.roots = roots
         self.extra_conf = extra_conf or {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._session: Any = None
         self._owned = False
+        self._master: tuple[str, tuple[tuple[str, str], ...]] | None = None  # the session's master and conf
+        self._users = 0  # attempts running on the current session
 
-    def session(self) -> Any:
+    def session(self, target: SparkTarget | None = None) -> Any:
+        """The warm session (for `target`'s master, else the worker's own); the caller releases it."""
+        master = target.master if target is not None else self.settings.spark_master
+        conf = {**self.settings.spark_conf, **(target.conf if target is not None else {}), **self.extra_conf}
+        key = (master, tuple(sorted(conf.items())))
         with self._lock:
+            while self._session is not None and self._master != key and self._users > 0:
+                self._lock.wait()
+            if self._session is not None and self._master != key:
+                log.info("stopping the SparkSession on %s for one on %s", self._master[0] if self._master else "?",
+                         master)
+                self._session.stop()
+                self._session = None
             if self._session is None:
                 from pyspark import SparkContext
 
                 # Stop at shutdown only a session we started (not one the host process already had).
                 self._owned = SparkContext._active_spark_context is None
-                log.info("starting SparkSession (master %s)", self.settings.spark_master)
-                self._session = build_spark_session(
-                    self.settings.spark_master, "stoker-worker",
-                    {**self.settings.spark_conf, **self.extra_conf})
+                log.info("starting SparkSession (master %s)", master)
+                self._session = build_spark_session(master, "stoker-worker", conf)
+                self._master = key
+            self._users += 1
             return self._session
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            self._lock.notify_all()
 
     def warm(self) -> None:
         """Start Spark in the background so the first run does not pay for the JVM start."""
@@ -53,11 +76,19 @@ class SparkSessionExecutor:
             self.session().range(1).count()
         except Exception:
             log.exception("warming the SparkSession failed; the first Spark run will try again")
+        finally:
+            self.release()
 
     def execute(self, execution: Execution) -> Any:
+        base = self.session(execution.target)
+        try:
+            return self._execute(execution, base)
+        finally:
+            self.release()
+
+    def _execute(self, execution: Execution, base: Any) -> Any:
         from stoker.catalog import RunContext
 
-        base = self.session()
         sc = base.sparkContext
         group = execution.job_group
         conf = s3a_conf(execution.secrets.get("s3"))
@@ -68,7 +99,7 @@ class SparkSessionExecutor:
                 session.conf.set(key, value)
             return session
 
-        execution.log.info("session mode: Spark app %s, job group %s", sc.applicationId, group)
+        execution.log.info("session mode: Spark app %s on %s, job group %s", sc.applicationId, sc.master, group)
         execution.annotate(spark_app_id=sc.applicationId, spark_job_group=group)
         sc.setJobGroup(group, f"stoker run {execution.claimed.run_id} attempt {execution.claimed.number}",
                        interruptOnCancel=True)
@@ -83,3 +114,4 @@ class SparkSessionExecutor:
             if self._session is not None and self._owned:
                 self._session.stop()
             self._session = None
+            self._master = None

@@ -48,13 +48,18 @@ class SparkSubmitExecutor:
     def command(self, execution: Execution, workdir: Path) -> list[str]:
         """spark-submit with its settings in a 0600 properties file (the listener token among them
         never shows on a command line)."""
-        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **self.listener(execution.claimed.job_name),
+        target = execution.target
+        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **(target.conf if target else {}),
+                **self.listener(execution.claimed.job_name),
                 "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
         properties = workdir / "spark.properties"
         write_private(properties, "".join(f"{k} {_escape(v)}\n" for k, v in conf.items()).encode())
-        return [spark_submit_path(), "--master", self.settings.spark_master,
+        return [spark_submit_path(), "--master", self.master_of(execution),
                 "--properties-file", str(properties),
                 str(DRIVER), str(workdir / "spec.json"), str(workdir / "result.json")]
+
+    def master_of(self, execution: Execution) -> str:
+        return execution.target.master if execution.target is not None else self.settings.spark_master
 
     def execute(self, execution: Execution) -> Any:
         claimed = execution.claimed
@@ -71,7 +76,7 @@ class SparkSubmitExecutor:
                    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]),
                                                   os.environ.get("PYTHONPATH", "")])}
             log_path = Path(tmp) / "driver.log"
-            execution.log.info("submit mode: spark-submit --master %s", self.settings.spark_master)
+            execution.log.info("submit mode: spark-submit --master %s", self.master_of(execution))
             with open(log_path, "wb") as log_file:
                 proc = subprocess.Popen(self.command(execution, Path(tmp)), env=env,
                                         stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)

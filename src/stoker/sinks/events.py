@@ -7,16 +7,18 @@ from typing import Any
 
 import orjson
 
-# Every event name the store writes to the outbox (store/queue.py, store/runs.py).
+# Every event name the store writes to the outbox (store/queue.py, store/runs.py, store/clusters.py).
 EVENT_NAMES = ("queued", "running", "succeeded", "failed", "cancelled", "retrying",
-               "cancel_requested", "dead_letter")
+               "cancel_requested", "dead_letter",
+               *(f"cluster.{status}" for status in ("registered", "scheduling", "scheduled", "configuring",
+                                                     "configured", "ready", "degraded", "failed", "destroyed")))
 
 
 @dataclass(frozen=True)
 class Event:
     seq: int  # the outbox seq: the event id everywhere (SSE id, webhook delivery id, NATS dedupe)
-    run_id: str
-    job_id: str
+    run_id: str | None  # None for cluster events
+    job_id: str | None
     event: str
     payload: dict[str, Any]
     created_at: float

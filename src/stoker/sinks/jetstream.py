@@ -1,4 +1,6 @@
-"""The NATS JetStream sink: every event on `<prefix>.<event>` in one stream, acknowledged.
+"""The NATS JetStream sink: every event on `<prefix>.<event>` in one stream, acknowledged. Cluster
+events (`cluster.<status>`) go to `<cluster prefix>.<status>` (default: `stoker.clusters.<status>`
+beside `stoker.runs`).
 
 The cursor moves only after JetStream acknowledged the publish, so a server that is down or slow
 delays delivery and loses nothing. `Nats-Msg-Id` is `<install id>-<seq>`: a publish retried after a
@@ -24,10 +26,13 @@ from stoker.store.tables import settings_kv
 log = logging.getLogger(__name__)
 
 CURSOR = "nats"
+CLUSTER_EVENT = "cluster."
 INSTALL_ID_KEY = "sinks.install_id"
 
 
-def subject_for(prefix: str, event: Event) -> str:
+def subject_for(prefix: str, event: Event, cluster_prefix: str = "stoker.clusters") -> str:
+    if event.event.startswith(CLUSTER_EVENT):
+        return f"{cluster_prefix}.{event.event[len(CLUSTER_EVENT):]}"
     return f"{prefix}.{event.event}"
 
 
@@ -62,6 +67,7 @@ class NatsSink:
         self.url = settings.nats_url
         self.stream = settings.nats_stream
         self.prefix = settings.nats_subject_prefix
+        self.cluster_prefix = settings.cluster_subject_prefix()
         self.timeout = settings.nats_timeout_seconds
         self.msg_id_prefix = msg_id_prefix
         self._nc: Any = None
@@ -87,11 +93,18 @@ class NatsSink:
                          error_cb=_quiet, disconnected_cb=_quiet, closed_cb=_quiet),
             self.timeout)
         self._js = self._nc.jetstream(timeout=self.timeout)
+        subjects = [f"{self.prefix}.>"]
+        if not self.cluster_prefix.startswith(f"{self.prefix}."):  # else prefix.> already holds them
+            subjects.append(f"{self.cluster_prefix}.>")
         try:
-            await self._js.stream_info(self.stream)
+            info = await self._js.stream_info(self.stream)
+            missing = [s for s in subjects if s not in (info.config.subjects or [])]
+            if missing:  # a stream made before cluster events existed
+                info.config.subjects = [*(info.config.subjects or []), *missing]
+                await self._js.update_stream(info.config)
         except NotFoundError:
-            await self._js.add_stream(name=self.stream, subjects=[f"{self.prefix}.>"])
-            log.info("created JetStream stream %s for %s.>", self.stream, self.prefix)
+            await self._js.add_stream(name=self.stream, subjects=subjects)
+            log.info("created JetStream stream %s for %s", self.stream, subjects)
         return self._js
 
     async def deliver(self, event: Event) -> None:
@@ -102,10 +115,11 @@ class NatsSink:
             raise NatsUnavailable(f"cannot connect to NATS at {self.url} "
                                   f"({type(exc).__name__}: {str(exc) or 'timed out'})") from exc
         try:
-            await js.publish(subject_for(self.prefix, event), event.nats_body(), timeout=self.timeout,
+            await js.publish(subject_for(self.prefix, event, self.cluster_prefix), event.nats_body(),
+                             timeout=self.timeout,
                              headers={"Nats-Msg-Id": f"{self.msg_id_prefix}-{event.seq}",
                                       "Stoker-Seq": str(event.seq), "Stoker-Event": event.event,
-                                      "Stoker-Run": event.run_id})
+                                      **({"Stoker-Run": event.run_id} if event.run_id else {})})
         except Exception:
             await self.close()  # start from a fresh connection next time
             raise

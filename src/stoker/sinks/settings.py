@@ -11,6 +11,8 @@ class SinkSettings:
     nats_url: str | None = None  # STOKER_NATS_URL; unset: the NATS sink is off
     nats_stream: str = "STOKER_RUNS"
     nats_subject_prefix: str = "stoker.runs"  # events go to <prefix>.<event>
+    # cluster.<status> goes to <prefix>.<status>; None: the run prefix's sibling (stoker.runs → stoker.clusters)
+    nats_cluster_subject_prefix: str | None = None
     nats_timeout_seconds: float = 5.0  # connect and publish-ack timeout
     webhooks: bool = True
     webhook_timeout_seconds: float = 10.0  # must stay well below lease_seconds (see cursors.py)
@@ -37,6 +39,7 @@ class SinkSettings:
             nats_url=env.get("STOKER_NATS_URL") or None,
             nats_stream=env.get("STOKER_NATS_STREAM") or cls.nats_stream,
             nats_subject_prefix=env.get("STOKER_NATS_SUBJECT_PREFIX") or cls.nats_subject_prefix,
+            nats_cluster_subject_prefix=env.get("STOKER_NATS_CLUSTER_SUBJECT_PREFIX") or None,
             webhooks=env.get("STOKER_WEBHOOKS", "1").lower() not in ("0", "false", "no", "off"),
             retry_base_seconds=number("STOKER_SINK_RETRY_BASE_SECONDS", cls.retry_base_seconds),
             retry_max_seconds=number("STOKER_SINK_RETRY_MAX_SECONDS", cls.retry_max_seconds),
@@ -47,6 +50,12 @@ class SinkSettings:
                                             cls.outbox_retention_seconds / 3600) * 3600,
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+    def cluster_subject_prefix(self) -> str:
+        if self.nats_cluster_subject_prefix:
+            return self.nats_cluster_subject_prefix
+        base = self.nats_subject_prefix
+        return (base.removesuffix(".runs") if base.endswith(".runs") else base) + ".clusters"
 
     def retry_delay(self, failures: int) -> float:
         if failures <= 0:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
+from stoker.store.clusters import PARKED_AT
 from stoker.store.db import Database, insert_unless_exists
 from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
@@ -30,6 +31,7 @@ class NewRun:
     idempotency_key: str | None = None
     lane: str = "spark"
     priority: int = 0
+    waiting_for: str | None = None  # why it cannot start yet (its cluster is not ready): parked until then
 
 
 @dataclass
@@ -131,7 +133,8 @@ class RunStore:
             "params": new.params, "options": new.options, "secrets": new.secrets,
             "idempotency_key": new.idempotency_key, "priority": new.priority,
             "attempt_count": 0, "max_attempts": job_row.max_attempts,
-            "available_at": now, "queued_at": now,
+            "available_at": PARKED_AT if new.waiting_for else now, "queued_at": now,
+            "error": new.waiting_for,
         }
 
     # -- read -----------------------------------------------------------------------------
@@ -366,7 +369,7 @@ def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
         "idempotency_key": values["idempotency_key"], "priority": values["priority"],
         "attempt_count": 0, "max_attempts": values["max_attempts"], "queued_at": values["queued_at"],
         "available_at": values["available_at"], "started_at": None, "finished_at": None,
-        "cancel_requested": False, "result": None, "error": None, "attempts": [],
+        "cancel_requested": False, "result": None, "error": values.get("error"), "attempts": [],
     }
 
 

@@ -37,6 +37,8 @@ jobs = sa.Table(
     sa.Column("timeout_seconds", sa.Float),
     # False: a failed attempt leaves the run FAILED (attempts permitting, a manual retry re-queues it).
     sa.Column("auto_retry", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Its runs execute on this cluster (an id of `clusters`; a run option `cluster` overrides it).
+    sa.Column("cluster", sa.String(36)),
     # The concurrency semaphore: changed only in the transactions that start or end an attempt,
     # with the job row locked, so it always equals the number of RUNNING runs of the job.
     sa.Column("running_count", sa.Integer, nullable=False, server_default="0"),
@@ -137,12 +139,14 @@ dead_letters = sa.Table(
 )
 
 # Every state change writes one row here in the same transaction; publishers read it in order.
+# Run events carry run_id and job_id; cluster events (`cluster.<status>`) carry neither (their
+# payload names the cluster).
 outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(36), nullable=False),
-    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("job_id", sa.String(36)),
     sa.Column("event", sa.String(40), nullable=False),  # queued | running | succeeded | failed | ...
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -153,4 +157,83 @@ settings_kv = sa.Table(
     metadata,
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# -- clusters (stoker.clusters): products, their instances, nodes and status history -----------
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("version", sa.String(50), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("logo_url", sa.String(500)),
+    sa.Column("template", sa.Text),  # Jinja2 text; rendered per launch
+    sa.Column("template_format", sa.String(10), nullable=False, server_default="json"),  # json | yaml
+    sa.Column("options", sa.JSON, nullable=False),  # {"required", "optional", "advanced", "descriptions"}
+    sa.Column("orchestrator", sa.String(100)),  # NULL: chosen by the nodes (see clusters/service.py)
+    sa.Column("builtin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+clusters = sa.Table(
+    "clusters",
+    metadata,
+    # seq is the scheduler's FIFO order; id is the public identifier (and the launch's queue id).
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("product", sa.String(100), nullable=False),
+    sa.Column("version", sa.String(50), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),  # 1, 2, ... per owner, product and version
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text),  # why it waits, failed or is degraded
+    sa.Column("size", sa.Integer),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("orchestrator", sa.String(100), nullable=False),
+    sa.Column("needs_cores", sa.Integer, nullable=False),
+    sa.Column("needs_mem", sa.Integer, nullable=False),
+    sa.Column("master_url", sa.String(500)),
+    sa.Column("web_url", sa.String(500)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.ForeignKeyConstraint(["product", "version"], ["products.name", "products.version"]),
+    sa.UniqueConstraint("owner", "product", "version", "number", name="uq_clusters_owner_number"),
+    sa.CheckConstraint(
+        "status IN ('registered', 'scheduling', 'scheduled', 'configuring', 'configured', 'ready', "
+        "'degraded', 'failed', 'destroyed')", name="ck_clusters_status"),
+)
+sa.Index("ix_clusters_status", clusters.c.status, clusters.c.seq)
+
+cluster_nodes = sa.Table(
+    "cluster_nodes",
+    metadata,
+    sa.Column("cluster_id", sa.String(36), sa.ForeignKey("clusters.id"), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("service", sa.String(100)),
+    sa.Column("role", sa.String(40)),
+    sa.Column("cpu", sa.Integer, nullable=False),
+    sa.Column("mem", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(200)),
+    sa.Column("port", sa.Integer),
+    sa.Column("web_port", sa.Integer),
+    # The process (and its process group): pid plus its start time, so a recycled pid is not taken
+    # for the node after a reboot or a long downtime.
+    sa.Column("pid", sa.Integer),
+    sa.Column("pid_started_at", sa.Float),
+    sa.Column("state", sa.String(20), nullable=False),  # planned | running | dead | stopped
+    sa.Column("workdir", sa.String(1000)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+cluster_history = sa.Table(
+    "cluster_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cluster_id", sa.String(36), sa.ForeignKey("clusters.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("at", sa.Float, nullable=False),
 )

@@ -36,13 +36,14 @@ def is_permanent(exc: BaseException) -> bool:
     """True when running the same attempt again would fail the same way: the pipeline or its
     inputs are wrong, not the moment. Looks through the chain of causes (StepFailed wraps Spark's)."""
     from stoker.catalog.errors import PathRefused, PipelineInvalid, ResultTooLarge
+    from stoker.executors.base import ClusterUnavailable
     from stoker.executors.submit_mode import SubmitFailed
 
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, SubmitFailed):
+        if isinstance(current, (SubmitFailed, ClusterUnavailable)):
             return current.permanent
         permanent = getattr(current, "permanent", None)  # e.g. executors.container.ContainerFailed
         if isinstance(permanent, bool):

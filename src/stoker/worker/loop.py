@@ -25,7 +25,7 @@ from typing import Any
 from stoker.config import Settings
 from stoker.core.errors import Fenced
 from stoker.core.states import Outcome
-from stoker.executors.base import Execution, Executor
+from stoker.executors.base import Execution, Executor, SparkTarget
 from stoker.services import Services
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Claimed, Ending
@@ -33,6 +33,7 @@ from stoker.worker.attempt_log import AttemptLog, QuietLog
 from stoker.worker.backends import DatabaseBackend, LeaseBackend
 from stoker.worker.control import AttemptControl
 from stoker.worker.errors import is_permanent, short_error
+from stoker.worker.targets import ClusterTargets, no_clusters
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ class Active:
 class Worker:
     def __init__(self, backend: LeaseBackend, executors: dict[str, Executor], *, settings: Settings,
                  catalog: Any, wakeup: Wakeup, worker_id: str | None = None,
-                 concurrency: int = 1, container_concurrency: int = 0) -> None:
+                 concurrency: int = 1, container_concurrency: int = 0,
+                 targets: Callable[[Claimed], SparkTarget | None] = no_clusters) -> None:
         self.backend = backend
+        self.targets = targets  # the Spark master of a run on a cluster (worker/targets.py)
         self.settings = settings
         self.catalog = catalog
         self.wakeup = wakeup  # local wake-ups: work claimed or ended here, a stop
@@ -87,7 +90,7 @@ class Worker:
         return cls(DatabaseBackend(services), executors, settings=settings, catalog=services.catalog,
                    wakeup=services.wakeup, worker_id=worker_id,
                    concurrency=settings.worker_concurrency,
-                   container_concurrency=settings.container_concurrency)
+                   container_concurrency=settings.container_concurrency, targets=ClusterTargets(services.db))
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -197,6 +200,10 @@ class Worker:
         execution = Execution(claimed, secrets, control, attempt_log,
                               annotate=lambda **f: self.backend.annotate(claimed.attempt_id, **f))
         try:
+            if executor.name != "inline":  # no Spark, so no master to find
+                execution.target = self.targets(claimed)
+                if execution.target is not None:
+                    logger.info("on cluster %s at %s", execution.target.cluster_id, execution.target.master)
             result: Any = executor.execute(execution)
         except BaseException as exc:  # any failure of the job is the attempt's outcome, not ours
             # An executor may hand back what it learnt on the way (a container's exit code and

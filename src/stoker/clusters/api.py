@@ -1,0 +1,147 @@
+"""The native clusters API: /api/v1/products and /api/v1/clusters (thin: the service does the work)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from stoker.api.auth import require
+from stoker.clusters.service import STATUSES, ClusterService
+from stoker.clusters.views import cluster_view, product_view
+from stoker.core.errors import InvalidInput
+from stoker.store.tokens import Principal
+
+BASE = "/api/v1"
+router = APIRouter(prefix=BASE, tags=["clusters"])
+
+
+def _clusters(request: Request) -> ClusterService:
+    service: ClusterService = request.app.state.services.clusters
+    return service
+
+
+def full_view(service: ClusterService, cluster_id: str, base: str) -> dict[str, Any]:
+    cluster = service.store.get(cluster_id)
+    return cluster_view(cluster, service.store.nodes(cluster_id), service.store.history(cluster_id), base)
+
+
+def list_view(service: ClusterService, base: str, *, owner: str | None = None, status: str | None = None,
+              product: str | None = None) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    return [full_view(service, c["id"], base) for c in service.store.list(owner=owner, status=status, product=product)]
+
+
+@router.get("/products", summary="List products with their versions", dependencies=[Depends(require("read"))])
+def list_products(request: Request) -> dict[str, Any]:
+    return {"products": [product_view(p, BASE) for p in _clusters(request).products.store.all()]}
+
+
+@router.post("/products", status_code=201, summary="Register a product (name, version, description, logo_url)",
+             dependencies=[Depends(require("admin"))])
+def create_product(request: Request, body: Any = Body(...)) -> dict[str, Any]:
+    return product_view(_clusters(request).products.create(body), BASE)
+
+
+@router.get("/products/{name}/{version}", summary="A product with its template, options and orchestrator",
+            dependencies=[Depends(require("read"))])
+def get_product(name: str, version: str, request: Request) -> dict[str, Any]:
+    return product_view(_clusters(request).products.get(name, version), BASE)
+
+
+@router.post("/products/{name}/{version}/clusters", status_code=202,
+             summary="Launch a cluster of a product with options (e.g. {\"size\": 2})", response_model=None)
+def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
+           principal: Principal = Depends(require("submit"))) -> JSONResponse:
+    service = _clusters(request)
+    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
+    view = full_view(service, cluster["id"], BASE)
+    return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
+
+
+@router.get("/clusters", summary="List clusters (filter by status or product)",
+            dependencies=[Depends(require("read"))])
+def list_clusters(request: Request, status: str | None = None, product: str | None = None) -> dict[str, Any]:
+    return {"clusters": list_view(_clusters(request), BASE, status=status, product=product)}
+
+
+@router.get("/clusters/{cluster_id}", summary="A cluster: status, history, master URL and nodes",
+            dependencies=[Depends(require("read"))])
+def get_cluster(cluster_id: str, request: Request) -> dict[str, Any]:
+    return full_view(_clusters(request), cluster_id, BASE)
+
+
+@router.get("/clusters/{cluster_id}/nodes", summary="A cluster's nodes", dependencies=[Depends(require("read"))])
+def cluster_nodes(cluster_id: str, request: Request) -> dict[str, Any]:
+    return {"nodes": full_view(_clusters(request), cluster_id, BASE)["nodes"]}
+
+
+@router.delete("/clusters/{cluster_id}", summary="Destroy a cluster: stop every node, then `destroyed`",
+               dependencies=[Depends(require("submit"))])
+def destroy(cluster_id: str, request: Request) -> dict[str, Any]:
+    service = _clusters(request)
+    service.destroy(cluster_id)
+    return full_view(service, cluster_id, BASE)
+
+
+@router.post("/clusters/{cluster_id}/repair", status_code=202,
+             summary="Restart the dead nodes of a degraded cluster", dependencies=[Depends(require("submit"))])
+def repair(cluster_id: str, request: Request) -> dict[str, Any]:
+    service = _clusters(request)
+    service.repair(cluster_id)
+    return full_view(service, cluster_id, BASE)
+
+
+@router.put("/products/{name}/{version}/template", status_code=204,
+            summary="Set the Jinja2 template (JSON, or YAML by content type)", dependencies=[Depends(require("admin"))])
+async def put_template(name: str, version: str, request: Request) -> Response:
+    text = await template_text(request)
+    await run_in_threadpool(_clusters(request).products.put_template, name, version, text,
+                            request.headers.get("content-type"))
+    return Response(status_code=204)
+
+
+@router.put("/products/{name}/{version}/options", status_code=204,
+            summary="Set the options: required, optional, advanced (values are defaults), descriptions",
+            dependencies=[Depends(require("admin"))])
+def put_options(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
+    _clusters(request).products.put_options(name, version, lenient_json(body))
+    return Response(status_code=204)
+
+
+@router.put("/products/{name}/{version}/orchestrator", status_code=204,
+            summary="Choose a server-side orchestrator by name ({\"name\": \"local\"}); code is never accepted",
+            dependencies=[Depends(require("admin"))])
+async def put_orchestrator(name: str, version: str, request: Request) -> Response:
+    body = await orchestrator_choice(request)
+    await run_in_threadpool(_clusters(request).products.put_orchestrator, name, version, body)
+    return Response(status_code=204)
+
+
+async def template_text(request: Request) -> str:
+    raw = await request.body()
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise InvalidInput("the template must be UTF-8 text") from None
+
+
+async def orchestrator_choice(request: Request) -> Any:
+    """The body as a JSON object when it is one (whatever content type curl -d gave it); anything
+    else (an uploaded script, a form) as None, which put_orchestrator refuses with the list of
+    installed orchestrators."""
+    return lenient_json(await request.body())
+
+
+def lenient_json(body: Any) -> Any:
+    """A JSON body sent without a JSON content type (curl -d) arrives as bytes: parse it."""
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            return json.loads(body) if body.strip().startswith(b"{") else None
+        except ValueError:
+            return None
+    return body

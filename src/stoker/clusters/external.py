@@ -1,0 +1,48 @@
+"""The `external` orchestrator: a cluster Stoker does not manage (any `spark://`, `yarn` or `k8s://`
+master a team already has) is registered so runs can target it; no process is started or stopped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stoker.clusters.orchestrator import Context
+from stoker.clusters.spec import ClusterSpec
+from stoker.core.errors import InvalidInput
+
+SCHEMES = ("spark://", "k8s://", "yarn")
+
+
+class ExternalOrchestrator:
+    name = "external"
+    description = "registers an existing Spark master (spark://, yarn, k8s://); manages no process"
+    uses_capacity = False
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
+        master = options.get("master")
+        if not isinstance(master, str) or not master.startswith(SCHEMES):
+            raise InvalidInput(f"option 'master' must be a Spark master URL starting with one of {list(SCHEMES)}",
+                               option="master")
+
+    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
+        return []
+
+    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
+        return str(cluster["options"]["master"]), cluster["options"].get("web_url") or None
+
+    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+        return {"state": "running"}
+
+    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+        return None
+
+    def alive(self, node: dict[str, Any]) -> bool:
+        return True
+
+    def stop(self, node: dict[str, Any]) -> None:
+        return None
+
+    def log_tail(self, node: dict[str, Any]) -> str:
+        return ""

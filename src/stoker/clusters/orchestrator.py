@@ -1,0 +1,75 @@
+"""The orchestrator interface: what runs a cluster's nodes. Orchestrators are server-side plugins
+(entry-point group `stoker.orchestrators`), chosen per product by name; clients never send code.
+
+A launch calls, in order: `check` (at launch time: can it run this spec at all?), `plan`
+(status `configuring`: each node's ports, directories and configuration), `start` per node
+(`configured` once all run), then `ready` until it answers None (`ready`). The reconciler calls
+`alive`; destroy and failure clean-up call `stop`; `repair` starts the dead nodes again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from stoker.clusters.spec import ClusterSpec
+from stoker.core.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an orchestrator gets from Stoker: where it may keep the nodes' files."""
+
+    data_dir: Path
+
+    def cluster_dir(self, cluster_id: str) -> Path:
+        return self.data_dir / "clusters" / cluster_id
+
+
+class NodeFailed(Exception):
+    """A node could not start or died while starting; the message says which and why (its log)."""
+
+
+class Orchestrator(Protocol):
+    name: str
+    description: str
+    uses_capacity: bool  # False: the nodes run elsewhere (an external cluster) and take none here
+
+    def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
+        """Raise InvalidInput when this orchestrator cannot run the spec."""
+
+    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
+        """Node rows (name, service, role, cpu, mem, host, port, web_port, workdir, state='planned'),
+        configuration written; nothing started."""
+
+    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
+        """(master URL for Spark, web URL or None)."""
+
+    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+        """Start one node; the values to record (pid, pid_started_at, state='running')."""
+
+    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+        """None when the cluster serves; else what it still waits for."""
+
+    def alive(self, node: dict[str, Any]) -> bool: ...
+
+    def stop(self, node: dict[str, Any]) -> None: ...
+
+    def log_tail(self, node: dict[str, Any]) -> str: ...
+
+
+def installed() -> dict[str, Any]:
+    """Orchestrator classes by name, from the `stoker.orchestrators` entry points."""
+    return {ep.name: ep for ep in entry_points(group="stoker.orchestrators")}
+
+
+def load(name: str, context: Context) -> Orchestrator:
+    found = installed().get(name)
+    if found is None:
+        raise InvalidInput(f"no orchestrator named {name!r} is installed; installed: {sorted(installed())}",
+                           orchestrator=name)
+    factory = found.load()
+    orchestrator: Orchestrator = factory(context)
+    return orchestrator

@@ -1,0 +1,123 @@
+"""Cluster templates, options and specs: pure rendering and validation (no processes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from stoker.clusters import builtin, templates
+from stoker.clusters.options import ProductOptions
+from stoker.clusters.products import default_orchestrator
+from stoker.clusters.settings import Capacity
+from stoker.clusters.spec import validate_spec
+from stoker.core.errors import InvalidInput
+
+# The original PaaS's own minimal example: a `size` option, nodes example0…, one service.
+MINIMAL_TEMPLATE = """{
+  "nodes": {
+  {%- for n in range(opts['size']) %}
+    "example{{ n }}": {"docker_image": "docker-registry.cesga.es:5000/example:0.1.0", "cpu": 1, "mem": 1024,
+                      "disks": 1, "networks": {"eth0": {"type": "dynamic", "networks": "admin"}}}
+    {%- if not loop.last %},{% endif %}
+  {%- endfor %}
+  },
+  "services": {"example": {"nodes": [
+    {%- for n in range(opts['size']) %}"example{{ n }}"{% if not loop.last %},{% endif %}{% endfor -%}
+  ]}}
+}"""
+MINIMAL_OPTIONS = {"required": {}, "optional": {"size": 2}, "advanced": {},
+                   "descriptions": {"size": "number of worker nodes"}}
+
+
+def context(opts):
+    return templates.variables(opts, user="alice", product="example", version="0.1.0", cluster_id="c1", number=1)
+
+
+def test_the_originals_minimal_template_renders_and_validates():
+    options = ProductOptions.parse(MINIMAL_OPTIONS)
+    spec = templates.render(MINIMAL_TEMPLATE, "json", context(options.merge({"size": 3})))
+    assert sorted(spec.nodes) == ["example0", "example1", "example2"]
+    assert spec.services["example"].nodes == ["example0", "example1", "example2"]
+    assert spec.nodes["example0"].docker_image.endswith("example:0.1.0")
+    assert spec.needs() == (3, 3072)
+    assert default_orchestrator({"orchestrator": None}, spec) == "containers"
+
+
+def test_the_builtin_spark_standalone_product_renders_a_master_and_size_workers():
+    options = ProductOptions.parse(builtin.OPTIONS)
+    spec = templates.render(builtin.TEMPLATE, "json", context(options.merge({"size": 3})))
+    assert [spec.role_of(n) for n in sorted(spec.nodes)] == ["master", "worker", "worker", "worker"]
+    assert spec.needs() == (4, 256 + 3 * 512)
+    assert default_orchestrator({"orchestrator": None}, spec) == "local"
+
+
+def test_yaml_templates_render_too():
+    text = "nodes:\n{% for i in range(opts['n']) %}  w{{ i }}: {cpu: 1, mem: 128}\n{% endfor %}"
+    spec = templates.render(text, templates.format_of("application/yaml"), context({"n": 2}))
+    assert sorted(spec.nodes) == ["w0", "w1"]
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"nodes": {{% for x in %}}}', "syntax error at line 1"),
+    ('{"nodes": {"a": {"cpu": {{ opts["nope"] }}, "mem": 128}}}', "does not render"),
+    ('{"nodes": {"a": {"cpu": 1, "mem": 128}},,}', "not valid JSON at line 1"),
+    ('{"nodes": {"a": {"cpu": 0, "mem": 128}}}', "nodes.a.cpu"),
+    ('{"nodes": {"a": {"cpu": 1, "mem": 128}}, "services": {"s": {"nodes": ["b"]}}}', "['b']"),
+    ("{{ ''.__class__.__mro__ }}", "does not render"),  # the sandbox refuses Python internals
+])
+def test_bad_templates_are_refused_with_the_line_or_field(text, fragment):
+    with pytest.raises(InvalidInput) as err:
+        templates.render(text, "json", context({}))
+    assert fragment in err.value.message
+
+
+def test_options_merge_defaults_and_name_what_is_wrong():
+    options = ProductOptions.parse({"required": {"slaves.number": None}, "optional": {"slaves.mem": 2048},
+                                    "advanced": {"datanode.heap": 1024.0}, "descriptions": {}})
+    assert options.size_option() == "slaves.number"
+    assert options.merge({"size": 4}) == {"slaves.number": 4, "slaves.mem": 2048, "datanode.heap": 1024.0}
+    assert options.merge({"slaves.number": 2, "datanode.heap": 512})["datanode.heap"] == 512
+    for given, name in [({}, "slaves.number"), ({"size": 2, "colour": "red"}, "colour"),
+                        ({"size": 2, "slaves.mem": "big"}, "slaves.mem"), ({"size": True}, "size")]:
+        with pytest.raises(InvalidInput) as err:
+            options.merge(given)
+        assert name in err.value.message
+        assert err.value.details["option"] == name
+
+
+def test_options_sections_are_checked():
+    for body, fragment in [([], "must be an object"), ({"extra": {}}, "unknown options section"),
+                           ({"required": {"a": 1}, "optional": {"a": 2}}, "both in required and in optional"),
+                           ({"descriptions": {"ghost": "?"}}, "undeclared")]:
+        with pytest.raises(InvalidInput) as err:
+            ProductOptions.parse(body)
+        assert fragment in err.value.message
+
+
+def test_spec_validation_names_the_field():
+    with pytest.raises(InvalidInput) as err:
+        validate_spec({"nodes": {"a": {"cpu": "many", "mem": 128}}})
+    assert "nodes.a.cpu" in err.value.message
+
+
+def test_capacity_parses_the_setting():
+    assert Capacity.parse("cores=3,mem=2048") == Capacity(3, 2048)
+    with pytest.raises(InvalidInput):
+        Capacity.parse("gpus=2")
+
+
+def test_a_remote_worker_refuses_cluster_runs_for_another_worker_to_take():
+    from stoker.executors.base import ClusterUnavailable
+    from stoker.store.queue import Claimed
+    from stoker.worker.errors import is_permanent
+    from stoker.worker.targets import no_clusters
+
+    def claimed(options):
+        return Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="adhoc", job_kind="pipeline",
+                       job_spec={}, mode="session", lane="spark", steps=[["range", 1]], params={}, options=options,
+                       secrets=None, timeout_seconds=None, lease_expires_at=0.0)
+
+    assert no_clusters(claimed({})) is None
+    with pytest.raises(ClusterUnavailable) as err:
+        no_clusters(claimed({"cluster": "c1"}))
+    assert "database access" in str(err.value) and not is_permanent(err.value)
+    assert is_permanent(ClusterUnavailable("cluster c1 is destroyed", permanent=True))
