@@ -7,9 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast check bench java listener clean
+.PHONY: setup run test test-fast check bench java listener ui-assets browser clean
 
-setup: java $(STAMP) listener
+setup: java $(STAMP) listener ui-assets browser
 
 java:
 	@bash scripts/check_java.sh
@@ -22,6 +22,13 @@ $(STAMP): pyproject.toml
 
 listener: $(STAMP)
 	@bash scripts/build_listener.sh $(BIN)/python
+
+# The web UI's libraries (npm, pinned) and the browser its tests drive (Debian's Chromium).
+ui-assets:
+	@bash scripts/ui_assets.sh
+
+browser:
+	@bash scripts/ui_browser.sh
 
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)

@@ -154,3 +154,17 @@ settings_kv = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+# Web UI sign-ins (stoker.store.ui_sessions): only the hash of the cookie's session id is stored.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.String(36), sa.ForeignKey("tokens.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+# The overview's throughput chart reads the last hour of finished runs.
+sa.Index("ix_runs_finished_at", runs.c.finished_at)
