@@ -90,7 +90,8 @@ def _refused(request: Request, session: UiSession, exc: Exception, back: str) ->
 
 @router.post("/runs")
 def submit_run(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
-               steps: str = Form(""), params: str = Form("")) -> Response:
+               steps: str = Form(""), params: str = Form(""), back: str = Form("")) -> Response:
+    """Submit an ad-hoc pipeline; then to the run's page (or back to the list it was sent from)."""
     authorize(session, "submit", csrf_token)
     try:
         run_steps = _json_field(steps, "steps", None)
@@ -99,8 +100,8 @@ def submit_run(request: Request, session: UiSession = Depends(current_session), 
         submitted = Submitter(_services(request)).submit(
             RunRequest(steps=run_steps, params=_json_field(params, "parameters", {})))
     except (StokerError, PipelineInvalid, PathRefused) as exc:
-        return _refused(request, session, exc, "/ui/jobs")
-    return _see_other(f"/ui/runs/{submitted.run_id}")
+        return _refused(request, session, exc, "/ui/runs")
+    return _see_other(_safe_next(back) if back else f"/ui/runs/{submitted.run_id}")
 
 
 @router.post("/runs/{run_id}/retry")

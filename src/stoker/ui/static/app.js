@@ -74,7 +74,8 @@
     const single = document.getElementById("run-state");
     if (!table && !single) return;
     const status = document.getElementById("live-status");
-    const source = new EventSource("/ui/stream");
+    const after = (table || single).dataset.after;
+    const source = new EventSource("/ui/stream" + (after ? "?after=" + encodeURIComponent(after) : ""));
     source.onopen = function () { if (status) status.textContent = "Live: rows update as runs change."; };
     source.onerror = function () { if (status) status.textContent = "Live updates paused; reconnecting…"; };
     source.onmessage = function (message) {
