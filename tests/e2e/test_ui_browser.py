@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI
 from processes import TOKEN, Server
+
+from conftest import IN_CI
 
 pytestmark = pytest.mark.e2e
 

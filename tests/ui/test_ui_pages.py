@@ -7,8 +7,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from stoker.app import Background, create_app
 from conftest import ADMIN_TOKEN, wait_for_state
+from stoker.app import Background, create_app
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_submit_retry_and_every_page(services, ui):
     else:
         pytest.fail("retry was never refused")
     assert run_id[:8] in ui.get("/ui/dead-letters").text
-    for path in ("/ui/", "/ui/runs", f"/ui/runs?job=adhoc&state=FAILED", "/ui/jobs", "/ui/jobs/new",
+    for path in ("/ui/", "/ui/runs", "/ui/runs?job=adhoc&state=FAILED", "/ui/jobs", "/ui/jobs/new",
                  "/ui/functions", "/ui/dead-letters", "/ui/tokens", "/ui/spark", f"/ui/runs/{run_id}/log"):
         assert ui.get(path).status_code == 200, path
     assert ui.get("/ui/runs/nope").status_code == 404

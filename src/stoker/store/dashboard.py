@@ -30,9 +30,11 @@ class Dashboard:
         return counts
 
     def oldest_queued_at(self) -> float | None:
+        """When the longest-waiting queued run was submitted: the queued run of the lowest seq (runs
+        are numbered as they are submitted), found at the start of the (state, seq) index."""
         with self.db.read() as conn:
-            return conn.execute(sa.select(sa.func.min(runs.c.queued_at))
-                                .where(runs.c.state == RunState.QUEUED.value)).scalar()
+            return conn.execute(sa.select(runs.c.queued_at).where(runs.c.state == RunState.QUEUED.value)
+                                .order_by(runs.c.seq).limit(1)).scalar()
 
     def throughput(self, seconds: int = 3600) -> list[dict[str, Any]]:
         """Finished runs per minute over the last `seconds`: one row per minute (empty ones too),

@@ -59,7 +59,8 @@ def runs_page(request: Request, session: UiSession = Depends(current_session), j
     services = _services(request)
     return render(request, "runs.html", session, runs=page["runs"], next_cursor=page["next_cursor"],
                   job=job, state=state, states=STATES,
-                  cursor_given=cursor is not None or bool(batch), after=_horizon(request), jobs=[j["name"] for j in services.runs.jobs.list()])
+                  cursor_given=cursor is not None or bool(batch), after=_horizon(request),
+                  jobs=[j["name"] for j in services.runs.jobs.list()])
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

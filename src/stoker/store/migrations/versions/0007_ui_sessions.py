@@ -1,4 +1,4 @@
-"""Web UI sessions (server-side, revocable, expiring), and the index the overview reads.
+"""Web UI sessions (server-side, revocable, expiring), and the indexes the UI reads runs by.
 
 Revision ID: 0007_ui_sessions
 Revises: 0001_core
@@ -24,11 +24,13 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.Float),
     )
     op.create_index("ix_ui_sessions_token_id", "ui_sessions", ["token_id"])
-    # The overview's throughput chart reads the last hour of finished runs.
-    op.create_index("ix_runs_finished_at", "runs", ["finished_at"])
+    # The UI's reads with many runs stored (see store/tables.py).
+    op.create_index("ix_runs_finished_state", "runs", ["finished_at", "state"])
+    op.create_index("ix_runs_state_seq", "runs", ["state", "seq"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_finished_at", table_name="runs")
+    op.drop_index("ix_runs_state_seq", table_name="runs")
+    op.drop_index("ix_runs_finished_state", table_name="runs")
     op.drop_index("ix_ui_sessions_token_id", table_name="ui_sessions")
     op.drop_table("ui_sessions")
