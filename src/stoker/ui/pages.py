@@ -53,9 +53,13 @@ def overview(request: Request, session: UiSession = Depends(current_session)) ->
 
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(request: Request, session: UiSession = Depends(current_session), job: str = "", state: str = "",
-              batch: str = "", cursor: int | None = Query(None), limit: int = Query(50)) -> HTMLResponse:
-    page = list_runs_page(request, job=job or None, state=state or None, limit=limit, cursor=cursor,
-                          batch_id=batch or None)
+              batch: str = "", cursor: str | None = Query(None), limit: int = Query(50, ge=1, le=500)) -> HTMLResponse:
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidInput("cursor must be the number a previous page linked to")
+    if state and state not in STATES:
+        raise InvalidInput(f"unknown state {state!r}; one of {', '.join(STATES)}")
+    page = list_runs_page(request, job=job or None, state=RunState(state) if state else None, limit=limit,
+                          cursor=cursor, batch_id=batch or None)
     services = _services(request)
     return render(request, "runs.html", session, runs=page["runs"], next_cursor=page["next_cursor"],
                   job=job, state=state, states=STATES,
