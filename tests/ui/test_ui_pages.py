@@ -142,3 +142,19 @@ def test_tokens_are_shown_once_and_revocable(services, ui):
     token_id = services.tokens.lookup(token).token_id
     assert ui.post(f"/ui/tokens/{token_id}/revoke", data={"csrf_token": csrf}).status_code == 303
     assert services.tokens.lookup(token) is None
+
+
+def test_runs_filter_by_time_and_bad_filters_are_refused(services, ui):
+    from stoker.store.runs import NewRun
+    from stoker.store.tables import runs
+
+    sign_in(ui)
+    old, new = (s.run_id for s in services.runs.submit(None, [NewRun(steps=[["noop"]]), NewRun(steps=[["noop"]])]))
+    with services.db.write() as conn:  # one run was queued two days ago
+        conn.execute(runs.update().where(runs.c.id == old).values(queued_at=runs.c.queued_at - 2 * 86400))
+    page = ui.get("/ui/runs?since=24h").text
+    assert new[:8] in page and old[:8] not in page
+    page = ui.get("/ui/runs?since=7d").text
+    assert new[:8] in page and old[:8] in page
+    for bad in ("since=1y", "state=BOGUS", "cursor=abc", "limit=0"):
+        assert ui.get(f"/ui/runs?{bad}").status_code == 422, bad

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from stoker.api.runs import list_runs_page
+from stoker.api.views import run_view
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
@@ -51,18 +52,27 @@ def overview(request: Request, session: UiSession = Depends(current_session)) ->
                   failed_hour=sum(b["failed"] for b in throughput))
 
 
+# The runs page's time filter: queued within the last …
+SINCE = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+
+
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(request: Request, session: UiSession = Depends(current_session), job: str = "", state: str = "",
-              batch: str = "", cursor: str | None = Query(None), limit: int = Query(50, ge=1, le=500)) -> HTMLResponse:
+              since: str = "", batch: str = "", cursor: str | None = Query(None),
+              limit: int = Query(50, ge=1, le=500)) -> HTMLResponse:
     if cursor is not None and not cursor.isdigit():
         raise InvalidInput("cursor must be the number a previous page linked to")
     if state and state not in STATES:
         raise InvalidInput(f"unknown state {state!r}; one of {', '.join(STATES)}")
-    page = list_runs_page(request, job=job or None, state=RunState(state) if state else None, limit=limit,
-                          cursor=cursor, batch_id=batch or None)
+    if since and since not in SINCE:
+        raise InvalidInput(f"unknown time range {since!r}; one of {', '.join(SINCE)}")
     services = _services(request)
-    return render(request, "runs.html", session, runs=page["runs"], next_cursor=page["next_cursor"],
-                  job=job, state=state, states=STATES,
+    runs, next_cursor = services.runs.list(
+        job=job or None, state=state or None, batch_id=batch or None, limit=limit,
+        before_seq=int(cursor) if cursor else None,
+        queued_after=time.time() - SINCE[since] if since else None)
+    return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
+                  job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
                   cursor_given=cursor is not None or bool(batch), after=_horizon(request),
                   jobs=[j["name"] for j in services.runs.jobs.list()])
 
