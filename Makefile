@@ -7,9 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast check bench java listener containers clean
+.PHONY: setup run test test-fast check bench java listener containers ui-assets browser clean
 
-setup: java $(STAMP) listener containers
+setup: java $(STAMP) listener containers ui-assets browser
 
 java:
 	@bash scripts/check_java.sh
@@ -26,6 +26,13 @@ listener: $(STAMP)
 # Podman, runc, busybox-static, docker-registry (apt-get, as root) and the built-in image.
 containers: $(STAMP)
 	@bash scripts/setup_containers.sh $(BIN)/python
+
+# The web UI's libraries (npm, pinned) and the browser its tests drive (Debian's Chromium).
+ui-assets:
+	@bash scripts/ui_assets.sh
+
+browser:
+	@bash scripts/ui_browser.sh
 
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)

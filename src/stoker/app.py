@@ -53,6 +53,9 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)
+    from stoker import ui
+
+    ui.install(app)  # the web UI's pages under /ui (after the API's routes and error handlers)
     from stoker.api.openapi import install_error_docs
 
     install_error_docs(app)

@@ -15,13 +15,20 @@ from stoker.store.tokens import SCOPES
 
 # Open on purpose: the liveness probe, and the API's own documentation.
 OPEN_ROUTES = {"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+# The web UI's own guard is the session cookie (stoker.ui.session), checked below: open are only its
+# sign-in page, its static files and the redirect from / to it.
+UI_OPEN_ROUTES = {"/", "/ui/sign-in", "/ui/static"}
+
+
+def is_ui(path: str) -> bool:
+    return path == "/" or path.startswith("/ui/")
 
 
 def guarded_routes(app) -> list[tuple[str, str, str]]:
     """(method, path, scope) for every method of every route; fails on a route without a decision."""
     found, undecided = [], []
     for path, methods, scopes in route_scopes(app.routes):
-        if path in OPEN_ROUTES:
+        if path in OPEN_ROUTES or is_ui(path):
             continue
         if len(scopes) != 1:
             undecided.append(f"{methods} {path}: scopes {sorted(scopes)}")
@@ -73,3 +80,26 @@ def test_a_route_without_a_scope_decision_is_caught(services):
 
     with pytest.raises(AssertionError, match="/api/v1/forgotten"):
         guarded_routes(app)
+
+
+def test_every_ui_route_demands_a_session(app_client):
+    """Without a session, a page sends the browser to sign in and an action changes nothing; what a
+    signed-in session may do (CSRF, scopes) is tested in tests/ui."""
+    from fastapi.routing import iter_route_contexts
+
+    from stoker.ui.session import current_session
+
+    app, client = app_client
+    checked = 0
+    for route in iter_route_contexts(app.routes):
+        path = route.path or ""
+        if not is_ui(path) or path in UI_OPEN_ROUTES:
+            continue
+        calls = [dep.call for dep in route.dependant.dependencies]
+        assert current_session in calls, f"{path} does not depend on the UI session"
+        for method in sorted(route.methods - {"HEAD"}):
+            response = client.request(method, concrete(path), follow_redirects=False)
+            assert response.status_code == 303, f"{method} {path} without a session: {response.status_code}"
+            assert response.headers["location"].startswith("/ui/sign-in")
+            checked += 1
+    assert checked >= 20

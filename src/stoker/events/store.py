@@ -119,6 +119,9 @@ class EventStore:
         # (job_name, run_id) -> app row id, filled after a commit. App rows are never deleted, so a
         # cached id stays right; it saves the look-up statement on every payload of a running app.
         self._app_ids: dict[tuple[str, str], int] = {}
+        # app row id -> (event count when analysed, the analysis): an app's page pays for the pass
+        # over its events once per change, not per view.
+        self._analyses: dict[int, tuple[int, dict[str, Any]]] = {}
 
     # ---- ingest -------------------------------------------------------------------------------
     def ingest(self, payload: Payload, received: bytes, *, now: float | None = None) -> IngestResult:
@@ -225,6 +228,31 @@ class EventStore:
                                   row.ordered) for row in rows]
 
             yield from merged_stream(plan_groups(index), load)
+
+
+    def analysis(self, app: dict[str, Any]) -> dict[str, Any]:
+        """Timeline, stage statistics and cores usage of an app (events/analysis.py), kept until
+        more events arrive."""
+        from stoker.events.analysis import analyse
+
+        cached = self._analyses.get(app["id"])
+        if cached is not None and cached[0] == app["event_count"]:
+            return cached[1]
+        result = analyse(self.stream_events(app["id"]), start_ms=app["start_ms"], end_ms=app["end_ms"])
+        if len(self._analyses) > 64:
+            self._analyses.clear()
+        self._analyses[app["id"]] = (app["event_count"], result)
+        return result
+
+    def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
+        """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
+        if not app_ids:
+            return []
+        c = spark_apps.c
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(c.job_name, c.run_id, c.app_id, c.event_count)
+                                .where(c.app_id.in_(app_ids)).order_by(c.id))
+            return [dict(row._mapping) for row in rows]
 
 
 SILENCE = "heartbeat timeout"

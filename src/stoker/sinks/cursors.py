@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from stoker.sinks.tables import sink_cursors
 from stoker.store.db import Database, insert_unless_exists
+from stoker.store.tables import outbox
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,11 @@ def status(conn: sa.engine.Connection, names: list[str]) -> dict[str, Any]:
     rows = conn.execute(sa.select(sink_cursors).where(sink_cursors.c.name.in_(names))).all()
     return {r.name: {"position": r.position, "failures": r.failures, "last_error": r.last_error,
                      "delivered_at": r.delivered_at, "owner": r.owner} for r in rows}
+
+
+def lag(conn: sa.engine.Connection) -> list[dict[str, Any]]:
+    """How far each sink is behind the outbox: events not yet delivered, and its last error."""
+    head = conn.execute(sa.select(sa.func.max(outbox.c.seq))).scalar() or 0
+    rows = conn.execute(sa.select(sink_cursors).order_by(sink_cursors.c.name)).all()
+    return [{"name": r.name, "behind": max(0, head - r.position), "failures": r.failures,
+             "last_error": r.last_error, "delivered_at": r.delivered_at} for r in rows]

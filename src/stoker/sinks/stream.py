@@ -40,7 +40,7 @@ class StreamHub:
     signal: AsyncSignal
 
 
-def _hub(request: Request) -> StreamHub:
+def hub_of(request: Request) -> StreamHub:
     state = request.app.state
     hub = getattr(state, "event_stream_hub", None)
     if hub is None:  # made on first use, on the event loop's thread, so no race
@@ -67,7 +67,7 @@ async def stream_events(
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
     services = request.app.state.services
-    hub = _hub(request)
+    hub = hub_of(request)
     job_ids = None
     if job is not None:
         job_ids = [(await run_in_threadpool(services.runs.jobs.get, job))["id"]]  # 404 if unknown

@@ -157,9 +157,12 @@ class RunStore:
             return conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
 
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
-             limit: int = 50, before_seq: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+             limit: int = 50, before_seq: int | None = None,
+             queued_after: float | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first. Returns (runs, cursor for the next page or None)."""
         query = _run_select()
+        if queued_after is not None:
+            query = query.where(runs.c.queued_at >= queued_after)
         if job is not None:
             query = query.where(sa.or_(jobs.c.name == job, jobs.c.id == job))
         if state is not None:

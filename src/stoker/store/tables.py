@@ -237,3 +237,20 @@ cluster_history = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("at", sa.Float, nullable=False),
 )
+
+# Web UI sign-ins (stoker.store.ui_sessions): only the hash of the cookie's session id is stored.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.String(36), sa.ForeignKey("tokens.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+)
+# The UI's reads with 100,000 runs stored: the last hour of finished runs by state (the overview's
+# chart, from the index alone), and runs of a state newest first (the runs page's filter, the
+# counts by state and the oldest queued run).
+sa.Index("ix_runs_finished_state", runs.c.finished_at, runs.c.state)
+sa.Index("ix_runs_state_seq", runs.c.state, runs.c.seq)

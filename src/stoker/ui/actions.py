@@ -1,0 +1,201 @@
+"""The UI's actions (POST forms): sign-in and sign-out, and the same operations the API offers,
+through the same services, each checked for its CSRF token and the scope the API asks for."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import orjson
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from stoker.api.jobs import validate_job_steps
+from stoker.api.models import JobCreate
+from stoker.catalog import PathRefused, PipelineInvalid
+from stoker.core.errors import InvalidInput, StokerError
+from stoker.store.tokens import SCOPES
+from stoker.store.ui_sessions import UiSession
+from stoker.submission import RunRequest, Submitter
+from stoker.ui.render import render
+from stoker.ui.session import COOKIE, authorize, current_session, session_store
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (never another host) is a place to go back to."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/ui/"
+    return target
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _json_field(text: str, what: str, default: Any) -> Any:
+    if not text.strip():
+        return default
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+# ---- sign-in ------------------------------------------------------------------------------
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, next: str = "/ui/") -> HTMLResponse:
+    return render(request, "sign_in.html", None, next=_safe_next(next), message=None)
+
+
+@router.post("/sign-in")
+def sign_in(request: Request, token: str = Form(""), next: str = Form("/ui/")) -> Response:
+    principal = _services(request).tokens.lookup(token.strip()) if token.strip() else None
+    if principal is None:
+        return render(request, "sign_in.html", None, status_code=401, next=_safe_next(next),
+                      message="That token is unknown or revoked.")
+    session_id, session = session_store(request).open(principal)
+    response = _see_other(_safe_next(next))
+    response.set_cookie(COOKIE, session_id, max_age=int(session.expires_at - session_store(request).clock()),
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, session: UiSession = Depends(current_session),
+                   csrf_token: str = Form("")) -> Response:
+    authorize(session, "read", csrf_token)
+    await run_in_threadpool(session_store(request).close, request.cookies[COOKIE])
+    response = _see_other("/ui/sign-in")
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+# ---- runs ---------------------------------------------------------------------------------
+def _refused(request: Request, session: UiSession, exc: Exception, back: str) -> HTMLResponse:
+    """A refusal in words, with the status the API answers, and the way back."""
+    status = exc.status_code if isinstance(exc, StokerError) else 422 if isinstance(exc, PipelineInvalid) else 400
+    problems = exc.problems if isinstance(exc, PipelineInvalid) else []
+    message = exc.message if isinstance(exc, StokerError) else str(exc)
+    return render(request, "message.html", session, status_code=status, title="Refused", message=message,
+                  problems=problems, back=back)
+
+
+@router.post("/runs")
+def submit_run(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+               steps: str = Form(""), params: str = Form(""), back: str = Form("")) -> Response:
+    """Submit an ad-hoc pipeline; then to the run's page (or back to the list it was sent from)."""
+    authorize(session, "submit", csrf_token)
+    try:
+        run_steps = _json_field(steps, "steps", None)
+        if not isinstance(run_steps, list):
+            raise InvalidInput("steps must be a JSON list of steps, e.g. [[\"range\", 5], [\"count\"]]")
+        submitted = Submitter(_services(request)).submit(
+            RunRequest(steps=run_steps, params=_json_field(params, "parameters", {})))
+    except (StokerError, PipelineInvalid, PathRefused) as exc:
+        return _refused(request, session, exc, "/ui/runs")
+    return _see_other(_safe_next(back) if back else f"/ui/runs/{submitted.run_id}")
+
+
+@router.post("/runs/{run_id}/retry")
+def retry_run(run_id: str, request: Request, session: UiSession = Depends(current_session),
+              csrf_token: str = Form(""), back: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    try:
+        _services(request).runs.retry(run_id)
+    except StokerError as exc:
+        return _refused(request, session, exc, _safe_next(back or f"/ui/runs/{run_id}"))
+    return _see_other(f"/ui/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_run(run_id: str, request: Request, session: UiSession = Depends(current_session),
+               csrf_token: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    try:
+        _services(request).runs.cancel(run_id)
+    except StokerError as exc:
+        return _refused(request, session, exc, f"/ui/runs/{run_id}")
+    return _see_other(f"/ui/runs/{run_id}")
+
+
+# ---- jobs ---------------------------------------------------------------------------------
+@router.post("/jobs")
+def save_job(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+             name: str = Form(""), steps: str = Form(""), description: str = Form(""),
+             max_attempts: int = Form(3), existing: str = Form("")) -> Response:
+    """Create a pipeline job, or (existing=its name) change it; catalog problems are shown next to
+    the steps they are about."""
+    authorize(session, "submit", csrf_token)
+    services = _services(request)
+    job = services.runs.jobs.get(existing) if existing else None
+    try:
+        parsed = _json_field(steps, "steps", [])
+        if not isinstance(parsed, list):
+            raise InvalidInput("steps must be a JSON list of steps")
+        # The API's own model checks the name and policy, with the API's messages.
+        body = JobCreate.model_validate({"name": existing or name.strip(), "steps": parsed,
+                                         "description": description, "max_attempts": max_attempts})
+        validate_job_steps(services, parsed)
+        if job is None:
+            services.runs.jobs.create(body.name, "pipeline", {"steps": parsed}, description=description,
+                                      max_attempts=max_attempts)
+        else:
+            services.runs.jobs.update(existing, spec={"steps": parsed}, description=description,
+                                      max_attempts=max_attempts)
+    except ValidationError as exc:
+        return render(request, "job_form.html", session, status_code=422, job=job, steps_text=steps,
+                      problems=[], name=name, description=description, message="; ".join(
+                          f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()))
+    except (StokerError, PipelineInvalid, PathRefused) as exc:
+        problems = exc.problems if isinstance(exc, PipelineInvalid) else []
+        if isinstance(exc, PathRefused):
+            problems = [{"step": exc.step, "message": exc.message}]
+        message = exc.message if isinstance(exc, StokerError) else str(exc)
+        return render(request, "job_form.html", session, status_code=422, job=job, steps_text=steps,
+                      problems=problems, message=message, name=name, description=description)
+    return _see_other(f"/ui/jobs/{quote(existing or name.strip())}")
+
+
+@router.post("/jobs/{name}/runs")
+def submit_job_run(name: str, request: Request, session: UiSession = Depends(current_session),
+                   csrf_token: str = Form(""), params: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    try:
+        submitted = Submitter(_services(request)).submit(
+            RunRequest(params=_json_field(params, "parameters", {})), job_name=name)
+    except (StokerError, PipelineInvalid, PathRefused) as exc:
+        return _refused(request, session, exc, f"/ui/jobs/{quote(name)}")
+    return _see_other(f"/ui/runs/{submitted.run_id}")
+
+
+# ---- tokens -------------------------------------------------------------------------------
+@router.post("/tokens", response_class=HTMLResponse)
+def create_token(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+                 name: str = Form(""), scopes: list[str] = Form([])) -> HTMLResponse:
+    """The new token is in this one response and nowhere else: only its hash is stored."""
+    authorize(session, "admin", csrf_token)
+    services = _services(request)
+    unknown = [s for s in scopes if s not in SCOPES]
+    if not name.strip() or not scopes or unknown:
+        return render(request, "tokens.html", session, status_code=422, tokens=services.tokens.list(),
+                      new_token=None, message="Give the token a name and at least one known scope.")
+    token = services.tokens.create(name.strip(), scopes)
+    return render(request, "tokens.html", session, tokens=services.tokens.list(),
+                  new_token={"name": name.strip(), "scopes": sorted(scopes), "token": token})
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(token_id: str, request: Request, session: UiSession = Depends(current_session),
+                 csrf_token: str = Form("")) -> Response:
+    authorize(session, "admin", csrf_token)
+    if not _services(request).tokens.revoke(token_id):
+        return _refused(request, session, InvalidInput(f"no token with id {token_id!r}"), "/ui/tokens")
+    return _see_other("/ui/tokens")

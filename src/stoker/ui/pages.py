@@ -1,0 +1,234 @@
+"""The UI's pages (GET): each reads through the same services the API reads through."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
+
+from stoker.api.views import run_view
+from stoker.core.errors import InvalidInput, NotFound
+from stoker.core.secrets import redacted_view
+from stoker.core.states import RunState
+from stoker.events.store import EventStore, summary_view
+from stoker.sinks import stream
+from stoker.sinks.cursors import lag
+from stoker.store.dashboard import Dashboard
+from stoker.store.ui_sessions import UiSession
+from stoker.ui.render import render
+from stoker.ui.session import current_session
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+STATES = [s.value for s in RunState]
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def _horizon(request: Request) -> int:
+    """The newest run event now: a page's live updates start after it, so none is missed between
+    rendering the page and its stream connecting."""
+    return int(stream.hub_of(request).feed.horizon())
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    services = _services(request)
+    dashboard = Dashboard(services.db)
+    oldest = dashboard.oldest_queued_at()
+    with services.db.read() as conn:
+        sinks = lag(conn)
+    throughput = dashboard.throughput()
+    return render(request, "overview.html", session, counts=dashboard.counts_by_state(), oldest_queued_at=oldest,
+                  throughput=throughput, running=dashboard.running_attempts(), sinks=sinks,
+                  finished_hour=sum(b["succeeded"] + b["failed"] for b in throughput),
+                  failed_hour=sum(b["failed"] for b in throughput))
+
+
+# The runs page's time filter: queued within the last …
+SINCE = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(request: Request, session: UiSession = Depends(current_session), job: str = "", state: str = "",
+              since: str = "", batch: str = "", cursor: str | None = Query(None),
+              limit: int = Query(50, ge=1, le=500)) -> HTMLResponse:
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidInput("cursor must be the number a previous page linked to")
+    if state and state not in STATES:
+        raise InvalidInput(f"unknown state {state!r}; one of {', '.join(STATES)}")
+    if since and since not in SINCE:
+        raise InvalidInput(f"unknown time range {since!r}; one of {', '.join(SINCE)}")
+    services = _services(request)
+    runs, next_cursor = services.runs.list(
+        job=job or None, state=state or None, batch_id=batch or None, limit=limit,
+        before_seq=int(cursor) if cursor else None,
+        queued_after=time.time() - SINCE[since] if since else None)
+    return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
+                  job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
+                  cursor_given=cursor is not None or bool(batch), after=_horizon(request),
+                  jobs=[j["name"] for j in services.runs.jobs.list()])
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(run_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    services = _services(request)
+    run = services.runs.get(run_id)
+    options = redacted_view(run["options"], run["has_secrets"])
+    log_number, log_text = None, ""
+    if run["attempts"]:
+        log_number, log_text = services.runs.attempt_log(run_id)
+    spark_apps = request.app.state.event_store.apps_of(
+        sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
+    return render(request, "run.html", session, run=run, options=options, log_number=log_number,
+                  after=_horizon(request),
+                  log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
+                  result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,
+                  retryable=run["state"] in ("FAILED", "CANCELLED"),
+                  cancellable=run["state"] in ("QUEUED", "RUNNING"))
+
+
+def _timeline(run: dict[str, Any]) -> list[tuple[str, float]]:
+    """The run's states in time order, from its own and its attempts' times."""
+    points: list[tuple[str, float]] = [("QUEUED", run["queued_at"])]
+    for attempt in run["attempts"]:
+        points.append((f"attempt {attempt['number']} started on {attempt['worker_id']}", attempt["started_at"]))
+        if attempt["finished_at"] is not None:
+            points.append((f"attempt {attempt['number']} {attempt['outcome']}", attempt["finished_at"]))
+    if run["finished_at"] is not None:
+        points.append((run["state"], run["finished_at"]))
+    return sorted(points, key=lambda p: p[1])
+
+
+@router.get("/runs/{run_id}/log")
+def run_log_download(run_id: str, request: Request, attempt: int | None = None,
+                     _: UiSession = Depends(current_session)) -> PlainTextResponse:
+    number, text = _services(request).runs.attempt_log(run_id, attempt)
+    return PlainTextResponse(text, headers={
+        "Content-Disposition": f'attachment; filename="run-{run_id}-attempt-{number}.log"'})
+
+
+@router.get("/runs/{run_id}/result.{fmt}")
+def run_result_download(run_id: str, fmt: str, request: Request,
+                        _: UiSession = Depends(current_session)) -> Response:
+    run = _services(request).runs.get(run_id, with_attempts=False)
+    result = run["result"]
+    if not isinstance(result, dict):
+        raise NotFound(f"run {run_id} has no result: it is {run['state']}")
+    name = f"run-{run_id}-result.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "json":
+        return Response(orjson.dumps(result), media_type="application/json", headers=headers)
+    if fmt == "csv" and result.get("type") == "rows":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([c["name"] if isinstance(c, dict) else c for c in result["columns"]])
+        writer.writerows(result["rows"])
+        return Response(out.getvalue(), media_type="text/csv", headers=headers)
+    raise InvalidInput("a result downloads as .json, or as .csv when it is rows")
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return render(request, "jobs.html", session, jobs=_services(request).runs.jobs.list())
+
+
+@router.get("/jobs/new", response_class=HTMLResponse)
+def new_job_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    example = [["range", 10], ["filter", "id % 2 = 0"], ["count"]]
+    return render(request, "job_form.html", session, job=None, steps_text=orjson.dumps(
+        example, option=orjson.OPT_INDENT_2).decode(), problems=[], message=None)
+
+
+@router.get("/jobs/{name}", response_class=HTMLResponse)
+def job_page(name: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    job = _services(request).runs.jobs.get(name)
+    return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
+        job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None)
+
+
+@router.get("/functions", response_class=HTMLResponse)
+def functions_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return render(request, "functions.html", session, functions=_services(request).catalog.describe(),
+                  dumps=lambda v: orjson.dumps(v).decode())
+
+
+@router.get("/dead-letters", response_class=HTMLResponse)
+def dead_letters_page(request: Request, session: UiSession = Depends(current_session),
+                      cursor: int | None = Query(None)) -> HTMLResponse:
+    entries, next_cursor = _services(request).runs.dead_letters(limit=50, before_id=cursor)
+    return render(request, "dead_letters.html", session, entries=entries, next_cursor=next_cursor)
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    if not session.principal.allows("admin"):
+        return render(request, "message.html", session, status_code=403, title="Tokens",
+                      message="Only an admin token sees and manages tokens.")
+    return render(request, "tokens.html", session, tokens=_services(request).tokens.list(), new_token=None)
+
+
+@router.get("/spark", response_class=HTMLResponse)
+def spark_apps_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    store: EventStore = request.app.state.event_store
+    apps = [(job, r) for job in store.job_names() for r in store.runs(job)]
+    return render(request, "spark_apps.html", session, apps=apps)
+
+
+@router.get("/spark/{job_name}/{run_id}", response_class=HTMLResponse)
+def spark_app_page(job_name: str, run_id: str, request: Request,
+                   session: UiSession = Depends(current_session)) -> HTMLResponse:
+    store: EventStore = request.app.state.event_store
+    app = store.app(job_name, run_id)
+    analysis = store.analysis(app)
+    return render(request, "spark_app.html", session, summary=summary_view(app), analysis=analysis,
+                  chart=orjson.dumps({"t": analysis["cores"]["t"], "busy": analysis["cores"]["busy"],
+                                      "allocated": analysis["cores"]["allocated"]}).decode(),
+                  bars=_bars(analysis, app))
+
+
+def _bars(analysis: dict[str, Any], app: dict[str, Any]) -> list[dict[str, Any]]:
+    """Jobs then stages as bars on the app's time range (x and width in percent, for an SVG)."""
+    spans = [(f"job {j['job_id']}", j["start"], j["end"],
+              "job failed" if j["result"] not in (None, "JobSucceeded") else "job",
+              f"job {j['job_id']}: {j['result'] or 'running'}") for j in analysis["jobs"]]
+    spans += [(f"stage {s['stage_id']}", s["submitted"], s["completed"],
+               "stage" + (" skew" if s["skew"] else "") + (" failed" if s["failure"] else ""),
+               f"stage {s['stage_id']} {s['name']}") for s in analysis["stages"]]
+    times = [t for _, start, end, _, _ in spans for t in (start, end) if t]
+    begin = app["start_ms"] or (min(times) if times else 0)
+    width = max(1, (app["end_ms"] or (max(times) if times else begin + 1)) - begin)
+    bars = []
+    for label, start, end, cls, title in spans:
+        lo = (start or begin) - begin
+        hi = (end or begin + width) - begin
+        if end and start:
+            title += f", {end - start} ms"
+        bars.append({"label": label, "cls": cls, "title": title, "x": round(100 * max(0, lo) / width, 2),
+                     "w": round(max(0.3, 100 * (hi - lo) / width), 2)})
+    return bars
+
+
+@router.get("/spark/{job_name}/{run_id}/events.ndjson")
+def spark_events_download(job_name: str, run_id: str, request: Request,
+                          _: UiSession = Depends(current_session)) -> StreamingResponse:
+    store: EventStore = request.app.state.event_store
+    app = store.app(job_name, run_id)
+    return StreamingResponse(store.stream_events(app["id"]), media_type="application/x-ndjson", headers={
+        "Content-Disposition": f'attachment; filename="{job_name}-{run_id}-events.ndjson"'})
+
+
+@router.get("/stream")
+async def run_events_stream(request: Request, _: UiSession = Depends(current_session),
+                            after: int | None = Query(None, ge=0)) -> StreamingResponse:
+    """The API's run-event stream (GET /api/v1/events/stream), authorised by the session cookie,
+    since a browser's EventSource cannot send a bearer token."""
+    return await stream.stream_events(request, job=None, run=None, after=after, keepalive=15.0,
+                                      last_event_id=request.headers.get("Last-Event-ID"))

@@ -1,0 +1,152 @@
+// Stoker's UI behaviour: local and relative times, live run rows (server-sent events), charts (uPlot).
+// Loaded from /ui/static only (the Content-Security-Policy allows no inline script).
+"use strict";
+
+(function () {
+  const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+  function relative(date) {
+    const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    const ago = seconds >= 0;
+    const s = Math.abs(seconds);
+    let text;
+    if (s < 45) text = s + " s";
+    else if (s < 2700) text = Math.round(s / 60) + " min";
+    else if (s < 129600) text = Math.round(s / 3600) + " h";
+    else text = Math.round(s / 86400) + " d";
+    return ago ? text + " ago" : "in " + text;
+  }
+
+  // <time datetime="ISO"> → the browser's own zone, with "3 min ago"; the ISO stays in the tooltip.
+  function showTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      const iso = el.getAttribute("datetime");
+      if (!iso || iso === "None") { el.textContent = "—"; return; }
+      const date = new Date(iso);
+      if (isNaN(date.getTime())) return;
+      el.textContent = date.toLocaleString() + " (" + relative(date) + ")";
+      el.title = iso;
+    });
+  }
+
+  function timeElement(iso) {
+    const el = document.createElement("time");
+    el.setAttribute("datetime", iso);
+    el.textContent = iso;
+    showTimes({ querySelectorAll: function () { return [el]; } });
+    return el;
+  }
+
+  function setBadge(el, state) {
+    el.textContent = state;
+    el.className = "badge state-" + state.toLowerCase();
+  }
+
+  function cell(content) {
+    const td = document.createElement("td");
+    if (typeof content === "string") td.textContent = content; else if (content) td.appendChild(content);
+    return td;
+  }
+
+  // A new run's row, built with textContent only (never HTML from the stream).
+  function newRow(doc) {
+    const tr = document.createElement("tr");
+    tr.dataset.runId = doc.run_id;
+    const link = document.createElement("a");
+    link.href = "/ui/runs/" + encodeURIComponent(doc.run_id);
+    link.textContent = doc.run_id.slice(0, 8);
+    const badge = document.createElement("span");
+    badge.dataset.field = "state";
+    setBadge(badge, doc.state);
+    const attempts = cell("0");
+    attempts.dataset.field = "attempts";
+    const finished = cell("—");
+    finished.dataset.field = "finished";
+    const queued = timeElement(new Date(doc.created_at * 1000).toISOString());
+    [cell(link), cell(doc.job || ""), cell(badge), attempts, cell(queued), finished, cell("")].forEach(function (td) {
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+
+  function followRuns() {
+    const table = document.getElementById("runs");
+    const single = document.getElementById("run-state");
+    if (!table && !single) return;
+    const status = document.getElementById("live-status");
+    const after = (table || single).dataset.after;
+    const source = new EventSource("/ui/stream" + (after ? "?after=" + encodeURIComponent(after) : ""));
+    source.onopen = function () { if (status) status.textContent = "Live: rows update as runs change."; };
+    source.onerror = function () { if (status) status.textContent = "Live updates paused; reconnecting…"; };
+    source.onmessage = function (message) {
+      let doc;
+      try { doc = JSON.parse(message.data); } catch (e) { return; }
+      if (!doc.run_id || !doc.state) return;
+      if (single && single.dataset.runId === doc.run_id && single.textContent !== doc.state) {
+        setBadge(single, doc.state);
+        if (TERMINAL.has(doc.state) || doc.state === "RUNNING") window.location.reload();
+        return;
+      }
+      if (!table) return;
+      let row = table.querySelector('tr[data-run-id="' + CSS.escape(doc.run_id) + '"]');
+      if (!row && doc.event === "queued" && table.dataset.live === "prepend"
+          && (!table.dataset.job || table.dataset.job === doc.job)
+          && (!table.dataset.state || table.dataset.state === doc.state)) {
+        const empty = table.querySelector("tr.empty");
+        if (empty) empty.remove();
+        row = newRow(doc);
+        table.tBodies[0].insertBefore(row, table.tBodies[0].firstChild);
+      }
+      if (!row) return;
+      setBadge(row.querySelector('[data-field="state"]'), doc.state);
+      if (doc.attempt) {
+        const attempts = row.querySelector('[data-field="attempts"]');
+        attempts.textContent = String(doc.attempt) + attempts.textContent.replace(/^\d+/, "");
+      }
+      if (TERMINAL.has(doc.state)) {
+        const finished = row.querySelector('[data-field="finished"]');
+        finished.textContent = "";
+        finished.appendChild(timeElement(new Date((doc.created_at || Date.now() / 1000) * 1000).toISOString()));
+      }
+    };
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
+  const CHARTS = {
+    throughput: function (data) {
+      return {
+        series: [{}, { label: "succeeded", stroke: "#2f855a", fill: "rgba(47,133,90,0.15)" },
+                 { label: "failed", stroke: "#c53030", fill: "rgba(197,48,48,0.15)" }],
+        axes: [{}, { label: "runs / min" }],
+        data: [data.t, data.succeeded, data.failed],
+      };
+    },
+    cores: function (data) {
+      return {
+        series: [{}, { label: "cores allocated", stroke: "#718096", fill: "rgba(113,128,150,0.12)" },
+                 { label: "cores busy", stroke: "#2b6cb0", fill: "rgba(43,108,176,0.25)" }],
+        axes: [{}, { label: "cores" }],
+        data: [data.t.map(function (ms) { return ms / 1000; }), data.allocated, data.busy],
+      };
+    },
+  };
+
+  function drawCharts() {
+    if (typeof uPlot === "undefined") return;
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      const make = CHARTS[el.dataset.chart];
+      if (!make) return;
+      const spec = make(JSON.parse(el.dataset.series));
+      const width = function () { return Math.max(280, el.clientWidth); };
+      const plot = new uPlot({ width: width(), height: 220, series: spec.series, axes: spec.axes }, spec.data, el);
+      window.addEventListener("resize", function () { plot.setSize({ width: width(), height: 220 }); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    showTimes(document);
+    setInterval(function () { showTimes(document); }, 30000);
+    drawCharts();
+    followRuns();
+  });
+})();
