@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from stoker.core.limits import DEFAULT_LEASE_SECONDS
+
 
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
@@ -28,7 +30,7 @@ class Settings:
     storage_roots: tuple[Path, ...] = ()  # extra roots besides data_dir/files
     admin_token: str | None = None
     secret_key: str | None = None  # Fernet key for secrets at rest; default: a key file in data_dir
-    lease_seconds: float = 30.0
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     heartbeat_seconds: float = 5.0
     reap_interval_seconds: float = 2.0
     embedded_worker: bool = True
@@ -66,7 +68,7 @@ class Settings:
             storage_roots=roots,
             admin_token=env.get("STOKER_ADMIN_TOKEN") or None,
             secret_key=env.get("STOKER_SECRET_KEY") or None,
-            lease_seconds=_env_float("STOKER_LEASE_SECONDS", 30.0),
+            lease_seconds=_env_float("STOKER_LEASE_SECONDS", DEFAULT_LEASE_SECONDS),
             heartbeat_seconds=_env_float("STOKER_HEARTBEAT_SECONDS", 5.0),
             reap_interval_seconds=_env_float("STOKER_REAP_INTERVAL_SECONDS", 2.0),
             worker_concurrency=_env_int("STOKER_WORKER_CONCURRENCY", 1),

@@ -108,12 +108,14 @@ class Claim(Body):
     lanes: dict[Literal["instant", "spark", "container"], Annotated[int, Field(ge=0, le=1000)]] | None = Field(
         None, description="instead of `limit`: how many attempts of each lane to take "
                           "(e.g. {\"instant\": 1000, \"spark\": 2}); instant runs need no Spark")
-    wait_seconds: float = Field(0, ge=0, le=60, description="long-poll: wait this long for work")
-    lease_seconds: float = Field(30, ge=1, le=3600)
+    wait_seconds: float = Field(0, ge=0, le=limits.MAX_WAIT_SECONDS, description="long-poll: wait this long for work")
+    lease_seconds: float | None = Field(None, ge=limits.MIN_LEASE_SECONDS, le=limits.MAX_LEASE_SECONDS,
+                                        description="default: the server's STOKER_LEASE_SECONDS")
 
 
 class Heartbeat(Body):
-    lease_seconds: float = Field(30, ge=1, le=3600)
+    lease_seconds: float | None = Field(None, ge=limits.MIN_LEASE_SECONDS, le=limits.MAX_LEASE_SECONDS,
+                                        description="default: the server's STOKER_LEASE_SECONDS")
 
 
 class Finish(Body):

@@ -56,7 +56,8 @@ async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease
 async def claim(body: Claim, request: Request) -> dict[str, Any]:
     services = request.app.state.services
     claimed = await claim_waiting(services, body.worker_id, limit=body.limit,
-                            lease_seconds=body.lease_seconds, wait_seconds=body.wait_seconds,
+                            lease_seconds=body.lease_seconds or services.settings.lease_seconds,
+                            wait_seconds=body.wait_seconds,
                             lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
     return {"attempts": [claimed_view(services, c) for c in claimed]}
 
@@ -87,7 +88,8 @@ def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) 
     services = request.app.state.services
     # No body: the server's one lease setting (STOKER_LEASE_SECONDS), not a literal of its own.
     lease = services.queue.heartbeat_one(
-        attempt_id, lease_seconds=(body.lease_seconds if body else services.settings.lease_seconds))
+        attempt_id, lease_seconds=(body.lease_seconds if body and body.lease_seconds
+                                   else services.settings.lease_seconds))
     return {"attempt_id": attempt_id, "lease_expires_at": iso(lease.lease_expires_at),
             "cancel_requested": lease.cancel_requested}
 

@@ -33,6 +33,12 @@ MAX_TIMEOUT_SECONDS = 7 * 86_400
 MAX_NAME = 200  # job, worker and token names; idempotency keys
 MAX_ID = 64  # ids in paths (uuids are 36)
 
+# Leases: how long an attempt is held without a heartbeat, unless STOKER_LEASE_SECONDS says
+# otherwise (config.Settings.lease_seconds; the API's claim and heartbeat default to that setting).
+DEFAULT_LEASE_SECONDS = 30.0
+MIN_LEASE_SECONDS = 1.0
+MAX_LEASE_SECONDS = 3600.0
+
 # Pages and waits
 MAX_PAGE_SIZE = 500
 MAX_CURSOR = MAX_JSON_INT

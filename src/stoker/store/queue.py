@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Fenced
+from stoker.core.limits import DEFAULT_LEASE_SECONDS
 from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay, next_state_after
 from stoker.store.db import Database
 from stoker.store.outbox import notify_work_arrived, record_events
@@ -79,7 +80,7 @@ class Queue:
         self.clock = clock
 
     # -- claim ----------------------------------------------------------------------------
-    def claim(self, worker_id: str, *, limit: int = 1, lease_seconds: float = 30.0,
+    def claim(self, worker_id: str, *, limit: int = 1, lease_seconds: float = DEFAULT_LEASE_SECONDS,
               lanes: Sequence[str] = ("spark", "instant", "container"),
               lane_limits: Mapping[str, int] | None = None,
               executor_by_lane: Mapping[str, str] | None = None) -> list[Claimed]:
@@ -171,7 +172,8 @@ class Queue:
                              .values(**allowed))
 
     # -- heartbeat ------------------------------------------------------------------------
-    def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float = 30.0) -> dict[str, Lease]:
+    def heartbeat(self, attempt_ids: Sequence[str], *,
+                  lease_seconds: float = DEFAULT_LEASE_SECONDS) -> dict[str, Lease]:
         """Renew the leases still held; attempts missing from the answer are fenced off."""
         if not attempt_ids:
             return {}
@@ -191,7 +193,7 @@ class Queue:
             ).all())
         return {r.id: Lease(r.id, now + lease_seconds, bool(cancel.get(r.run_id))) for r in renewed}
 
-    def heartbeat_one(self, attempt_id: str, *, lease_seconds: float = 30.0) -> Lease:
+    def heartbeat_one(self, attempt_id: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Lease:
         lease = self.heartbeat([attempt_id], lease_seconds=lease_seconds).get(attempt_id)
         if lease is None:
             raise self._fenced(attempt_id)
