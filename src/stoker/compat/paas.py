@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -20,6 +20,7 @@ from stoker.api.auth import require
 from stoker.clusters.api import full_view, lenient_json, list_view, orchestrator_choice, template_text
 from stoker.clusters.service import ClusterService
 from stoker.clusters.views import product_view, services_view
+from stoker.core import limits
 from stoker.core.errors import StokerError
 from stoker.store.tokens import Principal
 
@@ -174,6 +175,10 @@ def repair(cluster_id: str, request: Request) -> dict[str, Any]:
     return full_view(service, cluster_id, BASE)
 
 
+# The n of /clusters/{user}/{product}/{version}/{n}: 1, 2, … per user, product and version.
+ClusterNumber = Annotated[int, Path(ge=1, le=limits.MAX_CLUSTER_NUMBER)]
+
+
 def _by_number(request: Request, user: str, product: str, version: str, n: int) -> dict[str, Any]:
     service = _clusters(request)
     return full_view(service, service.store.by_number(user, product, version, n)["id"], BASE)
@@ -181,19 +186,19 @@ def _by_number(request: Request, user: str, product: str, version: str, n: int) 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}", summary="A cluster by the original's URL",
             dependencies=[Depends(require("read"))])
-def cluster(user: str, product: str, version: str, n: int, request: Request) -> dict[str, Any]:
+def cluster(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     return _by_number(request, user, product, version, n)
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/nodes", summary="A cluster's nodes",
             dependencies=[Depends(require("read"))])
-def nodes(user: str, product: str, version: str, n: int, request: Request) -> dict[str, Any]:
+def nodes(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     return {"nodes": _by_number(request, user, product, version, n)["nodes"]}
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/services", summary="A cluster's services",
             dependencies=[Depends(require("read"))])
-def services(user: str, product: str, version: str, n: int, request: Request) -> dict[str, Any]:
+def services(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     service = _clusters(request)
     found = service.store.by_number(user, product, version, n)
     return {"services": services_view(found["spec"])}
@@ -201,7 +206,7 @@ def services(user: str, product: str, version: str, n: int, request: Request) ->
 
 @router.delete("/clusters/{user}/{product}/{version}/{n}", summary="Destroy a cluster by the original's URL",
                dependencies=[Depends(require("submit"))])
-def destroy_by_number(user: str, product: str, version: str, n: int, request: Request) -> dict[str, Any]:
+def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     service = _clusters(request)
     service.destroy(service.store.by_number(user, product, version, n)["id"])
     return {"message": "success"}

@@ -30,6 +30,7 @@ MAX_ATTEMPT_NUMBER = MAX_ATTEMPTS  # the {n} of /runs/{id}/attempts/{n}
 MAX_PRIORITY = 1_000_000  # |priority| of a run
 MAX_CONCURRENT_RUNS = 100_000
 MAX_TIMEOUT_SECONDS = 7 * 86_400
+MAX_CLUSTER_NUMBER = 1_000_000  # the n of a cluster's seed URL
 MAX_NAME = 200  # job, worker and token names; idempotency keys
 MAX_ID = 64  # ids in paths (uuids are 36)
 
