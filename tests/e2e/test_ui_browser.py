@@ -117,9 +117,14 @@ def test_sign_in_submit_and_follow_a_pipeline_live(page, server):
         page.reload()
     shoot(page, "run")
     link.first.click()
+    for _ in range(60):  # the listener sends the run's task events in batches: wait for them
+        if page.locator("#cores canvas").count() and page.locator("#spark-timeline rect").count():
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    page.wait_for_selector("#cores canvas")  # uPlot drew the cores chart
     page.wait_for_selector("#spark-timeline rect")
     assert page.locator("#stages tbody tr").count() >= 1
-    page.wait_for_selector("#cores canvas")  # uPlot drew the cores chart
     shoot(page, "spark-app")
 
     page.goto("/ui/")
