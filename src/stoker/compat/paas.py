@@ -161,9 +161,11 @@ def cluster_or_user(ref: str, request: Request) -> dict[str, Any]:
     return {"clusters": list_view(service, BASE, owner=ref)}
 
 
-@router.delete("/clusters/{cluster_id}", summary="Destroy a cluster", dependencies=[Depends(require("submit"))])
-def destroy(cluster_id: str, request: Request) -> dict[str, Any]:
-    _clusters(request).destroy(cluster_id)
+# The same path template as the GET above (`ref`, here a cluster id), so the document and the Allow
+# header of a 405 name one resource with both its methods.
+@router.delete("/clusters/{ref}", summary="Destroy a cluster (by id)", dependencies=[Depends(require("submit"))])
+def destroy(ref: str, request: Request) -> dict[str, Any]:
+    _clusters(request).destroy(ref)
     return {"message": "success"}
 
 
