@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 
+from stoker.core.periodic import Periodic
 from stoker.services import Services
 
 log = logging.getLogger(__name__)
 
 
-class Reaper:
+class Reaper(Periodic):
     def __init__(self, services: Services) -> None:
+        super().__init__("reaper", lambda: services.settings.reap_interval_seconds, self.reap_once)
         self.services = services
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stoker-reaper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
 
     def reap_once(self) -> int:
         reaped = self.services.queue.reap()
@@ -30,10 +21,3 @@ class Reaper:
             log.warning("reaped %d attempt(s) whose lease expired", reaped)
             self.services.wakeup.notify()
         return reaped
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.services.settings.reap_interval_seconds):
-            try:
-                self.reap_once()
-            except Exception:  # the database may be briefly away; try again next round
-                log.exception("reaping failed")
