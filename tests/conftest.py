@@ -154,3 +154,36 @@ def backend_url(request):
     if request.param == "sqlite":
         return None
     return request.getfixturevalue("fresh_postgres_url")
+
+
+async def jetstream_messages(url: str, stream: str) -> list[tuple[str, dict[str, str], bytes]]:
+    """Every message of a NATS JetStream stream, oldest first: (subject, headers, body bytes)."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    try:
+        js = nc.jetstream(timeout=5)
+        try:
+            info = await js.stream_info(stream)
+        except NotFoundError:
+            return []
+        if info.state.messages == 0:
+            return []
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg(stream, seq)
+            out.append((msg.subject, dict(msg.headers or {}), msg.data))
+        return out
+    finally:
+        await nc.close()
+
+
+async def delete_jetstream(url: str, stream: str) -> None:
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    try:
+        await nc.jetstream(timeout=5).delete_stream(stream)
+    finally:
+        await nc.close()

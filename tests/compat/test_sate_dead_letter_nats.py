@@ -11,42 +11,10 @@ import uuid
 
 import pytest
 
-from conftest import ADMIN_TOKEN, require_service
+from conftest import ADMIN_TOKEN, delete_jetstream, jetstream_messages, require_service
 
 pytestmark = pytest.mark.nats
 URL = "nats://127.0.0.1:4222"
-
-
-async def _messages(stream: str) -> list[tuple[str, dict[str, str], bytes]]:
-    import nats
-    from nats.js.errors import NotFoundError
-
-    nc = await nats.connect(URL, connect_timeout=2, allow_reconnect=False)
-    try:
-        js = nc.jetstream(timeout=5)
-        try:
-            info = await js.stream_info(stream)
-        except NotFoundError:
-            return []
-        if info.state.messages == 0:
-            return []
-        out = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(stream, seq)
-            out.append((msg.subject, dict(msg.headers or {}), msg.data))
-        return out
-    finally:
-        await nc.close()
-
-
-async def _delete(stream: str) -> None:
-    import nats
-
-    nc = await nats.connect(URL, connect_timeout=2, allow_reconnect=False)
-    try:
-        await nc.jetstream(timeout=5).delete_stream(stream)
-    finally:
-        await nc.close()
 
 
 def test_refused_executions_published_as_sate_published_them(services, monkeypatch):
@@ -75,13 +43,13 @@ def test_refused_executions_published_as_sate_published_them(services, monkeypat
                 assert api.post(f"/requests/{req['id']}/executions", json=body).status_code == 409
             deadline = time.monotonic() + 30
             while True:
-                letters = [m for m in asyncio.run(_messages(stream)) if m[0] == f"{prefix}.dead_letter"]
+                letters = [m for m in asyncio.run(jetstream_messages(URL, stream)) if m[0] == f"{prefix}.dead_letter"]
                 if len(letters) >= 2:
                     break
                 assert time.monotonic() < deadline, "no dead letters on NATS"
                 time.sleep(0.1)
             time.sleep(0.5)  # nothing more arrives on that subject
-            letters = [m for m in asyncio.run(_messages(stream)) if m[0] == f"{prefix}.dead_letter"]
+            letters = [m for m in asyncio.run(jetstream_messages(URL, stream)) if m[0] == f"{prefix}.dead_letter"]
         refusals = [m for m in letters if m[1].get("Stoker-Event") == "dead_letter"
                     and json.loads(m[2]).get("id") == last["id"]]
         assert len(refusals) == 2  # one per refused execution
@@ -92,4 +60,4 @@ def test_refused_executions_published_as_sate_published_them(services, monkeypat
         others = [json.loads(m[2]) for m in letters if m not in refusals]
         assert [o["kind"] for o in others] == ["exhausted"] and "processing_request" not in others[0]
     finally:
-        asyncio.run(_delete(stream))
+        asyncio.run(delete_jetstream(URL, stream))

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from test_sinks_support import DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port, wait_until
 
-from conftest import ADMIN_TOKEN, require_service, service_up, wait_for_state
+from conftest import ADMIN_TOKEN, delete_jetstream, jetstream_messages, require_service, service_up, wait_for_state
 
 pytestmark = pytest.mark.nats
 
@@ -46,35 +46,8 @@ async def _read_stream(url: str, stream: str) -> list[dict]:
     """Every message of a stream, oldest first: subject, headers, JSON body."""
     import json
 
-    import nats
-    from nats.js.errors import NotFoundError
-
-    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
-    try:
-        js = nc.jetstream(timeout=5)
-        try:
-            info = await js.stream_info(stream)
-        except NotFoundError:
-            return []
-        out = []
-        if info.state.messages == 0:
-            return out
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(stream, seq)
-            out.append({"subject": msg.subject, "headers": msg.headers or {}, **json.loads(msg.data)})
-        return out
-    finally:
-        await nc.close()
-
-
-async def _delete_stream(url: str, stream: str) -> None:
-    import nats
-
-    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
-    try:
-        await nc.jetstream(timeout=5).delete_stream(stream)
-    finally:
-        await nc.close()
+    return [{"subject": subject, "headers": headers, **json.loads(body)}
+            for subject, headers, body in await jetstream_messages(url, stream)]
 
 
 def _job(client, name, steps, **policy):
@@ -119,7 +92,7 @@ def test_every_run_state_reaches_jetstream_in_order(nats_app):
             what="all events on JetStream")
         _check_messages(messages, ok, dead, prefix)
     finally:
-        asyncio.run(_delete_stream(url, stream))
+        asyncio.run(delete_jetstream(url, stream))
 
 
 def test_the_default_subjects_are_stoker_runs(nats_app):
@@ -204,4 +177,4 @@ def test_cluster_events_reach_jetstream_on_their_own_subjects(nats_app, monkeypa
                                               "ready")]
         assert messages[-1]["run_id"] is None and messages[-1]["status"] == "ready"
     finally:
-        asyncio.run(_delete_stream(url, stream))
+        asyncio.run(delete_jetstream(url, stream))
