@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -363,17 +364,11 @@ def _run_to_dict(row: Any) -> dict[str, Any]:
 
 
 def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
-    """What `get` returns for a run just inserted with `values` (its seq aside, which the API never
-    shows): built from what was written, not read back."""
-    return {
-        "id": values["id"], "job": job_name, "job_id": values["job_id"], "batch_id": values["batch_id"],
-        "state": values["state"], "lane": values["lane"], "steps": values["steps"], "params": values["params"],
-        "options": values["options"], "has_secrets": values["secrets"] is not None,
-        "idempotency_key": values["idempotency_key"], "priority": values["priority"],
-        "attempt_count": 0, "max_attempts": values["max_attempts"], "queued_at": values["queued_at"],
-        "available_at": values["available_at"], "started_at": None, "finished_at": None,
-        "cancel_requested": False, "result": None, "error": values.get("error"), "attempts": [],
-    }
+    """What `get` returns for a run just inserted with `values`: built from what was written, not
+    read back (its seq, assigned by the database, aside: the API never shows it)."""
+    unset = {"seq": None, "started_at": None, "finished_at": None, "cancel_requested": False,
+             "result": None, "error": None}
+    return {**_run_to_dict(SimpleNamespace(**{**unset, **values}, job_name=job_name)), "attempts": []}
 
 
 def _queued_event(values: dict[str, Any], job_name: str) -> dict[str, Any]:
