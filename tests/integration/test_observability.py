@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -99,3 +100,32 @@ logging.getLogger("stoker.test").info("hello %s", "there")
     assert line["request_id"] == "req-123" and line["message"] == "hello there"
     assert line["level"] == "INFO" and line["logger"] == "stoker.test"
     assert logging.getLogger("stoker.test").level == logging.NOTSET  # the test process is untouched
+
+
+def test_metrics_count_reaped_leases_and_sink_lag_and_failures(services):
+    """Leases reaped by the reaper, and how far behind (and how failing) each sink is."""
+    from fastapi.testclient import TestClient
+
+    from conftest import ADMIN_TOKEN
+    from stoker.app import create_app
+    from stoker.sinks.cursors import Cursors
+
+    app = create_app(services)  # no worker, no publisher: this test plays both
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as api:
+        for _ in range(3):
+            assert api.post("/api/v1/runs", json={"steps": [["sleep", 1], ["noop"]]}).status_code == 201
+        claimed = services.queue.claim("gone-worker", limit=2, lease_seconds=0.05)
+        assert len(claimed) == 1  # the ad-hoc job runs one at a time
+        time.sleep(0.2)
+        assert services.queue.reap() == 1
+        cursors = Cursors(services.db, owner="test-publisher", lease_seconds=30)
+        cursors.ensure("webhook:test", position=1)
+        assert cursors.claim("webhook:test") is not None
+        assert cursors.failed("webhook:test", position=1, failures=4, error="connection refused")
+        samples = scrape(api)
+    assert samples[("stoker_reaped_leases_total", ())] == 1
+    # Three queued runs wrote three outbox events (plus the running and retrying ones): the sink
+    # delivered one, so everything past it is its lag.
+    lag = samples[("stoker_sink_lag_events", (("sink", "webhook:test"),))]
+    assert lag >= 2
+    assert samples[("stoker_sink_delivery_failures", (("sink", "webhook:test"),))] == 4
