@@ -187,3 +187,14 @@ async def delete_jetstream(url: str, stream: str) -> None:
         await nc.jetstream(timeout=5).delete_stream(stream)
     finally:
         await nc.close()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory):
+    """moto's S3 server with IAM enforced: users admin (every bucket), alice (alice-bucket only)
+    and bob (bob-bucket only). Tests empty the buckets they use."""
+    from moto_s3 import start_moto, stop_moto
+
+    server = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    stop_moto(server)

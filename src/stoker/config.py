@@ -56,6 +56,11 @@ class Settings:
     container_concurrency: int = 4
     # Registries container images may come from (e.g. "localhost 127.0.0.1:5000"); empty: any.
     allowed_registries: tuple[str, ...] = ()
+    # S3 (docs/s3.md): runs bring their own keys in options.s3; the server's own credentials (the
+    # AWS environment and config files, and this endpoint) apply only when the operator allows it.
+    s3_allow_server_credentials: bool = False
+    s3_endpoint_url: str | None = None
+    s3_max_run_bytes: int = 10 * 1024**3  # what one run may stage (read plus written), staged way
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -75,6 +80,13 @@ class Settings:
             api_url=env.get("STOKER_URL", "http://127.0.0.1:8000"),
             anonymous_scopes=tuple(env.get("STOKER_ANONYMOUS_SCOPES", "").replace(",", " ").split()),
             spark_app_silence_seconds=_env_float("STOKER_SPARK_APP_SILENCE_SECONDS", 60.0),
+            # Extra jars for Spark (comma-separated paths), e.g. hadoop-aws and the AWS SDK bundle
+            # for the direct way to S3 (docs/s3.md).
+            spark_conf={"spark.jars": env["STOKER_SPARK_JARS"]} if env.get("STOKER_SPARK_JARS") else {},
+            s3_allow_server_credentials=env.get("STOKER_S3_ALLOW_SERVER_CREDENTIALS", "").lower()
+            in ("1", "true", "yes"),
+            s3_endpoint_url=env.get("STOKER_S3_ENDPOINT_URL") or None,
+            s3_max_run_bytes=_env_int("STOKER_S3_MAX_RUN_BYTES", 10 * 1024**3),
             ingest_processes=(int(env["STOKER_INGEST_PROCESSES"])
                               if env.get("STOKER_INGEST_PROCESSES") else None),
             docker_host=env.get("STOKER_DOCKER_HOST") or None,

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from stoker.catalog.s3paths import has_credentials, options_problem
 from stoker.core import container_spec
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.core.secrets import split_secrets
@@ -81,15 +82,31 @@ class Submitter:
         self.services.catalog.validate(steps, self.services.roots)
         public, secret = split_secrets(request.options or {})
         waiting_for = self._cluster(public, job)
-        if "s3" in secret and not isinstance(secret["s3"], dict):
-            raise InvalidInput("options.s3 must be an object of s3a settings, e.g. "
-                               '{"aws_access_key_id": "...", "aws_secret_access_key": "..."}')
+        self._check_s3(steps, secret)
         return NewRun(
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
             idempotency_key=request.idempotency_key, lane=lane_of(steps), priority=request.priority,
             waiting_for=waiting_for,
         )
+
+    def _check_s3(self, steps: list[Any], secret: dict[str, Any]) -> None:
+        """options.s3 must be usable, and a pipeline that touches S3 must have credentials that
+        can apply: the run's own, or the server's when the operator allows them."""
+        if "s3" in secret:
+            problem = options_problem(secret["s3"])
+            if problem:
+                raise InvalidInput(problem, problems=[{"option": "s3", "message": problem}])
+        if has_credentials(secret.get("s3")) or self.services.settings.s3_allow_server_credentials:
+            return
+        paths = self.services.catalog.s3_paths(steps, self.services.roots)
+        if paths:
+            first = paths[0]
+            message = (f"step {first.step} uses {first.given} but the run has no S3 credentials: give "
+                       "options.s3.aws_access_key_id and aws_secret_access_key (this server does not "
+                       "lend its own; see STOKER_S3_ALLOW_SERVER_CREDENTIALS)")
+            raise InvalidInput(message, problems=[{"step": p.step, "message": f"{p.given}: no S3 credentials"}
+                                                  for p in paths])
 
     def prepare_container(self, request: RunRequest, job: dict[str, Any]) -> NewRun:
         """A run of a container job: the job's spec with the run's overrides and parameters, on the

@@ -103,6 +103,7 @@ def test_s3_credentials_reach_only_the_attempts_session(spark, services):
     assert isinstance(s3_probe, FunctionSpec)
     catalog = Catalog([*builtin_functions(), s3_probe])
     executor = SparkSessionExecutor(services.settings, catalog, services.roots)
+    executor.force_direct = True  # as if hadoop-aws were on the classpath (it is not here: docs/s3.md)
     claimed = Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="j", job_kind="pipeline",
                       job_spec={}, mode="session", lane="spark", steps=[["s3_probe"]], params={}, options={},
                       secrets=None, timeout_seconds=None, lease_expires_at=0.0)
@@ -110,3 +111,6 @@ def test_s3_credentials_reach_only_the_attempts_session(spark, services):
     result = executor.execute(Execution(claimed, secrets, AttemptControl(), AttemptLog("a")))
     assert result == {"type": "probe", "key": "AKIA-TEST"}
     assert spark.conf.get("fs.s3a.access.key", None) is None  # the shared session never saw it
+    executor.force_direct = False  # the staged way: Spark never sees the keys at all
+    result = executor.execute(Execution(claimed, secrets, AttemptControl(), AttemptLog("b")))
+    assert result == {"type": "probe", "key": None}

@@ -66,7 +66,8 @@ def test_secrets_sealed_and_redacted(tmp_path):
 
 def test_s3a_conf():
     conf = s3a_conf({"aws_access_key_id": "A", "aws_secret_access_key": "B", "fs.s3a.path.style.access": "true"})
-    assert conf == {"fs.s3a.access.key": "A", "fs.s3a.secret.key": "B", "fs.s3a.path.style.access": "true"}
+    assert conf == {"fs.s3a.access.key": "A", "fs.s3a.secret.key": "B", "fs.s3a.path.style.access": "true",
+                    "fs.s3a.impl.disable.cache": "true"}
 
 
 def test_permanent_failures_are_the_ones_a_retry_cannot_fix():

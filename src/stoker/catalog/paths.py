@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stoker.catalog.errors import PathRefused
+from stoker.catalog.s3paths import S3_SCHEMES, parse_s3_url
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _GLOB_CHARS = "*?["
@@ -96,13 +97,16 @@ class StorageRoots:
         return matches
 
     def _resolve_uri(self, path: str, scheme: str) -> str:
-        if scheme in ("s3", "s3a"):
-            rest = path.split(":", 1)[1]
-            if not rest.startswith("//") or not rest[2:].split("/", 1)[0]:
-                raise PathRefused(None, path, f"path {path!r}: an S3 URI looks like s3a://bucket/key")
-            return "s3a:" + rest  # s3:// is the name people know; Hadoop's connector is s3a
+        if scheme in S3_SCHEMES:
+            try:
+                url = parse_s3_url(path)
+            except ValueError as exc:
+                raise PathRefused(None, path, f"path {exc}") from None
+            if url is None:
+                raise PathRefused(None, path, f"path {path!r}: an S3 URL looks like s3://bucket/key")
+            return url.uri  # s3:// is the name people know; Hadoop's connector is s3a
         raise PathRefused(None, path, f"path {path!r}: scheme '{scheme}:' is not allowed; use a path "
-                                      "inside the storage root or an s3a:// URI")
+                                      "inside the storage root or an s3:// URL")
 
 
 def is_remote(resolved: str) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 from stoker.catalog.context import Execution, RunContext
 from stoker.catalog.execute import input_sizes, run_plan
 from stoker.catalog.functions import builtin_functions
-from stoker.catalog.paths import StorageRoots
+from stoker.catalog.paths import StorageRoots, is_remote
+from stoker.catalog.s3paths import S3Path, parse_s3_url
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.spec import FunctionSpec
 from stoker.catalog.tuning import MB, Tuning, plan_tuning
@@ -56,6 +57,23 @@ class Catalog:
     def validate(self, steps: Any, roots: StorageRoots) -> None:
         """Raise PipelineInvalid (422) or PathRefused (400); return None when steps are valid."""
         check_pipeline(self._functions, steps, roots)
+
+    def s3_paths(self, steps: Any, roots: StorageRoots) -> list[S3Path]:
+        """Every S3 URL the (valid) pipeline reads or writes, in step order."""
+        found: list[S3Path] = []
+        for step in check_pipeline(self._functions, steps, roots):
+            names = [step.spec.arg_for(pos).name for pos in range(len(step.values))]
+            bound = dict(zip(names, step.values, strict=True))
+            for pos, value in enumerate(step.values):
+                arg = step.spec.arg_for(pos)
+                if not (arg.path and isinstance(value, str) and is_remote(value)):
+                    continue
+                url = parse_s3_url(value)
+                assert url is not None  # is_remote() said so
+                writes = arg.path == "output"
+                mode = str(bound.get("mode", "errorifexists")) if writes else None
+                found.append(S3Path(step.index, pos, writes, url, steps[step.index][pos + 1], mode))
+        return found
 
     def needs_spark(self, steps: Any) -> bool:
         """Does running these steps need a SparkSession? Unknown or malformed steps say yes, so

@@ -62,10 +62,28 @@ def s3a_conf(s3: dict[str, Any] | None) -> dict[str, str]:
         return {}
     names = {"aws_access_key_id": "fs.s3a.access.key", "aws_secret_access_key": "fs.s3a.secret.key",
              "aws_session_token": "fs.s3a.session.token", "endpoint": "fs.s3a.endpoint",
-             "region": "fs.s3a.endpoint.region"}
+             "endpoint_url": "fs.s3a.endpoint", "region": "fs.s3a.endpoint.region"}
     conf = {names[k]: str(v) for k, v in s3.items() if k in names}
+    if "fs.s3a.endpoint" in conf:  # S3-compatible stores are addressed by path, not virtual host
+        conf["fs.s3a.path.style.access"] = "true"
+    # Hadoop caches one FileSystem per bucket and user: without this, a run could reuse the
+    # filesystem (and so the keys) of another run on the same warm session.
+    conf["fs.s3a.impl.disable.cache"] = "true"
     conf.update({k: str(v) for k, v in s3.items() if k.startswith("fs.s3a.")})
     if "fs.s3a.session.token" in conf:
         conf.setdefault("fs.s3a.aws.credentials.provider",
                         "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider")
     return conf
+
+
+S3A_CLASS = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+
+
+def s3a_on_classpath(spark: Any, class_name: str = S3A_CLASS) -> bool:
+    """Can this session's JVM load Hadoop's S3A filesystem (hadoop-aws and the AWS SDK bundle, from
+    spark.jars or STOKER_SPARK_JARS)? Looked up through Spark's own class loader, which sees
+    spark.jars; any failure counts as no."""
+    try:
+        return bool(spark.sparkContext._jvm.org.apache.spark.util.Utils.classIsLoadable(class_name))
+    except Exception:
+        return False

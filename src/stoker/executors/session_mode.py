@@ -13,8 +13,9 @@ import threading
 from typing import Any
 
 from stoker.config import Settings
-from stoker.executors.base import Execution, SparkTarget, s3a_conf
+from stoker.executors.base import Execution, SparkTarget, s3a_conf, s3a_on_classpath
 from stoker.executors.spark_session import build_spark_session
+from stoker.executors.staging import run_staged
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ class SparkSessionExecutor:
         self._owned = False
         self._master: tuple[str, tuple[tuple[str, str], ...]] | None = None  # the session's master and conf
         self._users = 0  # attempts running on the current session
+        # Is S3A on the current session's classpath? Asked once per session (direct_s3).
+        self._direct: tuple[Any, bool] | None = None
+        self.force_direct: bool | None = None  # set to choose the way to S3 instead of detecting it
 
     def session(self, target: SparkTarget | None = None) -> Any:
         """The warm session (for `target`'s master, else the worker's own); the caller releases it."""
@@ -82,16 +86,43 @@ class SparkSessionExecutor:
     def execute(self, execution: Execution) -> Any:
         base = self.session(execution.target)
         try:
-            return self._execute(execution, base)
+            return self._execute_s3(execution, base)
         finally:
             self.release()
 
-    def _execute(self, execution: Execution, base: Any) -> Any:
+    def _execute_s3(self, execution: Execution, base: Any) -> Any:
+        """Choose the way to S3 (docs/s3.md): direct when Spark has S3A, else staged."""
+        steps = execution.claimed.steps or []
+        s3_paths = self.catalog.s3_paths(steps, self.roots)
+        s3 = execution.secrets.get("s3")
+        if not s3_paths:
+            # A plugin may still reach S3 through Spark; only the direct way hands Spark the keys.
+            conf = s3a_conf(s3) if s3 and self.direct_s3(base) else {}
+            return self._execute(execution, base, steps, self.roots, conf)
+        if self.direct_s3(base):
+            execution.log.info("S3: direct way (Spark's s3a connector, the run's keys on its own session)")
+            return self._execute(execution, base, steps, self.roots, s3a_conf(s3))
+        return run_staged(execution, self.settings, s3_paths, steps, self.roots,
+                          lambda staged_steps, roots: self._execute(execution, base, staged_steps, roots, {}))
+
+    def direct_s3(self, base: Any) -> bool:
+        """Is Hadoop's S3A filesystem on this session's classpath? Asked once per session."""
+        if self.force_direct is not None:
+            return self.force_direct
+        with self._lock:
+            if self._direct is None or self._direct[0] is not base:
+                found = s3a_on_classpath(base)
+                self._direct = (base, found)
+                log.info("S3A filesystem %s on the Spark classpath: S3 runs take the %s way",
+                         "found" if found else "not found", "direct" if found else "staged")
+            return self._direct[1]
+
+    def _execute(self, execution: Execution, base: Any, steps: list[Any], roots: Any,
+                 conf: dict[str, str]) -> Any:
         from stoker.catalog import RunContext
 
         sc = base.sparkContext
         group = execution.job_group
-        conf = s3a_conf(execution.secrets.get("s3"))
 
         def attempt_session() -> Any:
             session = base.newSession()
@@ -104,10 +135,10 @@ class SparkSessionExecutor:
         sc.setJobGroup(group, f"stoker run {execution.claimed.run_id} attempt {execution.claimed.number}",
                        interruptOnCancel=True)
         execution.control.on_cancel(lambda: sc.cancelJobGroup(group))
-        ctx = RunContext(spark=attempt_session, roots=self.roots,
+        ctx = RunContext(spark=attempt_session, roots=roots,
                          max_rows=self.settings.result_max_rows, max_bytes=self.settings.result_max_bytes,
                          log=execution.log, cancelled=execution.control.cancelled)
-        return self.catalog.execute(execution.claimed.steps or [], ctx)
+        return self.catalog.execute(steps, ctx)
 
     def stop(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from stoker.config import Settings
 from stoker.core.secrets import write_private
 from stoker.executors.base import Execution
 from stoker.executors.spark_session import FAST_DEFAULTS
+from stoker.executors.staging import run_staged
 
 DRIVER = Path(__file__).with_name("submit_driver.py")
 
@@ -40,10 +41,11 @@ class SparkSubmitExecutor:
     name = "spark_submit"
 
     def __init__(self, settings: Settings, roots: Any,
-                 listener: Callable[[str], dict[str, str]] | None = None) -> None:
+                 listener: Callable[[str], dict[str, str]] | None = None, catalog: Any = None) -> None:
         self.settings = settings
         self.roots = roots
         self.listener = listener or (lambda _job_name: {})
+        self.catalog = catalog  # finds the S3 paths to stage; without one, S3 is left to the driver
 
     def command(self, execution: Execution, workdir: Path) -> list[str]:
         """spark-submit with its settings in a 0600 properties file (the listener token among them
@@ -62,12 +64,20 @@ class SparkSubmitExecutor:
         return execution.target.master if execution.target is not None else self.settings.spark_master
 
     def execute(self, execution: Execution) -> Any:
-        claimed = execution.claimed
+        steps = execution.claimed.steps or []
+        paths = self.catalog.s3_paths(steps, self.roots) if self.catalog is not None else []
+        if not paths:
+            return self._submit(execution, steps, self.roots)
+        # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way.
+        return run_staged(execution, self.settings, paths, steps, self.roots,
+                          lambda staged_steps, roots: self._submit(execution, staged_steps, roots))
+
+    def _submit(self, execution: Execution, steps: list[Any], roots: Any) -> Any:
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
             result_path = Path(tmp) / "result.json"
             write_private(Path(tmp) / "spec.json", orjson.dumps({
-                "steps": claimed.steps, "storage_root": str(self.roots.storage_root),
-                "extra_roots": [str(r) for r in self.roots.extra_roots],
+                "steps": steps, "storage_root": str(roots.storage_root),
+                "extra_roots": [str(r) for r in roots.extra_roots],
                 "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
                 "s3": execution.secrets.get("s3"),
             }))

@@ -270,7 +270,7 @@ def build_executors(settings: Settings, catalog: Any, roots: Any,
     executors: dict[str, Executor] = {
         "inline": InlineExecutor(catalog, roots),
         "session": SparkSessionExecutor(settings, catalog, roots, listener(SESSION_EVENTS_JOB)),
-        "submit": SparkSubmitExecutor(settings, roots, listener),
+        "submit": SparkSubmitExecutor(settings, roots, listener, catalog),
     }
     if docker_host is not None:
         from stoker.executors.container import ContainerExecutor
