@@ -67,19 +67,20 @@ class SparkSubmitExecutor:
         steps = execution.claimed.steps or []
         paths = self.catalog.s3_paths(steps, self.roots) if self.catalog is not None else []
         if not paths:
-            return self._submit(execution, steps, self.roots)
-        # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way.
+            return self._submit(execution, steps, self.roots, execution.secrets.get("s3"))
+        # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way, and
+        # then the driver never gets the keys.
         return run_staged(execution, self.settings, paths, steps, self.roots,
-                          lambda staged_steps, roots: self._submit(execution, staged_steps, roots))
+                          lambda staged_steps, roots: self._submit(execution, staged_steps, roots, None))
 
-    def _submit(self, execution: Execution, steps: list[Any], roots: Any) -> Any:
+    def _submit(self, execution: Execution, steps: list[Any], roots: Any, s3: dict[str, Any] | None) -> Any:
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
             result_path = Path(tmp) / "result.json"
             write_private(Path(tmp) / "spec.json", orjson.dumps({
                 "steps": steps, "storage_root": str(roots.storage_root),
                 "extra_roots": [str(r) for r in roots.extra_roots],
                 "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
-                "s3": execution.secrets.get("s3"),
+                "s3": s3,
             }))
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
                    "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
