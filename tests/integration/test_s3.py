@@ -284,3 +284,17 @@ def test_direct_way_hands_s3a_to_spark_itself(spark, s3, services):
     with pytest.raises(Exception, match="S3AFileSystem"):
         executor.execute(Execution(claimed, {"s3": s3.options("alice")}, AttemptControl(), attempt_log))
     assert "S3: direct way" in attempt_log.close()
+
+
+def test_speedy_demo_s3_variant(s3_api, s3):
+    """examples/speedy_demo.py --s3: upload, the Speedy example on S3 with the caller's keys, read back."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("speedy_demo", Path(__file__).parents[2] / "examples/speedy_demo.py")
+    assert spec and spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    rows = demo.s3_demo(s3_api, "alice-bucket", s3.options("alice"))
+    assert rows == [["ana", 34, "Lisbon"], ["cy", 41, "Lisbon"], ["dee", 52, "Oslo"]]
+    assert "demo/out/adults/_SUCCESS" in s3.keys_under("alice-bucket", "demo/")
