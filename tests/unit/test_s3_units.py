@@ -63,6 +63,19 @@ def test_s3a_conf_isolates_each_runs_filesystem():
     assert conf["fs.s3a.impl.disable.cache"] == "true"  # no FileSystem (and keys) shared between runs
 
 
+def test_every_s3a_key_holding_a_credential_is_one_sparks_redaction_hides():
+    """The listener redacts with spark.redaction.regex (default below, from Spark's config): every
+    setting the direct way fills with a credential must match it, or the key would reach an event."""
+    import re
+
+    spark_default = re.compile(r"(?i)secret|password|token|access[.]key")
+    conf = s3a_conf({"aws_access_key_id": "A1", "aws_secret_access_key": "S1", "aws_session_token": "T1",
+                     "endpoint_url": "http://h:1", "region": "r"})
+    holding = [key for key, value in conf.items() if value in ("A1", "S1", "T1")]
+    assert sorted(holding) == ["fs.s3a.access.key", "fs.s3a.secret.key", "fs.s3a.session.token"]
+    assert all(spark_default.search(key) for key in holding)
+
+
 def _client_error(code: str):
     from botocore.exceptions import ClientError
 
