@@ -97,7 +97,10 @@ class _Stage:
 
 
 @dataclass
-class _Pass:
+class Aggregate:
+    """An app's events folded in so far; more can be added as more chunks arrive (the order of
+    arrival does not matter), so a live application is never aggregated from its first event again."""
+
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
     stages: dict[int, _Stage] = field(default_factory=dict)
     tasks: list[tuple[int, int]] = field(default_factory=list)  # (launch, finish) ms
@@ -114,18 +117,37 @@ class _Pass:
             stage.submitted = info.submitted or stage.submitted
             stage.completed = info.completed or stage.completed
             stage.failure = info.failure or stage.failure
+        # Events are folded in as they arrive, chunk by chunk, so an end may come before its start
+        # (a later chunk holding older events): each side fills only its own fields.
         elif kind == "SparkListenerJobStart" and event.job_id is not None:
-            self.jobs[event.job_id] = {"job_id": event.job_id, "start": event.submission_time, "end": None,
-                                       "stage_ids": event.stage_ids, "result": None}
-        elif kind == "SparkListenerJobEnd" and event.job_id in self.jobs:
-            job = self.jobs[event.job_id]
+            job = self._job(event.job_id)
+            job["start"], job["stage_ids"] = event.submission_time, event.stage_ids
+        elif kind == "SparkListenerJobEnd" and event.job_id is not None:
+            job = self._job(event.job_id)
             job["end"] = event.completion_time
             job["result"] = event.job_result.result if event.job_result else None
         elif kind == "SparkListenerExecutorAdded" and event.executor_id is not None:
-            cores = event.executor_info.cores if event.executor_info else 0
-            self.executors[event.executor_id] = [cores, event.timestamp, None]
-        elif kind == "SparkListenerExecutorRemoved" and event.executor_id in self.executors:
-            self.executors[event.executor_id][2] = event.timestamp
+            executor = self.executors.setdefault(event.executor_id, [0, None, None])
+            executor[0] = event.executor_info.cores if event.executor_info else 0
+            executor[1] = event.timestamp
+        elif kind == "SparkListenerExecutorRemoved" and event.executor_id is not None:
+            self.executors.setdefault(event.executor_id, [0, None, None])[2] = event.timestamp
+
+    def _job(self, job_id: int) -> dict[str, Any]:
+        return self.jobs.setdefault(job_id, {"job_id": job_id, "start": None, "end": None, "stage_ids": [],
+                                             "result": None})
+
+    def add_pieces(self, pieces: Iterable[bytes]) -> None:
+        for line in _lines(pieces):
+            try:
+                self.add(_decoder.decode(line))
+            except msgspec.MsgspecError:
+                continue  # an event of a shape this view does not read: it is still in the download
+
+    def view(self, start_ms: int | None, end_ms: int | None) -> dict[str, Any]:
+        return {"jobs": sorted(self.jobs.values(), key=lambda j: j["job_id"]),
+                "stages": [_stage_view(s) for s in sorted(self.stages.values(), key=lambda s: s.stage_id)],
+                "cores": cores_usage(self.tasks, self.executors, start_ms, end_ms)}
 
     def _task_end(self, event: _Event, info: _TaskInfo) -> None:
         stage = self.stages.setdefault(event.stage_id or 0, _Stage(event.stage_id or 0))
@@ -151,15 +173,9 @@ def _lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
 
 def analyse(pieces: Iterable[bytes], *, start_ms: int | None = None, end_ms: int | None = None) -> dict[str, Any]:
     """Aggregate NDJSON pieces (as EventStore.stream_events yields them) into what the Spark page shows."""
-    state = _Pass()
-    for line in _lines(pieces):
-        try:
-            state.add(_decoder.decode(line))
-        except msgspec.MsgspecError:
-            continue  # an event of a shape this view does not read: it is still in the download
-    return {"jobs": sorted(state.jobs.values(), key=lambda j: j["job_id"]),
-            "stages": [_stage_view(s) for s in sorted(state.stages.values(), key=lambda s: s.stage_id)],
-            "cores": cores_usage(state.tasks, state.executors, start_ms, end_ms)}
+    state = Aggregate()
+    state.add_pieces(pieces)
+    return state.view(start_ms, end_ms)
 
 
 def _stage_view(stage: _Stage) -> dict[str, Any]:

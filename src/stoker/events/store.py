@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import zstandard
@@ -22,6 +22,9 @@ from stoker.events.body import gunzip_capped, is_gzip
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
 from stoker.events.tables import spark_apps, spark_event_chunks
+
+if TYPE_CHECKING:  # the analysis (msgspec structs) is imported when a page first needs it
+    from stoker.events.analysis import Aggregate
 
 SUMMARY_COLUMNS = (
     "app_name", "app_id", "spark_version", "start_ms", "end_ms", "jobs", "failed_jobs", "stages",
@@ -121,7 +124,8 @@ class EventStore:
         self._app_ids: dict[tuple[str, str], int] = {}
         # app row id -> (event count when analysed, the analysis): an app's page pays for the pass
         # over its events once per change, not per view.
-        self._analyses: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._analyses: dict[int, _KeptAnalysis] = {}
+        self._analyses_lock = threading.Lock()
 
     # ---- ingest -------------------------------------------------------------------------------
     def ingest(self, payload: Payload, received: bytes, *, now: float | None = None) -> IngestResult:
@@ -212,14 +216,20 @@ class EventStore:
             raise NotFound(f"job '{job_name}' has no run '{run_id}'")
         return dict(row._mapping)
 
-    def stream_events(self, app_pk: int) -> Iterator[bytes]:
-        """The app's events as NDJSON pieces, in generated_at order, read in one snapshot."""
+    def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None
+                      ) -> Iterator[bytes]:
+        """The app's events as NDJSON pieces, in generated_at order, read in one snapshot: all of
+        them, or those of the chunks stored after chunk `after_chunk` (ids only grow). The ids of
+        the chunks read are appended to `chunks_read` when one is given."""
         t = spark_event_chunks.c
         with self.db.read() as conn:
             index = [ChunkMeta(row.id, row.min_generated_at, row.max_generated_at, row.ordered)
                      for row in conn.execute(
                          sa.select(t.id, t.min_generated_at, t.max_generated_at, t.ordered)
-                         .where(t.spark_app_id == app_pk).order_by(t.min_generated_at, t.id))]
+                         .where(t.spark_app_id == app_pk, t.id > after_chunk)
+                         .order_by(t.min_generated_at, t.id))]
+            if chunks_read is not None:
+                chunks_read.extend(chunk.id for chunk in index)
 
             def load(ids: list[int]) -> list[ChunkData]:
                 rows = conn.execute(sa.select(t.id, t.times, t.body, t.ordered, t.codec)
@@ -229,20 +239,25 @@ class EventStore:
 
             yield from merged_stream(plan_groups(index), load)
 
-
     def analysis(self, app: dict[str, Any]) -> dict[str, Any]:
-        """Timeline, stage statistics and cores usage of an app (events/analysis.py), kept until
-        more events arrive."""
-        from stoker.events.analysis import analyse
+        """Timeline, stage statistics and cores usage of an app (events/analysis.py). The aggregate
+        is kept: a view with no new events reuses the last answer, and new chunks are folded into
+        it, so a live application of a million events is read from its first event only once."""
+        from stoker.events.analysis import Aggregate
 
-        cached = self._analyses.get(app["id"])
-        if cached is not None and cached[0] == app["event_count"]:
-            return cached[1]
-        result = analyse(self.stream_events(app["id"]), start_ms=app["start_ms"], end_ms=app["end_ms"])
-        if len(self._analyses) > 64:
-            self._analyses.clear()
-        self._analyses[app["id"]] = (app["event_count"], result)
-        return result
+        with self._analyses_lock:
+            kept = self._analyses.pop(app["id"], None)
+            if kept is None or kept.event_count != app["event_count"]:
+                kept = kept or _KeptAnalysis(Aggregate())
+                read: list[int] = []
+                kept.aggregate.add_pieces(self.stream_events(app["id"], kept.last_chunk, read))
+                kept.last_chunk = max(read, default=kept.last_chunk)
+                kept.event_count = app["event_count"]
+                kept.view = kept.aggregate.view(app["start_ms"], app["end_ms"])
+            self._analyses[app["id"]] = kept  # most recently used last
+            while len(self._analyses) > KEPT_ANALYSES:
+                self._analyses.pop(next(iter(self._analyses)))
+            return kept.view
 
     def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
@@ -256,6 +271,15 @@ class EventStore:
 
 
 SILENCE = "heartbeat timeout"
+KEPT_ANALYSES = 16  # apps whose aggregate stays in memory (the most recently viewed)
+
+
+@dataclass
+class _KeptAnalysis:
+    aggregate: Aggregate
+    last_chunk: int = 0
+    event_count: int = -1
+    view: dict[str, Any] = field(default_factory=dict)
 
 
 def _ended_by(app: dict[str, Any]) -> str | None:

@@ -182,26 +182,48 @@ def spark_apps_page(request: Request, session: UiSession = Depends(current_sessi
     return render(request, "spark_apps.html", session, apps=apps)
 
 
+# An application of a million events has thousands of stages: a page shows this many of them (and
+# their bars), in stage order or slowest first, and the jobs on the timeline are the longest ones.
+STAGES_PER_PAGE = 100
+JOB_BARS = 100
+
+
 @router.get("/spark/{job_name}/{run_id}", response_class=HTMLResponse)
 def spark_app_page(job_name: str, run_id: str, request: Request,
-                   session: UiSession = Depends(current_session)) -> HTMLResponse:
+                   session: UiSession = Depends(current_session),
+                   order: str = Query("id", pattern="^(id|duration)$"),
+                   offset: int = Query(0, ge=0, le=10**9)) -> HTMLResponse:
     store: EventStore = request.app.state.event_store
     app = store.app(job_name, run_id)
     analysis = store.analysis(app)
+    stages = analysis["stages"]
+    if order == "duration":
+        stages = sorted(stages, key=lambda s: -_span(s["submitted"], s["completed"]))
+    shown = stages[offset:offset + STAGES_PER_PAGE]
+    jobs = analysis["jobs"]
+    if len(jobs) > JOB_BARS:
+        longest = sorted(jobs, key=lambda j: -_span(j["start"], j["end"]))[:JOB_BARS]
+        jobs = sorted(longest, key=lambda j: j["job_id"])
     return render(request, "spark_app.html", session, summary=summary_view(app), analysis=analysis,
                   chart=orjson.dumps({"t": analysis["cores"]["t"], "busy": analysis["cores"]["busy"],
                                       "allocated": analysis["cores"]["allocated"]}).decode(),
-                  bars=_bars(analysis, app))
+                  bars=_bars(jobs, shown, app), stages=shown, order=order, offset=offset,
+                  stage_count=len(stages), jobs_drawn=len(jobs), job_count=len(analysis["jobs"]),
+                  per_page=STAGES_PER_PAGE)
 
 
-def _bars(analysis: dict[str, Any], app: dict[str, Any]) -> list[dict[str, Any]]:
+def _span(start: int | None, end: int | None) -> int:
+    return end - start if start and end else 0
+
+
+def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[str, Any]) -> list[dict[str, Any]]:
     """Jobs then stages as bars on the app's time range (x and width in percent, for an SVG)."""
     spans = [(f"job {j['job_id']}", j["start"], j["end"],
               "job failed" if j["result"] not in (None, "JobSucceeded") else "job",
-              f"job {j['job_id']}: {j['result'] or 'running'}") for j in analysis["jobs"]]
+              f"job {j['job_id']}: {j['result'] or 'running'}") for j in jobs]
     spans += [(f"stage {s['stage_id']}", s["submitted"], s["completed"],
                "stage" + (" skew" if s["skew"] else "") + (" failed" if s["failure"] else ""),
-               f"stage {s['stage_id']} {s['name']}") for s in analysis["stages"]]
+               f"stage {s['stage_id']} {s['name']}") for s in stages]
     times = [t for _, start, end, _, _ in spans for t in (start, end) if t]
     begin = app["start_ms"] or (min(times) if times else 0)
     width = max(1, (app["end_ms"] or (max(times) if times else begin + 1)) - begin)
