@@ -185,6 +185,7 @@ class Background:
                  cluster_duties: bool = True) -> None:
         from stoker.clusters.duties import ClusterDuties
         from stoker.sinks.publisher import Publisher
+        from stoker.store.ui_sessions import ui_session_pruner
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper
 
@@ -200,6 +201,7 @@ class Background:
         self.silent_apps = SilentAppReaper(EventStore(services.db), settings.spark_app_silence_seconds,
                                            interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
+        self.session_pruner = ui_session_pruner(services.db)
         # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
         self.clusters = ClusterDuties(services.clusters) if cluster_duties else None
         self.listener = None
@@ -215,6 +217,7 @@ class Background:
             self.listener.start()
         self.reaper.start()
         self.silent_apps.start()
+        self.session_pruner.start()
         self.publisher.start()
         if self.clusters is not None:
             self.clusters.start()
@@ -244,6 +247,7 @@ class Background:
         self.drain()
         self.reaper.stop()
         self.silent_apps.stop()
+        self.session_pruner.stop()
         self.publisher.stop()
         if self.clusters is not None:
             self.clusters.stop()

@@ -68,6 +68,26 @@ def test_sessions_expire_and_end_with_their_token(services, ui):
     assert store.lookup(session_id) is None  # its token was revoked
 
 
+def test_the_serve_process_prunes_expired_sessions(services):
+    """Background's hourly duty forgets expired sessions (signed out or not) and keeps live ones."""
+    import sqlalchemy as sa
+
+    from stoker.store.tables import ui_sessions
+    from stoker.store.ui_sessions import UiSessionStore
+
+    principal = services.tokens.lookup(ADMIN_TOKEN)
+    store = UiSessionStore(services.db)
+    live, _ = store.open(principal, ttl_seconds=3600)
+    store.open(principal, ttl_seconds=-1)  # expired
+    signed_out, _ = store.open(principal, ttl_seconds=-1)
+    store.close(signed_out)
+    background = Background(services, embedded_worker=False, cluster_duties=False)
+    assert background.session_pruner.round() == 2
+    with services.db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ui_sessions)).scalar() == 1
+    assert store.lookup(live) is not None
+
+
 def test_actions_need_the_csrf_token_and_the_scope(services, ui):
     sign_in(ui)
     forged = ui.post("/ui/runs", data={"steps": '[["noop"]]'})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from stoker.core.periodic import Periodic
 from stoker.store.db import Database
 from stoker.store.tables import tokens, ui_sessions
 from stoker.store.tokens import Principal
@@ -73,3 +74,13 @@ class UiSessionStore:
         """Forget sessions that expired before `older_than` (epoch seconds)."""
         with self.db.write() as conn:
             return conn.execute(ui_sessions.delete().where(ui_sessions.c.expires_at < older_than)).rowcount
+
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+def ui_session_pruner(db: Database) -> Periodic:
+    """The duty that forgets expired sessions (signed-out ones included, once expired), hourly, so
+    the table holds only the sessions of about the last session lifetime."""
+    store = UiSessionStore(db)
+    return Periodic("ui-sessions", lambda: PRUNE_EVERY_SECONDS, lambda: store.prune(store.clock()))
