@@ -135,12 +135,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return database_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             {"where": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
             for err in exc.errors()
         ]
         summary = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
+        content_type = request.headers.get("content-type", "")
+        if "json" not in content_type and any(tuple(err.get("loc", ())) == ("body",) for err in exc.errors()):
+            # `curl -d '{...}'` sends a form: the JSON was there, only its label was wrong.
+            summary += (f" (bodies are read as JSON: send Content-Type: application/json; this request said "
+                        f"{content_type or 'nothing'})")
         return JSONResponse({"detail": f"invalid request: {summary}", "problems": problems},
                             status_code=422)
 

@@ -32,6 +32,18 @@ def test_values_the_store_cannot_keep_are_refused_and_nothing_is_queued(api):
     assert len(api.get("/api/v1/runs").json()["runs"]) == before
 
 
+@pytest.mark.parametrize("path", ["/api/v1/runs", "/jobs/submit"])
+def test_json_sent_as_a_form_is_refused_with_the_header_to_send(api, path):
+    """`curl -d '{...}'` labels the body application/x-www-form-urlencoded: say so, queue nothing."""
+    before = len(api.get("/api/v1/runs").json()["runs"])
+    response = api.post(path, content=b'{"steps": [["noop"]]}',
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 422
+    assert "Content-Type: application/json" in response.json()["detail"]
+    assert "application/x-www-form-urlencoded" in response.json()["detail"]
+    assert len(api.get("/api/v1/runs").json()["runs"]) == before
+
+
 def _dumps(body: object) -> bytes:
     import json
 
