@@ -81,6 +81,9 @@ class Submitter:
             steps = substitute_params(job["spec"].get("steps", []), request.params)
         self.services.catalog.validate(steps, self.services.roots)
         public, secret = split_secrets(request.options or {})
+        if "secret_env" in secret:
+            raise InvalidInput("options.secret_env applies to container runs; a pipeline takes its S3 keys "
+                               "as options.s3")
         waiting_for = self._cluster(public, job)
         self._check_s3(steps, secret)
         return NewRun(
@@ -124,10 +127,14 @@ class Submitter:
         spec["command"] = container_spec.parse_command(spec.get("command"))
         spec.update(substitute_params({"command": spec["command"], "env": spec.get("env")}, request.params))
         public, secret = split_secrets(request.options or {})
-        if secret:
-            raise InvalidInput("container runs take no secret options; pass settings in env")
+        if set(secret) - {"secret_env"}:
+            raise InvalidInput("options.s3 applies to pipelines; a container run takes its secrets as "
+                               "options.secret_env")
+        if secret:  # sealed at rest, redacted in every answer, handed only to the attempt that runs
+            secret["secret_env"] = container_spec.check_env(secret["secret_env"], "options.secret_env")
         return NewRun(steps=None, params=request.params,
                       options={**public, "container": container_spec.check_spec(spec)},
+                      secrets=self.services.secrets.seal(secret) if secret else None,
                       idempotency_key=request.idempotency_key, lane="container",
                       priority=request.priority)
 

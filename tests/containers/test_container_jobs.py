@@ -3,6 +3,7 @@ SIGKILLed mid-container (real `stoker serve` / `stoker worker` processes)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -54,6 +55,34 @@ def test_native_container_job_with_params_batches_and_idempotency(container_api)
     assert outputs == ["hi a\n", "hi b\n"]
     result = client.get(f"/result/{batch['batch_id']}/").json()  # a batch is a Stevedore result
     assert result["status"] == "COMPLETE" and result["times"] == 2
+
+
+def test_secret_env_reaches_the_container_and_nothing_else(container_api, container_services):
+    """options.secret_env: sealed at rest, redacted in answers, set in the container only."""
+    client = container_api
+    secret = "s3cr3t-8c1f0e7a-unique"
+    client.post("/api/v1/jobs", json={"name": "uses-key", "kind": "container", "image": BUILTIN,
+                                      "command": ["sh", "-c", 'printf %s "$API_KEY" | md5sum']})
+    submitted = client.post("/api/v1/jobs/uses-key/runs", json={"options": {"secret_env": {"API_KEY": secret}}})
+    assert submitted.status_code == 201, submitted.text
+    run_id = submitted.json()["id"]
+    run = wait_until(lambda: client.get(f"/api/v1/runs/{run_id}").json(),
+                     lambda r: r["state"] in ("SUCCEEDED", "FAILED"), 60, "the run")
+    digest = hashlib.md5(secret.encode()).hexdigest()
+    assert run["state"] == "SUCCEEDED" and run["result"]["stdout"].split()[0] == digest, run  # it had the key
+    assert run["options"]["secret_env"] == "***redacted***"
+    answers = [submitted.text, client.get(f"/api/v1/runs/{run_id}").text, client.get(f"/api/v1/runs/{run_id}/log").text,
+               client.get("/api/v1/jobs/uses-key/runs").text, client.get("/api/v1/runs").text]
+    assert [text for text in answers if secret in text] == []
+    files = [p for p in container_services.settings.data_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if secret.encode() in p.read_bytes()]
+
+    bad = client.post("/api/v1/jobs/uses-key/runs", json={"options": {"secret_env": {"A=B": secret}}})
+    assert bad.status_code == 422 and "options.secret_env" in bad.text and secret not in bad.text
+    s3 = client.post("/api/v1/jobs/uses-key/runs", json={"options": {"s3": {"aws_access_key_id": "k"}}})
+    assert s3.status_code == 422 and "secret_env" in s3.json()["detail"]
+    pipeline = client.post("/api/v1/runs", json={"steps": [["noop"]], "options": {"secret_env": {"A": "b"}}})
+    assert pipeline.status_code == 422 and "container runs" in pipeline.json()["detail"]
 
 
 def test_container_lane_does_not_wait_behind_spark_work(container_services, container_api):

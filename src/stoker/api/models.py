@@ -76,8 +76,9 @@ class RunCreate(Body):
     job: str | None = Field(None, description="run this job's steps instead (name or id)")
     params: JsonObject = Field(default_factory=dict, description="values for the job's {{placeholders}}")
     options: JsonObject = Field(default_factory=dict,
-                                description="run options; `s3` holds s3a credentials (encrypted at "
-                                                "rest, never shown back)")
+                                description="run options; `s3` holds a pipeline's S3 credentials, "
+                                                "`secret_env` a container run's secret environment "
+                                                "variables (both encrypted at rest, never shown back)")
     idempotency_key: str | None = Field(None, max_length=200, description="resubmitting with the same key "
                                         "returns the same run (also the Idempotency-Key header)")
     priority: Priority = 0

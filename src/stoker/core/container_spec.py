@@ -45,7 +45,7 @@ def check_spec(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
         raise InvalidInput("image must be an image reference such as localhost/stoker/busybox:latest")
     spec: dict[str, Any] = {"image": image, "command": parse_command(raw.get("command")),
-                            "env": _env(raw.get("env")), "network": raw.get("network") or "none"}
+                            "env": check_env(raw.get("env")), "network": raw.get("network") or "none"}
     if spec["network"] not in NETWORKS:
         raise InvalidInput(f"network must be one of {', '.join(NETWORKS)} (default none)")
     spec["timeout_seconds"] = _number(raw, "timeout_seconds", low=0.001, high=limits.MAX_TIMEOUT_SECONDS)
@@ -77,17 +77,19 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return {**base, **{k: v for k, v in overrides.items() if v is not None}}
 
 
-def _env(env: Any) -> dict[str, str]:
+def check_env(env: Any, field: str = "env") -> dict[str, str]:
+    """Environment variables as strings; `field` names them in errors (env, or options.secret_env,
+    whose values are never repeated in a message)."""
     if env is None:
         return {}
     if not isinstance(env, dict):
-        raise InvalidInput('env must be an object of names to values, e.g. {"GREETING": "hello"}')
+        raise InvalidInput(f'{field} must be an object of names to values, e.g. {{"GREETING": "hello"}}')
     out: dict[str, str] = {}
     for name, value in env.items():
         if not name or "=" in name or "\0" in name:
-            raise InvalidInput(f"env: {name!r} is not a variable name")
+            raise InvalidInput(f"{field}: {name!r} is not a variable name")
         if not isinstance(value, (str, int, float, bool)) or len(str(value)) > MAX_ENV_VALUE or "\0" in str(value):
-            raise InvalidInput(f"env: the value of {name} must be a string (or number) "
+            raise InvalidInput(f"{field}: the value of {name} must be a string (or number) "
                                f"of at most {MAX_ENV_VALUE} characters, without NUL")
         out[name] = str(value)
     return out

@@ -13,8 +13,9 @@ from cryptography.fernet import Fernet
 
 REDACTED = "***redacted***"
 
-# Keys whose values are secrets wherever they appear in run options.
-SECRET_OPTION_KEYS = frozenset({"s3"})
+# Keys whose values are secrets wherever they appear in run options: a pipeline's S3 keys, and the
+# environment variables of a container run that must not be stored or shown in the clear.
+SECRET_OPTION_KEYS = frozenset({"s3", "secret_env"})
 
 
 class SecretBox:
@@ -58,7 +59,9 @@ def redacted_view(options: dict[str, Any], has_secrets: bool) -> dict[str, Any]:
     """Options as shown in responses: secret sections present but their values hidden."""
     if not has_secrets:
         return options
-    return {**options, "s3": REDACTED}
+    # Each kind of run takes one secret section (submission.py): a container run (its options hold
+    # the container spec) its secret_env, a pipeline its s3 keys.
+    return {**options, ("secret_env" if "container" in options else "s3"): REDACTED}
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -86,7 +86,8 @@ class ContainerExecutor:
         if removed:
             execution.log.info("removed %d container(s) left by an earlier attempt of this run", removed)
         container = client.containers.create(
-            spec["image"], spec.get("command") or None, environment=spec.get("env") or {},
+            spec["image"], spec.get("command") or None,
+            environment={**(spec.get("env") or {}), **(execution.secrets.get("secret_env") or {})},
             labels={LABEL_RUN: claimed.run_id, LABEL_ATTEMPT: claimed.attempt_id,
                     LABEL_JOB: claimed.job_name},
             name=f"stoker-{claimed.run_id}-{claimed.number}", detach=True,
