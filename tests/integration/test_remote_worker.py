@@ -114,3 +114,36 @@ def test_a_token_without_the_worker_scope_claims_nothing(server, client):
         assert refused.value.response.status_code == 403
     finally:
         backend.close()
+
+
+def test_a_remote_worker_gets_its_runs_cluster_with_the_claim(server, client):
+    """A remote worker has no database: the claim carries the run's cluster record, and the worker
+    decides from it as a worker with database access would (tests/unit/test_clusters_units.py)."""
+    import dataclasses
+
+    from stoker.clusters.products import Products
+    from stoker.store.clusters import ClusterStore, ProductStore
+    from stoker.worker.loop import EXECUTOR_BY_LANE
+    from stoker.worker.remote import HttpBackend
+
+    db = server.services.db
+    Products(ProductStore(db)).ensure_builtins()
+    store = ClusterStore(db)
+    cid = store.register(owner="alice", product="spark-standalone", version="4.3", size=1, options={},
+                         spec={"nodes": {}}, orchestrator="local", needs=(1, 512))["id"]
+    for to, source in [("scheduling", "registered"), ("scheduled", "scheduling"), ("configuring", "scheduled"),
+                       ("configured", "configuring")]:
+        assert store.transition(cid, to, allowed_from=(source,))
+    assert store.transition(cid, "ready", allowed_from=("configured",), master_url="spark://127.0.0.1:7099")
+    on_cluster = client.post("/api/v1/runs", json={"steps": [["range", 3], ["count"]],
+                                                   "options": {"cluster": cid}}).json()["id"]
+    backend = HttpBackend(server.url, WORKER_TOKEN, claim_wait_seconds=0)
+    try:
+        (claimed,) = backend.claim("remote-c", lane_limits={"spark": 1, "instant": 1}, lease_seconds=30,
+                                   executor_by_lane=EXECUTOR_BY_LANE)
+        assert claimed.run_id == on_cluster
+        target = backend.target_of(claimed)
+        assert target is not None and (target.master, target.cluster_id) == ("spark://127.0.0.1:7099", cid)
+        assert backend.target_of(dataclasses.replace(claimed, options={})) is None  # the worker's own Spark
+    finally:
+        backend.close()

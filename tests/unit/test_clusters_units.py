@@ -105,19 +105,17 @@ def test_capacity_parses_the_setting():
         Capacity.parse("gpus=2")
 
 
-def test_a_remote_worker_refuses_cluster_runs_for_another_worker_to_take():
+def test_a_runs_cluster_decides_its_master_or_why_not():
     from stoker.executors.base import ClusterUnavailable
-    from stoker.store.queue import Claimed
     from stoker.worker.errors import is_permanent
-    from stoker.worker.targets import no_clusters
+    from stoker.worker.targets import target_of
 
-    def claimed(options):
-        return Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="adhoc", job_kind="pipeline",
-                       job_spec={}, mode="session", lane="spark", steps=[["range", 1]], params={}, options=options,
-                       secrets=None, timeout_seconds=None, lease_expires_at=0.0)
-
-    assert no_clusters(claimed({})) is None
-    with pytest.raises(ClusterUnavailable) as err:
-        no_clusters(claimed({"cluster": "c1"}))
-    assert "database access" in str(err.value) and not is_permanent(err.value)
-    assert is_permanent(ClusterUnavailable("cluster c1 is destroyed", permanent=True))
+    target = target_of("c1", {"status": "ready", "master_url": "spark://h:7077", "conf": {"spark.executor.cores": "1"}})
+    assert (target.master, target.conf, target.cluster_id) == ("spark://h:7077", {"spark.executor.cores": "1"}, "c1")
+    assert target_of("c1", {"status": "degraded", "master_url": "spark://h:7077", "conf": {}}).master
+    for found, said, permanent in [(None, "does not exist", True),
+                                   ({"status": "destroyed", "master_url": None, "conf": {}}, "destroyed", True),
+                                   ({"status": "scheduling", "master_url": None, "conf": {}}, "not ready", False)]:
+        with pytest.raises(ClusterUnavailable, match=said) as err:
+            target_of("c1", found)
+        assert is_permanent(err.value) is permanent

@@ -13,6 +13,7 @@ from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
 from stoker.api.views import iso
 from stoker.core.states import Outcome
 from stoker.services import Services
+from stoker.store.clusters import cluster_record
 from stoker.store.queue import Claimed, Ending
 
 router = APIRouter(prefix="/api/v1", tags=["worker protocol"])
@@ -23,7 +24,7 @@ def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
     options = dict(claimed.options)
     if claimed.secrets:
         options.update(services.secrets.open(claimed.secrets))
-    return {
+    view = {
         "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
         "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": claimed.steps,
         "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
@@ -31,6 +32,10 @@ def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
         "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
                   "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},
     }
+    cluster_id = (claimed.options or {}).get("cluster")
+    if cluster_id:  # a remote worker has no database to read its run's cluster from: it comes along
+        view["cluster"] = cluster_record(services.db, str(cluster_id))
+    return view
 
 
 async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
@@ -59,7 +64,7 @@ async def claim(body: Claim, request: Request) -> dict[str, Any]:
                             lease_seconds=body.lease_seconds or services.settings.lease_seconds,
                             wait_seconds=body.wait_seconds,
                             lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
-    return {"attempts": [claimed_view(services, c) for c in claimed]}
+    return {"attempts": await run_in_threadpool(lambda: [claimed_view(services, c) for c in claimed])}
 
 
 @router.post("/worker/finish", summary="Report several attempts' ends in one transaction; fenced "

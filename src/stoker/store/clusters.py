@@ -325,3 +325,11 @@ def spark_target(db: Database, cluster_id: str) -> dict[str, Any]:
         conf["spark.executor.memory"] = f"{min(w.mem for w in workers)}m"
         conf["spark.executor.cores"] = str(min(w.cpu for w in workers))
     return {"status": row.status, "master_url": row.master_url, "conf": conf}
+
+
+def cluster_record(db: Database, cluster_id: str) -> dict[str, Any] | None:
+    """`spark_target`, or None when there is no such cluster."""
+    try:
+        return spark_target(db, cluster_id)
+    except NotFound:
+        return None

@@ -21,8 +21,10 @@ import httpx
 from stoker.config import Settings
 from stoker.core.errors import Fenced
 from stoker.core.secrets import split_secrets
+from stoker.executors.base import SparkTarget
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Claimed, Ending, Lease
+from stoker.worker.targets import cluster_of, target_of
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class HttpBackend:
         self._secrets: dict[str, dict[str, Any]] = {}  # attempt id -> opened secrets
         self._run_of: dict[str, str] = {}  # attempt id -> run id, while the attempt is held
         self._cancel: set[str] = set()  # run ids the last heartbeats said to cancel
+        self._clusters: dict[str, dict[str, Any] | None] = {}  # attempt id -> its run's cluster record
 
     def close(self) -> None:
         self._client.close()
@@ -143,6 +146,8 @@ class HttpBackend:
             self._run_of[view["attempt_id"]] = view["run_id"]
             if secrets:
                 self._secrets[view["attempt_id"]] = secrets
+            if "cluster" in view:
+                self._clusters[view["attempt_id"]] = view["cluster"]
         return Claimed(
             attempt_id=view["attempt_id"], run_id=view["run_id"], number=view["number"],
             job_id="", job_name=view["job"], job_kind="pipeline", job_spec={}, mode=view["mode"],
@@ -150,10 +155,21 @@ class HttpBackend:
             secrets=None, timeout_seconds=view.get("timeout_seconds"),
             lease_expires_at=_epoch(view["lease_expires_at"]))
 
+    def target_of(self, claimed: Claimed) -> SparkTarget | None:
+        """The Spark master of a run on a cluster, from the cluster record the server sent with the
+        claim (checked as a worker with database access checks it: worker/targets.py)."""
+        cluster_id = cluster_of(claimed)
+        if cluster_id is None:
+            return None
+        with self._lock:
+            found = self._clusters.get(claimed.attempt_id)
+        return target_of(cluster_id, found)
+
     def _forget(self, attempt_id: str) -> None:
         with self._lock:
             self._secrets.pop(attempt_id, None)
             self._run_of.pop(attempt_id, None)
+            self._clusters.pop(attempt_id, None)
 
 
 def _finish_body(ending: Ending) -> dict[str, Any]:
@@ -178,6 +194,7 @@ def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | 
     # Its Spark apps report their events to the same Stoker, with this worker's token.
     executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir),
                                 docker_host=docker_host)
-    return Worker(HttpBackend(url, token), executors, settings=settings, catalog=catalog,
+    backend = HttpBackend(url, token)
+    return Worker(backend, executors, settings=settings, catalog=catalog,
                   wakeup=Wakeup(), worker_id=worker_id, concurrency=settings.worker_concurrency,
-                  container_concurrency=settings.container_concurrency)
+                  container_concurrency=settings.container_concurrency, targets=backend.target_of)
