@@ -115,6 +115,8 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
 
     janitor = ContainerJanitor(services.container_jobs, services.containers)
     janitor.start()
+    podman_watchdog = services.containers.watchdog()
+    podman_watchdog.start()
     if not services.containers.available:
         click.echo(f"  Container jobs are off: {services.containers.reason}")
     child = None
@@ -136,6 +138,7 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     try:
         DrainingServer(config, background).run()
     finally:
+        podman_watchdog.stop()
         janitor.stop()
         services.containers.stop()
 

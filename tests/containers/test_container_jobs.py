@@ -4,6 +4,8 @@ SIGKILLed mid-container (real `stoker serve` / `stoker worker` processes)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -161,6 +163,15 @@ def test_serve_starts_a_private_podman_service_and_stops_it(tmp_path, container_
             for detail in client.get(f"/result/{result_id}/detail/").json():
                 logs = client.get(f"/result/{result_id}/detail/{detail['detail_id']}/logs").json()
                 assert logs["stdout"].startswith("hello from ")
+            # The service dies (kill -9): the watchdog starts it again on the same socket.
+            os.kill(services[0], signal.SIGKILL)
+            revived = wait_until(lambda: [pid for pid, cmd in children_of(server.proc.pid) if "system service" in cmd],
+                                 lambda pids: pids and pids != services, 30, "the Podman service to be started again")
+            again = client.post(f"/task/{task_id}/", json={"operation": "RUN", "times": 1}).json()["result_id"]
+            result = wait_until(lambda: client.get(f"/result/{again}/").json(),
+                                lambda r: r["status"] not in ("QUEUED", "RUNNING"), 90, "the result after the restart")
+            assert result["status"] == "COMPLETE", result
+            services = revived
     finally:
         server.stop()
     wait_until(lambda: not Path(f"/proc/{services[0]}").exists(), lambda gone: gone, 20, "the service to stop")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 
 from stoker.containers.runtime import ContainerRuntime
+from stoker.core.periodic import Periodic
 from stoker.store.containers import ContainerStore
 
 log = logging.getLogger(__name__)
@@ -21,22 +21,15 @@ log = logging.getLogger(__name__)
 LABEL_ATTEMPT = "io.stoker.attempt"  # as set by executors/container.py
 
 
-class ContainerJanitor:
+class ContainerJanitor(Periodic):
     def __init__(self, store: ContainerStore, runtime: ContainerRuntime, *, interval: float = 30.0) -> None:
+        super().__init__("container-janitor", lambda: interval, self.sweep_once)
         self.store = store
         self.runtime = runtime
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stoker-container-janitor", daemon=True)
 
     def start(self) -> None:
         if self.runtime.available:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+            super().start()
 
     def sweep_once(self) -> int:
         """Remove the containers of ended attempts; returns how many."""
@@ -52,10 +45,3 @@ class ContainerJanitor:
         if ended:
             log.warning("removed %d container(s) of ended attempts", len(ended))
         return len(ended)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sweep_once()
-            except Exception as exc:  # the runtime may be briefly away; try again next round
-                log.warning("container clean-up failed: %s", exc)

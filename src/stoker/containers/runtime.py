@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stoker.core.errors import Unavailable
+from stoker.core.periodic import Periodic
 
 if TYPE_CHECKING:
     import docker
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 20.0
+WATCH_SECONDS = 2.0  # how often serve checks that its private Podman service still runs (a poll(), no I/O)
 # A unix socket path must fit in 108 bytes; a longer data dir gets its socket in a temp dir.
 MAX_SOCKET_PATH = 100
 
@@ -92,6 +94,9 @@ class PodmanService:
         self.stop()
         raise RuntimeError(f"podman system service did not answer on {self.socket} within {timeout:.0f} s")
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
@@ -153,6 +158,23 @@ class ContainerRuntime:
             log.info("containers: %s", ensure_builtin_image(podman_command()))
         except (OSError, subprocess.CalledProcessError) as exc:
             log.warning("the built-in image could not be built: %s", exc)
+
+    def revive(self) -> bool:
+        """Start the private Podman service again, on the same socket, if it died (killed, crashed,
+        OOM): clients and workers keep their address and reconnect. True when it was restarted."""
+        service = self._service
+        if service is None or service.alive():
+            return False
+        code = service.proc.returncode if service.proc is not None else None
+        log.warning("the private Podman API service exited (%s); starting it again", code)
+        service.stop()  # its socket and pipes
+        service.start()
+        log.info("the private Podman API service is back at %s", self.docker_host)
+        return True
+
+    def watchdog(self, interval_seconds: float = WATCH_SECONDS) -> Periodic:
+        """The duty that keeps the private service running (a no-op with STOKER_DOCKER_HOST)."""
+        return Periodic("podman-watchdog", lambda: interval_seconds, self.revive)
 
     def stop(self) -> None:
         if self._service is not None:
