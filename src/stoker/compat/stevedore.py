@@ -117,7 +117,7 @@ def _services(request: Request) -> Services:
 @_route("GET", "/task", summary="List tasks (Id, Name, and their status)",
         dependencies=[Depends(require("read"))])
 def list_tasks(request: Request) -> list[dict[str, Any]]:
-    return [_task_view(t) for t in _services(request).container_jobs.all()]
+    return [task_view(t) for t in _services(request).container_jobs.all()]
 
 
 @_route("POST", "/task", status_code=201, summary="Register an image as a task; its import starts",
@@ -127,13 +127,7 @@ def list_tasks(request: Request) -> list[dict[str, Any]]:
 def create_task(request: Request, body: Any = Body(None, examples=[{"repository": "localhost/stoker/busybox:latest",
                                                                     "name": "busybox"}])) -> Any:
     def action() -> JSONResponse:
-        services = _services(request)
-        task = _parse(TaskCreate, body)
-        services.containers.require()
-        spec = check_spec({"image": task.repository, **task.model_dump(exclude={"repository", "name"},
-                                                                       exclude_none=True)})
-        job = services.images.register(task.name or task.repository, spec, repository=task.repository,
-                                       **TASK_POLICY)
+        job = register(_services(request), _parse(TaskCreate, body))
         return JSONResponse({"task_id": job["id"], "status": job["status"]}, status_code=201,
                             headers={"Location": f"/task/{job['id']}/"})
     return _answer(action)
@@ -142,7 +136,7 @@ def create_task(request: Request, body: Any = Body(None, examples=[{"repository"
 @_route("GET", "/task/{task_id}", summary="A task: its image, status and the reason of an ERROR",
         dependencies=[Depends(require("read"))])
 def get_task(task_id: str, request: Request) -> Any:
-    return _answer(lambda: _task_view(_task(_services(request), task_id), detailed=True))
+    return _answer(lambda: task_view(find_task(_services(request), task_id), detailed=True))
 
 
 @_route("POST", "/task/{task_id}", status_code=201, summary="Run a task N times (operation RUN)",
@@ -152,35 +146,65 @@ def get_task(task_id: str, request: Request) -> Any:
 def run_task(task_id: str, request: Request,
              body: Any = Body(None, examples=[{"operation": "RUN", "times": 3, "command": "echo hello"}])) -> Any:
     def action() -> JSONResponse:
-        services = _services(request)
-        run = _parse(TaskOperation, body)
-        if run.operation.upper() != "RUN":
-            raise InvalidInput(f"unknown operation {run.operation!r}: a task knows RUN")
-        if not 1 <= run.times <= MAX_TIMES:
-            raise InvalidInput(f"times must be between 1 and {MAX_TIMES:,}, not {run.times}")
-        task = _task(services, task_id)
-        if task["status"] != "READY":
-            why = f" ({task['error']})" if task["error"] else ""
-            raise Conflict(f"task {task_id} cannot run: its status is {task['status']}{why}; "
-                           f"it runs once READY")
-        overrides = run.model_dump(exclude={"operation", "times"}, exclude_none=True)
-        batch_id, _ = Submitter(services).submit_batch([RunRequest(container=overrides)],
-                                                       job_name=task["id"], copies=run.times)
+        batch_id = run_times(_services(request), task_id, _parse(TaskOperation, body))
         return JSONResponse({"result_id": batch_id}, status_code=201,
                             headers={"Location": f"/result/{batch_id}/"})
     return _answer(action)
 
 
+def register(services: Services, task: TaskCreate) -> dict[str, Any]:
+    """Register a task (the API's POST /task/ and the UI's form): a container job whose image
+    import starts now; 503 without a runtime, 409 for a repository that is a task already."""
+    services.containers.require()
+    spec = check_spec({"image": task.repository, **task.model_dump(exclude={"repository", "name"},
+                                                                   exclude_none=True)})
+    return services.images.register(task.name or task.repository, spec, repository=task.repository,
+                                     **TASK_POLICY)
+
+
+def run_times(services: Services, task_id: str, run: TaskOperation) -> str:
+    """Run a READY task `times` times (one batch, the result); the result's id."""
+    if run.operation.upper() != "RUN":
+        raise InvalidInput(f"unknown operation {run.operation!r}: a task knows RUN")
+    if not 1 <= run.times <= MAX_TIMES:
+        raise InvalidInput(f"times must be between 1 and {MAX_TIMES:,}, not {run.times}")
+    task = find_task(services, task_id)
+    if task["status"] != "READY":
+        why = f" ({task['error']})" if task["error"] else ""
+        raise Conflict(f"task {task_id} cannot run: its status is {task['status']}{why}; "
+                       f"it runs once READY")
+    overrides = run.model_dump(exclude={"operation", "times"}, exclude_none=True)
+    batch_id, _ = Submitter(services).submit_batch([RunRequest(container=overrides)],
+                                                   job_name=task["id"], copies=run.times)
+    return batch_id
+
+
+def cancel(services: Services, result_id: str) -> dict[str, Any]:
+    """Cancel a result's executions that have not ended (409 when none is left); its view after."""
+    find_batch(services, result_id)
+    active = [r["id"] for r in services.container_jobs.batch_runs(result_id)
+              if r["state"] in ("QUEUED", "RUNNING")]
+    if not active:
+        status = result_view(find_batch(services, result_id))["status"]
+        raise Conflict(f"result {result_id} is {status}: nothing is left to cancel")
+    for run_id in active:
+        try:
+            services.runs.cancel(run_id)
+        except Conflict:
+            pass  # it finished meanwhile
+    return result_view(find_batch(services, result_id))
+
+
 # -- results and details ------------------------------------------------------------------------
 @_route("GET", "/result", summary="List results (one per RUN of a task)", dependencies=[Depends(require("read"))])
 def list_results(request: Request) -> list[dict[str, Any]]:
-    return [_result_view(b) for b in _services(request).container_jobs.batches()]
+    return [result_view(b) for b in _services(request).container_jobs.batches()]
 
 
 @_route("GET", "/result/{result_id}", summary="A result: status, submitted_at, start, end, duration",
         dependencies=[Depends(require("read"))])
 def get_result(result_id: str, request: Request) -> Any:
-    return _answer(lambda: _result_view(_batch(_services(request), result_id)))
+    return _answer(lambda: result_view(find_batch(_services(request), result_id)))
 
 
 @_route("POST", "/result/{result_id}", status_code=202, summary="Cancel a result (operation CANCEL)",
@@ -192,18 +216,7 @@ def operate_result(result_id: str, request: Request, body: Any = Body(None, exam
         operation = _parse(ResultOperation, body)
         if operation.operation.upper() != "CANCEL":
             raise InvalidInput(f"unknown operation {operation.operation!r}: a result knows CANCEL")
-        _batch(services, result_id)
-        active = [r["id"] for r in services.container_jobs.batch_runs(result_id)
-                  if r["state"] in ("QUEUED", "RUNNING")]
-        if not active:
-            status = _result_view(_batch(services, result_id))["status"]
-            raise Conflict(f"result {result_id} is {status}: nothing is left to cancel")
-        for run_id in active:
-            try:
-                services.runs.cancel(run_id)
-            except Conflict:
-                pass  # it finished meanwhile
-        return _result_view(_batch(services, result_id))
+        return cancel(services, result_id)
     return _answer(action)
 
 
@@ -212,22 +225,22 @@ def operate_result(result_id: str, request: Request, body: Any = Body(None, exam
 def list_details(result_id: str, request: Request) -> Any:
     def action() -> list[dict[str, Any]]:
         services = _services(request)
-        _batch(services, result_id)
-        return [_detail_view(r) for r in services.container_jobs.batch_runs(result_id)]
+        find_batch(services, result_id)
+        return [detail_view(r) for r in services.container_jobs.batch_runs(result_id)]
     return _answer(action)
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}", summary="One execution",
         dependencies=[Depends(require("read"))])
 def get_detail(result_id: str, detail_id: str, request: Request) -> Any:
-    return _answer(lambda: _detail_view(_detail(_services(request), result_id, detail_id)))
+    return _answer(lambda: detail_view(find_detail(_services(request), result_id, detail_id)))
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}/logs",
         summary="An execution's output: stdout and stderr apart", dependencies=[Depends(require("read"))])
 def get_detail_logs(result_id: str, detail_id: str, request: Request) -> Any:
     def action() -> dict[str, Any]:
-        row = _detail(_services(request), result_id, detail_id)
+        row = find_detail(_services(request), result_id, detail_id)
         output = row["attempt_result"] or {}
         return {"detail_id": detail_id, "result_id": result_id, "status": detail_status(row),
                 "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
@@ -254,24 +267,24 @@ def result_status(statuses: Iterable[str]) -> str:
 
 
 # -- look-ups and views -------------------------------------------------------------------------
-def _task(services: Services, task_id: str) -> dict[str, Any]:
+def find_task(services: Services, task_id: str) -> dict[str, Any]:
     try:
         return services.container_jobs.get(task_id)
     except NotFound:
         raise NotFound(f"task {task_id} does not exist") from None
 
 
-def _batch(services: Services, result_id: str) -> dict[str, Any]:
+def find_batch(services: Services, result_id: str) -> dict[str, Any]:
     found = services.container_jobs.batches(batch_id=result_id)
     if not found:
         raise NotFound(f"result {result_id} does not exist")
     return found[0]
 
 
-def _detail(services: Services, result_id: str, detail_id: str) -> dict[str, Any]:
+def find_detail(services: Services, result_id: str, detail_id: str) -> dict[str, Any]:
     rows = services.container_jobs.batch_runs(result_id, run_id=detail_id)
     if not rows:
-        _batch(services, result_id)
+        find_batch(services, result_id)
         raise NotFound(f"result {result_id} has no detail {detail_id}")
     return rows[0]
 
@@ -285,7 +298,7 @@ def _times(submitted_at: float | None, start: float | None, end: float | None) -
             "duration": _epoch(end - start) if start is not None and end is not None else None}
 
 
-def _task_view(task: dict[str, Any], *, detailed: bool = False) -> dict[str, Any]:
+def task_view(task: dict[str, Any], *, detailed: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {"Id": task["id"], "Name": task["name"], "task_id": task["id"],
                             "name": task["name"], "status": task["status"]}
     if detailed:
@@ -297,7 +310,7 @@ def _task_view(task: dict[str, Any], *, detailed: bool = False) -> dict[str, Any
     return view
 
 
-def _result_view(batch: dict[str, Any]) -> dict[str, Any]:
+def result_view(batch: dict[str, Any]) -> dict[str, Any]:
     statuses = [detail_status({"state": s, "outcome": o}) for s, o, n in batch["counts"] for _ in range(n)]
     status = result_status(statuses)
     done = status not in ("QUEUED", "RUNNING")
@@ -308,7 +321,7 @@ def _result_view(batch: dict[str, Any]) -> dict[str, Any]:
                       "batch": f"/api/v1/batches/{batch['batch_id']}"}}
 
 
-def _detail_view(run: dict[str, Any]) -> dict[str, Any]:
+def detail_view(run: dict[str, Any]) -> dict[str, Any]:
     status = detail_status(run)
     output = run["attempt_result"] or {}
     done = status not in ("QUEUED", "RUNNING")

@@ -92,8 +92,9 @@ class ContainerStore:
         return set(attempt_ids) - active
 
     # -- batches of container runs (Stevedore's results and details) -----------------------
-    def batches(self, *, batch_id: str | None = None) -> list[dict[str, Any]]:
-        """Per batch of container runs: its job, times, and run counts by (state, last outcome)."""
+    def batches(self, *, batch_id: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Per batch of container runs (of one job, or one batch): its job, times, and run counts by
+        (state, last outcome)."""
         last = attempts.alias("last_attempt")
         query = (
             sa.select(runs.c.batch_id, runs.c.job_id, runs.c.state, last.c.outcome,
@@ -107,6 +108,8 @@ class ContainerStore:
         )
         if batch_id is not None:
             query = query.where(runs.c.batch_id == batch_id)
+        if job_id is not None:
+            query = query.where(runs.c.job_id == job_id)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         out: dict[str, dict[str, Any]] = {}

@@ -21,12 +21,14 @@ from stoker.ui.session import SignInRequired
 
 
 def install(app: FastAPI) -> None:
-    from stoker.ui import actions, pages
+    from stoker.ui import actions, clusters, pages, tasks
 
     app.state.ui_sessions = UiSessionStore(app.state.services.db)
     app.state.ui_templates = make_templates()
     app.include_router(pages.router)
     app.include_router(actions.router)
+    app.include_router(clusters.router)
+    app.include_router(tasks.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static", check_dir=False), name="ui-static")
 
     @app.get("/", include_in_schema=False)

@@ -69,18 +69,48 @@
     return tr;
   }
 
+  let reloading = false;
+  function reloadSoon() {  // a burst of events (N executions starting) reloads once
+    if (reloading) return;
+    reloading = true;
+    setTimeout(function () { window.location.reload(); }, 400);
+  }
+
+  // Clusters (their `cluster.<status>` events) and container executions (their runs' events) on
+  // the same stream: a list's badge changes in place; a detail page reloads to show what changed.
+  function followOthers(doc) {
+    if (doc.cluster_id && typeof doc.event === "string" && doc.event.indexOf("cluster.") === 0) {
+      const one = document.getElementById("cluster-status");
+      if (one && one.dataset.clusterId === doc.cluster_id && one.textContent !== doc.status) reloadSoon();
+      const list = document.getElementById("clusters");
+      const row = list && list.querySelector('tr[data-cluster-id="' + CSS.escape(doc.cluster_id) + '"]');
+      if (row) {
+        const badge = row.querySelector('[data-field="status"]');
+        badge.textContent = doc.status;
+        badge.className = "badge status-" + doc.status;
+      }
+      return;
+    }
+    if (doc.run_id && doc.state) {
+      const watched = document.querySelector('[data-watch-run="' + CSS.escape(doc.run_id) + '"]');
+      if (watched && watched.dataset.state !== doc.state) reloadSoon();
+    }
+  }
+
   function followRuns() {
     const table = document.getElementById("runs");
     const single = document.getElementById("run-state");
-    if (!table && !single) return;
+    const other = document.querySelector("#clusters, #cluster-status, #details, #detail-status");
+    if (!table && !single && !other) return;
     const status = document.getElementById("live-status");
-    const after = (table || single).dataset.after;
+    const after = (table || single || other).dataset.after;
     const source = new EventSource("/ui/stream" + (after ? "?after=" + encodeURIComponent(after) : ""));
-    source.onopen = function () { if (status) status.textContent = "Live: rows update as runs change."; };
+    source.onopen = function () { if (status) status.textContent = "Live: updates as they happen."; };
     source.onerror = function () { if (status) status.textContent = "Live updates paused; reconnecting…"; };
     source.onmessage = function (message) {
       let doc;
       try { doc = JSON.parse(message.data); } catch (e) { return; }
+      if (other) { followOthers(doc); return; }
       if (!doc.run_id || !doc.state) return;
       if (single && single.dataset.runId === doc.run_id && single.textContent !== doc.state) {
         setBadge(single, doc.state);
@@ -143,7 +173,14 @@
     });
   }
 
+  // A page waiting for something without events (a task's image import) reloads itself.
+  function reloadWhileWaiting() {
+    const el = document.querySelector("[data-reload-every]");
+    if (el) setTimeout(function () { window.location.reload(); }, 1000 * Number(el.dataset.reloadEvery));
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    reloadWhileWaiting();
     showTimes(document);
     setInterval(function () { showTimes(document); }, 30000);
     drawCharts();

@@ -1,0 +1,152 @@
+"""The UI's container tasks and results (Stevedore): register a task, run it N times, its results,
+an execution's details and logs — through the same functions the Stevedore API calls, with the
+same scopes (read to look, submit to register, run or cancel) and the same statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from stoker.compat import stevedore
+from stoker.core.errors import InvalidInput, StokerError
+from stoker.services import Services
+from stoker.store.ui_sessions import UiSession
+from stoker.ui.actions import _refused, _see_other
+from stoker.ui.pages import _horizon
+from stoker.ui.render import render
+from stoker.ui.session import authorize, current_session
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+# The fields of the register form besides the image and name, as the API takes them.
+LIMIT_FIELDS = ("command", "env", "timeout_seconds", "memory_mb", "cpus", "network")
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def parse_env(text: str) -> dict[str, str] | None:
+    """KEY=VALUE lines (blank lines skipped) as the env object the API takes."""
+    env: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"env line {number} ({line.strip()[:40]!r}) must be KEY=VALUE")
+        env[key.strip()] = value
+    return env or None
+
+
+def _words(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors())
+
+
+def _limits(command: str, env: str, timeout_seconds: str, memory_mb: str, cpus: str,
+            network: str) -> dict[str, Any]:
+    """The filled fields only (an empty one keeps the task's or the default value); pydantic checks
+    their types with the API's own models."""
+    values: dict[str, Any] = {"command": command.strip() or None, "env": parse_env(env),
+                              "timeout_seconds": timeout_seconds.strip() or None,
+                              "memory_mb": memory_mb.strip() or None, "cpus": cpus.strip() or None,
+                              "network": network.strip() or None}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# ---- tasks ---------------------------------------------------------------------------------
+@router.get("/tasks", response_class=HTMLResponse)
+def tasks_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return _tasks(request, session)
+
+
+def _tasks(request: Request, session: UiSession, *, status_code: int = 200, message: str | None = None,
+           form: dict[str, str] | None = None) -> HTMLResponse:
+    services = _services(request)
+    return render(request, "tasks.html", session, status_code=status_code, tasks=services.container_jobs.all(),
+                  runtime=services.containers, message=message, form=form or {})
+
+
+@router.post("/tasks")
+def register_task(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+                  repository: str = Form(""), name: str = Form(""), command: str = Form(""),
+                  env: str = Form(""), timeout_seconds: str = Form(""), memory_mb: str = Form(""),
+                  cpus: str = Form(""), network: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    form = {"repository": repository, "name": name, "command": command, "env": env,
+            "timeout_seconds": timeout_seconds, "memory_mb": memory_mb, "cpus": cpus, "network": network}
+    try:
+        body = {"repository": repository.strip(), **_limits(command, env, timeout_seconds, memory_mb, cpus, network)}
+        if name.strip():
+            body["name"] = name.strip()
+        job = stevedore.register(_services(request), stevedore.TaskCreate.model_validate(body))
+    except ValidationError as exc:
+        return _tasks(request, session, status_code=422, message=_words(exc), form=form)
+    except StokerError as exc:
+        return _tasks(request, session, status_code=exc.status_code, message=exc.message, form=form)
+    return _see_other(f"/ui/tasks/{quote(job['id'])}")
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+def task_page(task_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    services = _services(request)
+    task = stevedore.find_task(services, task_id)
+    results = [stevedore.result_view(b) for b in services.container_jobs.batches(job_id=task["id"])]
+    return render(request, "task.html", session, task=task, view=stevedore.task_view(task, detailed=True),
+                  results=results[::-1][:100], result_count=len(results))
+
+
+@router.post("/tasks/{task_id}/run")
+def run_task(task_id: str, request: Request, session: UiSession = Depends(current_session),
+             csrf_token: str = Form(""), times: str = Form("1"), command: str = Form(""),
+             env: str = Form(""), timeout_seconds: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    back = f"/ui/tasks/{quote(task_id)}"
+    try:
+        if not times.strip().isdigit():
+            raise InvalidInput(f"times must be a whole number from 1 to {stevedore.MAX_TIMES:,}, not {times!r}")
+        body = {"times": int(times), **_limits(command, env, timeout_seconds, "", "", "")}
+        result_id = stevedore.run_times(_services(request), task_id, stevedore.TaskOperation.model_validate(body))
+    except ValidationError as exc:
+        return _refused(request, session, InvalidInput(_words(exc)), back)
+    except StokerError as exc:
+        return _refused(request, session, exc, back)
+    return _see_other(f"/ui/results/{quote(result_id)}")
+
+
+# ---- results and their executions -------------------------------------------------------------
+@router.get("/results/{result_id}", response_class=HTMLResponse)
+def result_page(result_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    services = _services(request)
+    after = _horizon(request)  # before reading: a change after this is streamed, none is missed
+    result = stevedore.result_view(stevedore.find_batch(services, result_id))
+    rows = services.container_jobs.batch_runs(result_id)
+    return render(request, "result.html", session, result=result, task=stevedore.find_task(services, result["task_id"]),
+                  details=[{**stevedore.detail_view(r), "state": r["state"]} for r in rows], after=after,
+                  cancellable=result["status"] in ("QUEUED", "RUNNING"))
+
+
+@router.post("/results/{result_id}/cancel")
+def cancel_result(result_id: str, request: Request, session: UiSession = Depends(current_session),
+                  csrf_token: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    try:
+        stevedore.cancel(_services(request), result_id)
+    except StokerError as exc:
+        return _refused(request, session, exc, f"/ui/results/{quote(result_id)}")
+    return _see_other(f"/ui/results/{quote(result_id)}")
+
+
+@router.get("/results/{result_id}/details/{detail_id}", response_class=HTMLResponse)
+def detail_page(result_id: str, detail_id: str, request: Request,
+                session: UiSession = Depends(current_session)) -> HTMLResponse:
+    services = _services(request)
+    after = _horizon(request)
+    row = stevedore.find_detail(services, result_id, detail_id)
+    output = row["attempt_result"] or {}
+    return render(request, "detail.html", session, detail=stevedore.detail_view(row), state=row["state"],
+                  stdout=output.get("stdout", ""), stderr=output.get("stderr", ""), after=after)
