@@ -122,3 +122,16 @@ def wait_for(check, timeout: float = 30, what: str = "condition"):
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+def kill_every_node(data_dir: Path) -> None:
+    """Teardown's safety net for tests that launch clusters: any JVM still running from this test's
+    data dir (its working directory or its class path is there)."""
+    import psutil
+
+    from stoker.clusters import processes
+
+    for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        where = " ".join([proc.info["cwd"] or "", *(proc.info["cmdline"] or [])])
+        if str(data_dir) in where:
+            processes.stop_group(proc.info["pid"], None, grace=2)

@@ -14,9 +14,8 @@ import time
 import urllib.request
 
 import httpx
-import psutil
 import pytest
-from tests.e2e.processes import Server, wait_for
+from tests.e2e.processes import Server, kill_every_node, wait_for
 
 from stoker.clusters import processes
 
@@ -49,15 +48,6 @@ def gone(nodes: list[dict]) -> bool:
     """No process of any node's group and no open port of any node."""
     return not any(processes.group_alive(n["pid"]) or processes.port_open("127.0.0.1", n["port"])
                    or processes.port_open("127.0.0.1", n["web_port"]) for n in nodes if n["pid"])
-
-
-def kill_every_node(data_dir) -> None:
-    """Teardown's safety net: any JVM still running from this test's data dir (its working
-    directory or its class path is there)."""
-    for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
-        where = " ".join([proc.info["cwd"] or "", *(proc.info["cmdline"] or [])])
-        if str(data_dir) in where:
-            processes.stop_group(proc.info["pid"], None, grace=2)
 
 
 @pytest.fixture(scope="module")

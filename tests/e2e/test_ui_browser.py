@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from processes import TOKEN, Server
+from processes import TOKEN, Server, kill_every_node
 
 from conftest import IN_CI
 
@@ -29,6 +29,7 @@ def server(tmp_path_factory):
     stoker = Server(base / "data").start()
     yield stoker
     stoker.stop()
+    kill_every_node(base)  # a cluster's JVMs, should a test fail before destroying it
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,8 @@ def test_a_read_token_sees_no_actions_and_a_forged_post_is_refused(page, server)
     page.wait_for_url(re.compile(r"/ui/sign-in"))
 
     sign_in(page, reader_token)
-    for path in ("/ui/runs", "/ui/jobs", "/ui/dead-letters", "/ui/jobs/evens"):
+    for path in ("/ui/runs", "/ui/jobs", "/ui/dead-letters", "/ui/jobs/evens", "/ui/clusters", "/ui/products",
+                 "/ui/products/spark-standalone/4.3", "/ui/tasks"):
         page.goto(path)
         actions = page.eval_on_selector_all("form[method=post]", "fs => fs.map(f => f.getAttribute('action'))")
         assert actions == ["/ui/sign-out"], (path, actions)
@@ -204,3 +206,89 @@ def test_a_read_token_sees_no_actions_and_a_forged_post_is_refused(page, server)
     csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
     lacking = page.request.post(f"{server.url}/ui/runs", form={"steps": '[["noop"]]', "csrf_token": csrf})
     assert lacking.status == 403
+
+
+def test_launch_watch_and_destroy_a_cluster(page, server):
+    sign_in(page)
+    page.goto("/ui/products")
+    shoot(page, "products")
+    page.click("text=spark-standalone")
+    page.wait_for_url(re.compile(r"/ui/products/spark-standalone/4.3$"))
+    # A value the service refuses comes back in words, next to its option, with what was typed.
+    page.fill("[name='opt:size']", "0")
+    page.console.expect("status of 422 (Unprocessable")
+    page.click("button:has-text('Launch')")
+    assert "size" in page.locator("#launch-error").inner_text()
+    assert "node count" in page.locator("#option-error").inner_text()
+    assert page.locator("[name='opt:size']").input_value() == "0"
+    shoot(page, "product-invalid")
+    page.fill("[name='opt:size']", "1")
+    shoot(page, "product")
+    page.click("button:has-text('Launch')")
+    page.wait_for_url(re.compile(r"/ui/clusters/[0-9a-f-]+$"))
+    # The page follows the launch by itself (server-sent events), up to ready.
+    page.locator("#cluster-status", has_text="ready").wait_for(timeout=180_000)
+    nodes = page.locator("#cluster-nodes tbody tr")
+    assert nodes.count() == 2
+    assert page.locator("#cluster-nodes tbody tr", has_text="running").count() == 2
+    history = page.locator("#cluster-history tbody").inner_text()
+    assert "registered" in history and "configuring" in history and "ready" in history
+    shoot(page, "cluster")
+    cluster_url = page.url
+    page.goto("/ui/clusters")
+    assert page.locator("#clusters tbody tr", has_text="ready").count() == 1
+    shoot(page, "clusters")
+
+    # The list, open in a second tab, follows the destroy live, without a reload.
+    listing = page.context.new_page()
+    watcher = Console(listing)
+    listing.goto("/ui/clusters")
+    listing.evaluate("window.__notReloaded = true")
+    page.goto(cluster_url)
+    page.click("button:has-text('Destroy')")
+    page.locator("#cluster-status", has_text="destroyed").wait_for(timeout=60_000)
+    assert page.locator("#cluster-nodes tbody tr", has_text="running").count() == 0
+    assert page.locator("button:has-text('Destroy')").count() == 0
+    listing.locator('#clusters [data-field="status"]', has_text="destroyed").wait_for(timeout=30_000)
+    assert listing.evaluate("window.__notReloaded") is True
+    assert watcher.errors == [], watcher.errors
+
+
+def test_register_a_container_task_run_it_three_times_and_read_the_logs(page, server):
+    sign_in(page)
+    page.goto("/ui/tasks")
+    if page.locator("#no-runtime").count():
+        message = page.locator("#no-runtime").inner_text()
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    page.fill("#repository", "localhost/stoker/busybox:latest")
+    page.fill("#task-name", "greeter")
+    page.fill("#command", "sh -c 'echo hello from $GREETING; echo a warning >&2'")
+    page.fill("#env", "GREETING=stoker")
+    page.click("button:has-text('Register task')")
+    page.wait_for_url(re.compile(r"/ui/tasks/[0-9a-f-]+$"))
+    page.locator("#task-status", has_text="READY").wait_for(timeout=120_000)  # the page reloads while importing
+    page.fill("#times", "3")
+    page.click("button:has-text('Run')")
+    page.wait_for_url(re.compile(r"/ui/results/[0-9a-f-]+$"))
+    # The executions update live (server-sent events) until the result is complete.
+    page.locator("#result-status", has_text="COMPLETE").wait_for(timeout=180_000)
+    rows = page.locator("#details tbody tr")
+    assert rows.count() == 3
+    for i in range(3):
+        assert "COMPLETE" in rows.nth(i).inner_text()
+        assert rows.nth(i).locator("td").nth(2).inner_text() == "0"  # the exit code
+    shoot(page, "result")
+    rows.first.locator("a", has_text="Logs").click()
+    page.wait_for_url(re.compile(r"/ui/results/[0-9a-f-]+/details/[0-9a-f-]+#logs$"))
+    assert "hello from stoker" in page.locator("#detail-stdout").inner_text()
+    assert "a warning" in page.locator("#detail-stderr").inner_text()
+    assert page.locator("#detail-exit").inner_text() == "0"
+    shoot(page, "execution")
+    page.click("#main >> text=greeter")
+    page.wait_for_url(re.compile(r"/ui/tasks/[0-9a-f-]+$"))
+    assert page.locator("#results tbody tr", has_text="COMPLETE").count() == 1
+    shoot(page, "task")
+    page.goto("/ui/tasks")
+    shoot(page, "tasks")

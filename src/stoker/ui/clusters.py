@@ -160,7 +160,7 @@ def cluster_page(cluster_id: str, request: Request, session: UiSession = Depends
     after = _horizon(request)  # before reading: a change after this is streamed, none is missed
     cluster = service.store.get(cluster_id)
     return render(request, "cluster.html", session, cluster=cluster, nodes=service.store.nodes(cluster_id),
-                  history=service.store.history(cluster_id), after=after, age=age(cluster["created_at"]),
+                  history=service.store.history(cluster_id), after=after,
                   destroyable=cluster["status"] != "destroyed", repairable=cluster["status"] == "degraded")
 
 

@@ -3,6 +3,7 @@ every page carries (a Content-Security-Policy that allows scripts and styles fro
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True  # every template, whatever its file name
     templates.env.filters["time"] = time_tag
+    templates.env.filters["shell"] = lambda args: shlex.join(args) if args else ""  # a command, quoted as typed
     templates.env.globals["duration"] = duration
     return templates
 

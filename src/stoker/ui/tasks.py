@@ -149,4 +149,5 @@ def detail_page(result_id: str, detail_id: str, request: Request,
     row = stevedore.find_detail(services, result_id, detail_id)
     output = row["attempt_result"] or {}
     return render(request, "detail.html", session, detail=stevedore.detail_view(row), state=row["state"],
+                  task=stevedore.find_task(services, row["job_id"]),
                   stdout=output.get("stdout", ""), stderr=output.get("stderr", ""), after=after)
