@@ -94,6 +94,24 @@ def store_spark_app(app, count: int) -> tuple[str, str]:  # type: ignore[no-unty
     return "bench-job", "bench-run"
 
 
+def store_clusters_and_tasks(services, clusters: int = 200, results: int = 20,  # type: ignore[no-untyped-def]
+                             times: int = 500) -> tuple[list[str], str, list[str]]:
+    """Clusters of the `external` product (no process started), and a container task with
+    `results` results of `times` executions each (queued: no runtime runs them here)."""
+    from stoker.compat.stevedore import TASK_POLICY
+    from stoker.submission import RunRequest, Submitter
+
+    cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"})["id"]
+                   for i in range(clusters)]
+    services.containers.docker_host = "unix:///nonexistent/podman.sock"  # accepted, never reached
+    task = services.container_jobs.create("bench-task", {"image": "localhost/stoker/busybox:latest",
+                                                         "command": ["true"], "env": {}, "network": "none"},
+                                          status="READY", **TASK_POLICY)
+    result_ids = [Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"],
+                                                   copies=times)[0] for _ in range(results)]
+    return cluster_ids, task["id"], result_ids
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100_000)
@@ -117,6 +135,7 @@ def main() -> None:
         app = create_app(services)
         job_name, run_id = store_spark_app(app, args.events)
         print(f"stored {args.runs} runs and a {args.events}-event Spark app in {time.perf_counter() - began:.1f} s")
+        clusters, task, results = store_clusters_and_tasks(services)
         some_run = services.runs.list(limit=1)[0][0]["id"]
         middle = services.runs.list(limit=1, before_seq=args.runs // 2)[0][0]["seq"]
         with TestClient(app, follow_redirects=False) as client:
@@ -127,7 +146,10 @@ def main() -> None:
             cold_ms = (time.perf_counter() - cold) * 1000
             pages = ["/ui/", "/ui/runs", "/ui/runs?state=FAILED", f"/ui/runs?cursor={middle}",
                      "/ui/runs?job=adhoc&state=QUEUED", f"/ui/runs/{some_run}", "/ui/jobs", "/ui/functions",
-                     "/ui/dead-letters", "/ui/tokens", "/ui/spark", spark_page]
+                     "/ui/dead-letters", "/ui/tokens", "/ui/spark", spark_page,
+                     "/ui/clusters", f"/ui/clusters/{clusters[-1]}", "/ui/products", "/ui/products/external/1",
+                     "/ui/tasks", f"/ui/tasks/{task}", f"/ui/results/{results[-1]}",
+                     f"/ui/results/{results[-1]}/details/{services.container_jobs.batch_runs(results[-1])[0]['id']}"]
             print(f"{'page':48} {'p50 ms':>8} {'p95 ms':>8}")
             worst = 0.0
             for path in pages:

@@ -251,3 +251,17 @@ def test_task_actions_need_the_csrf_token_and_the_submit_scope(services, ui, rea
         assert ui.post(path, data=data).status_code == 403, path  # no CSRF token
     assert len(services.container_jobs.batches()) == 1
     assert {r["state"] for r in services.container_jobs.batch_runs(result_id)} == {"QUEUED"}
+
+
+def test_a_large_result_shows_its_executions_a_page_at_a_time(services, ui):
+    task = a_task(services)
+    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"], copies=150)
+    sign_in(ui)
+    first = ui.get(f"/ui/results/{result_id}").text
+    assert first.count('data-watch-run="') == 100 and "Executions 1–100 of 150" in first
+    assert f'href="/ui/results/{result_id}?offset=100"' in first
+    second = ui.get(f"/ui/results/{result_id}?offset=100").text
+    assert second.count('data-watch-run="') == 50 and "Executions 101–150 of 150" in second
+    shown = set(re.findall(r'data-watch-run="([^"]+)"', first)) | set(re.findall(r'data-watch-run="([^"]+)"', second))
+    assert len(shown) == 150
+    assert ui.get(f"/ui/results/{result_id}?offset=-1").status_code == 422

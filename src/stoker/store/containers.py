@@ -123,8 +123,10 @@ class ContainerStore:
             batch["end"] = _max(batch["end"], r.end)
         return sorted(out.values(), key=lambda b: b["submitted_at"])
 
-    def batch_runs(self, batch_id: str, *, run_id: str | None = None) -> list[dict[str, Any]]:
-        """The runs of a batch of container runs, each with its latest attempt's outcome and result."""
+    def batch_runs(self, batch_id: str, *, run_id: str | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[dict[str, Any]]:
+        """The runs of a batch of container runs (in submission order; a page of them with `limit`),
+        each with its latest attempt's outcome and result."""
         last = attempts.alias("last_attempt")
         query = (
             sa.select(runs.c.id, runs.c.batch_id, runs.c.job_id, runs.c.state, runs.c.queued_at,
@@ -137,6 +139,8 @@ class ContainerStore:
         )
         if run_id is not None:
             query = query.where(runs.c.id == run_id)
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
         with self.db.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 

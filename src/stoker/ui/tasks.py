@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -119,15 +119,20 @@ def run_task(task_id: str, request: Request, session: UiSession = Depends(curren
 
 
 # ---- results and their executions -------------------------------------------------------------
+# A result of up to 10,000 executions shows them this many a page (its counts cover them all).
+DETAILS_PER_PAGE = 100
+
+
 @router.get("/results/{result_id}", response_class=HTMLResponse)
-def result_page(result_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+def result_page(result_id: str, request: Request, session: UiSession = Depends(current_session),
+                offset: int = Query(0, ge=0, le=stevedore.MAX_TIMES)) -> HTMLResponse:
     services = _services(request)
     after = _horizon(request)  # before reading: a change after this is streamed, none is missed
     result = stevedore.result_view(stevedore.find_batch(services, result_id))
-    rows = services.container_jobs.batch_runs(result_id)
+    rows = services.container_jobs.batch_runs(result_id, limit=DETAILS_PER_PAGE, offset=offset)
     return render(request, "result.html", session, result=result, task=stevedore.find_task(services, result["task_id"]),
                   details=[{**stevedore.detail_view(r), "state": r["state"]} for r in rows], after=after,
-                  cancellable=result["status"] in ("QUEUED", "RUNNING"))
+                  cancellable=result["status"] in ("QUEUED", "RUNNING"), offset=offset, per_page=DETAILS_PER_PAGE)
 
 
 @router.post("/results/{result_id}/cancel")
