@@ -196,11 +196,15 @@ def test_run_a_task_n_times_and_read_its_result_and_executions(services, ui):
     assert refused.status_code == 422 and "times must be between 1 and" in refused.text
     refused = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "many"})
     assert refused.status_code == 422 and "whole number" in refused.text
-    answer = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "3", "command": "echo bye"})
+    answer = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "3", "command": "echo bye",
+                                                          "env": "B=2", "timeout_seconds": "9"})
     assert answer.status_code == 303
     result_id = answer.headers["location"].rsplit("/", 1)[1]
     runs = services.container_jobs.batch_runs(result_id)
-    assert len(runs) == 3 and all(r["options"]["container"]["command"] == ["echo", "bye"] for r in runs)
+    assert len(runs) == 3
+    for run in runs:  # the run's fields in place of the task's
+        spec = run["options"]["container"]
+        assert (spec["command"], spec["env"], spec["timeout_seconds"]) == (["echo", "bye"], {"B": "2"}, 9.0)
 
     page = ui.get(f"/ui/results/{result_id}").text
     assert page.count('data-watch-run="') == 3 and "QUEUED" in page and 'data-after="' in page
@@ -265,3 +269,18 @@ def test_a_large_result_shows_its_executions_a_page_at_a_time(services, ui):
     shown = set(re.findall(r'data-watch-run="([^"]+)"', first)) | set(re.findall(r'data-watch-run="([^"]+)"', second))
     assert len(shown) == 150
     assert ui.get(f"/ui/results/{result_id}?offset=-1").status_code == 422
+
+
+def test_a_web_url_is_a_link_only_when_it_is_http(services, ui):
+    """An external cluster's web_url is whatever its owner typed: never a javascript: link."""
+    sign_in(ui)
+    bad = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "javascript:alert(1)"})
+    good = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "http://h:8080"})
+    for cluster in (bad, good):  # the external orchestrator sets the URLs once the cluster is configured
+        services.clusters.store.transition(cluster["id"], "ready", allowed_from=("registered",),
+                                           master_url="spark://h:1", web_url=cluster["options"]["web_url"])
+    page = ui.get(f"/ui/clusters/{bad['id']}").text
+    assert 'href="javascript:' not in page and "<code>javascript:alert(1)</code>" in page
+    assert 'id="cluster-web" href' not in page
+    page = ui.get(f"/ui/clusters/{good['id']}").text
+    assert 'href="http://h:8080"' in page
