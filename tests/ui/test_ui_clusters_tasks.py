@@ -284,3 +284,11 @@ def test_a_web_url_is_a_link_only_when_it_is_http(services, ui):
     assert 'id="cluster-web" href' not in page
     page = ui.get(f"/ui/clusters/{good['id']}").text
     assert 'href="http://h:8080"' in page
+
+
+def test_a_run_on_a_cluster_links_to_it(services, ui):
+    sign_in(ui)
+    cluster = services.clusters.launch("x", "external", "1", {"master": "spark://h:1"})
+    submitted = Submitter(services).submit(RunRequest(steps=[["noop"]], options={"cluster": cluster["id"]}))
+    page = ui.get(f"/ui/runs/{submitted.run_id}").text
+    assert f'href="/ui/clusters/{cluster["id"]}" id="run-cluster"' in page
