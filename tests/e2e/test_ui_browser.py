@@ -234,6 +234,9 @@ def test_launch_watch_and_destroy_a_cluster(page, server):
     history = page.locator("#cluster-history tbody").inner_text()
     assert "registered" in history and "configuring" in history and "ready" in history
     shoot(page, "cluster")
+    page.set_viewport_size(PHONE)
+    shoot(page, "cluster-phone")
+    page.set_viewport_size(LAPTOP)
     cluster_url = page.url
     page.goto("/ui/clusters")
     assert page.locator("#clusters tbody tr", has_text="ready").count() == 1
