@@ -10,6 +10,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from container_fixtures import wait_until
 from stoker.app import Background, create_app
 from stoker.submission import RunRequest, Submitter
 from stoker.ui.clusters import form_options, option_fields
@@ -276,9 +277,9 @@ def test_a_web_url_is_a_link_only_when_it_is_http(services, ui):
     sign_in(ui)
     bad = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "javascript:alert(1)"})
     good = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "http://h:8080"})
-    for cluster in (bad, good):  # the external orchestrator sets the URLs once the cluster is configured
-        services.clusters.store.transition(cluster["id"], "ready", allowed_from=("registered",),
-                                           master_url="spark://h:1", web_url=cluster["options"]["web_url"])
+    for cluster in (bad, good):  # the cluster duties (external orchestrator) set the URLs on the way to ready
+        wait_until(lambda c=cluster: services.clusters.store.get(c["id"]),
+                   lambda view: view["status"] == "ready" and view["web_url"], 20, "the cluster to be ready")
     page = ui.get(f"/ui/clusters/{bad['id']}").text
     assert 'href="javascript:' not in page and "<code>javascript:alert(1)</code>" in page
     assert 'id="cluster-web" href' not in page

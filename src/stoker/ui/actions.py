@@ -36,7 +36,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _see_other(url: str) -> RedirectResponse:
+def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
@@ -62,7 +62,7 @@ def sign_in(request: Request, token: str = Form(""), next: str = Form("/ui/")) -
         return render(request, "sign_in.html", None, status_code=401, next=_safe_next(next),
                       message="That token is unknown or revoked.")
     session_id, session = session_store(request).open(principal)
-    response = _see_other(_safe_next(next))
+    response = see_other(_safe_next(next))
     response.set_cookie(COOKIE, session_id, max_age=int(session.expires_at - session_store(request).clock()),
                         httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui")
     return response
@@ -73,13 +73,13 @@ async def sign_out(request: Request, session: UiSession = Depends(current_sessio
                    csrf_token: str = Form("")) -> Response:
     authorize(session, "read", csrf_token)
     await run_in_threadpool(session_store(request).close, request.cookies[COOKIE])
-    response = _see_other("/ui/sign-in")
+    response = see_other("/ui/sign-in")
     response.delete_cookie(COOKIE, path="/ui")
     return response
 
 
 # ---- runs ---------------------------------------------------------------------------------
-def _refused(request: Request, session: UiSession, exc: Exception, back: str) -> HTMLResponse:
+def refused(request: Request, session: UiSession, exc: Exception, back: str) -> HTMLResponse:
     """A refusal in words, with the status the API answers, and the way back."""
     status = exc.status_code if isinstance(exc, StokerError) else 422 if isinstance(exc, PipelineInvalid) else 400
     problems = exc.problems if isinstance(exc, PipelineInvalid) else []
@@ -100,8 +100,8 @@ def submit_run(request: Request, session: UiSession = Depends(current_session), 
         submitted = Submitter(_services(request)).submit(
             RunRequest(steps=run_steps, params=_json_field(params, "parameters", {})))
     except (StokerError, PipelineInvalid, PathRefused) as exc:
-        return _refused(request, session, exc, "/ui/runs")
-    return _see_other(_safe_next(back) if back else f"/ui/runs/{submitted.run_id}")
+        return refused(request, session, exc, "/ui/runs")
+    return see_other(_safe_next(back) if back else f"/ui/runs/{submitted.run_id}")
 
 
 @router.post("/runs/{run_id}/retry")
@@ -111,8 +111,8 @@ def retry_run(run_id: str, request: Request, session: UiSession = Depends(curren
     try:
         _services(request).runs.retry(run_id)
     except StokerError as exc:
-        return _refused(request, session, exc, _safe_next(back or f"/ui/runs/{run_id}"))
-    return _see_other(f"/ui/runs/{run_id}")
+        return refused(request, session, exc, _safe_next(back or f"/ui/runs/{run_id}"))
+    return see_other(f"/ui/runs/{run_id}")
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -122,8 +122,8 @@ def cancel_run(run_id: str, request: Request, session: UiSession = Depends(curre
     try:
         _services(request).runs.cancel(run_id)
     except StokerError as exc:
-        return _refused(request, session, exc, f"/ui/runs/{run_id}")
-    return _see_other(f"/ui/runs/{run_id}")
+        return refused(request, session, exc, f"/ui/runs/{run_id}")
+    return see_other(f"/ui/runs/{run_id}")
 
 
 # ---- jobs ---------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def save_job(request: Request, session: UiSession = Depends(current_session), cs
         message = exc.message if isinstance(exc, StokerError) else str(exc)
         return render(request, "job_form.html", session, status_code=422, job=job, steps_text=steps,
                       problems=problems, message=message, name=name, description=description)
-    return _see_other(f"/ui/jobs/{quote(existing or name.strip())}")
+    return see_other(f"/ui/jobs/{quote(existing or name.strip())}")
 
 
 @router.post("/jobs/{name}/runs")
@@ -172,8 +172,8 @@ def submit_job_run(name: str, request: Request, session: UiSession = Depends(cur
         submitted = Submitter(_services(request)).submit(
             RunRequest(params=_json_field(params, "parameters", {})), job_name=name)
     except (StokerError, PipelineInvalid, PathRefused) as exc:
-        return _refused(request, session, exc, f"/ui/jobs/{quote(name)}")
-    return _see_other(f"/ui/runs/{submitted.run_id}")
+        return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
+    return see_other(f"/ui/runs/{submitted.run_id}")
 
 
 # ---- tokens -------------------------------------------------------------------------------
@@ -197,5 +197,5 @@ def revoke_token(token_id: str, request: Request, session: UiSession = Depends(c
                  csrf_token: str = Form("")) -> Response:
     authorize(session, "admin", csrf_token)
     if not _services(request).tokens.revoke(token_id):
-        return _refused(request, session, InvalidInput(f"no token with id {token_id!r}"), "/ui/tokens")
-    return _see_other("/ui/tokens")
+        return refused(request, session, InvalidInput(f"no token with id {token_id!r}"), "/ui/tokens")
+    return see_other("/ui/tokens")

@@ -17,8 +17,8 @@ from stoker.clusters.options import ProductOptions
 from stoker.clusters.service import STATUSES, ClusterService
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.store.ui_sessions import UiSession
-from stoker.ui.actions import _refused, _see_other
-from stoker.ui.pages import _horizon
+from stoker.ui.actions import refused, see_other
+from stoker.ui.pages import live_horizon
 from stoker.ui.render import render
 from stoker.ui.session import authorize, current_session
 
@@ -139,7 +139,7 @@ def _launch(request: Request, session: UiSession, name: str, version: str, given
         cluster = service.launch(session.principal.name, name, version, form_options(product["options"], given))
     except StokerError as exc:
         return _product(request, session, product, given, exc)
-    return _see_other(f"/ui/clusters/{cluster['id']}")
+    return see_other(f"/ui/clusters/{cluster['id']}")
 
 
 # ---- clusters --------------------------------------------------------------------------------
@@ -151,13 +151,13 @@ def clusters_page(request: Request, session: UiSession = Depends(current_session
     clusters = _clusters(request).store.list(status=status or None)  # one query: no nodes, no history
     now = time.time()
     return render(request, "clusters.html", session, clusters=clusters[::-1], status=status, statuses=STATUSES,
-                  after=_horizon(request), ages={c["id"]: age(c["created_at"], now) for c in clusters})
+                  after=live_horizon(request), ages={c["id"]: age(c["created_at"], now) for c in clusters})
 
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
 def cluster_page(cluster_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
     service = _clusters(request)
-    after = _horizon(request)  # before reading: a change after this is streamed, none is missed
+    after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
     cluster = service.store.get(cluster_id)
     return render(request, "cluster.html", session, cluster=cluster, nodes=service.store.nodes(cluster_id),
                   history=service.store.history(cluster_id), after=after,
@@ -171,8 +171,8 @@ def destroy(cluster_id: str, request: Request, session: UiSession = Depends(curr
     try:
         _clusters(request).destroy(cluster_id)
     except StokerError as exc:
-        return _refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
-    return _see_other(f"/ui/clusters/{quote(cluster_id)}")
+        return refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
+    return see_other(f"/ui/clusters/{quote(cluster_id)}")
 
 
 @router.post("/clusters/{cluster_id}/repair")
@@ -182,5 +182,5 @@ def repair(cluster_id: str, request: Request, session: UiSession = Depends(curre
     try:
         _clusters(request).repair(cluster_id)
     except StokerError as exc:
-        return _refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
-    return _see_other(f"/ui/clusters/{quote(cluster_id)}")
+        return refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
+    return see_other(f"/ui/clusters/{quote(cluster_id)}")

@@ -32,7 +32,7 @@ def _services(request: Request) -> Any:
     return request.app.state.services
 
 
-def _horizon(request: Request) -> int:
+def live_horizon(request: Request) -> int:
     """The newest run event now: a page's live updates start after it, so none is missed between
     rendering the page and its stream connecting."""
     return int(stream.hub_of(request).feed.horizon())
@@ -73,7 +73,7 @@ def runs_page(request: Request, session: UiSession = Depends(current_session), j
         queued_after=time.time() - SINCE[since] if since else None)
     return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
                   job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
-                  cursor_given=cursor is not None or bool(batch), after=_horizon(request),
+                  cursor_given=cursor is not None or bool(batch), after=live_horizon(request),
                   jobs=[j["name"] for j in services.runs.jobs.list()])
 
 
@@ -88,7 +88,7 @@ def run_page(run_id: str, request: Request, session: UiSession = Depends(current
     spark_apps = request.app.state.event_store.apps_of(
         sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
-                  after=_horizon(request),
+                  after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
                   result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,
                   retryable=run["state"] in ("FAILED", "CANCELLED"),

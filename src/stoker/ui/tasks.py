@@ -15,8 +15,8 @@ from stoker.compat import stevedore
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.services import Services
 from stoker.store.ui_sessions import UiSession
-from stoker.ui.actions import _refused, _see_other
-from stoker.ui.pages import _horizon
+from stoker.ui.actions import refused, see_other
+from stoker.ui.pages import live_horizon
 from stoker.ui.render import render
 from stoker.ui.session import authorize, current_session
 
@@ -88,7 +88,7 @@ def register_task(request: Request, session: UiSession = Depends(current_session
         return _tasks(request, session, status_code=422, message=_words(exc), form=form)
     except StokerError as exc:
         return _tasks(request, session, status_code=exc.status_code, message=exc.message, form=form)
-    return _see_other(f"/ui/tasks/{quote(job['id'])}")
+    return see_other(f"/ui/tasks/{quote(job['id'])}")
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
@@ -112,10 +112,10 @@ def run_task(task_id: str, request: Request, session: UiSession = Depends(curren
         body = {"times": int(times), **_limits(command, env, timeout_seconds, "", "", "")}
         result_id = stevedore.run_times(_services(request), task_id, stevedore.TaskOperation.model_validate(body))
     except ValidationError as exc:
-        return _refused(request, session, InvalidInput(_words(exc)), back)
+        return refused(request, session, InvalidInput(_words(exc)), back)
     except StokerError as exc:
-        return _refused(request, session, exc, back)
-    return _see_other(f"/ui/results/{quote(result_id)}")
+        return refused(request, session, exc, back)
+    return see_other(f"/ui/results/{quote(result_id)}")
 
 
 # ---- results and their executions -------------------------------------------------------------
@@ -127,7 +127,7 @@ DETAILS_PER_PAGE = 100
 def result_page(result_id: str, request: Request, session: UiSession = Depends(current_session),
                 offset: int = Query(0, ge=0, le=stevedore.MAX_TIMES)) -> HTMLResponse:
     services = _services(request)
-    after = _horizon(request)  # before reading: a change after this is streamed, none is missed
+    after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
     result = stevedore.result_view(stevedore.find_batch(services, result_id))
     rows = services.container_jobs.batch_runs(result_id, limit=DETAILS_PER_PAGE, offset=offset)
     return render(request, "result.html", session, result=result, task=stevedore.find_task(services, result["task_id"]),
@@ -142,15 +142,15 @@ def cancel_result(result_id: str, request: Request, session: UiSession = Depends
     try:
         stevedore.cancel(_services(request), result_id)
     except StokerError as exc:
-        return _refused(request, session, exc, f"/ui/results/{quote(result_id)}")
-    return _see_other(f"/ui/results/{quote(result_id)}")
+        return refused(request, session, exc, f"/ui/results/{quote(result_id)}")
+    return see_other(f"/ui/results/{quote(result_id)}")
 
 
 @router.get("/results/{result_id}/details/{detail_id}", response_class=HTMLResponse)
 def detail_page(result_id: str, detail_id: str, request: Request,
                 session: UiSession = Depends(current_session)) -> HTMLResponse:
     services = _services(request)
-    after = _horizon(request)
+    after = live_horizon(request)
     row = stevedore.find_detail(services, result_id, detail_id)
     output = row["attempt_result"] or {}
     return render(request, "detail.html", session, detail=stevedore.detail_view(row), state=row["state"],
