@@ -48,17 +48,8 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("stoker.events.checking", "stoker.worker.child"): "watch_parent: a shared process helper",
     # The test harness lives in the installed package (issue 7 §3 moves it under tests/).
     ("stoker.events.testing", "stoker.app"): "test harness inside the package",
-    # Executors receive the attempt as the queue hands it out (store.queue.Claimed, a plain
-    # dataclass); moving it to core is the next step of the attempt contract.
-    ("stoker.executors.base", "stoker.store.queue"): "Claimed, the queue's attempt type",
-    # The attempt contract lives in worker/ today (issue 7 §1: it moves to executors/).
-    ("stoker.executors.base", "stoker.worker.attempt_log"): "AttemptLog/QuietLog: moving to executors",
-    ("stoker.executors.base", "stoker.worker.control"): "AttemptControl: moving to executors",
-    ("stoker.executors.submit_driver", "stoker.worker.errors"): "is_permanent/short_error: moving",
     # The lane -> executor map is the worker loop's today; it becomes the catalog's route().
     ("stoker.api.worker", "stoker.worker.loop"): "EXECUTOR_BY_LANE: becoming catalog routing",
-    # claimed_view is a view of the worker protocol router; it moves to api/views.py.
-    ("stoker.compat.speedy", "stoker.api.worker"): "claimed_view: moving to api/views.py",
 }
 
 

@@ -106,14 +106,14 @@ def test_capacity_parses_the_setting():
 
 
 def test_a_remote_worker_refuses_cluster_runs_for_another_worker_to_take():
+    from stoker.core.attempts import Claimed
     from stoker.executors.base import ClusterUnavailable
-    from stoker.store.queue import Claimed
-    from stoker.worker.errors import is_permanent
+    from stoker.executors.errors import is_permanent
     from stoker.worker.targets import no_clusters
 
     def claimed(options):
-        return Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="adhoc", job_kind="pipeline",
-                       job_spec={}, mode="session", lane="spark", steps=[["range", 1]], params={}, options=options,
+        return Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="adhoc",
+                       mode="session", lane="spark", steps=[["range", 1]], params={}, options=options,
                        secrets=None, timeout_seconds=None, lease_expires_at=0.0)
 
     assert no_clusters(claimed({})) is None

@@ -6,8 +6,8 @@ from stoker.core.errors import InvalidInput
 from stoker.core.secrets import REDACTED, SecretBox, redacted_view, split_secrets
 from stoker.core.states import Outcome, RunState, backoff_delay, next_state_after
 from stoker.executors.base import s3a_conf
+from stoker.executors.errors import short_error
 from stoker.submission import lane_of, substitute_params
-from stoker.worker.errors import short_error
 
 
 def test_next_state_after():
@@ -74,8 +74,8 @@ def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
     from pyspark.errors import AnalysisException
 
     from stoker.catalog.errors import PathRefused, ResultTooLarge, StepFailed
+    from stoker.executors.errors import is_permanent
     from stoker.executors.submit_mode import SubmitFailed
-    from stoker.worker.errors import is_permanent
 
     def wrapped(cause: BaseException) -> StepFailed:
         try:

@@ -10,27 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
-from stoker.api.views import iso
+from stoker.api.views import claimed_view, iso
+from stoker.core.attempts import Claimed
 from stoker.core.states import Outcome
 from stoker.services import Services
-from stoker.store.queue import Claimed, Ending
+from stoker.store.queue import Ending
 
 router = APIRouter(prefix="/api/v1", tags=["worker protocol"])
-
-
-def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
-    """An attempt as handed to the worker that holds it: the only place secrets are decrypted."""
-    options = dict(claimed.options)
-    if claimed.secrets:
-        options.update(services.secrets.open(claimed.secrets))
-    return {
-        "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
-        "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": claimed.steps,
-        "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
-        "lease_expires_at": iso(claimed.lease_expires_at),
-        "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
-                  "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},
-    }
 
 
 async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
@@ -59,7 +45,7 @@ async def claim(body: Claim, request: Request) -> dict[str, Any]:
                             lease_seconds=body.lease_seconds or services.settings.lease_seconds,
                             wait_seconds=body.wait_seconds,
                             lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
-    return {"attempts": [claimed_view(services, c) for c in claimed]}
+    return {"attempts": [claimed_view(c, services.secrets) for c in claimed]}
 
 
 @router.post("/worker/finish", summary="Report several attempts' ends in one transaction; fenced "

@@ -24,7 +24,7 @@ DRIVER = Path(__file__).with_name("submit_driver.py")
 
 
 class SubmitFailed(Exception):
-    """The driver failed; `permanent` is the driver's own judgement (worker/errors.py)."""
+    """The driver failed; `permanent` is the driver's own judgement (executors/errors.py)."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)

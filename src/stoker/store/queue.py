@@ -26,6 +26,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
 from stoker.core.limits import DEFAULT_LEASE_SECONDS
 from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay, next_state_after
@@ -35,34 +36,13 @@ from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
 @dataclass(frozen=True)
-class Claimed:
-    """An attempt a worker now holds, with everything needed to execute it."""
-
-    attempt_id: str
-    run_id: str
-    number: int
-    job_id: str
-    job_name: str
-    job_kind: str
-    job_spec: dict[str, Any]
-    mode: str
-    lane: str
-    steps: list[Any] | None
-    params: dict[str, Any]
-    options: dict[str, Any]
-    secrets: str | None
-    timeout_seconds: float | None
-    lease_expires_at: float
-
-
-@dataclass(frozen=True)
 class Ending:
     attempt_id: str
     outcome: Outcome
     result: Any = None
     error: str | None = None
     log: str | None = None
-    # A failure a retry cannot fix (worker/errors.py: is_permanent): the run fails now, keeping its
+    # A failure a retry cannot fix (executors/errors.py: is_permanent): the run fails now, keeping its
     # remaining attempts for a manual retry once the cause is fixed.
     permanent: bool = False
 
@@ -155,8 +135,7 @@ class Queue:
         return sorted(
             (Claimed(
                 attempt_id=attempt_ids[r.id], run_id=r.id, number=r.attempt_count, job_id=r.job_id,
-                job_name=job_rows[r.job_id].name, job_kind=job_rows[r.job_id].kind,
-                job_spec=job_rows[r.job_id].spec, mode=job_rows[r.job_id].mode, lane=r.lane,
+                job_name=job_rows[r.job_id].name, mode=job_rows[r.job_id].mode, lane=r.lane,
                 steps=r.steps, params=r.params, options=r.options, secrets=r.secrets,
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
             ) for r in rows),

@@ -23,16 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from stoker.config import Settings
+from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
 from stoker.core.states import Outcome
+from stoker.executors.attempt_log import AttemptLog, QuietLog
 from stoker.executors.base import Execution, Executor, SparkTarget
+from stoker.executors.control import AttemptControl
+from stoker.executors.errors import is_permanent, short_error
 from stoker.services import Services
 from stoker.store.notify import Wakeup
-from stoker.store.queue import Claimed, Ending
-from stoker.worker.attempt_log import AttemptLog, QuietLog
+from stoker.store.queue import Ending
 from stoker.worker.backends import DatabaseBackend, LeaseBackend
-from stoker.worker.control import AttemptControl
-from stoker.worker.errors import is_permanent, short_error
 from stoker.worker.targets import ClusterTargets, no_clusters
 
 log = logging.getLogger(__name__)

@@ -3,11 +3,11 @@ read from the cluster records at the start of each attempt."""
 
 from __future__ import annotations
 
+from stoker.core.attempts import Claimed
 from stoker.core.errors import NotFound
 from stoker.executors.base import ClusterUnavailable, SparkTarget
 from stoker.store.clusters import GONE, SERVING, spark_target
 from stoker.store.db import Database
-from stoker.store.queue import Claimed
 
 
 def cluster_of(claimed: Claimed) -> str | None:
