@@ -48,8 +48,6 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("stoker.events.checking", "stoker.worker.child"): "watch_parent: a shared process helper",
     # The test harness lives in the installed package (issue 7 §3 moves it under tests/).
     ("stoker.events.testing", "stoker.app"): "test harness inside the package",
-    # The lane -> executor map is the worker loop's today; it becomes the catalog's route().
-    ("stoker.api.worker", "stoker.worker.loop"): "EXECUTOR_BY_LANE: becoming catalog routing",
 }
 
 

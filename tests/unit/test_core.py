@@ -7,7 +7,7 @@ from stoker.core.secrets import REDACTED, SecretBox, redacted_view, split_secret
 from stoker.core.states import Outcome, RunState, backoff_delay, next_state_after
 from stoker.executors.base import s3a_conf
 from stoker.executors.errors import short_error
-from stoker.submission import lane_of, substitute_params
+from stoker.submission import substitute_params
 
 
 def test_next_state_after():
@@ -40,10 +40,33 @@ def test_substitute_params_keeps_types():
         substitute_params(steps, {"low": 1})
 
 
-def test_lane():
-    assert lane_of([["noop"]]) == "instant"
-    assert lane_of([["sleep", 1], ["noop"]]) == "spark"
-    assert lane_of([["range", 1], ["count"]]) == "spark"
+def test_route_is_one_rule_for_lane_and_executor():
+    from stoker.catalog import load_catalog
+    from stoker.catalog.routing import EXECUTOR_BY_LANE, Route
+
+    catalog = load_catalog()
+    assert catalog.route([["noop"]]) == Route("instant", "inline")
+    assert catalog.route([["fail", "x"]]) == ("instant", "inline")  # a (lane, executor) tuple
+    assert catalog.route([["sleep", 1], ["noop"]]) == ("spark", "inline")  # waits, but needs no Spark
+    assert catalog.route([["sate_ping"]]) == ("spark", "inline")
+    assert catalog.route([["range", 1], ["count"]]) == ("spark", "spark_session")
+    assert catalog.route([["range", 1], ["count"]], mode="submit") == ("spark", "spark_submit")
+    assert catalog.route(None, kind="container") == ("container", "container")
+    # Unknown or malformed steps never skip Spark nor take the instant lane.
+    assert catalog.route([["no_such_function"]]) == ("spark", "spark_session")
+    assert catalog.route([]) == ("spark", "spark_session")
+    # What the claim records up front agrees with route() for the lanes that fix their executor.
+    assert {"instant": catalog.route([["noop"]]).executor,
+                                "container": catalog.route(None, kind="container").executor} == EXECUTOR_BY_LANE
+
+
+def test_instant_functions_need_no_spark():
+    from stoker.catalog import function
+
+    with pytest.raises(ValueError, match="instant function cannot need Spark"):
+        @function(kind="action", instant=True)
+        def quick(sc, frame):
+            return None
 
 
 def test_short_error_drops_stack_lines():

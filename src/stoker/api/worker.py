@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from stoker.api.auth import require
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
 from stoker.api.views import claimed_view, iso
+from stoker.catalog.routing import EXECUTOR_BY_LANE
 from stoker.core.attempts import Claimed
 from stoker.core.states import Outcome
 from stoker.services import Services
@@ -23,8 +24,6 @@ async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease
                         wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
     """Claim now; if nothing is there, wait (woken by new work, holding no thread) until
     `wait_seconds` pass."""
-    from stoker.worker.loop import EXECUTOR_BY_LANE
-
     executors = EXECUTOR_BY_LANE if lanes else None
 
     async def claim_now() -> list[Claimed]:

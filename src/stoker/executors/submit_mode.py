@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from stoker.catalog.routing import SPARK_SUBMIT
 from stoker.config import Settings
 from stoker.core.secrets import write_private
 from stoker.executors.base import Execution
@@ -38,7 +39,7 @@ def spark_submit_path() -> str:
 
 
 class SparkSubmitExecutor:
-    name = "spark_submit"
+    name = SPARK_SUBMIT
 
     def __init__(self, settings: Settings, roots: Any,
                  listener: Callable[[str], dict[str, str]] | None = None, catalog: Any = None) -> None:
