@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stoker.core.errors import InvalidInput
@@ -127,3 +129,34 @@ def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
     assert not is_permanent(RuntimeError("executor lost"))
     assert is_permanent(SubmitFailed("bad", permanent=True))
     assert not is_permanent(SubmitFailed("driver died"))
+
+
+def test_docs_runs_md_lists_every_transition():
+    import re
+    from pathlib import Path
+
+    from stoker.core.states import TRANSITIONS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "runs.md").read_text()
+    rows = re.findall(r"^\| (claim|cancel|end|retry) \| ([A-Z]+) \| ([A-Z]+) \| (.+?) \|$", doc, re.MULTILINE)
+    assert rows == [(t.action, t.source.value, t.target.value, t.when) for t in TRANSITIONS]
+
+
+def test_next_state_after_stays_in_the_table():
+    from stoker.core.states import RunState, next_state_after, targets
+
+    allowed = targets("end", RunState.RUNNING)
+    for outcome in Outcome:
+        for done, most in ((1, 3), (3, 3)):
+            for auto in (True, False):
+                for cancel in (True, False):
+                    assert next_state_after(outcome, done, most, auto, cancel) in allowed
+
+
+def test_validation_names_the_catalogs_endings():
+    from stoker.catalog import PipelineInvalid, StorageRoots, load_catalog
+
+    with pytest.raises(PipelineInvalid) as refused:
+        load_catalog().validate([["range", 3]], StorageRoots(Path("/tmp")))
+    message = str(refused.value.problems)
+    assert "fail" in message and "sate_ping" in message and "collect" in message
