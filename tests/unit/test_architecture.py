@@ -19,7 +19,7 @@ _PEERS = _SHARED | {"store", "config", "services", "api.auth"}  # events, sinks,
 ASSEMBLY = "*"
 RULES: dict[str, set[str] | str] = {
     "core": {"stoker"},
-    "config": {"stoker"},
+    "config": {"stoker", "core"},
     "store": _SHARED,
     "catalog": _SHARED,
     "executors": _SHARED | {"catalog", "config"},

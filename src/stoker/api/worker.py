@@ -71,7 +71,7 @@ def annotate(attempt_id: str, body: Annotate, request: Request) -> None:
              responses={409: {"description": "the attempt no longer holds its lease (it ended or was reaped)"}})
 def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) -> dict[str, Any]:
     services = request.app.state.services
-    # No body: the server's one lease setting (STOKER_LEASE_SECONDS), not a literal of its own.
+    # No body (or no lease_seconds): the server's one lease setting (STOKER_LEASE_SECONDS).
     lease = services.queue.heartbeat_one(
         attempt_id, lease_seconds=(body.lease_seconds if body and body.lease_seconds
                                    else services.settings.lease_seconds))

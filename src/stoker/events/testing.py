@@ -54,7 +54,7 @@ def app_from_env():  # type: ignore[no-untyped-def]
     from stoker.services import bootstrap_admin_token, build_services
 
     keep_freed_memory()  # as `stoker serve` does
-    services = build_services(Settings.from_env(embedded_worker=False))
+    services = build_services(Settings.from_env())
     bootstrap_admin_token(services)
     return create_app(services)
 
