@@ -189,7 +189,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
     if parent_pid is not None:
-        from stoker.worker.child import watch_parent
+        from stoker.parent_watch import watch_parent
 
         watch_parent(parent_pid, stop.set)
     click.echo(f"worker {name} started" + (f", leasing from {remote_url}" if remote_url else ""))

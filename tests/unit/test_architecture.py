@@ -15,11 +15,14 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "stoker"
 # module and everything under it ("api.auth" allows stoker.api.auth only; "store" all of store/).
 # "stoker" is the package's __init__ (just __version__).
 _SHARED = {"stoker", "core"}
-_PEERS = _SHARED | {"store", "config", "services", "api.auth"}  # events, sinks, clusters
+_PEERS = _SHARED | {"store", "config", "services", "api.auth", "parent_watch"}  # events, sinks, clusters
+# Leaves other layers may name: modules that import nothing of Stoker (LEAVES_ARE_LEAVES checks).
+LEAVES = ("events.listener_conf", "parent_watch", "config")
 ASSEMBLY = "*"
 RULES: dict[str, set[str] | str] = {
     "core": {"stoker"},
     "config": {"stoker", "core"},
+    "parent_watch": {"stoker"},
     "store": _SHARED,
     "catalog": _SHARED,
     "executors": _SHARED | {"catalog", "config"},
@@ -27,7 +30,9 @@ RULES: dict[str, set[str] | str] = {
     "events": _PEERS,
     "sinks": _PEERS,
     "clusters": _PEERS,
-    "worker": _SHARED | {"store", "catalog", "executors", "config", "services"},
+    # events.listener_conf: how to attach the collector's JVM listener to a Spark app they start.
+    "worker": _SHARED | {"store", "catalog", "executors", "config", "services", "parent_watch",
+                         "events.listener_conf"},
     "submission": _SHARED | {"store", "catalog", "services"},
     "api": _SHARED | {"store", "submission", "config", "services", "catalog",
                       "events.api", "sinks.api", "sinks.stream", "sinks.webhooks_api", "clusters.api"},
@@ -40,12 +45,6 @@ RULES: dict[str, set[str] | str] = {
 # Imports that break the rules today, each with why it is still here; later slices remove them.
 # (importer module, imported module) — both exact.
 ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
-    # The worker attaches the Spark listener (events/listener_conf.py) to the apps it starts; the
-    # listener's conf builder belongs with the executors, once events/ stops owning it.
-    ("stoker.worker.loop", "stoker.events"): "listener_conf/listener_jar_path: move to executors",
-    # The ingest helper processes exit with their parent, as the worker child does; watch_parent
-    # is process plumbing that wants a neutral home (core is pure, so not there).
-    ("stoker.events.checking", "stoker.worker.child"): "watch_parent: a shared process helper",
     # The test harness lives in the installed package (issue 7 §3 moves it under tests/).
     ("stoker.events.testing", "stoker.app"): "test harness inside the package",
 }
@@ -119,6 +118,13 @@ def violations(root: Path, exceptions: dict[tuple[str, str], str]) -> list[str]:
 
 def test_imports_follow_the_module_rules() -> None:
     assert violations(SRC, ALLOWED_EXCEPTIONS) == []
+
+
+def test_leaves_import_nothing_of_stoker_but_core() -> None:
+    """The modules other layers may name one by one must not pull their package in behind them."""
+    for leaf in LEAVES:
+        path = SRC.joinpath(*leaf.split(".")).with_suffix(".py")
+        assert {t.split(".")[1] for t, _ in imports_of(path, SRC) if t != "stoker"} <= {"core"}, leaf
 
 
 def test_every_allowed_exception_is_still_needed() -> None:

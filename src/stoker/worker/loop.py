@@ -294,7 +294,7 @@ def listener_for(api_url: str, token: str, data_dir: Path) -> Callable[[str], di
     runs still work, unobserved). The token goes to Spark in a file of the data dir that only its
     owner reads: Spark puts confs on the driver's command line, where `ps` shows them."""
     from stoker.core.secrets import write_private
-    from stoker.events import listener_conf, listener_jar_path
+    from stoker.events.listener_conf import listener_conf, listener_jar_path
 
     if not listener_jar_path().exists():
         log.warning("Spark listener jar missing (%s): Spark runs will not stream their events; "
