@@ -134,6 +134,50 @@ def test_every_allowed_exception_is_still_needed() -> None:
             if not any(_excused(module, target, pair) for module, target, _ in found)] == []
 
 
+# Routers, adapters and the submission service hold no SQL and open no transaction (the store's
+# methods do): they may not import sqlalchemy at run time nor call a Database's write()/read().
+NO_SQL = ("stoker.api", "stoker.compat", "stoker.submission", "stoker.ui")
+
+
+def sql_in(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+                   for n in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        found += [f"{path}:{node.lineno}: imports {n}" for n in names if n.split(".")[0] == "sqlalchemy"]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("write", "read") and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "db"):
+            found.append(f"{path}:{node.lineno}: opens a transaction (db.{node.func.attr}())")
+    return found
+
+
+def no_sql_violations(root: Path) -> list[str]:
+    return [hit for path in sorted(root.rglob("*.py")) if _module_name(path, root).startswith(NO_SQL)
+            for hit in sql_in(path)]
+
+
+def test_routers_and_adapters_hold_no_sql() -> None:
+    assert no_sql_violations(SRC) == []
+
+
+def test_planted_sql_in_an_adapter_fails(tmp_path: Path) -> None:
+    root = tmp_path / "stoker"
+    (root / "compat").mkdir(parents=True)
+    (root / "compat" / "bad.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import sqlalchemy\n"
+        "def f(services):\n    import sqlalchemy as sa\n    with services.db.write() as conn:\n"
+        "        conn.execute(sa.text('DELETE FROM runs'))\n")
+    found = no_sql_violations(root)
+    assert len(found) == 2 and "imports sqlalchemy" in found[0] and "db.write()" in found[1]
+
+
 @pytest.mark.parametrize("source", [
     "from stoker.worker.loop import Worker\n",                      # at the top
     "def f():\n    from stoker.worker import loop\n",               # lazy, inside a function
