@@ -4,16 +4,19 @@ the table says — moves the run to one of its targets, or is refused and change
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 
 import pytest
 
 from stoker.core.errors import Conflict, Fenced
 from stoker.core.states import TRANSITIONS, Outcome, RunState, targets
+from stoker.store.clusters import fail_queued_runs
 from stoker.store.queue import Ending, Queue
 from stoker.store.runs import NewRun, RunStore
 
 _names = itertools.count()
+CLUSTER = "walked-cluster"
 
 
 class World:
@@ -24,7 +27,13 @@ class World:
         name = f"j{next(_names)}"
         self.runs.jobs.create(name, "pipeline", {"steps": [["noop"]]}, backoff_seconds=0,
                               max_concurrent_runs=10, **policy)
-        return self.runs.submit(name, [NewRun(steps=[["noop"]])])[0].run_id
+        # Every run names a cluster the walk's `cluster_gone` fails; no cluster row exists, so
+        # nothing parks it and claims hand it out as any other run.
+        return self.runs.submit(name, [NewRun(steps=[["noop"]], options={"cluster": CLUSTER})])[0].run_id
+
+    def cluster_gone(self) -> None:
+        with self.runs.db.write() as conn:
+            fail_queued_runs(conn, time.time(), CLUSTER, f"cluster {CLUSTER} is destroyed")
 
     def claim(self, run_id: str) -> str | None:
         """Claim this run if the queue hands it out; any other run claimed is given back ended."""
@@ -64,12 +73,12 @@ def _attempt(action: Callable[[], object]) -> None:
 
 
 @pytest.mark.parametrize("source", list(RunState))
-@pytest.mark.parametrize("action", ["claim", "cancel", "retry"])
+@pytest.mark.parametrize("action", ["claim", "cancel", "retry", "cluster_gone"])
 def test_each_action_from_each_state_follows_the_table(database, source, action):
     world = World(database)
     run_id, _ = world.in_state(source)
     do = {"claim": lambda: world.claim(run_id), "cancel": lambda: world.runs.cancel(run_id),
-          "retry": lambda: world.runs.retry(run_id)}[action]
+          "retry": lambda: world.runs.retry(run_id), "cluster_gone": world.cluster_gone}[action]
     _attempt(do)
     after = world.state(run_id)
     allowed = targets(action, source)
@@ -116,4 +125,4 @@ def test_no_end_is_accepted_where_no_attempt_runs(database, source):
 
 
 def test_the_table_has_no_transition_the_walk_skips():
-    assert {t.action for t in TRANSITIONS} == {"claim", "cancel", "end", "retry"}
+    assert {t.action for t in TRANSITIONS} == {"claim", "cancel", "end", "retry", "cluster_gone"}

@@ -138,7 +138,8 @@ def test_docs_runs_md_lists_every_transition():
     from stoker.core.states import TRANSITIONS
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "runs.md").read_text()
-    rows = re.findall(r"^\| (claim|cancel|end|retry) \| ([A-Z]+) \| ([A-Z]+) \| (.+?) \|$", doc, re.MULTILINE)
+    rows = re.findall(r"^\| (claim|cancel|cluster_gone|end|retry) \| ([A-Z]+) \| ([A-Z]+) \| (.+?) \|$", doc,
+                      re.MULTILINE)
     assert rows == [(t.action, t.source.value, t.target.value, t.when) for t in TRANSITIONS]
 
 

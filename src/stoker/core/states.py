@@ -33,7 +33,7 @@ class Outcome(StrEnum):
 
 
 class Transition(NamedTuple):
-    action: str  # what the store does: claim, cancel, end (an attempt's end), retry
+    action: str  # what the store does: claim, cancel, end (an attempt's end), retry, cluster_gone
     source: RunState
     target: RunState
     when: str
@@ -46,6 +46,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("claim", RunState.QUEUED, RunState.RUNNING,
                "a worker claims an attempt under a lease (the job below max_concurrent_runs)"),
     Transition("cancel", RunState.QUEUED, RunState.CANCELLED, "cancelled before it started: at once"),
+    Transition("cluster_gone", RunState.QUEUED, RunState.FAILED,
+               "the cluster it waits for (options.cluster) failed or was destroyed: it can never run"),
     Transition("end", RunState.RUNNING, RunState.SUCCEEDED, "the attempt succeeded (never runs again)"),
     Transition("end", RunState.RUNNING, RunState.QUEUED,
                "the attempt failed, timed out or was lost, attempts are left and the job has "

@@ -292,8 +292,8 @@ def fail_queued_runs(conn: Connection, now: float, cluster_id: str, why: str) ->
         runs.update().where(runs.c.state == "QUEUED", _cluster_of_run() == cluster_id)
         .values(state="FAILED", finished_at=now, error=error)
         .returning(runs.c.id, runs.c.job_id)).all()
-    names = dict(conn.execute(sa.select(jobs.c.id, jobs.c.name)
-                              .where(jobs.c.id.in_({r.job_id for r in failed}))).tuples().all()) if failed else {}
+    names = {row.id: row.name for row in conn.execute(
+        sa.select(jobs.c.id, jobs.c.name).where(jobs.c.id.in_({r.job_id for r in failed})))} if failed else {}
     record_events(conn, now, [run_event("failed", run_id=r.id, job_id=r.job_id, job=names[r.job_id],
                                         state=RunState.FAILED, error=error) for r in failed])
 
