@@ -82,8 +82,8 @@ def spark_events(count: int) -> list[tuple[int, bytes]]:
 
 
 def store_spark_app(app, count: int) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    from _server import payload_bytes
     from stoker.events.payload import parse_payload
-    from stoker.events.testing import payload_bytes
 
     events = spark_events(count)
     store = app.state.event_store

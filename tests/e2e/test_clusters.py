@@ -16,8 +16,8 @@ import urllib.request
 import httpx
 import psutil
 import pytest
-from tests.e2e.processes import Server, wait_for
 
+from harness import Server, wait_for
 from stoker.clusters import processes
 
 pytestmark = pytest.mark.e2e
@@ -157,8 +157,8 @@ def test_a_pipeline_runs_on_the_cluster_with_executors_on_both_workers(stoker, c
 
 def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster, tmp_path):
     from click.testing import CliRunner
-    from tests.e2e.processes import TOKEN
 
+    from harness import TOKEN
     from stoker.cli import main
 
     server = stoker["server"]
