@@ -53,8 +53,6 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("stoker.services", "stoker.clusters"): "ClusterService/ClusterSettings built in services",
     # The clusters CLI is an entry point living in clusters/: it belongs with cli.py (assembly).
     ("stoker.clusters.cli", "stoker.client"): "an entry point inside clusters/",
-    # iso() is a formatting helper of api.views; it wants a home in core (pure).
-    ("stoker.clusters.views", "stoker.api.views"): "iso(): move to core",
     # The PaaS adapter reuses the native cluster router's helpers and the cluster service: the
     # shared parts should move to a clusters module that is not a router, named as a leaf.
     ("stoker.compat.paas", "stoker.clusters"): "helpers of clusters.api and clusters.service",

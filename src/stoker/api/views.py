@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from stoker.core.attempts import Claimed
 from stoker.core.secrets import SecretBox, redacted_view
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+from stoker.core.times import iso
 
 
 def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:

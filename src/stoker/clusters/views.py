@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stoker.api.views import iso
+from stoker.core.times import iso
 
 
 def product_view(product: dict[str, Any], base: str) -> dict[str, Any]:
