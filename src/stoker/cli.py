@@ -357,7 +357,7 @@ def functions(url: str, token: str | None) -> None:
 
 
 def _add_groups() -> None:
-    from stoker.clusters.cli import clusters, products
+    from stoker.cli_clusters import clusters, products
     from stoker.events.cli import events
 
     main.add_command(events)
