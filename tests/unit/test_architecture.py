@@ -37,7 +37,10 @@ RULES: dict[str, set[str] | str] = {
     "submission": _SHARED | {"store", "catalog", "services"},
     "api": _SHARED | {"store", "submission", "config", "services", "catalog",
                       "events.api", "sinks.api", "sinks.stream", "sinks.webhooks_api", "clusters.api"},
-    "compat": _SHARED | {"store", "submission", "services", "api.auth", "api.views"},
+    # The cluster service (with its views and request bodies) is to the PaaS adapter what the
+    # submission service is to the run adapters: the one way in, never a router.
+    "compat": _SHARED | {"store", "submission", "services", "api.auth", "api.views",
+                         "clusters.service", "clusters.views", "clusters.bodies"},
     # ui: what api uses, never compat (the UI branch adds the package and this row stands).
     "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api"},
     "app": ASSEMBLY, "cli": ASSEMBLY, "cli_clusters": ASSEMBLY, "cli_output": ASSEMBLY, "client": ASSEMBLY,
@@ -51,9 +54,6 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     # services builds the cluster service; ClusterService should take what it needs from below
     # (store, settings) so services names it without importing clusters' routers' package.
     ("stoker.services", "stoker.clusters"): "ClusterService/ClusterSettings built in services",
-    # The PaaS adapter reuses the native cluster router's helpers and the cluster service: the
-    # shared parts should move to a clusters module that is not a router, named as a leaf.
-    ("stoker.compat.paas", "stoker.clusters"): "helpers of clusters.api and clusters.service",
     # The UI's pages read the event store and sink lag directly, not through api.
     ("stoker.ui.pages", "stoker.events.store"): "EventStore/summary_view",
     ("stoker.ui.pages", "stoker.sinks"): "sinks.stream, sinks.cursors.lag",
@@ -224,3 +224,13 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
     (root / "executors" / "ok.py").write_text(
         "from stoker.core.states import Outcome\nfrom stoker.catalog import Catalog\nfrom . import ok\n")
     assert violations(root, {}) == []
+
+
+def test_an_adapter_uses_the_cluster_service_never_its_router(tmp_path: Path) -> None:
+    root = tmp_path / "stoker"
+    (root / "compat").mkdir(parents=True)
+    (root / "compat" / "ok.py").write_text(
+        "from stoker.clusters.service import ClusterService\nfrom stoker.clusters.views import full_view\n")
+    (root / "compat" / "bad.py").write_text("from stoker.clusters.api import router\n")
+    [found] = violations(root, {})
+    assert "stoker.compat.bad -> stoker.clusters.api" in found
