@@ -1,64 +1,21 @@
-"""Start a real `stoker serve` process for a benchmark and stop it afterwards."""
+"""What the benchmarks share: the one process harness (tests/harness.py, re-exported here: a real
+`stoker serve` started and stopped around a benchmark) and the tables and files of their results."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "stk_bench_admin_token"
+sys.path.insert(0, str(ROOT / "tests"))  # tests/harness.py, shared with the e2e tests
+
+from harness import TOKEN, HistoryServer, UvicornServer, free_port, payload_bytes, stoker_server  # noqa: E402
+
+__all__ = ["TOKEN", "HistoryServer", "UvicornServer", "free_port", "payload_bytes", "percentile", "print_table",
+           "stoker_server", "write_results"]
+
 RESULTS = ROOT / "bench" / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def stoker_server(data_dir: Path, *, database_url: str | None = None, extra_env: dict[str, str] | None = None,
-                  args: tuple[str, ...] = ()) -> Iterator[httpx.Client]:
-    port = free_port()
-    env = {**os.environ, "STOKER_ADMIN_TOKEN": TOKEN, "SPARK_LOCAL_IP": "127.0.0.1", **(extra_env or {})}
-    if database_url:
-        env["STOKER_DATABASE_URL"] = database_url
-    else:
-        env.pop("STOKER_DATABASE_URL", None)
-    with open(data_dir.parent / f"server-{port}.log", "wb") as log:  # the child keeps its own copy
-        proc = subprocess.Popen([sys.executable, "-m", "stoker.cli", "serve", "--port", str(port),
-                                 "--data-dir", str(data_dir), *args], env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"},
-                          timeout=120)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"stoker serve did not start; see {log.name}")
-            time.sleep(0.1)
-        yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from stoker.events.testing import TOKEN, HistoryServer, StokerServer
+from _server import TOKEN, HistoryServer, UvicornServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -260,7 +260,7 @@ def main() -> None:
         # Side by side: payloads checked in a helper process (the default on two cores or more)
         # and in the server's own process.
         for helpers in ("1", "0"):
-            server = StokerServer(data, workers=args.workers,
+            server = UvicornServer(data, workers=args.workers,
                                   env={**env, "STOKER_INGEST_PROCESSES": helpers}).start()
             try:
                 for batch, kind in ((100, "mix"), (100, "taskend"), (1000, "mix"), (1000, "taskend")):
@@ -273,7 +273,7 @@ def main() -> None:
         started = time.perf_counter()
         fill_direct(data, args.events)
         results["fill_seconds"] = time.perf_counter() - started
-        server = StokerServer(data, env=env).start()
+        server = UvicornServer(data, env=env).start()
         try:
             bench_ndjson(server.url)  # warm the page cache once, as a busy server would have it
             results["ndjson"] = bench_ndjson(server.url)

@@ -82,8 +82,8 @@ def spark_events(count: int) -> list[tuple[int, bytes]]:
 
 
 def store_spark_app(app, count: int) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    from _server import payload_bytes
     from stoker.events.payload import parse_payload
-    from stoker.events.testing import payload_bytes
 
     events = spark_events(count)
     store = app.state.event_store
@@ -98,7 +98,7 @@ def store_clusters_and_tasks(services, clusters: int = 200, results: int = 20,  
                              times: int = 500) -> tuple[list[str], str, list[str]]:
     """Clusters of the `external` product (no process started), and a container task with
     `results` results of `times` executions each (queued: no runtime runs them here)."""
-    from stoker.compat.stevedore import TASK_POLICY
+    from stoker.container_tasks import TASK_POLICY
     from stoker.submission import RunRequest, Submitter
 
     cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"})["id"]
@@ -121,10 +121,10 @@ def main() -> None:
 
     from fastapi.testclient import TestClient
 
+    from _server import payload_bytes
     from stoker.app import create_app
     from stoker.config import Settings
     from stoker.events.payload import parse_payload
-    from stoker.events.testing import payload_bytes
     from stoker.services import bootstrap_admin_token, build_services
 
     with tempfile.TemporaryDirectory() as tmp:

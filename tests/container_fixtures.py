@@ -41,7 +41,7 @@ def missing_tool(what: str) -> None:
 
 
 def _start_registry(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    from stoker.events.testing import free_port
+    from harness import free_port
 
     port = free_port()
     (tmp / "registry.yml").write_text(

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from stoker import __version__
+from stoker.catalog.routing import SPARK_SESSION
 from stoker.core.errors import StokerError
 from stoker.services import Services
 
@@ -230,7 +231,7 @@ class Background:
             self.worker_child.start()
         if self.worker is not None:
             self.worker.start()
-            session = self.worker.executors.get("session")
+            session = self.worker.executors.get(SPARK_SESSION)
             if self.warm_spark and session is not None and hasattr(session, "warm"):
                 session.warm()
 

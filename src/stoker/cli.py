@@ -192,7 +192,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
     if parent_pid is not None:
-        from stoker.worker.child import watch_parent
+        from stoker.parent_watch import watch_parent
 
         watch_parent(parent_pid, stop.set)
     click.echo(f"worker {name} started" + (f", leasing from {remote_url}" if remote_url else ""))
@@ -360,7 +360,7 @@ def functions(url: str, token: str | None) -> None:
 
 
 def _add_groups() -> None:
-    from stoker.clusters.cli import clusters, products
+    from stoker.cli_clusters import clusters, products
     from stoker.events.cli import events
 
     main.add_command(events)

@@ -33,7 +33,6 @@ class Settings:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     heartbeat_seconds: float = 5.0
     reap_interval_seconds: float = 2.0
-    embedded_worker: bool = True
     worker_concurrency: int = 1
     result_max_rows: int = 10_000
     result_max_bytes: int = 10 * 1024 * 1024
@@ -101,10 +100,6 @@ class Settings:
     @property
     def storage_root(self) -> Path:
         return (self.data_dir / "files").resolve()
-
-    @property
-    def logs_dir(self) -> Path:
-        return (self.data_dir / "logs").resolve()
 
     def resolved_ingest_processes(self) -> int:
         if self.ingest_processes is not None:

@@ -19,9 +19,6 @@ from stoker.services import Services
 from stoker.store.clusters import parked_reason
 from stoker.store.runs import NewRun, Submitted
 
-# Steps made only of these run inline in the worker's claim loop, in batches: no Spark, no waiting.
-INSTANT_FUNCTIONS = frozenset({"noop", "fail"})
-
 _PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -57,11 +54,6 @@ def _param(params: dict[str, Any], name: str) -> Any:
     return params[name]
 
 
-def lane_of(steps: list[Any]) -> str:
-    names = {step[0] for step in steps if isinstance(step, list) and step}
-    return "instant" if names <= INSTANT_FUNCTIONS else "spark"
-
-
 class Submitter:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -89,8 +81,8 @@ class Submitter:
         return NewRun(
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
-            idempotency_key=request.idempotency_key, lane=lane_of(steps), priority=request.priority,
-            waiting_for=waiting_for,
+            idempotency_key=request.idempotency_key, lane=self.services.catalog.route(steps).lane,
+            priority=request.priority, waiting_for=waiting_for,
         )
 
     def _check_s3(self, steps: list[Any], secret: dict[str, Any]) -> None:
@@ -135,7 +127,8 @@ class Submitter:
         return NewRun(steps=None, params=request.params,
                       options={**public, "container": container_spec.check_spec(spec)},
                       secrets=self.services.secrets.seal(secret) if secret else None,
-                      idempotency_key=request.idempotency_key, lane="container",
+                      idempotency_key=request.idempotency_key,
+                      lane=self.services.catalog.route(None, kind="container").lane,
                       priority=request.priority)
 
     def _cluster(self, options: dict[str, Any], job: dict[str, Any] | None) -> str | None:

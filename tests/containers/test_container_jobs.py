@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from container_fixtures import wait_until
-from e2e.processes import Server, Worker
+from harness import Server, Worker
 
 pytestmark = pytest.mark.containers
 
@@ -144,7 +144,7 @@ def test_worker_killed_mid_container_the_run_completes_once(tmp_path, container_
 def test_serve_starts_a_private_podman_service_and_stops_it(tmp_path, container_runtime, monkeypatch):
     """`make run`'s path: no STOKER_DOCKER_HOST, so `stoker serve` starts its own Podman API service
     (the built-in image there or built), runs the README's example, and stops the service on exit."""
-    from e2e.processes import children_of
+    from harness import children_of
 
     monkeypatch.delenv("STOKER_DOCKER_HOST", raising=False)
     server = Server(tmp_path / "data").start()

@@ -15,8 +15,8 @@ import urllib.request
 
 import httpx
 import pytest
-from tests.e2e.processes import Server, kill_every_node, wait_for
 
+from harness import Server, kill_every_node, wait_for
 from stoker.clusters import processes
 
 pytestmark = pytest.mark.e2e
@@ -147,8 +147,8 @@ def test_a_pipeline_runs_on_the_cluster_with_executors_on_both_workers(stoker, c
 
 def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster, tmp_path):
     from click.testing import CliRunner
-    from tests.e2e.processes import TOKEN
 
+    from harness import TOKEN
     from stoker.cli import main
 
     server = stoker["server"]

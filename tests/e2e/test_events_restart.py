@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from stoker.events.testing import TOKEN, StokerServer, payload_bytes
+from harness import TOKEN, UvicornServer, payload_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def stream(url: str, acked: list[int], errors: list[str]) -> None:
 
 def test_events_after_a_sigkill_and_restart_append_to_the_same_log(tmp_path):
     (tmp_path / "data").mkdir()
-    server = StokerServer(tmp_path / "data").start()
+    server = UvicornServer(tmp_path / "data").start()
     acked: list[int] = []
     errors: list[str] = []
     sender = threading.Thread(target=stream, args=(server.url, acked, errors))

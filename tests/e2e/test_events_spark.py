@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
+from harness import TOKEN, HistoryServer, UvicornServer
 from stoker.events import listener_conf, listener_jar_path
 from stoker.events.eventlog import iter_lines
-from stoker.events.testing import TOKEN, HistoryServer, StokerServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -59,7 +59,7 @@ APP = textwrap.dedent("""
 @pytest.fixture
 def stoker(tmp_path):
     (tmp_path / "data").mkdir()
-    server = StokerServer(tmp_path / "data").start()
+    server = UvicornServer(tmp_path / "data").start()
     yield server
     server.stop()
 

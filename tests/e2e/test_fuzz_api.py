@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from processes import TOKEN, Server
+
+from harness import TOKEN, Server
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from processes import Server, wait_terminal
+
+from harness import Server, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 

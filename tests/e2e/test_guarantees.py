@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from processes import TOKEN, Server, Worker, wait_terminal
+
+from harness import TOKEN, Server, Worker, wait_terminal
 
 pytestmark = pytest.mark.e2e
 

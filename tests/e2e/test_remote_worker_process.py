@@ -8,7 +8,8 @@ import sys
 import time
 
 import pytest
-from processes import Server, StokerProcess, wait_terminal
+
+from harness import Server, StokerProcess, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -26,7 +27,7 @@ def test_a_remote_worker_runs_a_spark_pipeline_without_the_database(tmp_path):
         (worker_dir / "files").mkdir(parents=True)
         (worker_dir / "files" / "people.csv").write_text("name,age\nana,34\nbo,28\ncy,41\n")
         worker = StokerProcess(["worker", "--remote", server.url, "--token", token,
-                                "--worker-id", "far-away"], worker_dir, None, "remote-worker")
+                                "--worker-id", "far-away"], worker_dir, None, log_name="remote-worker")
         worker.start()
         assert not (worker_dir / "stoker.db").exists()  # it never opens a database
         with server.client() as client:

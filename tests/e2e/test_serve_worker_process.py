@@ -7,7 +7,8 @@ import os
 import signal
 
 import pytest
-from processes import Server, children_of, wait_for, wait_terminal
+
+from harness import Server, children_of, wait_for, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -64,18 +65,18 @@ def test_sqlite_keeps_the_worker_in_the_server_process(tmp_path):
 
 
 def test_payload_checking_helpers_exit_when_the_server_is_killed(tmp_path):
-    from stoker.events.testing import StokerServer, payload_bytes
+    from harness import UvicornServer, payload_bytes
 
     data = tmp_path / "data"
     data.mkdir()
-    server = StokerServer(data, env={"STOKER_INGEST_PROCESSES": "1"}).start()
+    server = UvicornServer(data, env={"STOKER_INGEST_PROCESSES": "1"}).start()
     try:
         assert server.proc is not None
         helpers = wait_for(lambda: [pid for pid, cmd in children_of(server.proc.pid)
                                     if "multiprocessing" in cmd], what="the helper processes")
         import httpx
 
-        from stoker.events.testing import TOKEN
+        from harness import TOKEN
 
         stored = httpx.post(server.url + "/collect", content=payload_bytes("j", "r", [(1, b"{}")],
                                                                            payload_counter=1),

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import Server, wait_terminal
+
+from harness import Server, wait_terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 

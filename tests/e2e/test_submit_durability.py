@@ -8,7 +8,8 @@ import time
 
 import httpx
 import pytest
-from processes import Server
+
+from harness import Server
 
 pytestmark = pytest.mark.e2e
 

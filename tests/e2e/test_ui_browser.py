@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from processes import TOKEN, Server, kill_every_node
 
 from conftest import IN_CI
+from harness import TOKEN, Server, kill_every_node
 
 pytestmark = pytest.mark.e2e
 

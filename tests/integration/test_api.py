@@ -169,3 +169,4 @@ def test_worker_shutdown_requeues_what_it_could_not_finish(services):
         after = client.get(f"/api/v1/runs/{run['id']}").json()
     assert after["state"] == "QUEUED"
     assert after["attempts"][0]["outcome"] == "lost" and "shut down" in after["attempts"][0]["error"]
+

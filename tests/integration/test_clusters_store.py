@@ -58,6 +58,10 @@ def test_runs_wait_for_their_cluster_and_fail_when_it_is_gone(database):
     store.transition(cid, "destroyed", allowed_from=("ready",))
     gone = run_store.get(parked.run_id)
     assert gone["state"] == "FAILED" and f"cluster {cid} is destroyed" in gone["error"]
+    with database.read() as conn:  # its event, from run_event, names the run's job (adhoc here)
+        [failed] = conn.execute(sa.select(outbox.c.payload).where(outbox.c.run_id == parked.run_id,
+                                                                  outbox.c.event == "failed")).scalars().all()
+    assert failed["job"] == "adhoc" and failed["state"] == "FAILED" and failed["error"] == gone["error"]
     with pytest.raises(Conflict, match="destroyed"):
         parked_reason(database, cid)
     with pytest.raises(NotFound):

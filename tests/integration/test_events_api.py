@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from conftest import ADMIN_TOKEN, make_services
+from harness import payload_bytes, payload_dict
 from stoker.events.body import BodyLimits
-from stoker.events.testing import payload_bytes, payload_dict
 
 JOB, RUN = "morning-dashboard", "local-1571838229751"
 START = b'{"Event":"SparkListenerApplicationStart","App Name":"pi","App ID":"local-1","Timestamp":1000}'

@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 
 import stoker.events  # noqa: F401  (registers the tables, so the fixture truncates them)
+from harness import payload_bytes
 from stoker.core.errors import NotFound
 from stoker.events.payload import parse_payload
 from stoker.events.store import EventStore, duration_view
-from stoker.events.testing import payload_bytes
 
 
 def ev(kind: str, **fields: object) -> bytes:

@@ -18,7 +18,7 @@ import pytest
 from test_sinks_support import LiveServer
 
 from conftest import IN_CI
-from stoker.events.testing import free_port
+from harness import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import wait_for_state
-from stoker.events.testing import payload_bytes
+from harness import payload_bytes
 
 
 def scrape(api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -186,3 +186,54 @@ def test_concurrent_claimers_never_exceed_limit(stores):
     for t in threads:
         t.join()
     assert len(got) == 1
+
+
+def test_every_run_event_names_its_job_state_and_attempt(stores, database):
+    """The cases that once lacked `job` (or said the wrong state): a cancel from QUEUED, a cancel
+    request, a retry's `queued`, a refused retry's `dead_letter` of a CANCELLED run."""
+    import sqlalchemy as sa
+
+    from stoker.store.tables import outbox
+
+    runs, queue = stores
+    make_job(runs, max_attempts=1)
+    [early] = runs.submit("j", [NewRun(steps=[["noop"]])])
+    assert runs.cancel(early.run_id) == "CANCELLED"
+    [sub] = runs.submit("j", [NewRun(steps=[["noop"]])])
+    [claimed] = queue.claim("w")
+    assert runs.cancel(sub.run_id) == "RUNNING"
+    assert queue.finish(Ending(claimed.attempt_id, Outcome.CANCELLED, error="stopped")) == "CANCELLED"
+    with pytest.raises(Conflict):
+        runs.retry(sub.run_id)  # its one attempt is used: refused, dead-lettered
+    with database.read() as conn:
+        rows = conn.execute(sa.select(outbox.c.run_id, outbox.c.event, outbox.c.payload)
+                            .order_by(outbox.c.seq)).all()
+    seen = [(r.run_id, r.event, r.payload["state"], r.payload.get("attempt")) for r in rows]
+    assert seen == [
+        (early.run_id, "queued", "QUEUED", None),
+        (early.run_id, "cancelled", "CANCELLED", None),
+        (sub.run_id, "queued", "QUEUED", None),
+        (sub.run_id, "running", "RUNNING", 1),
+        (sub.run_id, "cancel_requested", "RUNNING", 1),
+        (sub.run_id, "cancelled", "CANCELLED", 1),
+        (sub.run_id, "dead_letter", "CANCELLED", 1),
+    ]
+    assert {r.payload["job"] for r in rows} == {"j"}
+    assert rows[-1].payload["kind"] == "retry_refused"
+
+
+def test_a_retrys_queued_event_names_the_attempt_that_will_run(stores, database):
+    import sqlalchemy as sa
+
+    from stoker.store.tables import outbox
+
+    runs, queue = stores
+    make_job(runs, max_attempts=3, auto_retry=False)
+    [sub] = runs.submit("j", [NewRun(steps=[["noop"]])])
+    [claimed] = queue.claim("w")
+    assert queue.finish(Ending(claimed.attempt_id, Outcome.FAILED, error="x")) == "FAILED"
+    runs.retry(sub.run_id)
+    with database.read() as conn:
+        last = conn.execute(sa.select(outbox.c.payload).order_by(outbox.c.seq.desc()).limit(1)).scalar_one()
+    assert (last["event"], last["job"], last["state"], last["attempt"], last["retry"]) == \
+        ("queued", "j", "QUEUED", 2, True)

@@ -263,11 +263,11 @@ def test_direct_way_hands_s3a_to_spark_itself(spark, s3, services):
     """With S3A on the classpath, Spark reads s3a:// itself. This machine has no hadoop-aws, so the
     choice is forced here and Spark's own ClassNotFoundException for S3AFileSystem proves that
     Spark, not the staging, was asked to read the bucket."""
+    from stoker.core.attempts import Claimed
+    from stoker.executors.attempt_log import AttemptLog
     from stoker.executors.base import Execution, s3a_on_classpath
+    from stoker.executors.control import AttemptControl
     from stoker.executors.session_mode import SparkSessionExecutor
-    from stoker.store.queue import Claimed
-    from stoker.worker.attempt_log import AttemptLog
-    from stoker.worker.control import AttemptControl
 
     assert s3a_on_classpath(spark) is False  # detected: not here
     assert s3a_on_classpath(spark, "org.apache.hadoop.fs.LocalFileSystem") is True  # the probe works
@@ -277,8 +277,8 @@ def test_direct_way_hands_s3a_to_spark_itself(spark, s3, services):
     finally:
         executor.release()
     executor.force_direct = True
-    claimed = Claimed(attempt_id="d", run_id="r", number=1, job_id="j", job_name="j", job_kind="pipeline",
-                      job_spec={}, mode="session", lane="spark", steps=[["read_csv", SPEEDY[0][1]], ["count"]],
+    claimed = Claimed(attempt_id="d", run_id="r", number=1, job_id="j", job_name="j",
+                      mode="session", lane="spark", steps=[["read_csv", SPEEDY[0][1]], ["count"]],
                       params={}, options={}, secrets=None, timeout_seconds=None, lease_expires_at=0.0)
     attempt_log = AttemptLog("d")
     with pytest.raises(Exception, match="S3AFileSystem"):

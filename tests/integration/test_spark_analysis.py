@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 import stoker.events  # noqa: F401  (registers the tables, so the fixture truncates them)
+from harness import payload_bytes
 from stoker.events.analysis import analyse
 from stoker.events.payload import parse_payload
 from stoker.events.store import EventStore
-from stoker.events.testing import payload_bytes
 
 
 def ev(kind: str, **fields: object) -> bytes:

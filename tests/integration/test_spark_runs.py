@@ -89,11 +89,11 @@ def test_cancel_running_spark_job(spark_api, spark):
 def test_s3_credentials_reach_only_the_attempts_session(spark, services):
     """The executor sets s3a keys on the attempt's own newSession(), not on the shared session."""
     from stoker.catalog import Catalog, FunctionSpec, builtin_functions, function
+    from stoker.core.attempts import Claimed
+    from stoker.executors.attempt_log import AttemptLog
     from stoker.executors.base import Execution
+    from stoker.executors.control import AttemptControl
     from stoker.executors.session_mode import SparkSessionExecutor
-    from stoker.store.queue import Claimed
-    from stoker.worker.attempt_log import AttemptLog
-    from stoker.worker.control import AttemptControl
 
     @function(kind="action", frame="none", needs_spark=True)
     def s3_probe(sc, frame) -> dict:
@@ -104,8 +104,8 @@ def test_s3_credentials_reach_only_the_attempts_session(spark, services):
     catalog = Catalog([*builtin_functions(), s3_probe])
     executor = SparkSessionExecutor(services.settings, catalog, services.roots)
     executor.force_direct = True  # as if hadoop-aws were on the classpath (it is not here: docs/s3.md)
-    claimed = Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="j", job_kind="pipeline",
-                      job_spec={}, mode="session", lane="spark", steps=[["s3_probe"]], params={}, options={},
+    claimed = Claimed(attempt_id="a", run_id="r", number=1, job_id="j", job_name="j",
+                      mode="session", lane="spark", steps=[["s3_probe"]], params={}, options={},
                       secrets=None, timeout_seconds=None, lease_expires_at=0.0)
     secrets = {"s3": {"aws_access_key_id": "AKIA-TEST", "aws_secret_access_key": "SECRET-TEST"}}
     result = executor.execute(Execution(claimed, secrets, AttemptControl(), AttemptLog("a")))

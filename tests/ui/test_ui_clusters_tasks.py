@@ -41,7 +41,7 @@ def post_forms(page: str) -> list[str]:
 def a_task(services, name: str = "hello") -> dict:
     """A READY container task, registered without a runtime (its image is taken as imported). Its
     runs are accepted as if a runtime were there (no worker runs here: they stay queued)."""
-    from stoker.compat.stevedore import TASK_POLICY
+    from stoker.container_tasks import TASK_POLICY
 
     services.containers.docker_host = "unix:///nonexistent/podman.sock"
 
@@ -166,7 +166,7 @@ def test_registering_without_a_runtime_says_why_and_a_bad_form_says_what(service
 
 def test_register_goes_through_the_stevedore_service(monkeypatch, services, ui):
     """With a runtime, the form registers exactly what POST /task/ would."""
-    from stoker.compat import stevedore
+    from stoker import container_tasks as stevedore
 
     seen = {}
 

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from harness import payload_bytes
 from stoker.app import Background, create_app
 from stoker.events.payload import parse_payload
-from stoker.events.testing import payload_bytes
 from ui.test_ui_pages import sign_in
 
 STAGES = 250

@@ -107,7 +107,7 @@ def test_capacity_parses_the_setting():
 
 def test_a_runs_cluster_decides_its_master_or_why_not():
     from stoker.executors.base import ClusterUnavailable
-    from stoker.worker.errors import is_permanent
+    from stoker.executors.errors import is_permanent
     from stoker.worker.targets import target_of
 
     target = target_of("c1", {"status": "ready", "master_url": "spark://h:7077", "conf": {"spark.executor.cores": "1"}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stoker.compat.stevedore import detail_status, result_status
+from stoker.container_tasks import detail_status, result_status
 from stoker.core.container_spec import check_spec, merge, parse_command
 from stoker.core.errors import InvalidInput
 

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stoker.core.errors import InvalidInput
 from stoker.core.secrets import REDACTED, SecretBox, redacted_view, split_secrets
 from stoker.core.states import Outcome, RunState, backoff_delay, next_state_after
 from stoker.executors.base import s3a_conf
-from stoker.submission import lane_of, substitute_params
-from stoker.worker.errors import short_error
+from stoker.executors.errors import short_error
+from stoker.submission import substitute_params
 
 
 def test_next_state_after():
@@ -40,10 +42,33 @@ def test_substitute_params_keeps_types():
         substitute_params(steps, {"low": 1})
 
 
-def test_lane():
-    assert lane_of([["noop"]]) == "instant"
-    assert lane_of([["sleep", 1], ["noop"]]) == "spark"
-    assert lane_of([["range", 1], ["count"]]) == "spark"
+def test_route_is_one_rule_for_lane_and_executor():
+    from stoker.catalog import load_catalog
+    from stoker.catalog.routing import EXECUTOR_BY_LANE, Route
+
+    catalog = load_catalog()
+    assert catalog.route([["noop"]]) == Route("instant", "inline")
+    assert catalog.route([["fail", "x"]]) == ("instant", "inline")  # a (lane, executor) tuple
+    assert catalog.route([["sleep", 1], ["noop"]]) == ("spark", "inline")  # waits, but needs no Spark
+    assert catalog.route([["sate_ping"]]) == ("spark", "inline")
+    assert catalog.route([["range", 1], ["count"]]) == ("spark", "spark_session")
+    assert catalog.route([["range", 1], ["count"]], mode="submit") == ("spark", "spark_submit")
+    assert catalog.route(None, kind="container") == ("container", "container")
+    # Unknown or malformed steps never skip Spark nor take the instant lane.
+    assert catalog.route([["no_such_function"]]) == ("spark", "spark_session")
+    assert catalog.route([]) == ("spark", "spark_session")
+    # What the claim records up front agrees with route() for the lanes that fix their executor.
+    assert {"instant": catalog.route([["noop"]]).executor,
+                                "container": catalog.route(None, kind="container").executor} == EXECUTOR_BY_LANE
+
+
+def test_instant_functions_need_no_spark():
+    from stoker.catalog import function
+
+    with pytest.raises(ValueError, match="instant function cannot need Spark"):
+        @function(kind="action", instant=True)
+        def quick(sc, frame):
+            return None
 
 
 def test_short_error_drops_stack_lines():
@@ -74,8 +99,8 @@ def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
     from pyspark.errors import AnalysisException
 
     from stoker.catalog.errors import PathRefused, ResultTooLarge, StepFailed
+    from stoker.executors.errors import is_permanent
     from stoker.executors.submit_mode import SubmitFailed
-    from stoker.worker.errors import is_permanent
 
     def wrapped(cause: BaseException) -> StepFailed:
         try:
@@ -104,3 +129,35 @@ def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
     assert not is_permanent(RuntimeError("executor lost"))
     assert is_permanent(SubmitFailed("bad", permanent=True))
     assert not is_permanent(SubmitFailed("driver died"))
+
+
+def test_docs_runs_md_lists_every_transition():
+    import re
+    from pathlib import Path
+
+    from stoker.core.states import TRANSITIONS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "runs.md").read_text()
+    rows = re.findall(r"^\| (claim|cancel|cluster_gone|end|retry) \| ([A-Z]+) \| ([A-Z]+) \| (.+?) \|$", doc,
+                      re.MULTILINE)
+    assert rows == [(t.action, t.source.value, t.target.value, t.when) for t in TRANSITIONS]
+
+
+def test_next_state_after_stays_in_the_table():
+    from stoker.core.states import RunState, next_state_after, targets
+
+    allowed = targets("end", RunState.RUNNING)
+    for outcome in Outcome:
+        for done, most in ((1, 3), (3, 3)):
+            for auto in (True, False):
+                for cancel in (True, False):
+                    assert next_state_after(outcome, done, most, auto, cancel) in allowed
+
+
+def test_validation_names_the_catalogs_endings():
+    from stoker.catalog import PipelineInvalid, StorageRoots, load_catalog
+
+    with pytest.raises(PipelineInvalid) as refused:
+        load_catalog().validate([["range", 3]], StorageRoots(Path("/tmp")))
+    message = str(refused.value.problems)
+    assert "fail" in message and "sate_ping" in message and "collect" in message

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stoker.api.auth import require
 from stoker.store import metrics as store_metrics
 from stoker.store.db import Database
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa  # the sink cursors' table, handed on to the store
 
 router = APIRouter(tags=["operations"])
 

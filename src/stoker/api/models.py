@@ -140,8 +140,3 @@ class Annotate(Body):
     spark_app_id: str | None = Field(None, max_length=200)
     spark_job_group: str | None = Field(None, max_length=200)
     executor: str | None = Field(None, max_length=40)
-
-
-class TokenCreate(Body):
-    name: str = Field(..., min_length=1, max_length=200)
-    scopes: list[Literal["admin", "submit", "read", "worker", "ingest"]] = Field(..., min_length=1)

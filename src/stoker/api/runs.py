@@ -9,10 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from stoker.api.auth import require
 from stoker.api.models import BatchCreate, RunCreate
 from stoker.api.paging import Cursor, PageSize, cursor_value
-from stoker.api.views import attempt_view, iso, run_view
+from stoker.api.views import attempt_view, run_view
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
+from stoker.core.times import iso
 from stoker.store.runs import Submitted
 from stoker.submission import RunRequest, Submitter
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from stoker.core.secrets import redacted_view
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+from stoker.core.attempts import Claimed
+from stoker.core.secrets import SecretBox, redacted_view
+from stoker.core.times import iso
 
 
 def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
@@ -42,3 +37,18 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
 def job_view(job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "created_at": iso(job["created_at"]), "updated_at": iso(job["updated_at"]),
             "links": {"self": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs"}}
+
+
+def claimed_view(claimed: Claimed, box: SecretBox) -> dict[str, Any]:
+    """An attempt as handed to the worker that holds it: the only place secrets are decrypted."""
+    options = dict(claimed.options)
+    if claimed.secrets:
+        options.update(box.open(claimed.secrets))
+    return {
+        "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
+        "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": claimed.steps,
+        "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
+        "lease_expires_at": iso(claimed.lease_expires_at),
+        "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
+                  "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},
+    }

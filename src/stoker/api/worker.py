@@ -10,28 +10,20 @@ from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
-from stoker.api.views import iso
+from stoker.api.views import claimed_view
+from stoker.catalog.routing import EXECUTOR_BY_LANE
+from stoker.core.attempts import Claimed
 from stoker.core.states import Outcome
+from stoker.core.times import iso
 from stoker.services import Services
 from stoker.store.clusters import cluster_record
-from stoker.store.queue import Claimed, Ending
+from stoker.store.queue import Ending
 
 router = APIRouter(prefix="/api/v1", tags=["worker protocol"])
 
 
-def claimed_view(services: Services, claimed: Claimed) -> dict[str, Any]:
-    """An attempt as handed to the worker that holds it: the only place secrets are decrypted."""
-    options = dict(claimed.options)
-    if claimed.secrets:
-        options.update(services.secrets.open(claimed.secrets))
-    view = {
-        "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
-        "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": claimed.steps,
-        "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
-        "lease_expires_at": iso(claimed.lease_expires_at),
-        "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
-                  "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},
-    }
+def attempt_view(services: Services, claimed: Claimed) -> dict[str, Any]:
+    view = claimed_view(claimed, services.secrets)
     cluster_id = (claimed.options or {}).get("cluster")
     if cluster_id:  # a remote worker has no database to read its run's cluster from: it comes along
         view["cluster"] = cluster_record(services.db, str(cluster_id))
@@ -42,8 +34,6 @@ async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease
                         wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
     """Claim now; if nothing is there, wait (woken by new work, holding no thread) until
     `wait_seconds` pass."""
-    from stoker.worker.loop import EXECUTOR_BY_LANE
-
     executors = EXECUTOR_BY_LANE if lanes else None
 
     async def claim_now() -> list[Claimed]:
@@ -64,7 +54,7 @@ async def claim(body: Claim, request: Request) -> dict[str, Any]:
                             lease_seconds=body.lease_seconds or services.settings.lease_seconds,
                             wait_seconds=body.wait_seconds,
                             lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
-    return {"attempts": await run_in_threadpool(lambda: [claimed_view(services, c) for c in claimed])}
+    return {"attempts": await run_in_threadpool(lambda: [attempt_view(services, c) for c in claimed])}
 
 
 @router.post("/worker/finish", summary="Report several attempts' ends in one transaction; fenced "
@@ -91,7 +81,7 @@ def annotate(attempt_id: str, body: Annotate, request: Request) -> None:
              responses={409: {"description": "the attempt no longer holds its lease (it ended or was reaped)"}})
 def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) -> dict[str, Any]:
     services = request.app.state.services
-    # No body: the server's one lease setting (STOKER_LEASE_SECONDS), not a literal of its own.
+    # No body (or no lease_seconds): the server's one lease setting (STOKER_LEASE_SECONDS).
     lease = services.queue.heartbeat_one(
         attempt_id, lease_seconds=(body.lease_seconds if body and body.lease_seconds
                                    else services.settings.lease_seconds))

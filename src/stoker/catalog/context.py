@@ -42,7 +42,7 @@ class RunContext:
         return self.cancelled is not None and self.cancelled.is_set()
 
 
-class Execution:
+class PlanRun:
     """State of one execute() call: the lazily made session and the sizing decided up front."""
 
     def __init__(self, ctx: RunContext, schema_cache: SchemaCache, tuning: Tuning) -> None:
@@ -64,7 +64,7 @@ class StepContext:
     """Handed to a function's implementation: the session, the roots, limits and helpers.
     Plugins get the same object, so this is the surface they code against."""
 
-    def __init__(self, execution: Execution, step: int, function: str) -> None:
+    def __init__(self, execution: PlanRun, step: int, function: str) -> None:
         self._execution = execution
         self.step = step
         self.function = function

@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from stoker.catalog.context import Execution, StepContext
+from stoker.catalog.context import PlanRun, StepContext
 from stoker.catalog.errors import Cancelled, CatalogError, PathRefused, StepFailed
 from stoker.catalog.paths import StorageRoots
 from stoker.catalog.readers import looks_like_table
@@ -16,7 +16,7 @@ from stoker.catalog.validate import BoundStep
 MAX_MESSAGE = 2000
 
 
-def run_plan(plan: list[BoundStep], execution: Execution) -> dict[str, Any]:
+def run_plan(plan: list[BoundStep], execution: PlanRun) -> dict[str, Any]:
     ctx = execution.ctx
     frame: Any = None
     result: dict[str, Any] | None = None

@@ -16,7 +16,6 @@ from stoker.catalog.s3paths import S3_SCHEMES, parse_s3_url
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _GLOB_CHARS = "*?["
-REMOTE_SCHEMES = ("s3a",)
 
 
 class StorageRoots:

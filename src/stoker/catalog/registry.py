@@ -11,10 +11,11 @@ from importlib.metadata import EntryPoint
 from types import MappingProxyType
 from typing import Any
 
-from stoker.catalog.context import Execution, RunContext
+from stoker.catalog.context import PlanRun, RunContext
 from stoker.catalog.execute import input_sizes, run_plan
 from stoker.catalog.functions import builtin_functions
 from stoker.catalog.paths import StorageRoots, is_remote
+from stoker.catalog.routing import Route, route
 from stoker.catalog.s3paths import S3Path, parse_s3_url
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.spec import FunctionSpec
@@ -87,6 +88,22 @@ class Catalog:
                 return True
         return False
 
+    def is_instant(self, steps: Any) -> bool:
+        """Are these steps all instant functions (noop, fail: no Spark, no waiting)? Such runs are
+        executed in batches inside the worker's claim loop. Unknown or malformed steps say no."""
+        if not isinstance(steps, list) or not steps:
+            return False
+        for step in steps:
+            name = step[0] if isinstance(step, list) and step else None
+            spec = self._functions.get(name) if isinstance(name, str) else None
+            if spec is None or not spec.instant:
+                return False
+        return True
+
+    def route(self, steps: Any, *, kind: str = "pipeline", mode: str = "session") -> Route:
+        """(lane, executor) of a run of these steps (or of a job of this kind and mode): routing.py."""
+        return route(steps, kind=kind, mode=mode, instant=self.is_instant, needs_spark=self.needs_spark)
+
     def execute(self, steps: Any, ctx: RunContext) -> dict[str, Any]:
         """Run a pipeline; returns its JSON-serialisable result. Validates again first, since
         the roots (or the catalog) may differ from those at submit time."""
@@ -99,7 +116,7 @@ class Catalog:
             tuning = Tuning(0, True, None)
         ctx.logger.debug("pipeline of %d steps; inputs %s bytes; tuning %s", len(plan),
                          tuning.input_bytes, tuning)
-        return run_plan(plan, Execution(ctx, self.schema_cache, tuning))
+        return run_plan(plan, PlanRun(ctx, self.schema_cache, tuning))
 
 
 def load_catalog(entry_points: Iterable[EntryPoint] | None = None, *, strict: bool = False,

@@ -85,6 +85,8 @@ class FunctionSpec:
     doc: str = ""
     example: Sequence[Sequence[Any]] = ()
     needs_spark: bool | None = None  # default: every kind but "utility"
+    # Done at once, without Spark or waiting (noop, fail): runs of only these take the instant lane.
+    instant: bool = False
     frame: FrameUse | None = None  # default: sources none, utilities optional, the rest required
     ends_pipeline: bool | None = None  # may it be the last step? default: actions and writes
     # Extra checks beyond the declared types; gets the bound values (see bind()) and yields
@@ -107,6 +109,8 @@ class FunctionSpec:
         # Fill the defaults that follow from the kind (frozen: set through object.__setattr__).
         if self.needs_spark is None:
             object.__setattr__(self, "needs_spark", self.kind != "utility")
+        if self.instant and self.needs_spark:
+            raise ValueError(f"function {self.name!r}: an instant function cannot need Spark")
         if self.frame is None:
             default_frame = {"source": "none", "utility": "optional"}.get(self.kind, "required")
             object.__setattr__(self, "frame", default_frame)
@@ -165,7 +169,7 @@ class FunctionSpec:
 
 def function(name: str | None = None, *, kind: Kind, args: Sequence[Arg] = (),
              doc: str | None = None, example: Sequence[Sequence[Any]] = (),
-             needs_spark: bool | None = None, frame: FrameUse | None = None,
+             needs_spark: bool | None = None, instant: bool = False, frame: FrameUse | None = None,
              ends_pipeline: bool | None = None,
              check: Check | None = None) -> Callable[[Impl], FunctionSpec]:
     """Decorator turning an implementation into a FunctionSpec.
@@ -182,7 +186,7 @@ def function(name: str | None = None, *, kind: Kind, args: Sequence[Arg] = (),
         fn_doc = doc if doc is not None else (impl.__doc__ or "").strip().split("\n")[0]
         return FunctionSpec(name=fn_name, kind=kind, run=impl, args=tuple(args), doc=fn_doc,
                             example=tuple(tuple(s) for s in example), needs_spark=needs_spark,
-                            frame=frame, ends_pipeline=ends_pipeline, check=check)
+                            instant=instant, frame=frame, ends_pipeline=ends_pipeline, check=check)
 
     return wrap
 

@@ -16,7 +16,12 @@ from stoker.catalog.readers import looks_like_table
 from stoker.catalog.spec import Arg, FunctionSpec
 
 MAX_STEPS = 1000
-ENDINGS = "count, collect, write_csv, write_json, write_parquet or noop"
+
+
+def endings(functions: Mapping[str, FunctionSpec]) -> str:
+    """The functions a pipeline may end with, as the catalog says (plugins' included)."""
+    names = sorted(name for name, spec in functions.items() if spec.ends_pipeline)
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def check_pipeline(functions: Mapping[str, FunctionSpec], steps: Any,
     if last_spec is not None and not last_spec.ends_pipeline:
         harmless = last_spec.kind == "utility" and frame_before_last is not True
         if not harmless:
-            problem(last, last_spec.name, f"the last step must be an action or a write ({ENDINGS}); "
+            problem(last, last_spec.name, f"the last step must be an action or a write ({endings(functions)}); "
                                           f"got '{last_spec.name}'")
 
     if refused is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -10,9 +9,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
-from stoker.clusters.service import STATUSES, ClusterService
-from stoker.clusters.views import cluster_view, product_view
-from stoker.core.errors import InvalidInput
+from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
+from stoker.clusters.service import ClusterService
+from stoker.clusters.views import full_view, list_view, product_view
 from stoker.store.tokens import Principal
 
 BASE = "/api/v1"
@@ -22,18 +21,6 @@ router = APIRouter(prefix=BASE, tags=["clusters"])
 def _clusters(request: Request) -> ClusterService:
     service: ClusterService = request.app.state.services.clusters
     return service
-
-
-def full_view(service: ClusterService, cluster_id: str, base: str) -> dict[str, Any]:
-    cluster = service.store.get(cluster_id)
-    return cluster_view(cluster, service.store.nodes(cluster_id), service.store.history(cluster_id), base)
-
-
-def list_view(service: ClusterService, base: str, *, owner: str | None = None, status: str | None = None,
-              product: str | None = None) -> list[dict[str, Any]]:
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    return [full_view(service, c["id"], base) for c in service.store.list(owner=owner, status=status, product=product)]
 
 
 @router.get("/products", summary="List products with their versions", dependencies=[Depends(require("read"))])
@@ -120,28 +107,3 @@ async def put_orchestrator(name: str, version: str, request: Request) -> Respons
     body = await orchestrator_choice(request)
     await run_in_threadpool(_clusters(request).products.put_orchestrator, name, version, body)
     return Response(status_code=204)
-
-
-async def template_text(request: Request) -> str:
-    raw = await request.body()
-    try:
-        return raw.decode()
-    except UnicodeDecodeError:
-        raise InvalidInput("the template must be UTF-8 text") from None
-
-
-async def orchestrator_choice(request: Request) -> Any:
-    """The body as a JSON object when it is one (whatever content type curl -d gave it); anything
-    else (an uploaded script, a form) as None, which put_orchestrator refuses with the list of
-    installed orchestrators."""
-    return lenient_json(await request.body())
-
-
-def lenient_json(body: Any) -> Any:
-    """A JSON body sent without a JSON content type (curl -d) arrives as bytes: parse it."""
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            return json.loads(body) if body.strip().startswith(b"{") else None
-        except ValueError:
-            return None
-    return body

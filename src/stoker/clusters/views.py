@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stoker.api.views import iso
+from stoker.clusters.service import STATUSES, ClusterService
+from stoker.core.errors import InvalidInput
+from stoker.core.times import iso
 
 
 def product_view(product: dict[str, Any], base: str) -> dict[str, Any]:
@@ -48,3 +50,17 @@ def cluster_view(cluster: dict[str, Any], nodes: list[dict[str, Any]], history: 
         "links": {"self": f"{base}/clusters/{cid}", "paas": paas_path, "nodes": f"{base}/clusters/{cid}/nodes",
                   "repair": f"{base}/clusters/{cid}/repair"},
     }
+
+
+# Views read through the service's store: the native router and the PaaS adapter show a cluster
+# the same way.
+def full_view(service: ClusterService, cluster_id: str, base: str) -> dict[str, Any]:
+    cluster = service.store.get(cluster_id)
+    return cluster_view(cluster, service.store.nodes(cluster_id), service.store.history(cluster_id), base)
+
+
+def list_view(service: ClusterService, base: str, *, owner: str | None = None, status: str | None = None,
+              product: str | None = None) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    return [full_view(service, c["id"], base) for c in service.store.list(owner=owner, status=status, product=product)]

@@ -17,9 +17,9 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
-from stoker.clusters.api import full_view, lenient_json, list_view, orchestrator_choice, template_text
+from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
 from stoker.clusters.service import ClusterService
-from stoker.clusters.views import product_view, services_view
+from stoker.clusters.views import full_view, list_view, product_view, services_view
 from stoker.core import limits
 from stoker.core.errors import StokerError
 from stoker.store.tokens import Principal

@@ -18,7 +18,7 @@ from stoker.api.auth import require
 from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
 from stoker.store.sate import SateStore
-from stoker.submission import RunRequest, Submitter, lane_of
+from stoker.submission import RunRequest, Submitter
 
 if TYPE_CHECKING:
     from stoker.services import Services
@@ -107,7 +107,7 @@ def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewR
         new = submitter.prepare(RunRequest(steps=[PING]), None)
     if force_error:
         steps = [FORCED, *(new.steps or [])]
-        new = dataclasses.replace(new, steps=steps, lane=lane_of(steps))
+        new = dataclasses.replace(new, steps=steps, lane=services.catalog.route(steps).lane)
     return new
 
 

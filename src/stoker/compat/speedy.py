@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from stoker.api.auth import require
-from stoker.api.worker import claimed_view
+from stoker.api.views import claimed_view
 from stoker.core import limits
 from stoker.submission import RunRequest, Submitter
 
@@ -47,7 +47,7 @@ def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> 
                                    lanes=("spark", "instant"))
     if not claimed:
         return Response(status_code=204)
-    view = claimed_view(services, claimed[0])
+    view = claimed_view(claimed[0], services.secrets)
     response.headers["X-Stoker-Attempt"] = view["attempt_id"]
     response.headers["X-Stoker-Lease-Expires"] = view["lease_expires_at"]
     response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in view["links"].items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class RunState(StrEnum):
@@ -31,8 +32,39 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
-# An attempt that ended in one of these may be followed by another one, attempts permitting.
-RETRYABLE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST})
+class Transition(NamedTuple):
+    action: str  # what the store does: claim, cancel, end (an attempt's end), retry, cluster_gone
+    source: RunState
+    target: RunState
+    when: str
+
+
+# Every way a run changes state. A run starts QUEUED (submit). The store's transactions follow
+# this table (tests/integration/test_transitions.py walks it against the store) and docs/runs.md
+# draws it (its table is tested against this one).
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("claim", RunState.QUEUED, RunState.RUNNING,
+               "a worker claims an attempt under a lease (the job below max_concurrent_runs)"),
+    Transition("cancel", RunState.QUEUED, RunState.CANCELLED, "cancelled before it started: at once"),
+    Transition("cluster_gone", RunState.QUEUED, RunState.FAILED,
+               "the cluster it waits for (options.cluster) failed or was destroyed: it can never run"),
+    Transition("end", RunState.RUNNING, RunState.SUCCEEDED, "the attempt succeeded (never runs again)"),
+    Transition("end", RunState.RUNNING, RunState.QUEUED,
+               "the attempt failed, timed out or was lost, attempts are left and the job has "
+               "auto_retry (available again after the job's backoff)"),
+    Transition("end", RunState.RUNNING, RunState.FAILED,
+               "the attempt failed, timed out or was lost and no attempts are left (a dead letter), "
+               "or the job has auto_retry=false, or the failure is permanent (attempts kept)"),
+    Transition("end", RunState.RUNNING, RunState.CANCELLED,
+               "the attempt was cancelled, or ended any other way after a cancel was requested"),
+    Transition("retry", RunState.FAILED, RunState.QUEUED, "POST /runs/{id}/retry with attempts left"),
+    Transition("retry", RunState.CANCELLED, RunState.QUEUED, "POST /runs/{id}/retry with attempts left"),
+)
+
+
+def targets(action: str, source: RunState) -> frozenset[RunState]:
+    """Where `action` may take a run in state `source` (empty: the store refuses it)."""
+    return frozenset(t.target for t in TRANSITIONS if t.action == action and t.source is source)
 
 
 def backoff_delay(policy: str, base_seconds: float, attempts_done: int) -> float:
@@ -59,10 +91,6 @@ def next_state_after(outcome: Outcome, attempts_done: int, max_attempts: int,
     if attempts_done < max_attempts and auto_retry:
         return RunState.QUEUED
     return RunState.FAILED
-
-
-def exhausted(attempts_done: int, max_attempts: int) -> bool:
-    return attempts_done >= max_attempts
 
 
 def attempt_id_for(run_id: str, number: int) -> str:

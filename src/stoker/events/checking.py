@@ -33,7 +33,7 @@ def check_body(body: bytes, limits: BodyLimits) -> Payload:
 def _start_helper(server_pid: int) -> None:
     """In each helper: exit once the server is gone. A server killed with SIGKILL cannot shut its
     pool down, and a helper blocked on its task queue would otherwise live on."""
-    from stoker.worker.child import watch_parent
+    from stoker.parent_watch import watch_parent
 
     watch_parent(server_pid, lambda: os._exit(0))
 

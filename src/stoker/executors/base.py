@@ -1,4 +1,7 @@
-"""What every executor offers the worker."""
+"""The attempt contract between the worker and the executors: what an executor is handed for one
+attempt (`Execution`: the claimed attempt, its secrets, its control and log) and what it offers
+(`Executor`). It lives here, with control.py, attempt_log.py and errors.py, so executors never
+import the worker; the worker imports them."""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stoker.store.queue import Claimed
-from stoker.worker.attempt_log import AttemptLog, QuietLog
-from stoker.worker.control import AttemptControl
+from stoker.core.attempts import Claimed
+from stoker.executors.attempt_log import AttemptLog, QuietLog
+from stoker.executors.control import AttemptControl
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from stoker.catalog.routing import CONTAINER_EXECUTOR
 from stoker.core.states import Outcome
 from stoker.executors.base import Execution
 
@@ -52,7 +53,7 @@ class ContainerFailed(Exception):
 
 
 class ContainerExecutor:
-    name = "container"
+    name = CONTAINER_EXECUTOR
 
     def __init__(self, docker_host: str, *, api_timeout: float = 60.0) -> None:
         self.docker_host = docker_host

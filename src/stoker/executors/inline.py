@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from stoker.catalog.routing import INLINE
 from stoker.executors.base import Execution
 
 
 class InlineExecutor:
-    name = "inline"
+    name = INLINE
 
     def __init__(self, catalog: Any, roots: Any) -> None:
         self.catalog = catalog

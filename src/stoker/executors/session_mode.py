@@ -12,6 +12,7 @@ import logging
 import threading
 from typing import Any
 
+from stoker.catalog.routing import SPARK_SESSION
 from stoker.config import Settings
 from stoker.executors.base import Execution, SparkTarget, s3a_conf, s3a_on_classpath
 from stoker.executors.spark_session import build_spark_session
@@ -25,7 +26,7 @@ SESSION_EVENTS_JOB = "stoker-session"
 
 
 class SparkSessionExecutor:
-    name = "spark_session"
+    name = SPARK_SESSION
 
     def __init__(self, settings: Settings, catalog: Any, roots: Any,
                  extra_conf: dict[str, str] | None = None) -> None:

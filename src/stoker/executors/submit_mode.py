@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from stoker.catalog.routing import SPARK_SUBMIT
 from stoker.config import Settings
 from stoker.core.secrets import write_private
 from stoker.executors.base import Execution
@@ -24,7 +25,7 @@ DRIVER = Path(__file__).with_name("submit_driver.py")
 
 
 class SubmitFailed(Exception):
-    """The driver failed; `permanent` is the driver's own judgement (worker/errors.py)."""
+    """The driver failed; `permanent` is the driver's own judgement (executors/errors.py)."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
@@ -38,7 +39,7 @@ def spark_submit_path() -> str:
 
 
 class SparkSubmitExecutor:
-    name = "spark_submit"
+    name = SPARK_SUBMIT
 
     def __init__(self, settings: Settings, roots: Any,
                  listener: Callable[[str], dict[str, str]] | None = None, catalog: Any = None) -> None:

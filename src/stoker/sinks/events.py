@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 
-# Every event name the store writes to the outbox (store/queue.py, store/runs.py, store/clusters.py).
-EVENT_NAMES = ("queued", "running", "succeeded", "failed", "cancelled", "retrying",
-               "cancel_requested", "dead_letter",
+from stoker.store.outbox import EVENT_NAMES as RUN_EVENT_NAMES
+
+# Every event name the outbox carries: the run events (store/outbox.py run_event) and the clusters'.
+EVENT_NAMES = (*RUN_EVENT_NAMES,
                *(f"cluster.{status}" for status in ("registered", "scheduling", "scheduled", "configuring",
                                                      "configured", "ready", "degraded", "failed", "destroyed")))
 

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
+from stoker.core.states import RunState
 from stoker.store.db import Database
-from stoker.store.outbox import notify_work_arrived, record_events
-from stoker.store.tables import cluster_history, cluster_nodes, clusters, outbox, products, runs
+from stoker.store.outbox import notify_work_arrived, record_events, run_event
+from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs
 
 # Statuses in which a cluster holds its share of the capacity.
 HOLDING = ("scheduled", "configuring", "configured", "ready", "degraded")
@@ -291,8 +292,10 @@ def fail_queued_runs(conn: Connection, now: float, cluster_id: str, why: str) ->
         runs.update().where(runs.c.state == "QUEUED", _cluster_of_run() == cluster_id)
         .values(state="FAILED", finished_at=now, error=error)
         .returning(runs.c.id, runs.c.job_id)).all()
-    record_events(conn, now, [{"run_id": r.id, "job_id": r.job_id, "event": "failed", "state": "FAILED",
-                               "error": error} for r in failed])
+    names = {row.id: row.name for row in conn.execute(
+        sa.select(jobs.c.id, jobs.c.name).where(jobs.c.id.in_({r.job_id for r in failed})))} if failed else {}
+    record_events(conn, now, [run_event("failed", run_id=r.id, job_id=r.job_id, job=names[r.job_id],
+                                        state=RunState.FAILED, error=error) for r in failed])
 
 
 def parked_reason(db: Database, cluster_id: str) -> str | None:

@@ -3,17 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stoker.core.states import RunState
 from stoker.store.notify import CHANNEL
 from stoker.store.tables import outbox
 
+RunEventName = Literal["queued", "running", "retrying", "succeeded", "failed", "dead_letter",
+                       "cancel_requested", "cancelled"]
+EVENT_NAMES: tuple[RunEventName, ...] = get_args(RunEventName)
+
+# The state a run is in after each event (docs/events-and-sinks.md's table is tested against it).
+# A dead letter leaves the run as it was: FAILED, or CANCELLED for a refused retry of a run that was
+# cancelled during its last allowed attempt.
+STATE_AFTER: dict[RunEventName, tuple[RunState, ...]] = {
+    "queued": (RunState.QUEUED,),
+    "running": (RunState.RUNNING,),
+    "retrying": (RunState.QUEUED,),
+    "succeeded": (RunState.SUCCEEDED,),
+    "failed": (RunState.FAILED,),
+    "dead_letter": (RunState.FAILED, RunState.CANCELLED),
+    "cancel_requested": (RunState.RUNNING,),
+    "cancelled": (RunState.CANCELLED,),
+}
+
+
+def run_event(event: RunEventName, *, run_id: str, job_id: str, job: str, state: RunState,
+              attempt: int | None = None, **fields: Any) -> dict[str, Any]:
+    """The one way to make a run event: every event names its run (`run_id`), its job (`job_id`
+    and the name `job`), the run's state after it, and the attempt it concerns where there is one
+    (the one claimed, ended, asked to stop, or — for a retry's `queued` — the one that will run).
+    `fields` add what the event tells besides (outcome, error, reason, available_at …)."""
+    if state not in STATE_AFTER[event]:
+        raise ValueError(f"a {event!r} event leaves a run {'/'.join(s.value for s in STATE_AFTER[event])}, "
+                         f"not {state.value}")
+    payload: dict[str, Any] = {"run_id": run_id, "job_id": job_id, "job": job, "event": event,
+                               "state": state.value}
+    if attempt is not None:
+        payload["attempt"] = attempt
+    payload.update(fields)
+    return payload
+
 
 def record_events(conn: Connection, now: float, events: Iterable[Mapping[str, Any]]) -> None:
-    """Append events ({"run_id", "job_id", "event", ...payload}) to the outbox."""
+    """Append events (made by `run_event`) to the outbox."""
     rows = [
         {"run_id": e["run_id"], "job_id": e["job_id"], "event": e["event"], "payload": dict(e),
          "created_at": now}

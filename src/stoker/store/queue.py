@@ -26,33 +26,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
 from stoker.core.limits import DEFAULT_LEASE_SECONDS
 from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay, next_state_after
 from stoker.store.db import Database
-from stoker.store.outbox import notify_work_arrived, record_events
+from stoker.store.outbox import RunEventName, notify_work_arrived, record_events, run_event
 from stoker.store.tables import attempts, dead_letters, jobs, runs
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """An attempt a worker now holds, with everything needed to execute it."""
-
-    attempt_id: str
-    run_id: str
-    number: int
-    job_id: str
-    job_name: str
-    job_kind: str
-    job_spec: dict[str, Any]
-    mode: str
-    lane: str
-    steps: list[Any] | None
-    params: dict[str, Any]
-    options: dict[str, Any]
-    secrets: str | None
-    timeout_seconds: float | None
-    lease_expires_at: float
 
 
 @dataclass(frozen=True)
@@ -62,7 +42,7 @@ class Ending:
     result: Any = None
     error: str | None = None
     log: str | None = None
-    # A failure a retry cannot fix (worker/errors.py: is_permanent): the run fails now, keeping its
+    # A failure a retry cannot fix (executors/errors.py: is_permanent): the run fails now, keeping its
     # remaining attempts for a manual retry once the cause is fixed.
     permanent: bool = False
 
@@ -146,17 +126,16 @@ class Queue:
                 for r in rows
             ])
             record_events(conn, now, [
-                {"run_id": r.id, "job_id": r.job_id, "job": job_rows[r.job_id].name,
-                 "event": "running", "state": "RUNNING", "attempt": r.attempt_count,
-                 "attempt_id": attempt_ids[r.id], "worker_id": worker_id}
+                run_event("running", run_id=r.id, job_id=r.job_id, job=job_rows[r.job_id].name,
+                          state=RunState.RUNNING, attempt=r.attempt_count,
+                          attempt_id=attempt_ids[r.id], worker_id=worker_id)
                 for r in rows
             ])
         order = {c.id: i for i, c in enumerate(chosen)}
         return sorted(
             (Claimed(
                 attempt_id=attempt_ids[r.id], run_id=r.id, number=r.attempt_count, job_id=r.job_id,
-                job_name=job_rows[r.job_id].name, job_kind=job_rows[r.job_id].kind,
-                job_spec=job_rows[r.job_id].spec, mode=job_rows[r.job_id].mode, lane=r.lane,
+                job_name=job_rows[r.job_id].name, mode=job_rows[r.job_id].mode, lane=r.lane,
                 steps=r.steps, params=r.params, options=r.options, secrets=r.secrets,
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
             ) for r in rows),
@@ -296,21 +275,22 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
             "finished_at": None if requeued else now,
             "result": ending.result if state is RunState.SUCCEEDED else None,
         }))
-        event = {"run_id": run.id, "job_id": job.id, "job": job.name,
-                 "event": "retrying" if requeued else state.value.lower(), "state": state.value,
-                 "attempt": attempt.number, "attempt_id": attempt.id, "outcome": outcome.value,
-                 "error": error}
+        ended_fields: dict[str, Any] = {"attempt_id": attempt.id, "outcome": outcome.value, "error": error}
         if requeued:
-            event["available_at"] = available_at
+            ended_fields["available_at"] = available_at
         if permanent:
-            event["permanent"] = True
-        events.append(event)
+            ended_fields["permanent"] = True
+        events.append(run_event("retrying" if requeued else _ENDED_EVENT[state], run_id=run.id,
+                                job_id=job.id, job=job.name, state=state, attempt=attempt.number,
+                                **ended_fields))
         if state is RunState.FAILED and run.attempt_count >= run.max_attempts:
             reason = (f"failed {run.attempt_count} of {run.max_attempts} attempts; "
                       f"last: {outcome.value}: {ending.error or 'no message'}")
             letters.append({"run_id": run.id, "job_id": job.id, "kind": "exhausted", "reason": reason,
                             "created_at": now})
-            events.append({**event, "event": "dead_letter", "kind": "exhausted", "reason": reason})
+            events.append(run_event("dead_letter", run_id=run.id, job_id=job.id, job=job.name, state=state,
+                                    attempt=attempt.number, **ended_fields, kind="exhausted",
+                                    reason=reason))
         new_states[attempt.id] = state.value
     _grouped_update(conn, runs, run_updates)
     freed = Counter(run_rows[a.run_id].job_id for a in ended)
@@ -326,6 +306,11 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
     # those jobs may start now). Readers there (long-polls, event streams) wake on it too.
     notify_work_arrived(conn)
     return new_states
+
+
+# The event of an attempt's end that ends its run too.
+_ENDED_EVENT: dict[RunState, RunEventName] = {
+    RunState.SUCCEEDED: "succeeded", RunState.FAILED: "failed", RunState.CANCELLED: "cancelled"}
 
 
 def _grouped_update(conn: Connection, table: sa.Table, rows: list[tuple[str, dict[str, Any]]]) -> None:

@@ -19,7 +19,7 @@ from stoker.store.clusters import PARKED_AT
 from stoker.store.db import Database, insert_unless_exists
 from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
-from stoker.store.outbox import notify_work_arrived, record_events
+from stoker.store.outbox import notify_work_arrived, record_events, run_event
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
@@ -211,17 +211,19 @@ class RunStore:
                         error="cancelled before it started")
                 .returning(runs.c.id, runs.c.job_id)
             ).first()
-            if row is not None:
-                record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
-                                           "event": "cancelled", "state": "CANCELLED"}])
+            if row is not None:  # no attempt is concerned: none was running
+                record_events(conn, now, [run_event("cancelled", run_id=run_id, job_id=row.job_id,
+                                                    job=_job_name(conn, row.job_id),
+                                                    state=RunState.CANCELLED)])
                 return RunState.CANCELLED.value
             row = conn.execute(
                 runs.update().where(runs.c.id == run_id, runs.c.state == RunState.RUNNING.value)
-                .values(cancel_requested=True).returning(runs.c.id, runs.c.job_id)
+                .values(cancel_requested=True).returning(runs.c.id, runs.c.job_id, runs.c.attempt_count)
             ).first()
             if row is not None:
-                record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id,
-                                           "event": "cancel_requested", "state": "RUNNING"}])
+                record_events(conn, now, [run_event("cancel_requested", run_id=run_id, job_id=row.job_id,
+                                                    job=_job_name(conn, row.job_id),
+                                                    state=RunState.RUNNING, attempt=row.attempt_count)])
                 notify_work_arrived(conn)  # the worker holding it checks for cancel requests
                 requested = True
             else:
@@ -269,8 +271,9 @@ class RunStore:
             refusal = self.retry_refusal_in(conn, run_id, dead_letter=dead_letter)
             # None: the run became retryable after the UPDATE looked (read committed); say so.
             return refusal or Conflict(f"run {run_id} changed while it was being retried; try again")
-        record_events(conn, now, [{"run_id": run_id, "job_id": row.job_id, "event": "queued",
-                                   "state": "QUEUED", "retry": True, "attempt": row.attempt_count + 1}])
+        record_events(conn, now, [run_event("queued", run_id=run_id, job_id=row.job_id,
+                                            job=_job_name(conn, row.job_id), state=RunState.QUEUED,
+                                            attempt=row.attempt_count + 1, retry=True)])
         notify_work_arrived(conn)
         return None
 
@@ -300,8 +303,10 @@ class RunStore:
         seed = {k: v for k, v in (dead_letter or {}).items() if k in ("request_id", "seed_message")}
         conn.execute(dead_letters.insert().values(run_id=run_id, job_id=run.job_id, kind="retry_refused",
                                                   reason=reason, created_at=now, **seed))
-        record_events(conn, now, [{"run_id": run_id, "job_id": run.job_id, "event": "dead_letter",
-                                   "state": run.state, "kind": "retry_refused", "reason": reason, **seed}])
+        record_events(conn, now, [run_event("dead_letter", run_id=run_id, job_id=run.job_id,
+                                            job=_job_name(conn, run.job_id), state=RunState(run.state),
+                                            attempt=run.attempt_count or None, kind="retry_refused",
+                                            reason=reason, **seed)])
         return Conflict(reason, state=run.state, dead_letters=f"/api/v1/dead-letters?run={run_id}")
 
     def dead_letters(self, *, job: str | None = None, run_id: str | None = None,
@@ -372,5 +377,9 @@ def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
 
 
 def _queued_event(values: dict[str, Any], job_name: str) -> dict[str, Any]:
-    return {"run_id": values["id"], "job_id": values["job_id"], "job": job_name,
-            "event": "queued", "state": "QUEUED"}
+    return run_event("queued", run_id=values["id"], job_id=values["job_id"], job=job_name,
+                     state=RunState.QUEUED)
+
+
+def _job_name(conn: Connection, job_id: str) -> str:
+    return str(conn.execute(sa.select(jobs.c.name).where(jobs.c.id == job_id)).scalar_one())

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from stoker.api.views import iso
+from stoker.core.times import iso
 from stoker.store.ui_sessions import UiSession
 
 HERE = Path(__file__).parent

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from stoker.compat import stevedore
+from stoker import container_tasks as tasks_service
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.services import Services
 from stoker.store.ui_sessions import UiSession
@@ -83,7 +83,7 @@ def register_task(request: Request, session: UiSession = Depends(current_session
         body = {"repository": repository.strip(), **_limits(command, env, timeout_seconds, memory_mb, cpus, network)}
         if name.strip():
             body["name"] = name.strip()
-        job = stevedore.register(_services(request), stevedore.TaskCreate.model_validate(body))
+        job = tasks_service.register(_services(request), tasks_service.TaskCreate.model_validate(body))
     except ValidationError as exc:
         return _tasks(request, session, status_code=422, message=_words(exc), form=form)
     except StokerError as exc:
@@ -94,9 +94,9 @@ def register_task(request: Request, session: UiSession = Depends(current_session
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def task_page(task_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
     services = _services(request)
-    task = stevedore.find_task(services, task_id)
-    results = [stevedore.result_view(b) for b in services.container_jobs.batches(job_id=task["id"])]
-    return render(request, "task.html", session, task=task, view=stevedore.task_view(task, detailed=True),
+    task = tasks_service.find_task(services, task_id)
+    results = [tasks_service.result_view(b) for b in services.container_jobs.batches(job_id=task["id"])]
+    return render(request, "task.html", session, task=task, view=tasks_service.task_view(task, detailed=True),
                   results=results[::-1][:100], result_count=len(results))
 
 
@@ -108,9 +108,10 @@ def run_task(task_id: str, request: Request, session: UiSession = Depends(curren
     back = f"/ui/tasks/{quote(task_id)}"
     try:
         if not times.strip().isdigit():
-            raise InvalidInput(f"times must be a whole number from 1 to {stevedore.MAX_TIMES:,}, not {times!r}")
+            raise InvalidInput(f"times must be a whole number from 1 to {tasks_service.MAX_TIMES:,}, not {times!r}")
         body = {"times": int(times), **_limits(command, env, timeout_seconds, "", "", "")}
-        result_id = stevedore.run_times(_services(request), task_id, stevedore.TaskOperation.model_validate(body))
+        operation = tasks_service.TaskOperation.model_validate(body)
+        result_id = tasks_service.run_times(_services(request), task_id, operation)
     except ValidationError as exc:
         return refused(request, session, InvalidInput(_words(exc)), back)
     except StokerError as exc:
@@ -125,13 +126,14 @@ DETAILS_PER_PAGE = 100
 
 @router.get("/results/{result_id}", response_class=HTMLResponse)
 def result_page(result_id: str, request: Request, session: UiSession = Depends(current_session),
-                offset: int = Query(0, ge=0, le=stevedore.MAX_TIMES)) -> HTMLResponse:
+                offset: int = Query(0, ge=0, le=tasks_service.MAX_TIMES)) -> HTMLResponse:
     services = _services(request)
     after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
-    result = stevedore.result_view(stevedore.find_batch(services, result_id))
+    result = tasks_service.result_view(tasks_service.find_batch(services, result_id))
     rows = services.container_jobs.batch_runs(result_id, limit=DETAILS_PER_PAGE, offset=offset)
-    return render(request, "result.html", session, result=result, task=stevedore.find_task(services, result["task_id"]),
-                  details=[{**stevedore.detail_view(r), "state": r["state"]} for r in rows], after=after,
+    task = tasks_service.find_task(services, result["task_id"])
+    return render(request, "result.html", session, result=result, task=task,
+                  details=[{**tasks_service.detail_view(r), "state": r["state"]} for r in rows], after=after,
                   cancellable=result["status"] in ("QUEUED", "RUNNING"), offset=offset, per_page=DETAILS_PER_PAGE)
 
 
@@ -140,7 +142,7 @@ def cancel_result(result_id: str, request: Request, session: UiSession = Depends
                   csrf_token: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        stevedore.cancel(_services(request), result_id)
+        tasks_service.cancel(_services(request), result_id)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/results/{quote(result_id)}")
     return see_other(f"/ui/results/{quote(result_id)}")
@@ -151,8 +153,8 @@ def detail_page(result_id: str, detail_id: str, request: Request,
                 session: UiSession = Depends(current_session)) -> HTMLResponse:
     services = _services(request)
     after = live_horizon(request)
-    row = stevedore.find_detail(services, result_id, detail_id)
+    row = tasks_service.find_detail(services, result_id, detail_id)
     output = row["attempt_result"] or {}
-    return render(request, "detail.html", session, detail=stevedore.detail_view(row), state=row["state"],
-                  task=stevedore.find_task(services, row["job_id"]),
+    return render(request, "detail.html", session, detail=tasks_service.detail_view(row), state=row["state"],
+                  task=tasks_service.find_task(services, row["job_id"]),
                   stdout=output.get("stdout", ""), stderr=output.get("stderr", ""), after=after)

@@ -11,8 +11,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from stoker.core.attempts import Claimed
 from stoker.services import Services
-from stoker.store.queue import Claimed, Ending, Lease
+from stoker.store.queue import Ending, Lease
 
 
 class LeaseBackend(Protocol):

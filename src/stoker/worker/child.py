@@ -8,7 +8,7 @@ other worker, and runs the same `stoker worker` code. On SQLite the worker stays
 process keeps SQLite's writers serialised by a lock instead of SQLite's sleeping busy handler.
 
 The child is supervised: restarted if it dies, stopped (SIGTERM: a graceful stop) with the server,
-and it stops by itself if the server is killed (it watches its parent; see `watch_parent`).
+and it stops by itself if the server is killed (it watches its parent; see parent_watch.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -82,17 +80,3 @@ class WorkerChild:
             if self._stopping.wait(RESTART_PAUSE_SECONDS):
                 return
             self._spawn()
-
-
-def watch_parent(parent_pid: int, on_orphaned: Callable[[], None], interval: float = 0.5) -> threading.Thread:
-    """Call `on_orphaned` once the process that started us is gone (it was killed: a server that
-    stops normally stops its worker first). A daemon thread polls the parent pid, which is portable."""
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(interval)
-        log.warning("process %s, which started this one, is gone: stopping", parent_pid)
-        on_orphaned()
-
-    thread = threading.Thread(target=watch, name="stoker-parent-watch", daemon=True)
-    thread.start()
-    return thread

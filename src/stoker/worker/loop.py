@@ -22,27 +22,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stoker.catalog.routing import (
+    CONTAINER,
+    CONTAINER_EXECUTOR,
+    EXECUTOR_BY_LANE,
+    INLINE,
+    INSTANT,
+    LANES,
+    SPARK,
+    SPARK_SESSION,
+)
 from stoker.config import Settings
+from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
 from stoker.core.states import Outcome
+from stoker.executors.attempt_log import AttemptLog, QuietLog
 from stoker.executors.base import Execution, Executor, SparkTarget
+from stoker.executors.control import AttemptControl
+from stoker.executors.errors import is_permanent, short_error
 from stoker.services import Services
 from stoker.store.notify import Wakeup
-from stoker.store.queue import Claimed, Ending
-from stoker.worker.attempt_log import AttemptLog, QuietLog
+from stoker.store.queue import Ending
 from stoker.worker.backends import DatabaseBackend, LeaseBackend
-from stoker.worker.control import AttemptControl
-from stoker.worker.errors import is_permanent, short_error
 from stoker.worker.targets import ClusterTargets, no_clusters
 
 log = logging.getLogger(__name__)
 
 INSTANT_BATCH = 1000
-# Instant runs (noop/fail only) are executed inline, by any Stoker worker, local or remote; container
-# runs by the container executor.
-EXECUTOR_BY_LANE = {"instant": "inline", "container": "container"}
 # The lanes that run on threads of their own pool, and how many of those each worker has.
-POOLED_LANES = ("spark", "container")
+POOLED_LANES = tuple(lane for lane in LANES if lane != INSTANT)
 
 
 @dataclass
@@ -66,8 +74,8 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = concurrency
         # No container executor (no runtime here): this worker leaves container runs to others.
-        self.slots = {"spark": concurrency,
-                      "container": container_concurrency if "container" in executors else 0}
+        self.slots = {SPARK: concurrency,
+                      CONTAINER: container_concurrency if CONTAINER_EXECUTOR in executors else 0}
         self.active: dict[str, Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -116,10 +124,10 @@ class Worker:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=timeout)
-        session = self.executors.get("session")
+        session = self.executors.get(SPARK_SESSION)
         if session is not None and hasattr(session, "stop"):
             session.stop()
-        container = self.executors.get("container")
+        container = self.executors.get(CONTAINER_EXECUTOR)
         if container is not None and hasattr(container, "close"):
             container.close()
         self.backend.close()
@@ -142,16 +150,16 @@ class Worker:
         here, in one more transaction) and as many other runs as there are free threads."""
         with self._lock:
             busy = Counter(a.claimed.lane for a in self.active.values())
-        limits = {"instant": INSTANT_BATCH, **{lane: self.slots[lane] - busy[lane] for lane in POOLED_LANES}}
+        limits = {INSTANT: INSTANT_BATCH, **{lane: self.slots[lane] - busy[lane] for lane in POOLED_LANES}}
         claimed = self.backend.claim(self.worker_id, lane_limits=limits,
                                      lease_seconds=self.settings.lease_seconds,
                                      executor_by_lane=EXECUTOR_BY_LANE)
-        instant = [c for c in claimed if c.lane == "instant"]
+        instant = [c for c in claimed if c.lane == INSTANT]
         for c in claimed:
-            if c.lane != "instant":
+            if c.lane != INSTANT:
                 self._start(c)
         if instant:
-            self.backend.finish_many([self._run(c, self.executors["inline"], AttemptControl(), quiet=True)
+            self.backend.finish_many([self._run(c, self.executors[INLINE], AttemptControl(), quiet=True)
                                       for c in instant])
             self.wakeup.notify()  # long-polling readers of these runs
         return bool(claimed)
@@ -162,16 +170,14 @@ class Worker:
         deadline = time.time() + claimed.timeout_seconds if claimed.timeout_seconds else None
         with self._lock:
             self.active[claimed.attempt_id] = Active(claimed, control, deadline)
-        self._pools[claimed.lane if claimed.lane in self._pools else "spark"].submit(
+        self._pools[claimed.lane if claimed.lane in self._pools else SPARK].submit(
             self._execute_and_finish, claimed, control)
         self.wakeup.notify()  # local event streams see RUNNING at once
 
     def executor_for(self, claimed: Claimed) -> Executor:
-        if claimed.lane == "container":
-            return self.executors["container"]
-        if not self.catalog.needs_spark(claimed.steps or []):
-            return self.executors["inline"]
-        return self.executors["submit" if claimed.mode == "submit" else "session"]
+        """The catalog's routing decides (catalog/routing.py); a lane that fixes it, alone."""
+        fixed = EXECUTOR_BY_LANE.get(claimed.lane)
+        return self.executors[fixed or self.catalog.route(claimed.steps, mode=claimed.mode).executor]
 
     def _execute_and_finish(self, claimed: Claimed, control: AttemptControl) -> None:
         try:
@@ -200,7 +206,7 @@ class Worker:
         execution = Execution(claimed, secrets, control, attempt_log,
                               annotate=lambda **f: self.backend.annotate(claimed.attempt_id, **f))
         try:
-            if executor.name != "inline":  # no Spark, so no master to find
+            if executor.name != INLINE:  # no Spark, so no master to find
                 execution.target = self.targets(claimed)
                 if execution.target is not None:
                     logger.info("on cluster %s at %s", execution.target.cluster_id, execution.target.master)
@@ -261,22 +267,22 @@ class Worker:
 def build_executors(settings: Settings, catalog: Any, roots: Any,
                     listener: Callable[[str], dict[str, str]], *,
                     docker_host: str | None = None) -> dict[str, Executor]:
-    """The executors every worker has: inline (no Spark), session mode, submit mode; and the
-    container executor where a container runtime is (`docker_host`)."""
+    """The executors every worker has, by name (catalog/routing.py names them): inline (no Spark),
+    spark_session, spark_submit; and container where a container runtime is (`docker_host`)."""
     from stoker.executors.inline import InlineExecutor
     from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor
     from stoker.executors.submit_mode import SparkSubmitExecutor
 
-    executors: dict[str, Executor] = {
-        "inline": InlineExecutor(catalog, roots),
-        "session": SparkSessionExecutor(settings, catalog, roots, listener(SESSION_EVENTS_JOB)),
-        "submit": SparkSubmitExecutor(settings, roots, listener, catalog),
-    }
+    executors: list[Executor] = [
+        InlineExecutor(catalog, roots),
+        SparkSessionExecutor(settings, catalog, roots, listener(SESSION_EVENTS_JOB)),
+        SparkSubmitExecutor(settings, roots, listener, catalog),
+    ]
     if docker_host is not None:
         from stoker.executors.container import ContainerExecutor
 
-        executors["container"] = ContainerExecutor(docker_host)
-    return executors
+        executors.append(ContainerExecutor(docker_host))
+    return {executor.name: executor for executor in executors}
 
 
 LISTENER_TOKEN_FILE = "spark-listener.token"
@@ -288,7 +294,7 @@ def listener_for(api_url: str, token: str, data_dir: Path) -> Callable[[str], di
     runs still work, unobserved). The token goes to Spark in a file of the data dir that only its
     owner reads: Spark puts confs on the driver's command line, where `ps` shows them."""
     from stoker.core.secrets import write_private
-    from stoker.events import listener_conf, listener_jar_path
+    from stoker.events.listener_conf import listener_conf, listener_jar_path
 
     if not listener_jar_path().exists():
         log.warning("Spark listener jar missing (%s): Spark runs will not stream their events; "

@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 
 from stoker.config import Settings
+from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
 from stoker.core.secrets import split_secrets
 from stoker.executors.base import SparkTarget
 from stoker.store.notify import Wakeup
-from stoker.store.queue import Claimed, Ending, Lease
+from stoker.store.queue import Ending, Lease
 from stoker.worker.targets import cluster_of, target_of
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class HttpBackend:
                 self._clusters[view["attempt_id"]] = view["cluster"]
         return Claimed(
             attempt_id=view["attempt_id"], run_id=view["run_id"], number=view["number"],
-            job_id="", job_name=view["job"], job_kind="pipeline", job_spec={}, mode=view["mode"],
+            job_id="", job_name=view["job"], mode=view["mode"],
             lane=view["lane"], steps=view["steps"], params=view.get("params") or {}, options=options,
             secrets=None, timeout_seconds=view.get("timeout_seconds"),
             lease_expires_at=_epoch(view["lease_expires_at"]))

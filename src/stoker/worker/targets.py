@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stoker.core.attempts import Claimed
 from stoker.executors.base import ClusterUnavailable, SparkTarget
 from stoker.store.clusters import GONE, SERVING, cluster_record
 from stoker.store.db import Database
-from stoker.store.queue import Claimed
 
 
 def cluster_of(claimed: Claimed) -> str | None:

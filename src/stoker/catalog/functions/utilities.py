@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 MAX_SLEEP_SECONDS = 24 * 3600
 
 
-@function(kind="utility", ends_pipeline=True, example=[["noop"]])
+@function(kind="utility", ends_pipeline=True, instant=True, example=[["noop"]])
 def noop(sc: StepContext, frame: Any) -> Any:
     """Do nothing; as the last step the result is {"type": "noop"}."""
     return frame
@@ -32,7 +32,7 @@ def sleep(sc: StepContext, frame: Any, seconds: float) -> Any:
     return frame
 
 
-@function(kind="utility", ends_pipeline=True, args=[Arg("message", "string")],
+@function(kind="utility", ends_pipeline=True, instant=True, args=[Arg("message", "string")],
           example=[["fail", "boom"]])
 def fail(sc: StepContext, frame: Any, message: str) -> NoReturn:
     """Fail the run on purpose with this message."""

@@ -1,4 +1,5 @@
-"""Error text for people: a few meaningful lines, not a JVM stack dump."""
+"""How an attempt's failure is told: error text for people (a few meaningful lines, not a JVM
+stack dump) and whether a retry could help (`is_permanent`)."""
 
 from __future__ import annotations
 
@@ -36,16 +37,14 @@ def is_permanent(exc: BaseException) -> bool:
     """True when running the same attempt again would fail the same way: the pipeline or its
     inputs are wrong, not the moment. Looks through the chain of causes (StepFailed wraps Spark's)."""
     from stoker.catalog.errors import PathRefused, PipelineInvalid, ResultTooLarge
-    from stoker.executors.base import ClusterUnavailable
-    from stoker.executors.submit_mode import SubmitFailed
 
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (SubmitFailed, ClusterUnavailable)):
-            return current.permanent
-        permanent = getattr(current, "permanent", None)  # e.g. executors.container.ContainerFailed
+        # An executor's own failure says whether it is permanent (SubmitFailed: the driver's
+        # judgement); this module need not know every executor's exception class.
+        permanent = getattr(current, "permanent", None)
         if isinstance(permanent, bool):
             return permanent
         if isinstance(current, (PipelineInvalid, PathRefused, ResultTooLarge)):

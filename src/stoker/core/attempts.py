@@ -1,0 +1,26 @@
+"""An attempt as a worker holds it: what the queue hands out and an executor runs. A plain value,
+so executors depend on it without depending on the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An attempt a worker now holds, with everything needed to execute it."""
+
+    attempt_id: str
+    run_id: str
+    number: int
+    job_id: str
+    job_name: str
+    mode: str
+    lane: str
+    steps: list[Any] | None
+    params: dict[str, Any]
+    options: dict[str, Any]
+    secrets: str | None
+    timeout_seconds: float | None
+    lease_expires_at: float
