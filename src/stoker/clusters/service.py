@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stoker.clusters import orchestrator
 from stoker.clusters.options import ProductOptions
@@ -23,6 +23,9 @@ from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
+
+if TYPE_CHECKING:
+    from stoker.containers.runtime import ContainerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,12 @@ class Stopped(Exception):
 
 
 class ClusterService:
-    def __init__(self, db: Database, data_dir: Path, settings: ClusterSettings) -> None:
+    def __init__(self, db: Database, data_dir: Path, settings: ClusterSettings, *,
+                 containers: ContainerRuntime | None = None) -> None:
         self.store = ClusterStore(db)
         self.products = Products(ProductStore(db))
         self.settings = settings
-        self.context = Context(data_dir=data_dir.resolve())
+        self.context = Context(data_dir=data_dir.resolve(), containers=containers)
         self.changed = threading.Event()  # wakes the scheduler (a launch, a destroy)
         self._busy: dict[str, threading.Event] = {}  # cluster id → its launch/repair's stop flag
         self._lock = threading.Lock()
@@ -167,8 +171,10 @@ class ClusterService:
 
     def _stop_nodes(self, orch: Orchestrator, cluster_id: str, nodes: list[dict[str, Any]]) -> None:
         recorded = {n["name"]: n for n in self.store.nodes(cluster_id)}
+        # Every node, started or not: one may be running whose start was not recorded yet (a
+        # container is found by its labels; a process node without a pid is nothing to stop).
         for node in [*nodes, *recorded.values()]:
-            if node.get("pid") is not None or node.get("state") == "running":
+            if node.get("state") != "stopped":
                 orch.stop(node)
         for name in recorded:
             self.store.update_node(cluster_id, name, state="stopped")
@@ -255,4 +261,4 @@ def _check(stop: threading.Event) -> None:
 
 
 def _process_values(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: node.get(k) for k in ("pid", "pid_started_at", "state")}
+    return {k: node.get(k) for k in ("pid", "pid_started_at", "state", "host") if k in node}
