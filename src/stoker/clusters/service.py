@@ -196,12 +196,20 @@ class ClusterService:
         return self.store.get(cluster_id)
 
     def repair(self, cluster_id: str) -> dict[str, Any]:
+        """Ask for a repair; the process running the cluster duties (maybe another replica)
+        carries it out at its next round."""
         cluster = self.store.get(cluster_id)
-        if cluster["status"] != "degraded":
+        if not self.store.request_repair(cluster_id):
+            cluster = self.store.get(cluster_id)
             raise Conflict(f"cluster {cluster_id} is {cluster['status']}; only a degraded cluster is repaired",
                            status=cluster["status"])
-        self._in_thread(cluster_id, self._repair)
+        self.changed.set()
         return cluster
+
+    def run_repairs(self) -> None:
+        """Start the repairs asked for (a duty: only in the process holding the duties' lease)."""
+        for cluster_id in self.store.take_repair_requests():
+            self._in_thread(cluster_id, self._repair)
 
     def _repair(self, cluster_id: str, stop: threading.Event) -> None:
         cluster = self.store.get(cluster_id)
