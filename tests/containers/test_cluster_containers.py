@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -158,3 +159,57 @@ def test_without_a_runtime_a_product_of_images_is_refused_with_503(api):
     r = api.post(f"{P}/products/example/0.1.0", json={"size": 1})
     assert r.status_code == 503 and "container runtime" in r.json()["message"]
     assert api.get("/api/v1/clusters").json()["clusters"] == []
+
+
+@pytest.mark.e2e
+def test_a_real_serve_killed_and_restarted_finds_its_containers_through_a_new_podman_service(tmp_path):
+    """`stoker serve` with its own private Podman API service (machine storage): SIGKILL takes the
+    service down with it; the restarted serve starts another on a new socket and finds the
+    cluster's containers, ready, by their labels; destroy then removes them."""
+    import shutil
+
+    from tests.e2e.processes import Server
+
+    from container_fixtures import missing_tool
+    from stoker.containers.runtime import podman_env
+
+    if shutil.which("podman") is None:
+        missing_tool("Podman is not installed")
+
+    class PodmanServer(Server):
+        def env(self):
+            env = {**super().env(), "STOKER_CLUSTER_RECONCILE_SECONDS": "0.3"}
+            env.pop("STOKER_DOCKER_HOST", None)  # serve starts its own Podman service
+            return env
+
+    def labelled(cluster_id):
+        done = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter",
+                               f"label=io.stoker.cluster={cluster_id}"], env=podman_env(),
+                              capture_output=True, text=True, check=True)
+        return sorted((c["Id"], c["State"]) for c in json.loads(done.stdout or "[]"))
+
+    data_dir = tmp_path / "data"
+    server = PodmanServer(data_dir, worker=False).start()
+    cluster_id = None
+    try:
+        with server.client() as client:
+            make_product(client)
+            cluster_id = client.post(f"{P}/products/example/0.1.0", json={"size": 2}).json()["id"]
+            cluster = status(client, cluster_id, ("ready", "failed"))
+            assert cluster["status"] == "ready", cluster["reason"]
+        before = labelled(cluster_id)
+        assert len(before) == 2 and all(state == "running" for _, state in before)
+        server.kill()
+        server = PodmanServer(data_dir, worker=False).start()
+        with server.client() as client:
+            time.sleep(1.5)  # several reconciler rounds through the new service
+            after = client.get(f"/api/v1/clusters/{cluster_id}").json()
+            assert after["status"] == "ready", after["reason"]
+            assert labelled(cluster_id) == before  # the same containers, still running
+            assert client.delete(f"/api/v1/clusters/{cluster_id}").status_code == 200
+        assert labelled(cluster_id) == []
+    finally:
+        server.stop()
+        if cluster_id is not None:
+            subprocess.run(["podman", "rm", "-f", "--filter", f"label=io.stoker.cluster={cluster_id}"],
+                           env=podman_env(), capture_output=True)
