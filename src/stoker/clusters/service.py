@@ -239,20 +239,26 @@ class ClusterService:
         for cluster in self.store.list(statuses=(*HOLDING,)):
             if self.busy(cluster["id"]):
                 continue
-            orch = self.orchestrator(cluster["orchestrator"])
-            if cluster["status"] in LAUNCHING:
-                self._stop_nodes(orch, cluster["id"], [])
-                self.store.transition(cluster["id"], "failed", allowed_from=LAUNCHING,
-                                      reason="the launch was cut off (Stoker stopped while it ran); "
-                                             "everything it started was stopped")
-                continue
-            nodes = self.store.nodes(cluster["id"])
-            dead = [n["name"] for n in nodes if n["state"] == "running" and not orch.alive(n)]
-            for name in dead:
-                self.store.update_node(cluster["id"], name, state="dead")
-            if dead and cluster["status"] == "ready":
-                self.store.transition(cluster["id"], "degraded", allowed_from=("ready",),
-                                      reason=f"node(s) {', '.join(dead)} died")
+            try:
+                self._reconcile(cluster)
+            except Exception as exc:  # e.g. the container runtime is away: nothing is concluded
+                log.warning("cluster %s: could not check its nodes (%s); trying again", cluster["id"], exc)
+
+    def _reconcile(self, cluster: dict[str, Any]) -> None:
+        orch = self.orchestrator(cluster["orchestrator"])
+        if cluster["status"] in LAUNCHING:
+            self._stop_nodes(orch, cluster["id"], [])
+            self.store.transition(cluster["id"], "failed", allowed_from=LAUNCHING,
+                                  reason="the launch was cut off (Stoker stopped while it ran); "
+                                         "everything it started was stopped")
+            return
+        nodes = self.store.nodes(cluster["id"])
+        dead = [n["name"] for n in nodes if n["state"] == "running" and not orch.alive(n)]
+        for name in dead:
+            self.store.update_node(cluster["id"], name, state="dead")
+        if dead and cluster["status"] == "ready":
+            self.store.transition(cluster["id"], "degraded", allowed_from=("ready",),
+                                  reason=f"node(s) {', '.join(dead)} died")
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, cluster_id: str) -> dict[str, Any]:
