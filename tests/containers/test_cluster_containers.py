@@ -154,6 +154,43 @@ def test_a_restarted_stoker_finds_its_containers_and_a_removed_one_degrades_then
     assert containers_of(container_runtime, cluster_id) == []
 
 
+SPARK_TEMPLATE = {
+    "nodes": {"master": {"docker_image": BUILTIN, "cpu": 1, "mem": 256, "spark": True},
+              "worker0": {"docker_image": BUILTIN, "cpu": 1, "mem": 512, "spark": True},
+              "worker1": {"docker_image": BUILTIN, "cpu": 1, "mem": 512, "spark": True}},
+    "services": {"spark-master": {"role": "master", "nodes": ["master"], "conf": {"daemon.memory": "256m"}},
+                 "spark-worker": {"role": "worker", "nodes": ["worker0", "worker1"],
+                                  "conf": {"daemon.memory": "256m"}}}}
+
+
+def test_spark_nodes_run_a_standalone_cluster_in_small_containers(container_api, container_runtime):
+    """A Spark master and two workers in busybox containers (the host's Java and pyspark mounted):
+    ready once the master lists both workers ALIVE; destroy removes the containers, closes the ports."""
+    import urllib.request
+
+    from stoker.clusters import processes
+
+    client = container_api
+    assert client.post(f"{P}/products", json={"name": "spark-ct", "version": "1"}).status_code == 201
+    assert client.put(f"{P}/products/spark-ct/1/template", json=SPARK_TEMPLATE).status_code == 204
+    r = client.post(f"{P}/products/spark-ct/1", json={})
+    assert r.status_code == 202, r.text
+    cluster = status(client, r.json()["id"], ("ready", "failed"), timeout=120)
+    assert cluster["status"] == "ready", cluster["reason"]
+    assert cluster["orchestrator"] == "containers" and cluster["master_url"].startswith("spark://127.0.0.1:")
+    with urllib.request.urlopen(cluster["web_url"] + "/json", timeout=5) as answer:
+        state = json.loads(answer.read())
+    assert state["aliveworkers"] == 2 and sorted(w["cores"] for w in state["workers"]) == [1, 1]
+    found = containers_of(container_runtime, cluster["id"], running_only=True)
+    assert len(found) == 3
+    worker = next(c for c in found if c["Labels"]["io.stoker.cluster.node"] == "worker0")
+    assert inspect(container_runtime, worker["Id"])["HostConfig"]["Memory"] == (512 + 256 + 256) * 1024 * 1024
+    assert client.delete(f"/api/v1/clusters/{cluster['id']}").status_code == 200
+    assert containers_of(container_runtime, cluster["id"]) == []
+    assert not any(processes.port_open("127.0.0.1", n["port"]) or processes.port_open("127.0.0.1", n["web_port"])
+                   for n in cluster["nodes"])
+
+
 def test_a_runtime_that_is_away_degrades_nothing(container_api, container_services, container_runtime):
     """The reconciler concludes nothing from a runtime it cannot reach (the node may well run)."""
     client = container_api
