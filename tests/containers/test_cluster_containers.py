@@ -185,6 +185,19 @@ def test_spark_nodes_run_a_standalone_cluster_in_small_containers(container_api,
     assert len(found) == 3
     worker = next(c for c in found if c["Labels"]["io.stoker.cluster.node"] == "worker0")
     assert inspect(container_runtime, worker["Id"])["HostConfig"]["Memory"] == (512 + 256 + 256) * 1024 * 1024
+    # A pipeline runs on it: its executors are JVMs the workers start inside their containers.
+    from tests.e2e.test_clusters import PIPELINE
+
+    r = client.post("/api/v1/jobs", json={"name": "on-containers", "steps": PIPELINE, "mode": "submit",
+                                          "cluster": cluster["id"]})
+    assert r.status_code == 201, r.text
+    run = client.post("/api/v1/jobs/on-containers/runs", json={}).json()
+    run = wait_until(lambda: client.get(f"/api/v1/runs/{run['id']}").json(),
+                     lambda r: r["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"), 180, "the run")
+    worker_log = subprocess.run([*container_runtime.podman, "logs", worker["Id"]], env=container_runtime.env,
+                                capture_output=True, text=True).stderr[-5000:]
+    assert run["state"] == "SUCCEEDED", worker_log
+    assert run["result"]["row_count"] == 143
     assert client.delete(f"/api/v1/clusters/{cluster['id']}").status_code == 200
     assert containers_of(container_runtime, cluster["id"]) == []
     assert not any(processes.port_open("127.0.0.1", n["port"]) or processes.port_open("127.0.0.1", n["web_port"])

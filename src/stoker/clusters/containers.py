@@ -16,8 +16,9 @@ run Spark's standalone master or worker in their container without a Spark image
 and pyspark's jars are mounted read-only (with /usr, /lib, /lib64 and the JDK's /etc/java* files,
 so any small image such as the built-in busybox one will do; a self-contained Spark image would
 weigh about 700 MB), on the host's network at free loopback ports, so drivers reach them as they
-reach `local` nodes. The container's memory limit is the node's `mem` plus the daemon's heap and 256 MB of JVM overhead
-(the worker's executors run inside it). Ready = the master's `/json` lists every worker ALIVE.
+reach `local` nodes. The container's memory limit is the node's `mem` plus the daemon's heap and
+256 MB of JVM overhead (the worker's executors run inside it). Ready = the master's `/json` lists
+every worker ALIVE.
 """
 
 from __future__ import annotations
@@ -247,10 +248,18 @@ def _spark_args(cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]
         "command": [java, f"-Xmx{daemon}", "-cp", f"{workdir / 'conf'}/:{spark_home}/jars/*", *daemon_args],
         "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": node["host"],
                         "SPARK_CONF_DIR": str(workdir / "conf"), "SPARK_LOG_DIR": str(workdir / "logs"),
-                        "SPARK_WORKER_DIR": str(workdir / "work"),
+                        "SPARK_WORKER_DIR": str(workdir / "work"), "SPARK_SCALA_VERSION": _scala_version(spark_home),
                         "JAVA_HOME": str(Path(java).parent.parent), "PATH": "/usr/local/bin:/usr/bin:/bin"},
         "network_mode": "host", "volumes": volumes, "hostname": None,
         "mem": node["mem"] + _mb(daemon) + JVM_OVERHEAD_MB}
+
+
+def _scala_version(spark_home: str) -> str:
+    """What spark-class's load-spark-env.sh would set: the worker's launcher of executors needs it
+    (without it, it looks for a source build and fails with "Cannot find any build directories")."""
+    for jar in Path(spark_home, "jars").glob("scala-library-*.jar"):
+        return ".".join(jar.name.removeprefix("scala-library-").split(".")[:2])
+    return "2.13"
 
 
 def _mb(size: str) -> int:
