@@ -112,7 +112,7 @@ def ready(client, cluster_id):
 
 def test_two_replicas_only_the_lease_holder_runs_the_duties_and_the_other_takes_over(
         tmp_path, shared_url, monkeypatch):
-    monkeypatch.setenv("STOKER_CLUSTER_LEASE_SECONDS", "1.5")
+    monkeypatch.setenv("STOKER_CLUSTER_LEASE_SECONDS", "3")
     monkeypatch.setenv("STOKER_CLUSTER_RECONCILE_SECONDS", "0.2")
     with replica(tmp_path, "a", shared_url) as a, replica(tmp_path, "b", shared_url) as b:
         wait(lambda: a.duties.leading or b.duties.leading, 10, "a leader")
@@ -129,9 +129,12 @@ def test_two_replicas_only_the_lease_holder_runs_the_duties_and_the_other_takes_
         # once the lease expires, and serves launches from then on.
         leader.duties.leases.release = lambda *args: None  # a death, not a clean stop
         leader.duties.stop()
-        died = time.monotonic()
+        held = leader.duties.leases.get(LEASE)
+        assert held["holder"] == leader.duties.holder and not held["expired"]
         wait(lambda: other.duties.leading, 10, "the other replica to take over")
-        assert time.monotonic() - died >= 0.5  # not before the lease expired
+        taken = other.duties.leases.get(LEASE)
+        assert taken["holder"] == other.duties.holder
+        assert taken["acquired_at"] >= held["expires_at"]  # not before the dead holder's lease expired
         second = launch_external(other)
         wait(lambda: ready(other, second), 10, "a launch after the take-over")
         assert other.schedule_calls
