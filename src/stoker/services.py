@@ -96,7 +96,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
     containers = ContainerRuntime(settings.docker_host)
     container_jobs = ContainerStore(db)
-    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env())
+    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env(), containers=containers)
     if migrate:
         clusters.products.ensure_builtins()
     return Services(

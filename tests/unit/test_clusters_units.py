@@ -40,6 +40,27 @@ def test_the_originals_minimal_template_renders_and_validates():
     assert spec.nodes["example0"].docker_image.endswith("example:0.1.0")
     assert spec.needs() == (3, 3072)
     assert default_orchestrator({"orchestrator": None}, spec) == "containers"
+    assert default_orchestrator({"orchestrator": "local"}, spec) == "local"  # a choice is kept
+
+
+def test_the_containers_orchestrator_checks_images_commands_and_env_before_anything_runs(tmp_path):
+    from stoker.clusters.containers import ContainersOrchestrator
+    from stoker.clusters.orchestrator import Context
+    from stoker.clusters.spec import validate_spec
+    from stoker.containers.runtime import ContainerRuntime
+    from stoker.core.errors import InvalidInput, Unavailable
+
+    orch = ContainersOrchestrator(Context(tmp_path, containers=ContainerRuntime(None)))
+    image = "localhost/stoker/busybox:latest"
+    cases = {"name none": {"a": {"cpu": 1, "mem": 64}},
+             "`command` must be": {"a": {"cpu": 1, "mem": 64, "docker_image": image, "command": [1]}},
+             "`env` must be": {"a": {"cpu": 1, "mem": 64, "docker_image": image, "env": ["X=1"]}}}
+    for words, nodes in cases.items():
+        with pytest.raises(InvalidInput, match=words):
+            orch.check(validate_spec({"nodes": nodes}), {})
+    good = validate_spec({"nodes": {"a": {"cpu": 1, "mem": 64, "docker_image": image, "command": "sleep 9"}}})
+    with pytest.raises(Unavailable, match="needs a container runtime"):  # the spec is fine; no runtime here
+        orch.check(good, {})
 
 
 def test_the_builtin_spark_standalone_product_renders_a_master_and_size_workers():

@@ -40,16 +40,7 @@ class LocalOrchestrator:
 
     # -- launch -----------------------------------------------------------------------------
     def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
-        roles = {name: spec.role_of(name) for name in spec.nodes}
-        masters = [n for n, r in roles.items() if r == "master"]
-        workers = [n for n, r in roles.items() if r == "worker"]
-        others = sorted(n for n, r in roles.items() if r not in ROLES)
-        if others:
-            raise InvalidInput(f"the local orchestrator runs Spark standalone masters and workers; node(s) "
-                               f"{others} belong to no service with role master or worker", nodes=others)
-        if len(masters) != 1 or not workers:
-            raise InvalidInput(f"the local orchestrator needs exactly one master node and at least one worker "
-                               f"node; the spec has {len(masters)} master(s) and {len(workers)} worker(s)")
+        check_standalone(spec, "the local orchestrator")
 
     def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
         base = self.context.cluster_dir(cluster["id"])
@@ -61,7 +52,7 @@ class LocalOrchestrator:
             (workdir / "conf").mkdir(parents=True, exist_ok=True)
             (workdir / "work").mkdir(exist_ok=True)
             (workdir / "logs").mkdir(exist_ok=True)
-            _write_conf(workdir / "conf", conf)
+            write_spark_conf(workdir / "conf", conf)
             nodes.append({"name": name, "service": service, "role": spec.role_of(name), "cpu": node.cpu,
                           "mem": node.mem, "host": HOST, "port": processes.free_port(HOST),
                           "web_port": processes.free_port(HOST), "workdir": str(workdir), "state": "planned",
@@ -111,19 +102,7 @@ class LocalOrchestrator:
         for node in nodes:
             if not processes.alive(node["pid"], node["pid_started_at"]):  # its port may not be open yet
                 raise NodeDied(node["name"], self.log_tail(node))
-        master = _master(nodes)
-        try:
-            with urllib.request.urlopen(f"http://{master['host']}:{master['web_port']}/json", timeout=2) as r:
-                state = json.loads(r.read())
-        except (OSError, ValueError):
-            return "the master's web UI does not answer yet"
-        workers = [n for n in nodes if n["role"] == "worker"]
-        alive = {(w.get("host"), w.get("port")): w for w in state.get("workers", []) if w.get("state") == "ALIVE"}
-        missing = [n["name"] for n in workers
-                   if (n["host"], n["port"]) not in alive or alive[(n["host"], n["port"])].get("cores") != n["cpu"]]
-        if missing:
-            return f"waiting for worker(s) {missing} to register with the master"
-        return None
+        return workers_registered(nodes)
 
     # -- watch, stop ---------------------------------------------------------------------------
     def alive(self, node: dict[str, Any]) -> bool:
@@ -147,6 +126,38 @@ class NodeDied(NodeFailed):
         self.node = node
 
 
+def workers_registered(nodes: list[dict[str, Any]]) -> str | None:
+    """None when the master's `/json` lists every worker node ALIVE with its cores; else what is
+    still awaited."""
+    master = _master(nodes)
+    try:
+        with urllib.request.urlopen(f"http://{master['host']}:{master['web_port']}/json", timeout=2) as r:
+            state = json.loads(r.read())
+    except (OSError, ValueError):
+        return "the master's web UI does not answer yet"
+    workers = [n for n in nodes if n["role"] == "worker"]
+    alive = {(w.get("host"), w.get("port")): w for w in state.get("workers", []) if w.get("state") == "ALIVE"}
+    missing = [n["name"] for n in workers
+               if (n["host"], n["port"]) not in alive or alive[(n["host"], n["port"])].get("cores") != n["cpu"]]
+    if missing:
+        return f"waiting for worker(s) {missing} to register with the master"
+    return None
+
+
+def check_standalone(spec: ClusterSpec, who: str) -> None:
+    """Exactly one master and at least one worker, and nothing else (InvalidInput saying so)."""
+    roles = {name: spec.role_of(name) for name in spec.nodes}
+    masters = [n for n, r in roles.items() if r == "master"]
+    workers = [n for n, r in roles.items() if r == "worker"]
+    others = sorted(n for n, r in roles.items() if r not in ROLES)
+    if others:
+        raise InvalidInput(f"{who} runs Spark standalone masters and workers; node(s) "
+                           f"{others} belong to no service with role master or worker", nodes=others)
+    if len(masters) != 1 or not workers:
+        raise InvalidInput(f"{who} needs exactly one master node and at least one worker "
+                           f"node; the spec has {len(masters)} master(s) and {len(workers)} worker(s)")
+
+
 def _master(nodes: list[dict[str, Any]]) -> dict[str, Any]:
     return next(n for n in nodes if n["role"] == "master")
 
@@ -155,7 +166,7 @@ def _log_path(node: dict[str, Any]) -> Path:
     return Path(node["workdir"]) / "logs" / "node.log"
 
 
-def _write_conf(conf_dir: Path, conf: dict[str, Any]) -> None:
+def write_spark_conf(conf_dir: Path, conf: dict[str, Any]) -> None:
     """spark-defaults.conf from the service's `spark.*` entries; the rest (e.g. daemon.memory) for
     the node's own start, in stoker-node.json."""
     spark = {k: v for k, v in conf.items() if k.startswith("spark.")}

@@ -12,17 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from stoker.containers.runtime import ContainerRuntime
+
 
 @dataclass(frozen=True)
 class Context:
-    """What an orchestrator gets from Stoker: where it may keep the nodes' files."""
+    """What an orchestrator gets from Stoker: where it may keep the nodes' files, and the container
+    runtime of this process (its Docker Engine API address may change when Stoker restarts)."""
 
     data_dir: Path
+    containers: ContainerRuntime | None = None
 
     def cluster_dir(self, cluster_id: str) -> Path:
         return self.data_dir / "clusters" / cluster_id

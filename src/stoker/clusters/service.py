@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stoker.clusters import orchestrator
 from stoker.clusters.options import ProductOptions
@@ -23,6 +23,9 @@ from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
+
+if TYPE_CHECKING:
+    from stoker.containers.runtime import ContainerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,12 @@ class Stopped(Exception):
 
 
 class ClusterService:
-    def __init__(self, db: Database, data_dir: Path, settings: ClusterSettings) -> None:
+    def __init__(self, db: Database, data_dir: Path, settings: ClusterSettings, *,
+                 containers: ContainerRuntime | None = None) -> None:
         self.store = ClusterStore(db)
         self.products = Products(ProductStore(db))
         self.settings = settings
-        self.context = Context(data_dir=data_dir.resolve())
+        self.context = Context(data_dir=data_dir.resolve(), containers=containers)
         self.changed = threading.Event()  # wakes the scheduler (a launch, a destroy)
         self._busy: dict[str, threading.Event] = {}  # cluster id → its launch/repair's stop flag
         self._lock = threading.Lock()
@@ -167,8 +171,10 @@ class ClusterService:
 
     def _stop_nodes(self, orch: Orchestrator, cluster_id: str, nodes: list[dict[str, Any]]) -> None:
         recorded = {n["name"]: n for n in self.store.nodes(cluster_id)}
+        # Every node, started or not: one may be running whose start was not recorded yet (a
+        # container is found by its labels; a process node without a pid is nothing to stop).
         for node in [*nodes, *recorded.values()]:
-            if node.get("pid") is not None or node.get("state") == "running":
+            if node.get("state") != "stopped":
                 orch.stop(node)
         for name in recorded:
             self.store.update_node(cluster_id, name, state="stopped")
@@ -190,12 +196,20 @@ class ClusterService:
         return self.store.get(cluster_id)
 
     def repair(self, cluster_id: str) -> dict[str, Any]:
+        """Ask for a repair; the process running the cluster duties (maybe another replica)
+        carries it out at its next round."""
         cluster = self.store.get(cluster_id)
-        if cluster["status"] != "degraded":
+        if not self.store.request_repair(cluster_id):
+            cluster = self.store.get(cluster_id)
             raise Conflict(f"cluster {cluster_id} is {cluster['status']}; only a degraded cluster is repaired",
                            status=cluster["status"])
-        self._in_thread(cluster_id, self._repair)
+        self.changed.set()
         return cluster
+
+    def run_repairs(self) -> None:
+        """Start the repairs asked for (a duty: only in the process holding the duties' lease)."""
+        for cluster_id in self.store.take_repair_requests():
+            self._in_thread(cluster_id, self._repair)
 
     def _repair(self, cluster_id: str, stop: threading.Event) -> None:
         cluster = self.store.get(cluster_id)
@@ -225,20 +239,26 @@ class ClusterService:
         for cluster in self.store.list(statuses=(*HOLDING,)):
             if self.busy(cluster["id"]):
                 continue
-            orch = self.orchestrator(cluster["orchestrator"])
-            if cluster["status"] in LAUNCHING:
-                self._stop_nodes(orch, cluster["id"], [])
-                self.store.transition(cluster["id"], "failed", allowed_from=LAUNCHING,
-                                      reason="the launch was cut off (Stoker stopped while it ran); "
-                                             "everything it started was stopped")
-                continue
-            nodes = self.store.nodes(cluster["id"])
-            dead = [n["name"] for n in nodes if n["state"] == "running" and not orch.alive(n)]
-            for name in dead:
-                self.store.update_node(cluster["id"], name, state="dead")
-            if dead and cluster["status"] == "ready":
-                self.store.transition(cluster["id"], "degraded", allowed_from=("ready",),
-                                      reason=f"node(s) {', '.join(dead)} died")
+            try:
+                self._reconcile(cluster)
+            except Exception as exc:  # e.g. the container runtime is away: nothing is concluded
+                log.warning("cluster %s: could not check its nodes (%s); trying again", cluster["id"], exc)
+
+    def _reconcile(self, cluster: dict[str, Any]) -> None:
+        orch = self.orchestrator(cluster["orchestrator"])
+        if cluster["status"] in LAUNCHING:
+            self._stop_nodes(orch, cluster["id"], [])
+            self.store.transition(cluster["id"], "failed", allowed_from=LAUNCHING,
+                                  reason="the launch was cut off (Stoker stopped while it ran); "
+                                         "everything it started was stopped")
+            return
+        nodes = self.store.nodes(cluster["id"])
+        dead = [n["name"] for n in nodes if n["state"] == "running" and not orch.alive(n)]
+        for name in dead:
+            self.store.update_node(cluster["id"], name, state="dead")
+        if dead and cluster["status"] == "ready":
+            self.store.transition(cluster["id"], "degraded", allowed_from=("ready",),
+                                  reason=f"node(s) {', '.join(dead)} died")
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, cluster_id: str) -> dict[str, Any]:
@@ -255,4 +275,4 @@ def _check(stop: threading.Event) -> None:
 
 
 def _process_values(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: node.get(k) for k in ("pid", "pid_started_at", "state")}
+    return {k: node.get(k) for k in ("pid", "pid_started_at", "state", "host") if k in node}

@@ -43,6 +43,9 @@ class ClusterSettings:
     capacity: Capacity
     launch_timeout_seconds: float = 120.0  # start of the processes → every worker ALIVE
     reconcile_seconds: float = 2.0  # how often recorded nodes are compared with reality
+    # The leader lease of the cluster duties (one replica runs them): renewed every third of this;
+    # another replica takes over this long after the holder died.
+    lease_seconds: float = 15.0
 
     @classmethod
     def from_env(cls) -> ClusterSettings:
@@ -50,4 +53,5 @@ class ClusterSettings:
         raw = env.get("STOKER_CLUSTER_CAPACITY")
         return cls(capacity=Capacity.parse(raw) if raw else Capacity.of_this_host(),
                    launch_timeout_seconds=float(env.get("STOKER_CLUSTER_LAUNCH_TIMEOUT_SECONDS") or 120),
-                   reconcile_seconds=float(env.get("STOKER_CLUSTER_RECONCILE_SECONDS") or 2))
+                   reconcile_seconds=float(env.get("STOKER_CLUSTER_RECONCILE_SECONDS") or 2),
+                   lease_seconds=float(env.get("STOKER_CLUSTER_LEASE_SECONDS") or 15))

@@ -184,6 +184,24 @@ class ClusterStore:
                          .where(clusters.c.id == cluster_id, clusters.c.reason.is_distinct_from(reason))
                          .values(reason=reason))
 
+    # -- repairs ---------------------------------------------------------------------------
+    def request_repair(self, cluster_id: str) -> bool:
+        """Record that a repair is asked for; False when the cluster is not degraded."""
+        with self.db.write() as conn:
+            done = conn.execute(clusters.update().where(clusters.c.id == cluster_id,
+                                                        clusters.c.status == "degraded")
+                                .values(repair_requested_at=self.clock())).rowcount
+        return bool(done)
+
+    def take_repair_requests(self) -> list[str]:
+        """The degraded clusters whose repair was asked for, the requests cleared (taken)."""
+        with self.db.write() as conn:
+            taken = list(conn.execute(
+                clusters.update().where(clusters.c.repair_requested_at.is_not(None))
+                .values(repair_requested_at=None)
+                .returning(clusters.c.id, clusters.c.status)).all())
+        return [row.id for row in taken if row.status == "degraded"]
+
     # -- nodes -----------------------------------------------------------------------------
     def set_nodes(self, cluster_id: str, nodes: list[dict[str, Any]]) -> None:
         now = self.clock()

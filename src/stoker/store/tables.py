@@ -197,6 +197,8 @@ clusters = sa.Table(
     sa.Column("needs_mem", sa.Integer, nullable=False),
     sa.Column("master_url", sa.String(500)),
     sa.Column("web_url", sa.String(500)),
+    # A repair asked for through any replica; the one running the cluster duties carries it out.
+    sa.Column("repair_requested_at", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.ForeignKeyConstraint(["product", "version"], ["products.name", "products.version"]),
@@ -236,6 +238,18 @@ cluster_history = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("at", sa.Float, nullable=False),
+)
+
+# Duties that only one process may run at a time (the cluster duties: scheduler, reconciler,
+# repairs) while several `stoker serve` replicas share the database: a lease taken by `holder` until
+# `expires_at` (database time), renewed while held, taken over by another once it expires.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )
 
 # Web UI sign-ins (stoker.store.ui_sessions): only the hash of the cookie's session id is stored.

@@ -1,0 +1,342 @@
+"""The `containers` orchestrator: each node of a cluster is a container of the image its spec names
+(`docker_image`), with its `cpu` and `mem` as limits, on the container runtime of container jobs
+(a Docker Engine API: STOKER_DOCKER_HOST or the private Podman service of `stoker serve`).
+
+Containers carry labels naming their cluster and node, so they are found by label, never by a name
+or id kept in memory: a restarted Stoker (with a new Podman API socket) finds them as they are, and
+stopping a node removes whatever container carries its labels. Nodes run on the runtime's default
+network (each gets its own address, recorded as the node's host) with their node name as hostname.
+A node runs its image's own command unless the spec gives `command` (a list or a string) and `env`.
+
+No registry may be reachable: an image the runtime does not have fails the launch saying so, it is
+never pulled behind the user's back. A node is ready when its container runs.
+
+Spark nodes (`"spark": true` on every node; services with roles master and worker, as for `local`)
+run Spark's standalone master or worker in their container without a Spark image: the host's Java
+and pyspark's jars are mounted read-only (with /usr, /lib, /lib64 and the JDK's /etc/java* files,
+so any small image such as the built-in busybox one will do; a self-contained Spark image would
+weigh about 700 MB), on the host's network at free loopback ports, so drivers reach them as they
+reach `local` nodes. The container's memory limit is the node's `mem` plus the daemon's heap and
+256 MB of JVM overhead (the worker's executors run inside it). Ready = the master's `/json` lists
+every worker ALIVE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stoker.clusters import local, processes
+from stoker.clusters.orchestrator import Context, NodeFailed
+from stoker.clusters.spec import ClusterSpec
+from stoker.core.errors import InvalidInput, Unavailable
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+LABEL_CLUSTER = "io.stoker.cluster"
+LABEL_NODE = "io.stoker.cluster.node"
+CONF_MOUNT = "/etc/stoker"  # the node's configuration, read-only inside its container
+LOG_TAIL_LINES = 20
+API_TIMEOUT_SECONDS = 60
+HOST_MOUNTS = ("/usr", "/lib", "/lib64", "/etc/alternatives")  # the host's Java and its libraries
+JVM_OVERHEAD_MB = 256
+MASTER_WAIT_SECONDS = 60.0
+
+
+class ImageMissing(NodeFailed):
+    pass
+
+
+class ContainersOrchestrator:
+    name = "containers"
+    description = ("each node as a container of its docker_image (cpu and mem as limits) on the container "
+                   "runtime (Podman or Docker through the Docker Engine API)")
+    uses_capacity = True
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def _client(self) -> docker.DockerClient:
+        runtime = self.context.containers
+        if runtime is None or not runtime.available:
+            reason = runtime.reason if runtime is not None else "no container runtime"
+            raise Unavailable(f"the containers orchestrator needs a container runtime: {reason}")
+        return runtime.client(timeout=API_TIMEOUT_SECONDS)
+
+    # -- launch -----------------------------------------------------------------------------
+    def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
+        if not spec.nodes:
+            raise InvalidInput("the containers orchestrator needs at least one node")
+        without = sorted(name for name, node in spec.nodes.items() if not node.docker_image)
+        if without:
+            raise InvalidInput(f"the containers orchestrator runs each node as a container of its docker_image; "
+                               f"node(s) {without} name none", nodes=without)
+        for name, node in spec.nodes.items():
+            _command(name, node.model_dump())
+            _env(name, node.model_dump())
+        spark = {name for name, node in spec.nodes.items() if _is_spark(node.model_dump())}
+        if spark and spark != set(spec.nodes):
+            raise InvalidInput(f"either every node of a containers cluster runs Spark (`spark`: true) or "
+                               f"none does; node(s) {sorted(set(spec.nodes) - spark)} do not")
+        if spark:
+            local.check_standalone(spec, "the containers orchestrator with Spark nodes")
+            if shutil.which("java") is None:
+                raise Unavailable("Spark nodes need Java on this host (it is mounted into their containers)")
+        runtime = self.context.containers
+        if runtime is None or not runtime.available:
+            self._client()  # raises Unavailable with the runtime's reason
+
+    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
+        base = self.context.cluster_dir(cluster["id"])
+        nodes = []
+        for name, node in spec.nodes.items():
+            service = spec.service_of(name)
+            workdir = base / _safe(name)
+            (workdir / "conf").mkdir(parents=True, exist_ok=True)
+            conf = dict(spec.services[service].conf) if service else {}
+            (workdir / "conf" / "node.json").write_text(json.dumps(
+                {"cluster": cluster["id"], "node": name, "service": service, "spec": node.model_dump(),
+                 "conf": conf}, indent=2, default=str))
+            row = {"name": name, "service": service, "role": spec.role_of(name), "cpu": node.cpu,
+                   "mem": node.mem, "host": None, "port": None, "web_port": None,
+                   "workdir": str(workdir), "state": "planned", "pid": None, "pid_started_at": None}
+            if _is_spark(node.model_dump()):
+                (workdir / "work").mkdir(exist_ok=True)
+                (workdir / "logs").mkdir(exist_ok=True)
+                local.write_spark_conf(workdir / "conf", conf)
+                row.update(host=local.HOST, port=processes.free_port(local.HOST),
+                           web_port=processes.free_port(local.HOST))
+            nodes.append(row)
+        return nodes
+
+    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
+        master = next((n for n in nodes if n["role"] == "master" and n["port"]), None)
+        if master is None:  # not a Spark cluster: runs on it fail in Spark, naming this URL
+            return f"containers://{cluster['id']}", None
+        return f"spark://{master['host']}:{master['port']}", f"http://{master['host']}:{master['web_port']}"
+
+    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+        import docker.errors
+
+        spec = ClusterSpec.model_validate(cluster["spec"]).nodes[node["name"]].model_dump()
+        image = spec["docker_image"]
+        client = self._client()
+        try:
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                raise ImageMissing(f"node {node['name']}: image {image} not found on the container runtime; "
+                                   f"pull or import it (e.g. `podman pull {image}` or `podman load`)") from None
+            _remove(client, cluster["id"], node["name"])  # one left by an earlier start of this node
+            args: dict[str, Any] = {
+                "command": _command(node["name"], spec), "environment": _env(node["name"], spec),
+                "hostname": _hostname(node["name"]), "mem": node["mem"],
+                "volumes": {str(Path(node["workdir"]) / "conf"): {"bind": CONF_MOUNT, "mode": "ro"}}}
+            if _is_spark(spec):
+                if node["role"] == "worker":
+                    self._wait_for_master(client, cluster)
+                args.update(_spark_args(cluster, node))
+            mem = args.pop("mem")
+            container = client.containers.run(
+                image, detach=True, name=f"stoker-{cluster['id'][:8]}-{_safe(node['name'])}",
+                labels={LABEL_CLUSTER: cluster["id"], LABEL_NODE: node["name"]},
+                nano_cpus=int(node["cpu"] * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
+            container.reload()
+            state = container.attrs.get("State", {})
+            return {"pid": state.get("Pid") or None, "pid_started_at": None, "state": "running",
+                    "host": node["host"] if _is_spark(spec) else _address(container.attrs)}
+        except docker.errors.APIError as exc:
+            _remove(client, cluster["id"], node["name"])
+            raise NodeFailed(f"node {node['name']}: the container runtime refused it: {exc.explanation or exc}"
+                             ) from None
+        finally:
+            client.close()
+
+    def _wait_for_master(self, client: docker.DockerClient, cluster: dict[str, Any]) -> None:
+        """A worker that finds no master retries only after 5-15 s: start it once the master listens."""
+        host, _, port = str(cluster["master_url"]).removeprefix("spark://").rpartition(":")
+        deadline = time.monotonic() + MASTER_WAIT_SECONDS
+        while not processes.port_open(host, int(port), timeout=0.2):
+            spec = ClusterSpec.model_validate(cluster["spec"])
+            master = next(n for n in spec.nodes if spec.role_of(n) == "master")
+            container = _find(client, cluster["id"], master)
+            if container is None or container.status not in ("created", "running"):
+                raise NodeFailed(f"node {master}: its container exited"
+                                 + _tail_text(_logs(container) if container is not None else ""))
+            if time.monotonic() > deadline:
+                raise NodeFailed(f"the master at {cluster['master_url']} did not listen within "
+                                 f"{MASTER_WAIT_SECONDS:.0f} s")
+            time.sleep(0.1)
+
+    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+        client = self._client()
+        try:
+            for node in nodes:
+                container = _find(client, cluster["id"], node["name"])
+                if container is None:
+                    raise NodeFailed(f"node {node['name']}: its container is gone")
+                if container.status != "running":
+                    raise NodeFailed(f"node {node['name']}: its container {container.status} (exit code "
+                                     f"{container.attrs.get('State', {}).get('ExitCode')})"
+                                     + _tail_text(_logs(container)))
+        finally:
+            client.close()
+        if any(n["role"] == "master" and n["port"] for n in nodes):
+            return local.workers_registered(nodes)
+        return None
+
+    # -- watch, stop ---------------------------------------------------------------------------
+    def alive(self, node: dict[str, Any]) -> bool:
+        client = self._client()
+        try:
+            container = _find(client, _cluster_of(node), node["name"])
+            return container is not None and container.status == "running"
+        finally:
+            client.close()
+
+    def stop(self, node: dict[str, Any]) -> None:
+        client = self._client()
+        try:
+            _remove(client, _cluster_of(node), node["name"])
+        finally:
+            client.close()
+
+    def log_tail(self, node: dict[str, Any]) -> str:
+        try:
+            client = self._client()
+        except Unavailable:
+            return ""
+        try:
+            container = _find(client, _cluster_of(node), node["name"])
+            return _logs(container) if container is not None else ""
+        finally:
+            client.close()
+
+
+def _is_spark(spec: dict[str, Any]) -> bool:
+    return spec.get("spark") is True
+
+
+def _spark_args(cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """The container of a Spark standalone daemon: the host's Java and pyspark mounted read-only,
+    the node's own directories read-write at the same paths, the host's network."""
+    spark_home = str(local.spark_home())
+    java = os.path.realpath(shutil.which("java") or "java")
+    workdir = Path(node["workdir"])
+    conf = json.loads((workdir / "conf" / "stoker-node.json").read_text())
+    daemon = str(conf.get("daemon.memory", "256m"))
+    common = ["--host", node["host"], "--port", str(node["port"]), "--webui-port", str(node["web_port"])]
+    if node["role"] == "master":
+        daemon_args = [local.MASTER_CLASS, *common]
+    else:
+        daemon_args = [local.WORKER_CLASS, str(cluster["master_url"]), *common, "--cores", str(node["cpu"]),
+                       "--memory", f"{node['mem']}m", "--work-dir", str(workdir / "work")]
+    # Debian's JDK keeps its security files under /etc/java-N-openjdk (linked from its conf/).
+    host_paths = [*HOST_MOUNTS, *(str(p) for p in sorted(Path("/etc").glob("java*")))]
+    volumes = {path: {"bind": path, "mode": "ro"} for path in host_paths if Path(path).exists()}
+    volumes[spark_home] = {"bind": spark_home, "mode": "ro"}
+    volumes[str(workdir)] = {"bind": str(workdir), "mode": "rw"}
+    return {
+        "command": [java, f"-Xmx{daemon}", "-cp", f"{workdir / 'conf'}/:{spark_home}/jars/*", *daemon_args],
+        "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": node["host"],
+                        "SPARK_CONF_DIR": str(workdir / "conf"), "SPARK_LOG_DIR": str(workdir / "logs"),
+                        "SPARK_WORKER_DIR": str(workdir / "work"), "SPARK_SCALA_VERSION": _scala_version(spark_home),
+                        "JAVA_HOME": str(Path(java).parent.parent), "PATH": "/usr/local/bin:/usr/bin:/bin"},
+        "network_mode": "host", "volumes": volumes, "hostname": None,
+        "mem": node["mem"] + _mb(daemon) + JVM_OVERHEAD_MB}
+
+
+def _scala_version(spark_home: str) -> str:
+    """What spark-class's load-spark-env.sh would set: the worker's launcher of executors needs it
+    (without it, it looks for a source build and fails with "Cannot find any build directories")."""
+    for jar in Path(spark_home, "jars").glob("scala-library-*.jar"):
+        return ".".join(jar.name.removeprefix("scala-library-").split(".")[:2])
+    return "2.13"
+
+
+def _mb(size: str) -> int:
+    """A JVM size (256m, 1g, 1024k) in MB."""
+    number, unit = size[:-1], size[-1].lower()
+    if size.isdigit():
+        return max(1, int(size) // (1024 * 1024))
+    factor = {"k": 1 / 1024, "m": 1, "g": 1024}.get(unit)
+    if factor is None or not number.isdigit():
+        raise InvalidInput(f"daemon.memory {size!r} is not a JVM size such as 256m or 1g")
+    return max(1, int(int(number) * factor))
+
+
+def _cluster_of(node: dict[str, Any]) -> str:
+    """The cluster id of a node row: the launch's rows carry no id, the store's are under its
+    directory (clusters/<id>/<node>)."""
+    if node.get("cluster_id"):
+        return str(node["cluster_id"])
+    return Path(node["workdir"]).parent.name
+
+
+def _find(client: docker.DockerClient, cluster_id: str, node: str) -> Container | None:
+    found = client.containers.list(all=True, filters={"label": [f"{LABEL_CLUSTER}={cluster_id}",
+                                                               f"{LABEL_NODE}={node}"]})
+    return found[0] if found else None
+
+
+def _remove(client: docker.DockerClient, cluster_id: str, node: str) -> None:
+    import docker.errors
+
+    for container in client.containers.list(all=True, filters={"label": [f"{LABEL_CLUSTER}={cluster_id}",
+                                                                          f"{LABEL_NODE}={node}"]}):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+
+def _logs(container: Container) -> str:
+    try:
+        text = container.logs(tail=LOG_TAIL_LINES).decode(errors="replace")
+    except Exception:  # the runtime may have removed it meanwhile
+        return ""
+    return str(text).strip()
+
+
+def _tail_text(tail: str) -> str:
+    return f"; its log ends with:\n{tail}" if tail else ""
+
+
+def _address(attrs: dict[str, Any]) -> str | None:
+    settings = attrs.get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return str(settings["IPAddress"])
+    for network in (settings.get("Networks") or {}).values():
+        if network.get("IPAddress"):
+            return str(network["IPAddress"])
+    return None
+
+
+def _command(name: str, spec: dict[str, Any]) -> list[str] | str | None:
+    command = spec.get("command")
+    if command is None or isinstance(command, str) or (
+            isinstance(command, list) and all(isinstance(c, str) for c in command)):
+        return command or None
+    raise InvalidInput(f"node {name}: `command` must be a string or a list of strings", node=name)
+
+
+def _env(name: str, spec: dict[str, Any]) -> dict[str, str]:
+    env = spec.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
+        raise InvalidInput(f"node {name}: `env` must be an object of names to values", node=name)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _safe(name: str) -> str:
+    """A node name as a file and container name part."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60] or "node"
+
+
+def _hostname(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", name)[:63].strip("-") or "node"
