@@ -29,7 +29,7 @@ RULES: dict[str, set[str] | str] = {
     "services": _SHARED | {"store", "catalog", "config", "containers"},
     "events": _PEERS,
     "sinks": _PEERS,
-    "clusters": _PEERS,
+    "clusters": _PEERS | {"containers.runtime"},  # the containers orchestrator runs nodes on the runtime
     "containers": _PEERS,  # the container runtime, image imports, the janitor
     # events.listener_conf: how to attach the collector's JVM listener to a Spark app they start.
     "worker": _SHARED | {"store", "catalog", "executors", "config", "services", "parent_watch",
