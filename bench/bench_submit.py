@@ -89,6 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--only", default="", help="run only the endpoints whose name contains this "
+                                                   "(the bare app always runs: the ratios need it)")
+    parser.add_argument("--connections", default="8,64", help="comma-separated, e.g. 8 or 8,64")
     args = parser.parse_args()
     wrk = ensure_wrk()
     rows, results = [], {}
@@ -110,7 +113,8 @@ def main() -> None:
                     ("GET /api/v1/runs/{id}", base + f"/api/v1/runs/{run_id}", None),
                     ("GET /jobs/status/{id} (Speedy)", base + f"/jobs/status/{run_id}", None),
                 ]
-                for connections in (8, 64):
+                cases = [c for c in cases if c[0].startswith("bare") or args.only in c[0]]
+                for connections in (int(c) for c in args.connections.split(",")):
                     bare_rps = None
                     for name, target, body in cases:
                         if body is not None:
