@@ -94,3 +94,16 @@ def test_fast_reads_answer_what_the_database_holds(api):
     missing = api.get("/jobs/status/no-such-run")
     assert missing.status_code == 404 and missing.json() == {"status": "NOT_FOUND"}
     assert api.get("/api/v1/runs/no-such-run").status_code == 404
+
+
+def test_sqlite_reads_stay_on_the_event_loop_and_postgres_reads_go_to_a_thread(tmp_path):
+    import asyncio
+    from types import SimpleNamespace
+
+    from stoker.api.fastpath import read_now
+
+    here = threading.get_ident()
+    sqlite = SimpleNamespace(is_sqlite=True)
+    postgres = SimpleNamespace(is_sqlite=False)
+    assert asyncio.run(read_now(sqlite, threading.get_ident)) == here  # type: ignore[arg-type]
+    assert asyncio.run(read_now(postgres, threading.get_ident)) != here  # type: ignore[arg-type]
