@@ -7,7 +7,8 @@ runs at half that rate and read, per run, `started_at − queued_at` (both taken
 submit transaction and the claim transaction). Two drivers: `httpx` (4 Python client threads,
 open loop; they top out at a few hundred submits/s here) and `wrk` (the client of
 bench_submit.py: its maximum with 8 connections, then 8 connections each pausing so that together
-they offer half of it; the rate reached is measured and reported). Configurations:
+they offer half of it, the pause shortened by the latency a 3 s trial at that rate shows; the rate
+reached is counted from the runs made and reported). Configurations:
   sqlite            `stoker serve` with its embedded worker (woken in-process)
   postgresql        the same on PostgreSQL
   postgresql+worker API with --no-worker plus a separate `stoker worker` process (woken by LISTEN/NOTIFY)
@@ -110,9 +111,16 @@ def measure_wrk(client: httpx.Client, seconds: int, connections: int = 8) -> dic
         max_rate = run_wrk(wrk, f"{base}/api/v1/jobs/{probe}/runs", connections, seconds, script)["rps"]
         time.sleep(3)  # let the worker finish the probe's runs before the measured ones
         rate = max_rate / 2
+        # A connection's cycle is its pause plus the request's latency: a short paced run finds
+        # the latency at this rate, and the pause is shortened by it.
+        cycle_ms = connections * 1000 / rate
+        script.write_text(PACED_LUA.format(token=TOKEN, delay_ms=max(1, round(cycle_ms))))
+        trial = run_wrk(wrk, f"{base}/api/v1/jobs/{probe}/runs", connections, 3, script)["rps"]
+        latency_ms = max(0.0, connections * 1000 / trial - round(cycle_ms))
+        time.sleep(2)
         job = f"latency-{uuid.uuid4().hex[:6]}"
         client.post("/api/v1/jobs", json={"name": job, "steps": [["noop"]], "max_concurrent_runs": 100000})
-        script.write_text(PACED_LUA.format(token=TOKEN, delay_ms=max(1, round(connections * 1000 / rate))))
+        script.write_text(PACED_LUA.format(token=TOKEN, delay_ms=max(1, round(cycle_ms - latency_ms))))
         offered = run_wrk(wrk, f"{base}/api/v1/jobs/{job}/runs", connections, seconds, script)
     time.sleep(1)  # requests in flight when wrk stopped are still answered
     made = len(_all_runs(client, job))

@@ -84,7 +84,7 @@ def layout(apis: int, workers: int, seconds: int, connections: int) -> dict[str,
                        for _ in range(apis)]
             procs = [stack.enter_context(worker_process(data, url)) for _ in range(workers)]
             clients[0].post("/api/v1/jobs", json={"name": "nop", "steps": [["noop"]],
-                                                  "max_concurrent_runs": 10 ** 6}).raise_for_status()
+                                                  "max_concurrent_runs": 100000}).raise_for_status()
             time.sleep(2)  # the workers are up and waiting
             pids = {f"api{i + 1}": _pid_listening(c.base_url.port or 80) for i, c in enumerate(clients)}
             pids.update({f"worker{i + 1}": p.pid for i, p in enumerate(procs)})
