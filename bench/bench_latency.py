@@ -1,10 +1,14 @@
 """Enqueue → attempt start latency at about half of the measured maximum submit rate.
 
-    .venv/bin/python bench/bench_latency.py [--runs 2000] [--no-postgres]
+    .venv/bin/python bench/bench_latency.py [--runs 2000] [--no-postgres] [--driver wrk --seconds 10]
 
-For each backend: first measure the maximum rate of one-run-per-request submits (4 client threads),
-then submit no-op runs open-loop at half that rate and read, per run, `started_at − queued_at`
-(both taken by the server: the submit transaction and the claim transaction). Configurations:
+For each backend: first measure the maximum rate of one-run-per-request submits, then submit no-op
+runs at half that rate and read, per run, `started_at − queued_at` (both taken by the server: the
+submit transaction and the claim transaction). Two drivers: `httpx` (4 Python client threads,
+open loop; they top out at a few hundred submits/s here) and `wrk` (the client of
+bench_submit.py: its maximum with 8 connections, then 8 connections each pausing so that together
+they offer half of it, the pause shortened by the latency a 3 s trial at that rate shows; the rate
+reached is counted from the runs made and reported). Configurations:
   sqlite            `stoker serve` with its embedded worker (woken in-process)
   postgresql        the same on PostgreSQL
   postgresql+worker API with --no-worker plus a separate `stoker worker` process (woken by LISTEN/NOTIFY)
@@ -70,7 +74,7 @@ def latencies(client: httpx.Client, job: str, expected: int) -> list[float]:
         time.sleep(0.2)
 
 
-def measure(client: httpx.Client, runs: int) -> dict[str, float]:
+def measure_httpx(client: httpx.Client, runs: int) -> dict[str, float]:
     max_rate = bench_single(client, 800)
     rate = max_rate / 2
     job = f"latency-{uuid.uuid4().hex[:6]}"
@@ -82,11 +86,74 @@ def measure(client: httpx.Client, runs: int) -> dict[str, float]:
             "max_ms": max(lat) * 1000}
 
 
+PACED_LUA = '''
+wrk.method = "POST"
+wrk.body = "{{}}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+function delay() return {delay_ms} end
+'''
+
+
+def measure_wrk(client: httpx.Client, seconds: int, connections: int = 8) -> dict[str, float]:
+    """The maximum with wrk, then half of it: each connection waits `connections / rate` between
+    its answer and its next request, so the rate offered is at most half the maximum (a little
+    below, by the requests' own latency); what it reached is counted from the runs made."""
+    from bench_submit import LUA_POST, ensure_wrk, run_wrk
+
+    wrk = ensure_wrk()
+    base = str(client.base_url).rstrip("/")
+    with tempfile.TemporaryDirectory(prefix="stoker-bench-lua-") as tmp:
+        script = Path(tmp) / "post.lua"
+        probe = f"latency-max-{uuid.uuid4().hex[:6]}"
+        client.post("/api/v1/jobs", json={"name": probe, "steps": [["noop"]], "max_concurrent_runs": 100000})
+        script.write_text(LUA_POST.format(body="{}", token=TOKEN))
+        max_rate = run_wrk(wrk, f"{base}/api/v1/jobs/{probe}/runs", connections, seconds, script)["rps"]
+        time.sleep(3)  # let the worker finish the probe's runs before the measured ones
+        rate = max_rate / 2
+        # A connection's cycle is its pause plus the request's latency: a short paced run finds
+        # the latency at this rate, and the pause is shortened by it.
+        cycle_ms = connections * 1000 / rate
+        script.write_text(PACED_LUA.format(token=TOKEN, delay_ms=max(1, round(cycle_ms))))
+        trial = run_wrk(wrk, f"{base}/api/v1/jobs/{probe}/runs", connections, 3, script)["rps"]
+        latency_ms = max(0.0, connections * 1000 / trial - round(cycle_ms))
+        time.sleep(2)
+        job = f"latency-{uuid.uuid4().hex[:6]}"
+        client.post("/api/v1/jobs", json={"name": job, "steps": [["noop"]], "max_concurrent_runs": 100000})
+        script.write_text(PACED_LUA.format(token=TOKEN, delay_ms=max(1, round(cycle_ms - latency_ms))))
+        offered = run_wrk(wrk, f"{base}/api/v1/jobs/{job}/runs", connections, seconds, script)
+    time.sleep(1)  # requests in flight when wrk stopped are still answered
+    made = len(_all_runs(client, job))
+    assert made, "no run was made"
+    lat = latencies(client, job, made)
+    return {"max_submit_rate": max_rate, "offered_rate": len(lat) / seconds, "n": len(lat),
+            "p50_ms": percentile(lat, 50) * 1000, "p99_ms": percentile(lat, 99) * 1000,
+            "max_ms": max(lat) * 1000, "submit_p50_ms": offered["p50_ms"], "submit_p99_ms": offered["p99_ms"]}
+
+
+def _all_runs(client: httpx.Client, job: str) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params = {"job": job, "limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/runs", params=params).json()
+        out += page["runs"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--driver", choices=("httpx", "wrk"), default="httpx")
+    parser.add_argument("--seconds", type=int, default=10, help="with --driver wrk: each wrk run's length")
     args = parser.parse_args()
+
+    def measure(client: httpx.Client, runs: int) -> dict[str, float]:
+        return measure_wrk(client, args.seconds) if args.driver == "wrk" else measure_httpx(client, runs)
+
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp, stoker_server(Path(tmp) / "sqlite") as client:
         results["sqlite"] = measure(client, args.runs)

@@ -2,7 +2,8 @@
 
 Starts a bare FastAPI app (one async JSON endpoint) and `stoker serve --no-worker`, drives each with
 `wrk` (Debian's package, installed if missing) for `--seconds` at 8 and 64 connections, and reports
-requests/s, p50/p99 latency and Stoker's ratio to the bare app:
+requests/s, p50/p99 latency and Stoker's ratio to the bare app (run again right before each case:
+each ratio is to the bare run next to it):
 
     .venv/bin/python bench/bench_submit.py [--seconds 10] [--postgres]
 """
@@ -89,6 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--only", default="", help="run only the endpoints whose name contains this "
+                                                   "(the bare app always runs: the ratios need it)")
+    parser.add_argument("--connections", default="8,64", help="comma-separated, e.g. 8 or 8,64")
     args = parser.parse_args()
     wrk = ensure_wrk()
     rows, results = [], {}
@@ -110,19 +114,23 @@ def main() -> None:
                     ("GET /api/v1/runs/{id}", base + f"/api/v1/runs/{run_id}", None),
                     ("GET /jobs/status/{id} (Speedy)", base + f"/jobs/status/{run_id}", None),
                 ]
-                for connections in (8, 64):
-                    bare_rps = None
-                    for name, target, body in cases:
+                cases = [c for c in cases if c[0].startswith("bare") or args.only in c[0]]
+                bare_case, stoker_cases = cases[0], cases[1:]
+                for connections in (int(c) for c in args.connections.split(",")):
+                    # The bare app runs again right before each Stoker case and each ratio is to
+                    # that run: on a machine shared with other work, minutes apart differ more.
+                    for name, target, body in [x for case in stoker_cases for x in (bare_case, case)]:
                         if body is not None:
                             script.write_text(LUA_POST.format(body=body, token=TOKEN))
                         else:
                             script.write_text(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n')
                         figures = run_wrk(wrk, target, connections, args.seconds, script)
-                        bare_rps = bare_rps or figures["rps"]
+                        if name == bare_case[0]:
+                            bare_rps = figures["rps"]
                         ratio = figures["rps"] / bare_rps
                         rows.append([connections, name, f"{figures['rps']:.0f}", f"{figures['p50_ms']:.2f}",
                                      f"{figures['p99_ms']:.2f}", f"{ratio:.0%}", figures["errors"]])
-                        results[f"{connections}:{name}"] = {**figures, "ratio": ratio}
+                        results.setdefault(f"{connections}:{name}", []).append({**figures, "ratio": ratio})
         finally:
             proc.terminate()
             if pg_name:

@@ -66,7 +66,6 @@ def create_app(services: Services, *, background: Background | None = None) -> F
 def _install_observability(app: FastAPI, services: Services) -> None:
     """Prometheus metrics in a registry of this app's own, and a request id on every response and
     log line (`X-Request-ID`: the client's when it sends a sane one, else a new one)."""
-    from asgi_correlation_id import CorrelationIdMiddleware
     from prometheus_client import CollectorRegistry
 
     from stoker.api.metrics import ProcessMetrics, RequestMetricsMiddleware, StoreCollector
@@ -76,8 +75,7 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     registry.register(StoreCollector(services.db, sink_cursors))
     app.state.metrics_registry = registry
     app.state.process_metrics = ProcessMetrics(registry)
-    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.process_metrics)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.process_metrics)  # and the request id
     # Outermost: an oversized body is refused before anything else reads it. /collect has a cap
     # of its own (events/body.py), larger, enforced as it streams.
     from stoker.api.body_limit import BodySizeLimit

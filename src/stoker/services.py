@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stoker.config import Settings
@@ -13,7 +12,7 @@ from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
-from stoker.store.tokens import SCOPES, Principal, TokenStore
+from stoker.store.tokens import SCOPES, TokenCache, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
@@ -21,34 +20,6 @@ if TYPE_CHECKING:
     from stoker.containers.importer import ImageImporter
     from stoker.containers.runtime import ContainerRuntime
     from stoker.store.containers import ContainerStore
-
-
-@dataclass
-class TokenCache:
-    """Token look-ups cached briefly so a hot endpoint does not hit the database per request."""
-
-    tokens: TokenStore
-    ttl_seconds: float = 5.0
-    _entries: dict[str, tuple[float, Principal | None]] = field(default_factory=dict)
-
-    def cached(self, token: str) -> tuple[bool, Principal | None]:
-        """(True, principal) when the answer is cached and fresh; (False, None) when it is not.
-        No database work, so the event loop may call it."""
-        hit = self._entries.get(token)
-        if hit is not None and hit[0] > time.monotonic():
-            return True, hit[1]
-        return False, None
-
-    def lookup(self, token: str) -> Principal | None:
-        found, principal = self.cached(token)
-        if found:
-            return principal
-        now = time.monotonic()
-        principal = self.tokens.lookup(token)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[token] = (now + self.ttl_seconds, principal)
-        return principal
 
 
 @dataclass

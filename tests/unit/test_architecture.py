@@ -41,7 +41,9 @@ RULES: dict[str, set[str] | str] = {
                       "events.api", "sinks.api", "sinks.stream", "sinks.webhooks_api", "clusters.api"},
     # The cluster service (with its views and request bodies) is to the PaaS adapter what the
     # submission service is to the run adapters: the one way in, never a router.
-    "compat": _SHARED | {"store", "submission", "services", "api.auth", "api.views",
+    # api.fastpath: how a hot endpoint reads and answers (SQLite reads on the loop, orjson bytes),
+    # shared with the adapters as api.auth is.
+    "compat": _SHARED | {"store", "submission", "services", "api.auth", "api.views", "api.fastpath",
                          "clusters.service", "clusters.views", "clusters.bodies", "container_tasks"},
     # ui: what api uses and the services the adapters share, never compat.
     "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api", "container_tasks",

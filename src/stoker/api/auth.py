@@ -4,39 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 
 from stoker.store.tokens import Principal
 
-_bearer = HTTPBearer(auto_error=False, description="A Stoker API token: `Authorization: Bearer stk_…`")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
-                        description="The same token, for clients that send X-API-Key")
-# The Big Data PaaS's clients (seed-apis.md §2) send their token as X-Auth-Token.
-_auth_token = APIKeyHeader(name="X-Auth-Token", auto_error=False,
-                           description="The same token, as the PaaS's clients sent it")
+# The ways a client may send its token, as the OpenAPI document names them (api/openapi.py adds
+# them to every guarded operation). They are read straight from the headers by `require`: as
+# FastAPI security dependencies they cost three more dependency resolutions per request.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "HTTPBearer": {"type": "http", "scheme": "bearer",
+                   "description": "A Stoker API token: `Authorization: Bearer stk_…`"},
+    "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                     "description": "The same token, for clients that send X-API-Key"},
+    # The Big Data PaaS's clients (seed-apis.md §2) send their token as X-Auth-Token.
+    "AuthTokenHeader": {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
+                        "description": "The same token, as the PaaS's clients sent it"},
+}
+
+
+def token_of(headers: Headers) -> str | None:
+    """The token a request carries: `Authorization: Bearer <token>` first (another scheme there is
+    no token), else X-API-Key, else X-Auth-Token; an empty header is no token."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "bearer" and credentials:
+            return credentials
+    return headers.get("x-api-key") or headers.get("x-auth-token") or None
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     # Async, so a request whose token is cached (nearly all) is checked on the event loop: a sync
     # dependency costs every request a hop to the thread pool and back.
-    async def dependency(request: Request,
-                   bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
-                   api_key: str | None = Depends(_api_key),
-                   auth_token: str | None = Depends(_auth_token)) -> Principal:
+    async def dependency(request: Request) -> Principal:
         services = request.app.state.services
-        token = bearer.credentials if bearer is not None else (api_key or auth_token)
+        token = token_of(request.headers)
         if not token:
             anonymous = services.settings.anonymous_scopes
             if scope in anonymous or "admin" in anonymous:
                 return Principal("anonymous", "anonymous", frozenset(anonymous))
             raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
-        found, principal = services.token_cache.cached(token)
+        found, principal, _hash = services.token_cache.cached(token)
         if not found:
             principal = await run_in_threadpool(services.token_cache.lookup, token)
         if principal is None:

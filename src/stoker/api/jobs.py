@@ -75,16 +75,16 @@ def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
-             dependencies=[Depends(require("submit"))],
+             dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-async def submit_job_run(job: str, body: JobRunCreate, request: Request, response: Response,
-                         idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+async def submit_job_run(job: str, body: JobRunCreate, request: Request,
+                         idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     services = request.app.state.services
     submitted = await Submitter(services).submit_async(
         RunRequest(params=body.params, options=body.options, priority=body.priority, container=body.container,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
-    return await created_response(services, submitted, response)
+    return await created_response(services, submitted)
 
 
 @router.get("/{job}/runs", summary="List a job's runs, newest first", dependencies=[Depends(require("read"))])

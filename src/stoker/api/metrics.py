@@ -7,10 +7,14 @@ as tests make, never share or double-register metrics.
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from asgi_correlation_id import correlation_id
+from asgi_correlation_id.middleware import is_valid_uuid4
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -24,6 +28,7 @@ from stoker.store.db import Database
 if TYPE_CHECKING:
     import sqlalchemy as sa  # the sink cursors' table, handed on to the store
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
@@ -101,31 +106,61 @@ class ProcessMetrics:
 
 class RequestMetricsMiddleware:
     """Counts every HTTP request under its route template (`/api/v1/runs/{run_id}`), never its
-    concrete path, so the label set stays bounded whatever clients send."""
+    concrete path, so the label set stays bounded whatever clients send; and gives every request
+    an id (`X-Request-ID`: the client's when it is a UUID, else a new one), on its response and on
+    each log line written while it is served (asgi_correlation_id's context variable, which the log
+    filter reads).
+
+    One pure ASGI layer for both, with the label children of each route kept: as two middlewares
+    (asgi_correlation_id's and this) each request paid two wrapped `send`s, a header object built
+    twice and prometheus' label look-ups, a few per cent of a status read (bench/bench_submit.py)."""
 
     def __init__(self, app: ASGIApp, metrics: ProcessMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_id = _request_id(scope)
+        correlation_id.set(request_id)
+        id_header = (b"x-request-id", request_id.encode())
         status = 500
 
         async def recording_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            key = (scope["method"], route, status)
+            children = self._children.get(key)
+            if children is None:
+                if len(self._children) > 10_000:  # bounded by the routes; a guard all the same
+                    self._children.clear()
+                children = self._children[key] = (self.metrics.requests.labels(scope["method"], route, str(status)),
+                                                  self.metrics.latency.labels(route))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            sent: str = value.decode("latin-1")
+            if is_valid_uuid4(sent):
+                return sent
+            log.warning("X-Request-ID %r is no UUID: a new id is used", sent[:64])
+            break
+    return uuid.uuid4().hex
 
 
 @router.get("/metrics", summary="Prometheus metrics: runs, queues, attempts, dead letters, sinks, "

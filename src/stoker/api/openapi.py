@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from stoker.api.auth import route_scopes
+from stoker.api.auth import SECURITY_SCHEMES, route_scopes
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -61,8 +61,11 @@ def install_error_docs(app: FastAPI) -> None:
 
 def add_error_docs(app: FastAPI, schema: dict[str, Any]) -> None:
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schema["components"]["securitySchemes"] = SECURITY_SCHEMES
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     guarded = {path for path, _methods, scopes in route_scopes(app.routes) if scopes}
+    secured = {(path, method.lower()) for path, methods, scopes in route_scopes(app.routes) if scopes
+               for method in methods}
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in _METHODS:
@@ -71,6 +74,8 @@ def add_error_docs(app: FastAPI, schema: dict[str, Any]) -> None:
             codes = dict(_ALWAYS)
             if path in guarded:
                 codes.update(_GUARDED)
+            if (path, method) in secured:  # any one of the ways to send the token will do
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
             if "{" in path:
                 codes.setdefault("404", "no such resource")
             for code, description in codes.items():

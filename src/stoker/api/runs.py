@@ -4,9 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
+from stoker.api.fastpath import json_response, read_now
 from stoker.api.models import BatchCreate, RunCreate
 from stoker.api.paging import Cursor, PageSize, cursor_value
 from stoker.api.views import attempt_view, run_view
@@ -20,16 +20,14 @@ from stoker.submission import RunRequest, Submitter
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 
-async def created_response(services: Any, submitted: Submitted, response: Response) -> dict[str, Any]:
+async def created_response(services: Any, submitted: Submitted) -> Response:
     """201 for a new run, answered from what was inserted; 200 (and Idempotent-Replayed) when the
     idempotency key matched an earlier run, which is read back."""
-    response.headers["Location"] = f"/api/v1/runs/{submitted.run_id}"
+    location = f"/api/v1/runs/{submitted.run_id}"
     if submitted.record is not None:
-        return run_view(submitted.record)
-    response.status_code = 200
-    response.headers["Idempotent-Replayed"] = "true"
-    run: dict[str, Any] = await run_in_threadpool(services.runs.get, submitted.run_id)
-    return run_view(run)
+        return json_response(run_view(submitted.record), 201, {"Location": location})
+    run: dict[str, Any] = await read_now(services.db, services.runs.get, submitted.run_id)
+    return json_response(run_view(run), 200, {"Location": location, "Idempotent-Replayed": "true"})
 
 
 def list_runs_page(request: Request, *, job: str | None, state: RunState | None, limit: int,
@@ -41,11 +39,11 @@ def list_runs_page(request: Request, *, job: str | None, state: RunState | None,
 
 
 @router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
-             dependencies=[Depends(require("submit"))],
+             dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-async def submit_run(body: RunCreate, request: Request, response: Response,
-               idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> dict[str, Any]:
+async def submit_run(body: RunCreate, request: Request,
+                     idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
     arguments or a last step that is no action answer 422 naming the step, and nothing is queued."""
     if (body.steps is None) == (body.job is None):
@@ -54,7 +52,7 @@ async def submit_run(body: RunCreate, request: Request, response: Response,
     submitted = await Submitter(services).submit_async(
         RunRequest(steps=body.steps, params=body.params, options=body.options, priority=body.priority,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=body.job)
-    return await created_response(services, submitted, response)
+    return await created_response(services, submitted)
 
 
 @router.get("/runs", summary="List runs, newest first (filter by job and state; paginated)",
@@ -65,22 +63,22 @@ def list_runs(request: Request, job: str | None = None, state: RunState | None =
 
 
 @router.get("/runs/{run_id}", summary="A run with its attempts, result and error",
-            dependencies=[Depends(require("read"))])
+            dependencies=[Depends(require("read"))], response_model=dict[str, Any])
 async def get_run(run_id: str, request: Request,
                   wait_seconds: float = Query(0, ge=0, le=limits.MAX_WAIT_SECONDS,
                                               description="long-poll: answer as soon as the run is finished, "
-                                                          "or after this many seconds")) -> dict[str, Any]:
+                                                          "or after this many seconds")) -> Response:
     services = request.app.state.services
 
     async def read() -> dict[str, Any]:
-        run: dict[str, Any] = await run_in_threadpool(services.runs.get, run_id)
+        run: dict[str, Any] = await read_now(services.db, services.runs.get, run_id)
         return run
 
     # Waiting holds no thread (thousands of long-polls leave the thread pool to other requests);
     # woken by local finishes, and the recheck keeps finishes in other processes visible.
     run = await services.wakeup.poll_async(read, lambda r: RunState(r["state"]).terminal,
                                            seconds=wait_seconds, recheck=0.25)
-    return run_view(run)
+    return json_response(run_view(run))
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run (QUEUED: at once; RUNNING: its worker stops it)",

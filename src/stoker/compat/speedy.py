@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from stoker.api.auth import require
+from stoker.api.fastpath import json_response, read_now
 from stoker.api.views import claimed_view
 from stoker.core import limits
 from stoker.submission import RunRequest, Submitter
@@ -25,11 +25,11 @@ class SpeedySubmit(BaseModel):
 
 
 @router.post("/submit", summary="Queue a job of steps; answers its job_id",
-             dependencies=[Depends(require("submit"))])
-async def submit(body: SpeedySubmit, request: Request) -> dict[str, str]:
+             dependencies=[Depends(require("submit"))], response_model=dict[str, str])
+async def submit(body: SpeedySubmit, request: Request) -> Response:
     submitted = await Submitter(request.app.state.services).submit_async(
         RunRequest(steps=body.steps, options=body.options))
-    return {"job_id": submitted.run_id}
+    return json_response({"job_id": submitted.run_id})
 
 
 @router.get("/pop", summary="Take the first queued job: the submitted body plus its id (204 when empty)",
@@ -55,9 +55,11 @@ def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> 
 
 
 @router.get("/status/{job_id}", summary="QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED or NOT_FOUND",
-            dependencies=[Depends(require("read"))], response_model=None)
-def status(job_id: str, request: Request) -> JSONResponse | dict[str, str]:
-    state = request.app.state.services.runs.state_of(job_id)
+            dependencies=[Depends(require("read"))], response_model=dict[str, str],
+            responses={404: {"description": "no such job: {\"status\": \"NOT_FOUND\"}"}})
+async def status(job_id: str, request: Request) -> Response:
+    services = request.app.state.services
+    state = await read_now(services.db, services.runs.state_of, job_id)
     if state is None:
-        return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
-    return {"status": state}
+        return json_response({"status": "NOT_FOUND"}, 404)
+    return json_response({"status": state})

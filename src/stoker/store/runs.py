@@ -141,21 +141,17 @@ class RunStore:
     # -- read -----------------------------------------------------------------------------
     def get(self, run_id: str, *, with_attempts: bool = True) -> dict[str, Any]:
         with self.db.read() as conn:
-            row = conn.execute(_run_select().where(runs.c.id == run_id)).first()
+            row = conn.execute(_GET_RUN, {"run_id": run_id}).first()
             if row is None:
                 raise NotFound(f"no run with id {run_id!r}")
             run = _run_to_dict(row)
             if with_attempts:
-                run["attempts"] = [
-                    attempt_to_dict(a) for a in conn.execute(
-                        sa.select(attempts).where(attempts.c.run_id == run_id)
-                        .order_by(attempts.c.number))
-                ]
+                run["attempts"] = [attempt_to_dict(a) for a in conn.execute(_GET_ATTEMPTS, {"run_id": run_id})]
             return run
 
     def state_of(self, run_id: str) -> str | None:
         with self.db.read() as conn:
-            return conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+            return conn.execute(_STATE_OF, {"run_id": run_id}).scalar()
 
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
              limit: int = 50, before_seq: int | None = None,
@@ -353,6 +349,14 @@ class RunStore:
 
 def _run_select() -> sa.Select:  # type: ignore[type-arg]
     return sa.select(runs, jobs.c.name.label("job_name")).join(jobs, jobs.c.id == runs.c.job_id)
+
+
+# The hot reads' statements, built once: building a select and its cache key per call cost more
+# than SQLite took to answer it (bench/bench_submit.py, profiled).
+_GET_RUN = _run_select().where(runs.c.id == sa.bindparam("run_id"))
+_GET_ATTEMPTS = (sa.select(attempts).where(attempts.c.run_id == sa.bindparam("run_id"))
+                 .order_by(attempts.c.number))
+_STATE_OF = sa.select(runs.c.state).where(runs.c.id == sa.bindparam("run_id"))
 
 
 def _run_to_dict(row: Any) -> dict[str, Any]:

@@ -39,6 +39,9 @@ class Principal:
 class TokenStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Bumped by every revoke through this store: a cache of look-ups (TokenCache) drops what
+        # it holds when it sees a new value, so a token revoked in this process stops at once.
+        self.revocations = 0
 
     def create(self, name: str, scopes: list[str], token: str | None = None) -> str:
         bad = [s for s in scopes if s not in SCOPES]
@@ -68,8 +71,11 @@ class TokenStore:
                                 .limit(1)).first() is not None
 
     def lookup(self, token: str) -> Principal | None:
+        return self.lookup_hash(hash_token(token))
+
+    def lookup_hash(self, token_hash: str) -> Principal | None:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == hash_token(token),
+            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash,
                                                        tokens.c.revoked_at.is_(None))).first()
         if row is None:
             return None
@@ -83,5 +89,50 @@ class TokenStore:
 
     def revoke(self, token_id: str) -> bool:
         with self.db.write() as conn:
-            return conn.execute(tokens.update().where(tokens.c.id == token_id)
-                                .values(revoked_at=time.time())).rowcount > 0
+            revoked: bool = conn.execute(tokens.update().where(tokens.c.id == token_id)
+                                         .values(revoked_at=time.time())).rowcount > 0
+        self.revocations += 1
+        return revoked
+
+
+class TokenCache:
+    """Token look-ups cached briefly, so a busy endpoint does not read the tokens table per request.
+
+    Keyed by the token's SHA-256 (the secret itself is never kept here). An answer is reused for at
+    most `ttl_seconds`; a revoke through this process's TokenStore (the web UI's) empties the cache at
+    once, and a revoke elsewhere (`stoker token revoke`, another replica) takes effect here within
+    `ttl_seconds`. Unknown tokens are cached too (as None), for as long.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, tokens: TokenStore, ttl_seconds: float = 2.0) -> None:
+        self.tokens = tokens
+        self.ttl_seconds = ttl_seconds
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._seen_revocations = tokens.revocations
+
+    def cached(self, token: str) -> tuple[bool, Principal | None, str]:
+        """(True, principal, hash) when the answer is cached and fresh; (False, None, hash) when it
+        is not. No database work, so the event loop may call it."""
+        if self._seen_revocations != self.tokens.revocations:
+            self._seen_revocations = self.tokens.revocations
+            self._entries = {}
+        token_hash = hash_token(token)
+        hit = self._entries.get(token_hash)
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1], token_hash
+        return False, None, token_hash
+
+    def lookup(self, token: str) -> Principal | None:
+        found, principal, token_hash = self.cached(token)
+        if found:
+            return principal
+        revocations = self.tokens.revocations
+        expires = time.monotonic() + self.ttl_seconds
+        principal = self.tokens.lookup_hash(token_hash)
+        if revocations == self.tokens.revocations:  # else a revoke raced this read: keep nothing
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {}
+            self._entries[token_hash] = (expires, principal)
+        return principal
