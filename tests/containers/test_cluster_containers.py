@@ -238,9 +238,8 @@ def test_a_real_serve_killed_and_restarted_finds_its_containers_through_a_new_po
     cluster's containers, ready, by their labels; destroy then removes them."""
     import shutil
 
-    from harness import Server
-
     from container_fixtures import missing_tool
+    from harness import Server
     from stoker.containers.runtime import podman_env
 
     if shutil.which("podman") is None:
