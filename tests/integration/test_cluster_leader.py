@@ -172,3 +172,27 @@ def test_a_repair_asked_through_a_non_leader_is_carried_out_by_the_leader(tmp_pa
         wait(lambda: ready(other, cluster_id), 10, "the repair")
         assert repaired_by == [leader]
         assert other.get(f"/api/v1/clusters/{cluster_id}").json()["reason"].startswith("repaired")
+
+
+def test_a_destroy_through_a_non_leader_leaves_stopping_the_nodes_to_the_leader(tmp_path, shared_url, monkeypatch):
+    """The leader runs the nodes (maybe on another host): a replica that does not lead marks the
+    cluster destroyed, and the leader stops its nodes at its next round."""
+    monkeypatch.setenv("STOKER_CLUSTER_RECONCILE_SECONDS", "0.2")
+    with replica(tmp_path, "a", shared_url) as a, replica(tmp_path, "b", shared_url) as b:
+        wait(lambda: a.duties.leading or b.duties.leading, 10, "a leader")
+        leader, other = (a, b) if a.duties.leading else (b, a)
+        cluster_id = launch_external(other)
+        wait(lambda: ready(other, cluster_id), 10, "ready")
+        store = other.services.clusters.store
+        store.set_nodes(cluster_id, [{"name": "n1", "service": "s", "role": "worker", "cpu": 1, "mem": 64, "host": "h",
+                                      "port": 1, "state": "running"}])
+        stopped_by = []
+        for replica_client in (leader, other):
+            service = replica_client.services.clusters
+            service._stop_nodes = (lambda original, who: lambda *args: (stopped_by.append(who), original(*args))[1])(
+                service._stop_nodes, replica_client)
+        r = other.delete(f"/api/v1/clusters/{cluster_id}")
+        assert r.status_code == 200, r.text
+        assert other.get(f"/api/v1/clusters/{cluster_id}").json()["status"] == "destroyed"
+        wait(lambda: [n["state"] for n in store.nodes(cluster_id)] == ["stopped"], 10, "the leader to stop the node")
+        assert stopped_by and set(stopped_by) == {leader}

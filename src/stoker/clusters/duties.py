@@ -85,6 +85,7 @@ class ClusterDuties:
                 log.warning("another process holds the cluster-duties lease; this one (%s) stops "
                             "running them", self.holder)
             self.leading = held
+        self.service.leading = held
         return held
 
     def _run(self) -> None:
@@ -93,8 +94,8 @@ class ClusterDuties:
         while not self._stop.is_set():
             self.service.changed.clear()
             if self.lead():
-                for duty in (self.service.reconcile, self.service.run_repairs, self.service.schedule,
-                             self.service.store.release_parked):
+                for duty in (self.service.reconcile, self.service.stop_destroyed_nodes, self.service.run_repairs,
+                             self.service.schedule, self.service.store.release_parked):
                     if self._stop.is_set():
                         break
                     try:

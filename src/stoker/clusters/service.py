@@ -46,6 +46,9 @@ class ClusterService:
         self.settings = settings
         self.context = Context(data_dir=data_dir.resolve(), containers=containers)
         self.changed = threading.Event()  # wakes the scheduler (a launch, a destroy)
+        # Set by the cluster duties: True while this process holds their lease, False while another
+        # does, None where no duties run (then this process acts on its own nodes itself).
+        self.leading: bool | None = None
         self._busy: dict[str, threading.Event] = {}  # cluster id → its launch/repair's stop flag
         self._lock = threading.Lock()
 
@@ -188,12 +191,25 @@ class ClusterService:
             flag = self._busy.get(cluster_id)
         if flag is not None:
             flag.set()  # a launch or repair in progress stops and cleans up what it started
+        if self.leading is False:
+            # Another replica runs the duties, and so the nodes, maybe on another host: it stops
+            # them at its next reconcile (stop_destroyed_nodes); here the cluster is only marked.
+            self.store.transition(cluster_id, "destroyed", allowed_from=LIVE)
+            self.changed.set()
+            return self.store.get(cluster_id)
         orch = self.orchestrator(cluster["orchestrator"])
         self._stop_nodes(orch, cluster_id, [])
         self.store.transition(cluster_id, "destroyed", allowed_from=LIVE)
         self._stop_nodes(orch, cluster_id, [])  # a node recorded by a launch racing the destroy
         self.changed.set()
         return self.store.get(cluster_id)
+
+    def stop_destroyed_nodes(self) -> None:
+        """Stop the nodes of clusters destroyed through a replica that does not run them (a duty)."""
+        for cluster_id in self.store.gone_with_nodes_up():
+            if not self.busy(cluster_id):
+                cluster = self.store.get(cluster_id)
+                self._stop_nodes(self.orchestrator(cluster["orchestrator"]), cluster_id, [])
 
     def repair(self, cluster_id: str) -> dict[str, Any]:
         """Ask for a repair; the process running the cluster duties (maybe another replica)

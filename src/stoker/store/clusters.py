@@ -267,6 +267,14 @@ class ClusterStore:
             rows = conn.execute(query.order_by(clusters.c.seq)).all()
         return [_fields(r, CLUSTER_FIELDS) for r in rows]
 
+    def gone_with_nodes_up(self) -> list[str]:
+        """Clusters destroyed or failed with a node not recorded as stopped."""
+        query = (sa.select(clusters.c.id).distinct()
+                 .join(cluster_nodes, cluster_nodes.c.cluster_id == clusters.c.id)
+                 .where(clusters.c.status.in_(list(GONE)), cluster_nodes.c.state != "stopped"))
+        with self.db.read() as conn:
+            return list(conn.execute(query).scalars())
+
     def release_parked(self) -> int:
         """A sweep for a run parked while its cluster turned ready (submit and transition raced)."""
         with self.db.write() as conn:
