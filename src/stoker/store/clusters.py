@@ -6,6 +6,7 @@ cluster out of the same status), its history row and its outbox event `cluster.<
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -267,7 +268,7 @@ class ClusterStore:
             rows = conn.execute(query.order_by(clusters.c.seq)).all()
         return [_fields(r, CLUSTER_FIELDS) for r in rows]
 
-    def gone_with_nodes_up(self) -> list[str]:
+    def gone_with_nodes_up(self) -> builtins.list[str]:
         """Clusters destroyed or failed with a node not recorded as stopped."""
         query = (sa.select(clusters.c.id).distinct()
                  .join(cluster_nodes, cluster_nodes.c.cluster_id == clusters.c.id)
