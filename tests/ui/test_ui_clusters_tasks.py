@@ -293,3 +293,22 @@ def test_a_run_on_a_cluster_links_to_it(services, ui):
     submitted = Submitter(services).submit(RunRequest(steps=[["noop"]], options={"cluster": cluster["id"]}))
     page = ui.get(f"/ui/runs/{submitted.run_id}").text
     assert f'href="/ui/clusters/{cluster["id"]}" id="run-cluster"' in page
+
+
+def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):
+    """A container job (a task) takes a run with parameters from its job page, as a pipeline job does."""
+    from stoker.container_tasks import TASK_POLICY
+
+    services.containers.docker_host = "unix:///nonexistent/podman.sock"
+    job = services.container_jobs.create("greet", {"image": "localhost/stoker/busybox:latest",
+                                                   "command": ["echo", "{{who}}"], "network": "none"},
+                                         status="READY", **TASK_POLICY)
+    csrf = sign_in(ui)
+    page = ui.get("/ui/jobs/greet").text
+    assert "/ui/jobs/greet/runs" in post_forms(page) and f'href="/ui/tasks/{job["id"]}"' in page
+    missing = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": "{}"})
+    assert missing.status_code == 422 and "who" in missing.text
+    answer = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": '{"who": "ana"}'})
+    assert answer.status_code == 303
+    run = services.runs.get(answer.headers["location"].rsplit("/", 1)[1])
+    assert run["options"]["container"]["command"] == ["echo", "ana"] and run["state"] == "QUEUED"
