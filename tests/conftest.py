@@ -91,6 +91,11 @@ def database(request, tmp_path):
         db.upgrade()
         _truncate_all(db)
     yield db
+    # What a test left behind (an unfinished generator holding a connection, a traceback's frames)
+    # hands its connection back now, to the pool that dispose() then closes.
+    import gc
+
+    gc.collect()
     db.dispose()
 
 
