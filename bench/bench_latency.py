@@ -60,14 +60,7 @@ def paced_submit(client: httpx.Client, job: str, runs: int, rate: float, threads
 def latencies(client: httpx.Client, job: str, expected: int) -> list[float]:
     deadline = time.monotonic() + 120
     while True:
-        out, cursor = [], None
-        while True:
-            params = {"job": job, "limit": 500, **({"cursor": cursor} if cursor else {})}
-            page = client.get("/api/v1/runs", params=params).json()
-            out += page["runs"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
+        out = _all_runs(client, job)
         if len(out) == expected and all(r["state"] == "SUCCEEDED" for r in out):
             return [parse(r["started_at"]) - parse(r["queued_at"]) for r in out]
         assert time.monotonic() < deadline, "runs did not finish"
