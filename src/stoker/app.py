@@ -97,6 +97,14 @@ def _include_routers(app: FastAPI) -> None:
     for module in (health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, clusters_api, paas):
         app.include_router(module.router)
     app.include_router(run_events_router)
+    from stoker.api.fastpath import install_quick_routes
+
+    install_quick_routes(app, {
+        ("GET", "/api/v1/runs/{run_id}"): runs.quick_get_run,
+        ("POST", "/api/v1/jobs/{job}/runs"): jobs.quick_submit_job_run,
+        ("GET", "/jobs/status/{job_id}"): speedy.quick_status,
+        ("POST", "/jobs/submit"): speedy.quick_submit,
+    })
 
 
 def _install_error_handlers(app: FastAPI) -> None:

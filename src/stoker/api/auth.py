@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request
 from fastapi.dependencies.models import Dependant
@@ -12,6 +13,9 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 
 from stoker.store.tokens import Principal
+
+if TYPE_CHECKING:
+    from stoker.services import Services
 
 # The ways a client may send its token, as the OpenAPI document names them (api/openapi.py adds
 # them to every guarded operation). They are read straight from the headers by `require`: as
@@ -39,28 +43,34 @@ def token_of(headers: Headers) -> str | None:
     return headers.get("x-api-key") or headers.get("x-auth-token") or None
 
 
+async def authorize(services: Services, headers: Headers, scope: str) -> Principal:
+    """The principal of a request's token, if it has `scope`: 401 without a valid token, 403 without
+    the scope. A cached token (nearly all) is checked right here on the event loop; a new one is
+    looked up in the thread pool."""
+    token = token_of(headers)
+    if not token:
+        anonymous = services.settings.anonymous_scopes
+        if scope in anonymous or "admin" in anonymous:
+            return Principal("anonymous", "anonymous", frozenset(anonymous))
+        raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    found, principal, _hash = services.token_cache.cached(token)
+    if not found:
+        principal = await run_in_threadpool(services.token_cache.lookup, token)
+    if principal is None:
+        raise HTTPException(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
+    if not principal.allows(scope):
+        raise HTTPException(403, f"this token lacks the '{scope}' scope "
+                                 f"(it has: {', '.join(sorted(principal.scopes))})")
+    allowed: Principal = principal
+    return allowed
+
+
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     # Async, so a request whose token is cached (nearly all) is checked on the event loop: a sync
     # dependency costs every request a hop to the thread pool and back.
     async def dependency(request: Request) -> Principal:
-        services = request.app.state.services
-        token = token_of(request.headers)
-        if not token:
-            anonymous = services.settings.anonymous_scopes
-            if scope in anonymous or "admin" in anonymous:
-                return Principal("anonymous", "anonymous", frozenset(anonymous))
-            raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
-        found, principal, _hash = services.token_cache.cached(token)
-        if not found:
-            principal = await run_in_threadpool(services.token_cache.lookup, token)
-        if principal is None:
-            raise HTTPException(401, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"})
-        if not principal.allows(scope):
-            raise HTTPException(403, f"this token lacks the '{scope}' scope "
-                                     f"(it has: {', '.join(sorted(principal.scopes))})")
-        allowed: Principal = principal
-        return allowed
+        return await authorize(request.app.state.services, request.headers, scope)
 
     dependency.__name__ = f"require_{scope}"
     dependency.scope = scope  # type: ignore[attr-defined]  # read by scope_of(), and the route-guard test

@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import ValidationError
 
-from stoker.api.auth import require
+from stoker.api.auth import authorize, require
+from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
 from stoker.api.paging import Cursor, PageSize
 from stoker.api.runs import created_response, list_runs_page
@@ -80,7 +82,28 @@ def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
                         404: {"description": "no such job"}})
 async def submit_job_run(job: str, body: JobRunCreate, request: Request,
                          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
-    services = request.app.state.services
+    return await _submit_job_run(request.app.state.services, job, body, idempotency_key)
+
+
+async def quick_submit_job_run(request: QuickRequest) -> Response | None:
+    """POST /api/v1/jobs/{job}/runs with a plain JSON body (see api/fastpath.py); the route answers
+    the rest. The order is FastAPI's: a body that is no JSON is refused before the token is checked,
+    the token before the body is validated."""
+    if request.scope["query_string"]:
+        return None
+    data = await request.json_body()
+    if data is None:
+        return None
+    services = request.services
+    await authorize(services, request.headers, "submit")
+    try:
+        body = JobRunCreate.model_validate(data)
+    except ValidationError:
+        return None
+    return await _submit_job_run(services, request.path_params["job"], body, request.headers.get("idempotency-key"))
+
+
+async def _submit_job_run(services: Any, job: str, body: JobRunCreate, idempotency_key: str | None) -> Response:
     submitted = await Submitter(services).submit_async(
         RunRequest(params=body.params, options=body.options, priority=body.priority, container=body.container,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=job)

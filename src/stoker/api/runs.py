@@ -5,8 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from stoker.api.auth import require
-from stoker.api.fastpath import json_response, read_now
+from stoker.api.auth import authorize, require
+from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.models import BatchCreate, RunCreate
 from stoker.api.paging import Cursor, PageSize, cursor_value
 from stoker.api.views import attempt_view, run_view
@@ -78,6 +78,16 @@ async def get_run(run_id: str, request: Request,
     # woken by local finishes, and the recheck keeps finishes in other processes visible.
     run = await services.wakeup.poll_async(read, lambda r: RunState(r["state"]).terminal,
                                            seconds=wait_seconds, recheck=0.25)
+    return json_response(run_view(run))
+
+
+async def quick_get_run(request: QuickRequest) -> Response | None:
+    """GET /api/v1/runs/{run_id} without a query string (no long-poll): see api/fastpath.py."""
+    if request.scope["query_string"]:
+        return None
+    services = request.services
+    await authorize(services, request.headers, "read")
+    run: dict[str, Any] = await read_now(services.db, services.runs.get, request.path_params["run_id"])
     return json_response(run_view(run))
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
-from stoker.api.auth import require
-from stoker.api.fastpath import json_response, read_now
+from stoker.api.auth import authorize, require
+from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.views import claimed_view
 from stoker.core import limits
 from stoker.submission import RunRequest, Submitter
@@ -27,8 +27,25 @@ class SpeedySubmit(BaseModel):
 @router.post("/submit", summary="Queue a job of steps; answers its job_id",
              dependencies=[Depends(require("submit"))], response_model=dict[str, str])
 async def submit(body: SpeedySubmit, request: Request) -> Response:
-    submitted = await Submitter(request.app.state.services).submit_async(
-        RunRequest(steps=body.steps, options=body.options))
+    return await _submit(request.app.state.services, body)
+
+
+async def quick_submit(request: QuickRequest) -> Response | None:
+    """POST /jobs/submit with a plain JSON body (see api/fastpath.py): FastAPI's order, JSON, then
+    the token, then the body's fields; the route answers whatever this declines."""
+    data = await request.json_body()
+    if data is None:
+        return None
+    await authorize(request.services, request.headers, "submit")
+    try:
+        body = SpeedySubmit.model_validate(data)
+    except ValidationError:
+        return None
+    return await _submit(request.services, body)
+
+
+async def _submit(services: Any, body: SpeedySubmit) -> Response:
+    submitted = await Submitter(services).submit_async(RunRequest(steps=body.steps, options=body.options))
     return json_response({"job_id": submitted.run_id})
 
 
@@ -58,7 +75,16 @@ def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> 
             dependencies=[Depends(require("read"))], response_model=dict[str, str],
             responses={404: {"description": "no such job: {\"status\": \"NOT_FOUND\"}"}})
 async def status(job_id: str, request: Request) -> Response:
-    services = request.app.state.services
+    return await _status(request.app.state.services, job_id)
+
+
+async def quick_status(request: QuickRequest) -> Response:
+    """GET /jobs/status/{job_id}: the route's work without its per-request machinery (api/fastpath.py)."""
+    await authorize(request.services, request.headers, "read")
+    return await _status(request.services, request.path_params["job_id"])
+
+
+async def _status(services: Any, job_id: str) -> Response:
     state = await read_now(services.db, services.runs.state_of, job_id)
     if state is None:
         return json_response({"status": "NOT_FOUND"}, 404)

@@ -139,8 +139,9 @@ class RunStore:
         }
 
     # -- read -----------------------------------------------------------------------------
-    def get(self, run_id: str, *, with_attempts: bool = True) -> dict[str, Any]:
-        with self.db.read() as conn:
+    def get(self, run_id: str, *, with_attempts: bool = True, quick: bool = False) -> dict[str, Any]:
+        """A run and its attempts. `quick`: see Database.read (only from one thread at a time)."""
+        with self.db.read(quick=quick) as conn:
             row = conn.execute(_GET_RUN, {"run_id": run_id}).first()
             if row is None:
                 raise NotFound(f"no run with id {run_id!r}")
@@ -149,8 +150,8 @@ class RunStore:
                 run["attempts"] = [attempt_to_dict(a) for a in conn.execute(_GET_ATTEMPTS, {"run_id": run_id})]
             return run
 
-    def state_of(self, run_id: str) -> str | None:
-        with self.db.read() as conn:
+    def state_of(self, run_id: str, *, quick: bool = False) -> str | None:
+        with self.db.read(quick=quick) as conn:
             return conn.execute(_STATE_OF, {"run_id": run_id}).scalar()
 
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
