@@ -40,7 +40,8 @@ def create_app(services: Services, *, background: Background | None = None) -> F
         if background is not None:
             background.start()
         try:
-            yield
+            async with services.db.loop_reads():  # PostgreSQL reads of the hot endpoints on this loop
+                yield
         finally:
             if background is not None:
                 background.stop()

@@ -183,6 +183,9 @@ def test_jobs_functions_and_catalog_messages(page, server):
 
 
 def test_a_read_token_sees_no_actions_and_a_forged_post_is_refused(page, server):
+    with server.client() as admin:  # a job page of its own: this test runs alone too
+        created = admin.post("/api/v1/jobs", json={"name": "viewer-sees", "steps": [["range", 3], ["count"]]})
+        assert created.status_code in (201, 409), created.text
     sign_in(page)
     page.goto("/ui/tokens")
     page.fill("#token-name", "viewer")
@@ -194,7 +197,7 @@ def test_a_read_token_sees_no_actions_and_a_forged_post_is_refused(page, server)
     page.wait_for_url(re.compile(r"/ui/sign-in"))
 
     sign_in(page, reader_token)
-    for path in ("/ui/runs", "/ui/jobs", "/ui/dead-letters", "/ui/jobs/evens", "/ui/clusters", "/ui/products",
+    for path in ("/ui/runs", "/ui/jobs", "/ui/dead-letters", "/ui/jobs/viewer-sees", "/ui/clusters", "/ui/products",
                  "/ui/products/spark-standalone/4.3", "/ui/tasks"):
         page.goto(path)
         actions = page.eval_on_selector_all("form[method=post]", "fs => fs.map(f => f.getAttribute('action'))")

@@ -102,12 +102,12 @@ def test_sqlite_reads_stay_on_the_event_loop_and_postgres_reads_go_to_a_thread(t
 
     from stoker.api.fastpath import read_now
 
-    def where(*, quick: bool = False) -> tuple[int, bool]:
+    def where(plan: object, *, quick: bool = False) -> tuple[int, bool]:
         return threading.get_ident(), quick
 
     here = threading.get_ident()
-    sqlite = SimpleNamespace(is_sqlite=True)
-    postgres = SimpleNamespace(is_sqlite=False)
-    assert asyncio.run(read_now(sqlite, where)) == (here, True)  # type: ignore[arg-type]
-    thread, quick = asyncio.run(read_now(postgres, where))  # type: ignore[arg-type]
+    sqlite = SimpleNamespace(is_sqlite=True, read_plan=where)
+    postgres = SimpleNamespace(is_sqlite=False, read_plan=where, loop_pool=lambda: None)
+    assert asyncio.run(read_now(sqlite, "plan")) == (here, True)  # type: ignore[arg-type]
+    thread, quick = asyncio.run(read_now(postgres, "plan"))  # type: ignore[arg-type]
     assert thread != here and not quick

@@ -6,23 +6,27 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, make_services
 
 from stoker.api.fastpath import QuickRoute, install_quick_routes
 from stoker.app import create_app
-from stoker.store.db import Database
 
 VOLATILE = {"date", "x-request-id", "content-length"}
 
 
 @pytest.fixture
-def apps(services):
+def apps(tmp_path, backend_url):
+    """Both apps on one database: SQLite (quick reads through sqlite3) or PostgreSQL (quick reads
+    through the loop's psycopg pool, opened by the app's lifespan)."""
+    services = make_services(tmp_path / "data", database_url=backend_url)
     quick = create_app(services)
     plain = create_app(services)
     plain.router.routes[:] = [r for r in plain.router.routes if not isinstance(r, QuickRoute)]
     assert sum(isinstance(r, QuickRoute) for r in quick.router.routes) == 4
     with TestClient(quick) as q, TestClient(plain) as p:
+        assert (services.db.loop_pool() is None) and services.db.is_sqlite == (backend_url is None)
         yield q, p, services
+    services.close()
 
 
 def _same(quick: TestClient, plain: TestClient, method: str, url: str, **kwargs) -> int:
@@ -103,28 +107,49 @@ def test_a_quick_route_may_not_shadow_another(services):
         install_quick_routes(app, {("GET", "/api/v1/nowhere"): declines})
 
 
-def test_quick_reads_read_what_the_store_reads(tmp_path):
-    """Database.read(quick=True) gives the rows SQLAlchemy gives: JSON decoded, booleans as bools."""
+def test_quick_reads_read_what_the_store_reads(database):
+    """A read plan gives the same answer, to the type, through SQLAlchemy and quick: sqlite3 on
+    SQLite, the loop's psycopg pool (one pipelined round trip) on PostgreSQL."""
+    import asyncio
+
+    from stoker.core.errors import NotFound
     from stoker.core.states import Outcome
     from stoker.store.queue import Ending, Queue
+    from stoker.store.quick import ReadPlan
     from stoker.store.runs import NewRun, RunStore
 
-    db = Database(f"sqlite:///{tmp_path / 'stoker.db'}")
-    db.upgrade()
-    store = RunStore(db)
+    store = RunStore(database)
     store.jobs.create("j", "pipeline", {"steps": [["noop"]]}, max_concurrent_runs=5)
-    (done, cancelled) = store.submit("j", [NewRun(steps=[["noop"]], params={"a": [1, {"b": None}]}),
+    (done, cancelled) = store.submit("j", [NewRun(steps=[["noop"]], params={"a": [1, {"b": None}], "big": 2**62}),
                                            NewRun(steps=[["noop"]])])
-    queue = Queue(db)
-    claimed = queue.claim("w", limit=2)
-    queue.finish(Ending(claimed[0].attempt_id, Outcome.SUCCEEDED, result={"rows": [[1, "x"]], "n": 2.5}))
+    queue = Queue(database)
+    claimed = {c.run_id: c for c in queue.claim("w", limit=2)}
+    queue.finish(Ending(claimed[done.run_id].attempt_id, Outcome.SUCCEEDED, result={"rows": [[1, "x"]], "n": 2.5}))
     store.cancel(cancelled.run_id)
-    for run_id in (done.run_id, cancelled.run_id):
-        plain, quick = store.get(run_id), store.get(run_id, quick=True)
-        assert quick == plain
-        assert [type(v) for v in quick.values()] == [type(v) for v in plain.values()]
-        assert store.state_of(run_id, quick=True) == store.state_of(run_id)
-    assert store.get(cancelled.run_id, quick=True)["cancel_requested"] is True
-    assert store.get(done.run_id, quick=True)["attempts"][0]["outcome"] == "succeeded"
-    assert store.state_of("nope", quick=True) is None
-    db.dispose()
+    plans = [store.read_run(done.run_id), store.read_run(cancelled.run_id), store.read_run(done.run_id,
+             with_attempts=False), store.read_state(done.run_id), store.read_state("nope")]
+    # Two statements: on PostgreSQL one pipeline of BEGIN, both, COMMIT.
+    plans.append(ReadPlan([*store.read_state(done.run_id).statements, *store.read_run(done.run_id).statements],
+                          lambda results: [[tuple(row) for row in rows] for rows in results]))
+
+    async def quick_answers() -> list[object]:
+        async with database.loop_reads():
+            pool = database.loop_pool()
+            assert (pool is None) == database.is_sqlite
+            answers = [await pool.read(plan) if pool else database.read_plan(plan, quick=True) for plan in plans]
+            with pytest.raises(NotFound):
+                await pool.read(store.read_run("nope")) if pool else database.read_plan(store.read_run("nope"),
+                                                                                        quick=True)
+            return answers
+
+    quick = asyncio.run(quick_answers())
+    plain = [database.read_plan(plan) for plan in plans]
+    assert quick == plain
+    for q, p in zip(quick[:3], plain[:3], strict=True):
+        assert [type(v) for v in q.values()] == [type(v) for v in p.values()]  # type: ignore[attr-defined]
+    assert quick[1]["cancel_requested"] is True and quick[0]["attempts"][0]["outcome"] == "succeeded"
+    assert quick[0]["result"] == {"rows": [[1, "x"]], "n": 2.5} and quick[0]["params"]["big"] == 2**62
+    assert "attempts" not in quick[2]
+    assert quick[3:5] == ["SUCCEEDED", None]
+    assert quick[5][0] == [("SUCCEEDED",)] and len(quick[5][1]) == 1
+    assert database.loop_pool() is None  # closed with its loop

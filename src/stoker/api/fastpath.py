@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Message, Receive, Scope, Send
 
 from stoker.store.db import Database
+from stoker.store.quick import ReadPlan
 
 if TYPE_CHECKING:
     from stoker.services import Services
@@ -30,15 +31,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-async def read_now(db: Database, read: Callable[..., T], *args: Any) -> T:
-    """Run a short read-only store call that takes `quick` (Database.read): on SQLite right here
-    on the event loop, quick, on PostgreSQL in the thread pool. A SQLite read in WAL mode never
-    waits for a writer (readers see the last commit; only a writer waits for a writer), and a point
-    read by primary key takes tens of microseconds, less than the hop to a thread. A PostgreSQL
-    read is a network round trip: it must not stall the loop."""
+async def read_now(db: Database, plan: ReadPlan[T]) -> T:
+    """Run a store's read plan (store/quick.py) without a thread where that is safe: on SQLite
+    right here on the event loop (in WAL mode a reader never waits for a writer, and a point read
+    by primary key takes tens of microseconds, less than the hop to a thread); on PostgreSQL
+    through the loop's async connections, one round trip, while the app's lifespan holds them
+    open; else in the thread pool (a PostgreSQL read must not stall the loop)."""
     if db.is_sqlite:
-        return read(*args, quick=True)
-    return await run_in_threadpool(read, *args)
+        return db.read_plan(plan, quick=True)
+    pool = db.loop_pool()
+    if pool is not None:
+        return await pool.read(plan)
+    return await run_in_threadpool(db.read_plan, plan)
 
 
 def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:

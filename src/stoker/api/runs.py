@@ -26,7 +26,7 @@ async def created_response(services: Any, submitted: Submitted) -> Response:
     location = f"/api/v1/runs/{submitted.run_id}"
     if submitted.record is not None:
         return json_response(run_view(submitted.record), 201, {"Location": location})
-    run: dict[str, Any] = await read_now(services.db, services.runs.get, submitted.run_id)
+    run: dict[str, Any] = await read_now(services.db, services.runs.read_run(submitted.run_id))
     return json_response(run_view(run), 200, {"Location": location, "Idempotent-Replayed": "true"})
 
 
@@ -71,7 +71,7 @@ async def get_run(run_id: str, request: Request,
     services = request.app.state.services
 
     async def read() -> dict[str, Any]:
-        run: dict[str, Any] = await read_now(services.db, services.runs.get, run_id)
+        run: dict[str, Any] = await read_now(services.db, services.runs.read_run(run_id))
         return run
 
     # Waiting holds no thread (thousands of long-polls leave the thread pool to other requests);
@@ -87,7 +87,7 @@ async def quick_get_run(request: QuickRequest) -> Response | None:
         return None
     services = request.services
     await authorize(services, request.headers, "read")
-    run: dict[str, Any] = await read_now(services.db, services.runs.get, request.path_params["run_id"])
+    run: dict[str, Any] = await read_now(services.db, services.runs.read_run(request.path_params["run_id"]))
     return json_response(run_view(run))
 
 

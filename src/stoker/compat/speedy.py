@@ -85,7 +85,7 @@ async def quick_status(request: QuickRequest) -> Response:
 
 
 async def _status(services: Any, job_id: str) -> Response:
-    state = await read_now(services.db, services.runs.state_of, job_id)
+    state = await read_now(services.db, services.runs.read_state(job_id))
     if state is None:
         return json_response({"status": "NOT_FOUND"}, 404)
     return json_response({"status": state})

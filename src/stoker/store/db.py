@@ -8,11 +8,11 @@ serialised exactly as PostgreSQL's row locks serialise them. Reads use a second 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from stoker.store.quick import LoopPool, QuickConnection, QuickStatement, ReadPlan, T
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -30,7 +32,7 @@ def _json_dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def _json_loads(stored: str | bytes | int | float) -> Any:
+def json_loads(stored: str | bytes | int | float) -> Any:
     """SQLite gives a JSON column NUMERIC affinity: a stored bare number (a Sate payload of 42)
     comes back as that number, not as its text."""
     if isinstance(stored, int | float):
@@ -56,7 +58,7 @@ class Database:
         else:
             self.writer = sa.create_engine(
                 self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
-                json_serializer=_json_dumps, json_deserializer=_json_loads,
+                json_serializer=_json_dumps, json_deserializer=json_loads,
             )
             self.reader = self.writer
             self._write_lock = None
@@ -66,10 +68,12 @@ class Database:
         self._quick_local = threading.local()
         self._quick_connections: list[sqlite3.Connection] = []
         self._quick_statements: dict[int, QuickStatement] = {}
+        # PostgreSQL reads on an event loop: a psycopg pool per loop, open while its app runs.
+        self._loop_pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
 
     def _sqlite_engine(self, *, immediate: bool) -> Engine:
         engine = sa.create_engine(
-            self.url, json_serializer=_json_dumps, json_deserializer=_json_loads,
+            self.url, json_serializer=_json_dumps, json_deserializer=json_loads,
             connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8, max_overflow=16,
         )
 
@@ -119,7 +123,7 @@ class Database:
                 raw.execute("ROLLBACK")
             raw.execute("BEGIN")  # run and attempts from one snapshot
             try:
-                yield QuickConnection(self, raw)  # type: ignore[misc]  # the subset of Connection reads use
+                yield QuickConnection(self.quick_statement, raw)  # type: ignore[misc]  # the subset of Connection reads use
             finally:
                 raw.execute("COMMIT")
             return
@@ -141,6 +145,35 @@ class Database:
         if found is None or found.statement is not statement:
             found = self._quick_statements[id(statement)] = QuickStatement(statement, self.reader.dialect)
         return found
+
+    def read_plan(self, plan: ReadPlan[T], *, quick: bool = False) -> T:
+        """Run a read plan's statements in one read transaction and assemble its answer."""
+        with self.read(quick=quick) as conn:
+            return plan.assemble([list(conn.execute(statement, params)) for statement, params in plan.statements])
+
+    @contextlib.asynccontextmanager
+    async def loop_reads(self) -> AsyncIterator[None]:
+        """While open (an app's lifespan), PostgreSQL read plans run on this event loop through
+        psycopg's async connections (`read_plan_async`), not in the thread pool."""
+        if self.is_sqlite:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        pool = LoopPool(self.url, self.quick_statement)
+        await pool.open()
+        self._loop_pools[loop] = pool
+        try:
+            yield
+        finally:
+            self._loop_pools.pop(loop, None)
+            await pool.close()
+
+    def loop_pool(self) -> LoopPool | None:
+        """This event loop's PostgreSQL pool, when `loop_reads` is open on it."""
+        try:
+            return self._loop_pools.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop
+            return None
 
     def upgrade(self) -> None:
         """Bring the schema to the newest revision (alembic upgrade heads)."""
@@ -165,54 +198,6 @@ class Database:
         self.writer.dispose()
         if self.reader is not self.writer:
             self.reader.dispose()
-
-
-class QuickStatement:
-    """A select compiled once for SQLite's driver, with its columns' result processors (JSON
-    decoding, booleans): rows come back as SQLAlchemy's would, as named tuples."""
-
-    def __init__(self, statement: sa.Select, dialect: sa.Dialect) -> None:  # type: ignore[type-arg]
-        self.statement = statement
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.parameters = tuple(compiled.positiontup or ())
-        columns = list(statement.selected_columns)
-        self.processors: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
-        self.row: Any = namedtuple("QuickRow", [column.key for column in columns])  # type: ignore[misc]
-
-
-class QuickResult:
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-
-    def first(self) -> Any:
-        return self.rows[0] if self.rows else None
-
-    def scalar(self) -> Any:
-        return self.rows[0][0] if self.rows else None
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.rows)
-
-
-class QuickConnection:
-    """What a quick read's `conn.execute(select, params)` runs on: the statement's SQL on the raw
-    connection, each value through its column's processor."""
-
-    def __init__(self, db: Database, raw: sqlite3.Connection) -> None:
-        self.db = db
-        self.raw = raw
-
-    def execute(self, statement: sa.Select, params: dict[str, Any]) -> QuickResult:  # type: ignore[type-arg]
-        quick = self.db.quick_statement(statement)
-        cursor = self.raw.execute(quick.sql, [params[name] for name in quick.parameters])
-        processors, make = quick.processors, quick.row._make
-        return QuickResult([
-            make([value if process is None else process(value)
-                  for process, value in zip(processors, raw_row, strict=True)])
-            for raw_row in cursor.fetchall()
-        ])
 
 
 def insert_unless_exists(conn: Connection, table: sa.Table, values: dict[str, Any],

@@ -20,6 +20,7 @@ from stoker.store.db import Database, insert_unless_exists
 from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
+from stoker.store.quick import ReadPlan
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
@@ -139,20 +140,33 @@ class RunStore:
         }
 
     # -- read -----------------------------------------------------------------------------
-    def get(self, run_id: str, *, with_attempts: bool = True, quick: bool = False) -> dict[str, Any]:
-        """A run and its attempts. `quick`: see Database.read (only from one thread at a time)."""
-        with self.db.read(quick=quick) as conn:
-            row = conn.execute(_GET_RUN, {"run_id": run_id}).first()
-            if row is None:
+    def get(self, run_id: str, *, with_attempts: bool = True) -> dict[str, Any]:
+        return self.db.read_plan(self.read_run(run_id, with_attempts=with_attempts))
+
+    def read_run(self, run_id: str, *, with_attempts: bool = True) -> ReadPlan[dict[str, Any]]:
+        """A run and its attempts, as a plan the hot endpoints run quick (store/quick.py)."""
+        params = {"run_id": run_id}
+
+        def assemble(results: builtins.list[builtins.list[Any]]) -> dict[str, Any]:
+            rows = results[0]
+            if not rows:
                 raise NotFound(f"no run with id {run_id!r}")
-            run = _run_to_dict(row)
-            if with_attempts:
-                run["attempts"] = [attempt_to_dict(a) for a in conn.execute(_GET_ATTEMPTS, {"run_id": run_id})]
+            run = _run_to_dict(rows[0])
+            if with_attempts:  # a row per attempt (one with no attempt's columns when it has none)
+                run["attempts"] = [{name: getattr(row, f"attempt_{name}") for name in ATTEMPT_FIELDS}
+                                   for row in rows if row.attempt_id is not None]
             return run
 
-    def state_of(self, run_id: str, *, quick: bool = False) -> str | None:
-        with self.db.read(quick=quick) as conn:
-            return conn.execute(_STATE_OF, {"run_id": run_id}).scalar()
+        return ReadPlan([(_GET_RUN_AND_ATTEMPTS if with_attempts else _GET_RUN, params)], assemble)
+
+    def state_of(self, run_id: str) -> str | None:
+        return self.db.read_plan(self.read_state(run_id))
+
+    def read_state(self, run_id: str) -> ReadPlan[str | None]:
+        def assemble(results: builtins.list[builtins.list[Any]]) -> str | None:
+            return str(results[0][0][0]) if results[0] else None
+
+        return ReadPlan([(_STATE_OF, {"run_id": run_id})], assemble)
 
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
              limit: int = 50, before_seq: int | None = None,
@@ -355,8 +369,11 @@ def _run_select() -> sa.Select:  # type: ignore[type-arg]
 # The hot reads' statements, built once: building a select and its cache key per call cost more
 # than SQLite took to answer it (bench/bench_submit.py, profiled).
 _GET_RUN = _run_select().where(runs.c.id == sa.bindparam("run_id"))
-_GET_ATTEMPTS = (sa.select(attempts).where(attempts.c.run_id == sa.bindparam("run_id"))
-                 .order_by(attempts.c.number))
+# A run and its attempts in one statement: one snapshot without a transaction, one round trip.
+_GET_RUN_AND_ATTEMPTS = (
+    _run_select().add_columns(*(attempts.c[name].label(f"attempt_{name}") for name in ATTEMPT_FIELDS))
+    .outerjoin(attempts, attempts.c.run_id == runs.c.id)
+    .where(runs.c.id == sa.bindparam("run_id")).order_by(attempts.c.number))
 _STATE_OF = sa.select(runs.c.state).where(runs.c.id == sa.bindparam("run_id"))
 
 
