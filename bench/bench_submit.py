@@ -35,6 +35,27 @@ async def submit(body: dict) -> dict:
     return {"id": "x", "state": "QUEUED", **body}
 '''
 
+# Sate executes a processing request once at a time: each request of the case goes to a request
+# of its own, created beforehand; wrk's two threads take alternate ones (a wrap-around would
+# answer 409, counted as non-2xx).
+LUA_SATE = '''
+ids = {{{ids}}}
+local next_thread = 0
+function setup(thread)
+  thread:set("first", next_thread)
+  next_thread = next_thread + 1
+end
+function init(args)
+  i = first
+end
+function request()
+  i = i + 2
+  return wrk.format("POST", "/requests/" .. ids[i % #ids + 1] .. "/executions",
+                    {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer {token}"}},
+                    '{{"force_error": false}}')
+end
+'''
+
 LUA_POST = '''
 wrk.method = "POST"
 wrk.body = '{body}'
@@ -70,6 +91,14 @@ def run_wrk(wrk: str, url: str, connections: int, seconds: int, script: Path | N
             "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
+SATE = "sate"  # the Sate case's marker: its bodies come from LUA_SATE
+
+
+def sate_requests(client: httpx.Client, count: int) -> list[str]:
+    """Processing requests to execute, one each (Sate refuses a second while the first is active)."""
+    return [client.post("/requests", json={"payload": {"message": "ping"}}).json()["id"] for _ in range(count)]
+
+
 def bare_app(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     (tmp / "bare_app.py").write_text(BARE_APP)
     port = free_port()
@@ -93,6 +122,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only the endpoints whose name contains this "
                                                    "(the bare app always runs: the ratios need it)")
     parser.add_argument("--connections", default="8,64", help="comma-separated, e.g. 8 or 8,64")
+    parser.add_argument("--sate-requests", type=int, default=6000,
+                        help="processing requests made before each Sate case (more than it executes)")
     args = parser.parse_args()
     wrk = ensure_wrk()
     rows, results = [], {}
@@ -113,6 +144,7 @@ def main() -> None:
                     ("POST /jobs/submit (Speedy)", base + "/jobs/submit", '{"steps": [["noop"]]}'),
                     ("GET /api/v1/runs/{id}", base + f"/api/v1/runs/{run_id}", None),
                     ("GET /jobs/status/{id} (Speedy)", base + f"/jobs/status/{run_id}", None),
+                    ("POST /requests/{id}/executions (Sate)", base + "/requests/x/executions", SATE),
                 ]
                 cases = [c for c in cases if c[0].startswith("bare") or args.only in c[0]]
                 bare_case, stoker_cases = cases[0], cases[1:]
@@ -120,7 +152,10 @@ def main() -> None:
                     # The bare app runs again right before each Stoker case and each ratio is to
                     # that run: on a machine shared with other work, minutes apart differ more.
                     for name, target, body in [x for case in stoker_cases for x in (bare_case, case)]:
-                        if body is not None:
+                        if body is SATE:
+                            ids = sate_requests(client, args.sate_requests)
+                            script.write_text(LUA_SATE.format(ids=",".join(f'"{i}"' for i in ids), token=TOKEN))
+                        elif body is not None:
                             script.write_text(LUA_POST.format(body=body, token=TOKEN))
                         else:
                             script.write_text(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n')

@@ -75,3 +75,38 @@ def test_a_group_that_fails_as_a_whole_is_retried_one_by_one(services, monkeypat
         except ValueError:
             outcomes.append("refused")
     assert outcomes.count("refused") == 1 and outcomes.count(True) == 5
+
+
+def test_other_write_work_runs_on_the_committer_thread_after_the_submits_before_it(tmp_path):
+    """GroupCommitter.call (Sate's executions on SQLite): in turn with the submits, on the one thread,
+    its answer or its exception handed back."""
+    import threading
+
+    from stoker.store.db import Database
+    from stoker.store.group_commit import GroupCommitter
+    from stoker.store.runs import RunStore
+
+    db = Database(f"sqlite:///{tmp_path / 'stoker.db'}")
+    db.upgrade()
+    runs = RunStore(db)
+    committer = GroupCommitter(runs)
+
+    async def scenario() -> tuple[list[object], str, int, str]:
+        submits = [asyncio.wrap_future(committer.submit(None, NewRun(steps=[["noop"]]))) for _ in range(20)]
+        seen = committer.call(lambda: (threading.current_thread().name, len(runs.list(limit=100)[0])))
+
+        def refuse() -> None:
+            raise ValueError("refused")
+
+        with pytest.raises(ValueError, match="refused"):
+            await committer.call(refuse)
+        done = await asyncio.gather(*submits)
+        thread, counted = await seen
+        return done, thread, counted, await committer.call(lambda: "after")
+
+    done, thread, counted, after = asyncio.run(scenario())
+    assert len(done) == 20 and thread == "stoker-group-commit"
+    assert counted == 20  # every submit queued before the call had committed when it ran
+    assert after == "after"
+    committer.close()
+    db.dispose()

@@ -45,6 +45,16 @@ async def read_now(db: Database, plan: ReadPlan[T]) -> T:
     return await run_in_threadpool(db.read_plan, plan)
 
 
+async def write_now(services: Services, work: Callable[[], T]) -> T:
+    """Run write work (its own store transactions) without stalling the loop: on SQLite on the
+    group committer's thread, in turn with the run submits (GroupCommitter.call: SQLite writes one
+    transaction at a time, and request threads contending for it convoy on the GIL); on
+    PostgreSQL, which writes in parallel, in the thread pool."""
+    if services.db.is_sqlite:
+        return await services.group_commit.call(work)
+    return await run_in_threadpool(work)
+
+
 def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer serialised in one step. Routes that return it declare `response_model` so the
     OpenAPI document still shows their shape."""

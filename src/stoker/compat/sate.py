@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from stoker.api.auth import require
+from stoker.api.fastpath import write_now
 from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
 from stoker.store.sate import SateStore
@@ -137,8 +138,12 @@ def create_request(request: Request, raw: bytes = Depends(raw_body)) -> dict[str
                         409: {"description": "an execution is active, the request already succeeded, "
                                              "or it failed too often (published as a dead letter)"},
                         422: {"description": "the body is not an object with force_error"}})
-def create_execution(request_id: RequestId, request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
+async def create_execution(request_id: RequestId, request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
     services: Services = request.app.state.services
+    return await write_now(services, lambda: _create_execution(services, request_id, raw))
+
+
+def _create_execution(services: Services, request_id: str, raw: bytes) -> dict[str, Any]:
     sate = SateStore(services.runs)
     refusal = sate.refusal(request_id)
     if refusal is not None:

@@ -23,10 +23,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from stoker.store.runs import NewRun, RunStore, Submitted
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,11 +39,19 @@ class _Pending:
     future: Future[Submitted] = field(default_factory=Future)
 
 
+@dataclass
+class _Call:
+    """Other write work for the committer's thread (GroupCommitter.call)."""
+
+    work: Callable[[], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
 class GroupCommitter:
     def __init__(self, runs: RunStore, *, max_batch: int = 256) -> None:
         self.runs = runs
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -53,6 +64,18 @@ class GroupCommitter:
 
     async def submit_async(self, job: str | None, new: NewRun) -> Submitted:
         return await asyncio.wrap_future(self.submit(job, new))
+
+    async def call(self, work: Callable[[], T]) -> T:
+        """Run other write work (its own transactions) on the committer's thread, in turn with the
+        submits. On SQLite, where one transaction writes at a time, a dozen request threads that
+        each take the write lock convoy on the GIL: each of their statements gives the GIL up and
+        waits up to the switch interval to get it back, while holding the lock the others wait for
+        (Sate's executions: 83 a second from the thread pool; bench/bench_submit.py)."""
+        self._ensure_started()
+        pending = _Call(work)
+        self._queue.put(pending)
+        result: T = await asyncio.wrap_future(pending.future)
+        return result
 
     def close(self) -> None:
         with self._lock:
@@ -73,7 +96,11 @@ class GroupCommitter:
             first = self._queue.get()
             if first is None:
                 return
+            if isinstance(first, _Call):
+                _settle(first.future, first.work)
+                continue
             batch = [first]
+            call: _Call | None = None
             while len(batch) < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
@@ -82,8 +109,13 @@ class GroupCommitter:
                 if more is None:
                     self._queue.put(None)  # stop after this batch
                     break
+                if isinstance(more, _Call):
+                    call = more  # after the submits queued before it
+                    break
                 batch.append(more)
             self._commit(batch)
+            if call is not None:
+                _settle(call.future, call.work)
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -107,7 +139,7 @@ class GroupCommitter:
         return self.runs.submit(pending.job, [pending.new])[0]
 
 
-def _settle(future: Future[Submitted], produce: Callable[[], Submitted]) -> None:
+def _settle(future: Future[T], produce: Callable[[], T]) -> None:
     try:
         future.set_result(produce())
     except BaseException as exc:  # handed to the caller, who answers its own request with it
