@@ -71,14 +71,16 @@ def _commits(url: str, name: str) -> int:
 
 def _sample_waits(url: str, name: str, stop: threading.Event, into: Counter[str]) -> None:
     """What the database's active backends wait on, sampled every 50 ms: lock waits on the job row
-    show up as Lock:tuple / Lock:transactionid, commits as IO:WALSync / LWLock:WALWrite, a backend
-    on the CPU as "running"."""
+    show up as Lock:tuple / Lock:transactionid (with the waiting statement), commits as IO:WALSync
+    / LWLock:WALWrite, a backend on the CPU as "running"."""
     with psycopg.connect(url, autocommit=True) as conn:
         while not stop.wait(0.05):
-            for etype, event in conn.execute(
-                    "SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE datname = %s "
-                    "AND state = 'active' AND pid <> pg_backend_pid()", (name,)):
-                into[f"{etype}:{event}" if etype else "running"] += 1
+            for etype, event, query in conn.execute(
+                    "SELECT wait_event_type, wait_event, left(query, 22) FROM pg_stat_activity "
+                    "WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()", (name,)):
+                what = f"{etype}:{event}" if etype else "running"
+                # A lock wait names its statement: which of claim, finish or submit waits.
+                into[f"{what} ({' '.join(query.split())})" if etype == "Lock" else what] += 1
             into["(samples)"] += 1
 
 
@@ -136,7 +138,7 @@ def layout(apis: int, workers: int, seconds: int, connections: int) -> dict[str,
     result.update({f"{name}_cores": (cpu1[name] - cpu0[name]) / elapsed for name in pids})
     samples = max(waits.pop("(samples)", 0), 1)
     # Active backends per sample, by what they wait on (the five most frequent).
-    result.update({f"wait {k}": v / samples for k, v in waits.most_common(5)})
+    result.update({f"wait {k}": v / samples for k, v in waits.most_common(6)})
     return result
 
 
