@@ -1,6 +1,7 @@
 """Enqueue → attempt start latency at about half of the measured maximum submit rate.
 
     .venv/bin/python bench/bench_latency.py [--runs 2000] [--no-postgres] [--driver wrk --seconds 10]
+        [--rate 100] [--configs postgresql,postgresql+worker]
 
 For each backend: first measure the maximum rate of one-run-per-request submits, then submit no-op
 runs at half that rate and read, per run, `started_at − queued_at` (both taken by the server: the
@@ -8,7 +9,10 @@ submit transaction and the claim transaction). Two drivers: `httpx` (4 Python cl
 open loop; they top out at a few hundred submits/s here) and `wrk` (the client of
 bench_submit.py: its maximum with 8 connections, then 8 connections each pausing so that together
 they offer half of it, the pause shortened by the latency a 3 s trial at that rate shows; the rate
-reached is counted from the runs made and reported). Configurations:
+reached is counted from the runs made and reported). With `--rate`, wrk offers that rate instead
+of half a maximum it measured first: two versions compared at the same load (the maximum varies
+from minute to minute on a shared machine, and with it the rate each would be measured at).
+Configurations:
   sqlite            `stoker serve` with its embedded worker (woken in-process)
   postgresql        the same on PostgreSQL
   postgresql+worker API with --no-worker plus a separate `stoker worker` process (woken by LISTEN/NOTIFY)
@@ -88,10 +92,12 @@ function delay() return {delay_ms} end
 '''
 
 
-def measure_wrk(client: httpx.Client, seconds: int, connections: int = 8) -> dict[str, float]:
-    """The maximum with wrk, then half of it: each connection waits `connections / rate` between
-    its answer and its next request, so the rate offered is at most half the maximum (a little
-    below, by the requests' own latency); what it reached is counted from the runs made."""
+def measure_wrk(client: httpx.Client, seconds: int, connections: int = 8,
+                fixed_rate: float | None = None) -> dict[str, float]:
+    """The maximum with wrk, then half of it (or `fixed_rate`): each connection waits
+    `connections / rate` between its answer and its next request, so the rate offered is at most
+    that (a little below, by the requests' own latency); what it reached is counted from the runs
+    made."""
     from bench_submit import LUA_POST, ensure_wrk, run_wrk
 
     wrk = ensure_wrk()
@@ -101,9 +107,12 @@ def measure_wrk(client: httpx.Client, seconds: int, connections: int = 8) -> dic
         probe = f"latency-max-{uuid.uuid4().hex[:6]}"
         client.post("/api/v1/jobs", json={"name": probe, "steps": [["noop"]], "max_concurrent_runs": 100000})
         script.write_text(LUA_POST.format(body="{}", token=TOKEN))
-        max_rate = run_wrk(wrk, f"{base}/api/v1/jobs/{probe}/runs", connections, seconds, script)["rps"]
-        time.sleep(3)  # let the worker finish the probe's runs before the measured ones
-        rate = max_rate / 2
+        if fixed_rate is None:
+            max_rate = run_wrk(wrk, f"{base}/api/v1/jobs/{probe}/runs", connections, seconds, script)["rps"]
+            time.sleep(3)  # let the worker finish the probe's runs before the measured ones
+            rate = max_rate / 2
+        else:
+            max_rate, rate = float("nan"), fixed_rate
         # A connection's cycle is its pause plus the request's latency: a short paced run finds
         # the latency at this rate, and the pause is shortened by it.
         cycle_ms = connections * 1000 / rate
@@ -142,16 +151,26 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--driver", choices=("httpx", "wrk"), default="httpx")
     parser.add_argument("--seconds", type=int, default=10, help="with --driver wrk: each wrk run's length")
+    parser.add_argument("--rate", type=float, help="with --driver wrk: offer this many submits/s instead of "
+                                                   "half the maximum")
+    parser.add_argument("--configs", default="sqlite,postgresql,postgresql+worker",
+                        help="which configurations, comma-separated")
     args = parser.parse_args()
+    configs = args.configs.split(",")
 
     def measure(client: httpx.Client, runs: int) -> dict[str, float]:
-        return measure_wrk(client, args.seconds) if args.driver == "wrk" else measure_httpx(client, runs)
+        if args.driver == "wrk":
+            return measure_wrk(client, args.seconds, fixed_rate=args.rate)
+        return measure_httpx(client, runs)
 
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp, stoker_server(Path(tmp) / "sqlite") as client:
-        results["sqlite"] = measure(client, args.runs)
+    if "sqlite" in configs:
+        with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp, stoker_server(Path(tmp) / "sqlite") as client:
+            results["sqlite"] = measure(client, args.runs)
     if not args.no_postgres:
         for label, separate in (("postgresql", False), ("postgresql+worker", True)):
+            if label not in configs:
+                continue
             name, url = fresh_postgres()
             try:
                 with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp:

@@ -7,7 +7,8 @@ ports, one data dir) and `stoker worker` processes (one or two). `wrk` submits o
 request for `--seconds`; with two APIs, two `wrk` processes (one per API, half the connections
 each) run at once. Reported: submits/s (sum of the wrk runs), no-op runs finished/s (from the
 first run queued to the last finished, read from the database), the CPU each process used over
-that span (in cores), and PostgreSQL's commits/s (pg_stat_database). Run on a machine of 2 cores
+that span (in cores), PostgreSQL's commits/s (pg_stat_database), and what its active backends wait
+on (pg_stat_activity, sampled every 50 ms). Run on a machine of 2 cores
 shared with the client, the database and other work: read it for what limits what.
 """
 
@@ -18,7 +19,9 @@ import contextlib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -66,6 +69,21 @@ def _commits(url: str, name: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _sample_waits(url: str, name: str, stop: threading.Event, into: Counter[str]) -> None:
+    """What the database's active backends wait on, sampled every 50 ms: lock waits on the job row
+    show up as Lock:tuple / Lock:transactionid (with the waiting statement), commits as IO:WALSync
+    / LWLock:WALWrite, a backend on the CPU as "running"."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.wait(0.05):
+            for etype, event, query in conn.execute(
+                    "SELECT wait_event_type, wait_event, left(query, 22) FROM pg_stat_activity "
+                    "WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()", (name,)):
+                what = f"{etype}:{event}" if etype else "running"
+                # A lock wait names its statement: which of claim, finish or submit waits.
+                into[f"{what} ({' '.join(query.split())})" if etype == "Lock" else what] += 1
+            into["(samples)"] += 1
+
+
 def _finished(url: str) -> tuple[int, int, float]:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FILTER (WHERE state = 'SUCCEEDED'), count(*), "
@@ -90,11 +108,17 @@ def layout(apis: int, workers: int, seconds: int, connections: int) -> dict[str,
             pids.update({f"worker{i + 1}": p.pid for i, p in enumerate(procs)})
             script = Path(tmp) / "post.lua"
             script.write_text(LUA_POST.format(body="{}", token=TOKEN))
+            waits: Counter[str] = Counter()
+            sampling = threading.Event()
+            sampler = threading.Thread(target=_sample_waits, args=(url, pg_name, sampling, waits), daemon=True)
+            sampler.start()
             cpu0, pg0, commits0, t0 = _cpu(pids), _postgres_cpu(), _commits(url, pg_name), time.monotonic()
             runs = [subprocess.Popen([wrk, "-t1", f"-c{connections // apis}", f"-d{seconds}s", "-s", str(script),
                                       f"{str(c.base_url).rstrip('/')}/api/v1/jobs/nop/runs"],
                                      stdout=subprocess.PIPE, text=True) for c in clients]
             outputs = [r.communicate()[0] for r in runs]
+            sampling.set()
+            sampler.join()
             deadline = time.monotonic() + 120
             while True:
                 done, total, span = _finished(url)
@@ -112,6 +136,9 @@ def layout(apis: int, workers: int, seconds: int, connections: int) -> dict[str,
               "finished": float(done), "pg_commits_per_s": (commits1 - commits0) / elapsed,
               "postgres_cores": (pg1 - pg0) / elapsed}
     result.update({f"{name}_cores": (cpu1[name] - cpu0[name]) / elapsed for name in pids})
+    samples = max(waits.pop("(samples)", 0), 1)
+    # Active backends per sample, by what they wait on (the five most frequent).
+    result.update({f"wait {k}": v / samples for k, v in waits.most_common(6)})
     return result
 
 
@@ -131,6 +158,9 @@ def main() -> None:
                      f"{r['postgres_cores']:.2f}", cores])
     print_table(["layout", "submits/s", "finished/s", "runs done", "PG commits/s", "PG cores",
                  "cores per process"], rows)
+    for name, r in results.items():
+        print(f"{name}: active backends per sample, by wait: " + ", ".join(
+            f"{k.removeprefix('wait ')} {v:.2f}" for k, v in r.items() if k.startswith("wait ")))
     write_results("scaleout-postgres", results)
 
 

@@ -237,3 +237,80 @@ def test_a_retrys_queued_event_names_the_attempt_that_will_run(stores, database)
         last = conn.execute(sa.select(outbox.c.payload).order_by(outbox.c.seq.desc()).limit(1)).scalar_one()
     assert (last["event"], last["job"], last["state"], last["attempt"], last["retry"]) == \
         ("queued", "j", "QUEUED", 2, True)
+
+
+def test_finishing_a_batch_that_ended_alike_costs_the_same_statements_as_one_run(stores, database):
+    """A batch of instant runs ends in a handful of statements, not in statements per run (each
+    run's own unchanged available_at had made the runs' UPDATE one statement per run)."""
+    import sqlalchemy as sa
+
+    runs, queue = stores
+    make_job(runs, max_concurrent_runs=100)
+
+    def statements_to_finish(n: int) -> list[str]:
+        runs.submit("j", [NewRun(steps=[["noop"]]) for _ in range(n)])
+        claimed = queue.claim("w", limit=n)
+        assert len(claimed) == n
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            seen.append(" ".join(statement.split()[:3]))
+
+        sa.event.listen(database.writer, "before_cursor_execute", count)
+        try:
+            states = queue.finish_many([Ending(c.attempt_id, Outcome.SUCCEEDED, result={"type": "noop"})
+                                        for c in claimed])
+        finally:
+            sa.event.remove(database.writer, "before_cursor_execute", count)
+        assert set(states.values()) == {"SUCCEEDED"}
+        return seen
+
+    one, many = statements_to_finish(1), statements_to_finish(20)
+    assert len(many) == len(one), (one, many)
+    assert sum(s.startswith("UPDATE attempts") for s in many) == 1
+    assert runs.jobs.get("j")["running_count"] == 0
+
+
+def _insert_while(database, hook_statement: str, act):  # type: ignore[no-untyped-def]
+    """Run `act` (a claim or a finish of job j) and, while its transaction is at `hook_statement`,
+    submit a run of job j from another thread; return whether that submit committed within 3 s, with
+    the first transaction still open."""
+    import sqlalchemy as sa
+
+    other = RunStore(database)
+    outcome: dict[str, bool] = {}
+
+    def hook(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith(hook_statement) and "done" not in outcome:
+            outcome["done"] = False
+            thread = threading.Thread(target=lambda: other.submit("j", [NewRun(steps=[["noop"]])]))
+            thread.start()
+            thread.join(3)
+            outcome["done"] = not thread.is_alive()
+
+    sa.event.listen(database.writer, "after_cursor_execute", hook)
+    try:
+        act()
+    finally:
+        sa.event.remove(database.writer, "after_cursor_execute", hook)
+    return outcome["done"]
+
+
+def test_run_inserts_do_not_wait_for_a_claim_or_a_finish_of_their_job(stores, database):
+    """Claims and finishes lock the job's row FOR NO KEY UPDATE (a finish only at its end), which a
+    run insert's foreign-key check (FOR KEY SHARE) does not wait for: a submit commits while a claim
+    or a finish of its job is still open. (SQLite serialises all writers: PostgreSQL only.)"""
+    if database.is_sqlite:
+        pytest.skip("SQLite has one writer at a time")
+    runs, queue = stores
+    make_job(runs, max_concurrent_runs=10)
+    runs.submit("j", [NewRun(steps=[["noop"]]) for _ in range(2)])
+    claimed: list = []
+    # The claim: once it holds the job's row (its UPDATE of jobs.running_count).
+    assert _insert_while(database, "UPDATE jobs", lambda: claimed.extend(queue.claim("w", limit=2)))
+    assert len(claimed) == 2
+    # The finish: once it holds the job's row (its last statement gives the slots back).
+    assert _insert_while(database, "UPDATE jobs", lambda: queue.finish_many(
+        [Ending(c.attempt_id, Outcome.SUCCEEDED) for c in claimed]))
+    assert runs.jobs.get("j")["running_count"] == 0
+    assert len(runs.list(job="j")[0]) == 4

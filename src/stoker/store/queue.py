@@ -4,10 +4,13 @@ The runs table is the queue (a QUEUED row is a queue entry). Every function here
 transaction, and every guarantee is held by the database:
 
 * claim locks candidate runs (PostgreSQL: FOR UPDATE SKIP LOCKED, so claimers never wait on each
-  other's rows) and then the rows of their jobs (FOR UPDATE, in id order so claimers cannot
-  deadlock). With the job rows locked, `jobs.running_count` is exact, and at most
-  `max_concurrent_runs - running_count` runs of a job start. On SQLite the transaction began with
-  BEGIN IMMEDIATE, which serialises all writers; the same statements are then atomic as a whole.
+  other's rows) and then the rows of their jobs (FOR NO KEY UPDATE, in id order so claimers cannot
+  deadlock). NO KEY UPDATE excludes every other claim and finish of the job as FOR UPDATE did, but
+  not the FOR KEY SHARE lock a run insert's foreign-key check takes on its job's row: submits of a
+  job no longer wait for its claims and finishes to commit, nor claims for submits. With the job
+  rows locked, `jobs.running_count` is exact, and at most `max_concurrent_runs - running_count` runs
+  of a job start. On SQLite the transaction began with BEGIN IMMEDIATE, which serialises all
+  writers; the same statements are then atomic as a whole.
 * a partial unique index allows one active attempt (outcome IS NULL) per run.
 * finish, heartbeat and reap change an attempt only `WHERE outcome IS NULL` (and, for reap, only
   while its lease is expired): whoever ends an attempt first wins; the other gets Fenced and
@@ -88,7 +91,7 @@ class Queue:
             job_rows = {
                 j.id: j for j in conn.execute(
                     sa.select(jobs).where(jobs.c.id.in_({c.job_id for c in candidates}))
-                    .order_by(jobs.c.id).with_for_update()
+                    .order_by(jobs.c.id).with_for_update(key_share=True)
                 )
             }
             # Read the clock again with the job rows locked: an attempt that ended and freed this
@@ -240,71 +243,81 @@ def _end_attempts(conn: Connection, now: float, endings: Sequence[Ending], *,
     condition: list[sa.ColumnElement[bool]] = [attempts.c.id.in_(list(by_id)), attempts.c.outcome.is_(None)]
     if only_expired:
         condition.append(attempts.c.lease_expires_at < now)
-    # Claim the right to end them: only attempts still holding their lease (outcome IS NULL).
+    how = {e.attempt_id: {"outcome": e.outcome.value, "error": e.error, "result": e.result, "log": e.log}
+           for e in endings}
+    alike = len({_values_key(v) for v in how.values()}) == 1
+    # Claim the right to end them: only attempts still holding their lease (outcome IS NULL). When
+    # they all ended alike (a batch of instant runs), the same statement records how.
     ended = conn.execute(
-        attempts.update().where(*condition).values(finished_at=now)
+        attempts.update().where(*condition)
+        .values(finished_at=now, **(next(iter(how.values())) if alike else {}))
         .returning(attempts.c.id, attempts.c.run_id, attempts.c.number)
     ).all()
     if not ended:
         return {}
-    _grouped_update(conn, attempts, [
-        (a.id, {"outcome": by_id[a.id].outcome.value, "error": by_id[a.id].error,
-                "result": by_id[a.id].result, "log": by_id[a.id].log}) for a in ended])
+    if not alike:
+        _grouped_update(conn, attempts, [(a.id, how[a.id]) for a in ended])
+    # The runs, locked, with their jobs' policy. The job rows are not locked here: a finish only
+    # gives slots back (`running_count - n`, the last statement before COMMIT, so the row lock that
+    # claims and finishes of the job queue for is held for one round trip and the commit).
     run_rows = {r.id: r for r in conn.execute(
-        sa.select(runs).where(runs.c.id.in_([a.run_id for a in ended])).with_for_update())}
-    job_rows = {j.id: j for j in conn.execute(
-        sa.select(jobs).where(jobs.c.id.in_({r.job_id for r in run_rows.values()}))
-        .order_by(jobs.c.id).with_for_update())}
+        sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.max_attempts,
+                  runs.c.cancel_requested, jobs.c.name.label("job_name"), jobs.c.auto_retry,
+                  jobs.c.backoff, jobs.c.backoff_seconds)
+        .join(jobs, jobs.c.id == runs.c.job_id)
+        .where(runs.c.id.in_([a.run_id for a in ended])).with_for_update(of=runs))}
     new_states: dict[str, str] = {}
     run_updates: list[tuple[str, dict[str, Any]]] = []
     letters: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for attempt in ended:
         ending, run = by_id[attempt.id], run_rows[attempt.run_id]
-        job = job_rows[run.job_id]
         outcome = ending.outcome
         permanent = ending.permanent and outcome is Outcome.FAILED
         state = next_state_after(outcome, run.attempt_count, run.max_attempts,
-                                 job.auto_retry and not permanent, bool(run.cancel_requested))
+                                 run.auto_retry and not permanent, bool(run.cancel_requested))
         requeued = state is RunState.QUEUED
-        available_at = (now + backoff_delay(job.backoff, job.backoff_seconds, run.attempt_count)
-                        if requeued else run.available_at)
         error = None if state is RunState.SUCCEEDED else ending.error
-        run_updates.append((run.id, {
-            "state": state.value, "available_at": available_at, "error": error,
-            "finished_at": None if requeued else now,
+        update: dict[str, Any] = {
+            "state": state.value, "error": error, "finished_at": None if requeued else now,
             "result": ending.result if state is RunState.SUCCEEDED else None,
-        }))
+        }
         ended_fields: dict[str, Any] = {"attempt_id": attempt.id, "outcome": outcome.value, "error": error}
         if requeued:
-            ended_fields["available_at"] = available_at
+            # Only a re-queued run gets a new available_at: runs that ended alike then share one
+            # UPDATE (each run's own unchanged available_at would make a statement per run).
+            update["available_at"] = ended_fields["available_at"] = (
+                now + backoff_delay(run.backoff, run.backoff_seconds, run.attempt_count))
+        run_updates.append((run.id, update))
         if permanent:
             ended_fields["permanent"] = True
         events.append(run_event("retrying" if requeued else _ENDED_EVENT[state], run_id=run.id,
-                                job_id=job.id, job=job.name, state=state, attempt=attempt.number,
+                                job_id=run.job_id, job=run.job_name, state=state, attempt=attempt.number,
                                 **ended_fields))
         if state is RunState.FAILED and run.attempt_count >= run.max_attempts:
             reason = (f"failed {run.attempt_count} of {run.max_attempts} attempts; "
                       f"last: {outcome.value}: {ending.error or 'no message'}")
-            letters.append({"run_id": run.id, "job_id": job.id, "kind": "exhausted", "reason": reason,
+            letters.append({"run_id": run.id, "job_id": run.job_id, "kind": "exhausted", "reason": reason,
                             "created_at": now})
-            events.append(run_event("dead_letter", run_id=run.id, job_id=job.id, job=job.name, state=state,
+            events.append(run_event("dead_letter", run_id=run.id, job_id=run.job_id, job=run.job_name, state=state,
                                     attempt=attempt.number, **ended_fields, kind="exhausted",
                                     reason=reason))
         new_states[attempt.id] = state.value
     _grouped_update(conn, runs, run_updates)
-    freed = Counter(run_rows[a.run_id].job_id for a in ended)
-    conn.execute(
-        jobs.update().where(jobs.c.id == sa.bindparam("b_id"))
-        .values(running_count=jobs.c.running_count - sa.bindparam("b_n")),
-        [{"b_id": job_id, "b_n": n} for job_id, n in freed.items()],
-    )
     if letters:
         conn.execute(dead_letters.insert(), letters)
     record_events(conn, now, events)
     # Work arrives for other processes: re-queued runs, and the job slots just freed (queued runs of
     # those jobs may start now). Readers there (long-polls, event streams) wake on it too.
     notify_work_arrived(conn)
+    # Last: give the slots back. The UPDATE locks each job's row (in id order, as claims do) until
+    # COMMIT; `running_count - n` is exact whatever committed since the runs were read.
+    freed = Counter(run_rows[a.run_id].job_id for a in ended)
+    conn.execute(
+        jobs.update().where(jobs.c.id == sa.bindparam("b_id"))
+        .values(running_count=jobs.c.running_count - sa.bindparam("b_n")),
+        [{"b_id": job_id, "b_n": freed[job_id]} for job_id in sorted(freed)],
+    )
     return new_states
 
 
@@ -318,7 +331,10 @@ def _grouped_update(conn: Connection, table: sa.Table, rows: list[tuple[str, dic
     runs that ended alike (the common case) costs one statement instead of one per row."""
     groups: dict[bytes, tuple[dict[str, Any], list[str]]] = {}
     for row_id, values in rows:
-        key = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
-        groups.setdefault(key, (values, []))[1].append(row_id)
+        groups.setdefault(_values_key(values), (values, []))[1].append(row_id)
     for values, ids in groups.values():
         conn.execute(table.update().where(table.c.id.in_(ids)).values(**values))
+
+
+def _values_key(values: dict[str, Any]) -> bytes:
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS)

@@ -1,6 +1,9 @@
 """The worker: claims attempts, executes them through an executor, heartbeats, finishes.
 
-Instant runs (noop/fail only) are claimed and finished in batches inside the claim loop; Spark runs
+Instant runs (noop/fail only) are claimed and run in batches inside the claim loop, and a finisher
+thread ends each batch while the loop claims again: a run queued during a finish then waits only for
+the claim, not for the finish's transaction too. At most one batch is being finished at a time (the
+next waits for it), so claimed instant runs never pile up unfinished behind a slow database. Spark runs
 go to a pool of `concurrency` threads and container runs to a pool of their own
 (`container_concurrency`), so container work never waits behind Spark work. The loop claims only as
 many of each lane as there are free threads, so a claimed attempt never waits for a thread while
@@ -10,6 +13,7 @@ holding its lease.
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -86,6 +90,10 @@ class Worker:
             threading.Thread(target=self._claim_loop, name="stoker-claim", daemon=True),
             threading.Thread(target=self._heartbeat_loop, name="stoker-heartbeat", daemon=True),
         ]
+        # Batches of instant endings for the finisher; None stops it once the claim loop has.
+        self._finishing: queue.SimpleQueue[list[Ending] | None] = queue.SimpleQueue()
+        self._finish_slot = threading.Semaphore(1)  # one batch finishing at a time
+        self._finisher = threading.Thread(target=self._finish_loop, name="stoker-finish", daemon=True)
 
     @classmethod
     def embedded(cls, services: Services, *, worker_id: str | None = None) -> Worker:
@@ -104,6 +112,7 @@ class Worker:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        self._finisher.start()
 
     def stop(self, grace_seconds: float = 5.0, timeout: float = 10.0) -> None:
         """Stop claiming; give running attempts `grace_seconds` to finish; stop the rest and report
@@ -124,6 +133,10 @@ class Worker:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=timeout)
+        # The claim loop has stopped: the finisher ends the batch it was handed, then stops.
+        self._finishing.put(None)
+        if self._finisher.is_alive():
+            self._finisher.join(timeout=timeout)
         session = self.executors.get(SPARK_SESSION)
         if session is not None and hasattr(session, "stop"):
             session.stop()
@@ -159,10 +172,20 @@ class Worker:
             if c.lane != INSTANT:
                 self._start(c)
         if instant:
-            self.backend.finish_many([self._run(c, self.executors[INLINE], AttemptControl(), quiet=True)
-                                      for c in instant])
-            self.wakeup.notify()  # long-polling readers of these runs
+            endings = [self._run(c, self.executors[INLINE], AttemptControl(), quiet=True) for c in instant]
+            self._finish_slot.acquire()  # the previous batch has been finished
+            self._finishing.put(endings)
         return bool(claimed)
+
+    def _finish_loop(self) -> None:
+        while (endings := self._finishing.get()) is not None:
+            try:
+                self.backend.finish_many(endings)
+            except Exception:
+                log.exception("finishing %d instant attempts failed; their leases will expire", len(endings))
+            finally:
+                self._finish_slot.release()
+            self.wakeup.notify()  # long-polling readers of these runs; the claim loop (slots freed)
 
     # -- executing ------------------------------------------------------------------------
     def _start(self, claimed: Claimed) -> None:
