@@ -143,13 +143,25 @@ def test_two_replicas_only_the_lease_holder_runs_the_duties_and_the_other_takes_
 def test_a_clean_stop_hands_the_duties_over_at_once(tmp_path, shared_url, monkeypatch):
     monkeypatch.setenv("STOKER_CLUSTER_LEASE_SECONDS", "30")
     monkeypatch.setenv("STOKER_CLUSTER_RECONCILE_SECONDS", "0.2")
+    import os
+
     with replica(tmp_path, "a", shared_url) as a:
         wait(lambda: a.duties.leading, 10, "a to lead")
         with replica(tmp_path, "b", shared_url) as b:
             time.sleep(0.5)
             assert not b.duties.leading
+            # Either replica says which one runs the duties.
+            for client in (a, b):
+                shown = client.get("/api/v1/cluster-duties").json()
+                assert shown["holder"] == a.duties.holder and shown["pid"] == os.getpid()
+                assert shown["expired"] is False and shown["acquired_at"] < shown["expires_at"]
             a.duties.stop()  # released: b need not wait 30 s
             wait(lambda: b.duties.leading, 5, "b to take over")
+            assert a.get("/api/v1/cluster-duties").json()["holder"] == b.duties.holder
+        # b stopped cleanly too: nobody holds the lease.
+        assert a.get("/api/v1/cluster-duties").json() == {
+            "lease": "cluster-duties", "holder": None, "host": None, "pid": None, "acquired_at": None,
+            "expires_at": None, "expired": None}
 
 
 def test_a_repair_asked_through_a_non_leader_is_carried_out_by_the_leader(tmp_path, shared_url, monkeypatch):

@@ -10,8 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
+from stoker.clusters.duties import LEASE
 from stoker.clusters.service import ClusterService
 from stoker.clusters.views import full_view, list_view, product_view
+from stoker.core.times import iso
+from stoker.store.leases import LeaseStore
 from stoker.store.tokens import Principal
 
 BASE = "/api/v1"
@@ -48,6 +51,25 @@ def launch(name: str, version: str, request: Request, body: Any = Body(default=N
     cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
     view = full_view(service, cluster["id"], BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
+
+
+@router.get("/cluster-duties", summary="Which `stoker serve` replica runs the cluster duties now",
+            dependencies=[Depends(require("read"))])
+def cluster_duties(request: Request) -> dict[str, Any]:
+    """The holder of the `cluster-duties` lease: the one replica that schedules, launches,
+    reconciles and repairs clusters (its host and process id), since when, and until when it holds
+    the lease unless it renews it (database time). `holder` is null when no replica has held it
+    since the last clean stop; `expired` is true when its holder stopped renewing it and another
+    replica is about to take over."""
+    lease = LeaseStore(_clusters(request).store.db).get(LEASE)
+    if lease is None:
+        return {"lease": LEASE, "holder": None, "host": None, "pid": None, "acquired_at": None,
+                "expires_at": None, "expired": None}
+    host, _, rest = lease["holder"].partition("/")
+    pid = rest.partition("/")[0]
+    return {"lease": LEASE, "holder": lease["holder"], "host": host, "pid": int(pid) if pid.isdigit() else None,
+            "acquired_at": iso(lease["acquired_at"]), "expires_at": iso(lease["expires_at"]),
+            "expired": lease["expired"]}
 
 
 @router.get("/clusters", summary="List clusters (filter by status or product)",
