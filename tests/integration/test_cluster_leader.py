@@ -164,13 +164,20 @@ def test_a_clean_stop_hands_the_duties_over_at_once(tmp_path, shared_url, monkey
             "expires_at": None, "expired": None}
 
 
-def test_a_repair_asked_through_a_non_leader_is_carried_out_by_the_leader(tmp_path, shared_url, monkeypatch):
+@contextlib.contextmanager
+def a_ready_cluster_through_the_non_leader(tmp_path, shared_url, monkeypatch):
+    """Two replicas, and a cluster launched through the one that does not lead, ready."""
     monkeypatch.setenv("STOKER_CLUSTER_RECONCILE_SECONDS", "0.2")
     with replica(tmp_path, "a", shared_url) as a, replica(tmp_path, "b", shared_url) as b:
         wait(lambda: a.duties.leading or b.duties.leading, 10, "a leader")
         leader, other = (a, b) if a.duties.leading else (b, a)
         cluster_id = launch_external(other)
         wait(lambda: ready(other, cluster_id), 10, "ready")
+        yield leader, other, cluster_id
+
+
+def test_a_repair_asked_through_a_non_leader_is_carried_out_by_the_leader(tmp_path, shared_url, monkeypatch):
+    with a_ready_cluster_through_the_non_leader(tmp_path, shared_url, monkeypatch) as (leader, other, cluster_id):
         r = other.post(f"/api/v1/clusters/{cluster_id}/repair")
         assert r.status_code == 409, r.text  # only a degraded cluster is repaired
         repaired_by = []
@@ -189,12 +196,7 @@ def test_a_repair_asked_through_a_non_leader_is_carried_out_by_the_leader(tmp_pa
 def test_a_destroy_through_a_non_leader_leaves_stopping_the_nodes_to_the_leader(tmp_path, shared_url, monkeypatch):
     """The leader runs the nodes (maybe on another host): a replica that does not lead marks the
     cluster destroyed, and the leader stops its nodes at its next round."""
-    monkeypatch.setenv("STOKER_CLUSTER_RECONCILE_SECONDS", "0.2")
-    with replica(tmp_path, "a", shared_url) as a, replica(tmp_path, "b", shared_url) as b:
-        wait(lambda: a.duties.leading or b.duties.leading, 10, "a leader")
-        leader, other = (a, b) if a.duties.leading else (b, a)
-        cluster_id = launch_external(other)
-        wait(lambda: ready(other, cluster_id), 10, "ready")
+    with a_ready_cluster_through_the_non_leader(tmp_path, shared_url, monkeypatch) as (leader, other, cluster_id):
         store = other.services.clusters.store
         store.set_nodes(cluster_id, [{"name": "n1", "service": "s", "role": "worker", "cpu": 1, "mem": 64, "host": "h",
                                       "port": 1, "state": "running"}])

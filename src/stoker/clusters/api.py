@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
-from stoker.clusters.duties import LEASE
+from stoker.clusters.duties import LEASE, holder_host_pid
 from stoker.clusters.service import ClusterService
 from stoker.clusters.views import full_view, list_view, product_view
 from stoker.core.times import iso
@@ -65,9 +65,8 @@ def cluster_duties(request: Request) -> dict[str, Any]:
     if lease is None:
         return {"lease": LEASE, "holder": None, "host": None, "pid": None, "acquired_at": None,
                 "expires_at": None, "expired": None}
-    host, _, rest = lease["holder"].partition("/")
-    pid = rest.partition("/")[0]
-    return {"lease": LEASE, "holder": lease["holder"], "host": host, "pid": int(pid) if pid.isdigit() else None,
+    host, pid = holder_host_pid(lease["holder"])
+    return {"lease": LEASE, "holder": lease["holder"], "host": host, "pid": pid,
             "acquired_at": iso(lease["acquired_at"]), "expires_at": iso(lease["expires_at"]),
             "expired": lease["expired"]}
 

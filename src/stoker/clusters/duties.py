@@ -32,12 +32,18 @@ def new_holder() -> str:
     return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
 
 
-def gone_here(holder: str) -> bool:
-    """The holder ran on this host and its process is no more."""
+def holder_host_pid(holder: str) -> tuple[str, int | None]:
+    """The host and process id a holder made by `new_holder` names (None: not a process id)."""
     host, _, rest = holder.partition("/")
     pid = rest.partition("/")[0]
-    return host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and \
-        not psutil.pid_exists(int(pid))
+    return host, int(pid) if pid.isdigit() else None
+
+
+def gone_here(holder: str) -> bool:
+    """The holder ran on this host and its process is no more."""
+    host, pid = holder_host_pid(holder)
+    return host == socket.gethostname() and pid is not None and pid != os.getpid() and \
+        not psutil.pid_exists(pid)
 
 
 class ClusterDuties:

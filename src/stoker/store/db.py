@@ -154,7 +154,8 @@ class Database:
     @contextlib.asynccontextmanager
     async def loop_reads(self) -> AsyncIterator[None]:
         """While open (an app's lifespan), PostgreSQL read plans run on this event loop through
-        psycopg's async connections (`read_plan_async`), not in the thread pool."""
+        psycopg's async connections (`loop_pool`, used by api/fastpath.py `read_now`), not in the
+        thread pool."""
         if self.is_sqlite:
             yield
             return

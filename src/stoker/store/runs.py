@@ -48,8 +48,9 @@ ATTEMPT_FIELDS = ("id", "number", "worker_id", "executor", "outcome", "started_a
                   "lease_expires_at", "finished_at", "error", "spark_app_id", "spark_job_group")
 
 
-def attempt_to_dict(row: Any) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in ATTEMPT_FIELDS}
+def attempt_to_dict(row: Any, prefix: str = "") -> dict[str, Any]:
+    """An attempt's fields, from a row of attempts or one whose attempt columns carry `prefix`."""
+    return {name: getattr(row, prefix + name) for name in ATTEMPT_FIELDS}
 
 
 class RunStore:
@@ -153,8 +154,7 @@ class RunStore:
                 raise NotFound(f"no run with id {run_id!r}")
             run = _run_to_dict(rows[0])
             if with_attempts:  # a row per attempt (one with no attempt's columns when it has none)
-                run["attempts"] = [{name: getattr(row, f"attempt_{name}") for name in ATTEMPT_FIELDS}
-                                   for row in rows if row.attempt_id is not None]
+                run["attempts"] = [attempt_to_dict(row, ATTEMPT_PREFIX) for row in rows if row.attempt_id is not None]
             return run
 
         return ReadPlan([(_GET_RUN_AND_ATTEMPTS if with_attempts else _GET_RUN, params)], assemble)
@@ -370,8 +370,9 @@ def _run_select() -> sa.Select:  # type: ignore[type-arg]
 # than SQLite took to answer it (bench/bench_submit.py, profiled).
 _GET_RUN = _run_select().where(runs.c.id == sa.bindparam("run_id"))
 # A run and its attempts in one statement: one snapshot without a transaction, one round trip.
+ATTEMPT_PREFIX = "attempt_"  # the attempt columns' labels there (runs has columns of the same names)
 _GET_RUN_AND_ATTEMPTS = (
-    _run_select().add_columns(*(attempts.c[name].label(f"attempt_{name}") for name in ATTEMPT_FIELDS))
+    _run_select().add_columns(*(attempts.c[name].label(ATTEMPT_PREFIX + name) for name in ATTEMPT_FIELDS))
     .outerjoin(attempts, attempts.c.run_id == runs.c.id)
     .where(runs.c.id == sa.bindparam("run_id")).order_by(attempts.c.number))
 _STATE_OF = sa.select(runs.c.state).where(runs.c.id == sa.bindparam("run_id"))
