@@ -38,11 +38,13 @@ run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 # Lint (ruff, rules in pyproject.toml) and types (mypy --strict on src/): run first by `make test`.
-check: setup
+# Needs only the Python environment (no Java, listener, Podman or browser): seconds on a fresh clone
+# once the venv exists.
+check: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: check
+test: setup check
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from _server import percentile, print_table, stoker_server, write_results
 from bench_pipeline import STEPS, make_csv
-from stoker.clusters.local import spark_home
+from stoker.clusters.orchestrators.local import spark_home
 from stoker.clusters.processes import free_port
 
 

@@ -26,7 +26,7 @@ from bench_noop import drop_postgres, fresh_postgres
 
 
 async def measure(services, runs: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
-    from stoker.submission import RunRequest, Submitter
+    from stoker.submission.runs import RunRequest, Submitter
 
     job = services.runs.jobs.create("nop", "pipeline", {"steps": [["noop"]]}, max_concurrent_runs=10 ** 6)
     prepare = Submitter(services).prepare

@@ -98,8 +98,8 @@ def store_clusters_and_tasks(services, clusters: int = 200, results: int = 20,  
                              times: int = 500) -> tuple[list[str], str, list[str]]:
     """Clusters of the `external` product (no process started), and a container task with
     `results` results of `times` executions each (queued: no runtime runs them here)."""
-    from stoker.container_tasks import TASK_POLICY
-    from stoker.submission import RunRequest, Submitter
+    from stoker.submission.container_tasks import TASK_POLICY
+    from stoker.submission.runs import RunRequest, Submitter
 
     cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"})["id"]
                    for i in range(clusters)]

@@ -13,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from stoker import __version__
-from stoker.catalog.routing import SPARK_SESSION
 from stoker.core.errors import StokerError
+from stoker.core.routing import SPARK_SESSION
 from stoker.services import Services
 
 if TYPE_CHECKING:

@@ -214,7 +214,7 @@ def test_janitor_removes_containers_of_ended_attempts_only(container_services, c
     from stoker.containers.janitor import ContainerJanitor
     from stoker.core.states import Outcome
     from stoker.store.queue import Ending
-    from stoker.submission import RunRequest, Submitter
+    from stoker.submission.runs import RunRequest, Submitter
 
     services = container_services
     services.images.register("janitor", {"image": BUILTIN, "command": ["sleep", "60"]})

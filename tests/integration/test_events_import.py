@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import stoker.events  # noqa: F401
 from conftest import ADMIN_TOKEN, make_services
-from stoker.events.cli import events
+from stoker.cli.events import events
 from stoker.events.importer import http_sender, import_log
 from stoker.events.store import EventStore
 from stoker.store.db import Database

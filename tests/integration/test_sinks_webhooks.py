@@ -148,7 +148,7 @@ def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
     from stoker.sinks.publisher import Publisher
     from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore, cursor_name
-    from stoker.submission import RunRequest, Submitter
+    from stoker.submission.runs import RunRequest, Submitter
 
     settings = SinkSettings(lease_seconds=10.0, refresh_seconds=0.05, poll_seconds=0.2,
                             retry_base_seconds=0.05, retry_max_seconds=0.2)
@@ -183,7 +183,7 @@ def test_a_slow_batch_keeps_its_lease_so_no_standby_delivers_it_again(services):
     from stoker.sinks.publisher import Publisher
     from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore
-    from stoker.submission import RunRequest, Submitter
+    from stoker.submission.runs import RunRequest, Submitter
 
     slow = Receiver(delay=0.25)  # ten events take 2.5 s, well past the 1.5 s lease
     settings = SinkSettings(lease_seconds=1.5, refresh_seconds=0.05, poll_seconds=0.1,
@@ -213,7 +213,7 @@ def test_an_owner_stopped_mid_batch_saves_what_it_delivered(services):
     from stoker.sinks.publisher import Publisher
     from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore, cursor_name
-    from stoker.submission import RunRequest, Submitter
+    from stoker.submission.runs import RunRequest, Submitter
 
     slow = Receiver(delay=0.3)
     settings = SinkSettings(lease_seconds=10.0, refresh_seconds=0.05, poll_seconds=0.1,

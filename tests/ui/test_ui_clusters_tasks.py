@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from container_fixtures import wait_until
 from stoker.app import Background, create_app
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 from stoker.ui.clusters import form_options, option_fields
 from stoker.ui.tasks import parse_env
 from ui.test_ui_pages import sign_in
@@ -41,7 +41,7 @@ def post_forms(page: str) -> list[str]:
 def a_task(services, name: str = "hello") -> dict:
     """A READY container task, registered without a runtime (its image is taken as imported). Its
     runs are accepted as if a runtime were there (no worker runs here: they stay queued)."""
-    from stoker.container_tasks import TASK_POLICY
+    from stoker.submission.container_tasks import TASK_POLICY
 
     services.containers.docker_host = "unix:///nonexistent/podman.sock"
 
@@ -166,7 +166,7 @@ def test_registering_without_a_runtime_says_why_and_a_bad_form_says_what(service
 
 def test_register_goes_through_the_stevedore_service(monkeypatch, services, ui):
     """With a runtime, the form registers exactly what POST /task/ would."""
-    from stoker import container_tasks as stevedore
+    from stoker.submission import container_tasks as stevedore
 
     seen = {}
 
@@ -297,7 +297,7 @@ def test_a_run_on_a_cluster_links_to_it(services, ui):
 
 def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):
     """A container job (a task) takes a run with parameters from its job page, as a pipeline job does."""
-    from stoker.container_tasks import TASK_POLICY
+    from stoker.submission.container_tasks import TASK_POLICY
 
     services.containers.docker_host = "unix:///nonexistent/podman.sock"
     job = services.container_jobs.create("greet", {"image": "localhost/stoker/busybox:latest",

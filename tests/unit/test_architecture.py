@@ -35,8 +35,6 @@ RULES: dict[str, set[str] | str] = {
     "worker": _SHARED | {"store", "catalog", "executors", "config", "services", "parent_watch",
                          "events.listener_conf"},
     "submission": _SHARED | {"store", "catalog", "services"},
-    # Stevedore's tasks over container jobs: a service beside submission, for its API and the UI.
-    "container_tasks": _SHARED | {"store", "services", "submission"},
     "api": _SHARED | {"store", "submission", "config", "services", "catalog",
                       "events.api", "sinks.api", "sinks.stream", "sinks.webhooks_api", "clusters.api"},
     # The cluster service (with its views and request bodies) is to the PaaS adapter what the
@@ -44,11 +42,11 @@ RULES: dict[str, set[str] | str] = {
     # api.fastpath: how a hot endpoint reads and answers (SQLite reads on the loop, orjson bytes),
     # shared with the adapters as api.auth is.
     "compat": _SHARED | {"store", "submission", "services", "api.auth", "api.views", "api.fastpath",
-                         "clusters.service", "clusters.views", "clusters.bodies", "container_tasks"},
+                         "clusters.service", "clusters.views", "clusters.bodies"},
     # ui: what api uses and the services the adapters share, never compat.
-    "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api", "container_tasks",
+    "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api",
                      "clusters.service", "clusters.options", "clusters.views"},
-    "app": ASSEMBLY, "cli": ASSEMBLY, "cli_clusters": ASSEMBLY, "cli_output": ASSEMBLY, "client": ASSEMBLY,
+    "app": ASSEMBLY, "cli": ASSEMBLY, "client": ASSEMBLY,
     "schema": ASSEMBLY, "serving": ASSEMBLY,
 }
 

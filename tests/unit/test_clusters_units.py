@@ -44,8 +44,8 @@ def test_the_originals_minimal_template_renders_and_validates():
 
 
 def test_the_containers_orchestrator_checks_images_commands_and_env_before_anything_runs(tmp_path):
-    from stoker.clusters.containers import ContainersOrchestrator
     from stoker.clusters.orchestrator import Context
+    from stoker.clusters.orchestrators.containers import ContainersOrchestrator
     from stoker.clusters.spec import validate_spec
     from stoker.containers.runtime import ContainerRuntime
     from stoker.core.errors import InvalidInput, Unavailable
@@ -128,7 +128,7 @@ def test_capacity_parses_the_setting():
 
 def test_a_runs_cluster_decides_its_master_or_why_not():
     from stoker.executors.base import ClusterUnavailable
-    from stoker.executors.errors import is_permanent
+    from stoker.executors.failures import is_permanent
     from stoker.worker.targets import target_of
 
     target = target_of("c1", {"status": "ready", "master_url": "spark://h:7077", "conf": {"spark.executor.cores": "1"}})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stoker.container_tasks import detail_status, result_status
 from stoker.core.container_spec import check_spec, merge, parse_command
 from stoker.core.errors import InvalidInput
+from stoker.submission.container_tasks import detail_status, result_status
 
 
 def test_command_is_split_as_a_shell_would():

@@ -8,8 +8,8 @@ from stoker.core.errors import InvalidInput
 from stoker.core.secrets import REDACTED, SecretBox, redacted_view, split_secrets
 from stoker.core.states import Outcome, RunState, backoff_delay, next_state_after
 from stoker.executors.base import s3a_conf
-from stoker.executors.errors import short_error
-from stoker.submission import substitute_params
+from stoker.executors.failures import short_error
+from stoker.submission.runs import substitute_params
 
 
 def test_next_state_after():
@@ -44,7 +44,7 @@ def test_substitute_params_keeps_types():
 
 def test_route_is_one_rule_for_lane_and_executor():
     from stoker.catalog import load_catalog
-    from stoker.catalog.routing import EXECUTOR_BY_LANE, Route
+    from stoker.core.routing import EXECUTOR_BY_LANE, Route
 
     catalog = load_catalog()
     assert catalog.route([["noop"]]) == Route("instant", "inline")
@@ -99,7 +99,7 @@ def test_permanent_failures_are_the_ones_a_retry_cannot_fix():
     from pyspark.errors import AnalysisException
 
     from stoker.catalog.errors import PathRefused, ResultTooLarge, StepFailed
-    from stoker.executors.errors import is_permanent
+    from stoker.executors.failures import is_permanent
     from stoker.executors.submit_mode import SubmitFailed
 
     def wrapped(cause: BaseException) -> StepFailed:

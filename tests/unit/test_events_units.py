@@ -11,9 +11,9 @@ import pytest
 
 from stoker.events import LISTENER_CLASS, listener_conf
 from stoker.events.body import BodyLimits, decode_body
-from stoker.events.errors import MalformedBody, PayloadTooLarge
 from stoker.events.eventlog import iter_lines, log_files
 from stoker.events.importer import payloads
+from stoker.events.ingest_errors import MalformedBody, PayloadTooLarge
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 
 

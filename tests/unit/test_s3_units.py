@@ -12,7 +12,7 @@ import pytest
 from stoker.catalog import PathRefused, StorageRoots
 from stoker.catalog.s3paths import S3Url, bucket_problem, options_problem, parse_s3_url
 from stoker.executors.base import s3a_conf
-from stoker.executors.errors import is_permanent
+from stoker.executors.failures import is_permanent
 from stoker.executors.s3client import S3Failed, explain, s3_client
 
 

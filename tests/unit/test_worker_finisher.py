@@ -8,9 +8,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stoker.catalog.routing import INLINE, INSTANT
 from stoker.config import Settings
 from stoker.core.attempts import Claimed
+from stoker.core.routing import INLINE, INSTANT
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Ending, Lease
 from stoker.worker.loop import Worker

@@ -14,7 +14,7 @@ from stoker.api.views import job_view
 from stoker.core import container_spec
 from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

@@ -15,7 +15,7 @@ from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
 from stoker.core.times import iso
 from stoker.store.runs import Submitted
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 

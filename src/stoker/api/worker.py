@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from stoker.api.auth import require
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
 from stoker.api.views import claimed_view
-from stoker.catalog.routing import EXECUTOR_BY_LANE
 from stoker.core.attempts import Claimed
+from stoker.core.routing import EXECUTOR_BY_LANE
 from stoker.core.states import Outcome
 from stoker.core.times import iso
 from stoker.services import Services

@@ -15,12 +15,12 @@ from stoker.catalog.context import PlanRun, RunContext
 from stoker.catalog.execute import input_sizes, run_plan
 from stoker.catalog.functions import builtin_functions
 from stoker.catalog.paths import StorageRoots, is_remote
-from stoker.catalog.routing import Route, route
 from stoker.catalog.s3paths import S3Path, parse_s3_url
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.spec import FunctionSpec
 from stoker.catalog.tuning import MB, Tuning, plan_tuning
 from stoker.catalog.validate import check_pipeline
+from stoker.core.routing import Route, route
 
 ENTRY_POINT_GROUP = "stoker.functions"
 _LOG = logging.getLogger("stoker.catalog")

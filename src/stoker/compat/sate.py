@@ -19,7 +19,7 @@ from stoker.api.fastpath import write_now
 from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
 from stoker.store.sate import SateStore
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 
 if TYPE_CHECKING:
     from stoker.services import Services

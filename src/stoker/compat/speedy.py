@@ -11,7 +11,7 @@ from stoker.api.auth import authorize, require
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.views import claimed_view
 from stoker.core import limits
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/jobs", tags=["Speedy Gonzales API"])
 

@@ -7,7 +7,7 @@ As the original's clients expect: trailing slashes are optional; `name` defaults
 task; POST answers carry a Location header; times are epoch seconds (UTC) and duration = end − start;
 errors answer {"message": …}.
 
-The statuses and the task service are in container_tasks.py (the web UI uses them too).
+The statuses and the task service are in submission/container_tasks.py (the web UI uses them too).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stoker.api.auth import require
-from stoker.container_tasks import (
+from stoker.core import limits
+from stoker.core.errors import InvalidInput, StokerError
+from stoker.services import Services
+from stoker.submission.container_tasks import (
     TaskCreate,
     TaskOperation,
     cancel,
@@ -35,9 +38,6 @@ from stoker.container_tasks import (
     run_times,
     task_view,
 )
-from stoker.core import limits
-from stoker.core.errors import InvalidInput, StokerError
-from stoker.services import Services
 
 router = APIRouter(tags=["Stevedore API"])
 M = TypeVar("M", bound=BaseModel)

@@ -59,7 +59,7 @@ def redacted_view(options: dict[str, Any], has_secrets: bool) -> dict[str, Any]:
     """Options as shown in responses: secret sections present but their values hidden."""
     if not has_secrets:
         return options
-    # Each kind of run takes one secret section (submission.py): a container run (its options hold
+    # Each kind of run takes one secret section (submission/runs.py): a container run (its options hold
     # the container spec) its secret_env, a pipeline its s3 keys.
     return {**options, ("secret_env" if "container" in options else "s3"): REDACTED}
 

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 
 from stoker.api.auth import require
 from stoker.events.body import BodyLimits
-from stoker.events.errors import MalformedBody, PayloadTooLarge
+from stoker.events.ingest_errors import MalformedBody, PayloadTooLarge
 from stoker.events.store import EventStore, duration_view, summary_view
 from stoker.store.tokens import Principal
 

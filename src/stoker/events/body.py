@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from stoker.events.errors import MalformedBody, PayloadTooLarge
+from stoker.events.ingest_errors import MalformedBody, PayloadTooLarge
 
 try:  # ISA-L inflates gzip about ten times faster than zlib here: it sets the ingest ceiling.
     from isal import isal_zlib as _zlib

@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from stoker.events.errors import InvalidPayload, MalformedBody
+from stoker.events.ingest_errors import InvalidPayload, MalformedBody
 from stoker.events.summary import SummaryDelta, decode_event_into
 
 SPARK_EVENT = "spark-event"

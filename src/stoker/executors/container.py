@@ -25,7 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from stoker.catalog.routing import CONTAINER_EXECUTOR
+from stoker.core.routing import CONTAINER_EXECUTOR
 from stoker.core.states import Outcome
 from stoker.executors.base import Execution
 

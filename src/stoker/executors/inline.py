@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stoker.catalog.routing import INLINE
+from stoker.core.routing import INLINE
 from stoker.executors.base import Execution
 
 

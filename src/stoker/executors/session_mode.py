@@ -12,8 +12,8 @@ import logging
 import threading
 from typing import Any
 
-from stoker.catalog.routing import SPARK_SESSION
 from stoker.config import Settings
+from stoker.core.routing import SPARK_SESSION
 from stoker.executors.base import Execution, SparkTarget, s3a_conf, s3a_on_classpath
 from stoker.executors.spark_session import build_spark_session
 from stoker.executors.staging import run_staged

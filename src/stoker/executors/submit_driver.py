@@ -12,7 +12,7 @@ def main(spec_path: str, result_path: str) -> int:
 
     from stoker.catalog import RunContext, StorageRoots, load_catalog
     from stoker.executors.base import s3a_conf
-    from stoker.executors.errors import is_permanent, short_error
+    from stoker.executors.failures import is_permanent, short_error
 
     spec = orjson.loads(Path(spec_path).read_bytes())
     Path(spec_path).unlink()  # it may hold secrets; it has been read

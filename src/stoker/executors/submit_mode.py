@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from stoker.catalog.routing import SPARK_SUBMIT
 from stoker.config import Settings
+from stoker.core.routing import SPARK_SUBMIT
 from stoker.core.secrets import write_private
 from stoker.executors.base import Execution
 from stoker.executors.spark_session import FAST_DEFAULTS
@@ -25,7 +25,7 @@ DRIVER = Path(__file__).with_name("submit_driver.py")
 
 
 class SubmitFailed(Exception):
-    """The driver failed; `permanent` is the driver's own judgement (executors/errors.py)."""
+    """The driver failed; `permanent` is the driver's own judgement (executors/failures.py)."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)

@@ -45,7 +45,7 @@ class Ending:
     result: Any = None
     error: str | None = None
     log: str | None = None
-    # A failure a retry cannot fix (executors/errors.py: is_permanent): the run fails now, keeping its
+    # A failure a retry cannot fix (executors/failures.py: is_permanent): the run fails now, keeping its
     # remaining attempts for a manual retry once the cause is fixed.
     permanent: bool = False
 

@@ -18,7 +18,7 @@ from stoker.catalog import PathRefused, PipelineInvalid
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.store.tokens import SCOPES
 from stoker.store.ui_sessions import UiSession
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 from stoker.ui.render import render
 from stoker.ui.session import COOKIE, authorize, current_session, session_store
 

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from stoker import container_tasks as tasks_service
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.services import Services
 from stoker.store.ui_sessions import UiSession
+from stoker.submission import container_tasks as tasks_service
 from stoker.ui.actions import refused, see_other
 from stoker.ui.pages import live_horizon
 from stoker.ui.render import render

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stoker.catalog.routing import (
+from stoker.config import Settings
+from stoker.core.attempts import Claimed
+from stoker.core.errors import Fenced
+from stoker.core.routing import (
     CONTAINER,
     CONTAINER_EXECUTOR,
     EXECUTOR_BY_LANE,
@@ -36,14 +39,11 @@ from stoker.catalog.routing import (
     SPARK,
     SPARK_SESSION,
 )
-from stoker.config import Settings
-from stoker.core.attempts import Claimed
-from stoker.core.errors import Fenced
 from stoker.core.states import Outcome
 from stoker.executors.attempt_log import AttemptLog, QuietLog
 from stoker.executors.base import Execution, Executor, SparkTarget
 from stoker.executors.control import AttemptControl
-from stoker.executors.errors import is_permanent, short_error
+from stoker.executors.failures import is_permanent, short_error
 from stoker.services import Services
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Ending
@@ -198,7 +198,7 @@ class Worker:
         self.wakeup.notify()  # local event streams see RUNNING at once
 
     def executor_for(self, claimed: Claimed) -> Executor:
-        """The catalog's routing decides (catalog/routing.py); a lane that fixes it, alone."""
+        """The catalog's routing decides (core/routing.py); a lane that fixes it, alone."""
         fixed = EXECUTOR_BY_LANE.get(claimed.lane)
         return self.executors[fixed or self.catalog.route(claimed.steps, mode=claimed.mode).executor]
 
@@ -290,7 +290,7 @@ class Worker:
 def build_executors(settings: Settings, catalog: Any, roots: Any,
                     listener: Callable[[str], dict[str, str]], *,
                     docker_host: str | None = None) -> dict[str, Executor]:
-    """The executors every worker has, by name (catalog/routing.py names them): inline (no Spark),
+    """The executors every worker has, by name (core/routing.py names them): inline (no Spark),
     spark_session, spark_submit; and container where a container runtime is (`docker_host`)."""
     from stoker.executors.inline import InlineExecutor
     from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor

@@ -284,7 +284,7 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
            idempotency_key: str | None, wait: bool, url: str, token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
-    from stoker.cli_output import print_result, print_run_line
+    from stoker.cli.output import print_result, print_run_line
 
     body: dict[str, Any] = {}
     if steps_file is not None:
@@ -330,7 +330,7 @@ def _parse_param(raw: str) -> tuple[str, Any]:
 @API_TOKEN
 def runs(job: str | None, state: str | None, limit: int, url: str, token: str | None) -> None:
     """List runs, newest first."""
-    from stoker.cli_output import print_runs
+    from stoker.cli.output import print_runs
 
     query = {k: v for k, v in {"job": job, "state": state, "limit": limit}.items() if v is not None}
     print_runs(_call(_client(url, token).request, "GET", "/api/v1/runs", params=query)["runs"])
@@ -342,7 +342,7 @@ def runs(job: str | None, state: str | None, limit: int, url: str, token: str | 
 @API_TOKEN
 def status(run_id: str, url: str, token: str | None) -> None:
     """Show a run: state, attempts, result or error."""
-    from stoker.cli_output import print_result, print_run_line
+    from stoker.cli.output import print_result, print_run_line
 
     run = _call(_client(url, token).run, run_id)
     print_run_line(run)
@@ -354,14 +354,14 @@ def status(run_id: str, url: str, token: str | None) -> None:
 @API_TOKEN
 def functions(url: str, token: str | None) -> None:
     """List the function catalog."""
-    from stoker.cli_output import print_functions
+    from stoker.cli.output import print_functions
 
     print_functions(_call(_client(url, token).request, "GET", "/api/v1/functions")["functions"])
 
 
 def _add_groups() -> None:
-    from stoker.cli_clusters import clusters, products
-    from stoker.events.cli import events
+    from stoker.cli.clusters import clusters, products
+    from stoker.cli.events import events
 
     main.add_command(events)
     main.add_command(products)

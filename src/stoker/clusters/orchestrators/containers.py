@@ -32,8 +32,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stoker.clusters import local, processes
+from stoker.clusters import processes
 from stoker.clusters.orchestrator import Context, NodeFailed
+from stoker.clusters.orchestrators import local
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput, Unavailable
 

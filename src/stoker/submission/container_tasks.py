@@ -20,7 +20,7 @@ from stoker.core import limits
 from stoker.core.container_spec import check_spec
 from stoker.core.errors import Conflict, InvalidInput, NotFound
 from stoker.services import Services
-from stoker.submission import RunRequest, Submitter
+from stoker.submission.runs import RunRequest, Submitter
 
 MAX_TIMES = limits.MAX_TIMES
 # Run N times means N at once (as far as the workers' container lanes allow), not one after another.
