@@ -70,7 +70,7 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     from prometheus_client import CollectorRegistry
 
     from stoker.api.metrics import ProcessMetrics, RequestMetricsMiddleware, StoreCollector
-    from stoker.sinks.tables import sink_cursors
+    from stoker.store.tables import sink_cursors
 
     registry = CollectorRegistry()
     registry.register(StoreCollector(services.db, sink_cursors))

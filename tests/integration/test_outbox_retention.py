@@ -7,7 +7,6 @@ import time
 
 import sqlalchemy as sa
 
-import stoker.sinks.tables  # noqa: F401  (registers the sink tables, so the fixture truncates them)
 from stoker.sinks.cursors import create as create_cursor
 from stoker.sinks.retention import prune_outbox
 from stoker.store.outbox import record_events

@@ -58,7 +58,7 @@ def test_register_list_delete_and_the_secret_is_shown_once(sink_api, services):
     assert one.status_code == 200 and hook["secret"] not in one.text
     assert one.json()["delivery"]["failures"] == 0
     # Sealed at rest, too: the stored column is not the secret.
-    from stoker.sinks.tables import webhooks
+    from stoker.store.tables import webhooks
 
     with services.db.read() as conn:
         stored = conn.execute(webhooks.select()).one()
@@ -242,7 +242,7 @@ def test_an_owner_stopped_mid_batch_saves_what_it_delivered(services):
 
 
 def _owner(services, name):
-    from stoker.sinks.tables import sink_cursors
+    from stoker.store.tables import sink_cursors
 
     with services.db.read() as conn:
         return conn.execute(sink_cursors.select().where(sink_cursors.c.name == name)).one().owner

@@ -6,12 +6,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from stoker.schema import all_tables
 from stoker.store.db import Database
+from stoker.store.tables import metadata
 
 
 def test_migrations_match_tables(tmp_path):
-    metadata = all_tables()
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     db.upgrade()
     with db.writer.connect() as conn:
@@ -39,7 +38,7 @@ def test_sate_records_keep_their_data_through_0007(tmp_path, backend, request):
         conn.execute(sa.text("INSERT INTO sate_executions (id, request_id, number, force_error, created_at) "
                              "VALUES ('e', 'q', 1, true, 2)"))
     db.upgrade()
-    from stoker.store.sate import sate_executions, sate_requests
+    from stoker.store.tables import sate_executions, sate_requests
 
     with db.read() as conn:
         request_row = conn.execute(sa.select(sate_requests.c.payload, sate_requests.c.extra)).one()

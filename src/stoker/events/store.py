@@ -21,7 +21,7 @@ from stoker.core.errors import NotFound
 from stoker.events.body import gunzip_capped, is_gzip
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
-from stoker.events.tables import spark_apps, spark_event_chunks
+from stoker.store.tables import spark_apps, spark_event_chunks
 
 if TYPE_CHECKING:  # the analysis (msgspec structs) is imported when a page first needs it
     from stoker.events.analysis import Aggregate

@@ -25,9 +25,8 @@ from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import SecretBox
 from stoker.sinks import cursors
 from stoker.sinks.events import EVENT_NAMES, Event
-from stoker.sinks.tables import webhooks
 from stoker.store.db import Database
-from stoker.store.tables import outbox
+from stoker.store.tables import outbox, webhooks
 
 SIGNATURE_HEADER = "X-Stoker-Signature"
 TIMESTAMP_HEADER = "X-Stoker-Timestamp"
@@ -97,7 +96,7 @@ class WebhookStore:
             return self._view(row, cursors.status(conn, [cursor_name(webhook_id)]))
 
     def delete(self, webhook_id: str) -> None:
-        from stoker.sinks.tables import sink_cursors
+        from stoker.store.tables import sink_cursors
 
         with self.db.write() as conn:
             gone = conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id)).rowcount
