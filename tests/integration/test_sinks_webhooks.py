@@ -144,10 +144,10 @@ def test_a_dead_webhook_never_holds_runs_and_catches_up_when_back(sink_api):
 
 def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
     """Two publishers (as two API replicas would run) share one database: each event arrives once."""
-    from stoker.sinks.cursors import Cursors
     from stoker.sinks.publisher import Publisher
     from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore, cursor_name
+    from stoker.store.sink_cursors import Cursors
     from stoker.submission.runs import RunRequest, Submitter
 
     settings = SinkSettings(lease_seconds=10.0, refresh_seconds=0.05, poll_seconds=0.2,
