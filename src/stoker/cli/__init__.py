@@ -209,7 +209,7 @@ def db() -> None:
 @db.command("upgrade")
 @DATA_DIR
 def db_upgrade(data_dir: Path | None) -> None:
-    """Apply all migrations (alembic upgrade heads)."""
+    """Apply all migrations (alembic upgrade head)."""
     from stoker.store.db import Database
 
     settings = _settings(data_dir)

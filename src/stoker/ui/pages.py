@@ -17,8 +17,8 @@ from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
 from stoker.events.store import EventStore, summary_view
 from stoker.sinks import stream
-from stoker.sinks.cursors import lag
 from stoker.store.dashboard import Dashboard
+from stoker.store.sink_cursors import lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.render import render
 from stoker.ui.session import current_session

@@ -1,4 +1,5 @@
-"""The schema, as SQLAlchemy Core tables. Alembic migrations create exactly this (a test compares them).
+"""The core tables: tokens, jobs, runs, attempts, dead letters, the outbox, settings, products,
+clusters, their nodes and history, leases, UI sessions (the package docstring says more).
 
 Times are float epoch seconds (UTC): one portable type for SQLite and PostgreSQL, cheap to compare in
 the claim and reap queries.

@@ -17,9 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from stoker.sinks.tables import sink_cursors
 from stoker.store.db import Database, insert_unless_exists
-from stoker.store.tables import outbox
+from stoker.store.tables import outbox, sink_cursors
 
 
 @dataclass(frozen=True)
