@@ -48,8 +48,8 @@ async def measure(services, runs: int) -> dict[str, dict[str, float]]:  # type: 
 
 
 def main() -> None:
+    from stoker.app.wiring import build_services
     from stoker.config import Settings
-    from stoker.services import build_services
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2000)

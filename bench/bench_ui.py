@@ -123,9 +123,9 @@ def main() -> None:
 
     from _server import payload_bytes
     from stoker.app import create_app
+    from stoker.app.wiring import bootstrap_admin_token, build_services
     from stoker.config import Settings
     from stoker.events.payload import parse_payload
-    from stoker.services import bootstrap_admin_token, build_services
 
     with tempfile.TemporaryDirectory() as tmp:
         services = build_services(Settings.from_env(data_dir=Path(tmp), admin_token=TOKEN, ingest_processes=0))

@@ -103,8 +103,8 @@ ADMIN_TOKEN = "stk_test_admin_token"
 
 
 def make_services(data_dir, database_url=None, **overrides):
+    from stoker.app.wiring import bootstrap_admin_token, build_services
     from stoker.config import Settings
-    from stoker.services import bootstrap_admin_token, build_services
 
     overrides.setdefault("ingest_processes", 0)  # payloads checked in-process unless a test asks
     settings = Settings.from_env(data_dir=data_dir, admin_token=ADMIN_TOKEN,

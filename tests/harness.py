@@ -214,9 +214,9 @@ def app_from_env():  # type: ignore[no-untyped-def]
     """The factory `UvicornServer` runs: the API without the embedded worker, configured only from
     the environment (STOKER_DATA_DIR, STOKER_ADMIN_TOKEN, STOKER_DATABASE_URL)."""
     from stoker.app import create_app
+    from stoker.app.wiring import bootstrap_admin_token, build_services
     from stoker.config import Settings
     from stoker.events.memory import keep_freed_memory
-    from stoker.services import bootstrap_admin_token, build_services
 
     keep_freed_memory()  # as `stoker serve` does
     services = build_services(Settings.from_env())

@@ -140,7 +140,7 @@ def test_stream_of_one_run_from_the_start_includes_its_dead_letter(live, client)
 
 
 def test_events_arrive_on_wakeup_not_on_a_timer(live, client, monkeypatch):
-    from stoker.sinks import stream as stream_module
+    from stoker.api import stream as stream_module
 
     # No timer could deliver within this test: only the submit's wake-up can.
     monkeypatch.setattr(stream_module, "FALLBACK_POLL_SECONDS", 60.0)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.routing import BaseRoute
 
+from stoker.api.deps import services_of
 from stoker.store.tokens import Principal
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     # Async, so a request whose token is cached (nearly all) is checked on the event loop: a sync
     # dependency costs every request a hop to the thread pool and back.
     async def dependency(request: Request) -> Principal:
-        return await authorize(request.app.state.services, request.headers, scope)
+        return await authorize(services_of(request.app), request.headers, scope)
 
     dependency.__name__ = f"require_{scope}"
     dependency.scope = scope  # type: ignore[attr-defined]  # read by scope_of(), and the route-guard test

@@ -22,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match
 from starlette.types import Message, Receive, Scope, Send
 
+from stoker.api.deps import services_of
 from stoker.store.db import Database
 from stoker.store.quick import ReadPlan
 
@@ -75,7 +76,7 @@ class QuickRequest:
 
     def __init__(self, scope: Scope, receive: Receive, path_params: dict[str, str]) -> None:
         self.scope = scope
-        self.services: Services = scope["app"].state.services
+        self.services: Services = services_of(scope["app"])
         self.path_params = path_params
         self._receive = receive
         self._body: bytes | None = None

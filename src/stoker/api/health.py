@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from stoker import __version__
+from stoker.api.deps import DatabaseDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,13 +19,12 @@ CHECK_EVERY_SECONDS = 1.0
 
 @router.get("/healthz", summary="Liveness and database reachability (no auth); 503 when the database "
                                 "does not answer", responses={503: {"description": "the database is unreachable"}})
-async def healthz(request: Request, response: Response) -> dict[str, object]:
-    services = request.app.state.services
-    state = request.app.state
+async def healthz(request: Request, response: Response, db: DatabaseDep) -> dict[str, object]:
+    state = request.app.state  # the latest check, kept on the app
     checked_at: float = getattr(state, "health_checked_at", 0.0)
     if time.monotonic() - checked_at >= CHECK_EVERY_SECONDS:
         try:
-            await run_in_threadpool(services.db.ping)
+            await run_in_threadpool(db.ping)
             state.health_ok = True
         except Exception:  # any failure to reach the database is what this endpoint reports
             state.health_ok = False
@@ -33,5 +33,5 @@ async def healthz(request: Request, response: Response) -> dict[str, object]:
     if not ok:
         response.status_code = 503
     return {"status": "ok" if ok else "database unreachable", "version": __version__,
-            "database": "sqlite" if services.db.is_sqlite else "postgresql",
+            "database": "sqlite" if db.is_sqlite else "postgresql",
             "checked_seconds_ago": round(time.monotonic() - checked_at, 3)}

@@ -2,37 +2,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import ValidationError
 
 from stoker.api.auth import authorize, require
+from stoker.api.deps import CatalogDep, ContainerStoreDep, JobStoreDep, RunStoreDep, ServicesDep, StorageRootsDep
 from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
 from stoker.api.paging import Cursor, PageSize
 from stoker.api.runs import created_response, list_runs_page
 from stoker.api.views import job_view
+from stoker.catalog import Catalog, StorageRoots
 from stoker.core import container_spec
 from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
+from stoker.services import Services
+from stoker.store.containers import ContainerStore
+from stoker.store.jobs import JobStore
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 
-def validate_job_steps(services: Any, steps: list[Any]) -> None:
+def validate_job_steps(catalog: Catalog, roots: StorageRoots, steps: list[Any]) -> None:
     """Steps with {{placeholders}} are checked when a run fills them in; the rest are checked now."""
     if "{{" not in repr(steps):
-        services.catalog.validate(steps, services.roots)
+        catalog.validate(steps, roots)
 
 
 @router.post("", status_code=201, summary="Create a job: a named pipeline or container, plus its run policy",
              dependencies=[Depends(require("submit"))],
              responses={409: {"description": "a job with this name exists"},
                         503: {"description": "a container job where no container runtime is"}})
-def create_job(body: JobCreate, request: Request) -> dict[str, Any]:
+def create_job(body: JobCreate, services: ServicesDep) -> dict[str, Any]:
     """A container job's image is imported (pulled) in the background: its runs are refused (409)
     until `image_status` is READY."""
-    services = request.app.state.services
     container = body.model_dump(include=set(CONTAINER_FIELDS), exclude_none=True)
     policy = body.model_dump(exclude={"name", "steps", "kind", *CONTAINER_FIELDS}, exclude_none=True)
     if body.kind == "container":
@@ -40,24 +44,27 @@ def create_job(body: JobCreate, request: Request) -> dict[str, Any]:
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
         services.containers.require()
         job = services.images.register(body.name, container_spec.check_spec(container), **policy)
-        return get_job(job["id"], request)
+        return _job(job["id"], services.runs.jobs, services.container_jobs)
     if body.steps is None or container:
         raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
-    validate_job_steps(services, body.steps)
+    validate_job_steps(services.catalog, services.roots, body.steps)
     return job_view(services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy))
 
 
 @router.get("", summary="List jobs", dependencies=[Depends(require("read"))])
-def list_jobs(request: Request) -> dict[str, Any]:
-    return {"jobs": [job_view(j) for j in request.app.state.services.runs.jobs.list()]}
+def list_jobs(jobs: JobStoreDep) -> dict[str, Any]:
+    return {"jobs": [job_view(j) for j in jobs.list()]}
 
 
 @router.get("/{job}", summary="Get a job by name or id", dependencies=[Depends(require("read"))])
-def get_job(job: str, request: Request) -> dict[str, Any]:
-    services = request.app.state.services
-    found = services.runs.jobs.get(job)
+def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep) -> dict[str, Any]:
+    return _job(job, jobs, container_jobs)
+
+
+def _job(job: str, jobs: JobStore, container_jobs: ContainerStore) -> dict[str, Any]:
+    found = jobs.get(job)
     if found["kind"] == "container":  # with its image's import status (a Stevedore task's status)
-        image = services.container_jobs.get(found["id"])
+        image = container_jobs.get(found["id"])
         return {**job_view(found), "image_status": image["status"], "image_error": image["error"],
                 "image_digest": image["image_digest"],
                 "links": {**job_view(found)["links"], "stevedore_task": f"/task/{found['id']}/"}}
@@ -65,24 +72,24 @@ def get_job(job: str, request: Request) -> dict[str, Any]:
 
 
 @router.patch("/{job}", summary="Change a job's steps or policy", dependencies=[Depends(require("submit"))])
-def update_job(job: str, body: JobUpdate, request: Request) -> dict[str, Any]:
-    services = request.app.state.services
+def update_job(job: str, body: JobUpdate, jobs: JobStoreDep, catalog: CatalogDep,
+               roots: StorageRootsDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_none=True)
-    if "steps" in changes and services.runs.jobs.get(job)["kind"] != "pipeline":
+    if "steps" in changes and jobs.get(job)["kind"] != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
-        validate_job_steps(services, changes["steps"])
+        validate_job_steps(catalog, roots, changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}
-    return job_view(services.runs.jobs.update(job, **changes))
+    return job_view(jobs.update(job, **changes))
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
              dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-async def submit_job_run(job: str, body: JobRunCreate, request: Request,
+async def submit_job_run(job: str, body: JobRunCreate, services: ServicesDep,
                          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
-    return await _submit_job_run(request.app.state.services, job, body, idempotency_key)
+    return await _submit_job_run(services, job, body, idempotency_key)
 
 
 async def quick_submit_job_run(request: QuickRequest) -> Response | None:
@@ -103,7 +110,7 @@ async def quick_submit_job_run(request: QuickRequest) -> Response | None:
     return await _submit_job_run(services, request.path_params["job"], body, request.headers.get("idempotency-key"))
 
 
-async def _submit_job_run(services: Any, job: str, body: JobRunCreate, idempotency_key: str | None) -> Response:
+async def _submit_job_run(services: Services, job: str, body: JobRunCreate, idempotency_key: str | None) -> Response:
     submitted = await Submitter(services).submit_async(
         RunRequest(params=body.params, options=body.options, priority=body.priority, container=body.container,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
@@ -111,7 +118,7 @@ async def _submit_job_run(services: Any, job: str, body: JobRunCreate, idempoten
 
 
 @router.get("/{job}/runs", summary="List a job's runs, newest first", dependencies=[Depends(require("read"))])
-def list_job_runs(job: str, request: Request, state: RunState | None = None, limit: PageSize = 50,
+def list_job_runs(job: str, runs: RunStoreDep, state: RunState | None = None, limit: PageSize = 50,
                   cursor: Cursor = None) -> dict[str, Any]:
-    request.app.state.services.runs.jobs.get(job)  # 404 for an unknown job
-    return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)
+    runs.jobs.get(job)  # 404 for an unknown job
+    return list_runs_page(runs, job=job, state=state, limit=limit, cursor=cursor)

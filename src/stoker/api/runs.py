@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from stoker.api.auth import authorize, require
+from stoker.api.deps import DatabaseDep, RunStoreDep, ServicesDep, WakeupDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.models import BatchCreate, RunCreate
 from stoker.api.paging import Cursor, PageSize, cursor_value
@@ -14,13 +15,14 @@ from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
 from stoker.core.times import iso
-from stoker.store.runs import Submitted
+from stoker.services import Services
+from stoker.store.runs import RunStore, Submitted
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
 
-async def created_response(services: Any, submitted: Submitted) -> Response:
+async def created_response(services: Services, submitted: Submitted) -> Response:
     """201 for a new run, answered from what was inserted; 200 (and Idempotent-Replayed) when the
     idempotency key matched an earlier run, which is read back."""
     location = f"/api/v1/runs/{submitted.run_id}"
@@ -30,9 +32,9 @@ async def created_response(services: Any, submitted: Submitted) -> Response:
     return json_response(run_view(run), 200, {"Location": location, "Idempotent-Replayed": "true"})
 
 
-def list_runs_page(request: Request, *, job: str | None, state: RunState | None, limit: int,
+def list_runs_page(runs_store: RunStore, *, job: str | None, state: RunState | None, limit: int,
                    cursor: str | None, batch_id: str | None = None) -> dict[str, Any]:
-    runs, next_cursor = request.app.state.services.runs.list(
+    runs, next_cursor = runs_store.list(
         job=job, state=state.value if state else None, limit=limit, before_seq=cursor_value(cursor),
         batch_id=batch_id)
     return {"runs": [run_view(r) for r in runs], "next_cursor": next_cursor}
@@ -42,13 +44,12 @@ def list_runs_page(request: Request, *, job: str | None, state: RunState | None,
              dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-async def submit_run(body: RunCreate, request: Request,
+async def submit_run(body: RunCreate, services: ServicesDep,
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
     arguments or a last step that is no action answer 422 naming the step, and nothing is queued."""
     if (body.steps is None) == (body.job is None):
         raise InvalidInput("give either `steps` (an ad-hoc pipeline) or `job` (a job's name), not both")
-    services = request.app.state.services
     submitted = await Submitter(services).submit_async(
         RunRequest(steps=body.steps, params=body.params, options=body.options, priority=body.priority,
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=body.job)
@@ -57,27 +58,25 @@ async def submit_run(body: RunCreate, request: Request,
 
 @router.get("/runs", summary="List runs, newest first (filter by job and state; paginated)",
             dependencies=[Depends(require("read"))])
-def list_runs(request: Request, job: str | None = None, state: RunState | None = None,
+def list_runs(runs: RunStoreDep, job: str | None = None, state: RunState | None = None,
               limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
-    return list_runs_page(request, job=job, state=state, limit=limit, cursor=cursor)
+    return list_runs_page(runs, job=job, state=state, limit=limit, cursor=cursor)
 
 
 @router.get("/runs/{run_id}", summary="A run with its attempts, result and error",
             dependencies=[Depends(require("read"))], response_model=dict[str, Any])
-async def get_run(run_id: str, request: Request,
+async def get_run(run_id: str, db: DatabaseDep, runs: RunStoreDep, wakeup: WakeupDep,
                   wait_seconds: float = Query(0, ge=0, le=limits.MAX_WAIT_SECONDS,
                                               description="long-poll: answer as soon as the run is finished, "
                                                           "or after this many seconds")) -> Response:
-    services = request.app.state.services
-
     async def read() -> dict[str, Any]:
-        run: dict[str, Any] = await read_now(services.db, services.runs.read_run(run_id))
+        run: dict[str, Any] = await read_now(db, runs.read_run(run_id))
         return run
 
     # Waiting holds no thread (thousands of long-polls leave the thread pool to other requests);
     # woken by local finishes, and the recheck keeps finishes in other processes visible.
-    run = await services.wakeup.poll_async(read, lambda r: RunState(r["state"]).terminal,
-                                           seconds=wait_seconds, recheck=0.25)
+    run = await wakeup.poll_async(read, lambda r: RunState(r["state"]).terminal,
+                                  seconds=wait_seconds, recheck=0.25)
     return json_response(run_view(run))
 
 
@@ -95,26 +94,25 @@ async def quick_get_run(request: QuickRequest) -> Response | None:
              dependencies=[Depends(require("submit"))],
              responses={202: {"description": "RUNNING: the cancel is requested; its worker stops it"},
                         409: {"description": "the run has finished already"}})
-def cancel_run(run_id: str, request: Request, response: Response) -> dict[str, Any]:
-    services = request.app.state.services
-    state = services.runs.cancel(run_id)
+def cancel_run(run_id: str, runs: RunStoreDep, response: Response) -> dict[str, Any]:
+    state = runs.cancel(run_id)
     if state == RunState.RUNNING.value:
         response.status_code = 202  # accepted: the worker is stopping it
-    return run_view(services.runs.get(run_id))
+    return run_view(runs.get(run_id))
 
 
 @router.post("/runs/{run_id}/retry", summary="Queue a failed or cancelled run again",
              dependencies=[Depends(require("submit"))],
              responses={409: {"description": "active (URI of the attempt), succeeded (URI of the result), "
                                              "or attempts used up (recorded on the dead-letter list)"}})
-def retry_run(run_id: str, request: Request) -> dict[str, Any]:
-    return run_view(request.app.state.services.runs.retry(run_id))
+def retry_run(run_id: str, runs: RunStoreDep) -> dict[str, Any]:
+    return run_view(runs.retry(run_id))
 
 
 @router.get("/runs/{run_id}/result", summary="A run's result (404 until it has one)",
             dependencies=[Depends(require("read"))])
-def run_result(run_id: str, request: Request) -> dict[str, Any]:
-    run = request.app.state.services.runs.get(run_id, with_attempts=False)
+def run_result(run_id: str, runs: RunStoreDep) -> dict[str, Any]:
+    run = runs.get(run_id, with_attempts=False)
     if run["state"] != RunState.SUCCEEDED.value:
         raise NotFound(f"run {run_id} has no result: it is {run['state']}", state=run["state"])
     return {"run_id": run_id, "result": run["result"]}
@@ -122,20 +120,20 @@ def run_result(run_id: str, request: Request) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/attempts/{number}", summary="One attempt of a run",
             dependencies=[Depends(require("read"))])
-def get_attempt(run_id: str, request: Request,
+def get_attempt(run_id: str, runs: RunStoreDep,
                 number: int = Path(ge=1, le=limits.MAX_ATTEMPT_NUMBER)) -> dict[str, Any]:
-    return attempt_view(request.app.state.services.runs.attempt(run_id, number))
+    return attempt_view(runs.attempt(run_id, number))
 
 
 @router.get("/dead-letters", summary="Runs that used up their attempts (kind `exhausted`), and refused "
                                      "retries (kind `retry_refused`)",
             dependencies=[Depends(require("read"))])
-def list_dead_letters(request: Request, job: str | None = None, run: str | None = None,
+def list_dead_letters(runs: RunStoreDep, job: str | None = None, run: str | None = None,
                       request_id: str | None = Query(None, alias="request", max_length=200,
                                                      description="a seed API's request id (Sate: the "
                                                                  "processing request): its refused executions"),
                       limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
-    entries, next_cursor = request.app.state.services.runs.dead_letters(
+    entries, next_cursor = runs.dead_letters(
         job=job, run_id=run, request_id=request_id, limit=limit, before_id=cursor_value(cursor))
     return {"dead_letters": [{**e, "created_at": iso(e["created_at"]),
                               "links": {"run": f"/api/v1/runs/{e['run_id']}"}} for e in entries],
@@ -144,20 +142,19 @@ def list_dead_letters(request: Request, job: str | None = None, run: str | None 
 
 @router.get("/runs/{run_id}/log", summary="The driver log of a run's attempt (default: the latest)",
             response_class=PlainTextResponse, dependencies=[Depends(require("read"))])
-def run_log(run_id: str, request: Request,
+def run_log(run_id: str, runs: RunStoreDep,
             attempt: int | None = Query(None, ge=1, le=limits.MAX_ATTEMPT_NUMBER)) -> PlainTextResponse:
-    number, text = request.app.state.services.runs.attempt_log(run_id, attempt)
+    number, text = runs.attempt_log(run_id, attempt)
     return PlainTextResponse(text, headers={"X-Stoker-Attempt": str(number)})
 
 
 @router.post("/batches", status_code=201, summary="Submit N runs at once (one transaction)",
              dependencies=[Depends(require("submit"))], responses={404: {"description": "no such job"}})
-def submit_batch(body: BatchCreate, request: Request) -> dict[str, Any]:
+def submit_batch(body: BatchCreate, services: ServicesDep) -> dict[str, Any]:
     if (body.count is None) == (body.params_list is None):
         raise InvalidInput("give either `count` or `params_list`")
     if body.steps is not None and body.job is not None:
         raise InvalidInput("give either `steps` or `job`, not both")
-    services = request.app.state.services
     submitter = Submitter(services)
     if body.count is not None:
         # N identical runs: validate once, queue N copies.
@@ -173,8 +170,8 @@ def submit_batch(body: BatchCreate, request: Request) -> dict[str, Any]:
 
 @router.get("/batches/{batch_id}", summary="How many runs of a batch are in each state",
             dependencies=[Depends(require("read"))])
-def get_batch(batch_id: str, request: Request) -> dict[str, Any]:
-    counts = request.app.state.services.runs.count_by_state(batch_id=batch_id)
+def get_batch(batch_id: str, runs: RunStoreDep) -> dict[str, Any]:
+    counts = runs.count_by_state(batch_id=batch_id)
     if not counts:
         raise NotFound(f"no batch with id {batch_id!r}")
     return {"batch_id": batch_id, "total": sum(counts.values()), "states": counts,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
+from stoker.api.deps import QueueDep, ServicesDep, SettingsDep, WakeupDep
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
 from stoker.api.views import claimed_view
 from stoker.core.attempts import Claimed
@@ -48,8 +49,7 @@ async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease
 @router.post("/worker/claim", summary="Claim up to `limit` attempts (or so many per lane) under a "
                                       "lease; long-poll with wait_seconds",
              dependencies=[Depends(require("worker"))])
-async def claim(body: Claim, request: Request) -> dict[str, Any]:
-    services = request.app.state.services
+async def claim(body: Claim, services: ServicesDep) -> dict[str, Any]:
     claimed = await claim_waiting(services, body.worker_id, limit=body.limit,
                             lease_seconds=body.lease_seconds or services.settings.lease_seconds,
                             wait_seconds=body.wait_seconds,
@@ -60,10 +60,9 @@ async def claim(body: Claim, request: Request) -> dict[str, Any]:
 @router.post("/worker/finish", summary="Report several attempts' ends in one transaction; fenced "
                                        "ones are listed apart and change nothing",
              dependencies=[Depends(require("worker"))])
-def finish_many(body: FinishMany, request: Request) -> dict[str, Any]:
-    services = request.app.state.services
-    states = services.queue.finish_many([_ending(e.attempt_id, e) for e in body.endings])
-    services.wakeup.notify()
+def finish_many(body: FinishMany, queue: QueueDep, wakeup: WakeupDep) -> dict[str, Any]:
+    states = queue.finish_many([_ending(e.attempt_id, e) for e in body.endings])
+    wakeup.notify()
     return {"run_states": states,
             "fenced": [e.attempt_id for e in body.endings if e.attempt_id not in states]}
 
@@ -71,20 +70,20 @@ def finish_many(body: FinishMany, request: Request) -> dict[str, Any]:
 @router.post("/attempts/{attempt_id}/annotate", status_code=204,
              summary="Record what an attempt runs on (its Spark app id, job group, executor)",
              dependencies=[Depends(require("worker"))])
-def annotate(attempt_id: str, body: Annotate, request: Request) -> None:
-    request.app.state.services.queue.annotate(attempt_id, **body.model_dump(exclude_none=True))
+def annotate(attempt_id: str, body: Annotate, queue: QueueDep) -> None:
+    queue.annotate(attempt_id, **body.model_dump(exclude_none=True))
 
 
 @router.post("/attempts/{attempt_id}/heartbeat",
              summary="Renew an attempt's lease; 409 if it no longer holds it",
              dependencies=[Depends(require("worker"))],
              responses={409: {"description": "the attempt no longer holds its lease (it ended or was reaped)"}})
-def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) -> dict[str, Any]:
-    services = request.app.state.services
+def heartbeat(attempt_id: str, queue: QueueDep, settings: SettingsDep,
+              body: Heartbeat | None = None) -> dict[str, Any]:
     # No body (or no lease_seconds): the server's one lease setting (STOKER_LEASE_SECONDS).
-    lease = services.queue.heartbeat_one(
+    lease = queue.heartbeat_one(
         attempt_id, lease_seconds=(body.lease_seconds if body and body.lease_seconds
-                                   else services.settings.lease_seconds))
+                                   else settings.lease_seconds))
     return {"attempt_id": attempt_id, "lease_expires_at": iso(lease.lease_expires_at),
             "cancel_requested": lease.cancel_requested}
 
@@ -93,10 +92,9 @@ def heartbeat(attempt_id: str, request: Request, body: Heartbeat | None = None) 
              summary="Report how an attempt ended; 409 (nothing changes) if it no longer holds the lease",
              dependencies=[Depends(require("worker"))],
              responses={409: {"description": "the attempt no longer holds its lease: its outcome is discarded"}})
-def finish(attempt_id: str, body: Finish, request: Request) -> dict[str, Any]:
-    services = request.app.state.services
-    state = services.queue.finish(_ending(attempt_id, body))
-    services.wakeup.notify()
+def finish(attempt_id: str, body: Finish, queue: QueueDep, wakeup: WakeupDep) -> dict[str, Any]:
+    state = queue.finish(_ending(attempt_id, body))
+    wakeup.notify()
     return {"attempt_id": attempt_id, "run_state": state}
 
 

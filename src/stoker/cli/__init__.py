@@ -95,7 +95,7 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     import uvicorn
 
     from stoker.app import Background, create_app
-    from stoker.services import bootstrap_admin_token, build_services
+    from stoker.app.wiring import bootstrap_admin_token, build_services
 
     _setup_logging()
     _tune_process()
@@ -133,7 +133,7 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     # A bounded graceful shutdown: open event streams (SSE) must not hold the process forever.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=2)
-    from stoker.serving import DrainingServer
+    from stoker.app.server import DrainingServer
 
     try:
         DrainingServer(config, background).run()
@@ -185,7 +185,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         name = duty.worker_id
     else:
         from stoker.app import Background
-        from stoker.services import build_services
+        from stoker.app.wiring import build_services
 
         services = build_services(replace(settings, docker_host=runtime.docker_host))
         duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False)
@@ -230,7 +230,7 @@ def token() -> None:
 @DATA_DIR
 def token_create(name: str, scopes: tuple[str, ...], data_dir: Path | None) -> None:
     """Make a token; it is printed once and only its hash is kept."""
-    from stoker.services import build_services
+    from stoker.app.wiring import build_services
 
     click.echo(build_services(_settings(data_dir)).tokens.create(name, list(scopes)))
 
@@ -238,7 +238,7 @@ def token_create(name: str, scopes: tuple[str, ...], data_dir: Path | None) -> N
 @token.command("list")
 @DATA_DIR
 def token_list(data_dir: Path | None) -> None:
-    from stoker.services import build_services
+    from stoker.app.wiring import build_services
 
     for t in build_services(_settings(data_dir)).tokens.list():
         click.echo(f"{t['id']}  {t['name']:<30} {' '.join(t['scopes']):<30} {'revoked' if t['revoked'] else ''}")
@@ -248,7 +248,7 @@ def token_list(data_dir: Path | None) -> None:
 @click.argument("token_id")
 @DATA_DIR
 def token_revoke(token_id: str, data_dir: Path | None) -> None:
-    from stoker.services import build_services
+    from stoker.app.wiring import build_services
 
     if not build_services(_settings(data_dir)).tokens.revoke(token_id):
         raise click.ClickException(f"no token with id {token_id}")

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
+from stoker.api.deps import ClusterServiceDep
 from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
 from stoker.clusters.service import ClusterService
 from stoker.clusters.views import full_view, list_view, product_view, services_view
@@ -56,66 +57,62 @@ class PaasRoute(APIRoute):
 router = APIRouter(prefix=BASE, tags=["Big Data PaaS API"], route_class=PaasRoute)
 
 
-def _clusters(request: Request) -> ClusterService:
-    service: ClusterService = request.app.state.services.clusters
-    return service
-
-
 def _cluster_path(cluster: dict[str, Any]) -> str:
     return f"{BASE}/clusters/{cluster['owner']}/{cluster['product']}/{cluster['version']}/{cluster['number']}"
 
 
 # -- products ----------------------------------------------------------------------------------
 @router.get("/products", summary="Product names", dependencies=[Depends(require("read"))])
-def products(request: Request) -> dict[str, Any]:
-    return {"products": _clusters(request).products.store.names()}
+def products(request: Request, service: ClusterServiceDep) -> dict[str, Any]:
+    return {"products": service.products.store.names()}
 
 
 @router.post("/products", status_code=201, summary="Register a product", response_model=None)
-def create_product(request: Request, body: Any = Body(...),
+def create_product(request: Request, service: ClusterServiceDep, body: Any = Body(...),
                    _p: Principal = Depends(require("admin"))) -> JSONResponse:
-    product = _clusters(request).products.create(lenient_json(body))
+    product = service.products.create(lenient_json(body))
     location = f"{BASE}/products/{product['name']}/{product['version']}"
     return JSONResponse(product_view(product, BASE), status_code=201, headers={"Location": location})
 
 
 @router.get("/products/{name}", summary="A product's versions", dependencies=[Depends(require("read"))])
-def versions(name: str, request: Request) -> dict[str, Any]:
-    return {"versions": _clusters(request).products.store.versions(name)}
+def versions(name: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
+    return {"versions": service.products.store.versions(name)}
 
 
 @router.get("/products/{name}/{version}", summary="A product: template, options, orchestrator",
             dependencies=[Depends(require("read"))])
-def product(name: str, version: str, request: Request) -> dict[str, Any]:
-    return product_view(_clusters(request).products.get(name, version), BASE)
+def product(name: str, version: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
+    return product_view(service.products.get(name, version), BASE)
 
 
 @router.put("/products/{name}/{version}/template", status_code=204, summary="Set the Jinja2 template",
             dependencies=[Depends(require("admin"))])
-async def put_template(name: str, version: str, request: Request) -> Response:
+async def put_template(name: str, version: str, request: Request, service: ClusterServiceDep) -> Response:
     text = await template_text(request)
-    await run_in_threadpool(_clusters(request).products.put_template, name, version, text,
+    await run_in_threadpool(service.products.put_template, name, version, text,
                             request.headers.get("content-type"))
     return Response(status_code=204)
 
 
 @router.put("/products/{name}/{version}/options", status_code=204, summary="Set the options",
             dependencies=[Depends(require("admin"))])
-def put_options(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
-    _clusters(request).products.put_options(name, version, lenient_json(body))
+def put_options(name: str, version: str, request: Request, service: ClusterServiceDep,
+                body: Any = Body(...)) -> Response:
+    service.products.put_options(name, version, lenient_json(body))
     return Response(status_code=204)
 
 
 @router.get("/products/{name}/{version}/options", summary="Read the options",
             dependencies=[Depends(require("read"))])
-def get_options(name: str, version: str, request: Request) -> dict[str, Any]:
-    options: dict[str, Any] = _clusters(request).products.get(name, version)["options"]
+def get_options(name: str, version: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
+    options: dict[str, Any] = service.products.get(name, version)["options"]
     return options
 
 
-async def _put_orchestrator(name: str, version: str, request: Request) -> Response:
+async def _put_orchestrator(name: str, version: str, request: Request, service: ClusterServiceDep) -> Response:
     body = await orchestrator_choice(request)
-    await run_in_threadpool(_clusters(request).products.put_orchestrator, name, version, body)
+    await run_in_threadpool(service.products.put_orchestrator, name, version, body)
     return Response(status_code=204)
 
 
@@ -127,9 +124,8 @@ for _spelling in ("orquestrator", "orchestrator"):  # the original's first spell
 
 @router.post("/products/{name}/{version}", status_code=202, summary="Launch a cluster ({\"size\": N, ...})",
              response_model=None)
-def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
+def launch(name: str, version: str, request: Request, service: ClusterServiceDep, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
-    service = _clusters(request)
     cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
     queue_url = f"{BASE}/queue/{cluster['id']}"
     return JSONResponse({"url": queue_url, "id": cluster["id"], "status": cluster["status"],
@@ -140,22 +136,21 @@ def launch(name: str, version: str, request: Request, body: Any = Body(default=N
 
 @router.get("/queue/{queue_id}", summary="A launch's queue entry: 303 to its cluster once registered",
             dependencies=[Depends(require("read"))], response_model=None)
-def queue(queue_id: str, request: Request) -> Response:
-    cluster = _clusters(request).store.get(queue_id)
+def queue(queue_id: str, request: Request, service: ClusterServiceDep) -> Response:
+    cluster = service.store.get(queue_id)
     return RedirectResponse(_cluster_path(cluster), status_code=303)
 
 
 # -- clusters ----------------------------------------------------------------------------------
 @router.get("/clusters", summary="Clusters (filter by status or product)")
-def clusters(request: Request, status: str | None = None, product: str | None = None,
+def clusters(request: Request, service: ClusterServiceDep, status: str | None = None, product: str | None = None,
              _p: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"clusters": list_view(_clusters(request), BASE, status=status, product=product)}
+    return {"clusters": list_view(service, BASE, status=status, product=product)}
 
 
 @router.get("/clusters/{ref}", summary="A cluster by id, else the clusters of user `ref`",
             dependencies=[Depends(require("read"))])
-def cluster_or_user(ref: str, request: Request) -> dict[str, Any]:
-    service = _clusters(request)
+def cluster_or_user(ref: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     if service.store.find(ref) is not None:
         return full_view(service, ref, BASE)
     return {"clusters": list_view(service, BASE, owner=ref)}
@@ -164,15 +159,14 @@ def cluster_or_user(ref: str, request: Request) -> dict[str, Any]:
 # The same path template as the GET above (`ref`, here a cluster id), so the document and the Allow
 # header of a 405 name one resource with both its methods.
 @router.delete("/clusters/{ref}", summary="Destroy a cluster (by id)", dependencies=[Depends(require("submit"))])
-def destroy(ref: str, request: Request) -> dict[str, Any]:
-    _clusters(request).destroy(ref)
+def destroy(ref: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
+    service.destroy(ref)
     return {"message": "success"}
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202, summary="Restart a degraded cluster's dead nodes",
              dependencies=[Depends(require("submit"))])
-def repair(cluster_id: str, request: Request) -> dict[str, Any]:
-    service = _clusters(request)
+def repair(cluster_id: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     service.repair(cluster_id)
     return full_view(service, cluster_id, BASE)
 
@@ -181,34 +175,33 @@ def repair(cluster_id: str, request: Request) -> dict[str, Any]:
 ClusterNumber = Annotated[int, Path(ge=1, le=limits.MAX_CLUSTER_NUMBER)]
 
 
-def _by_number(request: Request, user: str, product: str, version: str, n: int) -> dict[str, Any]:
-    service = _clusters(request)
+def _by_number(service: ClusterService, user: str, product: str, version: str, n: int) -> dict[str, Any]:
     return full_view(service, service.store.by_number(user, product, version, n)["id"], BASE)
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}", summary="A cluster by the original's URL",
             dependencies=[Depends(require("read"))])
-def cluster(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
-    return _by_number(request, user, product, version, n)
+def cluster(user: str, product: str, version: str, n: ClusterNumber, service: ClusterServiceDep) -> dict[str, Any]:
+    return _by_number(service, user, product, version, n)
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/nodes", summary="A cluster's nodes",
             dependencies=[Depends(require("read"))])
-def nodes(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
-    return {"nodes": _by_number(request, user, product, version, n)["nodes"]}
+def nodes(user: str, product: str, version: str, n: ClusterNumber, service: ClusterServiceDep) -> dict[str, Any]:
+    return {"nodes": _by_number(service, user, product, version, n)["nodes"]}
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/services", summary="A cluster's services",
             dependencies=[Depends(require("read"))])
-def services(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
-    service = _clusters(request)
+def services(user: str, product: str, version: str, n: ClusterNumber, request: Request,
+             service: ClusterServiceDep) -> dict[str, Any]:
     found = service.store.by_number(user, product, version, n)
     return {"services": services_view(found["spec"])}
 
 
 @router.delete("/clusters/{user}/{product}/{version}/{n}", summary="Destroy a cluster by the original's URL",
                dependencies=[Depends(require("submit"))])
-def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
-    service = _clusters(request)
+def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request,
+                      service: ClusterServiceDep) -> dict[str, Any]:
     service.destroy(service.store.by_number(user, product, version, n)["id"])
     return {"message": "success"}

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from stoker.api.auth import require
+from stoker.api.deps import RunStoreDep, ServicesDep
 from stoker.api.fastpath import write_now
 from stoker.core import limits
 from stoker.core.errors import Conflict, InvalidInput, NotFound
@@ -116,13 +117,12 @@ def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewR
              dependencies=[Depends(require("submit"))], response_model=None,
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "example": {"payload": {"message": "ping"}}}}}})
-def create_request(request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
+def create_request(services: ServicesDep, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
     """The body is kept as sent (extra fields too) and answered with its id. A payload of Stoker
     `steps` or a `job` is validated now; its options.s3 is sealed and shown redacted."""
     body = _body(raw, REQUEST_SHAPE)
     if "payload" not in body:
         raise InvalidInput(f"the processing request has no 'payload': send {REQUEST_SHAPE}")
-    services: Services = request.app.state.services
     new = _run_of(services, body["payload"])
     payload = body["payload"]
     if isinstance(payload, dict) and "options" in payload:
@@ -138,8 +138,8 @@ def create_request(request: Request, raw: bytes = Depends(raw_body)) -> dict[str
                         409: {"description": "an execution is active, the request already succeeded, "
                                              "or it failed too often (published as a dead letter)"},
                         422: {"description": "the body is not an object with force_error"}})
-async def create_execution(request_id: RequestId, request: Request, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
-    services: Services = request.app.state.services
+async def create_execution(request_id: RequestId, services: ServicesDep,
+                           raw: bytes = Depends(raw_body)) -> dict[str, Any]:
     return await write_now(services, lambda: _create_execution(services, request_id, raw))
 
 
@@ -177,16 +177,17 @@ def _sate_refusal(refusal: Conflict, request_id: str) -> Conflict:
 
 @router.get("/requests/{request_id}/results", summary="Results of a processing request's executions",
             dependencies=[Depends(require("read"))], response_model=None)
-def request_results(request_id: RequestId, request: Request) -> dict[str, Any]:
-    sate = SateStore(request.app.state.services.runs)
+def request_results(request_id: RequestId, runs: RunStoreDep) -> dict[str, Any]:
+    sate = SateStore(runs)
     sate.request(request_id)  # 404 for an unknown request
     return {"results": sate.results(request_id=request_id)}
 
 
 @router.get("/executions/{execution_id}/results", summary="The result of one execution",
             dependencies=[Depends(require("read"))], response_model=None)
-def execution_results(execution_id: Annotated[str, Path(max_length=limits.MAX_ID)], request: Request) -> dict[str, Any]:
-    sate = SateStore(request.app.state.services.runs)
+def execution_results(execution_id: Annotated[str, Path(max_length=limits.MAX_ID)],
+                      runs: RunStoreDep) -> dict[str, Any]:
+    sate = SateStore(runs)
     results = sate.results(execution_id=execution_id)
     if not results:
         if not sate.execution_exists(execution_id):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from stoker.api.auth import authorize, require
+from stoker.api.deps import ServicesDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.views import claimed_view
 from stoker.core import limits
+from stoker.services import Services
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/jobs", tags=["Speedy Gonzales API"])
@@ -26,8 +28,8 @@ class SpeedySubmit(BaseModel):
 
 @router.post("/submit", summary="Queue a job of steps; answers its job_id",
              dependencies=[Depends(require("submit"))], response_model=dict[str, str])
-async def submit(body: SpeedySubmit, request: Request) -> Response:
-    return await _submit(request.app.state.services, body)
+async def submit(body: SpeedySubmit, services: ServicesDep) -> Response:
+    return await _submit(services, body)
 
 
 async def quick_submit(request: QuickRequest) -> Response | None:
@@ -44,7 +46,7 @@ async def quick_submit(request: QuickRequest) -> Response | None:
     return await _submit(request.services, body)
 
 
-async def _submit(services: Any, body: SpeedySubmit) -> Response:
+async def _submit(services: Services, body: SpeedySubmit) -> Response:
     submitted = await Submitter(services).submit_async(RunRequest(steps=body.steps, options=body.options))
     return json_response({"job_id": submitted.run_id})
 
@@ -52,13 +54,12 @@ async def _submit(services: Any, body: SpeedySubmit) -> Response:
 @router.get("/pop", summary="Take the first queued job: the submitted body plus its id (204 when empty)",
             dependencies=[Depends(require("worker"))], response_model=None,
             responses={204: {"description": "the queue is empty"}})
-def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> Response | dict[str, Any]:
+def pop(services: ServicesDep, response: Response, worker_id: str = "speedy-pop") -> Response | dict[str, Any]:
     """The body is Speedy's, `{"job_id", "options", "steps"}`, options.s3 included: the popping
     Spark process is the one that needs it (the only place it is shown). The job is leased to the
     caller, who heartbeats and finishes it through the links in the headers (the worker protocol:
     `X-Stoker-Attempt`, `X-Stoker-Lease-Expires`, `Link`); if it never does, the lease expires and
     the job is queued again."""
-    services = request.app.state.services
     # Speedy's popper is a Spark process: container runs are left to workers with a runtime.
     claimed = services.queue.claim(worker_id, limit=1, lease_seconds=services.settings.lease_seconds,
                                    lanes=("spark", "instant"))
@@ -74,8 +75,8 @@ def pop(request: Request, response: Response, worker_id: str = "speedy-pop") -> 
 @router.get("/status/{job_id}", summary="QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED or NOT_FOUND",
             dependencies=[Depends(require("read"))], response_model=dict[str, str],
             responses={404: {"description": "no such job: {\"status\": \"NOT_FOUND\"}"}})
-async def status(job_id: str, request: Request) -> Response:
-    return await _status(request.app.state.services, job_id)
+async def status(job_id: str, services: ServicesDep) -> Response:
+    return await _status(services, job_id)
 
 
 async def quick_status(request: QuickRequest) -> Response:
@@ -84,7 +85,7 @@ async def quick_status(request: QuickRequest) -> Response:
     return await _status(request.services, request.path_params["job_id"])
 
 
-async def _status(services: Any, job_id: str) -> Response:
+async def _status(services: Services, job_id: str) -> Response:
     state = await read_now(services.db, services.runs.read_state(job_id))
     if state is None:
         return json_response({"status": "NOT_FOUND"}, 404)

@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stoker.api.auth import require
+from stoker.api.deps import ServicesDep
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, StokerError
-from stoker.services import Services
 from stoker.submission.container_tasks import (
     TaskCreate,
     TaskOperation,
@@ -87,25 +87,22 @@ def _route(method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any
     return decorate
 
 
-def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
 # -- tasks --------------------------------------------------------------------------------------
 @_route("GET", "/task", summary="List tasks (Id, Name, and their status)",
         dependencies=[Depends(require("read"))])
-def list_tasks(request: Request) -> list[dict[str, Any]]:
-    return [task_view(t) for t in _services(request).container_jobs.all()]
+def list_tasks(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
+    return [task_view(t) for t in services.container_jobs.all()]
 
 
 @_route("POST", "/task", status_code=201, summary="Register an image as a task; its import starts",
         dependencies=[Depends(require("submit"))],
         responses={409: {"description": "the repository is already a task"},
                    503: {"description": "no container runtime"}})
-def create_task(request: Request, body: Any = Body(None, examples=[{"repository": "localhost/stoker/busybox:latest",
+def create_task(request: Request, services: ServicesDep, body: Any = Body(None,
+                examples=[{"repository": "localhost/stoker/busybox:latest",
                                                                     "name": "busybox"}])) -> Any:
     def action() -> JSONResponse:
-        job = register(_services(request), _parse(TaskCreate, body))
+        job = register(services, _parse(TaskCreate, body))
         return JSONResponse({"task_id": job["id"], "status": job["status"]}, status_code=201,
                             headers={"Location": f"/task/{job['id']}/"})
     return _answer(action)
@@ -113,18 +110,18 @@ def create_task(request: Request, body: Any = Body(None, examples=[{"repository"
 
 @_route("GET", "/task/{task_id}", summary="A task: its image, status and the reason of an ERROR",
         dependencies=[Depends(require("read"))])
-def get_task(task_id: str, request: Request) -> Any:
-    return _answer(lambda: task_view(find_task(_services(request), task_id), detailed=True))
+def get_task(task_id: str, request: Request, services: ServicesDep) -> Any:
+    return _answer(lambda: task_view(find_task(services, task_id), detailed=True))
 
 
 @_route("POST", "/task/{task_id}", status_code=201, summary="Run a task N times (operation RUN)",
         dependencies=[Depends(require("submit"))],
         responses={404: {"description": "unknown task"}, 409: {"description": "the task is not READY"},
                    422: {"description": "times outside 1…10,000, or bad parameters"}})
-def run_task(task_id: str, request: Request,
+def run_task(task_id: str, request: Request, services: ServicesDep,
              body: Any = Body(None, examples=[{"operation": "RUN", "times": 3, "command": "echo hello"}])) -> Any:
     def action() -> JSONResponse:
-        batch_id = run_times(_services(request), task_id, _parse(TaskOperation, body))
+        batch_id = run_times(services, task_id, _parse(TaskOperation, body))
         return JSONResponse({"result_id": batch_id}, status_code=201,
                             headers={"Location": f"/result/{batch_id}/"})
     return _answer(action)
@@ -132,22 +129,22 @@ def run_task(task_id: str, request: Request,
 
 # -- results and details ------------------------------------------------------------------------
 @_route("GET", "/result", summary="List results (one per RUN of a task)", dependencies=[Depends(require("read"))])
-def list_results(request: Request) -> list[dict[str, Any]]:
-    return [result_view(b) for b in _services(request).container_jobs.batches()]
+def list_results(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
+    return [result_view(b) for b in services.container_jobs.batches()]
 
 
 @_route("GET", "/result/{result_id}", summary="A result: status, submitted_at, start, end, duration",
         dependencies=[Depends(require("read"))])
-def get_result(result_id: str, request: Request) -> Any:
-    return _answer(lambda: result_view(find_batch(_services(request), result_id)))
+def get_result(result_id: str, request: Request, services: ServicesDep) -> Any:
+    return _answer(lambda: result_view(find_batch(services, result_id)))
 
 
 @_route("POST", "/result/{result_id}", status_code=202, summary="Cancel a result (operation CANCEL)",
         dependencies=[Depends(require("submit"))],
         responses={404: {"description": "unknown result"}, 409: {"description": "nothing left to cancel"}})
-def operate_result(result_id: str, request: Request, body: Any = Body(None, examples=[{"operation": "CANCEL"}])) -> Any:
+def operate_result(result_id: str, request: Request, services: ServicesDep, body: Any = Body(None,
+                   examples=[{"operation": "CANCEL"}])) -> Any:
     def action() -> JSONResponse | dict[str, Any]:
-        services = _services(request)
         operation = _parse(ResultOperation, body)
         if operation.operation.upper() != "CANCEL":
             raise InvalidInput(f"unknown operation {operation.operation!r}: a result knows CANCEL")
@@ -157,9 +154,8 @@ def operate_result(result_id: str, request: Request, body: Any = Body(None, exam
 
 @_route("GET", "/result/{result_id}/detail", summary="One record per execution",
         dependencies=[Depends(require("read"))])
-def list_details(result_id: str, request: Request) -> Any:
+def list_details(result_id: str, request: Request, services: ServicesDep) -> Any:
     def action() -> list[dict[str, Any]]:
-        services = _services(request)
         find_batch(services, result_id)
         return [detail_view(r) for r in services.container_jobs.batch_runs(result_id)]
     return _answer(action)
@@ -167,15 +163,15 @@ def list_details(result_id: str, request: Request) -> Any:
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}", summary="One execution",
         dependencies=[Depends(require("read"))])
-def get_detail(result_id: str, detail_id: str, request: Request) -> Any:
-    return _answer(lambda: detail_view(find_detail(_services(request), result_id, detail_id)))
+def get_detail(result_id: str, detail_id: str, request: Request, services: ServicesDep) -> Any:
+    return _answer(lambda: detail_view(find_detail(services, result_id, detail_id)))
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}/logs",
         summary="An execution's output: stdout and stderr apart", dependencies=[Depends(require("read"))])
-def get_detail_logs(result_id: str, detail_id: str, request: Request) -> Any:
+def get_detail_logs(result_id: str, detail_id: str, request: Request, services: ServicesDep) -> Any:
     def action() -> dict[str, Any]:
-        row = find_detail(_services(request), result_id, detail_id)
+        row = find_detail(services, result_id, detail_id)
         output = row["attempt_result"] or {}
         return {"detail_id": detail_id, "result_id": result_id, "status": detail_status(row),
                 "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from stoker.api.deps import services_of
 from stoker.core.errors import StokerError
 from stoker.store.ui_sessions import UiSessionStore
 from stoker.ui.render import HERE, make_templates, render
@@ -23,7 +24,7 @@ from stoker.ui.session import SignInRequired
 def install(app: FastAPI) -> None:
     from stoker.ui import actions, clusters, pages, tasks
 
-    app.state.ui_sessions = UiSessionStore(app.state.services.db)
+    app.state.ui_sessions = UiSessionStore(services_of(app).db)
     app.state.ui_templates = make_templates()
     app.include_router(pages.router)
     app.include_router(actions.router)

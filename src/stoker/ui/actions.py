@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from stoker.api.deps import CatalogDep, JobStoreDep, RunStoreDep, ServicesDep, StorageRootsDep, TokenStoreDep
 from stoker.api.jobs import validate_job_steps
 from stoker.api.models import JobCreate
 from stoker.catalog import PathRefused, PipelineInvalid
@@ -23,10 +24,6 @@ from stoker.ui.render import render
 from stoker.ui.session import COOKIE, authorize, current_session, session_store
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
-
-
-def _services(request: Request) -> Any:
-    return request.app.state.services
 
 
 def _safe_next(target: str | None) -> str:
@@ -56,8 +53,8 @@ def sign_in_page(request: Request, next: str = "/ui/") -> HTMLResponse:
 
 
 @router.post("/sign-in")
-def sign_in(request: Request, token: str = Form(""), next: str = Form("/ui/")) -> Response:
-    principal = _services(request).tokens.lookup(token.strip()) if token.strip() else None
+def sign_in(request: Request, tokens: TokenStoreDep, token: str = Form(""), next: str = Form("/ui/")) -> Response:
+    principal = tokens.lookup(token.strip()) if token.strip() else None
     if principal is None:
         return render(request, "sign_in.html", None, status_code=401, next=_safe_next(next),
                       message="That token is unknown or revoked.")
@@ -89,7 +86,8 @@ def refused(request: Request, session: UiSession, exc: Exception, back: str) -> 
 
 
 @router.post("/runs")
-def submit_run(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+def submit_run(request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
+               csrf_token: str = Form(""),
                steps: str = Form(""), params: str = Form(""), back: str = Form("")) -> Response:
     """Submit an ad-hoc pipeline; then to the run's page (or back to the list it was sent from)."""
     authorize(session, "submit", csrf_token)
@@ -97,7 +95,7 @@ def submit_run(request: Request, session: UiSession = Depends(current_session), 
         run_steps = _json_field(steps, "steps", None)
         if not isinstance(run_steps, list):
             raise InvalidInput("steps must be a JSON list of steps, e.g. [[\"range\", 5], [\"count\"]]")
-        submitted = Submitter(_services(request)).submit(
+        submitted = Submitter(services).submit(
             RunRequest(steps=run_steps, params=_json_field(params, "parameters", {})))
     except (StokerError, PipelineInvalid, PathRefused) as exc:
         return refused(request, session, exc, "/ui/runs")
@@ -105,22 +103,22 @@ def submit_run(request: Request, session: UiSession = Depends(current_session), 
 
 
 @router.post("/runs/{run_id}/retry")
-def retry_run(run_id: str, request: Request, session: UiSession = Depends(current_session),
+def retry_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSession = Depends(current_session),
               csrf_token: str = Form(""), back: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        _services(request).runs.retry(run_id)
+        runs.retry(run_id)
     except StokerError as exc:
         return refused(request, session, exc, _safe_next(back or f"/ui/runs/{run_id}"))
     return see_other(f"/ui/runs/{run_id}")
 
 
 @router.post("/runs/{run_id}/cancel")
-def cancel_run(run_id: str, request: Request, session: UiSession = Depends(current_session),
+def cancel_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSession = Depends(current_session),
                csrf_token: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        _services(request).runs.cancel(run_id)
+        runs.cancel(run_id)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/runs/{run_id}")
     return see_other(f"/ui/runs/{run_id}")
@@ -128,14 +126,14 @@ def cancel_run(run_id: str, request: Request, session: UiSession = Depends(curre
 
 # ---- jobs ---------------------------------------------------------------------------------
 @router.post("/jobs")
-def save_job(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+def save_job(request: Request, jobs: JobStoreDep, catalog: CatalogDep, roots: StorageRootsDep,
+             session: UiSession = Depends(current_session), csrf_token: str = Form(""),
              name: str = Form(""), steps: str = Form(""), description: str = Form(""),
              max_attempts: int = Form(3), existing: str = Form("")) -> Response:
     """Create a pipeline job, or (existing=its name) change it; catalog problems are shown next to
     the steps they are about."""
     authorize(session, "submit", csrf_token)
-    services = _services(request)
-    job = services.runs.jobs.get(existing) if existing else None
+    job = jobs.get(existing) if existing else None
     try:
         parsed = _json_field(steps, "steps", [])
         if not isinstance(parsed, list):
@@ -143,12 +141,12 @@ def save_job(request: Request, session: UiSession = Depends(current_session), cs
         # The API's own model checks the name and policy, with the API's messages.
         body = JobCreate.model_validate({"name": existing or name.strip(), "steps": parsed,
                                          "description": description, "max_attempts": max_attempts})
-        validate_job_steps(services, parsed)
+        validate_job_steps(catalog, roots, parsed)
         if job is None:
-            services.runs.jobs.create(body.name, "pipeline", {"steps": parsed}, description=description,
+            jobs.create(body.name, "pipeline", {"steps": parsed}, description=description,
                                       max_attempts=max_attempts)
         else:
-            services.runs.jobs.update(existing, spec={"steps": parsed}, description=description,
+            jobs.update(existing, spec={"steps": parsed}, description=description,
                                       max_attempts=max_attempts)
     except ValidationError as exc:
         return render(request, "job_form.html", session, status_code=422, job=job, steps_text=steps,
@@ -165,11 +163,11 @@ def save_job(request: Request, session: UiSession = Depends(current_session), cs
 
 
 @router.post("/jobs/{name}/runs")
-def submit_job_run(name: str, request: Request, session: UiSession = Depends(current_session),
+def submit_job_run(name: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
                    csrf_token: str = Form(""), params: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        submitted = Submitter(_services(request)).submit(
+        submitted = Submitter(services).submit(
             RunRequest(params=_json_field(params, "parameters", {})), job_name=name)
     except (StokerError, PipelineInvalid, PathRefused) as exc:
         return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
@@ -178,24 +176,24 @@ def submit_job_run(name: str, request: Request, session: UiSession = Depends(cur
 
 # ---- tokens -------------------------------------------------------------------------------
 @router.post("/tokens", response_class=HTMLResponse)
-def create_token(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+def create_token(request: Request, tokens: TokenStoreDep, session: UiSession = Depends(current_session),
+                 csrf_token: str = Form(""),
                  name: str = Form(""), scopes: list[str] = Form([])) -> HTMLResponse:
     """The new token is in this one response and nowhere else: only its hash is stored."""
     authorize(session, "admin", csrf_token)
-    services = _services(request)
     unknown = [s for s in scopes if s not in SCOPES]
     if not name.strip() or not scopes or unknown:
-        return render(request, "tokens.html", session, status_code=422, tokens=services.tokens.list(),
+        return render(request, "tokens.html", session, status_code=422, tokens=tokens.list(),
                       new_token=None, message="Give the token a name and at least one known scope.")
-    token = services.tokens.create(name.strip(), scopes)
-    return render(request, "tokens.html", session, tokens=services.tokens.list(),
+    token = tokens.create(name.strip(), scopes)
+    return render(request, "tokens.html", session, tokens=tokens.list(),
                   new_token={"name": name.strip(), "scopes": sorted(scopes), "token": token})
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(token_id: str, request: Request, session: UiSession = Depends(current_session),
+def revoke_token(token_id: str, request: Request, tokens: TokenStoreDep, session: UiSession = Depends(current_session),
                  csrf_token: str = Form("")) -> Response:
     authorize(session, "admin", csrf_token)
-    if not _services(request).tokens.revoke(token_id):
+    if not tokens.revoke(token_id):
         return refused(request, session, InvalidInput(f"no token with id {token_id!r}"), "/ui/tokens")
     return see_other("/ui/tokens")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from stoker.api.deps import ClusterServiceDep
 from stoker.clusters.options import ProductOptions
 from stoker.clusters.service import STATUSES, ClusterService
 from stoker.core.errors import InvalidInput, StokerError
@@ -28,11 +29,6 @@ SECTIONS = ("required", "optional", "advanced")
 # The field of a launch form is named after the option with this prefix, so an option called
 # e.g. `csrf_token` cannot collide with the form's own fields.
 PREFIX = "opt:"
-
-
-def _clusters(request: Request) -> ClusterService:
-    service: ClusterService = request.app.state.services.clusters
-    return service
 
 
 # ---- pure helpers ----------------------------------------------------------------------------
@@ -102,14 +98,15 @@ def age(created_at: float, now: float | None = None) -> str:
 
 # ---- products --------------------------------------------------------------------------------
 @router.get("/products", response_class=HTMLResponse)
-def products_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    return render(request, "products.html", session, products=_clusters(request).products.store.all())
+def products_page(request: Request, service: ClusterServiceDep,
+                  session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return render(request, "products.html", session, products=service.products.store.all())
 
 
 @router.get("/products/{name}/{version}", response_class=HTMLResponse)
-def product_page(name: str, version: str, request: Request,
+def product_page(name: str, version: str, request: Request, service: ClusterServiceDep,
                  session: UiSession = Depends(current_session)) -> HTMLResponse:
-    product = _clusters(request).products.get(name, version)
+    product = service.products.get(name, version)
     return _product(request, session, product, None, None)
 
 
@@ -122,18 +119,18 @@ def _product(request: Request, session: UiSession, product: dict[str, Any], give
 
 
 @router.post("/products/{name}/{version}/clusters")
-async def launch(name: str, version: str, request: Request,
+async def launch(name: str, version: str, request: Request, service: ClusterServiceDep,
                  session: UiSession = Depends(current_session)) -> Response:
     """Launch with the form's options; a refusal comes back as the form, the service's words on top
     and next to the option they are about."""
     form = await request.form()
     authorize(session, "submit", str(form.get("csrf_token", "")))
     given = {k[len(PREFIX):]: str(v) for k, v in form.items() if k.startswith(PREFIX)}
-    return await run_in_threadpool(_launch, request, session, name, version, given)
+    return await run_in_threadpool(_launch, request, service, session, name, version, given)
 
 
-def _launch(request: Request, session: UiSession, name: str, version: str, given: dict[str, str]) -> Response:
-    service = _clusters(request)
+def _launch(request: Request, service: ClusterService, session: UiSession, name: str, version: str,
+            given: dict[str, str]) -> Response:
     product = service.products.get(name, version)
     try:
         cluster = service.launch(session.principal.name, name, version, form_options(product["options"], given))
@@ -144,19 +141,19 @@ def _launch(request: Request, session: UiSession, name: str, version: str, given
 
 # ---- clusters --------------------------------------------------------------------------------
 @router.get("/clusters", response_class=HTMLResponse)
-def clusters_page(request: Request, session: UiSession = Depends(current_session),
+def clusters_page(request: Request, service: ClusterServiceDep, session: UiSession = Depends(current_session),
                   status: str = "") -> HTMLResponse:
     if status and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    clusters = _clusters(request).store.list(status=status or None)  # one query: no nodes, no history
+    clusters = service.store.list(status=status or None)  # one query: no nodes, no history
     now = time.time()
     return render(request, "clusters.html", session, clusters=clusters[::-1], status=status, statuses=STATUSES,
                   after=live_horizon(request), ages={c["id"]: age(c["created_at"], now) for c in clusters})
 
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
-def cluster_page(cluster_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    service = _clusters(request)
+def cluster_page(cluster_id: str, request: Request, service: ClusterServiceDep,
+                 session: UiSession = Depends(current_session)) -> HTMLResponse:
     after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
     cluster = service.store.get(cluster_id)
     return render(request, "cluster.html", session, cluster=cluster, nodes=service.store.nodes(cluster_id),
@@ -165,22 +162,23 @@ def cluster_page(cluster_id: str, request: Request, session: UiSession = Depends
 
 
 @router.post("/clusters/{cluster_id}/destroy")
-def destroy(cluster_id: str, request: Request, session: UiSession = Depends(current_session),
+def destroy(cluster_id: str, request: Request, service: ClusterServiceDep,
+            session: UiSession = Depends(current_session),
             csrf_token: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        _clusters(request).destroy(cluster_id)
+        service.destroy(cluster_id)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
     return see_other(f"/ui/clusters/{quote(cluster_id)}")
 
 
 @router.post("/clusters/{cluster_id}/repair")
-def repair(cluster_id: str, request: Request, session: UiSession = Depends(current_session),
+def repair(cluster_id: str, request: Request, service: ClusterServiceDep, session: UiSession = Depends(current_session),
            csrf_token: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        _clusters(request).repair(cluster_id)
+        service.repair(cluster_id)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
     return see_other(f"/ui/clusters/{quote(cluster_id)}")

@@ -1,4 +1,5 @@
-"""The UI's pages (GET): each reads through the same services the API reads through."""
+"""The UI's pages (GET): each reads through the same dependencies and functions the API reads
+through (`stoker.api.deps`); none opens a transaction or reaches into app.state."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ import time
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
+from stoker.api.deps import (
+    CatalogDep,
+    DashboardDep,
+    DatabaseDep,
+    EventStoreDep,
+    JobStoreDep,
+    RunStoreDep,
+    TokenStoreDep,
+    stream_hub_of,
+)
+from stoker.api.stream import stream_events
 from stoker.api.views import run_view
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
-from stoker.events.store import EventStore, summary_view
-from stoker.sinks import stream
-from stoker.store.dashboard import Dashboard
-from stoker.store.sink_cursors import lag
+from stoker.events.store import summary_view
+from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.render import render
 from stoker.ui.session import current_session
@@ -28,23 +38,18 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 STATES = [s.value for s in RunState]
 
 
-def _services(request: Request) -> Any:
-    return request.app.state.services
-
-
 def live_horizon(request: Request) -> int:
     """The newest run event now: a page's live updates start after it, so none is missed between
     rendering the page and its stream connecting."""
-    return int(stream.hub_of(request).feed.horizon())
+    app: FastAPI = request.app
+    return int(stream_hub_of(app).feed.horizon())
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    services = _services(request)
-    dashboard = Dashboard(services.db)
+def overview(request: Request, dashboard: DashboardDep, db: DatabaseDep,
+             session: UiSession = Depends(current_session)) -> HTMLResponse:
     oldest = dashboard.oldest_queued_at()
-    with services.db.read() as conn:
-        sinks = lag(conn)
+    sinks = sink_lag(db)
     throughput = dashboard.throughput()
     return render(request, "overview.html", session, counts=dashboard.counts_by_state(), oldest_queued_at=oldest,
                   throughput=throughput, running=dashboard.running_attempts(), sinks=sinks,
@@ -57,7 +62,8 @@ SINCE = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 
 
 @router.get("/runs", response_class=HTMLResponse)
-def runs_page(request: Request, session: UiSession = Depends(current_session), job: str = "", state: str = "",
+def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = Depends(current_session),
+              job: str = "", state: str = "",
               since: str = "", batch: str = "", cursor: str | None = Query(None),
               limit: int = Query(50, ge=1, le=500)) -> HTMLResponse:
     if cursor is not None and not cursor.isdigit():
@@ -66,26 +72,25 @@ def runs_page(request: Request, session: UiSession = Depends(current_session), j
         raise InvalidInput(f"unknown state {state!r}; one of {', '.join(STATES)}")
     if since and since not in SINCE:
         raise InvalidInput(f"unknown time range {since!r}; one of {', '.join(SINCE)}")
-    services = _services(request)
-    runs, next_cursor = services.runs.list(
+    runs, next_cursor = runs_store.list(
         job=job or None, state=state or None, batch_id=batch or None, limit=limit,
         before_seq=int(cursor) if cursor else None,
         queued_after=time.time() - SINCE[since] if since else None)
     return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
                   job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
                   cursor_given=cursor is not None or bool(batch), after=live_horizon(request),
-                  jobs=[j["name"] for j in services.runs.jobs.list()])
+                  jobs=[j["name"] for j in runs_store.jobs.list()])
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    services = _services(request)
-    run = services.runs.get(run_id)
+def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep,
+             session: UiSession = Depends(current_session)) -> HTMLResponse:
+    run = runs.get(run_id)
     options = redacted_view(run["options"], run["has_secrets"])
     log_number, log_text = None, ""
     if run["attempts"]:
-        log_number, log_text = services.runs.attempt_log(run_id)
-    spark_apps = request.app.state.event_store.apps_of(
+        log_number, log_text = runs.attempt_log(run_id)
+    spark_apps = events.apps_of(
         sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
                   after=live_horizon(request),
@@ -108,17 +113,17 @@ def _timeline(run: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 @router.get("/runs/{run_id}/log")
-def run_log_download(run_id: str, request: Request, attempt: int | None = None,
+def run_log_download(run_id: str, runs: RunStoreDep, attempt: int | None = None,
                      _: UiSession = Depends(current_session)) -> PlainTextResponse:
-    number, text = _services(request).runs.attempt_log(run_id, attempt)
+    number, text = runs.attempt_log(run_id, attempt)
     return PlainTextResponse(text, headers={
         "Content-Disposition": f'attachment; filename="run-{run_id}-attempt-{number}.log"'})
 
 
 @router.get("/runs/{run_id}/result.{fmt}")
-def run_result_download(run_id: str, fmt: str, request: Request,
+def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
                         _: UiSession = Depends(current_session)) -> Response:
-    run = _services(request).runs.get(run_id, with_attempts=False)
+    run = runs.get(run_id, with_attempts=False)
     result = run["result"]
     if not isinstance(result, dict):
         raise NotFound(f"run {run_id} has no result: it is {run['state']}")
@@ -136,8 +141,8 @@ def run_result_download(run_id: str, fmt: str, request: Request,
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    return render(request, "jobs.html", session, jobs=_services(request).runs.jobs.list())
+def jobs_page(request: Request, jobs: JobStoreDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return render(request, "jobs.html", session, jobs=jobs.list())
 
 
 @router.get("/jobs/new", response_class=HTMLResponse)
@@ -148,36 +153,39 @@ def new_job_page(request: Request, session: UiSession = Depends(current_session)
 
 
 @router.get("/jobs/{name}", response_class=HTMLResponse)
-def job_page(name: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    job = _services(request).runs.jobs.get(name)
+def job_page(name: str, request: Request, jobs: JobStoreDep,
+             session: UiSession = Depends(current_session)) -> HTMLResponse:
+    job = jobs.get(name)
     return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
         job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None)
 
 
 @router.get("/functions", response_class=HTMLResponse)
-def functions_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    return render(request, "functions.html", session, functions=_services(request).catalog.describe(),
+def functions_page(request: Request, catalog: CatalogDep,
+                   session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return render(request, "functions.html", session, functions=catalog.describe(),
                   dumps=lambda v: orjson.dumps(v).decode())
 
 
 @router.get("/dead-letters", response_class=HTMLResponse)
-def dead_letters_page(request: Request, session: UiSession = Depends(current_session),
+def dead_letters_page(request: Request, runs: RunStoreDep, session: UiSession = Depends(current_session),
                       cursor: int | None = Query(None)) -> HTMLResponse:
-    entries, next_cursor = _services(request).runs.dead_letters(limit=50, before_id=cursor)
+    entries, next_cursor = runs.dead_letters(limit=50, before_id=cursor)
     return render(request, "dead_letters.html", session, entries=entries, next_cursor=next_cursor)
 
 
 @router.get("/tokens", response_class=HTMLResponse)
-def tokens_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
+def tokens_page(request: Request, tokens: TokenStoreDep,
+                session: UiSession = Depends(current_session)) -> HTMLResponse:
     if not session.principal.allows("admin"):
         return render(request, "message.html", session, status_code=403, title="Tokens",
                       message="Only an admin token sees and manages tokens.")
-    return render(request, "tokens.html", session, tokens=_services(request).tokens.list(), new_token=None)
+    return render(request, "tokens.html", session, tokens=tokens.list(), new_token=None)
 
 
 @router.get("/spark", response_class=HTMLResponse)
-def spark_apps_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    store: EventStore = request.app.state.event_store
+def spark_apps_page(request: Request, store: EventStoreDep,
+                    session: UiSession = Depends(current_session)) -> HTMLResponse:
     apps = [(job, r) for job in store.job_names() for r in store.runs(job)]
     return render(request, "spark_apps.html", session, apps=apps)
 
@@ -189,11 +197,10 @@ JOB_BARS = 100
 
 
 @router.get("/spark/{job_name}/{run_id}", response_class=HTMLResponse)
-def spark_app_page(job_name: str, run_id: str, request: Request,
+def spark_app_page(job_name: str, run_id: str, request: Request, store: EventStoreDep,
                    session: UiSession = Depends(current_session),
                    order: str = Query("id", pattern="^(id|duration)$"),
                    offset: int = Query(0, ge=0, le=10**9)) -> HTMLResponse:
-    store: EventStore = request.app.state.event_store
     app = store.app(job_name, run_id)
     analysis = store.analysis(app)
     stages = analysis["stages"]
@@ -239,18 +246,17 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[st
 
 
 @router.get("/spark/{job_name}/{run_id}/events.ndjson")
-def spark_events_download(job_name: str, run_id: str, request: Request,
+def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
                           _: UiSession = Depends(current_session)) -> StreamingResponse:
-    store: EventStore = request.app.state.event_store
     app = store.app(job_name, run_id)
     return StreamingResponse(store.stream_events(app["id"]), media_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{job_name}-{run_id}-events.ndjson"'})
 
 
 @router.get("/stream")
-async def run_events_stream(request: Request, _: UiSession = Depends(current_session),
+async def run_events_stream(request: Request, jobs: JobStoreDep, _: UiSession = Depends(current_session),
                             after: int | None = Query(None, ge=0)) -> StreamingResponse:
     """The API's run-event stream (GET /api/v1/events/stream), authorised by the session cookie,
     since a browser's EventSource cannot send a bearer token."""
-    return await stream.stream_events(request, job=None, run=None, after=after, keepalive=15.0,
-                                      last_event_id=request.headers.get("Last-Event-ID"))
+    return await stream_events(request, stream_hub_of(request.app), jobs, job=None, run=None, after=after,
+                               keepalive=15.0, last_event_id=request.headers.get("Last-Event-ID"))

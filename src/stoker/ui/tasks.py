@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from stoker.api.deps import ServicesDep
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.services import Services
 from stoker.store.ui_sessions import UiSession
@@ -24,10 +25,6 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 # The fields of the register form besides the image and name, as the API takes them.
 LIMIT_FIELDS = ("command", "env", "timeout_seconds", "memory_mb", "cpus", "network")
-
-
-def _services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def parse_env(text: str) -> dict[str, str] | None:
@@ -60,19 +57,20 @@ def _limits(command: str, env: str, timeout_seconds: str, memory_mb: str, cpus: 
 
 # ---- tasks ---------------------------------------------------------------------------------
 @router.get("/tasks", response_class=HTMLResponse)
-def tasks_page(request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    return _tasks(request, session)
+def tasks_page(request: Request, services: ServicesDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
+    return _tasks(request, services, session)
 
 
-def _tasks(request: Request, session: UiSession, *, status_code: int = 200, message: str | None = None,
+def _tasks(request: Request, services: Services, session: UiSession, *, status_code: int = 200,
+           message: str | None = None,
            form: dict[str, str] | None = None) -> HTMLResponse:
-    services = _services(request)
     return render(request, "tasks.html", session, status_code=status_code, tasks=services.container_jobs.all(),
                   runtime=services.containers, message=message, form=form or {})
 
 
 @router.post("/tasks")
-def register_task(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+def register_task(request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
+                  csrf_token: str = Form(""),
                   repository: str = Form(""), name: str = Form(""), command: str = Form(""),
                   env: str = Form(""), timeout_seconds: str = Form(""), memory_mb: str = Form(""),
                   cpus: str = Form(""), network: str = Form("")) -> Response:
@@ -83,17 +81,17 @@ def register_task(request: Request, session: UiSession = Depends(current_session
         body = {"repository": repository.strip(), **_limits(command, env, timeout_seconds, memory_mb, cpus, network)}
         if name.strip():
             body["name"] = name.strip()
-        job = tasks_service.register(_services(request), tasks_service.TaskCreate.model_validate(body))
+        job = tasks_service.register(services, tasks_service.TaskCreate.model_validate(body))
     except ValidationError as exc:
-        return _tasks(request, session, status_code=422, message=_words(exc), form=form)
+        return _tasks(request, services, session, status_code=422, message=_words(exc), form=form)
     except StokerError as exc:
-        return _tasks(request, session, status_code=exc.status_code, message=exc.message, form=form)
+        return _tasks(request, services, session, status_code=exc.status_code, message=exc.message, form=form)
     return see_other(f"/ui/tasks/{quote(job['id'])}")
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(task_id: str, request: Request, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    services = _services(request)
+def task_page(task_id: str, request: Request, services: ServicesDep,
+              session: UiSession = Depends(current_session)) -> HTMLResponse:
     task = tasks_service.find_task(services, task_id)
     results = [tasks_service.result_view(b) for b in services.container_jobs.batches(job_id=task["id"])]
     return render(request, "task.html", session, task=task, view=tasks_service.task_view(task, detailed=True),
@@ -101,7 +99,7 @@ def task_page(task_id: str, request: Request, session: UiSession = Depends(curre
 
 
 @router.post("/tasks/{task_id}/run")
-def run_task(task_id: str, request: Request, session: UiSession = Depends(current_session),
+def run_task(task_id: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
              csrf_token: str = Form(""), times: str = Form("1"), command: str = Form(""),
              env: str = Form(""), timeout_seconds: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
@@ -111,7 +109,7 @@ def run_task(task_id: str, request: Request, session: UiSession = Depends(curren
             raise InvalidInput(f"times must be a whole number from 1 to {tasks_service.MAX_TIMES:,}, not {times!r}")
         body = {"times": int(times), **_limits(command, env, timeout_seconds, "", "", "")}
         operation = tasks_service.TaskOperation.model_validate(body)
-        result_id = tasks_service.run_times(_services(request), task_id, operation)
+        result_id = tasks_service.run_times(services, task_id, operation)
     except ValidationError as exc:
         return refused(request, session, InvalidInput(_words(exc)), back)
     except StokerError as exc:
@@ -125,9 +123,8 @@ DETAILS_PER_PAGE = 100
 
 
 @router.get("/results/{result_id}", response_class=HTMLResponse)
-def result_page(result_id: str, request: Request, session: UiSession = Depends(current_session),
+def result_page(result_id: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
                 offset: int = Query(0, ge=0, le=tasks_service.MAX_TIMES)) -> HTMLResponse:
-    services = _services(request)
     after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
     result = tasks_service.result_view(tasks_service.find_batch(services, result_id))
     rows = services.container_jobs.batch_runs(result_id, limit=DETAILS_PER_PAGE, offset=offset)
@@ -138,20 +135,20 @@ def result_page(result_id: str, request: Request, session: UiSession = Depends(c
 
 
 @router.post("/results/{result_id}/cancel")
-def cancel_result(result_id: str, request: Request, session: UiSession = Depends(current_session),
+def cancel_result(result_id: str, request: Request, services: ServicesDep,
+                  session: UiSession = Depends(current_session),
                   csrf_token: str = Form("")) -> Response:
     authorize(session, "submit", csrf_token)
     try:
-        tasks_service.cancel(_services(request), result_id)
+        tasks_service.cancel(services, result_id)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/results/{quote(result_id)}")
     return see_other(f"/ui/results/{quote(result_id)}")
 
 
 @router.get("/results/{result_id}/details/{detail_id}", response_class=HTMLResponse)
-def detail_page(result_id: str, detail_id: str, request: Request,
+def detail_page(result_id: str, detail_id: str, request: Request, services: ServicesDep,
                 session: UiSession = Depends(current_session)) -> HTMLResponse:
-    services = _services(request)
     after = live_horizon(request)
     row = tasks_service.find_detail(services, result_id, detail_id)
     output = row["attempt_result"] or {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from functools import partial
 
 import orjson
@@ -20,33 +19,15 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
+from stoker.api.deps import JobStoreDep, StreamHub, StreamHubDep
 from stoker.core.errors import InvalidInput
 from stoker.sinks.events import Event
-from stoker.sinks.feed import OutboxFeed
-from stoker.sinks.signal import AsyncSignal
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 BATCH = 500
 FALLBACK_POLL_SECONDS = 1.0  # for events written by other processes (no local wake-up for those)
 RECONNECT_MS = 2000
-
-
-@dataclass
-class StreamHub:
-    """What all streams of one app share: the outbox reader and the wake-up fan-out."""
-
-    feed: OutboxFeed
-    signal: AsyncSignal
-
-
-def hub_of(request: Request) -> StreamHub:
-    state = request.app.state
-    hub = getattr(state, "event_stream_hub", None)
-    if hub is None:  # made on first use, on the event loop's thread, so no race
-        services = state.services
-        hub = state.event_stream_hub = StreamHub(OutboxFeed(services.db), AsyncSignal(services.wakeup))
-    return hub
 
 
 def format_event(event: Event) -> bytes:
@@ -60,17 +41,17 @@ def format_event(event: Event) -> bytes:
 )
 async def stream_events(
     request: Request,
+    hub: StreamHubDep,
+    jobs: JobStoreDep,
     job: str | None = Query(None, description="only this job's runs (name or id)"),
     run: str | None = Query(None, description="only this run"),
     after: int | None = Query(None, ge=0, le=2**63 - 1, description="start after this event id (0: from the oldest)"),
     keepalive: float = Query(15.0, ge=0.05, le=300, description="seconds between keep-alive comments"),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
-    services = request.app.state.services
-    hub = hub_of(request)
     job_ids = None
     if job is not None:
-        job_ids = [(await run_in_threadpool(services.runs.jobs.get, job))["id"]]  # 404 if unknown
+        job_ids = [(await run_in_threadpool(jobs.get, job))["id"]]  # 404 if unknown
     if last_event_id:  # a reconnect: it knows better than the URL it reconnects to
         if not last_event_id.isdigit():
             raise InvalidInput(f"Last-Event-ID must be an event id (an integer), got {last_event_id!r}")

@@ -1,26 +1,24 @@
-"""FastAPI assembly: routers, error shapes, and the background duties of a `stoker serve` process."""
+"""Assembly: `create_app` (routers, error shapes, observability) over the object graph `wiring`
+builds; the background duties of a process (`background.py`); the uvicorn server (`server.py`)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from stoker import __version__
+from stoker.app.background import Background
 from stoker.core.errors import StokerError
-from stoker.core.routing import SPARK_SESSION
 from stoker.services import Services
 
-if TYPE_CHECKING:
-    from stoker.worker.child import WorkerChild
-
 log = logging.getLogger(__name__)
+
+__all__ = ["Background", "create_app", "database_error_response"]
 
 DESCRIPTION = """Stoker runs parameterised data jobs on Apache Spark.
 
@@ -86,17 +84,13 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from stoker.api import functions, health, jobs, metrics, runs, worker
-    from stoker.clusters import api as clusters_api
+    from stoker.api import clusters, events, functions, health, jobs, metrics, runs, stream, webhooks, worker
     from stoker.compat import paas, sate, speedy, stevedore
-    from stoker.events.api import router as spark_events_router
-    from stoker.sinks.api import router as run_events_router
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
-    app.include_router(spark_events_router)
-    for module in (health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, clusters_api, paas):
+    for module in (events, health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, clusters, paas,
+                   stream, webhooks):
         app.include_router(module.router)
-    app.include_router(run_events_router)
     from stoker.api.fastpath import install_quick_routes
 
     install_quick_routes(app, {
@@ -184,82 +178,3 @@ def database_error_response(exc: Exception) -> JSONResponse:
                             status_code=503, headers={"Retry-After": "2"})
     log.error("database error", exc_info=exc)
     return JSONResponse({"detail": "internal error (logged on the server)"}, status_code=500)
-
-
-class Background:
-    """The duties of a serve (or worker) process besides HTTP: the embedded worker, the reaper, the
-    run-event publisher (webhooks, NATS) and, on PostgreSQL, the LISTEN thread that wakes them."""
-
-    def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
-                 worker_id: str | None = None, worker_child: WorkerChild | None = None,
-                 cluster_duties: bool = True) -> None:
-        from stoker.clusters.duties import ClusterDuties
-        from stoker.sinks.publisher import Publisher
-        from stoker.store.ui_sessions import ui_session_pruner
-        from stoker.worker.loop import Worker
-        from stoker.worker.reaper import Reaper
-
-        self.services = services
-        self.worker = Worker.embedded(services, worker_id=worker_id) if embedded_worker else None
-        self.worker_child = worker_child  # or the worker runs in a child process
-        self.warm_spark = warm_spark
-        self.reaper = Reaper(services)
-        from stoker.events.silence import SilentAppReaper
-        from stoker.events.store import EventStore
-
-        settings = services.settings
-        self.silent_apps = SilentAppReaper(EventStore(services.db), settings.spark_app_silence_seconds,
-                                           interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
-        self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
-        self.session_pruner = ui_session_pruner(services.db)
-        # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
-        self.clusters = ClusterDuties(services.clusters) if cluster_duties else None
-        self.listener = None
-        self._drain_lock = threading.Lock()
-        self._drained = False
-        if not services.db.is_sqlite:
-            from stoker.store.notify import PostgresListener
-
-            self.listener = PostgresListener(services.db.url, services.wakeup)
-
-    def start(self) -> None:
-        if self.listener is not None:
-            self.listener.start()
-        self.reaper.start()
-        self.silent_apps.start()
-        self.session_pruner.start()
-        self.publisher.start()
-        if self.clusters is not None:
-            self.clusters.start()
-        if self.worker_child is not None:
-            self.worker_child.start()
-        if self.worker is not None:
-            self.worker.start()
-            session = self.worker.executors.get(SPARK_SESSION)
-            if self.warm_spark and session is not None and hasattr(session, "warm"):
-                session.warm()
-
-    def drain(self) -> None:
-        """The first half of a shutdown, run while the API still answers: stop claiming, let
-        running attempts finish within the grace period (or hand them back), and stop the Spark
-        sessions, whose listeners then deliver their last events (the ApplicationEnd among them)
-        to this very API. Safe to call twice; `stop` calls it too."""
-        with self._drain_lock:
-            if self._drained:
-                return
-            if self.worker_child is not None:
-                self.worker_child.stop()
-            if self.worker is not None:
-                self.worker.stop()
-            self._drained = True
-
-    def stop(self) -> None:
-        self.drain()
-        self.reaper.stop()
-        self.silent_apps.stop()
-        self.session_pruner.stop()
-        self.publisher.stop()
-        if self.clusters is not None:
-            self.clusters.stop()
-        if self.listener is not None:
-            self.listener.stop()

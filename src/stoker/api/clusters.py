@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
+from stoker.api.deps import ClusterServiceDep
 from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
 from stoker.clusters.duties import LEASE, holder_host_pid
-from stoker.clusters.service import ClusterService
 from stoker.clusters.views import full_view, list_view, product_view
 from stoker.core.times import iso
 from stoker.store.leases import LeaseStore
@@ -21,33 +21,27 @@ BASE = "/api/v1"
 router = APIRouter(prefix=BASE, tags=["clusters"])
 
 
-def _clusters(request: Request) -> ClusterService:
-    service: ClusterService = request.app.state.services.clusters
-    return service
-
-
 @router.get("/products", summary="List products with their versions", dependencies=[Depends(require("read"))])
-def list_products(request: Request) -> dict[str, Any]:
-    return {"products": [product_view(p, BASE) for p in _clusters(request).products.store.all()]}
+def list_products(service: ClusterServiceDep) -> dict[str, Any]:
+    return {"products": [product_view(p, BASE) for p in service.products.store.all()]}
 
 
 @router.post("/products", status_code=201, summary="Register a product (name, version, description, logo_url)",
              dependencies=[Depends(require("admin"))])
-def create_product(request: Request, body: Any = Body(...)) -> dict[str, Any]:
-    return product_view(_clusters(request).products.create(body), BASE)
+def create_product(service: ClusterServiceDep, body: Any = Body(...)) -> dict[str, Any]:
+    return product_view(service.products.create(body), BASE)
 
 
 @router.get("/products/{name}/{version}", summary="A product with its template, options and orchestrator",
             dependencies=[Depends(require("read"))])
-def get_product(name: str, version: str, request: Request) -> dict[str, Any]:
-    return product_view(_clusters(request).products.get(name, version), BASE)
+def get_product(name: str, version: str, service: ClusterServiceDep) -> dict[str, Any]:
+    return product_view(service.products.get(name, version), BASE)
 
 
 @router.post("/products/{name}/{version}/clusters", status_code=202,
              summary="Launch a cluster of a product with options (e.g. {\"size\": 2})", response_model=None)
-def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
+def launch(name: str, version: str, service: ClusterServiceDep, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
-    service = _clusters(request)
     cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
     view = full_view(service, cluster["id"], BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
@@ -55,13 +49,13 @@ def launch(name: str, version: str, request: Request, body: Any = Body(default=N
 
 @router.get("/cluster-duties", summary="Which `stoker serve` replica runs the cluster duties now",
             dependencies=[Depends(require("read"))])
-def cluster_duties(request: Request) -> dict[str, Any]:
+def cluster_duties(service: ClusterServiceDep) -> dict[str, Any]:
     """The holder of the `cluster-duties` lease: the one replica that schedules, launches,
     reconciles and repairs clusters (its host and process id), since when, and until when it holds
     the lease unless it renews it (database time). `holder` is null when no replica has held it
     since the last clean stop; `expired` is true when its holder stopped renewing it and another
     replica is about to take over."""
-    lease = LeaseStore(_clusters(request).store.db).get(LEASE)
+    lease = LeaseStore(service.store.db).get(LEASE)
     if lease is None:
         return {"lease": LEASE, "holder": None, "host": None, "pid": None, "acquired_at": None,
                 "expires_at": None, "expired": None}
@@ -73,42 +67,40 @@ def cluster_duties(request: Request) -> dict[str, Any]:
 
 @router.get("/clusters", summary="List clusters (filter by status or product)",
             dependencies=[Depends(require("read"))])
-def list_clusters(request: Request, status: str | None = None, product: str | None = None) -> dict[str, Any]:
-    return {"clusters": list_view(_clusters(request), BASE, status=status, product=product)}
+def list_clusters(service: ClusterServiceDep, status: str | None = None, product: str | None = None) -> dict[str, Any]:
+    return {"clusters": list_view(service, BASE, status=status, product=product)}
 
 
 @router.get("/clusters/{cluster_id}", summary="A cluster: status, history, master URL and nodes",
             dependencies=[Depends(require("read"))])
-def get_cluster(cluster_id: str, request: Request) -> dict[str, Any]:
-    return full_view(_clusters(request), cluster_id, BASE)
+def get_cluster(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
+    return full_view(service, cluster_id, BASE)
 
 
 @router.get("/clusters/{cluster_id}/nodes", summary="A cluster's nodes", dependencies=[Depends(require("read"))])
-def cluster_nodes(cluster_id: str, request: Request) -> dict[str, Any]:
-    return {"nodes": full_view(_clusters(request), cluster_id, BASE)["nodes"]}
+def cluster_nodes(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
+    return {"nodes": full_view(service, cluster_id, BASE)["nodes"]}
 
 
 @router.delete("/clusters/{cluster_id}", summary="Destroy a cluster: stop every node, then `destroyed`",
                dependencies=[Depends(require("submit"))])
-def destroy(cluster_id: str, request: Request) -> dict[str, Any]:
-    service = _clusters(request)
+def destroy(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
     service.destroy(cluster_id)
     return full_view(service, cluster_id, BASE)
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202,
              summary="Restart the dead nodes of a degraded cluster", dependencies=[Depends(require("submit"))])
-def repair(cluster_id: str, request: Request) -> dict[str, Any]:
-    service = _clusters(request)
+def repair(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
     service.repair(cluster_id)
     return full_view(service, cluster_id, BASE)
 
 
 @router.put("/products/{name}/{version}/template", status_code=204,
             summary="Set the Jinja2 template (JSON, or YAML by content type)", dependencies=[Depends(require("admin"))])
-async def put_template(name: str, version: str, request: Request) -> Response:
+async def put_template(name: str, version: str, request: Request, service: ClusterServiceDep) -> Response:
     text = await template_text(request)
-    await run_in_threadpool(_clusters(request).products.put_template, name, version, text,
+    await run_in_threadpool(service.products.put_template, name, version, text,
                             request.headers.get("content-type"))
     return Response(status_code=204)
 
@@ -116,15 +108,15 @@ async def put_template(name: str, version: str, request: Request) -> Response:
 @router.put("/products/{name}/{version}/options", status_code=204,
             summary="Set the options: required, optional, advanced (values are defaults), descriptions",
             dependencies=[Depends(require("admin"))])
-def put_options(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
-    _clusters(request).products.put_options(name, version, lenient_json(body))
+def put_options(name: str, version: str, service: ClusterServiceDep, body: Any = Body(...)) -> Response:
+    service.products.put_options(name, version, lenient_json(body))
     return Response(status_code=204)
 
 
 @router.put("/products/{name}/{version}/orchestrator", status_code=204,
             summary="Choose a server-side orchestrator by name ({\"name\": \"local\"}); code is never accepted",
             dependencies=[Depends(require("admin"))])
-async def put_orchestrator(name: str, version: str, request: Request) -> Response:
+async def put_orchestrator(name: str, version: str, request: Request, service: ClusterServiceDep) -> Response:
     body = await orchestrator_choice(request)
-    await run_in_threadpool(_clusters(request).products.put_orchestrator, name, version, body)
+    await run_in_threadpool(service.products.put_orchestrator, name, version, body)
     return Response(status_code=204)

@@ -1,4 +1,5 @@
-"""HTTP: `POST /collect` (the listener's endpoint, seed-apis.md §4) and the native read API."""
+"""The Spark event collector over HTTP: `POST /collect` (the listener's endpoint, seed-apis.md §4)
+and the native read API of collected events (the collector itself is `stoker.events`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from stoker.api.auth import require
+from stoker.api.deps import EventStoreDep, PayloadCheckerDep
 from stoker.events.body import BodyLimits
 from stoker.events.ingest_errors import MalformedBody, PayloadTooLarge
-from stoker.events.store import EventStore, duration_view, summary_view
+from stoker.events.store import duration_view, summary_view
 from stoker.store.tokens import Principal
 
 router = APIRouter(tags=["spark events"])
@@ -111,11 +113,6 @@ _PAYLOAD_DOC = {
 }
 
 
-def _store(request: Request) -> EventStore:
-    store: EventStore = request.app.state.event_store
-    return store
-
-
 def _limits(request: Request) -> BodyLimits:
     return getattr(request.app.state, "event_body_limits", None) or BodyLimits()
 
@@ -139,13 +136,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 @router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,
              summary="Store a payload of Spark listener events (the listener posts here)")
-async def collect(request: Request, _: Principal = Depends(require("ingest"))) -> Response:
+async def collect(request: Request, store: EventStoreDep, checker: PayloadCheckerDep,
+                  _: Principal = Depends(require("ingest"))) -> Response:
     limits = _limits(request)
     body = await _read_body(request, limits.max_compressed_bytes)
     # Checking is CPU work, done in helper processes (checking.py); storing is database work, in a
     # thread: neither on the event loop.
-    payload = await request.app.state.payload_checker.check(body, limits)
-    result = await run_in_threadpool(_store(request).ingest, payload, body)
+    payload = await checker.check(body, limits)
+    result = await run_in_threadpool(store.ingest, payload, body)
     request.app.state.process_metrics.ingested(len(body), result.events)
     # The acknowledgement is two fixed fields: written directly, not validated by the response model.
     return Response(b'{"status":"%s","events":%d}' % (result.status.encode(), result.events),
@@ -153,14 +151,14 @@ async def collect(request: Request, _: Principal = Depends(require("ingest"))) -
 
 
 @router.get("/api/v1/spark/jobs", response_model=JobList, summary="Job names with Spark events")
-def list_jobs(request: Request, _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"jobs": _store(request).job_names()}
+def list_jobs(store: EventStoreDep, _: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"jobs": store.job_names()}
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs", response_model=RunList,
             summary="The runs (Spark apps) of a job")
-def list_runs(job_name: str, request: Request, _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"job_name": job_name, "runs": _store(request).runs(job_name)}
+def list_runs(job_name: str, store: EventStoreDep, _: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"job_name": job_name, "runs": store.runs(job_name)}
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/events",
@@ -168,22 +166,21 @@ def list_runs(job_name: str, request: Request, _: Principal = Depends(require("r
             responses={200: {"content": {NDJSON: {}},
                              "description": "One event per line, exactly as received, sorted by "
                                             "generated_at (ties in arrival order)."}})
-def run_events(job_name: str, run_id: str, request: Request,
+def run_events(job_name: str, run_id: str, store: EventStoreDep,
                _: Principal = Depends(require("read"))) -> StreamingResponse:
-    store = _store(request)
     app = store.app(job_name, run_id)  # 404 before the stream starts
     return StreamingResponse(store.stream_events(app["id"]), media_type=NDJSON)
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/duration", response_model=Duration,
             summary="Application duration from its start and end Timestamps")
-def run_duration(job_name: str, run_id: str, request: Request,
+def run_duration(job_name: str, run_id: str, store: EventStoreDep,
                  _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return duration_view(_store(request).app(job_name, run_id))
+    return duration_view(store.app(job_name, run_id))
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/summary", response_model=Summary,
             summary="What the application did, maintained at ingest")
-def run_summary(job_name: str, run_id: str, request: Request,
+def run_summary(job_name: str, run_id: str, store: EventStoreDep,
                 _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return summary_view(_store(request).app(job_name, run_id))
+    return summary_view(store.app(job_name, run_id))

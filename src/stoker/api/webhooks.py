@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from stoker.api.auth import require
-from stoker.sinks.webhooks import WebhookStore
+from stoker.api.deps import WebhookStoreDep
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(require("admin"))])
 
@@ -23,27 +23,22 @@ class WebhookCreate(BaseModel):
     description: str = Field("", max_length=1000)
 
 
-def _store(request: Request) -> WebhookStore:
-    services = request.app.state.services
-    return WebhookStore(services.db, services.secrets)
-
-
 @router.post("", status_code=201, summary="Register a webhook; the answer shows its secret, once")
-def create_webhook(body: WebhookCreate, request: Request) -> dict[str, Any]:
-    return _store(request).create(body.url, body.events, body.secret, body.description)
+def create_webhook(body: WebhookCreate, store: WebhookStoreDep) -> dict[str, Any]:
+    return store.create(body.url, body.events, body.secret, body.description)
 
 
 @router.get("", summary="List webhooks and their delivery state (secrets are never shown)")
-def list_webhooks(request: Request) -> dict[str, Any]:
-    return {"webhooks": _store(request).list()}
+def list_webhooks(store: WebhookStoreDep) -> dict[str, Any]:
+    return {"webhooks": store.list()}
 
 
 @router.get("/{webhook_id}", summary="One webhook and its delivery state")
-def get_webhook(webhook_id: str, request: Request) -> dict[str, Any]:
-    return _store(request).get(webhook_id)
+def get_webhook(webhook_id: str, store: WebhookStoreDep) -> dict[str, Any]:
+    return store.get(webhook_id)
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook; its deliveries stop")
-def delete_webhook(webhook_id: str, request: Request) -> Response:
-    _store(request).delete(webhook_id)
+def delete_webhook(webhook_id: str, store: WebhookStoreDep) -> Response:
+    store.delete(webhook_id)
     return Response(status_code=204)

@@ -1,0 +1,63 @@
+"""Building the object graph of one process (`Services`) from `Settings`, and the first start's
+admin token."""
+
+from __future__ import annotations
+
+from stoker.config import Settings
+from stoker.core.secrets import SecretBox
+from stoker.services import Services
+from stoker.store.db import Database
+from stoker.store.group_commit import GroupCommitter
+from stoker.store.notify import Wakeup
+from stoker.store.queue import Queue
+from stoker.store.runs import RunStore
+from stoker.store.tokens import SCOPES, TokenCache, TokenStore
+
+
+def build_services(settings: Settings, *, migrate: bool = True) -> Services:
+    from stoker.catalog import StorageRoots, load_catalog
+    from stoker.clusters.service import ClusterService
+    from stoker.clusters.settings import ClusterSettings
+    from stoker.containers.importer import ImageImporter
+    from stoker.containers.runtime import ContainerRuntime
+    from stoker.store.containers import ContainerStore
+
+    unknown = [s for s in settings.anonymous_scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"STOKER_ANONYMOUS_SCOPES: unknown scope(s) {unknown}; choose from {', '.join(SCOPES)}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    if migrate:
+        db.upgrade()
+    wakeup = Wakeup()
+    tokens = TokenStore(db)
+    runs = RunStore(db, wakeup)
+    # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
+    containers = ContainerRuntime(settings.docker_host)
+    container_jobs = ContainerStore(db)
+    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env(), containers=containers)
+    if migrate:
+        clusters.products.ensure_builtins()
+    return Services(
+        settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
+        tokens=tokens, token_cache=TokenCache(tokens),
+        secrets=SecretBox.from_settings(settings.secret_key, settings.data_dir),
+        catalog=load_catalog(),
+        roots=StorageRoots(settings.storage_root, settings.storage_roots),
+        containers=containers, container_jobs=container_jobs,
+        images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries),
+        clusters=clusters,
+    )
+
+
+def bootstrap_admin_token(services: Services) -> str | None:
+    """Register STOKER_ADMIN_TOKEN, or on a first start make an admin token and return it (once)."""
+    if services.settings.admin_token:
+        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token)
+        return None
+    if services.tokens.any_admin():
+        return None
+    return services.tokens.create("admin (first start)", ["admin"])
+
+
