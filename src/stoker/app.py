@@ -89,13 +89,14 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 def _include_routers(app: FastAPI) -> None:
     from stoker.api import functions, health, jobs, metrics, runs, worker
     from stoker.clusters import api as clusters_api
-    from stoker.compat import paas, sate, speedy, stevedore
+    from stoker.compat import delight, paas, sate, speedy, stevedore
     from stoker.events.api import router as spark_events_router
     from stoker.sinks.api import router as run_events_router
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     app.include_router(spark_events_router)
-    for module in (health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, clusters_api, paas):
+    for module in (health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, delight, clusters_api,
+                   paas):
         app.include_router(module.router)
     app.include_router(run_events_router)
     from stoker.api.fastpath import install_quick_routes

@@ -165,6 +165,18 @@ class EventStore:
         self._app_ids[key] = app_pk  # committed: the row exists for good
         return result
 
+    def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
+        """(payload_counter, message_counter) of the app's latest stored payload (highest payload
+        counter, then message counter), or None: how a retry that grew is told from a new payload."""
+        c = spark_event_chunks.c
+        query = (sa.select(c.payload_counter, c.message_counter)
+                 .join(spark_apps, spark_apps.c.id == c.spark_app_id)
+                 .where(spark_apps.c.job_name == job_name, spark_apps.c.run_id == run_id)
+                 .order_by(c.payload_counter.desc(), c.message_counter.desc()).limit(1))
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def end_silent_apps(self, silent_seconds: float, *, now: float | None = None) -> int:
         """Mark ended the apps heard from last more than `silent_seconds` ago with no
         ApplicationEnd: their driver died (listeners send a heartbeat every 10 s). The end is the
