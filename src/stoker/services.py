@@ -12,7 +12,7 @@ from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
-from stoker.store.tokens import SCOPES, TokenCache, TokenStore
+from stoker.store.tokens import ADMIN_USER, LISTENER_USER, SCOPES, TokenCache, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
@@ -85,16 +85,17 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 def bootstrap_admin_token(services: Services) -> str | None:
     """Register STOKER_ADMIN_TOKEN, or on a first start make an admin token and return it (once)."""
     if services.settings.admin_token:
-        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token)
+        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token,
+                               user=ADMIN_USER)
         return None
     if services.tokens.any_admin():
         return None
-    return services.tokens.create("admin (first start)", ["admin"])
+    return services.tokens.create("admin (first start)", ["admin"], user=ADMIN_USER, shared=True)
 
 
 def internal_ingest_token(services: Services) -> str:
     """The token Spark apps started by Stoker use to send their listener events: derived from the
     secret key (so every replica and worker knows it without storing it), registered by hash."""
     token = "stk_internal_" + services.secrets.derive("spark-listener-ingest")
-    services.tokens.ensure("internal: Spark listener of Stoker's own runs", ["ingest"], token)
+    services.tokens.ensure("internal: Spark listener of Stoker's own runs", ["ingest"], token, user=LISTENER_USER)
     return token

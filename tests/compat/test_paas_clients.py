@@ -47,7 +47,7 @@ TEMPLATE = """{% set comma = joiner(",") %}
 """
 OPTIONS = {"required": {"master": None}, "optional": {"size": 2}, "advanced": {},
            "descriptions": {"size": "number of worker nodes"}}
-OWNER = "admin (STOKER_ADMIN_TOKEN)"
+OWNER = "admin"
 
 
 def make_reference(paas, version="1.0.0"):

@@ -48,7 +48,7 @@ def get_product(name: str, version: str, request: Request) -> dict[str, Any]:
 def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     service = _clusters(request)
-    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
+    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
     view = full_view(service, cluster["id"], BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 

@@ -189,7 +189,7 @@ def put_logo_url(name: str, version: str, request: Request, body: Any = Body(...
 def launch(name: str, version: str, request: Request, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     service = _clusters(request)
-    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
+    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
     queue_url = _absolute(request, f"{BASE}/queue/{cluster['id']}")
     return JSONResponse({"url": queue_url, "id": cluster["id"], "status": cluster["status"],
                          "links": {"queue": queue_url, "cluster": _absolute(request, _cluster_path(cluster)),
@@ -288,9 +288,10 @@ def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, r
 
 
 # Last: any other path under the base answers in the original's error body, 405 when the path is
-# one of the routes above with another method (the original's 404 and 405 handlers).
+# one of the routes above with another method (the original's 404 and 405 handlers). Like every
+# route but /healthz it needs a token (read): an unknown path tells nothing to a stranger.
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
-                  include_in_schema=False, response_model=None)
+                  include_in_schema=False, response_model=None, dependencies=[Depends(require("read"))])
 def unknown(rest: str, request: Request) -> JSONResponse:
     path = f"{BASE}/{rest}"
     allowed = sorted({m for route in router.routes if isinstance(route, APIRoute) and route.endpoint is not unknown

@@ -179,7 +179,7 @@ def submit_job_run(name: str, request: Request, session: UiSession = Depends(cur
 # ---- tokens -------------------------------------------------------------------------------
 @router.post("/tokens", response_class=HTMLResponse)
 def create_token(request: Request, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
-                 name: str = Form(""), scopes: list[str] = Form([])) -> HTMLResponse:
+                 name: str = Form(""), scopes: list[str] = Form([]), user: str = Form("")) -> HTMLResponse:
     """The new token is in this one response and nowhere else: only its hash is stored."""
     authorize(session, "admin", csrf_token)
     services = _services(request)
@@ -187,7 +187,11 @@ def create_token(request: Request, session: UiSession = Depends(current_session)
     if not name.strip() or not scopes or unknown:
         return render(request, "tokens.html", session, status_code=422, tokens=services.tokens.list(),
                       new_token=None, message="Give the token a name and at least one known scope.")
-    token = services.tokens.create(name.strip(), scopes)
+    try:
+        token = services.tokens.create(name.strip(), scopes, user=user.strip() or None)
+    except StokerError as exc:  # a user name that is not URL-safe (422) or taken (409)
+        return render(request, "tokens.html", session, status_code=exc.status_code, tokens=services.tokens.list(),
+                      new_token=None, message=exc.message)
     return render(request, "tokens.html", session, tokens=services.tokens.list(),
                   new_token={"name": name.strip(), "scopes": sorted(scopes), "token": token})
 
