@@ -60,6 +60,12 @@ class Settings:
     s3_allow_server_credentials: bool = False
     s3_endpoint_url: str | None = None
     s3_max_run_bytes: int = 10 * 1024**3  # what one run may stage (read plus written), staged way
+    # Files API (docs/files.md): one upload's size, entries of one directory an upload may add to,
+    # files of one directory archive, bytes one preview reads.
+    files_max_bytes: int = 10 * 1024**3
+    files_max_dir_entries: int = 100_000
+    files_max_archive_files: int = 100_000
+    files_preview_max_bytes: int = 8 * 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -86,6 +92,10 @@ class Settings:
             in ("1", "true", "yes"),
             s3_endpoint_url=env.get("STOKER_S3_ENDPOINT_URL") or None,
             s3_max_run_bytes=_env_int("STOKER_S3_MAX_RUN_BYTES", 10 * 1024**3),
+            files_max_bytes=_env_int("STOKER_FILES_MAX_BYTES", 10 * 1024**3),
+            files_max_dir_entries=_env_int("STOKER_FILES_MAX_DIR_ENTRIES", 100_000),
+            files_max_archive_files=_env_int("STOKER_FILES_MAX_ARCHIVE_FILES", 100_000),
+            files_preview_max_bytes=_env_int("STOKER_FILES_PREVIEW_MAX_BYTES", 8 * 1024 * 1024),
             ingest_processes=(int(env["STOKER_INGEST_PROCESSES"])
                               if env.get("STOKER_INGEST_PROCESSES") else None),
             docker_host=env.get("STOKER_DOCKER_HOST") or None,

@@ -13,15 +13,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, exempt: frozenset[str] = frozenset(),
-                 bulk_bytes: int = 0, bulk_prefixes: tuple[str, ...] = ()) -> None:
+                 bulk_bytes: int = 0, bulk_prefixes: tuple[str, ...] = (),
+                 exempt_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = exempt  # paths with a cap of their own (the event collector's, larger)
         self.bulk_bytes = bulk_bytes
         self.bulk_prefixes = bulk_prefixes  # paths whose bodies carry bulk: the larger limit
+        self.exempt_prefixes = exempt_prefixes  # streamed to disk with a limit of their own (uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or scope["path"] in self.exempt or (
+                self.exempt_prefixes and scope["path"].startswith(self.exempt_prefixes)):
             await self.app(scope, receive, send)
             return
         limit = self.bulk_bytes if scope["path"].startswith(self.bulk_prefixes) else self.max_bytes

@@ -24,6 +24,7 @@ from stoker.clusters.service import ClusterService
 from stoker.config import Settings
 from stoker.events.checking import PayloadChecker
 from stoker.events.store import EventStore
+from stoker.files import FileLimits, FileStore
 from stoker.services import Services
 from stoker.sinks.feed import OutboxFeed
 from stoker.sinks.signal import AsyncSignal
@@ -58,6 +59,18 @@ def stream_hub_of(app: FastAPI) -> StreamHub:
         services = services_of(app)
         hub = app.state.event_stream_hub = StreamHub(OutboxFeed(services.db), AsyncSignal(services.wakeup))
     return hub
+
+
+def file_store_of(app: FastAPI) -> FileStore:
+    """The storage root as the files API and the UI's file browser see it (one per app)."""
+    store: FileStore | None = getattr(app.state, "file_store", None)
+    if store is None:
+        services = services_of(app)
+        s = services.settings
+        store = app.state.file_store = FileStore(services.roots, FileLimits(
+            max_file_bytes=s.files_max_bytes, max_dir_entries=s.files_max_dir_entries,
+            max_archive_files=s.files_max_archive_files, preview_max_bytes=s.files_preview_max_bytes))
+    return store
 
 
 async def _services(request: Request) -> Services:
@@ -127,6 +140,10 @@ async def _stream_hub(request: Request) -> StreamHub:
     return stream_hub_of(request.app)
 
 
+async def _file_store(request: Request) -> FileStore:
+    return file_store_of(request.app)
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -148,3 +165,4 @@ PayloadCheckerDep = Annotated[PayloadChecker, Depends(_payload_checker)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhook_store)]
 StreamHubDep = Annotated[StreamHub, Depends(_stream_hub)]
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
+FileStoreDep = Annotated[FileStore, Depends(_file_store)]

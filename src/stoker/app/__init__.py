@@ -80,16 +80,17 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     from stoker.core import limits
 
     app.add_middleware(BodySizeLimit, max_bytes=limits.MAX_BODY_BYTES, exempt=frozenset({"/collect"}),
-                       bulk_bytes=limits.MAX_BULK_BODY_BYTES, bulk_prefixes=limits.BULK_BODY_PATHS)
+                       bulk_bytes=limits.MAX_BULK_BODY_BYTES, bulk_prefixes=limits.BULK_BODY_PATHS,
+                       exempt_prefixes=limits.STREAMED_BODY_PATHS)
 
 
 def _include_routers(app: FastAPI) -> None:
-    from stoker.api import clusters, events, functions, health, jobs, metrics, runs, stream, webhooks, worker
+    from stoker.api import clusters, events, files, functions, health, jobs, metrics, runs, stream, webhooks, worker
     from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, delight,
-                   clusters, paas, stream, webhooks):
+                   clusters, paas, stream, webhooks, files):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

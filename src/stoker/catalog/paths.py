@@ -71,6 +71,19 @@ class StorageRoots:
             raise PathRefused(None, path, f"path {path!r} is a storage root; write to a path inside it")
         return resolved
 
+    def resolve_relative(self, path: str, *, output: bool = False) -> str:
+        """A path named relative to the storage root, as the files API names every path (and as a
+        pipeline's relative path means): checked by resolve() (or resolve_output() to write), so
+        the API and pipelines refuse the same traversal and symlink escapes; a URL, an absolute
+        path or a glob is refused first, since the API names files in this root and no other."""
+        if isinstance(path, str) and (os.path.isabs(path) or _SCHEME.match(path)):
+            raise PathRefused(None, path, f"path {path!r} must be relative to the storage root "
+                                          "(e.g. people.csv or out/adults.parquet)")
+        if isinstance(path, str) and (has_glob(path) or "{" in path or "}" in path):
+            raise PathRefused(None, path, f"path {path!r}: a file name cannot contain * ? [ {{ or }} "
+                                          "(pipelines read them as patterns)")
+        return self.resolve_output(path) if output else self.resolve(path)
+
     def contains(self, resolved: str) -> bool:
         """Is this (already realpath'd) local path inside one of the roots?"""
         for root in self.roots:

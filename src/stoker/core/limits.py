@@ -13,6 +13,8 @@ MAX_BODY_BYTES = 1024 * 1024  # a JSON request body, as sent: a pipeline, a job,
 # hundred clients sending gigabytes from costing more than a hundred megabytes.
 MAX_BULK_BODY_BYTES = 16 * 1024 * 1024
 BULK_BODY_PATHS = ("/api/v1/batches", "/api/v1/worker/finish", "/api/v1/attempts/")
+# Uploads stream to disk, never held whole: their limit is the settings' (STOKER_FILES_MAX_BYTES).
+STREAMED_BODY_PATHS = ("/api/v1/files/", "/ui/files/upload")
 MAX_JSON_DEPTH = 32  # nesting of arrays and objects in a free-form JSON value
 MAX_JSON_STRING = 1_000_000  # characters of one string inside a free-form JSON value
 MAX_JSON_ITEMS = 100_000  # elements of one array or members of one object
