@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -60,3 +63,107 @@ class StokerClient:
                 raise TimeoutError(f"run {run_id} still {last} after {timeout:g} s")
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
+
+    # ---- files (docs/files.md) ----------------------------------------------------------------
+    def put_file(self, local: str | os.PathLike[str], remote: str, *, overwrite: bool = False,
+                 checksum: bool = False, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Stream a local file to `remote` (relative to the storage root), CHUNK bytes at a time;
+        `checksum`: hash it first and let the server check the SHA-256 before it publishes."""
+        size = os.path.getsize(local)
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        if checksum:
+            headers["X-Checksum-SHA256"] = sha256_of(local)
+
+        def body() -> Iterator[bytes]:
+            with open(local, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+                    if progress is not None:
+                        progress(len(chunk))
+
+        params = {"overwrite": "true"} if overwrite else {}
+        entry: dict[str, Any] = self.request("PUT", files_url(remote), content=body(), headers=headers,
+                                             params=params, timeout=httpx.Timeout(self.http.timeout.read, read=None))
+        return entry
+
+    def get_file(self, remote: str, local: str | os.PathLike[str], *, archive: str | None = None,
+                 progress: Callable[[int], None] | None = None, total: Callable[[int | None], None] | None = None
+                 ) -> int:
+        """Download `remote` into `local` (written beside it, then renamed: never half a file);
+        `archive` ("zip", "tar") for a directory. Returns the bytes written."""
+        params = {"archive": archive} if archive else {}
+        target = Path(local)
+        tmp = target.with_name(f".{target.name}.stoker-part")
+        written = 0
+        try:
+            with self.http.stream("GET", files_url(remote), params=params, timeout=httpx.Timeout(
+                    self.http.timeout.read, read=None)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _api_error(response)
+                if total is not None:
+                    length = response.headers.get("content-length")
+                    total(int(length) if length and length.isdigit() else None)
+                with open(tmp, "wb") as out:
+                    for chunk in response.iter_raw(CHUNK):
+                        out.write(chunk)
+                        written += len(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return written
+
+    def list_files(self, prefix: str = "", *, recursive: bool = False, page: int = 500) -> Iterator[dict[str, Any]]:
+        """Every entry under `prefix`, following the pages."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"prefix": prefix, "recursive": str(recursive).lower(), "limit": page}
+            if cursor:
+                params["cursor"] = cursor
+            answer = self.request("GET", "/api/v1/files", params=params)
+            yield from answer["files"]
+            cursor = answer["next_cursor"]
+            if not cursor:
+                return
+
+    def file_info(self, remote: str) -> dict[str, Any] | None:
+        """The entry of `remote` (its parent's listing, filtered), or None."""
+        parent, _, name = remote.strip("/").rpartition("/")
+        for entry in self.list_files(f"{parent}/{name}" if parent else name):
+            if entry["name"] == name:
+                return entry
+        return None
+
+    def delete_file(self, remote: str, *, recursive: bool = False) -> None:
+        self.request("DELETE", files_url(remote), params={"recursive": "true"} if recursive else {})
+
+    def preview_file(self, remote: str, *, rows: int = 20) -> dict[str, Any]:
+        preview: dict[str, Any] = self.request("GET", files_url(remote) + "/preview", params={"rows": rows})
+        return preview
+
+
+CHUNK = 1024 * 1024
+
+
+def files_url(remote: str) -> str:
+    return "/api/v1/files/" + quote(remote.lstrip("/"), safe="/")
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    return ApiError(response.status_code, detail)

@@ -20,6 +20,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import io
 import os
 import stat
 import tarfile
@@ -38,6 +39,8 @@ from stoker.core.errors import Conflict, InvalidInput, NotFound, StokerError
 UPLOAD_PREFIX = ".stoker-upload-"  # temporary files of uploads in progress: never listed, never a name
 RESERVED_NAMES = frozenset({"preview"})  # GET /api/v1/files/{path}/preview previews {path}
 WRITE_CHUNK = 4 * 1024 * 1024  # bytes of an upload gathered before one write (in a thread)
+QUEUED_WRITES = 2  # batches received but not yet written, at most (memory: about 3 × WRITE_CHUNK)
+SYNC_EVERY = 64 * 1024 * 1024  # bytes written between two fdatasync: the final fsync has little left
 ARCHIVE_CHUNK = 1024 * 1024  # bytes of an archive handed to the response at once
 ArchiveFormat = Literal["zip", "tar"]
 
@@ -305,30 +308,37 @@ class FileStore:
         size = 0
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
-                pending: list[bytes] = []
-                held = 0
+                writer = _Writer(out, hasher)
+                # The body is received on the event loop while a thread writes what came before:
+                # at most QUEUED_WRITES batches wait between them, so memory stays bounded.
+                send, receive = anyio.create_memory_object_stream[list[bytes]](max_buffer_size=QUEUED_WRITES)
 
-                def flush(chunks: list[bytes]) -> None:
-                    data = b"".join(chunks)
-                    if hasher is not None:
-                        hasher.update(data)  # releases the GIL: hashing runs beside the event loop
-                    view = memoryview(data)
-                    while view:
-                        view = view[out.write(view) or 0:]
+                async def write_batches() -> None:
+                    async with receive:
+                        async for batch in receive:
+                            await anyio.to_thread.run_sync(writer.write, batch)
 
-                async for chunk in body:
-                    if not chunk:
-                        continue
-                    size += len(chunk)
-                    if size > limit:
-                        raise TooLarge(_too_large(rel, limit))
-                    pending.append(chunk)
-                    held += len(chunk)
-                    if held >= WRITE_CHUNK:
-                        batch, pending, held = pending, [], 0
-                        await anyio.to_thread.run_sync(flush, batch)
-                if pending:
-                    await anyio.to_thread.run_sync(flush, pending)
+                try:
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(write_batches)
+                        async with send:
+                            pending: list[bytes] = []
+                            held = 0
+                            async for chunk in body:
+                                if not chunk:
+                                    continue
+                                size += len(chunk)
+                                if size > limit:
+                                    raise TooLarge(_too_large(rel, limit))
+                                pending.append(chunk)
+                                held += len(chunk)
+                                if held >= WRITE_CHUNK:
+                                    await send.send(pending)
+                                    pending, held = [], 0
+                            if pending:
+                                await send.send(pending)
+                except BaseExceptionGroup as failed:  # the task group's wrapping of the one error
+                    raise _first(failed) from None
                 await anyio.to_thread.run_sync(os.fsync, out.fileno())
             if length is not None and size != length:
                 raise Incomplete(f"the body ended after {size:,} of the {length:,} bytes announced; "
@@ -397,6 +407,29 @@ def archive_chunks(members: list[tuple[Path, str, os.stat_result]], fmt: Archive
     yield from sink.take(final=True)
 
 
+class _Writer:
+    """Writes an upload's batches (in a worker thread), hashing them when asked, and hands written
+    data to the disk every SYNC_EVERY bytes, so the fsync before the rename does not wait for the
+    whole file."""
+
+    def __init__(self, out: io.FileIO, hasher: hashlib._Hash | None) -> None:
+        self.out = out
+        self.hasher = hasher
+        self.unsynced = 0
+
+    def write(self, chunks: list[bytes]) -> None:
+        data = b"".join(chunks)
+        if self.hasher is not None:
+            self.hasher.update(data)  # releases the GIL: hashing runs beside the event loop
+        view = memoryview(data)
+        while view:
+            view = view[self.out.write(view) or 0:]
+        self.unsynced += len(data)
+        if self.unsynced >= SYNC_EVERY:
+            os.fdatasync(self.out.fileno())
+            self.unsynced = 0
+
+
 class _ChunkSink:
     """A write-only, unseekable file that hands what was written on in chunks."""
 
@@ -437,6 +470,12 @@ class _limited:
         data: bytes = self.handle.read(want)  # type: ignore[attr-defined]
         self.left -= len(data)
         return data
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a task group's (nested) group: what went wrong, unwrapped."""
+    inner = group.exceptions[0]
+    return _first(inner) if isinstance(inner, BaseExceptionGroup) else inner
 
 
 def _publish(tmp: Path, target: Path, overwrite: bool, rel: str) -> bool:
