@@ -116,7 +116,7 @@ class StokerClient:
         return written
 
     def list_files(self, prefix: str = "", *, recursive: bool = False, page: int = 500) -> Iterator[dict[str, Any]]:
-        """Every entry under `prefix`, following the pages."""
+        """Every entry whose path starts with `prefix` ("out/": the directory out), following the pages."""
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"prefix": prefix, "recursive": str(recursive).lower(), "limit": page}
@@ -129,12 +129,12 @@ class StokerClient:
                 return
 
     def file_info(self, remote: str) -> dict[str, Any] | None:
-        """The entry of `remote` (its parent's listing, filtered), or None."""
-        parent, _, name = remote.strip("/").rpartition("/")
-        for entry in self.list_files(f"{parent}/{name}" if parent else name):
-            if entry["name"] == name:
-                return entry
-        return None
+        """The entry of `remote`, or None. (A prefix without a final "/" matches names; the exact
+        name sorts first among them, so one entry is enough.)"""
+        clean = remote.strip("/")
+        answer = self.request("GET", "/api/v1/files", params={"prefix": clean, "limit": 1})
+        entries = [e for e in answer["files"] if e["path"] == clean]
+        return entries[0] if entries else None
 
     def delete_file(self, remote: str, *, recursive: bool = False) -> None:
         self.request("DELETE", files_url(remote), params={"recursive": "true"} if recursive else {})

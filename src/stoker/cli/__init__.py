@@ -369,8 +369,10 @@ def functions(url: str, token: str | None) -> None:
 def _add_groups() -> None:
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
+    from stoker.cli.files import files
 
     main.add_command(events)
+    main.add_command(files)
     main.add_command(products)
     main.add_command(clusters)
 

@@ -164,15 +164,13 @@ class FileStore:
     def list_entries(self, prefix: str = "", *, recursive: bool = False, limit: int = 100,
              cursor: str | None = None) -> tuple[list[Entry], str | None]:
         """Entries whose path starts with `prefix`, in path order, `limit` a page; the cursor is the
-        last path of the previous page. A prefix ending in "/" (or naming a directory) lists that
-        directory; otherwise its last part filters the names of its parent directory
-        ("out/ad" → out/adults.csv, out/adults.parquet). `recursive`: every file below, depth first."""
+        last path of the previous page. As in S3, a prefix ending in "/" lists that directory;
+        otherwise its last part filters the names of its parent directory ("out/ad" → out/adults.csv,
+        out/adults.parquet; "out" → out itself, outer.txt). `recursive`: every file below, depth first."""
         clean = normalise(prefix)
         directory, start = clean, ""
         if clean and not prefix.endswith("/"):
-            _, where = self.locate(clean)
-            if not where.is_dir():
-                directory, _, start = clean.rpartition("/")
+            directory, _, start = clean.rpartition("/")
         _, base = self.locate(directory)
         if not base.is_dir():
             raise NotFound(f"no directory {directory or '/'!r} in the storage root")
