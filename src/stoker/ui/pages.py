@@ -17,6 +17,7 @@ from stoker.api.deps import (
     DashboardDep,
     DatabaseDep,
     EventStoreDep,
+    FileStoreDep,
     JobStoreDep,
     RunStoreDep,
     TokenStoreDep,
@@ -30,6 +31,7 @@ from stoker.core.states import RunState
 from stoker.events.store import summary_view
 from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
+from stoker.ui.files import written_files
 from stoker.ui.render import render
 from stoker.ui.session import current_session
 
@@ -83,7 +85,7 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep,
+def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: FileStoreDep,
              session: UiSession = Depends(current_session)) -> HTMLResponse:
     run = runs.get(run_id)
     options = redacted_view(run["options"], run["has_secrets"])
@@ -96,6 +98,7 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
                   result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,
+                  written=written_files(files, run["result"]),
                   retryable=run["state"] in ("FAILED", "CANCELLED"),
                   cancellable=run["state"] in ("QUEUED", "RUNNING"))
 
