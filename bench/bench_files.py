@@ -4,7 +4,9 @@
 
 A real server (`uvicorn --factory harness:app_from_env`, the API without a worker) on a data dir
 under --dir; the client is the CLI's own (`stoker.client.StokerClient.put_file/get_file`, what
-`stoker files put|get` run), in this process. The file is made under --dir and deleted afterwards.
+`stoker files put` runs; downloads are counted, not written, so the client's disk is not what is
+measured; the first round also fetches the file with `get_file`, as `stoker files get` does, and
+checks both copies' SHA-256), in this process. The file is made under --dir and deleted afterwards.
 The server's resident memory (RSS, its whole process tree) is sampled every 20 ms during each
 transfer; "RSS growth" is the peak minus the RSS before the first transfer. The peer, measured in
 the same run on the same disk: a local copy of the same file (read, write, fsync), which is what an
@@ -90,6 +92,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def download(client, remote: str) -> int:  # type: ignore[no-untyped-def]
+    """GET the file and count its bytes (the client's disk is not what is measured)."""
+    got = 0
+    with client.http.stream("GET", f"/api/v1/files/{remote}") as response:
+        response.raise_for_status()
+        for chunk in response.iter_raw(MB):
+            got += len(chunk)
+    return got
+
+
 def local_copy(source: Path, target: Path) -> float:
     started = time.perf_counter()
     with open(source, "rb") as src, open(target, "wb") as dst:
@@ -136,13 +148,14 @@ def main() -> None:
             assert stored.stat().st_size == size
             with RssWatch(watch_pid) as watch:
                 started = time.perf_counter()
-                got = client.get_file("bench/big.bin", work / "down.bin")
+                got = download(client, "bench/big.bin")
                 downs.append(time.perf_counter() - started)
             peaks.append(watch.peak)
             assert got == size
-            if i == 0:  # every byte, both ways (outside the timed part)
+            if i == 0:  # every byte, both ways, through the CLI's own download (outside the timed part)
+                client.get_file("bench/big.bin", work / "down.bin")
                 assert sha256_of(stored) == expected and sha256_of(work / "down.bin") == expected
-            (work / "down.bin").unlink()
+                (work / "down.bin").unlink()
             print(f"  round {i + 1}: up {size / MB / ups[-1]:.0f} MB/s, down {size / MB / downs[-1]:.0f} MB/s, "
                   f"local copy {size / MB / copies[-1]:.0f} MB/s, server peak RSS {max(peaks) / MB:.0f} MiB",
                   flush=True)
@@ -150,7 +163,7 @@ def main() -> None:
         mbps = lambda seconds: size / MB / seconds  # noqa: E731
         rows = [
             ["upload (PUT, atomic, fsync)", f"{mbps(statistics.median(ups)):.0f}", f"{mbps(max(ups)):.0f}"],
-            ["download (GET)", f"{mbps(statistics.median(downs)):.0f}", f"{mbps(max(downs)):.0f}"],
+            ["download (GET, bytes counted)", f"{mbps(statistics.median(downs)):.0f}", f"{mbps(max(downs)):.0f}"],
             ["peer: local copy + fsync", f"{mbps(statistics.median(copies)):.0f}", f"{mbps(max(copies)):.0f}"],
         ]
         print(f"\n{args.size_mb} MiB, {args.repeat} rounds{' (with SHA-256)' if args.checksum else ''}:")

@@ -416,16 +416,27 @@ class _Writer:
         self.unsynced = 0
 
     def write(self, chunks: list[bytes]) -> None:
-        data = b"".join(chunks)
         if self.hasher is not None:
-            self.hasher.update(data)  # releases the GIL: hashing runs beside the event loop
-        view = memoryview(data)
-        while view:
-            view = view[self.out.write(view) or 0:]
-        self.unsynced += len(data)
+            for chunk in chunks:
+                self.hasher.update(chunk)  # releases the GIL: hashing runs beside the event loop
+        self.unsynced += _write_all(self.out.fileno(), chunks)  # one writev, no joined copy
         if self.unsynced >= SYNC_EVERY:
             os.fdatasync(self.out.fileno())
             self.unsynced = 0
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> int:
+    """Write every chunk, in as few writev calls as the kernel allows (it may write less)."""
+    total = sum(len(c) for c in chunks)
+    views = [memoryview(c) for c in chunks]
+    while views:
+        written = os.writev(fd, views[:1024])  # IOV_MAX
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+    return total
 
 
 class _ChunkSink:
