@@ -284,3 +284,11 @@ def test_a_preview_reads_a_bounded_number_of_bytes(client, root):
     wide = client.get("/api/v1/files/wide.parquet/preview").json()
     assert wide["columns"] == [{"name": "blob", "type": "string"}]
     assert wide["rows"] == [] and wide["bytes_read"] <= 64 * 1024 and wide["notes"]
+
+
+def test_what_the_file_system_refuses_is_a_4xx_not_a_server_error(client):
+    long_name = "x" * 300
+    assert client.put(f"/api/v1/files/{long_name}", content=b"1").status_code == 400
+    assert client.get(f"/api/v1/files/{long_name}").status_code in (400, 404)
+    assert client.get("/api/v1/files", params={"prefix": long_name + "/"}).status_code in (400, 404)
+    assert client.put("/api/v1/files/bad%00name", content=b"1").status_code == 400

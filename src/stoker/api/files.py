@@ -52,7 +52,7 @@ def entry_view(entry: Entry) -> dict[str, Any]:
 
 
 @router.get("/files", summary="List files and directories by prefix",
-            dependencies=[Depends(require("read"))])
+            dependencies=[Depends(require("read"))], responses={404: {"description": "no such directory"}})
 def list_files(store: FileStoreDep,
                prefix: Annotated[str, Query(max_length=4096, description=(
                    "a directory (`out/`) or the start of names in one (`out/ad`); empty: the root"))] = "",
@@ -69,7 +69,8 @@ def list_files(store: FileStoreDep,
 
 
 @router.get("/files/{path:path}/preview", summary="The schema and first rows of a CSV, JSON lines or Parquet "
-            "file or directory", dependencies=[Depends(require("read"))])
+            "file or directory", dependencies=[Depends(require("read"))],
+            responses={404: {"description": "no such file or directory"}, 400: {"description": "a refused path"}})
 def preview_file(path: PathParam, store: FileStoreDep,
                  rows: Annotated[int, Query(ge=1, le=MAX_ROWS, description="rows to show")] = 20,
                  format: Annotated[Literal["csv", "json", "parquet"] | None,
@@ -87,7 +88,11 @@ def preview_file(path: PathParam, store: FileStoreDep,
                   "or a directory as one archive", dependencies=[Depends(require("read"))],
                   response_class=Response, responses={200: {"content": {"application/octet-stream": {}}},
                                                       206: {"description": "the range asked for"},
-                                                      404: {"description": "no such file or directory"}})
+                                                      400: {"description": "a refused path"},
+                                                      404: {"description": "no such file or directory"},
+                                                      413: {"description": "a directory with more files than "
+                                                                           "STOKER_FILES_MAX_ARCHIVE_FILES"},
+                                                      416: {"description": "a range outside the file"}})
 async def download_file(path: PathParam, store: FileStoreDep,
                         archive: Annotated[Literal["zip", "tar"] | None, Query(
                             description="a directory as one streamed archive")] = None) -> Response:
@@ -125,12 +130,12 @@ def archive_response(store: FileStore, path: str, fmt: Literal["zip", "tar"]) ->
             responses={200: {"description": "an existing file was replaced (?overwrite=true)"},
                        400: {"description": "a refused path, a checksum mismatch or a body shorter than announced"},
                        409: {"description": "the file exists (send ?overwrite=true), or a directory is in the way"},
-                       413: {"description": "larger than STOKER_FILES_MAX_BYTES, or the directory is full"}},
+                       413: {"description": "larger than STOKER_FILES_MAX_BYTES, or the directory is full"},
+                       507: {"description": "the server's disk is full; nothing was written"}},
             openapi_extra={"requestBody": {"required": True, "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def put_file(path: PathParam, request: Request, store: FileStoreDep,
                    overwrite: Annotated[bool, Query(description="replace the file if it exists")] = False,
-                   content_length: Annotated[int | None, Header(ge=0)] = None,
                    content_digest: Annotated[str | None, Header(max_length=1024, description=(
                        "RFC 9530: `sha-256=:<base64>:` checked before the file is published"))] = None,
                    x_checksum_sha256: Annotated[str | None, Header(max_length=64, description=(
@@ -141,7 +146,9 @@ async def put_file(path: PathParam, request: Request, store: FileStoreDep,
     part of one. Parent directories are created. A path that exists answers 409 unless
     `?overwrite=true`. 201 when created, 200 when replaced."""
     sha256 = parse_checksum(content_digest, x_checksum_sha256)
-    done = await store.upload(path, request.stream(), overwrite=overwrite, length=content_length, sha256=sha256)
+    declared = request.headers.get("content-length")
+    length = int(declared) if declared and declared.isdigit() else None
+    done = await store.upload(path, request.stream(), overwrite=overwrite, length=length, sha256=sha256)
     body = entry_view(done.entry)
     if done.sha256 is not None:
         body["sha256"] = done.sha256
@@ -151,7 +158,7 @@ async def put_file(path: PathParam, request: Request, store: FileStoreDep,
 
 @router.delete("/files/{path:path}", summary="Delete a file, or a directory (?recursive=true)",
                dependencies=[Depends(require("submit"))], status_code=204,
-               responses={404: {"description": "no such file or directory"},
+               responses={400: {"description": "a refused path"}, 404: {"description": "no such file or directory"},
                           409: {"description": "a directory that is not empty, without ?recursive=true"}})
 def delete_file(path: PathParam, store: FileStoreDep,
                 recursive: Annotated[bool, Query(description="a directory with everything in it")] = False,

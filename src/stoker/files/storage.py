@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -55,6 +56,34 @@ class ChecksumMismatch(StokerError):
 
 class Incomplete(StokerError):
     status_code = 400
+
+
+class BadName(StokerError):
+    status_code = 400
+
+
+class DiskFull(StokerError):
+    status_code = 507
+
+
+@contextlib.contextmanager
+def os_errors(path: str) -> Iterator[None]:
+    """What the file system says, as an answer: a name too long is the client's 400, a full disk
+    507, a file where a directory should be 409; anything else stays a server error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise BadName(f"path {path!r}: a name in it is longer than the file system allows "
+                          "(255 bytes a name)") from None
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull("the server's disk is full: nothing was written; retry when an operator "
+                           "has freed space") from None
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+            raise Conflict(f"path {path!r}: a file is where a directory should be, or the reverse") from None
+        if exc.errno == errno.ELOOP:
+            raise BadName(f"path {path!r}: its symlinks form a loop") from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -140,6 +169,33 @@ class FileStore:
         self.roots = roots
         self.limits = limits
 
+    # ---- the public operations: each translates what the file system says (os_errors) -------------
+    def existing(self, path: str) -> tuple[str, Path, os.stat_result]:
+        with os_errors(path):
+            return self._existing(path)
+
+    def list_entries(self, prefix: str = "", *, recursive: bool = False, limit: int = 100,
+                     cursor: str | None = None) -> tuple[list[Entry], str | None]:
+        with os_errors(prefix):
+            return self._list_entries(prefix, recursive=recursive, limit=limit, cursor=cursor)
+
+    def archive_members(self, path: str) -> tuple[str, Path, list[tuple[Path, str, os.stat_result]]]:
+        with os_errors(path):
+            return self._archive_members(path)
+
+    def target_to_write(self, path: str, *, overwrite: bool) -> tuple[str, Path, bool]:
+        with os_errors(path):
+            return self._target_to_write(path, overwrite=overwrite)
+
+    async def upload(self, path: str, body: AsyncIterable[bytes], *, overwrite: bool = False,
+                     length: int | None = None, sha256: str | None = None) -> Upload:
+        with os_errors(path):
+            return await self._upload(path, body, overwrite=overwrite, length=length, sha256=sha256)
+
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        with os_errors(path):
+            self._delete(path, recursive=recursive)
+
     # ---- naming -------------------------------------------------------------------------------
     def locate(self, path: str) -> tuple[str, Path]:
         """(the path as answers spell it, where it is on disk), for reading; "" is the root."""
@@ -149,7 +205,7 @@ class FileStore:
             return "", self.roots.storage_root
         return rel, Path(self.roots.resolve_relative(rel))
 
-    def existing(self, path: str) -> tuple[str, Path, os.stat_result]:
+    def _existing(self, path: str) -> tuple[str, Path, os.stat_result]:
         rel, where = self.locate(path)
         try:
             return rel, where, where.stat()
@@ -161,7 +217,7 @@ class FileStore:
         return _entry(rel, st)
 
     # ---- listing ------------------------------------------------------------------------------
-    def list_entries(self, prefix: str = "", *, recursive: bool = False, limit: int = 100,
+    def _list_entries(self, prefix: str = "", *, recursive: bool = False, limit: int = 100,
              cursor: str | None = None) -> tuple[list[Entry], str | None]:
         """Entries whose path starts with `prefix`, in path order, `limit` a page; the cursor is the
         last path of the previous page. As in S3, a prefix ending in "/" lists that directory;
@@ -234,7 +290,7 @@ class FileStore:
                                "(?archive=zip or ?archive=tar) or list it (GET /api/v1/files?prefix=...)")
         return rel, where, st
 
-    def archive_members(self, path: str) -> tuple[str, Path, list[tuple[Path, str, os.stat_result]]]:
+    def _archive_members(self, path: str) -> tuple[str, Path, list[tuple[Path, str, os.stat_result]]]:
         """The files of a directory an archive would carry, checked before the first byte is sent:
         (file on disk, name in the archive, its stat), in path order; symlinks that lead out of the
         roots are left out, and more than max_archive_files is refused."""
@@ -266,7 +322,7 @@ class FileStore:
         return top, where, members
 
     # ---- upload -------------------------------------------------------------------------------
-    def target_to_write(self, path: str, *, overwrite: bool) -> tuple[str, Path, bool]:
+    def _target_to_write(self, path: str, *, overwrite: bool) -> tuple[str, Path, bool]:
         """(path as answers spell it, where to write, whether it exists) — or why not, before any
         byte of the body is read."""
         rel = normalise(path)
@@ -290,7 +346,7 @@ class FileStore:
                            "entries, the most a directory may (STOKER_FILES_MAX_DIR_ENTRIES)")
         return rel, target, exists
 
-    async def upload(self, path: str, body: AsyncIterable[bytes], *, overwrite: bool = False,
+    async def _upload(self, path: str, body: AsyncIterable[bytes], *, overwrite: bool = False,
                      length: int | None = None, sha256: str | None = None) -> Upload:
         """Stream `body` into `path`: written to a temporary file beside it, flushed to disk, its
         length and checksum checked, then renamed into place. Refused before reading a byte when
@@ -352,7 +408,7 @@ class FileStore:
                 tmp.unlink()
 
     # ---- delete -------------------------------------------------------------------------------
-    def delete(self, path: str, *, recursive: bool = False) -> None:
+    def _delete(self, path: str, *, recursive: bool = False) -> None:
         rel = normalise(path)
         if not rel:
             raise InvalidInput("the storage root itself cannot be deleted")
