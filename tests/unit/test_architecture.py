@@ -36,8 +36,11 @@ RULES: dict[str, set[str] | str] = {
     "worker": _SHARED | {"store", "catalog", "executors", "config", "services", "parent_watch",
                          "events.listener_conf"},
     "submission": _SHARED | {"store", "catalog", "services"},
+    # Jobs' schedules: ticks become runs through the submission service.
+    "schedules": _SHARED | {"store", "submission", "services"},
     # api holds every native route; it calls the plain functions of events, sinks and clusters.
-    "api": _SHARED | {"store", "submission", "config", "services", "catalog", "events", "sinks", "clusters"},
+    "api": _SHARED | {"store", "submission", "config", "services", "catalog", "events", "sinks", "clusters",
+                      "schedules"},
     # The cluster service (with its views and request bodies) is to the PaaS adapter what the
     # submission service is to the run adapters: the one way in, never a router.
     # api.fastpath: how a hot endpoint reads and answers (SQLite reads on the loop, orjson bytes),
@@ -45,7 +48,8 @@ RULES: dict[str, set[str] | str] = {
     "compat": _SHARED | {"store", "submission", "services", "api.auth", "api.views", "api.fastpath", "api.deps",
                          "clusters.service", "clusters.views", "clusters.bodies"},
     # ui: what api uses (api itself, and the plain functions of events, sinks, clusters), never compat.
-    "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api", "events", "sinks", "clusters"},
+    "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api", "events", "sinks", "clusters",
+                     "schedules"},
     "app": ASSEMBLY, "cli": ASSEMBLY, "client": ASSEMBLY,
 }
 

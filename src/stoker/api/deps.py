@@ -24,6 +24,7 @@ from stoker.clusters.service import ClusterService
 from stoker.config import Settings
 from stoker.events.checking import PayloadChecker
 from stoker.events.store import EventStore
+from stoker.schedules.service import ScheduleService
 from stoker.services import Services
 from stoker.sinks.feed import OutboxFeed
 from stoker.sinks.signal import AsyncSignal
@@ -127,6 +128,10 @@ async def _stream_hub(request: Request) -> StreamHub:
     return stream_hub_of(request.app)
 
 
+async def _schedule_service(request: Request) -> ScheduleService:
+    return ScheduleService.of(services_of(request.app))
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -148,3 +153,4 @@ PayloadCheckerDep = Annotated[PayloadChecker, Depends(_payload_checker)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhook_store)]
 StreamHubDep = Annotated[StreamHub, Depends(_stream_hub)]
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
+ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]

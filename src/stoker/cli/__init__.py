@@ -188,7 +188,8 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         from stoker.app.wiring import build_services
 
         services = build_services(replace(settings, docker_host=runtime.docker_host))
-        duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False)
+        duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False,
+                          schedules=False)
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
     if parent_pid is not None:
