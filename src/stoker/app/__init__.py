@@ -97,11 +97,11 @@ def _include_routers(app: FastAPI) -> None:
         webhooks,
         worker,
     )
-    from stoker.compat import paas, sate, speedy, stevedore
+    from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
-                   clusters, paas, stream, webhooks):
+                   delight, clusters, paas, stream, webhooks):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

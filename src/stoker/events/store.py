@@ -98,6 +98,11 @@ class EventStore:
         status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now)
         return IngestResult(status, len(times) if status == "stored" else 0)
 
+    def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
+        """(payload_counter, message_counter) of the app's latest stored payload (highest payload
+        counter, then message counter), or None: how a retry that grew is told from a new payload."""
+        return self.rows.last_counters(job_name, run_id)
+
     def end_silent_apps(self, silent_seconds: float, *, now: float | None = None) -> int:
         """Mark ended the apps heard from last more than `silent_seconds` ago with no
         ApplicationEnd: their driver died (listeners send a heartbeat every 10 s). The end is the

@@ -151,6 +151,17 @@ class SparkEventRows:
         self._app_ids[key] = app_pk  # committed: the row exists for good
         return status
 
+    def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
+        """(payload_counter, message_counter) of the app's latest stored payload, or None."""
+        c = spark_event_chunks.c
+        query = (sa.select(c.payload_counter, c.message_counter)
+                 .join(spark_apps, spark_apps.c.id == c.spark_app_id)
+                 .where(spark_apps.c.job_name == job_name, spark_apps.c.run_id == run_id)
+                 .order_by(c.payload_counter.desc(), c.message_counter.desc()).limit(1))
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def end_silent(self, cutoff: float, reason: str) -> int:
         """Mark ended, for `reason`, the started apps heard from last before `cutoff`; the end is
         the last time they were heard from. Returns how many were ended."""

@@ -15,7 +15,9 @@ tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),  # a description
+    # The user it acts for: short and URL-safe (cluster URLs, owners); see store/tokens.py.
+    sa.Column("user_name", sa.String(64), index=True),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("scopes", sa.String(200), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),

@@ -1,15 +1,15 @@
 """Schedules: a job's cron (`schedules`), the ticks it fired, skipped or missed (`schedule_ticks`),
 and what a run knows of its tick (`runs.trigger`, `scheduled_for`, `interval_start`, `interval_end`).
 
-Revision ID: 0011_schedules
-Revises: 0010_cluster_duties
+Revision ID: 0012_schedules
+Revises: 0011_token_users
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_schedules"
-down_revision = "0010_cluster_duties"
+revision = "0012_schedules"
+down_revision = "0011_token_users"
 branch_labels = None
 depends_on = None
 
