@@ -70,6 +70,9 @@ def test_a_seconds_schedule_fires_every_tick_once(sched_api):
     assert run["params"]["scheduled_for"] == run["scheduled_for"]
     start = datetime.fromisoformat(run["interval_start"].replace("Z", "+00:00"))
     assert datetime.fromisoformat(run["interval_end"].replace("Z", "+00:00")) - start == timedelta(seconds=1)
+    metrics = sched_api.get("/metrics").text
+    count = next(line for line in metrics.splitlines() if line.startswith("stoker_schedule_fire_delay_seconds_count"))
+    assert float(count.split()[-1]) >= 6
     assert sched_api.get("/api/v1/jobs/every-second").json()["schedule"] is None  # removed: no more ticks
     count = len(runs_of(sched_api, "every-second"))
     time.sleep(1.5)
@@ -217,6 +220,9 @@ def test_catch_up_after_downtime(clocked, catchup, runs, missed):
     recorded = service.store.ticks(job["id"], 50)
     assert len([t for t in recorded if t.outcome == "queued"]) == runs
     assert len([t for t in recorded if t.outcome == "missed"]) == missed
+    from stoker.store.metrics import snapshot
+
+    assert snapshot(services.db).missed_ticks.get(f"hourly-{catchup}", 0) == 4 - runs
     assert service.fire_due() == 0  # nothing is owed twice
     clock.at(datetime(2026, 12, 1, 5, 0, 0, tzinfo=UTC))
     assert service.fire_due() == 1  # and the schedule goes on

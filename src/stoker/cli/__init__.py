@@ -370,8 +370,10 @@ def functions(url: str, token: str | None) -> None:
 def _add_groups() -> None:
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
+    from stoker.cli.jobs import jobs
 
     main.add_command(events)
+    main.add_command(jobs)
     main.add_command(products)
     main.add_command(clusters)
 

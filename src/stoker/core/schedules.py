@@ -241,6 +241,16 @@ def due(schedule: Schedule, after: datetime, now: datetime, *, grace: timedelta)
     return Due(fire, (first_missed, last_missed))
 
 
+def count_between(schedule: Schedule, first: datetime, last: datetime, cap: int = 100_000) -> int:
+    """How many ticks lie in [first, last] (at most `cap`: a seconds schedule after a long outage)."""
+    count = 0
+    for tick in ticks_after(schedule, first - timedelta(microseconds=1)):
+        if tick > last or count == cap:
+            break
+        count += 1
+    return count
+
+
 def ticks_in(schedule: Schedule, start: datetime, end: datetime, limit: int) -> list[datetime]:
     """The ticks in [start, end] (a backfill), at most `limit`: more is an InvalidInput."""
     found: list[datetime] = []

@@ -85,6 +85,7 @@ class ScheduleService:
         return {"tick": iso(_at(tick.tick_at)), "trigger": tick.trigger, "outcome": tick.outcome,
                 "run_id": tick.run_id, "run_state": tick.run_state,
                 "until": iso(_at(tick.until_at)) if tick.until_at is not None else None,
+                "missed": tick.missed_count,
                 "reason": tick.reason, "fired_at": iso(_at(tick.fired_at)),
                 "links": {"run": f"/api/v1/runs/{tick.run_id}"} if tick.run_id else {}}
 
@@ -157,6 +158,7 @@ class ScheduleService:
                       ticks=[self._plan(job, schedule, tick, "schedule") for tick in due.fire],
                       next_at=nxt.timestamp() if nxt else None, last_tick_at=now.timestamp(),
                       missed=(due.missed[0].timestamp(), due.missed[1].timestamp()) if due.missed else None,
+                      missed_count=cron.count_between(schedule, *due.missed) if due.missed else 0,
                       missed_reason=missed_reason)
 
     def _plan(self, job: dict[str, Any], schedule: cron.Schedule, tick: datetime, trigger: str) -> PlannedTick:

@@ -46,6 +46,7 @@ class TickRecord:
     run_id: str | None
     run_state: str | None
     until_at: float | None  # a missed range: its last tick
+    missed_count: int | None  # a missed range: how many ticks
     reason: str | None
     fired_at: float
 
@@ -73,6 +74,7 @@ class Firing:
     next_at: float | None
     last_tick_at: float
     missed: tuple[float, float] | None = None
+    missed_count: int = 0
     missed_reason: str = ""
 
 
@@ -176,8 +178,8 @@ class ScheduleStore:
                     fired.outcomes.append((tick.tick_at, outcome, run_id))
                 if firing.missed is not None:
                     first, last = firing.missed
-                    self._record_tick(conn, job_row, first, "schedule", "missed", None, now,
-                                      until_at=last, reason=firing.missed_reason)
+                    self._record_tick(conn, job_row, first, "schedule", "missed", None, now, until_at=last,
+                                      reason=firing.missed_reason, missed_count=firing.missed_count)
                 out.append(fired)
         self.runs.wake_local(queued)
         return out
@@ -221,14 +223,16 @@ class ScheduleStore:
     @staticmethod
     def _record_tick(conn: Connection, job_row: Any, tick_at: float, trigger: str, outcome: str,
                      run_id: str | None, now: float, *, until_at: float | None = None,
-                     reason: str | None = None) -> None:
+                     reason: str | None = None, missed_count: int | None = None) -> None:
         values = {"job_id": job_row.id, "tick_at": tick_at, "trigger": trigger, "outcome": outcome,
-                  "run_id": run_id, "until_at": until_at, "reason": reason, "fired_at": now}
+                  "run_id": run_id, "until_at": until_at, "reason": reason, "fired_at": now,
+                  "missed_count": missed_count}
         inserted = conn.execute(insert_unless_exists(conn, schedule_ticks, values, ["job_id", "tick_at"])
                                 .returning(schedule_ticks.c.tick_at)).first()
         if inserted is not None and outcome != "queued":  # a queued run has its own `queued` event
             payload = {"job_id": job_row.id, "job": job_row.name, "event": f"schedule.{outcome}",
-                       "tick": tick_at, "until": until_at, "trigger": trigger, "reason": reason}
+                       "tick": tick_at, "until": until_at, "trigger": trigger, "reason": reason,
+                       "missed": missed_count}
             conn.execute(outbox.insert().values(run_id=None, job_id=job_row.id, event=f"schedule.{outcome}",
                                                 payload=payload, created_at=now))
 
@@ -242,16 +246,9 @@ class ScheduleStore:
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         return [TickRecord(tick_at=r.tick_at, trigger=r.trigger, outcome=r.outcome, run_id=r.run_id,
-                           run_state=r.run_state, until_at=r.until_at, reason=r.reason, fired_at=r.fired_at)
+                           run_state=r.run_state, until_at=r.until_at, missed_count=r.missed_count, reason=r.reason,
+                           fired_at=r.fired_at)
                 for r in rows]
-
-    def fire_delays(self, since: float) -> builtins.list[float]:
-        """Seconds from each tick to its run being queued, for ticks fired since `since` (metrics)."""
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(schedule_ticks.c.tick_at, schedule_ticks.c.fired_at).where(
-                schedule_ticks.c.fired_at >= since, schedule_ticks.c.outcome == "queued",
-                schedule_ticks.c.trigger == "schedule")).all()
-        return [row.fired_at - row.tick_at for row in rows]
 
 
 def _state(conn: Connection, run_id: str) -> str:

@@ -35,6 +35,7 @@ schedule_ticks = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),  # queued | skipped | missed | refused
     sa.Column("run_id", sa.String(36)),
     sa.Column("until_at", sa.Float),
+    sa.Column("missed_count", sa.Integer),  # a missed range: how many ticks it holds
     sa.Column("reason", sa.Text),
     sa.Column("fired_at", sa.Float, nullable=False),
 )

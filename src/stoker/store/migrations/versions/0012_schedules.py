@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(20), nullable=False),
         sa.Column("run_id", sa.String(36)),
         sa.Column("until_at", sa.Float),
+        sa.Column("missed_count", sa.Integer),
         sa.Column("reason", sa.Text),
         sa.Column("fired_at", sa.Float, nullable=False),
     )
