@@ -22,8 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-import harness
-from _server import TOKEN, percentile, print_table, write_results
+from _server import TOKEN, Server, percentile, print_table, write_results
 
 
 def _at(text: str) -> float:
@@ -85,7 +84,7 @@ def idle_cost(database_url: str | None, count: int, seconds: float = 60.0) -> di
     for label, schedules in (("none", 0), (f"{count} schedules", count)):
         with tempfile.TemporaryDirectory() as tmp:
             url = _fresh(database_url)
-            server = harness.Server(Path(tmp) / "data", url, worker=False, fast_leases=False, start_timeout=120)
+            server = Server(Path(tmp) / "data", url, worker=False, fast_leases=False, start_timeout=120)
             server.start()
             try:
                 with server.client(timeout=60) as client:
@@ -134,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict = {"database": "postgresql" if args.database_url else "sqlite"}
     with tempfile.TemporaryDirectory() as tmp:
-        server = harness.Server(Path(tmp) / "data", _fresh(args.database_url), worker=False, fast_leases=False,
+        server = Server(Path(tmp) / "data", _fresh(args.database_url), worker=False, fast_leases=False,
                                 start_timeout=120)
         server.start()
         try:

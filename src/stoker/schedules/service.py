@@ -34,11 +34,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
-def tick_params(schedule: cron.Schedule, tick: datetime) -> dict[str, Any]:
+def tick_params(schedule: cron.Schedule, tick: datetime, start: datetime) -> dict[str, Any]:
     """What a tick's run knows of it, for its steps' placeholders: `{{ scheduled_for }}` and the
-    data interval (from the tick before to this one) in UTC, and the dates in the schedule's zone
-    (`{{ scheduled_date }}`, `{{ interval_start_date }}`: "yesterday's partition" needs no code)."""
-    start = cron.previous_tick(schedule, tick) or tick
+    data interval (from the tick before, `start`, to this one) in UTC, and the dates in the
+    schedule's zone (`{{ scheduled_date }}`, `{{ interval_start_date }}`: "yesterday's partition"
+    needs no code)."""
     zone = schedule.zone
     return {"scheduled_for": iso(tick), "interval_start": iso(start), "interval_end": iso(tick),
             "scheduled_date": tick.astimezone(zone).date().isoformat(),
@@ -56,8 +56,9 @@ class ScheduleService:
         """Over a process's store and submission service (cheap: it keeps no state of its own)."""
         return cls(ScheduleStore(services.db, services.runs, time.time), Submitter(services), time.time)
 
-    def parse(self, raw: Any, job_name: str) -> cron.Schedule:
-        return cron.parse(raw, seed=job_name, now=_at(self.clock()))
+    def parse(self, raw: Any, job_name: str, *, stored: bool = False) -> cron.Schedule:
+        """A schedule from a request (checked in full), or as stored (checked when it was set)."""
+        return cron.parse(raw, seed=job_name, now=_at(self.clock()), check_fires=not stored)
 
     # -- set and show ---------------------------------------------------------------------------
     def set(self, job: dict[str, Any], raw: Any) -> None:
@@ -146,11 +147,11 @@ class ScheduleService:
         if job is None:
             return None
         try:
-            schedule = self.parse(record.spec, record.job)
+            schedule = self.parse(record.spec, record.job, stored=True)
         except StokerError as exc:  # a schedule valid when set that no longer parses: say so, stop it
             log.error("schedule of job %s no longer parses (%s): it is stopped", record.job, exc)
             return Firing(record.job_id, record.next_at, "skip", [], None, now.timestamp())
-        due = cron.due(schedule, _at(record.last_tick_at), now, grace=GRACE)
+        due = cron.due(schedule, _at(record.last_tick_at), now, grace=GRACE, first_after=_at(record.next_at))
         nxt = cron.next_tick(schedule, now)
         missed_reason = (f"missed by the catch-up policy ({schedule.catchup}): the server was down or "
                          "the ticks were late")
@@ -163,12 +164,12 @@ class ScheduleService:
 
     def _plan(self, job: dict[str, Any], schedule: cron.Schedule, tick: datetime, trigger: str) -> PlannedTick:
         key = cron.tick_key(tick)
-        params = {**schedule.params, **tick_params(schedule, tick)}
+        start = cron.previous_tick(schedule, tick) or tick
+        params = {**schedule.params, **tick_params(schedule, tick, start)}
         try:
             new = self.submitter.prepare(RunRequest(params=params, idempotency_key=key), job)
         except StokerError as exc:
             return PlannedTick(tick.timestamp(), key, None, reason=exc.message)
-        start = cron.previous_tick(schedule, tick)
         new.trigger, new.scheduled_for = trigger, tick.timestamp()
-        new.interval_start, new.interval_end = (start or tick).timestamp(), tick.timestamp()
+        new.interval_start, new.interval_end = start.timestamp(), tick.timestamp()
         return PlannedTick(tick.timestamp(), key, new)

@@ -11,12 +11,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
 from stoker.store.clusters import PARKED_AT
-from stoker.store.db import Database, insert_unless_exists
+from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
@@ -107,10 +108,7 @@ class RunStore:
                 plain.append(values)
                 out.append(Submitted(values["id"], True, _new_record(values, job_row.name)))
                 continue
-            inserted = conn.execute(
-                insert_unless_exists(conn, runs, values, ["job_id", "idempotency_key"])
-                .returning(runs.c.id)
-            ).first()
+            inserted = conn.execute(_keyed_insert(conn.dialect.name), values).first()
             if inserted is not None:
                 out.append(Submitted(values["id"], True, _new_record(values, job_row.name)))
                 record_events(conn, now, [_queued_event(values, job_row.name)])
@@ -369,6 +367,20 @@ class RunStore:
             return set(conn.execute(
                 sa.select(runs.c.id).where(runs.c.id.in_(run_ids), runs.c.cancel_requested.is_(True))
             ).scalars())
+
+
+_KEYED_INSERTS: dict[str, Any] = {}
+
+
+def _keyed_insert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (job, idempotency key) DO NOTHING RETURNING id, built once per dialect and
+    run with each run's values as parameters: building it per run cost more than running it."""
+    statement = _KEYED_INSERTS.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _KEYED_INSERTS[dialect] = (
+            insert(runs).on_conflict_do_nothing(index_elements=["job_id", "idempotency_key"]).returning(runs.c.id))
+    return statement
 
 
 def _run_select() -> sa.Select:  # type: ignore[type-arg]

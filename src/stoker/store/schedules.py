@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from stoker.core.states import RunState
@@ -87,6 +88,17 @@ class Fired:
 
 _SELECT = (sa.select(schedules, jobs.c.name.label("job_name"))
            .join(jobs, jobs.c.id == schedules.c.job_id))
+# The firing's statements, built once: building a statement per schedule cost more than SQLite took
+# to run it (a thousand schedules due at once: bench/bench_schedules.py, profiled).
+_MOVE = (schedules.update()
+         .where(schedules.c.job_id == sa.bindparam("b_job_id"), schedules.c.next_at == sa.bindparam("b_expected"))
+         .values(next_at=sa.bindparam("b_next_at"), last_tick_at=sa.bindparam("b_last_tick_at"),
+                 updated_at=sa.bindparam("b_now")))
+_JOB_ROWS = sa.select(jobs).where(jobs.c.id.in_(sa.bindparam("ids", expanding=True)))
+_RUN_OF_TICK = sa.select(runs.c.id).where(runs.c.job_id == sa.bindparam("job_id"),
+                                          runs.c.idempotency_key == sa.bindparam("key"))
+_ACTIVE = (sa.select(runs.c.id).where(runs.c.job_id == sa.bindparam("job_id"), runs.c.state.in_(ACTIVE))
+           .order_by(runs.c.seq))
 
 
 def _record(row: Any) -> ScheduleRecord:
@@ -157,68 +169,82 @@ class ScheduleStore:
         """Apply firings in one transaction (see the module's docstring)."""
         now = self.clock()
         out: builtins.list[Fired] = []
-        queued = False
+        queued_ticks: builtins.list[dict[str, Any]] = []
         with self.db.write() as conn:
+            job_rows = {row.id: row for row in conn.execute(_JOB_ROWS, {"ids": [f.job_id for f in firings]})}
             for firing in firings:
-                moved = conn.execute(
-                    schedules.update()
-                    .where(schedules.c.job_id == firing.job_id, schedules.c.next_at == firing.expected_next_at)
-                    .values(next_at=firing.next_at, last_tick_at=firing.last_tick_at, updated_at=now))
+                moved = conn.execute(_MOVE, {"b_job_id": firing.job_id, "b_expected": firing.expected_next_at,
+                                             "b_next_at": firing.next_at, "b_last_tick_at": firing.last_tick_at,
+                                             "b_now": now})
                 if moved.rowcount == 0:
                     out.append(Fired(firing.job_id, False))
                     continue
                 fired = Fired(firing.job_id, True)
-                job_row = conn.execute(sa.select(jobs).where(jobs.c.id == firing.job_id)).one()
+                job_row = job_rows[firing.job_id]
                 # The overlap policy looks at the runs of earlier firings: the ticks of one catch-up
                 # are owed together (the job's max_concurrent_runs paces them).
                 active = self._active(conn, job_row.id) if firing.overlap != "queue" else []
                 for tick in firing.ticks:
-                    outcome, run_id = self._fire_tick(conn, job_row, firing.overlap, active, tick, "schedule", now)
-                    queued = queued or outcome == "queued"
+                    outcome, run_id = self._fire_tick(conn, job_row, firing.overlap, active, tick, "schedule", now,
+                                                      queued_ticks)
                     fired.outcomes.append((tick.tick_at, outcome, run_id))
                 if firing.missed is not None:
                     first, last = firing.missed
                     self._record_tick(conn, job_row, first, "schedule", "missed", None, now, until_at=last,
                                       reason=firing.missed_reason, missed_count=firing.missed_count)
                 out.append(fired)
-        self.runs.wake_local(queued)
+            self._record_queued(conn, queued_ticks)
+        self.runs.wake_local(bool(queued_ticks))
         return out
 
     def backfill(self, job_id: str, ticks: builtins.list[PlannedTick]) -> builtins.list[tuple[float, str, str | None]]:
         """Queue one run per tick (each under its tick's key: asking twice queues nothing new; a tick
         the schedule already fired keeps its run). The job's concurrency limit paces them."""
         now = self.clock()
+        queued_ticks: builtins.list[dict[str, Any]] = []
         with self.db.write() as conn:
             job_row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
-            outcomes = [(tick.tick_at, *self._fire_tick(conn, job_row, "queue", [], tick, "backfill", now))
+            outcomes = [(tick.tick_at, *self._fire_tick(conn, job_row, "queue", [], tick, "backfill", now,
+                                                        queued_ticks))
                         for tick in ticks]
-        self.runs.wake_local(any(outcome == "queued" for _, outcome, _ in outcomes))
+            self._record_queued(conn, queued_ticks)
+        self.runs.wake_local(bool(queued_ticks))
         return outcomes
 
     def _fire_tick(self, conn: Connection, job_row: Any, overlap: str, active: builtins.list[str],
-                   tick: PlannedTick, trigger: str, now: float) -> tuple[str, str | None]:
+                   tick: PlannedTick, trigger: str, now: float,
+                   queued_ticks: builtins.list[dict[str, Any]]) -> tuple[str, str | None]:
         if tick.run is None:
             self._record_tick(conn, job_row, tick.tick_at, trigger, "refused", None, now, reason=tick.reason)
             return "refused", None
-        existing = conn.execute(sa.select(runs.c.id).where(
-            runs.c.job_id == job_row.id, runs.c.idempotency_key == tick.idempotency_key)).scalar()
-        if existing is None and active and overlap == "skip":
-            self._record_tick(conn, job_row, tick.tick_at, trigger, "skipped", None, now,
-                              reason=f"run {active[0]} of the job was still {_state(conn, active[0])} "
-                                     "(overlap: skip)")
-            return "skipped", None
-        if existing is None and overlap == "cancel_previous":
-            for run_id in active:
-                RunStore.cancel_in(conn, run_id, now, why="cancelled: the next tick came (overlap: cancel_previous)")
-            active.clear()
+        if active and overlap != "queue":
+            existing = conn.execute(_RUN_OF_TICK, {"job_id": job_row.id, "key": tick.idempotency_key}).scalar()
+            if existing is None and overlap == "skip":
+                self._record_tick(conn, job_row, tick.tick_at, trigger, "skipped", None, now,
+                                  reason=f"run {active[0]} of the job was still {_state(conn, active[0])} "
+                                         "(overlap: skip)")
+                return "skipped", None
+            if existing is None:  # cancel_previous
+                for run_id in active:
+                    RunStore.cancel_in(conn, run_id, now,
+                                       why="cancelled: the next tick came (overlap: cancel_previous)")
+                active.clear()
         submitted = self.runs.submit_in(conn, job_row, [tick.run])[0]
-        self._record_tick(conn, job_row, tick.tick_at, trigger, "queued", submitted.run_id, now)
+        queued_ticks.append({"job_id": job_row.id, "tick_at": tick.tick_at, "trigger": trigger, "outcome": "queued",
+                             "run_id": submitted.run_id, "until_at": None, "missed_count": None, "reason": None,
+                             "fired_at": now})
         return "queued", submitted.run_id
 
     @staticmethod
+    def _record_queued(conn: Connection, rows: builtins.list[dict[str, Any]]) -> None:
+        """The queued ticks of a firing, in one statement (a run has its own `queued` event)."""
+        if rows:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            conn.execute(insert(schedule_ticks).on_conflict_do_nothing(index_elements=["job_id", "tick_at"]), rows)
+
+    @staticmethod
     def _active(conn: Connection, job_id: str) -> builtins.list[str]:
-        return builtins.list(conn.execute(sa.select(runs.c.id).where(
-            runs.c.job_id == job_id, runs.c.state.in_(ACTIVE)).order_by(runs.c.seq)).scalars())
+        return builtins.list(conn.execute(_ACTIVE, {"job_id": job_id}).scalars())
 
     @staticmethod
     def _record_tick(conn: Connection, job_row: Any, tick_at: float, trigger: str, outcome: str,
