@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from stoker.config import SinkSettings
 from stoker.sinks.events import Event
-from stoker.sinks.settings import SinkSettings
 from stoker.store.db import Database
 from stoker.store.tables import settings_kv
 
