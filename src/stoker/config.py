@@ -266,7 +266,7 @@ class SinkSettings:
     nats_cluster_subject_prefix: str | None = None
     nats_timeout_seconds: float = 5.0  # connect and publish-ack timeout
     webhooks: bool = True
-    webhook_timeout_seconds: float = 10.0  # must stay well below lease_seconds (see cursors.py)
+    webhook_timeout_seconds: float = 10.0  # must stay well below lease_seconds (see store/sink_cursors.py)
     # A failing sink retries after base * 2^(failures-1), capped; the delay never holds up a run.
     retry_base_seconds: float = 0.5
     retry_max_seconds: float = 60.0
@@ -274,7 +274,7 @@ class SinkSettings:
     poll_seconds: float = 1.0  # fallback poll for events written by other processes
     refresh_seconds: float = 2.0  # how soon a new or deleted webhook is noticed
     batch_size: int = 500
-    # Outbox events older than this are pruned (sinks/retention.py); 0 keeps them forever.
+    # Outbox events older than this are pruned (store/retention.py); 0 keeps them forever.
     outbox_retention_seconds: float = 7 * 24 * 3600.0
     prune_every_seconds: float = 60.0
 

@@ -13,7 +13,7 @@ from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
-from stoker.store.tokens import TokenCache, TokenStore
+from stoker.store.tokens import LISTENER_USER, TokenCache, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
@@ -50,5 +50,5 @@ def internal_ingest_token(services: Services) -> str:
     """The token Spark apps started by Stoker use to send their listener events: derived from the
     secret key (so every replica and worker knows it without storing it), registered by hash."""
     token = "stk_internal_" + services.secrets.derive("spark-listener-ingest")
-    services.tokens.ensure("internal: Spark listener of Stoker's own runs", ["ingest"], token)
+    services.tokens.ensure("internal: Spark listener of Stoker's own runs", ["ingest"], token, user=LISTENER_USER)
     return token

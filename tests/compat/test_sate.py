@@ -191,7 +191,7 @@ def test_pipeline_payload_secrets_are_sealed(api, services):
     execute(api, req["id"], force_error=False)
     [result] = wait_results(api, req["id"], 1)
     assert result["is_success"] is True and "SATESECRET" not in str(result)
-    from stoker.store.sate import sate_requests
+    from stoker.store.tables import sate_requests
 
     with services.db.read() as conn:
         row = conn.execute(sate_requests.select()).one()

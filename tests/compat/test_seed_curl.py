@@ -121,12 +121,92 @@ def test_paas_walkthrough_with_curl(server, tmp_path):
     assert curl(*auth, f"{base}/products/example")[1] == {"versions": ["0.1.0"]}
     code, launched = curl("-X", "POST", *auth, *json_type, "-d", '{"master": "spark://10.0.0.5:7077"}',
                           f"{base}/products/external/1")
-    assert code == 202 and launched["url"].endswith(f"/queue/{launched['id']}")
-    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", *auth,
-                          f"{server.url}{launched['url']}"], capture_output=True, text=True, check=True).stdout
-    assert out.startswith("303 ") and out.endswith("/external/1/1")
-    code, cluster = curl("-L", *auth, f"{server.url}{launched['url']}")
-    assert code == 200 and cluster["id"] == launched["id"]
+    assert code == 202 and launched["url"] == f"{base}/queue/{launched['id']}"  # absolute, as the original's
+    code, queued = curl(*auth, launched["url"])
+    assert code == 303 and queued["status"] == "registered" and queued["url"].endswith("/external/1/1")
+    code, cluster = curl("-L", *auth, launched["url"])
+    assert code == 200 and cluster["id"] == launched["id"] and cluster["result"] == "success"
+    assert cluster["data"]["dn"] == cluster["uri"] and cluster["uri"].endswith("/external/1/1")
     assert curl("-X", "DELETE", *auth, f"{base}/clusters/{launched['id']}") == (200, {"message": "success"})
     code, missing = curl(*auth, f"{base}/products/nope/1")
     assert code == 404 and missing["error"] == "not found"
+
+
+# The original PaaS's own README and tests/register_templates.sh: its minimal.json and
+# options/size.json, byte for byte (the template's docker image is its own).
+ORIGINAL_MINIMAL_JSON = """{% set comma = joiner(",") %}
+{
+  "dnsname": "{{ clusterid }}",
+  "nodes": {
+      {% for n in range(0, opts['size']) %}
+      {{ comma() }} "example{{ n }}": {
+          "docker_image": "centos:7.1.1503",
+          "cpu": 1,
+          "mem": 4096,
+          "disks": {\x20
+              "disk4": { "destination": "/storage1" },
+              "disk5": { "destination": "/storage2" }\x20
+          },
+          "networks": {
+              "eth0": { "type": "dynamic", "networkname": "admin" },
+              "eth1": { "type": "dynamic", "networkname": "storage" }
+          }
+      }
+      {% endfor %}
+  },
+  "services": {
+      "service1": {
+          "nodes": [{% set comma = joiner(",") %}{% for n in range(0, opts['size']) %}{{ comma() }}"example{{ n }}"\
+{% endfor %}]
+      }
+  }
+}
+"""
+ORIGINAL_SIZE_JSON = """{
+    "required": {
+    },
+    "optional": {
+        "size": 2
+    },
+    "advanced": {
+    },
+    "descriptions": {
+        "size": "number of worker nodes"
+    }
+}
+"""
+
+
+def test_the_original_paas_readme_with_curl(server, tmp_path):
+    """register_templates.sh's calls as written (template before options; options sent without a
+    JSON content type; the fabfile upload refused, Stoker's one deliberate difference), then the
+    README's reads and the launch of submit_reference_product.sh."""
+    from conftest import ADMIN_TOKEN
+
+    base, auth = f"{server.url}/bigdata/api/v1", ("-H", f"x-auth-token: {ADMIN_TOKEN}")
+    (tmp_path / "minimal.json").write_text(ORIGINAL_MINIMAL_JSON)
+    (tmp_path / "size.json").write_text(ORIGINAL_SIZE_JSON)
+    (tmp_path / "fabfile.py").write_text("from fabric.api import *\n\ndef start():\n    run('true')\n")
+    code, _ = curl("-X", "POST", *auth, f"{base}/products", "-H", "Content-type: application/json", "-d",
+                   '{"name":"reference", "version":"1.0.0", "description": "Reference product: minimal"}')
+    assert code == 201
+    assert curl("-X", "PUT", *auth, f"{base}/products/reference/1.0.0/template", "--data-binary",
+                f"@{tmp_path / 'minimal.json'}", "-H", "Content-type: application/json")[0] == 204
+    assert curl("-X", "PUT", *auth, f"{base}/products/reference/1.0.0/options", "--data-binary",
+                f"@{tmp_path / 'size.json'}")[0] == 204
+    code, refused = curl("-X", "PUT", *auth, f"{base}/products/reference/1.0.0/orquestrator", "--data-binary",
+                         f"@{tmp_path / 'fabfile.py'}")
+    assert code == 422 and refused["status"] == 422 and "never runs code sent by clients" in refused["message"]
+    assert curl(*auth, f"{base}/products/reference/1.0.0/options")[1] == json.loads(ORIGINAL_SIZE_JSON)
+    assert curl(*auth, f"{base}/products/reference/1.0.0/template")[1] == ORIGINAL_MINIMAL_JSON
+    code, product = curl(*auth, f"{base}/products/reference/1.0.0")
+    assert code == 200 and product["dn"] == "products/reference/1.0.0" and product["logo_url"] == ""
+    # submit_reference_product.sh: its nodes name a docker image, so the `containers` orchestrator
+    # runs them; this server has no container runtime, and says so (tests/containers has one).
+    code, launched = curl("-X", "POST", *auth, "-H", "Content-type: application/json", "-d", '{"size": 3}',
+                          f"{base}/products/reference/1.0.0")
+    assert code == 503 and launched["status"] == 503 and "container" in launched["message"]
+    code, missing = curl(*auth, f"{base}/clusters/admin/reference/1.0.0/1")
+    assert code == 404 and missing["error"] == "not found"
+    code, unknown = curl(*auth, f"{base}/services")  # the README's older /services path
+    assert (code, unknown) == (404, {"status": 404, "error": "not found", "message": "invalid resource URI"})

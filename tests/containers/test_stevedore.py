@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from datetime import datetime
@@ -208,3 +209,38 @@ def test_docker_compatible_wait(container_api, monkeypatch):
     [failed] = client.get(f"/result/{exit3}/detail/").json()
     assert failed["exit_code"] == 3
     assert finished(client, sleeper, timeout=20)["status"] == "KILLED"
+
+
+def test_the_original_readmes_sample_curls(container_api):
+    """The original API README's sample curls, as written (curl --data: a form content type,
+    `repository` sent again beside the RUN, `command` and `times`), on the local busybox image in
+    place of johncosta/fortytwo (no registry is reachable here). Results and details carry the
+    original's `id` and `command`."""
+    client = container_api
+    form = {"content-type": "application/x-www-form-urlencoded"}  # what curl --data sends
+    created = client.post("/task/", content=json.dumps({"repository": BUILTIN}), headers=form)
+    assert created.status_code == 201
+    task_id = created.json()["task_id"]
+    assert client.get(f"/task/{task_id}/").json()["status"] == "READY"
+    assert any(t["Id"] == task_id for t in client.get("/task/").json())
+    body = json.dumps({"repository": BUILTIN, "command": "echo fortytwo", "times": 10})
+    posted = client.post(f"/task/{task_id}/", content=body, headers=form)
+    assert posted.status_code == 201, posted.text
+    result_id = posted.json()["result_id"]
+    result = finished(client, result_id)
+    assert result["status"] == "COMPLETE" and result["times"] == 10
+    assert result["id"] == result_id and result["command"] == "echo fortytwo" and result["task_id"] == task_id
+    assert client.get(f"/result/{result_id}/").json() == result
+    listed = [r for r in client.get("/result/").json() if r["id"] == result_id]
+    assert listed == [result]
+    details = client.get(f"/result/{result_id}/detail/").json()
+    assert len(details) == 10
+    for detail in details:
+        assert detail["id"] == detail["detail_id"] and detail["command"] == "echo fortytwo"
+        assert detail["status"] == "COMPLETE" and detail["result_id"] == result_id
+    logs = client.get(f"/result/{result_id}/detail/{details[0]['id']}/logs").json()
+    assert logs["stdout"] == "fortytwo\n"
+    # Without a command, a detail shows the task's own (busybox's image default: none given, null).
+    plain = run(client, task_id, times=1)
+    finished(client, plain)
+    assert client.get(f"/result/{plain}/").json()["command"] is None

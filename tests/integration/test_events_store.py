@@ -104,7 +104,7 @@ def test_a_gzip_body_is_stored_byte_for_byte_and_exported_as_its_events(database
     import gzip
 
     from stoker.events.body import BodyLimits, decode_body
-    from stoker.events.tables import spark_event_chunks
+    from stoker.store.tables import spark_event_chunks
 
     store = EventStore(database)
     events = [(5, b'{"Event":"A",\n"n":1}'), (6, b'{"n" : 2}')]  # a raw line break is whitespace

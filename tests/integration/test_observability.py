@@ -108,7 +108,7 @@ def test_metrics_count_reaped_leases_and_sink_lag_and_failures(services):
 
     from conftest import ADMIN_TOKEN
     from stoker.app import create_app
-    from stoker.sinks.cursors import Cursors
+    from stoker.store.sink_cursors import Cursors
 
     app = create_app(services)  # no worker, no publisher: this test plays both
     with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as api:

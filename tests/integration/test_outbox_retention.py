@@ -1,4 +1,4 @@
-"""Pruning the outbox (sinks/retention.py) on SQLite and PostgreSQL."""
+"""Pruning the outbox (store/retention.py) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import time
 
 import sqlalchemy as sa
 
-import stoker.sinks.tables  # noqa: F401  (registers the sink tables, so the fixture truncates them)
-from stoker.sinks.cursors import create as create_cursor
-from stoker.sinks.retention import prune_outbox
 from stoker.store.outbox import record_events
+from stoker.store.retention import prune_outbox
+from stoker.store.sink_cursors import create as create_cursor
 from stoker.store.tables import outbox
 
 
@@ -52,7 +51,7 @@ def test_a_sink_that_did_not_deliver_what_is_pruned_is_named(database, caplog):
     with database.write() as conn:
         create_cursor(conn, "webhook:down", first - 1, time.time())  # has delivered nothing
         create_cursor(conn, "webhook:fine", first + 2, time.time())  # delivered everything
-    with caplog.at_level(logging.WARNING, logger="stoker.sinks.retention"):
+    with caplog.at_level(logging.WARNING, logger="stoker.store.retention"):
         prune_outbox(database, older_than=1_000)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and "webhook:down" in warnings[0]

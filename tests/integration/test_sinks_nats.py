@@ -138,7 +138,7 @@ def test_nats_down_never_holds_runs_nor_webhooks_and_catches_up_when_it_starts(n
         # The webhook, with its own cursor, got everything meanwhile.
         wait_until(lambda: len(receiver.events()) >= 15, what="webhook deliveries")
         assert by_run(receiver.events()) == {**dict.fromkeys(ok, OK_RUN), dead: DEAD_RUN}
-        from stoker.sinks.tables import sink_cursors
+        from stoker.store.tables import sink_cursors
 
         services = client.app.state.services
 

@@ -59,7 +59,7 @@ def test_register_list_delete_and_the_secret_is_shown_once(sink_api, services):
     assert one.status_code == 200 and hook["secret"] not in one.text
     assert one.json()["delivery"]["failures"] == 0
     # Sealed at rest, too: the stored column is not the secret.
-    from stoker.sinks.tables import webhooks
+    from stoker.store.tables import webhooks
 
     with services.db.read() as conn:
         stored = conn.execute(webhooks.select()).one()
@@ -146,9 +146,9 @@ def test_a_dead_webhook_never_holds_runs_and_catches_up_when_back(sink_api):
 def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
     """Two publishers (as two API replicas would run) share one database: each event arrives once."""
     from stoker.config import SinkSettings
-    from stoker.sinks.cursors import Cursors
     from stoker.sinks.publisher import Publisher
     from stoker.sinks.webhooks import WebhookStore, cursor_name
+    from stoker.store.sink_cursors import Cursors
     from stoker.submission.runs import RunRequest, Submitter
 
     settings = SinkSettings(lease_seconds=10.0, refresh_seconds=0.05, poll_seconds=0.2,
@@ -243,7 +243,7 @@ def test_an_owner_stopped_mid_batch_saves_what_it_delivered(services):
 
 
 def _owner(services, name):
-    from stoker.sinks.tables import sink_cursors
+    from stoker.store.tables import sink_cursors
 
     with services.db.read() as conn:
         return conn.execute(sink_cursors.select().where(sink_cursors.c.name == name)).one().owner

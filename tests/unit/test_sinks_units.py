@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from stoker.config import Settings, SinkSettings
-from stoker.sinks.cursors import Claim, Cursors
 from stoker.sinks.events import Event
 from stoker.sinks.feed import OutboxFeed
 from stoker.sinks.webhooks import sign, verify
 from stoker.store.outbox import record_events
+from stoker.store.sink_cursors import Claim, Cursors
 
 
 def _event(run="r1", job="j1", name="queued"):

@@ -52,7 +52,7 @@ async def authorize(services: Services, headers: Headers, scope: str) -> Princip
     if not token:
         anonymous = services.settings.anonymous_scopes
         if scope in anonymous or "admin" in anonymous:
-            return Principal("anonymous", "anonymous", frozenset(anonymous))
+            return Principal("anonymous", "anonymous", frozenset(anonymous), "anonymous")
         raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
     found, principal, _hash = services.token_cache.cached(token)

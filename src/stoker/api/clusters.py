@@ -42,7 +42,7 @@ def get_product(name: str, version: str, service: ClusterServiceDep) -> dict[str
              summary="Launch a cluster of a product with options (e.g. {\"size\": 2})", response_model=None)
 def launch(name: str, version: str, service: ClusterServiceDep, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
-    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
+    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
     view = full_view(service, cluster["id"], BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 

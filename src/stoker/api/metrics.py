@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgi_correlation_id import correlation_id
 from asgi_correlation_id.middleware import is_valid_uuid4
@@ -25,9 +25,6 @@ from stoker.api.auth import require
 from stoker.store import metrics as store_metrics
 from stoker.store.db import Database
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa  # the sink cursors' table, handed on to the store
-
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
@@ -35,12 +32,11 @@ router = APIRouter(tags=["operations"])
 class StoreCollector(Collector):
     """Runs, queues, attempts, dead letters and sink lag, from one database snapshot per scrape."""
 
-    def __init__(self, db: Database, sink_cursors: sa.Table | None) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.sink_cursors = sink_cursors
 
     def collect(self) -> Iterator[Metric]:
-        snap = store_metrics.snapshot(self.db, self.sink_cursors)
+        snap = store_metrics.snapshot(self.db)
         now = time.time()
         runs = GaugeMetricFamily("stoker_runs", "Runs by job and state", labels=["job", "state"])
         for (job, state), n in sorted(snap.runs.items()):

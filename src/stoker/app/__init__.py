@@ -68,10 +68,9 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     from prometheus_client import CollectorRegistry
 
     from stoker.api.metrics import ProcessMetrics, RequestMetricsMiddleware, StoreCollector
-    from stoker.sinks.tables import sink_cursors
 
     registry = CollectorRegistry()
-    registry.register(StoreCollector(services.db, sink_cursors))
+    registry.register(StoreCollector(services.db))
     app.state.metrics_registry = registry
     app.state.process_metrics = ProcessMetrics(registry)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.process_metrics)  # and the request id
@@ -86,11 +85,11 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from stoker.api import clusters, events, functions, health, jobs, metrics, runs, stream, webhooks, worker
-    from stoker.compat import paas, sate, speedy, stevedore
+    from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
-    for module in (events, health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, clusters, paas,
-                   stream, webhooks):
+    for module in (events, health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, delight,
+                   clusters, paas, stream, webhooks):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 
@@ -130,10 +129,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": f"method {request.method} not allowed here; allowed: {', '.join(allowed)}"},
                             status_code=405, headers={"Allow": ", ".join(allowed)})
 
-    import sqlalchemy as sa
+    from stoker.store.errors import DatabaseError
 
-    @app.exception_handler(sa.exc.DBAPIError)
-    async def _database_error(_request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+    @app.exception_handler(DatabaseError)
+    async def _database_error(_request: Request, exc: DatabaseError) -> JSONResponse:
         return database_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -171,11 +170,9 @@ def database_error_response(exc: Exception) -> JSONResponse:
     if "disk is full" in text or "no space left" in text or "could not extend file" in text:
         return JSONResponse({"detail": "the server's disk is full: nothing was written; retry when "
                                        "an operator has freed space"}, status_code=507)
-    import sqlalchemy as sa
+    from stoker.store.errors import is_unavailable
 
-    unavailable = isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or (
-        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
-    if unavailable:
+    if is_unavailable(exc):
         log.warning("database unavailable: %s", text.splitlines()[0] if text else type(exc).__name__)
         return JSONResponse({"detail": "the database is unavailable; nothing was written, retry shortly"},
                             status_code=503, headers={"Retry-After": "2"})

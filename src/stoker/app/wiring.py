@@ -11,7 +11,7 @@ from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
-from stoker.store.tokens import SCOPES, TokenCache, TokenStore
+from stoker.store.tokens import ADMIN_USER, SCOPES, TokenCache, TokenStore
 
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -54,10 +54,10 @@ def bootstrap_admin_token(services: Services) -> str | None:
     """Register STOKER_ADMIN_TOKEN, or on a first start make an admin token and return it (once)."""
     admin_token = secret(services.settings.admin_token)
     if admin_token:
-        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], admin_token)
+        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], admin_token, user=ADMIN_USER)
         return None
     if services.tokens.any_admin():
         return None
-    return services.tokens.create("admin (first start)", ["admin"])
+    return services.tokens.create("admin (first start)", ["admin"], user=ADMIN_USER, shared=True)
 
 

@@ -206,7 +206,7 @@ def db() -> None:
 @db.command("upgrade")
 @DATA_DIR
 def db_upgrade(data_dir: Path | None) -> None:
-    """Apply all migrations (alembic upgrade heads)."""
+    """Apply all migrations (alembic upgrade head)."""
     from stoker.store.db import Database
 
     settings = _settings(data_dir)
@@ -234,12 +234,18 @@ def token() -> None:
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True,
               type=click.Choice(["admin", "submit", "read", "worker", "ingest"]))
+@click.option("--user", default=None, help="the user it acts for, short and URL-safe (default: made from NAME); "
+                                           "it names the user's clusters in URLs")
 @DATA_DIR
-def token_create(name: str, scopes: tuple[str, ...], data_dir: Path | None) -> None:
-    """Make a token; it is printed once and only its hash is kept."""
+def token_create(name: str, scopes: tuple[str, ...], user: str | None, data_dir: Path | None) -> None:
+    """Make a token; it is printed once and only its hash is kept. NAME describes it."""
     from stoker.app.wiring import build_services
+    from stoker.core.errors import StokerError
 
-    click.echo(build_services(_settings(data_dir)).tokens.create(name, list(scopes)))
+    try:
+        click.echo(build_services(_settings(data_dir)).tokens.create(name, list(scopes), user=user))
+    except StokerError as exc:
+        raise click.UsageError(exc.message) from None
 
 
 @token.command("list")
@@ -248,7 +254,8 @@ def token_list(data_dir: Path | None) -> None:
     from stoker.app.wiring import build_services
 
     for t in build_services(_settings(data_dir)).tokens.list():
-        click.echo(f"{t['id']}  {t['name']:<30} {' '.join(t['scopes']):<30} {'revoked' if t['revoked'] else ''}")
+        click.echo(f"{t['id']}  {t['user'] or '-':<16} {t['name']:<30} {' '.join(t['scopes']):<30} "
+                   f"{'revoked' if t['revoked'] else ''}")
 
 
 @token.command("revoke")

@@ -59,18 +59,22 @@ class Products:
     def get(self, name: str, version: str) -> dict[str, Any]:
         return self.store.get(name, version)
 
-    def put_template(self, name: str, version: str, text: str, content_type: str | None) -> None:
+    def put_template(self, name: str, version: str, text: str, content_type: str | None) -> str | None:
+        """Store a checked template; the answer says what is left to check at launch (or None)."""
         product = self.store.get(name, version)
         fmt = templates.format_of(content_type)
-        self.check_template(product, text, fmt, ProductOptions.model_validate(product["options"]))
+        note = self.check_template(product, text, fmt, ProductOptions.model_validate(product["options"]))
         self.store.update(name, version, template=text, template_format=fmt)
+        return note
 
-    def put_options(self, name: str, version: str, body: Any) -> None:
+    def put_options(self, name: str, version: str, body: Any) -> str | None:
         product = self.store.get(name, version)
         options = ProductOptions.parse(body)
+        note = None
         if product["template"]:
-            self.check_template(product, product["template"], product["template_format"], options)
+            note = self.check_template(product, product["template"], product["template_format"], options)
         self.store.update(name, version, options=options.model_dump())
+        return note
 
     def put_orchestrator(self, name: str, version: str, body: Any) -> None:
         self.store.get(name, version)
@@ -85,11 +89,23 @@ class Products:
         self.store.update(name, version, orchestrator=body["name"])
 
     @staticmethod
-    def check_template(product: dict[str, Any], text: str, fmt: str, options: ProductOptions) -> None:
-        """Parse always; render and validate too when the defaults make a complete set of options."""
+    def check_template(product: dict[str, Any], text: str, fmt: str, options: ProductOptions) -> str | None:
+        """Parse always; render and validate too when the options' defaults give every option the
+        template reads. Template and options may be put in either order: what cannot be checked
+        yet is checked at launch, and the answer (a note) says so."""
         templates.check_syntax(text)
-        if options.complete():
-            render_spec(product, text, fmt, options.merge({}), user="check", cluster_id="check", number=0)
+        used = templates.options_used(text)
+        given = {n for n, v in options.defaults().items() if v is not None}
+        if used is None:
+            if not options.complete():
+                return ("the template was checked for syntax only: it reads options by computed names "
+                        "and the options give no complete set of defaults; it is rendered at launch")
+        elif used - given:
+            return (f"the template was checked for syntax only: the product's options give no default "
+                    f"for {sorted(used - given)}; it is rendered with the launch's options")
+        opts = options.merge({}) if used is None else options.defaults()  # what it reads has a value
+        render_spec(product, text, fmt, opts, user="check", cluster_id="check", number=0)
+        return None
 
 
 def render_spec(product: dict[str, Any], text: str, fmt: str, opts: dict[str, Any], *, user: str,

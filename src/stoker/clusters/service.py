@@ -78,9 +78,16 @@ class ClusterService:
         if needs[0] > cap.cores or needs[1] > cap.mem:
             raise InvalidInput(f"this cluster can never fit: it needs {needs[0]} cores and {needs[1]} MB; the "
                                f"registered capacity is {cap.cores} cores and {cap.mem} MB")
+
+        def final_spec(cluster_id: str, number: int) -> dict[str, Any]:
+            # Rendered again with the cluster's own id and number (`clusterid`, `clusterdn`): the
+            # check above used placeholders; nodes and needs do not depend on them.
+            return render_spec(product, product["template"], product["template_format"], opts, user=owner,
+                               cluster_id=cluster_id, number=number).model_dump()
+
         cluster = self.store.register(owner=owner, product=name, version=version,
                                       size=size if isinstance(size, int) else None, options=opts,
-                                      spec=spec.model_dump(), orchestrator=orch_name, needs=needs)
+                                      spec=final_spec, orchestrator=orch_name, needs=needs)
         self.changed.set()
         return cluster
 

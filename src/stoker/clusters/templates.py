@@ -45,6 +45,29 @@ def check_syntax(text: str) -> None:
                            line=exc.lineno) from None
 
 
+def options_used(text: str) -> set[str] | None:
+    """The option names a template reads (`opts['a.b']`, `opts.size`), or None when it reads
+    `opts` in a way that names none (`opts[name]`, a loop over it): then only rendering can tell."""
+    from jinja2 import nodes
+
+    used: set[str] = set()
+    named: set[int] = set()
+    tree = _environment().parse(text)
+    for node in tree.find_all((nodes.Getitem, nodes.Getattr)):
+        assert isinstance(node, (nodes.Getitem, nodes.Getattr))
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "opts":
+            key: Any = node.attr if isinstance(node, nodes.Getattr) else \
+                node.arg.value if isinstance(node.arg, nodes.Const) else None
+            if not isinstance(key, str):
+                return None
+            used.add(key)
+            named.add(id(target))
+    if any(n.name == "opts" and id(n) not in named for n in tree.find_all(nodes.Name)):
+        return None
+    return used
+
+
 def variables(opts: dict[str, Any], *, user: str, product: str, version: str, cluster_id: str,
               number: int) -> dict[str, Any]:
     return {"opts": dict(opts), "user": user, "product": product, "version": version,

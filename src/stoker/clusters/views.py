@@ -64,3 +64,75 @@ def list_view(service: ClusterService, base: str, *, owner: str | None = None, s
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
     return [full_view(service, c["id"], base) for c in service.store.list(owner=owner, status=status, product=product)]
+
+
+# -- the Big Data PaaS's shapes (compat/paas.py) -------------------------------------------------
+# The original's clients read a cluster as {"result", "uri", "data": {"name", "dn", "status"}},
+# with `uri` the cluster's path below the API base without a leading slash (its web UI splits it on
+# "/" and joins it to the base). Stoker's own fields stay beside them: extra keys harm no client.
+
+def paas_dn(cluster: dict[str, Any]) -> str:
+    """The original's distinguished name of a cluster, which was also its `uri`."""
+    return f"clusters/{cluster['owner']}/{cluster['product']}/{cluster['version']}/{cluster['number']}"
+
+
+def paas_product_view(product: dict[str, Any], base: str) -> dict[str, Any]:
+    return {**product_view(product, base), "dn": f"products/{product['name']}/{product['version']}",
+            "logo_url": product["logo_url"] or ""}
+
+
+def _as_named_list(value: Any, extra: dict[str, Any]) -> list[Any]:
+    """A template's `disks` or `networks` as the original listed them: one object per name."""
+    if isinstance(value, dict):
+        return [{"name": name, **extra, **(fields if isinstance(fields, dict) else {"value": fields})}
+                for name, fields in value.items()]
+    if isinstance(value, list):
+        return list(value)
+    return [] if value is None else [value]
+
+
+def paas_nodes_view(cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The nodes of the rendered template (recorded ones with their process values), each with the
+    original's `dn`, `status`, `disks` and `networks` beside Stoker's node fields."""
+    spec_nodes: dict[str, Any] = (cluster["spec"] or {}).get("nodes") or {}
+    recorded = {n["name"]: n for n in nodes}
+    dn = paas_dn(cluster)
+    out = []
+    for name in sorted(set(spec_nodes) | set(recorded)):
+        spec = spec_nodes.get(name) or {}
+        row = recorded.get(name)
+        view = node_view(row) if row is not None else {
+            "name": name, "service": None, "role": None, "cpu": spec.get("cpu"), "mem": spec.get("mem"),
+            "host": None, "port": None, "web_port": None, "pid": None, "state": None}
+        out.append({**view, "dn": f"{dn}/nodes/{name}", "status": view["state"] or cluster["status"],
+                    "docker_image": spec.get("docker_image"),
+                    "disks": _as_named_list(spec.get("disks"), {"host": view["host"]}),
+                    "networks": _as_named_list(spec.get("networks"), {"address": None})})
+    return out
+
+
+def paas_services_view(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    dn = paas_dn(cluster)
+    return [{**s, "dn": f"{dn}/services/{s['name']}", "status": cluster["status"]}
+            for s in services_view(cluster["spec"] or {})]
+
+
+def paas_cluster_view(service: ClusterService, cluster: dict[str, Any], base: str) -> dict[str, Any]:
+    nodes = service.store.nodes(cluster["id"])
+    native = cluster_view(cluster, nodes, service.store.history(cluster["id"]), base)
+    dn = paas_dn(cluster)
+    spec = cluster["spec"] or {}
+    dnsname = spec.get("dnsname")  # the original's templates render it as {{ clusterid }}
+    name = dnsname if isinstance(dnsname, str) and dnsname else cluster["id"]
+    return {"result": "success", "uri": dn, "data": {"name": name, "dn": dn, "status": cluster["status"]},
+            **native, "nodes": paas_nodes_view(cluster, nodes), "services": paas_services_view(cluster)}
+
+
+def paas_list_view(service: ClusterService, base: str, *, owner: str | None = None,
+                   product: str | None = None, version: str | None = None, status: str | None = None
+                   ) -> list[dict[str, Any]]:
+    """Clusters in the original's shape, destroyed ones included (its UI lists them as inactive)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    found = service.store.list(owner=owner, status=status, product=product)
+    return [paas_cluster_view(service, c, base) for c in found if version is None or c["version"] == version]

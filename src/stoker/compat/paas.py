@@ -1,36 +1,51 @@
 """The Big Data PaaS API (seed-apis.md §2) under /bigdata/api/v1, as its clients called it: thin,
-over the clusters service. Errors come in the original's body `{"status", "error", "message"}`;
-writes of template, options and orchestrator answer 204; a launch answers 202 with a queue URL that
-redirects (303) to the cluster; clusters are also `/clusters/{user}/{product}/{version}/{n}`.
+over the clusters service. Errors come in the original's body `{"status", "error", "message"}` (unknown
+paths and methods under the base too); writes of template, options and orchestrator answer 204; a
+launch answers 202 `{"url"}` with the queue entry's absolute URL, which answers 303 `{"status",
+"url"}` to the cluster; clusters live at `/clusters/{user}/{product}/{version}/{n}` and read as
+`{"result", "uri", "data": {"name", "dn", "status"}}` with Stoker's own fields beside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
-from stoker.api.deps import ClusterServiceDep
+from stoker.api.deps import ClusterServiceDep, services_of
 from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
 from stoker.clusters.service import ClusterService
-from stoker.clusters.views import full_view, list_view, product_view, services_view
+from stoker.clusters.views import (
+    paas_cluster_view,
+    paas_dn,
+    paas_list_view,
+    paas_nodes_view,
+    paas_product_view,
+    paas_services_view,
+)
 from stoker.core import limits
-from stoker.core.errors import StokerError
+from stoker.core.errors import InvalidInput, StokerError
 from stoker.store.tokens import Principal
 
 BASE = "/bigdata/api/v1"
 
 
-def error_body(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"status": status, "error": HTTPStatus(status).phrase.lower(), "message": message},
-                        status_code=status)
+# The original's own words where they differed from the HTTP phrase.
+_ERROR_WORDS = {405: "method not supported"}
+
+
+def error_body(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    error = _ERROR_WORDS.get(status) or HTTPStatus(status).phrase.lower()
+    return JSONResponse({"status": status, "error": error, "message": message}, status_code=status,
+                        headers=headers)
 
 
 class PaasRoute(APIRoute):
@@ -45,7 +60,7 @@ class PaasRoute(APIRoute):
             except StokerError as exc:
                 return error_body(exc.status_code, exc.message)
             except HTTPException as exc:
-                return error_body(exc.status_code, str(exc.detail))
+                return error_body(exc.status_code, str(exc.detail), exc.headers)
             except RequestValidationError as exc:
                 where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
                                   for e in exc.errors())
@@ -57,8 +72,23 @@ class PaasRoute(APIRoute):
 router = APIRouter(prefix=BASE, tags=["Big Data PaaS API"], route_class=PaasRoute)
 
 
+def _clusters(request: Request) -> ClusterService:
+    return services_of(request.app).clusters
+
+
 def _cluster_path(cluster: dict[str, Any]) -> str:
-    return f"{BASE}/clusters/{cluster['owner']}/{cluster['product']}/{cluster['version']}/{cluster['number']}"
+    return f"{BASE}/{quote(paas_dn(cluster))}"
+
+
+def _absolute(request: Request, path: str) -> str:
+    """The original answered absolute URLs (Flask's url_for(_external=True)): clients fetch them as
+    they are."""
+    return str(request.base_url).rstrip("/") + path
+
+
+def _note(note: str | None) -> dict[str, str] | None:
+    """What a 204 could not check yet, as a warning header (a 204 has no body)."""
+    return {"Warning": f'299 stoker "{note}"'} if note else None
 
 
 # -- products ----------------------------------------------------------------------------------
@@ -70,9 +100,9 @@ def products(request: Request, service: ClusterServiceDep) -> dict[str, Any]:
 @router.post("/products", status_code=201, summary="Register a product", response_model=None)
 def create_product(request: Request, service: ClusterServiceDep, body: Any = Body(...),
                    _p: Principal = Depends(require("admin"))) -> JSONResponse:
-    product = service.products.create(lenient_json(body))
-    location = f"{BASE}/products/{product['name']}/{product['version']}"
-    return JSONResponse(product_view(product, BASE), status_code=201, headers={"Location": location})
+    product = _clusters(request).products.create(lenient_json(body))
+    location = _absolute(request, f"{BASE}/products/{product['name']}/{product['version']}")
+    return JSONResponse(paas_product_view(product, BASE), status_code=201, headers={"Location": location})
 
 
 @router.get("/products/{name}", summary="A product's versions", dependencies=[Depends(require("read"))])
@@ -82,25 +112,30 @@ def versions(name: str, request: Request, service: ClusterServiceDep) -> dict[st
 
 @router.get("/products/{name}/{version}", summary="A product: template, options, orchestrator",
             dependencies=[Depends(require("read"))])
-def product(name: str, version: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
-    return product_view(service.products.get(name, version), BASE)
+def product(name: str, version: str, request: Request) -> dict[str, Any]:
+    return paas_product_view(_clusters(request).products.get(name, version), BASE)
 
 
 @router.put("/products/{name}/{version}/template", status_code=204, summary="Set the Jinja2 template",
             dependencies=[Depends(require("admin"))])
 async def put_template(name: str, version: str, request: Request, service: ClusterServiceDep) -> Response:
     text = await template_text(request)
-    await run_in_threadpool(service.products.put_template, name, version, text,
-                            request.headers.get("content-type"))
-    return Response(status_code=204)
+    note = await run_in_threadpool(_clusters(request).products.put_template, name, version, text,
+                                   request.headers.get("content-type"))
+    return Response(status_code=204, headers=_note(note))
+
+
+@router.get("/products/{name}/{version}/template", summary="The template's text, as a JSON string",
+            dependencies=[Depends(require("read"))])
+def get_template(name: str, version: str, request: Request) -> str:
+    return str(_clusters(request).products.get(name, version)["template"] or "")
 
 
 @router.put("/products/{name}/{version}/options", status_code=204, summary="Set the options",
             dependencies=[Depends(require("admin"))])
-def put_options(name: str, version: str, request: Request, service: ClusterServiceDep,
-                body: Any = Body(...)) -> Response:
-    service.products.put_options(name, version, lenient_json(body))
-    return Response(status_code=204)
+def put_options(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
+    note = _clusters(request).products.put_options(name, version, lenient_json(body))
+    return Response(status_code=204, headers=_note(note))
 
 
 @router.get("/products/{name}/{version}/options", summary="Read the options",
@@ -116,44 +151,78 @@ async def _put_orchestrator(name: str, version: str, request: Request, service: 
     return Response(status_code=204)
 
 
+def _get_orchestrator(name: str, version: str, request: Request) -> str:
+    return str(_clusters(request).products.get(name, version)["orchestrator"] or "")
+
+
 for _spelling in ("orquestrator", "orchestrator"):  # the original's first spelling, and its later one
     router.add_api_route(f"/products/{{name}}/{{version}}/{_spelling}", _put_orchestrator, methods=["PUT"],
                          status_code=204, dependencies=[Depends(require("admin"))],
                          summary="Choose a server-side orchestrator by name (uploaded code is refused)")
+    router.add_api_route(f"/products/{{name}}/{{version}}/{_spelling}", _get_orchestrator, methods=["GET"],
+                         dependencies=[Depends(require("read"))],
+                         summary="The orchestrator's name, as a JSON string (\"\" when none is chosen)")
+
+
+@router.get("/products/{name}/{version}/logo_url", summary="The product's logo URL, as a JSON string",
+            dependencies=[Depends(require("read"))])
+def get_logo_url(name: str, version: str, request: Request) -> str:
+    return str(_clusters(request).products.get(name, version)["logo_url"] or "")
+
+
+@router.put("/products/{name}/{version}/logo_url", status_code=204, summary='Set the logo URL ({"logo_url": …})',
+            dependencies=[Depends(require("admin"))])
+def put_logo_url(name: str, version: str, request: Request, body: Any = Body(...)) -> Response:
+    data = lenient_json(body)
+    if not isinstance(data, dict) or not isinstance(data.get("logo_url"), str) or set(data) != {"logo_url"}:
+        raise InvalidInput('the body must be {"logo_url": "<a URL>"}')
+    if len(data["logo_url"]) > 2048:
+        raise InvalidInput("logo_url is longer than 2048 characters")
+    products = _clusters(request).products
+    products.get(name, version)
+    products.store.update(name, version, logo_url=data["logo_url"])
+    return Response(status_code=204)
 
 
 @router.post("/products/{name}/{version}", status_code=202, summary="Launch a cluster ({\"size\": N, ...})",
              response_model=None)
 def launch(name: str, version: str, request: Request, service: ClusterServiceDep, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
-    cluster = service.launch(principal.name, name, version, lenient_json(body) if body is not None else {})
-    queue_url = f"{BASE}/queue/{cluster['id']}"
+    service = _clusters(request)
+    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
+    queue_url = _absolute(request, f"{BASE}/queue/{cluster['id']}")
     return JSONResponse({"url": queue_url, "id": cluster["id"], "status": cluster["status"],
-                         "links": {"queue": queue_url, "cluster": _cluster_path(cluster),
-                                   "self": f"/api/v1/clusters/{cluster['id']}"}},
+                         "links": {"queue": queue_url, "cluster": _absolute(request, _cluster_path(cluster)),
+                                   "self": _absolute(request, f"/api/v1/clusters/{cluster['id']}")}},
                         status_code=202, headers={"Location": queue_url})
 
 
 @router.get("/queue/{queue_id}", summary="A launch's queue entry: 303 to its cluster once registered",
             dependencies=[Depends(require("read"))], response_model=None)
-def queue(queue_id: str, request: Request, service: ClusterServiceDep) -> Response:
-    cluster = service.store.get(queue_id)
-    return RedirectResponse(_cluster_path(cluster), status_code=303)
+def queue(queue_id: str, request: Request) -> Response:
+    """Stoker registers a cluster within the launch request itself, so its queue entry is
+    `registered` from the start (the original answered 200 `{"status": "pending"}` until then)."""
+    cluster = _clusters(request).store.get(queue_id)
+    url = _absolute(request, _cluster_path(cluster))
+    return JSONResponse({"status": "registered", "url": url, "id": cluster["id"],
+                         "cluster_status": cluster["status"]}, status_code=303, headers={"Location": url})
 
 
 # -- clusters ----------------------------------------------------------------------------------
 @router.get("/clusters", summary="Clusters (filter by status or product)")
 def clusters(request: Request, service: ClusterServiceDep, status: str | None = None, product: str | None = None,
              _p: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"clusters": list_view(service, BASE, status=status, product=product)}
+    return {"clusters": paas_list_view(_clusters(request), BASE, status=status, product=product)}
 
 
 @router.get("/clusters/{ref}", summary="A cluster by id, else the clusters of user `ref`",
             dependencies=[Depends(require("read"))])
-def cluster_or_user(ref: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
-    if service.store.find(ref) is not None:
-        return full_view(service, ref, BASE)
-    return {"clusters": list_view(service, BASE, owner=ref)}
+def cluster_or_user(ref: str, request: Request) -> dict[str, Any]:
+    service = _clusters(request)
+    found = service.store.find(ref)
+    if found is not None:
+        return paas_cluster_view(service, found, BASE)
+    return {"clusters": paas_list_view(service, BASE, owner=ref)}
 
 
 # The same path template as the GET above (`ref`, here a cluster id), so the document and the Allow
@@ -168,40 +237,64 @@ def destroy(ref: str, request: Request, service: ClusterServiceDep) -> dict[str,
              dependencies=[Depends(require("submit"))])
 def repair(cluster_id: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     service.repair(cluster_id)
-    return full_view(service, cluster_id, BASE)
+    return paas_cluster_view(service, service.store.get(cluster_id), BASE)
+
+
+@router.get("/clusters/{user}/{product}", summary="A user's clusters of a product",
+            dependencies=[Depends(require("read"))])
+def user_product_clusters(user: str, product: str, request: Request) -> dict[str, Any]:
+    return {"clusters": paas_list_view(_clusters(request), BASE, owner=user, product=product)}
+
+
+@router.get("/clusters/{user}/{product}/{version}", summary="A user's clusters of a product version",
+            dependencies=[Depends(require("read"))])
+def user_product_version_clusters(user: str, product: str, version: str, request: Request) -> dict[str, Any]:
+    return {"clusters": paas_list_view(_clusters(request), BASE, owner=user, product=product, version=version)}
 
 
 # The n of /clusters/{user}/{product}/{version}/{n}: 1, 2, … per user, product and version.
 ClusterNumber = Annotated[int, Path(ge=1, le=limits.MAX_CLUSTER_NUMBER)]
 
 
-def _by_number(service: ClusterService, user: str, product: str, version: str, n: int) -> dict[str, Any]:
-    return full_view(service, service.store.by_number(user, product, version, n)["id"], BASE)
+def _by_number(request: Request, user: str, product: str, version: str, n: int) -> dict[str, Any]:
+    return _clusters(request).store.by_number(user, product, version, n)
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}", summary="A cluster by the original's URL",
             dependencies=[Depends(require("read"))])
-def cluster(user: str, product: str, version: str, n: ClusterNumber, service: ClusterServiceDep) -> dict[str, Any]:
-    return _by_number(service, user, product, version, n)
+def cluster(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
+    return paas_cluster_view(_clusters(request), _by_number(request, user, product, version, n), BASE)
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/nodes", summary="A cluster's nodes",
             dependencies=[Depends(require("read"))])
-def nodes(user: str, product: str, version: str, n: ClusterNumber, service: ClusterServiceDep) -> dict[str, Any]:
-    return {"nodes": _by_number(service, user, product, version, n)["nodes"]}
+def nodes(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
+    found = _by_number(request, user, product, version, n)
+    return {"nodes": paas_nodes_view(found, _clusters(request).store.nodes(found["id"]))}
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/services", summary="A cluster's services",
             dependencies=[Depends(require("read"))])
-def services(user: str, product: str, version: str, n: ClusterNumber, request: Request,
-             service: ClusterServiceDep) -> dict[str, Any]:
-    found = service.store.by_number(user, product, version, n)
-    return {"services": services_view(found["spec"])}
+def services(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
+    return {"services": paas_services_view(_by_number(request, user, product, version, n))}
 
 
 @router.delete("/clusters/{user}/{product}/{version}/{n}", summary="Destroy a cluster by the original's URL",
                dependencies=[Depends(require("submit"))])
-def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request,
-                      service: ClusterServiceDep) -> dict[str, Any]:
-    service.destroy(service.store.by_number(user, product, version, n)["id"])
+def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
+    _clusters(request).destroy(_by_number(request, user, product, version, n)["id"])
     return {"message": "success"}
+
+
+# Last: any other path under the base answers in the original's error body, 405 when the path is
+# one of the routes above with another method (the original's 404 and 405 handlers). Like every
+# route but /healthz it needs a token (read): an unknown path tells nothing to a stranger.
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
+                  include_in_schema=False, response_model=None, dependencies=[Depends(require("read"))])
+def unknown(rest: str, request: Request) -> JSONResponse:
+    path = f"{BASE}/{rest}"
+    allowed = sorted({m for route in router.routes if isinstance(route, APIRoute) and route.endpoint is not unknown
+                      and route.path_regex.match(path) for m in (route.methods or ())})
+    if allowed:
+        return error_body(405, "the method is not supported", {"Allow": ", ".join(allowed)})
+    return error_body(404, "invalid resource URI")

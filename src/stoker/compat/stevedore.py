@@ -5,7 +5,9 @@ concurrency limits, retries, the dead-letter list, leases and the reaper — is 
 As the original's clients expect: trailing slashes are optional; `name` defaults to the repository;
 `operation` defaults to RUN and `times` to 1; a repository registered twice answers 409 naming its
 task; POST answers carry a Location header; times are epoch seconds (UTC) and duration = end − start;
-errors answer {"message": …}.
+errors answer {"message": …}; fields a body has beyond the operation's are ignored (logged at debug),
+as the original's README itself sends `repository` beside a RUN; results and details carry the
+original's `id` and `command` beside Stoker's fields.
 
 The statuses and the task service are in submission/container_tasks.py (the web UI uses them too).
 """
@@ -13,6 +15,8 @@ The statuses and the task service are in submission/container_tasks.py (the web 
 from __future__ import annotations
 
 import json
+import logging
+import shlex
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +28,7 @@ from stoker.api.auth import require
 from stoker.api.deps import ServicesDep
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, StokerError
+from stoker.services import Services
 from stoker.submission.container_tasks import (
     TaskCreate,
     TaskOperation,
@@ -41,6 +46,7 @@ from stoker.submission.container_tasks import (
 
 router = APIRouter(tags=["Stevedore API"])
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 class ResultOperation(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -61,6 +67,10 @@ def _parse(model: type[M], body: Any) -> M:
             raise InvalidInput(f"the body is not acceptable JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
+    unknown = sorted(set(body) - set(model.model_fields))
+    if unknown:  # the original read the fields it knew and ignored the rest
+        log.debug("Stevedore %s: ignoring unknown field(s) %s", model.__name__, unknown)
+        body = {k: v for k, v in body.items() if k in model.model_fields}
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -85,6 +95,24 @@ def _route(method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any
                              include_in_schema=False, **kwargs)
         return endpoint
     return decorate
+
+
+def _command(run: dict[str, Any]) -> str | None:
+    """The command a run's container was given, as the original's string."""
+    command = ((run.get("options") or {}).get("container") or {}).get("command")
+    if isinstance(command, list):
+        return shlex.join(str(part) for part in command)
+    return command if isinstance(command, str) else None
+
+
+def _detail(run: dict[str, Any]) -> dict[str, Any]:
+    return {"id": run["id"], **detail_view(run), "command": _command(run)}
+
+
+def _result(services: Services, batch: dict[str, Any]) -> dict[str, Any]:
+    """A result with the original's `id` and `command` (its RUN's, the same for every execution)."""
+    first = services.container_jobs.batch_runs(batch["batch_id"], limit=1)
+    return {"id": batch["batch_id"], **result_view(batch), "command": _command(first[0]) if first else None}
 
 
 # -- tasks --------------------------------------------------------------------------------------
@@ -130,13 +158,13 @@ def run_task(task_id: str, request: Request, services: ServicesDep,
 # -- results and details ------------------------------------------------------------------------
 @_route("GET", "/result", summary="List results (one per RUN of a task)", dependencies=[Depends(require("read"))])
 def list_results(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
-    return [result_view(b) for b in services.container_jobs.batches()]
+    return [_result(services, b) for b in services.container_jobs.batches()]
 
 
 @_route("GET", "/result/{result_id}", summary="A result: status, submitted_at, start, end, duration",
         dependencies=[Depends(require("read"))])
 def get_result(result_id: str, request: Request, services: ServicesDep) -> Any:
-    return _answer(lambda: result_view(find_batch(services, result_id)))
+    return _answer(lambda: _result(services, find_batch(services, result_id)))
 
 
 @_route("POST", "/result/{result_id}", status_code=202, summary="Cancel a result (operation CANCEL)",
@@ -148,7 +176,8 @@ def operate_result(result_id: str, request: Request, services: ServicesDep, body
         operation = _parse(ResultOperation, body)
         if operation.operation.upper() != "CANCEL":
             raise InvalidInput(f"unknown operation {operation.operation!r}: a result knows CANCEL")
-        return cancel(services, result_id)
+        cancel(services, result_id)
+        return _result(services, find_batch(services, result_id))
     return _answer(action)
 
 
@@ -157,14 +186,14 @@ def operate_result(result_id: str, request: Request, services: ServicesDep, body
 def list_details(result_id: str, request: Request, services: ServicesDep) -> Any:
     def action() -> list[dict[str, Any]]:
         find_batch(services, result_id)
-        return [detail_view(r) for r in services.container_jobs.batch_runs(result_id)]
+        return [_detail(r) for r in services.container_jobs.batch_runs(result_id)]
     return _answer(action)
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}", summary="One execution",
         dependencies=[Depends(require("read"))])
 def get_detail(result_id: str, detail_id: str, request: Request, services: ServicesDep) -> Any:
-    return _answer(lambda: detail_view(find_detail(services, result_id, detail_id)))
+    return _answer(lambda: _detail(find_detail(services, result_id, detail_id)))
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}/logs",

@@ -1,8 +1,7 @@
-"""The event store: one transaction per payload at ingest, O(1) app reads, chunked export.
-
-Every statement here runs inside a transaction the caller can see: `ingest` opens exactly one
-(write) per payload, so a payload is stored whole or not at all, and a retry is recognised by the
-unique (app, payload_counter, message_counter) constraint inside that same transaction.
+"""The event store: what a payload stores (its body kept as received, its summary's counters and
+facts), how a run's chunks merge back into NDJSON, the analyses kept per app, and the views of an
+app. Every statement is the store's (store/spark_events.py): one transaction per payload at ingest,
+O(1) app reads, chunks read in one snapshot.
 """
 
 from __future__ import annotations
@@ -13,15 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 import zstandard
-from sqlalchemy.engine import Connection
 
-from stoker.core.errors import NotFound
 from stoker.events.body import gunzip_capped, is_gzip
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
-from stoker.events.tables import spark_apps, spark_event_chunks
+from stoker.store.db import Database
+from stoker.store.spark_events import NewChunk, SparkEventRows
 
 if TYPE_CHECKING:  # the analysis (msgspec structs) is imported when a page first needs it
     from stoker.events.analysis import Aggregate
@@ -76,52 +73,9 @@ class IngestResult:
     events: int
 
 
-# Ingest runs a handful of fixed statements per payload. As textual SQL (the same on SQLite and
-# PostgreSQL) they are compiled once: building them as Core constructs on every payload cost more
-# than the database work itself for small payloads.
-_SELECT_APP = sa.text("SELECT id FROM spark_apps WHERE job_name = :job_name AND run_id = :run_id")
-_INSERT_APP = sa.text(
-    "INSERT INTO spark_apps (job_name, run_id, first_seen_at, last_seen_at) "
-    "VALUES (:job_name, :run_id, :now, :now) ON CONFLICT DO NOTHING RETURNING id")
-_INSERT_CHUNK = sa.text(
-    "INSERT INTO spark_event_chunks (spark_app_id, payload_counter, message_counter, event_count, "
-    "min_generated_at, max_generated_at, ordered, codec, times, body, received_at) "
-    "VALUES (:app, :payload_counter, :message_counter, :event_count, :min_time, :max_time, "
-    ":ordered, :codec, :times, :body, :now) ON CONFLICT DO NOTHING RETURNING id")
-# An app ended for silence that speaks again is running after all: its end goes with the mark.
-_REVIVE = ("end_ms = CASE WHEN ended_by IS NULL THEN end_ms END", "ended_by = NULL")
-_SEEN = sa.text(f"UPDATE spark_apps SET last_seen_at = :now, {', '.join(_REVIVE)} WHERE id = :app")
-_END_SILENT = sa.text(
-    "UPDATE spark_apps SET end_ms = CAST(last_seen_at * 1000 AS BIGINT), ended_by = :reason "
-    "WHERE end_ms IS NULL AND start_ms IS NOT NULL AND last_seen_at < :cutoff")
-_updates: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
-
-
-def _summary_update(counters: tuple[str, ...], facts: tuple[str, ...]) -> Any:
-    """The UPDATE adding these counters and setting these facts (one statement per shape: the
-    counters are always all of them, so there are at most 2^5 shapes, one per set of facts)."""
-    key = (counters, facts)
-    statement = _updates.get(key)
-    if statement is None:
-        for name in counters + facts:
-            if not name.isidentifier():
-                raise ValueError(f"not a column name: {name!r}")
-        sets = ["last_seen_at = :now", "event_count = event_count + :event_count",
-                "chunk_count = chunk_count + 1"]
-        sets += [f"{name} = {name} + :c_{name}" for name in counters]
-        sets += [f"{name} = :f_{name}" for name in facts]
-        sets += ["ended_by = NULL"] if "end_ms" in facts else list(_REVIVE)
-        statement = _updates[key] = sa.text(
-            f"UPDATE spark_apps SET {', '.join(sets)} WHERE id = :app")
-    return statement
-
-
 class EventStore:
-    def __init__(self, db: Any) -> None:
-        self.db = db
-        # (job_name, run_id) -> app row id, filled after a commit. App rows are never deleted, so a
-        # cached id stays right; it saves the look-up statement on every payload of a running app.
-        self._app_ids: dict[tuple[str, str], int] = {}
+    def __init__(self, db: Database) -> None:
+        self.rows = SparkEventRows(db)
         # app row id -> (event count when analysed, the analysis): an app's page pays for the pass
         # over its events once per change, not per view.
         self._analyses: dict[int, _KeptAnalysis] = {}
@@ -132,110 +86,54 @@ class EventStore:
         """Store a checked payload; `received` is the body it came in (gzip or JSON), kept as is."""
         now = time.time() if now is None else now
         times = payload.times
+        chunk = None
+        counters: dict[str, int] = {}
+        facts: dict[str, object] = {}
         if times:  # the CPU work before the transaction: the write lock is held for less time
             codec, body = stored_body(received)
-            chunk = {"payload_counter": payload.payload_counter,
-                     "message_counter": payload.message_counter, "event_count": len(times),
-                     "min_time": min(times), "max_time": max(times), "ordered": is_ordered(times),
-                     "codec": codec, "times": pack_times(times), "body": body, "now": now}
+            chunk = NewChunk(payload.payload_counter, payload.message_counter, len(times), min(times),
+                             max(times), is_ordered(times), codec, pack_times(times), body)
             counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
-            update = _summary_update(tuple(counters), tuple(facts))
-        key = (payload.job_name, payload.run_id)
-        with self.db.write() as conn:
-            app_pk = self._app_ids.get(key)
-            if app_pk is None:
-                app_pk = self._ensure_app(conn, payload.job_name, payload.run_id, now)
-            if not times:
-                conn.execute(_SEEN, {"now": now, "app": app_pk})
-                result = IngestResult("heartbeat", 0)
-            else:
-                chunk["app"] = app_pk
-                if conn.execute(_INSERT_CHUNK, chunk).first() is None:  # a retry already stored
-                    conn.execute(_SEEN, {"now": now, "app": app_pk})
-                    result = IngestResult("duplicate", 0)
-                else:
-                    params: dict[str, Any] = {"now": now, "app": app_pk, "event_count": len(times)}
-                    params.update({f"c_{name}": value for name, value in counters.items()})
-                    params.update({f"f_{name}": value for name, value in facts.items()})
-                    conn.execute(update, params)
-                    result = IngestResult("stored", len(times))
-        if len(self._app_ids) > 100_000:
-            self._app_ids.clear()
-        self._app_ids[key] = app_pk  # committed: the row exists for good
-        return result
+        status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now)
+        return IngestResult(status, len(times) if status == "stored" else 0)
+
+    def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
+        """(payload_counter, message_counter) of the app's latest stored payload (highest payload
+        counter, then message counter), or None: how a retry that grew is told from a new payload."""
+        return self.rows.last_counters(job_name, run_id)
 
     def end_silent_apps(self, silent_seconds: float, *, now: float | None = None) -> int:
         """Mark ended the apps heard from last more than `silent_seconds` ago with no
         ApplicationEnd: their driver died (listeners send a heartbeat every 10 s). The end is the
         last time they were heard from; the mark says why. Returns how many were ended."""
         now = time.time() if now is None else now
-        with self.db.write() as conn:
-            ended = conn.execute(_END_SILENT, {"cutoff": now - silent_seconds, "reason": SILENCE}).rowcount
-        return int(ended or 0)
-
-    def _ensure_app(self, conn: Connection, job_name: str, run_id: str, now: float) -> int:
-        names = {"job_name": job_name, "run_id": run_id}
-        found = conn.execute(_SELECT_APP, names).scalar()
-        if found is not None:
-            return int(found)
-        created = conn.execute(_INSERT_APP, {**names, "now": now}).scalar()
-        if created is None:  # PostgreSQL: a concurrent payload created it first
-            created = conn.execute(_SELECT_APP, names).scalar_one()
-        return int(created)
+        return self.rows.end_silent(now - silent_seconds, SILENCE)
 
     # ---- queries ------------------------------------------------------------------------------
     def job_names(self) -> list[str]:
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(spark_apps.c.job_name).distinct()
-                                .order_by(spark_apps.c.job_name))
-            return [row[0] for row in rows]
+        return self.rows.job_names()
 
     def runs(self, job_name: str) -> list[dict[str, Any]]:
-        c = spark_apps.c
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(c.run_id, c.first_seen_at, c.last_seen_at, c.event_count,
-                                          c.start_ms, c.end_ms)
-                                .where(c.job_name == job_name).order_by(c.first_seen_at, c.id))
-            runs = [dict(row._mapping) for row in rows]
-        if not runs:
-            raise NotFound(f"no Spark events for job '{job_name}'")
-        return runs
+        return self.rows.runs(job_name)
 
     def app(self, job_name: str, run_id: str) -> dict[str, Any]:
         """The app's row (summary included): one indexed read."""
-        c = spark_apps.c
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(spark_apps).where(
-                c.job_name == job_name, c.run_id == run_id)).first()
-        if row is None:
-            with self.db.read() as conn:
-                known_job = conn.execute(sa.select(c.id).where(c.job_name == job_name).limit(1)).first()
-            if known_job is None:
-                raise NotFound(f"no Spark events for job '{job_name}'")
-            raise NotFound(f"job '{job_name}' has no run '{run_id}'")
-        return dict(row._mapping)
+        return self.rows.app(job_name, run_id)
 
     def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None
                       ) -> Iterator[bytes]:
         """The app's events as NDJSON pieces, in generated_at order, read in one snapshot: all of
         them, or those of the chunks stored after chunk `after_chunk` (ids only grow). The ids of
         the chunks read are appended to `chunks_read` when one is given."""
-        t = spark_event_chunks.c
-        with self.db.read() as conn:
-            index = [ChunkMeta(row.id, row.min_generated_at, row.max_generated_at, row.ordered)
-                     for row in conn.execute(
-                         sa.select(t.id, t.min_generated_at, t.max_generated_at, t.ordered)
-                         .where(t.spark_app_id == app_pk, t.id > after_chunk)
-                         .order_by(t.min_generated_at, t.id))]
+        with self.rows.chunks(app_pk, after_chunk) as snapshot:
+            index = [ChunkMeta(*span) for span in snapshot.spans]
             if chunks_read is not None:
                 chunks_read.extend(chunk.id for chunk in index)
 
             def load(ids: list[int]) -> list[ChunkData]:
-                rows = conn.execute(sa.select(t.id, t.times, t.body, t.ordered, t.codec)
-                                    .where(t.id.in_(ids)).order_by(t.id))
-                return [ChunkData(row.id, bytes(row.times), decompress_body(row.codec, row.body),
-                                  row.ordered) for row in rows]
+                return [ChunkData(chunk.id, chunk.times, decompress_body(chunk.codec, chunk.body),
+                                  chunk.ordered) for chunk in snapshot.load(ids)]
 
             yield from merged_stream(plan_groups(index), load)
 
@@ -261,13 +159,7 @@ class EventStore:
 
     def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
-        if not app_ids:
-            return []
-        c = spark_apps.c
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(c.job_name, c.run_id, c.app_id, c.event_count)
-                                .where(c.app_id.in_(app_ids)).order_by(c.id))
-            return [dict(row._mapping) for row in rows]
+        return self.rows.apps_of(app_ids)
 
 
 SILENCE = "heartbeat timeout"

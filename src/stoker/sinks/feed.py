@@ -16,19 +16,13 @@ transactions wait at most that long behind it.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Collection
 
-import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
-
-from stoker.sinks.events import Event
+from stoker.store import outbox
 from stoker.store.db import Database
-from stoker.store.tables import outbox
-
-log = logging.getLogger(__name__)
+from stoker.store.outbox import Event
 
 GAP_PAUSE_SECONDS = 0.005  # out-of-order commits usually land within this; then the lock settles it
 SCAN_LIMIT = 10_000
@@ -45,8 +39,7 @@ class OutboxFeed:
     # -- the settled horizon ------------------------------------------------------------
     def horizon(self) -> int:
         if self.db.is_sqlite:
-            with self.db.read() as conn:
-                return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one())
+            return outbox.head(self.db)
         with self._lock:
             if self._known is None:
                 self._known = self._settle(0)
@@ -63,10 +56,7 @@ class OutboxFeed:
 
     def _scan(self, known: int) -> tuple[int, int]:
         """(highest seq contiguous from `known`, highest seq visible in this scan)."""
-        with self.db.read() as conn:
-            seqs = conn.execute(
-                sa.select(outbox.c.seq).where(outbox.c.seq > known).order_by(outbox.c.seq).limit(SCAN_LIMIT)
-            ).scalars().all()
+        seqs = outbox.seqs_after(self.db, known, SCAN_LIMIT)
         contiguous = known
         for seq in seqs:
             if seq != contiguous + 1:
@@ -75,15 +65,10 @@ class OutboxFeed:
         return contiguous, (seqs[-1] if seqs else known)
 
     def _settle(self, known: int) -> int:
-        try:
-            with self.db.write() as conn:
-                conn.execute(sa.text("SET LOCAL lock_timeout = '500ms'"))
-                conn.execute(sa.text(f"LOCK TABLE {outbox.name} IN SHARE MODE"))
-                newest = conn.execute(sa.select(sa.func.max(outbox.c.seq))).scalar()
-        except OperationalError as exc:  # a long writer holds it: keep the old horizon, try later
-            log.info("outbox horizon not settled this time (%s)", exc.orig)
+        newest = outbox.settled_head(self.db)
+        if newest is None:  # a long writer holds the lock: keep the old horizon, try later
             return known
-        return max(known, int(newest or 0))
+        return max(known, newest)
 
     # -- reading --------------------------------------------------------------------------
     def read(self, after: int, *, limit: int = 500, job_ids: Collection[str] | None = None,
@@ -96,13 +81,6 @@ class OutboxFeed:
         horizon = self.horizon()
         if horizon <= after:
             return [], after
-        query = (sa.select(outbox).where(outbox.c.seq > after, outbox.c.seq <= horizon)
-                 .order_by(outbox.c.seq).limit(limit))
-        if job_ids is not None:
-            query = query.where(outbox.c.job_id.in_(list(job_ids)))
-        if run_id is not None:
-            query = query.where(outbox.c.run_id == run_id)
-        with self.db.read() as conn:
-            events = [Event.from_row(r) for r in conn.execute(query)]
+        events = outbox.read_events(self.db, after, horizon, limit=limit, job_ids=job_ids, run_id=run_id)
         through = events[-1].seq if len(events) == limit else horizon
         return events, through

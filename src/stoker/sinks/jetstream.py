@@ -15,13 +15,10 @@ import logging
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-
 from stoker.config import SinkSettings
 from stoker.sinks.events import Event
+from stoker.store import settings_kv
 from stoker.store.db import Database
-from stoker.store.tables import settings_kv
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +35,7 @@ def subject_for(prefix: str, event: Event, cluster_prefix: str = "stoker.cluster
 
 def install_id(db: Database) -> str:
     """This database's stable random id, made on first use."""
-    query = sa.select(settings_kv.c.value).where(settings_kv.c.key == INSTALL_ID_KEY)
-    try:
-        with db.write() as conn:
-            found = conn.execute(query).scalar()
-            if found is None:
-                found = uuid.uuid4().hex[:12]
-                conn.execute(settings_kv.insert().values(key=INSTALL_ID_KEY, value=found))
-    except IntegrityError:  # another process made it first: use theirs
-        with db.read() as conn:
-            found = conn.execute(query).scalar_one()
-    return str(found)
+    return settings_kv.get_or_create(db, INSTALL_ID_KEY, lambda: uuid.uuid4().hex[:12])
 
 
 async def _quiet(*_args: Any) -> None:

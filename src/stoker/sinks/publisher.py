@@ -1,7 +1,7 @@
 """The outbox publisher: one thread running an asyncio loop, one task per sink.
 
-Each sink task follows its own durable cursor (cursors.py): it holds the sink's lease, reads the
-settled outbox after its position (feed.py), delivers event by event in seq order, and moves the
+Each sink task follows its own durable cursor (store/sink_cursors.py): it holds the sink's lease,
+reads the settled outbox after its position (feed.py), delivers event by event in seq order, and moves the
 cursor past what was delivered. A failure stops that sink's batch at the failing event and retries
 it after an exponential backoff; the other sinks and the runs themselves never wait for it.
 
@@ -26,12 +26,12 @@ from typing import Protocol
 from stoker.config import SinkSettings
 from stoker.services import Services
 from stoker.sinks import jetstream
-from stoker.sinks.cursors import Cursors
 from stoker.sinks.events import Event
 from stoker.sinks.feed import OutboxFeed
-from stoker.sinks.retention import prune_outbox
 from stoker.sinks.signal import AsyncSignal, Subscription
 from stoker.sinks.webhooks import WebhookSink, WebhookStore, cursor_name
+from stoker.store.retention import prune_outbox
+from stoker.store.sink_cursors import Cursors
 
 log = logging.getLogger(__name__)
 

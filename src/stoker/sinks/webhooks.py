@@ -19,15 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import sqlalchemy as sa
 
-from stoker.core.errors import InvalidInput, NotFound
+from stoker.core.errors import InvalidInput
 from stoker.core.secrets import SecretBox
-from stoker.sinks import cursors
 from stoker.sinks.events import EVENT_NAMES, Event
-from stoker.sinks.tables import webhooks
 from stoker.store.db import Database
-from stoker.store.tables import outbox
+from stoker.store.webhooks import WebhookRow, WebhookRows
 
 SIGNATURE_HEADER = "X-Stoker-Signature"
 TIMESTAMP_HEADER = "X-Stoker-Timestamp"
@@ -59,7 +56,7 @@ class Webhook:
 
 class WebhookStore:
     def __init__(self, db: Database, box: SecretBox, clock: Callable[[], float] = time.time) -> None:
-        self.db = db
+        self.rows = WebhookRows(db)
         self.box = box
         self.clock = clock
 
@@ -73,50 +70,30 @@ class WebhookStore:
                 raise InvalidInput(f"unknown event name(s) {unknown}; choose from {list(EVENT_NAMES)}"
                                    if unknown else "events must name at least one event, or be left out")
         secret = secret or "whsec_" + pysecrets.token_urlsafe(32)
-        now = self.clock()
-        row = {"id": str(uuid.uuid4()), "url": url, "events": sorted(set(events)) if events else None,
-               "secret": self.box.seal({"secret": secret}), "description": description, "created_at": now}
-        with self.db.write() as conn:
-            conn.execute(webhooks.insert().values(**row))
-            # It receives the events from now on, not the whole history.
-            start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one()
-            cursors.create(conn, cursor_name(str(row["id"])), int(start), now)
-        return {**self._view(row, {}), "secret": secret}
+        row = WebhookRow(id=str(uuid.uuid4()), url=url, events=sorted(set(events)) if events else None,
+                         secret=self.box.seal({"secret": secret}), description=description,
+                         created_at=self.clock())
+        self.rows.create(row, cursor_name(row.id))
+        return {**self._view(row, None), "secret": secret}
 
     def list(self) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(webhooks).order_by(webhooks.c.created_at)).mappings().all()
-            state = cursors.status(conn, [cursor_name(r["id"]) for r in rows])
-        return [self._view(r, state) for r in rows]
+        return [self._view(row, delivery) for row, delivery in self.rows.list(cursor_name)]
 
     def get(self, webhook_id: str) -> dict[str, Any]:
-        with self.db.read() as conn:
-            row = conn.execute(sa.select(webhooks).where(webhooks.c.id == webhook_id)).mappings().first()
-            if row is None:
-                raise NotFound(f"no webhook with id {webhook_id!r}")
-            return self._view(row, cursors.status(conn, [cursor_name(webhook_id)]))
+        return self._view(*self.rows.get(webhook_id, cursor_name(webhook_id)))
 
     def delete(self, webhook_id: str) -> None:
-        from stoker.sinks.tables import sink_cursors
-
-        with self.db.write() as conn:
-            gone = conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id)).rowcount
-            if not gone:
-                raise NotFound(f"no webhook with id {webhook_id!r}")
-            conn.execute(sink_cursors.delete().where(sink_cursors.c.name == cursor_name(webhook_id)))
+        self.rows.delete(webhook_id, cursor_name(webhook_id))
 
     def active(self) -> builtins.list[Webhook]:
         """Every registered webhook with its secret opened: for the publisher only."""
-        with self.db.read() as conn:
-            rows = conn.execute(sa.select(webhooks)).all()
         return [Webhook(r.id, r.url, frozenset(r.events) if r.events is not None else None,
-                        self.box.open(r.secret)["secret"]) for r in rows]
+                        self.box.open(r.secret)["secret"]) for r in self.rows.all()]
 
     @staticmethod
-    def _view(row: Any, state: dict[str, Any]) -> dict[str, Any]:
-        return {"id": row["id"], "url": row["url"], "events": row["events"],
-                "description": row["description"], "created_at": row["created_at"],
-                "delivery": state.get(cursor_name(row["id"]))}
+    def _view(row: WebhookRow, delivery: dict[str, Any] | None) -> dict[str, Any]:
+        return {"id": row.id, "url": row.url, "events": row.events, "description": row.description,
+                "created_at": row.created_at, "delivery": delivery}
 
 
 def _check_url(url: str) -> None:

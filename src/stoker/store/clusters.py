@@ -127,9 +127,11 @@ class ClusterStore:
 
     # -- register ---------------------------------------------------------------------------
     def register(self, *, owner: str, product: str, version: str, size: int | None,
-                 options: dict[str, Any], spec: dict[str, Any], orchestrator: str,
-                 needs: tuple[int, int]) -> dict[str, Any]:
-        """Insert a cluster in status `registered` (its history row and event with it)."""
+                 options: dict[str, Any], spec: dict[str, Any] | Callable[[str, int], dict[str, Any]],
+                 orchestrator: str, needs: tuple[int, int]) -> dict[str, Any]:
+        """Insert a cluster in status `registered` (its history row and event with it). `spec` may
+        be a function of the cluster's id and number, called once both are known (a template that
+        renders them, e.g. the original PaaS's `{{ clusterid }}`, sees their real values)."""
         cluster_id = str(uuid.uuid4())
         for _ in range(5):  # two launches racing for the same number: the loser takes the next
             now = self.clock()
@@ -141,7 +143,8 @@ class ClusterStore:
                             clusters.c.version == version)).scalar_one()
                     values = {"id": cluster_id, "owner": owner, "product": product, "version": version,
                               "number": number, "status": "registered", "size": size, "options": options,
-                              "spec": spec, "orchestrator": orchestrator, "needs_cores": needs[0],
+                              "spec": spec(cluster_id, number) if callable(spec) else spec,
+                              "orchestrator": orchestrator, "needs_cores": needs[0],
                               "needs_mem": needs[1], "created_at": now, "updated_at": now}
                     conn.execute(clusters.insert().values(**values))
                     self._history(conn, now, values, "registered", None)

@@ -13,10 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from stoker.core.errors import Conflict, NotFound
-from stoker.store.container_tables import container_images
 from stoker.store.db import Database
 from stoker.store.jobs import JobStore
-from stoker.store.tables import attempts, jobs, runs
+from stoker.store.tables import attempts, container_images, jobs, runs
 
 IMAGE_STATUSES = ("SUBMITTED", "IMPORTING", "READY", "ERROR")
 CONTAINER_KIND = "container"

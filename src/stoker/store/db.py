@@ -177,10 +177,15 @@ class Database:
             return None
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest revision (alembic upgrade heads)."""
+        """Bring the schema to the newest revision (alembic upgrade head), first putting a database
+        of the old branching history on the line (store/migration_history.py)."""
         from alembic import command
 
-        command.upgrade(self.alembic_config(), "heads")
+        from stoker.store.migration_history import straighten
+
+        config = self.alembic_config()
+        straighten(config, self.writer)
+        command.upgrade(config, "head")
 
     def alembic_config(self) -> Config:
         from alembic.config import Config

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.store.db import Database
-from stoker.store.tables import attempts, dead_letters, jobs, outbox, runs
+from stoker.store.tables import attempts, dead_letters, jobs, outbox, runs, sink_cursors
 
 # Upper bounds (seconds) of the histogram buckets of queue wait and attempt duration.
 QUEUE_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -41,7 +41,7 @@ class Snapshot:
     sinks: dict[str, tuple[int, int]] = field(default_factory=dict)  # cursor -> (position, failures)
 
 
-def snapshot(db: Database, sink_cursors: sa.Table | None = None) -> Snapshot:
+def snapshot(db: Database) -> Snapshot:
     with db.read() as conn:
         snap = Snapshot()
         for job, state, n in conn.execute(
@@ -70,10 +70,9 @@ def snapshot(db: Database, sink_cursors: sa.Table | None = None) -> Snapshot:
                                     .group_by(dead_letters.c.kind)):
             snap.dead_letters[kind] = n
         snap.outbox_head = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one()
-        if sink_cursors is not None:
-            for name, position, failures in conn.execute(
-                    sa.select(sink_cursors.c.name, sink_cursors.c.position, sink_cursors.c.failures)):
-                snap.sinks[name] = (position, failures)
+        for name, position, failures in conn.execute(
+                sa.select(sink_cursors.c.name, sink_cursors.c.position, sink_cursors.c.failures)):
+            snap.sinks[name] = (position, failures)
         return snap
 
 

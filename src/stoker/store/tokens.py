@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 import uuid
@@ -11,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from stoker.core.errors import Conflict, InvalidInput
 from stoker.store.db import Database
 from stoker.store.tables import tokens
 
@@ -26,11 +28,36 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+# A user name: what cluster URLs (/clusters/{user}/…), owners and `{user}` path parts show.
+USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+ADMIN_USER = "admin"
+LISTENER_USER = "stoker-listener"
+
+
+def user_slug(name: str) -> str:
+    """A user name made from a token's description (`Alice's laptop` → `alice-s-laptop`)."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:32].strip("-._")
+    return slug or "user"
+
+
+def check_user_name(user: str) -> str:
+    if not USER_NAME.match(user):
+        raise InvalidInput(f"user name {user!r} must be 1-32 characters of a-z, 0-9, '.', '_' or '-', "
+                           "starting with a letter or digit (it appears in URLs)", field="user")
+    return user
+
+
 @dataclass(frozen=True)
 class Principal:
     token_id: str
-    name: str
+    name: str  # the token's description
     scopes: frozenset[str]
+    user: str = ""  # the user it acts for (URL-safe); "" only for tokens of before user names
+
+    @property
+    def owner(self) -> str:
+        """Who owns what this principal makes (clusters): its user name."""
+        return self.user or user_slug(self.name)
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
@@ -43,25 +70,43 @@ class TokenStore:
         # it holds when it sees a new value, so a token revoked in this process stops at once.
         self.revocations = 0
 
-    def create(self, name: str, scopes: list[str], token: str | None = None) -> str:
+    def create(self, name: str, scopes: list[str], token: str | None = None, *, user: str | None = None,
+               shared: bool = False) -> str:
+        """Make a token for `user`. A user name belongs to one live token: a chosen one that is
+        taken is refused (409; revoke the old token first to hand its name on), unless `shared`
+        (the server's built-in users, e.g. a new STOKER_ADMIN_TOKEN for `admin`). Without one, the
+        user name is made from `name`, with -2, -3 … when that is taken."""
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise ValueError(f"unknown scope(s) {bad}; choose from {', '.join(SCOPES)}")
+        chosen = user is not None
+        user = check_user_name(user if user is not None else user_slug(name))
         token = token or new_token()
         with self.db.write() as conn:
+            if not shared:
+                live = set(conn.execute(sa.select(tokens.c.user_name).where(
+                    tokens.c.user_name.like(f"{user}%"), tokens.c.revoked_at.is_(None))).scalars())
+                if user in live and chosen:
+                    holder = conn.execute(sa.select(tokens.c.name).where(
+                        tokens.c.user_name == user, tokens.c.revoked_at.is_(None)).limit(1)).scalar()
+                    raise Conflict(f"user name {user!r} is taken (by the token {holder!r}); choose another "
+                                   "one, or revoke that token first", field="user")
+                base, n = user[:28], 2
+                while user in live:
+                    user, n = f"{base}-{n}", n + 1
             conn.execute(tokens.insert().values(
-                id=str(uuid.uuid4()), name=name, token_hash=hash_token(token),
+                id=str(uuid.uuid4()), name=name, user_name=user, token_hash=hash_token(token),
                 scopes=" ".join(sorted(set(scopes))), created_at=time.time()))
         return token
 
-    def ensure(self, name: str, scopes: list[str], token: str) -> None:
+    def ensure(self, name: str, scopes: list[str], token: str, *, user: str | None = None) -> None:
         """Register a token given from outside (STOKER_ADMIN_TOKEN) unless it is known."""
         with self.db.read() as conn:
             known = conn.execute(sa.select(tokens.c.id)
                                  .where(tokens.c.token_hash == hash_token(token))).first()
         if known is None:
             try:
-                self.create(name, scopes, token)
+                self.create(name, scopes, token, user=user or user_slug(name), shared=True)
             except sa.exc.IntegrityError:
                 pass  # another replica registered it at the same moment
 
@@ -79,11 +124,11 @@ class TokenStore:
                                                        tokens.c.revoked_at.is_(None))).first()
         if row is None:
             return None
-        return Principal(row.id, row.name, frozenset(row.scopes.split()))
+        return Principal(row.id, row.name, frozenset(row.scopes.split()), row.user_name or "")
 
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
-            return [{"id": r.id, "name": r.name, "scopes": r.scopes.split(),
+            return [{"id": r.id, "name": r.name, "user": r.user_name, "scopes": r.scopes.split(),
                      "created_at": r.created_at, "revoked": r.revoked_at is not None}
                     for r in conn.execute(sa.select(tokens).order_by(tokens.c.created_at))]
 

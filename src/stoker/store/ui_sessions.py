@@ -53,7 +53,7 @@ class UiSessionStore:
         """The live session of this id: None when unknown, expired, signed out or its token revoked."""
         now = self.clock()
         query = (sa.select(ui_sessions.c.csrf_token, ui_sessions.c.expires_at, tokens.c.id, tokens.c.name,
-                           tokens.c.scopes)
+                           tokens.c.scopes, tokens.c.user_name)
                  .join(tokens, tokens.c.id == ui_sessions.c.token_id)
                  .where(ui_sessions.c.id_hash == _hash(session_id), ui_sessions.c.revoked_at.is_(None),
                         ui_sessions.c.expires_at > now, tokens.c.revoked_at.is_(None)))
@@ -61,7 +61,8 @@ class UiSessionStore:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return UiSession(Principal(row.id, row.name, frozenset(row.scopes.split())), row.csrf_token,
+        return UiSession(Principal(row.id, row.name, frozenset(row.scopes.split()), row.user_name or ""),
+                         row.csrf_token,
                          row.expires_at)
 
     def close(self, session_id: str) -> None:

@@ -177,15 +177,19 @@ def submit_job_run(name: str, request: Request, services: ServicesDep, session: 
 # ---- tokens -------------------------------------------------------------------------------
 @router.post("/tokens", response_class=HTMLResponse)
 def create_token(request: Request, tokens: TokenStoreDep, session: UiSession = Depends(current_session),
-                 csrf_token: str = Form(""),
-                 name: str = Form(""), scopes: list[str] = Form([])) -> HTMLResponse:
+                 csrf_token: str = Form(""), name: str = Form(""), scopes: list[str] = Form([]),
+                 user: str = Form("")) -> HTMLResponse:
     """The new token is in this one response and nowhere else: only its hash is stored."""
     authorize(session, "admin", csrf_token)
     unknown = [s for s in scopes if s not in SCOPES]
     if not name.strip() or not scopes or unknown:
         return render(request, "tokens.html", session, status_code=422, tokens=tokens.list(),
                       new_token=None, message="Give the token a name and at least one known scope.")
-    token = tokens.create(name.strip(), scopes)
+    try:
+        token = tokens.create(name.strip(), scopes, user=user.strip() or None)
+    except StokerError as exc:  # a user name that is not URL-safe (422) or taken (409)
+        return render(request, "tokens.html", session, status_code=exc.status_code, tokens=tokens.list(),
+                      new_token=None, message=exc.message)
     return render(request, "tokens.html", session, tokens=tokens.list(),
                   new_token={"name": name.strip(), "scopes": sorted(scopes), "token": token})
 

@@ -133,7 +133,7 @@ def _launch(request: Request, service: ClusterService, session: UiSession, name:
             given: dict[str, str]) -> Response:
     product = service.products.get(name, version)
     try:
-        cluster = service.launch(session.principal.name, name, version, form_options(product["options"], given))
+        cluster = service.launch(session.principal.owner, name, version, form_options(product["options"], given))
     except StokerError as exc:
         return _product(request, session, product, given, exc)
     return see_other(f"/ui/clusters/{cluster['id']}")

@@ -28,7 +28,7 @@ from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
 from stoker.events.store import summary_view
-from stoker.sinks.status import sink_lag
+from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.render import render
 from stoker.ui.session import current_session

@@ -9,7 +9,7 @@ from alembic import op
 
 revision = "0001_core"
 down_revision = None
-branch_labels = ("core",)
+branch_labels = None
 depends_on = None
 
 

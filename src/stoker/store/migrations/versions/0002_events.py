@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_events"
-down_revision = "0001_core"
+down_revision = "0001_core"  # the line: docs/migrations.md
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,16 @@
 """Sinks: delivery cursors with leases, and webhooks.
 
 Revision ID: 0003_sinks
-Revises: 0001_core
+Revises: 0002_events
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_sinks"
-down_revision = "0001_core"
-branch_labels = ("sinks",)
+# The line (docs/migrations.md); it revised 0001_core in the old branching history.
+down_revision = "0002_events"
+branch_labels = None
 depends_on = None
 
 

@@ -1,15 +1,16 @@
 """Sate adapter: processing requests and executions.
 
 Revision ID: 0004_sate
-Revises: 0001_core
+Revises: 0003_sinks
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_sate"
-down_revision = "0001_core"
-branch_labels = ("sate",)
+# The line (docs/migrations.md); it revised 0001_core in the old branching history.
+down_revision = "0003_sinks"
+branch_labels = None
 depends_on = None
 
 

@@ -1,15 +1,16 @@
 """Clusters: products, clusters, their nodes and status history; cluster events in the outbox.
 
 Revision ID: 0005_clusters
-Revises: 0001_core
+Revises: 0004_sate
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_clusters"
-down_revision = "0001_core"
-branch_labels = ("clusters",)
+# The line (docs/migrations.md); it revised 0001_core in the old branching history.
+down_revision = "0004_sate"
+branch_labels = None
 depends_on = None
 
 

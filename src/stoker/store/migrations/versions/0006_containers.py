@@ -1,15 +1,16 @@
 """Container jobs: the image import state of each (a Stevedore task's status).
 
 Revision ID: 0006_containers
-Revises: 0001_core
+Revises: 0005_clusters
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_containers"
-down_revision = "0001_core"
-branch_labels = ("containers",)
+# The line (docs/migrations.md); it revised 0001_core in the old branching history.
+down_revision = "0005_clusters"
+branch_labels = None
 depends_on = None
 
 

@@ -5,14 +5,15 @@ Only sate_executions is rebuilt (on SQLite, batch mode copies a table): sate_req
 references, only gains columns, so no foreign key breaks while a table is copied.
 
 Revision ID: 0007_sate_records
-Revises: 0004_sate
+Revises: 0006_containers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_sate_records"
-down_revision = "0004_sate"
+# The line (docs/migrations.md); it revised 0004_sate in the old branching history.
+down_revision = "0006_containers"
 branch_labels = None
 depends_on = None
 

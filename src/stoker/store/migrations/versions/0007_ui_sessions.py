@@ -1,15 +1,16 @@
 """Web UI sessions (server-side, revocable, expiring), and the indexes the UI reads runs by.
 
 Revision ID: 0007_ui_sessions
-Revises: 0001_core
+Revises: 0007_sate_records
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_ui_sessions"
-down_revision = "0001_core"
-branch_labels = ("ui",)
+# The line (docs/migrations.md); it revised 0001_core in the old branching history.
+down_revision = "0007_sate_records"
+branch_labels = None
 depends_on = None
 
 

@@ -1,14 +1,15 @@
 """Spark summaries count killed tasks apart from failed ones, as Spark's History Server does.
 
 Revision ID: 0008_events_killed_tasks
-Revises: 0002_events
+Revises: 0007_ui_sessions
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_events_killed_tasks"
-down_revision = "0002_events"
+# The line (docs/migrations.md); it revised 0002_events in the old branching history.
+down_revision = "0007_ui_sessions"
 branch_labels = None
 depends_on = None
 

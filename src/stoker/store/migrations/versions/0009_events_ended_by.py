@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_events_ended_by"
-down_revision = "0008_events_killed_tasks"
+down_revision = "0008_events_killed_tasks"  # the line: docs/migrations.md
 branch_labels = None
 depends_on = None
 

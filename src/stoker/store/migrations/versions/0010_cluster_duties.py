@@ -2,14 +2,15 @@
 non-leader replica records for the leader.
 
 Revision ID: 0010_cluster_duties
-Revises: 0005_clusters
+Revises: 0009_events_ended_by
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_cluster_duties"
-down_revision = "0005_clusters"
+# The line (docs/migrations.md); it revised 0005_clusters in the old branching history.
+down_revision = "0009_events_ended_by"
 branch_labels = None
 depends_on = None
 

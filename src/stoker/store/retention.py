@@ -16,9 +16,8 @@ import logging
 
 import sqlalchemy as sa
 
-from stoker.sinks.tables import sink_cursors
 from stoker.store.db import Database
-from stoker.store.tables import outbox
+from stoker.store.tables import outbox, sink_cursors
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables import metadata
+from stoker.store.tables.core import metadata
 
 spark_apps = sa.Table(
     "spark_apps",

@@ -17,9 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from stoker.sinks.tables import sink_cursors
 from stoker.store.db import Database, insert_unless_exists
-from stoker.store.tables import outbox
+from stoker.store.tables import outbox, sink_cursors
 
 
 @dataclass(frozen=True)
@@ -104,3 +103,10 @@ def lag(conn: sa.engine.Connection) -> list[dict[str, Any]]:
     rows = conn.execute(sa.select(sink_cursors).order_by(sink_cursors.c.name)).all()
     return [{"name": r.name, "behind": max(0, head - r.position), "failures": r.failures,
              "last_error": r.last_error, "delivered_at": r.delivered_at} for r in rows]
+
+
+def sink_lag(db: Database) -> list[dict[str, Any]]:
+    """Per sink, in one read: events not yet delivered, its failures and last error, when it last
+    delivered (the UI's overview shows it)."""
+    with db.read() as conn:
+        return lag(conn)

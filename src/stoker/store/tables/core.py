@@ -1,4 +1,5 @@
-"""The schema, as SQLAlchemy Core tables. Alembic migrations create exactly this (a test compares them).
+"""The core tables: tokens, jobs, runs, attempts, dead letters, the outbox, settings, products,
+clusters, their nodes and history, leases, UI sessions (the package docstring says more).
 
 Times are float epoch seconds (UTC): one portable type for SQLite and PostgreSQL, cheap to compare in
 the claim and reap queries.
@@ -14,7 +15,9 @@ tokens = sa.Table(
     "tokens",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),  # a description
+    # The user it acts for: short and URL-safe (cluster URLs, owners); see store/tokens.py.
+    sa.Column("user_name", sa.String(64), index=True),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("scopes", sa.String(200), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),

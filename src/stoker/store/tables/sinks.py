@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables import metadata
+from stoker.store.tables.core import metadata
 
 # One row per sink ("nats", "webhook:<id>"). `position` is the last outbox seq delivered; the
-# owner/lease pair makes one publisher process at a time deliver for the sink (see cursors.py).
+# owner/lease pair makes one publisher process at a time deliver for the sink (see store/sink_cursors.py).
 sink_cursors = sa.Table(
     "sink_cursors",
     metadata,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables import metadata
+from stoker.store.tables.core import metadata
 
 container_images = sa.Table(
     "container_images",

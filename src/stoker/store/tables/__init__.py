@@ -1,0 +1,45 @@
+"""Every table of Stoker, as SQLAlchemy Core tables on one MetaData. Alembic migrations create
+exactly these (tests/unit/test_migrations.py compares them, on SQLite and PostgreSQL).
+
+Times are float epoch seconds (UTC): one portable type for SQLite and PostgreSQL, cheap to compare in
+the claim and reap queries.
+
+- `core`: tokens, jobs, runs, attempts, dead letters, the outbox, settings, products, clusters and
+  their nodes and history, leases, UI sessions;
+- `events`: the Spark event collector's apps (with their summaries) and event chunks;
+- `sinks`: the sinks' delivery cursors and the registered webhooks;
+- `sate`: Sate's processing requests and executions;
+- `containers`: the image of each container job.
+
+Importing this package defines them all: `metadata` always holds every table.
+"""
+
+from __future__ import annotations
+
+from stoker.store.tables.containers import container_images
+from stoker.store.tables.core import (
+    attempts,
+    cluster_history,
+    cluster_nodes,
+    clusters,
+    dead_letters,
+    jobs,
+    leases,
+    metadata,
+    outbox,
+    products,
+    runs,
+    settings_kv,
+    tokens,
+    ui_sessions,
+)
+from stoker.store.tables.events import spark_apps, spark_event_chunks
+from stoker.store.tables.sate import sate_executions, sate_requests
+from stoker.store.tables.sinks import sink_cursors, webhooks
+
+__all__ = [
+    "attempts", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
+    "jobs", "leases", "metadata", "outbox", "products", "runs", "sate_executions", "sate_requests",
+    "settings_kv", "sink_cursors", "spark_apps", "spark_event_chunks", "tokens", "ui_sessions",
+    "webhooks",
+]
