@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/harness.py, shared with the e2e tests
 
-from harness import TOKEN, HistoryServer, UvicornServer, free_port, payload_bytes, stoker_server  # noqa: E402
+from harness import TOKEN, HistoryServer, Server, UvicornServer, free_port, payload_bytes, stoker_server  # noqa: E402
 
-__all__ = ["TOKEN", "HistoryServer", "UvicornServer", "free_port", "payload_bytes", "percentile", "print_table",
-           "stoker_server", "write_results"]
+__all__ = ["TOKEN", "HistoryServer", "Server", "UvicornServer", "free_port", "payload_bytes", "percentile",
+           "print_table", "stoker_server", "write_results"]
 
 RESULTS = ROOT / "bench" / "results"
 

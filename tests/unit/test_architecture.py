@@ -36,11 +36,13 @@ RULES: dict[str, set[str] | str] = {
     "worker": _SHARED | {"store", "catalog", "executors", "config", "services", "parent_watch",
                          "events.listener_conf"},
     "submission": _SHARED | {"store", "catalog", "services"},
+    # Jobs' schedules: ticks become runs through the submission service.
+    "schedules": _SHARED | {"store", "submission", "services"},
     # files: the storage root as clients see it (list, upload, archive, preview), on the roots' own path check.
     "files": _SHARED | {"catalog", "config"},
     # api holds every native route; it calls the plain functions of events, sinks and clusters.
     "api": _SHARED | {"store", "submission", "config", "services", "catalog", "events", "sinks", "clusters",
-                      "files"},
+                      "schedules", "files"},
     # The cluster service (with its views and request bodies) is to the PaaS adapter what the
     # submission service is to the run adapters: the one way in, never a router.
     # api.fastpath: how a hot endpoint reads and answers (SQLite reads on the loop, orjson bytes),
@@ -51,7 +53,7 @@ RULES: dict[str, set[str] | str] = {
                          "clusters.service", "clusters.views", "clusters.bodies", "events.intake"},
     # ui: what api uses (api itself, and the plain functions of events, sinks, clusters), never compat.
     "ui": _SHARED | {"store", "submission", "config", "services", "catalog", "api", "events", "sinks", "clusters",
-                     "files"},
+                     "schedules", "files"},
     "app": ASSEMBLY, "cli": ASSEMBLY, "client": ASSEMBLY,
 }
 

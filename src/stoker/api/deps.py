@@ -25,6 +25,7 @@ from stoker.config import Settings
 from stoker.events.checking import PayloadChecker
 from stoker.events.store import EventStore
 from stoker.files import FileLimits, FileStore
+from stoker.schedules.service import ScheduleService
 from stoker.services import Services
 from stoker.sinks.feed import OutboxFeed
 from stoker.sinks.signal import AsyncSignal
@@ -144,6 +145,10 @@ async def _file_store(request: Request) -> FileStore:
     return file_store_of(request.app)
 
 
+async def _schedule_service(request: Request) -> ScheduleService:
+    return ScheduleService.of(services_of(request.app))
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -166,3 +171,4 @@ WebhookStoreDep = Annotated[WebhookStore, Depends(_webhook_store)]
 StreamHubDep = Annotated[StreamHub, Depends(_stream_hub)]
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
 FileStoreDep = Annotated[FileStore, Depends(_file_store)]
+ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]

@@ -6,7 +6,15 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import ValidationError
 
 from stoker.api.auth import authorize, require
-from stoker.api.deps import CatalogDep, ContainerStoreDep, JobStoreDep, RunStoreDep, ServicesDep, StorageRootsDep
+from stoker.api.deps import (
+    CatalogDep,
+    ContainerStoreDep,
+    JobStoreDep,
+    RunStoreDep,
+    ScheduleServiceDep,
+    ServicesDep,
+    StorageRootsDep,
+)
 from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
 from stoker.api.paging import Cursor, PageSize
@@ -16,6 +24,7 @@ from stoker.catalog import Catalog, StorageRoots
 from stoker.core import container_spec
 from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
+from stoker.schedules.service import ScheduleService
 from stoker.services import Services
 from stoker.store.containers import ContainerStore
 from stoker.store.jobs import JobStore
@@ -34,53 +43,74 @@ def validate_job_steps(catalog: Catalog, roots: StorageRoots, steps: list[Any]) 
              dependencies=[Depends(require("submit"))],
              responses={409: {"description": "a job with this name exists"},
                         503: {"description": "a container job where no container runtime is"}})
-def create_job(body: JobCreate, services: ServicesDep) -> dict[str, Any]:
+def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     """A container job's image is imported (pulled) in the background: its runs are refused (409)
-    until `image_status` is READY."""
+    until `image_status` is READY. A `schedule` is checked before anything is made."""
     container = body.model_dump(include=set(CONTAINER_FIELDS), exclude_none=True)
-    policy = body.model_dump(exclude={"name", "steps", "kind", *CONTAINER_FIELDS}, exclude_none=True)
+    policy = body.model_dump(exclude={"name", "steps", "kind", "schedule", *CONTAINER_FIELDS}, exclude_none=True)
+    if body.schedule is not None:
+        schedules.parse(body.schedule, body.name)
     if body.kind == "container":
         if body.steps is not None:
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
         services.containers.require()
         job = services.images.register(body.name, container_spec.check_spec(container), **policy)
-        return _job(job["id"], services.runs.jobs, services.container_jobs)
-    if body.steps is None or container:
-        raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
-    validate_job_steps(services.catalog, services.roots, body.steps)
-    return job_view(services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy))
+    else:
+        if body.steps is None or container:
+            raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
+        validate_job_steps(services.catalog, services.roots, body.steps)
+        job = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy)
+    if body.schedule is not None:
+        schedules.set(job, body.schedule)
+    return _job(job["id"], services.runs.jobs, services.container_jobs, schedules)
 
 
 @router.get("", summary="List jobs", dependencies=[Depends(require("read"))])
-def list_jobs(jobs: JobStoreDep) -> dict[str, Any]:
-    return {"jobs": [job_view(j) for j in jobs.list()]}
+def list_jobs(jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+    found = jobs.list()
+    scheduled = schedules.store.get_many([j["id"] for j in found])
+    return {"jobs": [_with_schedule(job_view(j), scheduled.get(j["id"]), schedules, ticks=0) for j in found]}
 
 
-@router.get("/{job}", summary="Get a job by name or id", dependencies=[Depends(require("read"))])
-def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep) -> dict[str, Any]:
-    return _job(job, jobs, container_jobs)
+@router.get("/{job}", summary="Get a job by name or id: its steps, policy and schedule (in words, its next "
+            "five ticks, its last ones)", dependencies=[Depends(require("read"))])
+def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep,
+            schedules: ScheduleServiceDep) -> dict[str, Any]:
+    return _job(job, jobs, container_jobs, schedules)
 
 
-def _job(job: str, jobs: JobStore, container_jobs: ContainerStore) -> dict[str, Any]:
+def _job(job: str, jobs: JobStore, container_jobs: ContainerStore, schedules: ScheduleService) -> dict[str, Any]:
     found = jobs.get(job)
+    view = job_view(found)
     if found["kind"] == "container":  # with its image's import status (a Stevedore task's status)
         image = container_jobs.get(found["id"])
-        return {**job_view(found), "image_status": image["status"], "image_error": image["error"],
+        view = {**view, "image_status": image["status"], "image_error": image["error"],
                 "image_digest": image["image_digest"],
-                "links": {**job_view(found)["links"], "stevedore_task": f"/task/{found['id']}/"}}
-    return job_view(found)
+                "links": {**view["links"], "stevedore_task": f"/task/{found['id']}/"}}
+    return _with_schedule(view, schedules.store.get(found["id"]), schedules)
 
 
-@router.patch("/{job}", summary="Change a job's steps or policy", dependencies=[Depends(require("submit"))])
-def update_job(job: str, body: JobUpdate, jobs: JobStoreDep, catalog: CatalogDep,
-               roots: StorageRootsDep) -> dict[str, Any]:
-    changes = body.model_dump(exclude_none=True)
-    if "steps" in changes and jobs.get(job)["kind"] != "pipeline":
+def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService, ticks: int = 10) -> dict[str, Any]:
+    view["schedule"] = schedules.view(record, ticks=ticks) if record is not None else None
+    return view
+
+
+@router.patch("/{job}", summary="Change a job's steps, policy or schedule", dependencies=[Depends(require("submit"))])
+def update_job(job: str, body: JobUpdate, jobs: JobStoreDep, catalog: CatalogDep, roots: StorageRootsDep,
+               container_jobs: ContainerStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True, exclude={"schedule"})
+    found = jobs.get(job)
+    if "steps" in changes and found["kind"] != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
         validate_job_steps(catalog, roots, changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}
-    return job_view(jobs.update(job, **changes))
+    if "schedule" in body.model_fields_set and body.schedule is not None:
+        schedules.parse(body.schedule, found["name"])  # checked before anything changes
+    updated = jobs.update(job, **changes)
+    if "schedule" in body.model_fields_set:  # null removes it
+        schedules.set(updated, body.schedule)
+    return _job(updated["id"], jobs, container_jobs, schedules)
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",

@@ -76,6 +76,17 @@ class StoreCollector(Collector):
             failures.add_metric([name], failed)
         yield lag
         yield failures
+        if snap.fire_delay is not None:
+            delay = HistogramMetricFamily("stoker_schedule_fire_delay_seconds",
+                                          "From a scheduled tick to its run being queued")
+            delay.add_metric([], _buckets(snap.fire_delay), sum_value=snap.fire_delay.total)
+            yield delay
+        missed = CounterMetricFamily("stoker_schedule_missed_ticks",
+                                     "Ticks not fired by a job's catch-up policy (the server was down or late)",
+                                     labels=["job"])
+        for job, n in sorted(snap.missed_ticks.items()):
+            missed.add_metric([job], n)
+        yield missed
 
 
 def _buckets(histogram: store_metrics.Histogram) -> list[tuple[str, float]]:

@@ -43,6 +43,13 @@ class Policy(Body):
                                     "false: a failed run waits for POST /runs/{id}/retry")
     cluster: str | None = Field(None, max_length=36, description="run on this cluster (its id, see "
                                 "/api/v1/clusters); a run option `cluster` overrides it")
+    schedule: JsonObject | str | None = Field(
+        None, description="run by itself (docs/schedules.md): {\"cron\": \"0 6 * * *\", \"timezone\": "
+                          "\"Europe/Madrid\", \"overlap\": \"skip\" | \"queue\" | \"cancel_previous\", "
+                          "\"catchup\": \"none\" | \"latest\" | \"all\", \"params\": {…}, \"end\": …, "
+                          "\"paused\": false}, or a bare cron string; five cron fields (or six, seconds "
+                          "first), @daily-style names, H for a stable per-job spread; null (PATCH) removes it",
+        examples=[{"cron": "0 6 * * *", "timezone": "Europe/Madrid"}])
 
 
 class JobCreate(Policy):
@@ -91,6 +98,14 @@ class JobRunCreate(Body):
     options: JsonObject = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, max_length=200)
     priority: Priority = 0
+
+
+class Backfill(Body):
+    start: str = Field(..., description="the first tick's earliest time (ISO 8601; no zone: the schedule's)",
+                       examples=["2026-11-01T00:00:00Z"])
+    end: str = Field(..., description="the last tick's latest time, inclusive (ISO 8601)",
+                     examples=["2026-11-07T23:59:59Z"])
+    dry_run: StrictBool = Field(False, description="list the ticks, queue nothing")
 
 
 class BatchCreate(Body):

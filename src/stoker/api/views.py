@@ -23,7 +23,9 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "attempt_count": run["attempt_count"], "max_attempts": run["max_attempts"],
         "queued_at": iso(run["queued_at"]), "started_at": iso(run["started_at"]),
         "finished_at": iso(run["finished_at"]), "cancel_requested": run["cancel_requested"],
-        "result": run["result"], "error": run["error"],
+        "result": run["result"], "error": run["error"], "trigger": run["trigger"],
+        "scheduled_for": iso(run["scheduled_for"]), "interval_start": iso(run["interval_start"]),
+        "interval_end": iso(run["interval_end"]),
         "links": {"self": f"/api/v1/runs/{run['id']}", "log": f"/api/v1/runs/{run['id']}/log",
                   "cancel": f"/api/v1/runs/{run['id']}/cancel"},
     }

@@ -85,12 +85,25 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from stoker.api import clusters, events, files, functions, health, jobs, metrics, runs, stream, webhooks, worker
+    from stoker.api import (
+        clusters,
+        events,
+        files,
+        functions,
+        health,
+        jobs,
+        metrics,
+        runs,
+        schedules,
+        stream,
+        webhooks,
+        worker,
+    )
     from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
-    for module in (events, health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, delight,
-                   clusters, paas, stream, webhooks, files):
+    for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
+                   delight, clusters, paas, stream, webhooks, files):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from stoker.core.routing import SPARK_SESSION
+from stoker.schedules.duty import schedule_duty
+from stoker.schedules.service import ScheduleService
 from stoker.services import Services
 
 if TYPE_CHECKING:
@@ -18,7 +21,7 @@ class Background:
 
     def __init__(self, services: Services, *, embedded_worker: bool = True, warm_spark: bool = False,
                  worker_id: str | None = None, worker_child: WorkerChild | None = None,
-                 cluster_duties: bool = True) -> None:
+                 cluster_duties: bool = True, schedules: bool = True) -> None:
         from stoker.clusters.duties import ClusterDuties
         from stoker.sinks.publisher import Publisher
         from stoker.store.ui_sessions import ui_session_pruner
@@ -40,6 +43,8 @@ class Background:
         self.session_pruner = ui_session_pruner(services.db)
         # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
         self.clusters = ClusterDuties(services.clusters) if cluster_duties else None
+        # Fire jobs' schedules: in every API process (any may fire; the store decides which does).
+        self.scheduler = schedule_duty(ScheduleService.of(services), time.time) if schedules else None
         self.listener = None
         self._drain_lock = threading.Lock()
         self._drained = False
@@ -57,6 +62,8 @@ class Background:
         self.publisher.start()
         if self.clusters is not None:
             self.clusters.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         if self.worker_child is not None:
             self.worker_child.start()
         if self.worker is not None:
@@ -87,5 +94,7 @@ class Background:
         self.publisher.stop()
         if self.clusters is not None:
             self.clusters.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.listener is not None:
             self.listener.stop()

@@ -3,7 +3,7 @@ admin token."""
 
 from __future__ import annotations
 
-from stoker.config import Settings
+from stoker.config import Settings, secret
 from stoker.core.secrets import SecretBox
 from stoker.services import Services
 from stoker.store.db import Database
@@ -17,7 +17,6 @@ from stoker.store.tokens import ADMIN_USER, SCOPES, TokenCache, TokenStore
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from stoker.catalog import StorageRoots, load_catalog
     from stoker.clusters.service import ClusterService
-    from stoker.clusters.settings import ClusterSettings
     from stoker.containers.importer import ImageImporter
     from stoker.containers.runtime import ContainerRuntime
     from stoker.store.containers import ContainerStore
@@ -36,13 +35,13 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
     containers = ContainerRuntime(settings.docker_host)
     container_jobs = ContainerStore(db)
-    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env(), containers=containers)
+    clusters = ClusterService(db, settings.data_dir, settings.clusters, containers=containers)
     if migrate:
         clusters.products.ensure_builtins()
     return Services(
         settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
         tokens=tokens, token_cache=TokenCache(tokens),
-        secrets=SecretBox.from_settings(settings.secret_key, settings.data_dir),
+        secrets=SecretBox.from_settings(secret(settings.secret_key), settings.data_dir),
         catalog=load_catalog(),
         roots=StorageRoots(settings.storage_root, settings.storage_roots),
         containers=containers, container_jobs=container_jobs,
@@ -53,9 +52,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 
 def bootstrap_admin_token(services: Services) -> str | None:
     """Register STOKER_ADMIN_TOKEN, or on a first start make an admin token and return it (once)."""
-    if services.settings.admin_token:
-        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token,
-                               user=ADMIN_USER)
+    admin_token = secret(services.settings.admin_token)
+    if admin_token:
+        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], admin_token, user=ADMIN_USER)
         return None
     if services.tokens.any_admin():
         return None

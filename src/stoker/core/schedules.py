@@ -103,9 +103,10 @@ def _expand_h(part: str, bounds: tuple[int, int], seed: str, index: int) -> str:
     return f"{offset}-{high}/{step}" if step else str(offset)
 
 
-def parse(raw: Any, *, seed: str, now: datetime) -> Schedule:
+def parse(raw: Any, *, seed: str, now: datetime, check_fires: bool = True) -> Schedule:
     """A schedule from a request body (a dict, or a bare cron string), checked: a wrong field, an
-    unknown zone or an expression that never fires is an InvalidInput saying which."""
+    unknown zone or an expression that never fires is an InvalidInput saying which. A schedule read
+    back from the store was checked when it was set (`check_fires=False` spares the search)."""
     if isinstance(raw, str):
         raw = {"cron": raw}
     if not isinstance(raw, dict):
@@ -137,7 +138,8 @@ def parse(raw: Any, *, seed: str, now: datetime) -> Schedule:
     expanded = expand(cron, seed)
     schedule = Schedule(cron=" ".join(cron.split()), expanded=expanded, timezone=zone_name, overlap=overlap,
                         catchup=catchup, params=params, end=end, paused=paused)
-    _check_fires(schedule, now)
+    if check_fires:
+        _check_fires(schedule, now)
     return schedule
 
 
@@ -217,28 +219,42 @@ class Due:
     missed: tuple[datetime, datetime] | None
 
 
-def due(schedule: Schedule, after: datetime, now: datetime, *, grace: timedelta) -> Due:
+def due(schedule: Schedule, after: datetime, now: datetime, *, grace: timedelta,
+        first_after: datetime | None = None) -> Due:
     """The ticks in (after, now], by the catch-up policy. `none` fires only a tick at most `grace`
     old (Kubernetes' startingDeadlineSeconds); `latest` fires the newest tick however late; `all`
     fires every tick, at most MAX_CATCHUP of them (the newest). Walks backwards from now, so a
-    seconds schedule after a day of downtime costs MAX_CATCHUP steps, not 86,400."""
+    seconds schedule after a day of downtime costs MAX_CATCHUP steps, not 86,400. `first_after`, the
+    first tick after `after` when the caller knows it (the store keeps it), spares a search."""
     limit = MAX_CATCHUP if schedule.catchup == "all" else 1
     until = min(now, schedule.end) if schedule.end is not None else now
     newest_first: list[datetime] = []
     for tick in _sim(schedule, until + timedelta(microseconds=1), reverse=True):
         tick_utc = tick.astimezone(UTC)
-        if tick_utc <= after or len(newest_first) == limit:
+        if tick_utc <= after:
             break
         newest_first.append(tick_utc)
+        if len(newest_first) == limit:
+            break
     if schedule.catchup == "none" and newest_first and now - newest_first[0] > grace:
         newest_first = []
     fire = newest_first[::-1]
-    first_missed = next_tick(schedule, after)
+    first_missed = first_after if first_after is not None else next_tick(schedule, after)
     if first_missed is None or first_missed > until or (fire and first_missed >= fire[0]):
         return Due(fire, None)
     last_missed = previous_tick(schedule, fire[0] if fire else until + timedelta(microseconds=1))
     assert last_missed is not None  # first_missed itself lies before it
     return Due(fire, (first_missed, last_missed))
+
+
+def count_between(schedule: Schedule, first: datetime, last: datetime, cap: int = 100_000) -> int:
+    """How many ticks lie in [first, last] (at most `cap`: a seconds schedule after a long outage)."""
+    count = 0
+    for tick in ticks_after(schedule, first - timedelta(microseconds=1)):
+        if tick > last or count == cap:
+            break
+        count += 1
+    return count
 
 
 def ticks_in(schedule: Schedule, start: datetime, end: datetime, limit: int) -> list[datetime]:

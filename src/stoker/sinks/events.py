@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from stoker.store.outbox import EVENT_NAMES as RUN_EVENT_NAMES
 from stoker.store.outbox import Event
+from stoker.store.schedules import SCHEDULE_EVENTS
 
-# Every event name the outbox carries: the run events (store/outbox.py run_event) and the clusters'.
+# Every event name the outbox carries: the run events (store/outbox.py run_event), the clusters', and
+# the schedules' (a tick skipped, missed or refused: store/schedules.py).
 EVENT_NAMES = (*RUN_EVENT_NAMES,
                *(f"cluster.{status}" for status in ("registered", "scheduling", "scheduled", "configuring",
-                                                     "configured", "ready", "degraded", "failed", "destroyed")))
+                                                     "configured", "ready", "degraded", "failed", "destroyed")),
+               *SCHEDULE_EVENTS)
 
 __all__ = ["EVENT_NAMES", "Event"]

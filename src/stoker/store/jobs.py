@@ -93,6 +93,11 @@ class JobStore:
         with self.db.read() as conn:
             return job_to_dict(self._find(conn, name_or_id))
 
+    def get_many(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The jobs with these ids, in one read (those that exist)."""
+        with self.db.read() as conn:
+            return [job_to_dict(r) for r in conn.execute(sa.select(jobs).where(jobs.c.id.in_(ids)))]
+
     def row(self, conn: Connection, name_or_id: str) -> Any:
         return self._find(conn, name_or_id)
 

@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.store.db import Database
-from stoker.store.tables import attempts, dead_letters, jobs, outbox, runs, sink_cursors
+from stoker.store.tables import attempts, dead_letters, jobs, outbox, runs, schedule_ticks, sink_cursors
 
 # Upper bounds (seconds) of the histogram buckets of queue wait and attempt duration.
+# From a tick to its run being queued (the scheduler looks at least once a second).
+FIRE_DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 30.0, 60.0, 300.0)
 QUEUE_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
 
@@ -39,6 +41,8 @@ class Snapshot:
     dead_letters: dict[str, int] = field(default_factory=dict)  # kind -> entries
     outbox_head: int = 0
     sinks: dict[str, tuple[int, int]] = field(default_factory=dict)  # cursor -> (position, failures)
+    fire_delay: Histogram | None = None  # scheduled ticks: tick -> run queued
+    missed_ticks: dict[str, int] = field(default_factory=dict)  # job -> ticks missed by the catch-up policy
 
 
 def snapshot(db: Database) -> Snapshot:
@@ -70,6 +74,15 @@ def snapshot(db: Database) -> Snapshot:
                                     .group_by(dead_letters.c.kind)):
             snap.dead_letters[kind] = n
         snap.outbox_head = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one()
+        delay = schedule_ticks.c.fired_at - schedule_ticks.c.tick_at
+        fired = (schedule_ticks.c.outcome == "queued") & (schedule_ticks.c.trigger == "schedule")
+        snap.fire_delay = _histograms(conn, [], delay, FIRE_DELAY_BUCKETS, schedule_ticks, fired).get(
+            (), Histogram([(b, 0) for b in FIRE_DELAY_BUCKETS], 0.0, 0))
+        for job, n in conn.execute(
+                sa.select(jobs.c.name, sa.func.sum(schedule_ticks.c.missed_count))
+                .select_from(schedule_ticks.join(jobs, jobs.c.id == schedule_ticks.c.job_id))
+                .where(schedule_ticks.c.outcome == "missed").group_by(jobs.c.name)):
+            snap.missed_ticks[job] = int(n or 0)
         for name, position, failures in conn.execute(
                 sa.select(sink_cursors.c.name, sink_cursors.c.position, sink_cursors.c.failures)):
             snap.sinks[name] = (position, failures)

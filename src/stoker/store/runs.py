@@ -11,12 +11,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
 from stoker.store.clusters import PARKED_AT
-from stoker.store.db import Database, insert_unless_exists
+from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
@@ -34,6 +35,10 @@ class NewRun:
     lane: str = "spark"
     priority: int = 0
     waiting_for: str | None = None  # why it cannot start yet (its cluster is not ready): parked until then
+    trigger: str = "api"  # api | schedule | backfill | manual (a person, from the UI or the CLI)
+    scheduled_for: float | None = None  # a tick's run: the tick, and its data interval
+    interval_start: float | None = None
+    interval_end: float | None = None
 
 
 @dataclass
@@ -103,10 +108,7 @@ class RunStore:
                 plain.append(values)
                 out.append(Submitted(values["id"], True, _new_record(values, job_row.name)))
                 continue
-            inserted = conn.execute(
-                insert_unless_exists(conn, runs, values, ["job_id", "idempotency_key"])
-                .returning(runs.c.id)
-            ).first()
+            inserted = conn.execute(_keyed_insert(conn.dialect.name), values).first()
             if inserted is not None:
                 out.append(Submitted(values["id"], True, _new_record(values, job_row.name)))
                 record_events(conn, now, [_queued_event(values, job_row.name)])
@@ -137,7 +139,8 @@ class RunStore:
             "idempotency_key": new.idempotency_key, "priority": new.priority,
             "attempt_count": 0, "max_attempts": job_row.max_attempts,
             "available_at": PARKED_AT if new.waiting_for else now, "queued_at": now,
-            "error": new.waiting_for,
+            "error": new.waiting_for, "trigger": new.trigger, "scheduled_for": new.scheduled_for,
+            "interval_start": new.interval_start, "interval_end": new.interval_end,
         }
 
     # -- read -----------------------------------------------------------------------------
@@ -214,40 +217,44 @@ class RunStore:
     # -- cancel ---------------------------------------------------------------------------
     def cancel(self, run_id: str) -> str:
         """QUEUED: cancelled at once. RUNNING: marked; its worker stops it and reports `cancelled`."""
-        now = self.clock()
         with self.db.write() as conn:
-            row = conn.execute(
-                runs.update().where(runs.c.id == run_id, runs.c.state == RunState.QUEUED.value)
-                .values(state=RunState.CANCELLED.value, finished_at=now,
-                        error="cancelled before it started")
-                .returning(runs.c.id, runs.c.job_id)
-            ).first()
-            if row is not None:  # no attempt is concerned: none was running
-                record_events(conn, now, [run_event("cancelled", run_id=run_id, job_id=row.job_id,
-                                                    job=_job_name(conn, row.job_id),
-                                                    state=RunState.CANCELLED)])
-                return RunState.CANCELLED.value
-            row = conn.execute(
-                runs.update().where(runs.c.id == run_id, runs.c.state == RunState.RUNNING.value)
-                .values(cancel_requested=True).returning(runs.c.id, runs.c.job_id, runs.c.attempt_count)
-            ).first()
-            if row is not None:
-                record_events(conn, now, [run_event("cancel_requested", run_id=run_id, job_id=row.job_id,
-                                                    job=_job_name(conn, row.job_id),
-                                                    state=RunState.RUNNING, attempt=row.attempt_count)])
-                notify_work_arrived(conn)  # the worker holding it checks for cancel requests
-                requested = True
-            else:
-                requested = False
-            state = conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
-        if requested:
+            outcome = self.cancel_in(conn, run_id, self.clock())
+            state = None if outcome else conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+        if outcome == RunState.RUNNING.value:
             if self.wakeup is not None:
                 self.wakeup.notify()  # the local worker's heartbeat loop checks for cancel requests
-            return RunState.RUNNING.value
+            return outcome
+        if outcome is not None:
+            return outcome
         if state is None:
             raise NotFound(f"no run with id {run_id!r}")
         raise Conflict(f"run {run_id} is already {state}; only QUEUED or RUNNING runs can be cancelled",
                        state=state)
+
+    @staticmethod
+    def cancel_in(conn: Connection, run_id: str, now: float, why: str = "cancelled before it started") -> str | None:
+        """Cancel inside the caller's transaction: CANCELLED (it was QUEUED), RUNNING (its worker is
+        asked to stop it; the caller wakes the local worker after commit), None (it had finished)."""
+        row = conn.execute(
+            runs.update().where(runs.c.id == run_id, runs.c.state == RunState.QUEUED.value)
+            .values(state=RunState.CANCELLED.value, finished_at=now, error=why)
+            .returning(runs.c.id, runs.c.job_id)
+        ).first()
+        if row is not None:  # no attempt is concerned: none was running
+            record_events(conn, now, [run_event("cancelled", run_id=run_id, job_id=row.job_id,
+                                                job=_job_name(conn, row.job_id), state=RunState.CANCELLED)])
+            return RunState.CANCELLED.value
+        row = conn.execute(
+            runs.update().where(runs.c.id == run_id, runs.c.state == RunState.RUNNING.value)
+            .values(cancel_requested=True).returning(runs.c.id, runs.c.job_id, runs.c.attempt_count)
+        ).first()
+        if row is None:
+            return None
+        record_events(conn, now, [run_event("cancel_requested", run_id=run_id, job_id=row.job_id,
+                                            job=_job_name(conn, row.job_id),
+                                            state=RunState.RUNNING, attempt=row.attempt_count)])
+        notify_work_arrived(conn)  # the worker holding it checks for cancel requests
+        return RunState.RUNNING.value
 
     # -- retry --------------------------------------------------------------------------
     def retry(self, run_id: str, *, steps: builtins.list[Any] | None = None, lane: str | None = None) -> dict[str, Any]:
@@ -362,6 +369,20 @@ class RunStore:
             ).scalars())
 
 
+_KEYED_INSERTS: dict[str, Any] = {}
+
+
+def _keyed_insert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (job, idempotency key) DO NOTHING RETURNING id, built once per dialect and
+    run with each run's values as parameters: building it per run cost more than running it."""
+    statement = _KEYED_INSERTS.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _KEYED_INSERTS[dialect] = (
+            insert(runs).on_conflict_do_nothing(index_elements=["job_id", "idempotency_key"]).returning(runs.c.id))
+    return statement
+
+
 def _run_select() -> sa.Select:  # type: ignore[type-arg]
     return sa.select(runs, jobs.c.name.label("job_name")).join(jobs, jobs.c.id == runs.c.job_id)
 
@@ -388,6 +409,8 @@ def _run_to_dict(row: Any) -> dict[str, Any]:
         "queued_at": row.queued_at, "available_at": row.available_at,
         "started_at": row.started_at, "finished_at": row.finished_at,
         "cancel_requested": row.cancel_requested, "result": row.result, "error": row.error,
+        "trigger": row.trigger, "scheduled_for": row.scheduled_for,
+        "interval_start": row.interval_start, "interval_end": row.interval_end,
     }
 
 

@@ -12,11 +12,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from stoker.api.deps import CatalogDep, JobStoreDep, RunStoreDep, ServicesDep, StorageRootsDep, TokenStoreDep
+from stoker.api.deps import (
+    CatalogDep,
+    JobStoreDep,
+    RunStoreDep,
+    ScheduleServiceDep,
+    ServicesDep,
+    StorageRootsDep,
+    TokenStoreDep,
+)
 from stoker.api.jobs import validate_job_steps
 from stoker.api.models import JobCreate
 from stoker.catalog import PathRefused, PipelineInvalid
-from stoker.core.errors import InvalidInput, StokerError
+from stoker.core.errors import InvalidInput, NotFound, StokerError
 from stoker.store.tokens import SCOPES
 from stoker.store.ui_sessions import UiSession
 from stoker.submission.runs import RunRequest, Submitter
@@ -172,6 +180,35 @@ def submit_job_run(name: str, request: Request, services: ServicesDep, session: 
     except (StokerError, PipelineInvalid, PathRefused) as exc:
         return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
     return see_other(f"/ui/runs/{submitted.run_id}")
+
+
+# ---- schedules ----------------------------------------------------------------------------
+@router.post("/jobs/{name}/schedule")
+def set_schedule(name: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
+                 session: UiSession = Depends(current_session), csrf_token: str = Form(""), cron: str = Form(""),
+                 timezone: str = Form("UTC"), overlap: str = Form("skip"), catchup: str = Form("latest")) -> Response:
+    """Set the job's schedule (an empty cron removes it), checked as the API checks it."""
+    authorize(session, "submit", csrf_token)
+    try:
+        job = jobs.get(name)
+        raw = {"cron": cron, "timezone": timezone.strip() or "UTC", "overlap": overlap, "catchup": catchup}
+        schedules.set(job, raw if cron.strip() else None)
+    except StokerError as exc:
+        return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
+    return see_other(f"/ui/jobs/{quote(name)}")
+
+
+@router.post("/jobs/{name}/schedule/{action}")
+def pause_schedule(name: str, action: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
+                   session: UiSession = Depends(current_session), csrf_token: str = Form("")) -> Response:
+    authorize(session, "submit", csrf_token)
+    if action not in ("pause", "resume"):
+        raise NotFound(f"no schedule action {action!r}: pause or resume")
+    try:
+        schedules.pause(jobs.get(name), action == "pause")
+    except StokerError as exc:
+        return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
+    return see_other(f"/ui/jobs/{quote(name)}")
 
 
 # ---- tokens -------------------------------------------------------------------------------

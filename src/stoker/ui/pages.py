@@ -20,6 +20,7 @@ from stoker.api.deps import (
     FileStoreDep,
     JobStoreDep,
     RunStoreDep,
+    ScheduleServiceDep,
     TokenStoreDep,
     stream_hub_of,
 )
@@ -144,8 +145,12 @@ def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, jobs: JobStoreDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    return render(request, "jobs.html", session, jobs=jobs.list())
+def jobs_page(request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
+              session: UiSession = Depends(current_session)) -> HTMLResponse:
+    found = jobs.list()
+    scheduled = schedules.store.get_many([j["id"] for j in found])
+    words = {job_id: schedules.view(record, ticks=0)["description"] for job_id, record in scheduled.items()}
+    return render(request, "jobs.html", session, jobs=found, schedules=words)
 
 
 @router.get("/jobs/new", response_class=HTMLResponse)
@@ -156,11 +161,13 @@ def new_job_page(request: Request, session: UiSession = Depends(current_session)
 
 
 @router.get("/jobs/{name}", response_class=HTMLResponse)
-def job_page(name: str, request: Request, jobs: JobStoreDep,
+def job_page(name: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
              session: UiSession = Depends(current_session)) -> HTMLResponse:
     job = jobs.get(name)
+    record = schedules.store.get(job["id"])
     return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
-        job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None)
+        job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None,
+        schedule=schedules.view(record, ticks=60) if record is not None else None)
 
 
 @router.get("/functions", response_class=HTMLResponse)

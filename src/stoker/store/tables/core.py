@@ -77,6 +77,12 @@ runs = sa.Table(
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("result", sa.JSON),
     sa.Column("error", sa.Text),
+    # What started it (api | schedule | backfill | manual) and, for a tick, which one: the tick's
+    # time and its data interval (the tick before, the tick), as the run's steps may use them.
+    sa.Column("trigger", sa.String(20), nullable=False, server_default="api"),
+    sa.Column("scheduled_for", sa.Float),
+    sa.Column("interval_start", sa.Float),
+    sa.Column("interval_end", sa.Float),
     sa.UniqueConstraint("job_id", "idempotency_key", name="uq_runs_job_idempotency_key"),
     sa.CheckConstraint(
         "state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')", name="ck_runs_state"

@@ -144,3 +144,9 @@ def test_tick_key_and_words() -> None:
     assert schedules.tick_key(datetime(2026, 12, 6, 7, tzinfo=UTC)) == "tick:2026-12-06T07:00:00Z"
     assert schedules.describe(sched("0 6 * * *", timezone="Europe/Madrid")) == "At 06:00 every day, Europe/Madrid"
     assert schedules.describe(sched("0 6 * * *", paused=True)).endswith("(paused)")
+
+
+def test_count_between_is_inclusive_and_capped() -> None:
+    hourly = sched("0 * * * *")
+    assert schedules.count_between(hourly, NOW, NOW + timedelta(hours=3)) == 4
+    assert schedules.count_between(sched("* * * * * *"), NOW, NOW + timedelta(days=1), cap=500) == 500

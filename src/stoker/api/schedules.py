@@ -1,0 +1,58 @@
+"""A job's schedule beyond setting it (on the job itself): pause, resume, backfill, its ticks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from stoker.api.auth import require
+from stoker.api.deps import JobStoreDep, ScheduleServiceDep
+from stoker.api.models import Backfill
+from stoker.api.paging import PageSize
+from stoker.core.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["schedules"])
+
+
+@router.post("/{job}/schedule/pause", summary="Pause a job's schedule: no tick fires until it is resumed",
+             dependencies=[Depends(require("submit"))])
+def pause(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+    return schedules.view(schedules.pause(jobs.get(job), True))
+
+
+@router.post("/{job}/schedule/resume", summary="Resume a job's schedule from now (the paused ticks are not owed)",
+             dependencies=[Depends(require("submit"))])
+def resume(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+    return schedules.view(schedules.pause(jobs.get(job), False))
+
+
+@router.get("/{job}/ticks", summary="A job's latest ticks, newest first: queued (with the run's state), "
+            "skipped by the overlap policy, missed by the catch-up policy, refused",
+            dependencies=[Depends(require("read"))])
+def ticks(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep, limit: PageSize = 50) -> dict[str, Any]:
+    found = jobs.get(job)
+    return {"ticks": [schedules.tick_view(t) for t in schedules.store.ticks(found["id"], limit)]}
+
+
+@router.post("/{job}/backfill", summary="One run per tick of the job's schedule in a time range",
+             dependencies=[Depends(require("submit"))])
+def backfill(job: str, body: Backfill, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+    """Each run is queued under its tick's key: asking twice queues no second set, and a tick the
+    schedule fired already keeps its run. The job's `max_concurrent_runs` paces them. `dry_run`
+    lists the ticks."""
+    found = jobs.get(job)
+    record = schedules.require(found)
+    zone = schedules.parse(record.spec, found["name"]).zone
+    return schedules.backfill(found, _time(body.start, "start", zone), _time(body.end, "end", zone),
+                              dry_run=body.dry_run)
+
+
+def _time(value: str, what: str, zone: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"backfill: `{what}` {value!r} is not an ISO 8601 time such as "
+                           "\"2026-11-01T00:00:00Z\"") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
