@@ -3,7 +3,9 @@
     .venv/bin/python bench/bench_files.py [--size-mb 1024] [--repeat 3] [--dir /tmp]
 
 A real server (`uvicorn --factory harness:app_from_env`, the API without a worker) on a data dir
-under --dir; the client is the CLI's own (`stoker.client.StokerClient.put_file/get_file`, what
+under --dir. Each round moves the file up and down twice: with curl (a C client, so what is
+measured is the server: a Python client on the same two cores takes as much CPU as the server),
+then with the CLI's own client (`stoker.client.StokerClient.put_file`, what
 `stoker files put` runs; downloads are counted, not written, so the client's disk is not what is
 measured; the first round also fetches the file with `get_file`, as `stoker files get` does, and
 checks both copies' SHA-256), in this process. The file is made under --dir and deleted afterwards.
@@ -21,6 +23,7 @@ import hashlib
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -102,6 +105,12 @@ def download(client, remote: str) -> int:  # type: ignore[no-untyped-def]
     return got
 
 
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
 def local_copy(source: Path, target: Path) -> float:
     started = time.perf_counter()
     with open(source, "rb") as src, open(target, "wb") as dst:
@@ -136,36 +145,40 @@ def main() -> None:
         client = StokerClient(server.url, TOKEN, timeout=120)
         watch_pid = server.proc.pid
         baseline = RssWatch(watch_pid).rss()
-        ups, downs, peaks, copies = [], [], [], []
+        curl = shutil.which("curl")
+        times: dict[str, list[float]] = {k: [] for k in ("curl_up", "curl_down", "client_up", "client_down", "copy")}
+        peaks: list[int] = []
+        auth = ["-H", f"Authorization: Bearer {TOKEN}"]
         for i in range(args.repeat):
-            copies.append(local_copy(source, work / "copy.bin"))
+            times["copy"].append(local_copy(source, work / "copy.bin"))
             with RssWatch(watch_pid) as watch:
+                if curl:  # a C client: what is measured is the server
+                    times["curl_up"].append(timed([curl, "-sf", "-o", "/dev/null", "-T", str(source), *auth,
+                                                   f"{server.url}/api/v1/files/bench/big.bin?overwrite=true"]))
+                    times["curl_down"].append(timed([curl, "-sf", "-o", "/dev/null", *auth,
+                                                     f"{server.url}/api/v1/files/bench/big.bin"]))
                 started = time.perf_counter()
                 client.put_file(source, "bench/big.bin", overwrite=True, checksum=args.checksum)
-                ups.append(time.perf_counter() - started)
+                times["client_up"].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                assert download(client, "bench/big.bin") == size
+                times["client_down"].append(time.perf_counter() - started)
             peaks.append(watch.peak)
             stored = work / "data" / "files" / "bench" / "big.bin"
             assert stored.stat().st_size == size
-            with RssWatch(watch_pid) as watch:
-                started = time.perf_counter()
-                got = download(client, "bench/big.bin")
-                downs.append(time.perf_counter() - started)
-            peaks.append(watch.peak)
-            assert got == size
             if i == 0:  # every byte, both ways, through the CLI's own download (outside the timed part)
                 client.get_file("bench/big.bin", work / "down.bin")
                 assert sha256_of(stored) == expected and sha256_of(work / "down.bin") == expected
                 (work / "down.bin").unlink()
-            print(f"  round {i + 1}: up {size / MB / ups[-1]:.0f} MB/s, down {size / MB / downs[-1]:.0f} MB/s, "
-                  f"local copy {size / MB / copies[-1]:.0f} MB/s, server peak RSS {max(peaks) / MB:.0f} MiB",
-                  flush=True)
+            print(f"  round {i + 1}: " + ", ".join(f"{k} {size / MB / v[-1]:.0f} MB/s" for k, v in times.items() if v)
+                  + f", server peak RSS {max(peaks) / MB:.0f} MiB", flush=True)
         client.http.close()
         mbps = lambda seconds: size / MB / seconds  # noqa: E731
-        rows = [
-            ["upload (PUT, atomic, fsync)", f"{mbps(statistics.median(ups)):.0f}", f"{mbps(max(ups)):.0f}"],
-            ["download (GET, bytes counted)", f"{mbps(statistics.median(downs)):.0f}", f"{mbps(max(downs)):.0f}"],
-            ["peer: local copy + fsync", f"{mbps(statistics.median(copies)):.0f}", f"{mbps(max(copies)):.0f}"],
-        ]
+        labels = {"curl_up": "upload, curl as the client (PUT, atomic, fsync)",
+                  "curl_down": "download, curl as the client",
+                  "client_up": "upload, the CLI's client (httpx)", "client_down": "download, the CLI's client (httpx)",
+                  "copy": "peer: local copy + fsync (no HTTP)"}
+        rows = [[labels[k], f"{mbps(statistics.median(v)):.0f}", f"{mbps(max(v)):.0f}"] for k, v in times.items() if v]
         print(f"\n{args.size_mb} MiB, {args.repeat} rounds{' (with SHA-256)' if args.checksum else ''}:")
         print_table(["transfer", "MB/s median", "MB/s worst"], rows)
         growth = max(peaks) - baseline
@@ -173,8 +186,7 @@ def main() -> None:
               f"(growth {growth / MB:.0f} MiB for a {args.size_mb} MiB file)")
         write_results("files", {
             "size_mb": args.size_mb, "repeat": args.repeat, "checksum": args.checksum,
-            "upload_mb_s": [round(mbps(t)) for t in ups], "download_mb_s": [round(mbps(t)) for t in downs],
-            "local_copy_mb_s": [round(mbps(t)) for t in copies],
+            **{f"{k}_mb_s": [round(mbps(t)) for t in v] for k, v in times.items()},
             "server_rss_before_mib": round(baseline / MB), "server_rss_peak_mib": round(max(peaks) / MB),
         })
     finally:
