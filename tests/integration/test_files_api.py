@@ -292,3 +292,8 @@ def test_what_the_file_system_refuses_is_a_4xx_not_a_server_error(client):
     assert client.get(f"/api/v1/files/{long_name}").status_code in (400, 404)
     assert client.get("/api/v1/files", params={"prefix": long_name + "/"}).status_code in (400, 404)
     assert client.put("/api/v1/files/bad%00name", content=b"1").status_code == 400
+
+
+def test_an_absolute_prefix_is_refused_as_an_absolute_path_is(client):
+    response = client.get("/api/v1/files", params={"prefix": "/etc"})
+    assert response.status_code == 400 and "relative to the storage root" in response.json()["detail"]

@@ -84,8 +84,9 @@ def preview_file(path: PathParam, store: FileStoreDep,
                    header=header).as_dict()
 
 
-@router.api_route("/files/{path:path}", methods=["GET", "HEAD"], summary="Download a file (Range supported), "
-                  "or a directory as one archive", dependencies=[Depends(require("read"))],
+@router.head("/files/{path:path}", include_in_schema=False, dependencies=[Depends(require("read"))])
+@router.get("/files/{path:path}", summary="Download a file (Range supported), "
+            "or a directory as one archive", dependencies=[Depends(require("read"))],
                   response_class=Response, responses={200: {"content": {"application/octet-stream": {}}},
                                                       206: {"description": "the range asked for"},
                                                       400: {"description": "a refused path"},

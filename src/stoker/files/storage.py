@@ -218,12 +218,14 @@ class FileStore:
 
     # ---- listing ------------------------------------------------------------------------------
     def _list_entries(self, prefix: str = "", *, recursive: bool = False, limit: int = 100,
-             cursor: str | None = None) -> tuple[list[Entry], str | None]:
+                      cursor: str | None = None) -> tuple[list[Entry], str | None]:
         """Entries whose path starts with `prefix`, in path order, `limit` a page; the cursor is the
         last path of the previous page. As in S3, a prefix ending in "/" lists that directory;
         otherwise its last part filters the names of its parent directory ("out/ad" → out/adults.csv,
         out/adults.parquet; "out" → out itself, outer.txt). `recursive`: every file below, depth first."""
         clean = normalise(prefix)
+        if clean.startswith("/"):
+            self.locate(clean)  # an absolute path: refused as every other path is
         directory, start = clean, ""
         if clean and not prefix.endswith("/"):
             directory, _, start = clean.rpartition("/")
