@@ -35,6 +35,7 @@ from stoker.store.jobs import JobStore
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
+from stoker.store.secrets import SecretStore
 from stoker.store.tokens import TokenStore
 
 
@@ -123,6 +124,10 @@ async def _webhook_store(request: Request) -> WebhookStore:
     return WebhookStore(services.db, services.secrets)
 
 
+async def _secret_store(request: Request) -> SecretStore:
+    return services_of(request.app).secret_store
+
+
 async def _stream_hub(request: Request) -> StreamHub:
     return stream_hub_of(request.app)
 
@@ -147,4 +152,5 @@ EventStoreDep = Annotated[EventStore, Depends(_event_store)]
 PayloadCheckerDep = Annotated[PayloadChecker, Depends(_payload_checker)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhook_store)]
 StreamHubDep = Annotated[StreamHub, Depends(_stream_hub)]
+SecretStoreDep = Annotated[SecretStore, Depends(_secret_store)]
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]

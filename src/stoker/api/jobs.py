@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import ValidationError
 
 from stoker.api.auth import authorize, require
-from stoker.api.deps import CatalogDep, ContainerStoreDep, JobStoreDep, RunStoreDep, ServicesDep, StorageRootsDep
+from stoker.api.deps import ContainerStoreDep, JobStoreDep, RunStoreDep, ServicesDep
 from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
 from stoker.api.paging import Cursor, PageSize
@@ -39,6 +39,8 @@ def create_job(body: JobCreate, services: ServicesDep) -> dict[str, Any]:
     until `image_status` is READY."""
     container = body.model_dump(include=set(CONTAINER_FIELDS), exclude_none=True)
     policy = body.model_dump(exclude={"name", "steps", "kind", *CONTAINER_FIELDS}, exclude_none=True)
+    policy["options"], policy["notifications"] = Submitter(services).check_job_settings(
+        body.kind, body.steps, body.options, body.notifications)
     if body.kind == "container":
         if body.steps is not None:
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
@@ -71,16 +73,29 @@ def _job(job: str, jobs: JobStore, container_jobs: ContainerStore) -> dict[str, 
     return job_view(found)
 
 
-@router.patch("/{job}", summary="Change a job's steps or policy", dependencies=[Depends(require("submit"))])
-def update_job(job: str, body: JobUpdate, jobs: JobStoreDep, catalog: CatalogDep,
-               roots: StorageRootsDep) -> dict[str, Any]:
+@router.patch("/{job}", summary="Change a job's steps, policy, options or notifications",
+              dependencies=[Depends(require("submit"))])
+def update_job(job: str, body: JobUpdate, services: ServicesDep) -> dict[str, Any]:
+    jobs = services.runs.jobs
     changes = body.model_dump(exclude_none=True)
-    if "steps" in changes and jobs.get(job)["kind"] != "pipeline":
+    found = jobs.get(job)
+    if "steps" in changes and found["kind"] != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
-        validate_job_steps(catalog, roots, changes["steps"])
+        validate_job_steps(services.catalog, services.roots, changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}
-    return job_view(jobs.update(job, **changes))
+    for field in ("options", "notifications"):  # null removes them
+        if field in body.model_fields_set:
+            changes[field] = getattr(body, field)
+    if {"options", "notifications", "spec"} & set(changes):  # every secret they name exists
+        options, notifications = Submitter(services).check_job_settings(
+            found["kind"], changes.get("spec", found["spec"]).get("steps"),
+            changes.get("options", found["options"]), changes.get("notifications", found["notifications"]))
+        if "options" in changes:
+            changes["options"] = options
+        if "notifications" in changes:
+            changes["notifications"] = notifications
+    return _job(jobs.update(job, **changes)["id"], jobs, services.container_jobs)
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",

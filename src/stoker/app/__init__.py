@@ -84,12 +84,24 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from stoker.api import clusters, events, functions, health, jobs, metrics, runs, stream, webhooks, worker
+    from stoker.api import (
+        clusters,
+        events,
+        functions,
+        health,
+        jobs,
+        metrics,
+        runs,
+        secrets,
+        stream,
+        webhooks,
+        worker,
+    )
     from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, runs, worker, metrics, speedy, sate, stevedore, delight,
-                   clusters, paas, stream, webhooks):
+                   clusters, paas, stream, webhooks, secrets):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 
