@@ -67,7 +67,8 @@ def test_bad_secrets_are_refused_and_nothing_is_stored(api, body, words):
 
 
 def test_a_name_is_taken_once_and_a_secret_a_job_uses_is_not_deleted(api):
-    assert api.post("/api/v1/secrets", json={"name": "s", "kind": "generic", "values": {"k": "v1v1"}}).status_code == 201
+    made = api.post("/api/v1/secrets", json={"name": "s", "kind": "generic", "values": {"k": "v1v1"}})
+    assert made.status_code == 201
     again = api.post("/api/v1/secrets", json={"name": "s", "kind": "generic", "values": {"k": "v2v2"}})
     assert again.status_code == 409
     job = api.post("/api/v1/jobs", json={"name": "uses-s", "steps": [["fail", "{{secrets/s/k}}"]]})
@@ -146,3 +147,27 @@ def test_a_pipeline_that_prints_its_secret_shows_it_redacted_in_result_and_log(a
     log = api.get(f"/api/v1/runs/{run['id']}/log").text
     assert TOKEN not in log
     assert TOKEN not in json.dumps(done)
+
+
+def test_a_collected_spark_event_that_holds_a_secret_is_stored_redacted(api):
+    """POST /collect (the listener's protocol): an event quoting a secret's value (a plan with a
+    literal, a job description) is stored with [REDACTED], escaped forms included; others as sent."""
+    from harness import payload_bytes
+
+    api.post("/api/v1/secrets", json={"name": "demo", "kind": "generic", "values": {"token": TOKEN, "q": 'a"b\\c-x'}})
+    event = json.dumps({"Event": "SparkListenerJobStart", "Job ID": 0, "Stage Infos": [], "Properties": {
+        "spark.job.description": f"collect at filter token = '{TOKEN}'", "quoted": 'a"b\\c-x'}})
+    plain = json.dumps({"Event": "SparkListenerJobEnd", "Job ID": 0, "Job Result": {"Result": "JobSucceeded"}})
+    for counter, content in ((1, event), (2, plain)):
+        response = api.post("/collect", content=payload_bytes("leaky-job", "app-1", [(1000 + counter, content)],
+                                                             payload_counter=counter),
+                            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+        assert response.status_code in (200, 202, 204), response.text
+    events = api.get("/api/v1/spark/jobs/leaky-job/runs/app-1/events")
+    assert events.status_code == 200, events.text
+    lines = [json.loads(line) for line in events.text.splitlines()]
+    assert [e["Event"] for e in lines] == ["SparkListenerJobStart", "SparkListenerJobEnd"]
+    properties = lines[0]["Properties"]
+    assert properties["spark.job.description"] == "collect at filter token = '[REDACTED]'"
+    assert properties["quoted"] == "[REDACTED]"
+    assert TOKEN not in events.text

@@ -14,6 +14,7 @@ redacted (`Redactor`) from what the attempt leaves behind: its log, error and re
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -239,7 +240,9 @@ class Redactor:
         kept = sorted({v for v in values if isinstance(v, str) and len(v) >= MIN_REDACTED_LENGTH},
                       key=len, reverse=True)
         self._text = re.compile("|".join(re.escape(v) for v in kept)) if kept else None
-        self._bytes = re.compile(b"|".join(re.escape(v.encode()) for v in kept)) if kept else None
+        # In bytes (a Spark event, JSON inside a JSON string) a value may also appear escaped once or twice.
+        forms = sorted({f for v in kept for f in (v, _escaped(v), _escaped(_escaped(v)))}, key=len, reverse=True)
+        self._bytes = re.compile(b"|".join(re.escape(f.encode()) for f in forms)) if forms else None
 
     def __bool__(self) -> bool:
         return self._text is not None
@@ -258,6 +261,10 @@ class Redactor:
         if self._text is None:
             return value
         return _map_strings(value, self.text, keys=True)
+
+
+def _escaped(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
 def _strings(value: Any) -> Iterable[str]:

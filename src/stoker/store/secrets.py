@@ -9,6 +9,7 @@ answer of a remote worker), and by nothing that answers a person.
 from __future__ import annotations
 
 import builtins
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from stoker.core.attempts import Claimed
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.secret_refs import (
     Named,
+    Redactor,
     Resolved,
     SecretUnavailable,
     check_name,
@@ -278,6 +280,17 @@ class SecretStore:
                 out.setdefault(name, []).append(row.name)
         return out
 
+    def redactable_values(self) -> builtins.list[str]:
+        """The values of every secret that are redacted where they show up (s3: its credentials)."""
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(secrets.c.kind, secrets.c.ciphertext, secrets.c.wrapped_key,
+                                          secrets.c.master_key_id)).all()
+        out: builtins.list[str] = []
+        for r in rows:
+            out.extend(Named(r.kind, decrypt_values(self.box.unwrap(r.master_key_id, r.wrapped_key),
+                                                    r.ciphertext)).redactable())
+        return out
+
     def generation(self) -> tuple[int, float]:
         """Changes when any secret is made, changed or deleted: (count, newest update)."""
         with self.db.read() as conn:
@@ -295,3 +308,30 @@ class SecretStore:
         if row is None:
             raise NotFound(f"no secret named {name!r}")
         return row
+
+
+class RedactionCache:
+    """A Redactor of every secret's current values, for the Spark events an API process collects:
+    rebuilt when a secret changes (checked at most every `seconds`), so ingest pays one regex
+    search per payload and nothing while no secret exists."""
+
+    def __init__(self, store: SecretStore, seconds: float = 2.0) -> None:
+        self.store = store
+        self.seconds = seconds
+        self._checked = -1e18
+        self._generation: tuple[int, float] | None = None
+        self._redactor = Redactor(())
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Redactor:
+        now = time.monotonic()
+        if now - self._checked < self.seconds:
+            return self._redactor
+        with self._lock:
+            if now - self._checked >= self.seconds:
+                generation = self.store.generation()
+                if generation != self._generation:
+                    self._redactor = Redactor(self.store.redactable_values() if generation[0] else ())
+                    self._generation = generation
+                self._checked = now
+        return self._redactor
