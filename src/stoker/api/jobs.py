@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import ValidationError
 
 from stoker.api.auth import authorize, require
-from stoker.api.deps import ContainerStoreDep, JobStoreDep, RunStoreDep, ServicesDep
+from stoker.api.deps import ContainerStoreDep, JobStoreDep, NotificationStoreDep, RunStoreDep, ServicesDep
 from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
 from stoker.api.paging import Cursor, PageSize
@@ -16,9 +16,11 @@ from stoker.catalog import Catalog, StorageRoots
 from stoker.core import container_spec
 from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
+from stoker.core.times import iso
 from stoker.services import Services
 from stoker.store.containers import ContainerStore
 from stoker.store.jobs import JobStore
+from stoker.store.notifications import Delivery
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -58,9 +60,33 @@ def list_jobs(jobs: JobStoreDep) -> dict[str, Any]:
     return {"jobs": [job_view(j) for j in jobs.list()]}
 
 
-@router.get("/{job}", summary="Get a job by name or id", dependencies=[Depends(require("read"))])
-def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep) -> dict[str, Any]:
-    return _job(job, jobs, container_jobs)
+@router.get("/{job}", summary="Get a job by name or id (with the state of its notifications' deliveries)",
+            dependencies=[Depends(require("read"))])
+def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep,
+            notifications: NotificationStoreDep) -> dict[str, Any]:
+    view = _job(job, jobs, container_jobs)
+    if view.get("notifications"):  # failures to deliver show on the job itself
+        view["notification_deliveries"] = notifications.status(view["id"])
+    return view
+
+
+@router.get("/{job}/notifications", summary="A job's notifications and their delivery history, newest first: "
+            "each message's event, run, destination, state (pending, delivered, failed), tries and last error",
+            dependencies=[Depends(require("read"))])
+def job_notifications(job: str, jobs: JobStoreDep, notifications: NotificationStoreDep,
+                      limit: PageSize = 50) -> dict[str, Any]:
+    found = jobs.get(job)
+    return {"job": found["name"], "notifications": found["notifications"],
+            "status": notifications.status(found["id"]),
+            "deliveries": [delivery_view(d) for d in notifications.history(found["id"], limit)]}
+
+
+def delivery_view(d: Delivery) -> dict[str, Any]:
+    return {"id": d.id, "event": d.event, "run_id": d.run_id, "attempt": d.attempt, "kind": d.kind,
+            "target": d.target, "state": d.state, "tries": d.tries, "last_error": d.last_error,
+            "created_at": iso(d.created_at), "delivered_at": iso(d.delivered_at),
+            "next_try_at": iso(d.next_at) if d.state == "pending" else None,
+            "links": {"run": f"/api/v1/runs/{d.run_id}"}}
 
 
 def _job(job: str, jobs: JobStore, container_jobs: ContainerStore) -> dict[str, Any]:
