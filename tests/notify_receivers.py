@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import select
 import socket
 import threading
 import time
@@ -41,6 +42,8 @@ class HttpReceiver:
                     receiver.requests.append(seen)
                 while receiver.hold.is_set():
                     time.sleep(0.05)
+                if _peer_gone(self.connection):  # the sender died waiting: nothing was accepted
+                    return
                 status = receiver.status
                 if 200 <= status < 300:
                     with receiver.lock:
@@ -66,6 +69,16 @@ class HttpReceiver:
         self.hold.clear()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _peer_gone(conn: socket.socket) -> bool:
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class SmtpReceiver:
