@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from notify_receivers import HttpReceiver, SmtpReceiver, wait_for
 
 from harness import Server, wait_terminal
+from notify_receivers import HttpReceiver, SmtpReceiver, wait_for
 
 pytestmark = pytest.mark.e2e
 
