@@ -78,7 +78,7 @@ def test_secrets_reach_the_remote_worker_for_its_attempt_only(server, client):
         from stoker.store.queue import Ending
 
         assert backend.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED, result={"ok": 1})) == "SUCCEEDED"
-        assert backend.secrets_of(claimed) == {}  # forgotten once the attempt ended
+        assert backend.secrets_of(claimed).sections == {}  # forgotten once the attempt ended
     finally:
         backend.close()
 

@@ -127,8 +127,7 @@ def key_status(data_dir: Path | None) -> None:
     services = _services(data_dir)
     store = services.secret_store
     usage = store.key_usage()
-    with services.db.read() as conn:
-        wrapping = store.wrapping_key(conn)
+    wrapping = store.current_wrapping_key()
     for kid in dict.fromkeys([*services.secrets.key_ids, *usage]):
         here = "in this ring" if services.secrets.has(kid) else "MISSING from this ring"
         mark = " (wraps new secrets)" if kid == wrapping else ""

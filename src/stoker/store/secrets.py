@@ -122,6 +122,10 @@ class SecretStore:
         chosen = conn.execute(sa.select(settings_kv.c.value).where(settings_kv.c.key == WRAPPING_KEY)).scalar()
         return chosen if chosen is not None and self.box.has(chosen) else self.box.primary_id
 
+    def current_wrapping_key(self) -> str:
+        with self.db.read() as conn:
+            return self.wrapping_key(conn)
+
     def key_usage(self) -> dict[str, int]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(secrets.c.master_key_id, sa.func.count())
