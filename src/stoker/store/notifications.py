@@ -101,8 +101,10 @@ class NotificationStore:
                           "attempt": o.attempt, "destination": o.destination, "kind": o.kind, "target": o.target,
                           "spec": o.spec, "payload": o.payload, "state": "pending", "tries": 0, "next_at": now,
                           "created_at": now}
-                made += conn.execute(insert_unless_exists(conn, notification_deliveries, values,
-                                                          ["run_id", "event", "attempt", "destination"])).rowcount
+                inserted = conn.execute(insert_unless_exists(conn, notification_deliveries, values,
+                                                             ["run_id", "event", "attempt", "destination"])
+                                        .returning(notification_deliveries.c.id)).first()
+                made += inserted is not None
         return made
 
     def claim(self, owner: str, lease_seconds: float, limit: int = 20) -> list[Delivery]:
