@@ -114,6 +114,17 @@ def make_services(data_dir, database_url=None, **overrides):
     return services
 
 
+def take_env(services):
+    """For a test that sets STOKER_* variables after its services were built: take those in (a
+    process reads its settings once, at start)."""
+    from stoker.config import Settings
+
+    fresh = Settings.from_env()
+    given = {name: getattr(fresh, name) for name, variable, _, _ in fresh.described() if os.environ.get(variable)}
+    services.settings = services.settings.replace(**given)
+    return services
+
+
 @pytest.fixture
 def services(tmp_path):
     s = make_services(tmp_path / "data", lease_seconds=5.0, heartbeat_seconds=1.0, reap_interval_seconds=0.5)

@@ -218,7 +218,7 @@ def app_from_env():  # type: ignore[no-untyped-def]
     from stoker.config import Settings
     from stoker.events.memory import keep_freed_memory
 
-    keep_freed_memory()  # as `stoker serve` does
+    keep_freed_memory(Settings.from_env().malloc_tuning)  # as `stoker serve` does
     services = build_services(Settings.from_env())
     bootstrap_admin_token(services)
     return create_app(services)

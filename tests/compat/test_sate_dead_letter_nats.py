@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import ADMIN_TOKEN, delete_jetstream, jetstream_messages, require_service
+from conftest import ADMIN_TOKEN, delete_jetstream, jetstream_messages, require_service, take_env
 
 pytestmark = pytest.mark.nats
 URL = "nats://127.0.0.1:4222"
@@ -28,6 +28,7 @@ def test_refused_executions_published_as_sate_published_them(services, monkeypat
                        "STOKER_NATS_SUBJECT_PREFIX": prefix, "STOKER_SINK_RETRY_BASE_SECONDS": "0.05",
                        "STOKER_SINK_REFRESH_SECONDS": "0.1"}.items():
         monkeypatch.setenv(key, value)
+    take_env(services)
     app = create_app(services, background=Background(services, embedded_worker=True))
     try:
         with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as api:

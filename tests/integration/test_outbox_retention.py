@@ -58,8 +58,8 @@ def test_a_sink_that_did_not_deliver_what_is_pruned_is_named(database, caplog):
 
 
 def test_the_publisher_prunes_by_its_retention(services):
+    from stoker.config import SinkSettings
     from stoker.sinks.publisher import Publisher
-    from stoker.sinks.settings import SinkSettings
 
     add(services.db, time.time() - 7200, time.time() - 7100, time.time())
     settings = SinkSettings(outbox_retention_seconds=3600, prune_every_seconds=0.0,
@@ -76,9 +76,9 @@ def test_the_publisher_prunes_by_its_retention(services):
 
 
 def test_retention_from_the_environment(monkeypatch):
-    from stoker.sinks.settings import SinkSettings
+    from stoker.config import Settings
 
     monkeypatch.setenv("STOKER_OUTBOX_RETENTION_HOURS", "2")
-    assert SinkSettings.from_env().outbox_retention_seconds == 7200
+    assert Settings.from_env().sinks.outbox_retention_seconds == 7200
     monkeypatch.setenv("STOKER_OUTBOX_RETENTION_HOURS", "0")
-    assert SinkSettings.from_env().outbox_retention_seconds == 0
+    assert Settings.from_env().sinks.outbox_retention_seconds == 0

@@ -11,7 +11,15 @@ import uuid
 import pytest
 from test_sinks_support import DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port, wait_until
 
-from conftest import ADMIN_TOKEN, delete_jetstream, jetstream_messages, require_service, service_up, wait_for_state
+from conftest import (
+    ADMIN_TOKEN,
+    delete_jetstream,
+    jetstream_messages,
+    require_service,
+    service_up,
+    take_env,
+    wait_for_state,
+)
 
 pytestmark = pytest.mark.nats
 
@@ -31,6 +39,7 @@ def nats_app(services, monkeypatch):
         monkeypatch.setenv("STOKER_NATS_URL", url)
         monkeypatch.setenv("STOKER_NATS_STREAM", stream)
         monkeypatch.setenv("STOKER_NATS_SUBJECT_PREFIX", prefix)
+        take_env(services)
         app = create_app(services, background=Background(services, embedded_worker=True))
         client = TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         client.__enter__()
@@ -98,7 +107,7 @@ def test_every_run_state_reaches_jetstream_in_order(nats_app):
 def test_the_default_subjects_are_stoker_runs(nats_app):
     """With the default settings events land on stoker.runs.<event> in stream STOKER_RUNS."""
     require_service("NATS", "127.0.0.1", 4222)
-    from stoker.sinks.settings import SinkSettings
+    from stoker.config import SinkSettings
 
     defaults = SinkSettings()
     assert (defaults.nats_stream, defaults.nats_subject_prefix) == ("STOKER_RUNS", "stoker.runs")

@@ -7,7 +7,7 @@ import time
 import pytest
 from test_sinks_support import DEAD_RUN, OK_RUN, SINK_ENV, Receiver, by_run, free_port, wait_until
 
-from conftest import ADMIN_TOKEN, wait_for_state
+from conftest import ADMIN_TOKEN, take_env, wait_for_state
 from stoker.sinks.webhooks import verify
 
 NOOP = [["noop"]]
@@ -23,6 +23,7 @@ def sink_api(services, monkeypatch):
     for key, value in SINK_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("STOKER_NATS_URL", raising=False)
+    take_env(services)
     app = create_app(services, background=Background(services, embedded_worker=True))
     with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
         yield client
@@ -144,8 +145,8 @@ def test_a_dead_webhook_never_holds_runs_and_catches_up_when_back(sink_api):
 
 def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
     """Two publishers (as two API replicas would run) share one database: each event arrives once."""
+    from stoker.config import SinkSettings
     from stoker.sinks.publisher import Publisher
-    from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore, cursor_name
     from stoker.store.sink_cursors import Cursors
     from stoker.submission.runs import RunRequest, Submitter
@@ -180,8 +181,8 @@ def test_one_publisher_per_webhook_and_a_standby_takes_over(services, receiver):
 
 def test_a_slow_batch_keeps_its_lease_so_no_standby_delivers_it_again(services):
     """A batch that takes longer than the lease renews it on the way: each event arrives once."""
+    from stoker.config import SinkSettings
     from stoker.sinks.publisher import Publisher
-    from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore
     from stoker.submission.runs import RunRequest, Submitter
 
@@ -210,8 +211,8 @@ def test_a_slow_batch_keeps_its_lease_so_no_standby_delivers_it_again(services):
 def test_an_owner_stopped_mid_batch_saves_what_it_delivered(services):
     """Stopping a publisher in the middle of a batch: the standby goes on from where it stopped.
     Only the event in flight at the stop may arrive twice (at least once)."""
+    from stoker.config import SinkSettings
     from stoker.sinks.publisher import Publisher
-    from stoker.sinks.settings import SinkSettings
     from stoker.sinks.webhooks import WebhookStore, cursor_name
     from stoker.submission.runs import RunRequest, Submitter
 

@@ -7,8 +7,8 @@ import pytest
 from stoker.clusters import builtin, templates
 from stoker.clusters.options import ProductOptions
 from stoker.clusters.products import default_orchestrator
-from stoker.clusters.settings import Capacity
 from stoker.clusters.spec import validate_spec
+from stoker.config import Capacity
 from stoker.core.errors import InvalidInput
 
 # The original PaaS's own minimal example: a `size` option, nodes example0…, one service.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from stoker.config import Settings, SinkSettings
 from stoker.sinks.events import Event
 from stoker.sinks.feed import OutboxFeed
-from stoker.sinks.settings import SinkSettings
 from stoker.sinks.webhooks import sign, verify
 from stoker.store.outbox import record_events
 from stoker.store.sink_cursors import Claim, Cursors
@@ -121,8 +121,8 @@ def test_retry_delay_grows_exponentially_up_to_the_cap():
 
 def test_settings_from_env(monkeypatch):
     monkeypatch.delenv("STOKER_NATS_URL", raising=False)
-    assert SinkSettings.from_env().nats_url is None  # off unless configured
+    assert Settings.from_env().sinks.nats_url is None  # off unless configured
     monkeypatch.setenv("STOKER_NATS_URL", "nats://example:4222")
     monkeypatch.setenv("STOKER_SINK_LEASE_SECONDS", "12")
-    settings = SinkSettings.from_env()
+    settings = Settings.from_env().sinks
     assert settings.nats_url == "nats://example:4222" and settings.lease_seconds == 12

@@ -3,7 +3,7 @@ admin token."""
 
 from __future__ import annotations
 
-from stoker.config import Settings
+from stoker.config import Settings, secret
 from stoker.core.secrets import SecretBox
 from stoker.services import Services
 from stoker.store.db import Database
@@ -18,7 +18,6 @@ from stoker.store.tokens import ADMIN_USER, SCOPES, TokenCache, TokenStore
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     from stoker.catalog import StorageRoots, load_catalog
     from stoker.clusters.service import ClusterService
-    from stoker.clusters.settings import ClusterSettings
     from stoker.containers.importer import ImageImporter
     from stoker.containers.runtime import ContainerRuntime
     from stoker.store.containers import ContainerStore
@@ -37,10 +36,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
     containers = ContainerRuntime(settings.docker_host)
     container_jobs = ContainerStore(db)
-    clusters = ClusterService(db, settings.data_dir, ClusterSettings.from_env(), containers=containers)
+    clusters = ClusterService(db, settings.data_dir, settings.clusters, containers=containers)
     if migrate:
         clusters.products.ensure_builtins()
-    box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    box = SecretBox.from_settings(secret(settings.secret_key), settings.data_dir)
     secret_store = SecretStore(db, box)
     if migrate:  # a lost or wrong master key is a clear error now, never a failure mid-run
         secret_store.check_master_key()
@@ -58,9 +57,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
 
 def bootstrap_admin_token(services: Services) -> str | None:
     """Register STOKER_ADMIN_TOKEN, or on a first start make an admin token and return it (once)."""
-    if services.settings.admin_token:
-        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], services.settings.admin_token,
-                               user=ADMIN_USER)
+    admin_token = secret(services.settings.admin_token)
+    if admin_token:
+        services.tokens.ensure("admin (STOKER_ADMIN_TOKEN)", ["admin"], admin_token, user=ADMIN_USER)
         return None
     if services.tokens.any_admin():
         return None

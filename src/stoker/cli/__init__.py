@@ -8,7 +8,6 @@ import shutil
 import signal
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,26 +27,24 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
     return Settings.from_env(data_dir=data_dir, **overrides)
 
 
-def _tune_process() -> None:
+def _tune_process(settings: Settings) -> None:
     """Process-wide settings of a server or worker, made at start (never at import).
 
     (A shorter GIL switch interval than the default 5 ms was tried for wake-up latency: it gained
     ~1 ms at the p50 and cost a third of the no-op throughput, so the default stays.)"""
     from stoker.events.memory import keep_freed_memory
 
-    keep_freed_memory()  # event ingest reuses its memory from payload to payload (see memory.py)
+    keep_freed_memory(settings.malloc_tuning)  # event ingest reuses its memory from payload to payload (see memory.py)
 
 
-def _setup_logging(level: str = "INFO") -> None:
+def _setup_logging(settings: Settings, level: str = "INFO") -> None:
     """Plain lines, or one JSON object per line with STOKER_LOG_FORMAT=json; either way each record
     made while serving a request carries that request's id (the X-Request-ID of its response)."""
-    import os
-
     from asgi_correlation_id import CorrelationIdFilter
 
     handler = logging.StreamHandler()
     handler.addFilter(CorrelationIdFilter(default_value="-"))
-    if os.environ.get("STOKER_LOG_FORMAT", "text").lower() == "json":
+    if settings.log_format == "json":
         from pythonjsonlogger.json import JsonFormatter
 
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(correlation_id)s %(message)s",
@@ -109,13 +106,13 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     from stoker.app import Background, create_app
     from stoker.app.wiring import bootstrap_admin_token, build_services
 
-    _setup_logging()
-    _tune_process()
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    settings = _settings(data_dir, worker_concurrency=concurrency, api_url=f"http://{url_host}:{port}")
+    _setup_logging(settings)
+    _tune_process(settings)
     if not no_worker:
         _require_java()
-    url_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    services = _checked(build_services, _settings(data_dir, worker_concurrency=concurrency,
-                                                  api_url=f"http://{url_host}:{port}"))
+    services = _checked(build_services, settings)
     token = bootstrap_admin_token(services)
     if token:
         click.echo("\n  First start: an admin token was created. It is shown only this once:\n\n"
@@ -172,15 +169,15 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
            parent_pid: int | None, remote_url: str | None, token: str | None, podman: bool) -> None:
     """Run a worker against the database in STOKER_DATABASE_URL (or the data dir's SQLite), or,
     with --remote, against a Stoker API over HTTP (no database credentials)."""
-    _setup_logging()
-    _tune_process()
+    settings = _settings(data_dir, worker_concurrency=concurrency)
+    _setup_logging(settings)
+    _tune_process(settings)
     _require_java()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     from stoker.containers.runtime import ContainerRuntime
 
-    settings = _settings(data_dir, worker_concurrency=concurrency)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Container runs: on STOKER_DOCKER_HOST (a serve hands its own to its worker process), or with
     # --podman on a private Podman API service of this worker's own; otherwise none here.
@@ -199,7 +196,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         from stoker.app import Background
         from stoker.app.wiring import build_services
 
-        services = _checked(build_services, replace(settings, docker_host=runtime.docker_host))
+        services = _checked(build_services, settings.replace(docker_host=runtime.docker_host))
         duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False)
         name = duty.worker.worker_id  # type: ignore[union-attr]
     duty.start()
@@ -228,6 +225,16 @@ def db_upgrade(data_dir: Path | None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     Database(settings.resolved_database_url()).upgrade()
     click.echo("database is up to date")
+
+
+@main.command("config")
+@DATA_DIR
+def config_command(data_dir: Path | None) -> None:
+    """Print every setting: its value (secrets hidden), its variable, what it does."""
+    for name, variable, value, description in _settings(data_dir).described():
+        click.echo(f"{name:<32} {value:<40} {variable}")
+        if description:
+            click.echo(f"{'':<32} {description}")
 
 
 @main.group()

@@ -146,12 +146,10 @@ def rotate_master_key(to_kid: str | None, data_dir: Path | None) -> None:
     they lack). With STOKER_SECRET_KEY, put the new key first and keep the old one
     (`NEW,OLD`) on every replica, then run this. Either way the old key stays accepted; remove it once
     `key-status` shows it wraps nothing."""
-    import os
-
     from stoker.core.secrets import KEY_FILE, generate_key, key_id, write_private
 
     settings = _settings(data_dir)
-    if to_kid is None and not os.environ.get("STOKER_SECRET_KEY"):
+    if to_kid is None and settings.secret_key is None:
         path = settings.data_dir / KEY_FILE
         services = _services(data_dir)  # checks the ring opens this database before anything changes
         new = generate_key()

@@ -18,8 +18,8 @@ from stoker.clusters import orchestrator
 from stoker.clusters.options import ProductOptions
 from stoker.clusters.orchestrator import Context, NodeFailed, Orchestrator
 from stoker.clusters.products import Products, default_orchestrator, render_spec
-from stoker.clusters.settings import ClusterSettings
 from stoker.clusters.spec import ClusterSpec
+from stoker.config import ClusterSettings
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database

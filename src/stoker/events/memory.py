@@ -9,7 +9,7 @@ faster). `keep_freed_memory()` raises both thresholds for the process (called by
 raises both thresholds for the process (called by `stoker serve`/`worker` at start), so a server
 allocates concurrently, gives back what it has free over 64 MiB).
 Settings the environment gives (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_) are left alone, and
-STOKER_MALLOC_TUNING=0 turns this off.
+STOKER_MALLOC_TUNING=0 (`Settings.malloc_tuning`) turns this off.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's own ceiling for the dynamic threshold on 64-bit
 TRIM_THRESHOLD = 64 * 1024 * 1024  # > the ~30 MB a payload of 1,000 TaskEnds passes through
 
-def keep_freed_memory() -> bool:
+def keep_freed_memory(enabled: bool = True) -> bool:
     """Raise glibc's mmap and trim thresholds (idempotent); False where that does not apply."""
-    if (not sys.platform.startswith("linux") or os.environ.get("STOKER_MALLOC_TUNING") == "0"
+    # MALLOC_*_THRESHOLD_ are glibc's own variables: set, they win (glibc reads them, not Stoker).
+    if (not enabled or not sys.platform.startswith("linux")
             or "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ):
         return False
     try:

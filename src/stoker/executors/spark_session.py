@@ -28,6 +28,8 @@ FAST_DEFAULTS: dict[str, str] = {
 def build_spark_session(master: str = "local[*]", app_name: str = "stoker",
                         conf: dict[str, str] | None = None) -> SparkSession:
     """Start (or return the running) SparkSession for this process."""
+    # Spark's and PySpark's own variables, for the JVM and Python workers this process starts (a
+    # protocol between processes, not Stoker configuration: config.py holds that).
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", _python())
     from pyspark.sql import SparkSession

@@ -83,6 +83,7 @@ class SparkSubmitExecutor:
                 "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
                 "s3": s3,
             }))
+            # The driver's environment: Spark's own variables (a protocol with the child process).
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
                    "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
                    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]),

@@ -15,8 +15,8 @@ import logging
 import uuid
 from typing import Any
 
+from stoker.config import SinkSettings
 from stoker.sinks.events import Event
-from stoker.sinks.settings import SinkSettings
 from stoker.store import settings_kv
 from stoker.store.db import Database
 

@@ -29,11 +29,11 @@ from typing import Any
 import httpx
 import orjson
 
+from stoker.config import SinkSettings
 from stoker.core import notifications as notify
 from stoker.core.secret_refs import Redactor
 from stoker.services import Services
 from stoker.sinks.events import Event
-from stoker.sinks.settings import SinkSettings
 from stoker.sinks.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from stoker.store.notifications import Delivery, NotificationStore, Owed
 

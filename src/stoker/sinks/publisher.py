@@ -23,13 +23,13 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from stoker.config import SinkSettings
 from stoker.services import Services
 from stoker.sinks import jetstream
 from stoker.sinks.events import Event
 from stoker.sinks.feed import OutboxFeed
 from stoker.sinks.notifications import CURSOR as NOTIFICATIONS_CURSOR
 from stoker.sinks.notifications import NotificationRouter, Notifier
-from stoker.sinks.settings import SinkSettings
 from stoker.sinks.signal import AsyncSignal, Subscription
 from stoker.sinks.webhooks import WebhookSink, WebhookStore, cursor_name
 from stoker.store.notifications import NotificationStore
@@ -55,7 +55,7 @@ class Publisher:
     def __init__(self, services: Services, settings: SinkSettings | None = None, *,
                  owner: str | None = None) -> None:
         self.services = services
-        self.settings = settings or SinkSettings.from_env()
+        self.settings = settings or services.settings.sinks
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.feed = OutboxFeed(services.db)
         self.cursors = Cursors(services.db, self.owner, self.settings.lease_seconds)

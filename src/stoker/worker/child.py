@@ -32,7 +32,9 @@ class WorkerChild:
                      "--parent-pid", str(os.getpid())]
         if concurrency is not None:
             self.args += ["--concurrency", str(concurrency)]
-        self.env = {**os.environ, "STOKER_URL": api_url}  # Spark apps report events to this server
+        # A protocol between the two processes, not user configuration: the child reads these back
+        # through its own Settings (config.py). Spark apps report events to this server.
+        self.env = {**os.environ, "STOKER_URL": api_url}
         if docker_host is not None:  # the server's container runtime (its private Podman service)
             self.env["STOKER_DOCKER_HOST"] = docker_host
         self.stop_timeout = stop_timeout
