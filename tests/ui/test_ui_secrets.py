@@ -3,9 +3,10 @@ deleted), and a job's notifications with their delivery history on its page (Tes
 
 from __future__ import annotations
 
+from test_ui_pages import sign_in, ui  # noqa: F401  (the fixture)
+
 from conftest import ADMIN_TOKEN
 from harness import free_port, wait_for
-from test_ui_pages import sign_in, ui  # noqa: F401  (the fixture)
 
 API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
