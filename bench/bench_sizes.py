@@ -5,7 +5,7 @@ hand in a warm PySpark session with the same resources, alternating run by run; 
         [--pipelines csv_filter,group_by,join,sort] [--s3-max-mb 1024] [--data DIR] [--keep-data]
 
 Data (generated once per size, seeded, under --data; reused by later invocations with --keep-data):
-  people.csv        id,name,age,city,score: bench_s3.make_csv's rows, SIZE MB of CSV
+  people.csv        id,name,age,city,score (bench_s3's columns), about SIZE MB of CSV part files
   people.parquet    the same rows as Parquet (written by Spark from the CSV, schema given)
   accounts.parquet  id,balance for every other id of people (the join's right side)
 Pipelines (each ends with a Parquet write, overwrite):
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from _server import TOKEN, percentile, print_table, write_results
-from bench_s3 import make_csv, staging_seconds, timed
+from bench_s3 import staging_seconds, timed
 from harness import Server, children_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -47,14 +47,17 @@ from moto_s3 import start_moto, stop_moto
 MB = 1024 * 1024
 PIPELINES = ("csv_filter", "group_by", "join", "sort")
 AGGS = {"people": "count(*)", "avg_age": "avg(age)", "total": "sum(score)"}
-PEOPLE_DDL = "id BIGINT, name STRING, age INT, city STRING, score DOUBLE"
+CITIES = ("Lisbon", "Oslo", "Lima", "Pune", "Kyiv", "Quito", "Accra", "Hanoi")
+CSV_ROW_BYTES = 38  # about, for ids of 6 to 8 digits
 FLOOR_JOB = "bench-pyspark"
 
 
 # -- data ----------------------------------------------------------------------------------------
 
 def generate(spark: Any, root: Path, size_mb: int) -> dict[str, Path]:
-    """The inputs of one size under root/<size>mb, made once (seeded: the same bytes every time)."""
+    """The inputs of one size under root/<size>mb, made once. Spark writes them (Python's writer in
+    bench_s3 makes 2 MB/s here) from seeded columns over a fixed range and partitioning: the same
+    rows every time. people.csv is a directory of CSV part files."""
     where = root / f"{size_mb}mb"
     paths = {"csv": where / "people.csv", "people": where / "people.parquet",
              "accounts": where / "accounts.parquet"}
@@ -63,8 +66,13 @@ def generate(spark: Any, root: Path, size_mb: int) -> dict[str, Path]:
         return paths
     shutil.rmtree(where, ignore_errors=True)
     started = time.perf_counter()
-    make_csv(paths["csv"], size_mb)
-    people = spark.read.options(header=True).schema(PEOPLE_DDL).csv(str(paths["csv"]))
+    rows = size_mb * MB // CSV_ROW_BYTES
+    cities = ", ".join(f"'{c}'" for c in CITIES)
+    people = spark.range(0, rows, 1, max(2, size_mb // 64)).selectExpr(
+        "id", "concat('person', id) AS name", "CAST(18 + floor(rand(11) * 63) AS INT) AS age",
+        f"element_at(array({cities}), CAST(1 + floor(rand(12) * {len(CITIES)}) AS INT)) AS city",
+        "round(rand(13) * 100, 3) AS score")
+    people.write.mode("overwrite").option("header", True).csv(str(paths["csv"]))
     people.write.mode("overwrite").parquet(str(paths["people"]))
     spark.read.parquet(str(paths["people"])).where("id % 2 = 0").selectExpr(
         "id", "round(score * 37.5, 2) AS balance").write.mode("overwrite").parquet(str(paths["accounts"]))
@@ -225,14 +233,16 @@ def main() -> None:
                 s3_on = moto is not None and size <= args.s3_max_mb and "csv_filter" in pipelines
                 if s3_on:
                     assert moto is not None
-                    moto.client("alice").upload_file(str(paths["csv"]), "alice-bucket", f"bench/{size}/people.csv")
+                    alice = moto.client("alice")
+                    for part in sorted(paths["csv"].glob("part-*")):
+                        alice.upload_file(str(part), "alice-bucket", f"bench/{size}/people.csv/{part.name}")
                 for pipeline in pipelines:
                     nbytes = input_bytes(pipeline, paths)
                     body = {"steps": stoker_steps(pipeline, str_paths, str(out_root / f"{size}-{pipeline}"))}
                     s3_body = None
                     if s3_on and pipeline == "csv_filter":
                         assert moto is not None
-                        s3_body = {"steps": stoker_steps(pipeline, {"csv": f"s3://alice-bucket/bench/{size}/people.csv"},
+                        s3_body = {"steps": stoker_steps(pipeline, {"csv": f"s3://alice-bucket/bench/{size}/people.csv/"},
                                                          f"s3://alice-bucket/bench/{size}/out/"),
                                    "options": {"s3": moto.options("alice")}}
                     floor_out = tmp / "floor-out" / f"{size}-{pipeline}"
