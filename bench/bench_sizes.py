@@ -148,11 +148,11 @@ def floor_session(url: str, app_run_id: str) -> Any:
 
 # -- what the events say -------------------------------------------------------------------------
 
-def task_times(client: Any, job_name: str, app_id: str) -> dict[str, list[tuple[int, int]]]:
-    """(launch, finish) of every task, by job group, from an app's collected events."""
+def task_times(client: Any, job_name: str, app_id: str) -> dict[str, list[tuple[int, int, int]]]:
+    """(launch, finish, JVM GC ms) of every task, by job group, from an app's collected events."""
     text = client.get(f"/api/v1/spark/jobs/{job_name}/runs/{app_id}/events", timeout=300).text
     stage_group: dict[int, str] = {}
-    tasks: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    tasks: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     for line in text.splitlines():
         if '"SparkListenerJobStart"' not in line and '"SparkListenerTaskEnd"' not in line:
             continue
@@ -165,17 +165,20 @@ def task_times(client: Any, job_name: str, app_id: str) -> dict[str, list[tuple[
             info = event["Task Info"]
             group = stage_group.get(event["Stage ID"])
             if group:
-                tasks[group].append((info["Launch Time"], info["Finish Time"]))
+                gc = (event.get("Task Metrics") or {}).get("JVM GC Time", 0)
+                tasks[group].append((info["Launch Time"], info["Finish Time"], gc))
     return tasks
 
 
-def busy(tasks: list[tuple[int, int]], wall_s: float, cores: int) -> tuple[float, float, int]:
-    """(share of cores busy over the tasks' span, share over the run's wall time, task count)."""
+def busy(tasks: list[tuple[int, int, int]], wall_s: float, cores: int) -> tuple[float, float, int, float]:
+    """(share of cores busy over the tasks' span, share over the run's wall time, task count,
+    share of task time in JVM GC)."""
     if not tasks:
-        return 0.0, 0.0, 0
-    total = sum(end - start for start, end in tasks)
-    span = max(end for _, end in tasks) - min(start for start, _ in tasks)
-    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks)
+        return 0.0, 0.0, 0, 0.0
+    total = sum(end - start for start, end, _ in tasks)
+    span = max(end for _, end, _ in tasks) - min(start for start, _, _ in tasks)
+    gc = sum(g for _, _, g in tasks) / max(total, 1)
+    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc
 
 
 def python_peak_mb(pid: int) -> float:
@@ -285,7 +288,7 @@ def main() -> None:
                           f"{cell['pyspark']['p50_s']:.2f} s, ratio {cell['ratio']:.2f}{s3_note}", flush=True)
                     shutil.rmtree(floor_out, ignore_errors=True)
             time.sleep(12)  # the listeners post every few seconds
-            by_app: dict[tuple[str, str], dict[str, list[tuple[int, int]]]] = {}
+            by_app: dict[tuple[str, str], dict[str, list[tuple[int, int, int]]]] = {}
             for job, app, _group, _elapsed in groups.values():
                 if (job, app) not in by_app:
                     by_app[(job, app)] = task_times(client, job, app)
@@ -300,6 +303,7 @@ def main() -> None:
                     cell[side]["cores_busy"] = percentile([s[0] for s in shares], 50)
                     cell[side]["cores_busy_of_wall"] = percentile([s[1] for s in shares], 50)
                     cell[side]["tasks"] = int(percentile([s[2] for s in shares], 50))
+                    cell[side]["gc_share"] = percentile([s[3] for s in shares], 50)
             client.close()
         finally:
             if spark is not None:
@@ -320,9 +324,10 @@ def main() -> None:
             rows.append([f"{c['size_mb']} MB", c["pipeline"], side, f"{c['input_mb']:.0f}", f"{s['p50_s']:.2f}",
                          f"{s['p95_s']:.2f}", f"{s['mb_per_s']:.1f}", ratio,
                          f"{s.get('cores_busy', 0):.0%}", f"{s.get('cores_busy_of_wall', 0):.0%}", s.get("tasks", ""),
+                         f"{s.get('gc_share', 0):.0%}",
                          f"{c['py_peak_mb']:.0f}" if side != "pyspark" and c["py_peak_mb"] else ""])
     print_table(["size", "pipeline", "side", "input MB", "p50 s", "p95 s", "MB/s", "ratio", "cores busy",
-                 "of wall", "tasks", "py MB"], rows)
+                 "of wall", "tasks", "GC", "py MB"], rows)
     print("written to", write_results(args.name, results))
 
 
