@@ -323,3 +323,25 @@ def test_a_job_reads_and_writes_s3_through_a_named_secret_and_a_rotation_applies
         assert not [t for t in texts if value in t]
         files = [p for p in s3_api.services.settings.data_dir.rglob("*") if p.is_file()]
         assert not [p for p in files if value.encode() in p.read_bytes()]
+
+
+def test_a_repeat_read_of_an_unchanged_s3_object_skips_inference(s3_api, s3):
+    """The staged copy has a new local path every attempt; the schema cache knows it by the S3
+    object's ETag, so a repeat read hits as a local one does, and a changed object misses."""
+    cache = s3_api.services.catalog.schema_cache
+    cache.clear()
+    steps = [["read_csv", "s3://alice-bucket/in/people.csv", {"header": True, "inferSchema": True}],
+             ["select", "age"], ["collect"]]
+    first = run(s3_api, steps, s3.options("alice"))
+    assert first["state"] == "SUCCEEDED", first["error"]
+    hits, misses = cache.hits, cache.misses
+    again = run(s3_api, steps, s3.options("alice"))
+    assert again["state"] == "SUCCEEDED", again["error"]
+    assert (cache.hits, cache.misses) == (hits + 1, misses)
+    assert again["result"]["rows"] == first["result"]["rows"] == [[34], [28], [41], [52]]
+    # New content, new ETag: inferred again (age is now a string column).
+    s3.client().put_object(Bucket="alice-bucket", Key="in/people.csv", Body=b"name,age,city\nana,old,Lisbon\n")
+    changed = run(s3_api, steps, s3.options("alice"))
+    assert changed["state"] == "SUCCEEDED", changed["error"]
+    assert (cache.hits, cache.misses) == (hits + 1, misses + 1)
+    assert changed["result"]["rows"] == [["old"]]
