@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stoker.catalog.errors import Cancelled
@@ -33,6 +33,9 @@ class RunContext:
     max_bytes: int = 10 * 1024 * 1024
     log: logging.Logger | None = None
     cancelled: threading.Event | None = None
+    # Local paths that stand for data elsewhere (a staged S3 input), with that data's identity
+    # (bucket, keys, ETags): the schema cache keys reads of them by it, not by the local path.
+    sources: Mapping[str, Hashable] = field(default_factory=dict)
 
     @property
     def logger(self) -> logging.Logger:
@@ -54,7 +57,8 @@ class PlanRun:
     def session(self) -> SparkSession:
         if self._session is None:
             session = self.ctx.spark()
-            for key, value in {**SESSION_CONF, **self.tuning.session_conf()}.items():
+            cores = session.sparkContext.defaultParallelism if self.tuning.shuffle_partitions else 1
+            for key, value in {**SESSION_CONF, **self.tuning.session_conf(cores)}.items():
                 session.conf.set(key, value)
             self._session = session
         return self._session

@@ -18,7 +18,7 @@ from stoker.config import Settings
 from stoker.core.routing import SPARK_SUBMIT
 from stoker.core.secrets import write_private
 from stoker.executors.base import Execution
-from stoker.executors.spark_session import FAST_DEFAULTS
+from stoker.executors.spark_session import FAST_DEFAULTS, SHORT_LIVED_JVM
 from stoker.executors.staging import run_staged
 
 DRIVER = Path(__file__).with_name("submit_driver.py")
@@ -52,7 +52,7 @@ class SparkSubmitExecutor:
         """spark-submit with its settings in a 0600 properties file (the listener token among them
         never shows on a command line)."""
         target = execution.target
-        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **(target.conf if target else {}),
+        conf = {**FAST_DEFAULTS, **SHORT_LIVED_JVM, **self.settings.spark_conf, **(target.conf if target else {}),
                 **self.listener(execution.claimed.job_name),
                 "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
         properties = workdir / "spark.properties"
@@ -72,7 +72,7 @@ class SparkSubmitExecutor:
         # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way, and
         # then the driver never gets the keys.
         return run_staged(execution, self.settings, paths, steps, self.roots,
-                          lambda staged_steps, roots: self._submit(execution, staged_steps, roots, None))
+                          lambda staged: self._submit(execution, staged.steps, staged.roots, None))
 
     def _submit(self, execution: Execution, steps: list[Any], roots: Any, s3: dict[str, Any] | None) -> Any:
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
