@@ -1,6 +1,6 @@
 """The file browser through the app (TestClient): folders and pages, the upload without JavaScript
 (multipart) and the script's (PUT with X-CSRF-Token), downloads, deletes, refusals in words, and
-the run page's links to what a run wrote. The browser itself: tests/e2e/test_ui_files.py."""
+the run page's links to what a run wrote. The browser itself: tests/e2e/test_ui_browser_files.py."""
 
 from __future__ import annotations
 
