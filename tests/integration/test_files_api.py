@@ -121,7 +121,8 @@ def test_a_full_directory_refuses_a_new_entry_but_not_a_replacement(client, root
                                   "s3:x", "data*.csv", "a/preview"])
 def test_paths_are_refused_as_pipelines_refuse_them(client, root, path):
     response = client.put(f"/api/v1/files/{path}", content=b"x")
-    assert response.status_code in (400, 404), (path, response.text)  # /etc/passwd: //etc → a 404 route
+    # /etc/passwd: //etc → a 404 route; a/preview: the preview of a, read-only (405)
+    assert response.status_code in (400, 404, 405), (path, response.text)
     assert not (root.parent / "outside.csv").exists()
 
 
@@ -267,7 +268,7 @@ def test_previews_of_csv_json_lines_parquet_and_a_spark_style_directory(client, 
     assert unknown.status_code == 422 and "format" in unknown.json()["detail"]
     broken = client.get("/api/v1/files/blob.bin/preview", params={"format": "parquet"})
     assert broken.status_code == 422 and "could not be read as parquet" in broken.json()["detail"]
-    assert client.put("/api/v1/files/x/preview", content=b"1").status_code == 400  # reserved name
+    assert client.put("/api/v1/files/x/preview", content=b"1").status_code == 405  # reserved name
 
 
 def test_a_preview_reads_a_bounded_number_of_bytes(client, root):
@@ -297,3 +298,11 @@ def test_what_the_file_system_refuses_is_a_4xx_not_a_server_error(client):
 def test_an_absolute_prefix_is_refused_as_an_absolute_path_is(client):
     response = client.get("/api/v1/files", params={"prefix": "/etc"})
     assert response.status_code == 400 and "relative to the storage root" in response.json()["detail"]
+
+
+def test_a_preview_path_only_answers_get(client, root):
+    client.put("/api/v1/files/x.csv", content=PEOPLE)
+    for method in ("PUT", "DELETE", "POST"):
+        response = client.request(method, "/api/v1/files/x.csv/preview", content=b"1")
+        assert response.status_code == 405 and response.headers["allow"] == "GET"
+    assert (root / "x.csv").read_bytes() == PEOPLE

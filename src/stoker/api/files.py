@@ -84,6 +84,15 @@ def preview_file(path: PathParam, store: FileStoreDep,
                    header=header).as_dict()
 
 
+@router.api_route("/files/{path:path}/preview", methods=["PUT", "DELETE", "POST", "PATCH"], include_in_schema=False,
+                  dependencies=[Depends(require("read"))])
+async def preview_is_read_only(path: PathParam) -> JSONResponse:
+    """`…/preview` is the preview of `…`, read-only: another method there is 405, never a write of a
+    file named `preview` (a reserved name)."""
+    return JSONResponse({"detail": f"/api/v1/files/{path}/preview is the preview of {path!r} and only answers GET; "
+                                   "'preview' is a reserved name for files"}, status_code=405, headers={"Allow": "GET"})
+
+
 @router.head("/files/{path:path}", include_in_schema=False, dependencies=[Depends(require("read"))])
 @router.get("/files/{path:path}", summary="Download a file (Range supported), "
             "or a directory as one archive", dependencies=[Depends(require("read"))],
