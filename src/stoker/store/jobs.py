@@ -16,7 +16,7 @@ from stoker.store.tables import jobs
 ADHOC_JOB = "adhoc"
 
 POLICY_FIELDS = ("mode", "cluster", "max_concurrent_runs", "max_attempts", "backoff", "backoff_seconds",
-                 "timeout_seconds", "auto_retry", "description")
+                 "timeout_seconds", "auto_retry", "description", "conf")
 
 
 def job_to_dict(row: Any) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def job_to_dict(row: Any) -> dict[str, Any]:
         "max_concurrent_runs": row.max_concurrent_runs, "max_attempts": row.max_attempts,
         "backoff": row.backoff, "backoff_seconds": row.backoff_seconds,
         "timeout_seconds": row.timeout_seconds, "auto_retry": row.auto_retry,
-        "running_count": row.running_count, "cluster": row.cluster,
+        "running_count": row.running_count, "cluster": row.cluster, "conf": row.conf or {},
         "created_at": row.created_at, "updated_at": row.updated_at,
     }
 
