@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stoker.catalog.errors import Cancelled
@@ -33,6 +33,9 @@ class RunContext:
     max_bytes: int = 10 * 1024 * 1024
     log: logging.Logger | None = None
     cancelled: threading.Event | None = None
+    # The run's own runtime Spark settings (docs/spark-conf.md): set on its session over Stoker's
+    # input sizing, under the SQL guard's.
+    conf: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def logger(self) -> logging.Logger:
@@ -54,7 +57,7 @@ class PlanRun:
     def session(self) -> SparkSession:
         if self._session is None:
             session = self.ctx.spark()
-            for key, value in {**SESSION_CONF, **self.tuning.session_conf()}.items():
+            for key, value in {**self.tuning.session_conf(), **self.ctx.conf, **SESSION_CONF}.items():
                 session.conf.set(key, value)
             self._session = session
         return self._session
