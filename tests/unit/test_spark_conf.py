@@ -68,10 +68,13 @@ def test_the_allow_list_takes_sql_resources_tuning_parallelism_speculation_local
     assert out["spark.dynamicAllocation.enabled"] == "false"
     assert out["spark.memory.fraction"] == "0.6"
     assert check({"spark.executor.cores": 2.0}, RULES) == {"spark.executor.cores": "2"}
+    assert check({"spark.executor.memory": "450m", "spark.driver.memory": 512}, RULES) == {
+        "spark.driver.memory": "512", "spark.executor.memory": "450m"}
 
 
 @pytest.mark.parametrize(("key", "value"), [
-    ("spark.executor.memory", "4gb!"), ("spark.executor.memory", "4.5g"), ("spark.executor.memory", "-1g"),
+    ("spark.executor.memory", "4gb!"), ("spark.executor.memory", "384m"), ("spark.driver.memory", "400"),
+    ("spark.driver.memory", "1024k"), ("spark.executor.memory", "4.5g"), ("spark.executor.memory", "-1g"),
     ("spark.sql.shuffle.partitions", "eight"), ("spark.sql.shuffle.partitions", 1.5),
     ("spark.sql.shuffle.partitions", "99999999999"), ("spark.sql.adaptive.enabled", "yes"),
     ("spark.speculation", 1), ("spark.memory.fraction", "most"), ("spark.locality.wait", "3 seconds"),

@@ -244,7 +244,11 @@ def value_problem(key: str, value: str) -> str | None:
         except ValueError:
             return "must be a number"
     if kind == MEMORY:
-        return None if _SIZE.match(text) else "must be a size such as 512m, 4g (b, k, m, g, t, p)"
+        if not _SIZE.match(text):
+            return "must be a size such as 512m, 4g (b, k, m, g, t, p)"
+        if key in MIN_HEAP and _mib(text) < MIN_HEAP_MIB:
+            return f"is below the {MIN_HEAP_MIB}m Spark needs for a driver's or executor's heap"
+        return None
     if kind == "sql size":
         return None if _SQL_SIZE.match(text) else "must be a size such as 10m, 1g, or -1"
     if kind == TIME:
@@ -256,6 +260,19 @@ def value_problem(key: str, value: str) -> str | None:
     if _CLASS_NAME.match(value.strip()):
         return "looks like a class name: settings naming code are not allowed"
     return None
+
+
+# Spark refuses a driver or executor heap under 1.5 × its 300 MB reserve (UnifiedMemoryManager).
+MIN_HEAP = ("spark.executor.memory", "spark.driver.memory")
+MIN_HEAP_MIB = 450
+_UNITS_MIB = {"b": 1 / 2**20, "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024,
+              "t": 2**20, "tb": 2**20, "p": 2**30, "pb": 2**30}
+
+
+def _mib(size: str) -> float:
+    """A memory size in MiB (no unit: MiB, as Spark reads these keys)."""
+    digits = size.rstrip("bkmgtp")
+    return int(digits) * _UNITS_MIB[size[len(digits):] or "m"]
 
 
 def _zone_ok(zone: str) -> bool:
