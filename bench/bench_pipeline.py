@@ -64,7 +64,7 @@ def run_stoker(client) -> float:  # type: ignore[no-untyped-def]
 
 
 def run_submit(path: str, tmp: Path) -> float:
-    from stoker.executors.spark_session import FAST_DEFAULTS
+    from stoker.executors.spark_session import FAST_DEFAULTS, SHORT_LIVED_JVM
     from stoker.executors.submit_mode import spark_submit_path
 
     script = tmp / "direct.py"
@@ -72,7 +72,7 @@ def run_submit(path: str, tmp: Path) -> float:
                       "spark = SparkSession.builder.getOrCreate()\n"
                       f"PATH = {path!r}\n" + textwrap.dedent(DIRECT) + "spark.stop()\n")
     cmd = [spark_submit_path(), "--master", "local[*]"]
-    for key, value in FAST_DEFAULTS.items():
+    for key, value in {**FAST_DEFAULTS, **SHORT_LIVED_JVM}.items():
         cmd += ["--conf", f"{key}={value}"]
     started = time.perf_counter()
     subprocess.run([*cmd, str(script)], check=True, capture_output=True,

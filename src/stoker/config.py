@@ -137,6 +137,22 @@ class Settings(BaseSettings):
     sink_refresh_seconds: float = Field(2.0, description="how soon a new or deleted webhook is noticed")
     outbox_retention_hours: float = Field(7 * 24.0, description="outbox events older than this are "
                                                                 "pruned; 0 keeps them")
+    # -- job notifications (docs/notifications.md) ---------------------------------------------
+    notifications: bool = Field(True, description="send job notifications from this process (0: others do)")
+    smtp_host: str | None = Field(None, description="the SMTP server of e-mail notifications")
+    smtp_port: int = Field(25, description="its port")
+    smtp_user: str | None = Field(None, description="log in to it as this user")
+    smtp_password: SecretStr | None = Field(None, description="with this password")
+    smtp_from: str = Field("stoker@localhost", description="the From of notification e-mails")
+    smtp_starttls: bool = Field(False, description="STARTTLS on a plain SMTP port")
+    smtp_ssl: bool = Field(False, description="TLS from the start (port 465)")
+    public_url: str | None = Field(None, description="the base of links in notifications; default: STOKER_URL")
+    notify_lease_seconds: float = Field(60.0, description="how long a claimed notification is held by "
+                                                          "the process sending it")
+    notify_retry_base_seconds: float = Field(2.0, description="first retry delay of a notification")
+    notify_retry_max_seconds: float = Field(600.0, description="longest retry delay of a notification")
+    notify_max_tries: int = Field(12, description="tries before a notification is given up")
+    slow_check_seconds: float = Field(5.0, description="how often RUNNING attempts are checked for `slow`")
     # -- this process -------------------------------------------------------------------------
     log_format: Literal["text", "json"] = Field("text", description="log lines as text or one JSON "
                                                                     "object per line")
@@ -197,7 +213,13 @@ class Settings(BaseSettings):
             retry_base_seconds=self.sink_retry_base_seconds, retry_max_seconds=self.sink_retry_max_seconds,
             lease_seconds=self.sink_lease_seconds, poll_seconds=self.sink_poll_seconds,
             refresh_seconds=self.sink_refresh_seconds,
-            outbox_retention_seconds=self.outbox_retention_hours * 3600)
+            outbox_retention_seconds=self.outbox_retention_hours * 3600,
+            notifications=self.notifications, smtp_host=self.smtp_host, smtp_port=self.smtp_port,
+            smtp_user=self.smtp_user, smtp_password=secret(self.smtp_password), smtp_from=self.smtp_from,
+            smtp_starttls=self.smtp_starttls, smtp_ssl=self.smtp_ssl, public_url=self.public_url,
+            notify_lease_seconds=self.notify_lease_seconds, notify_retry_base_seconds=self.notify_retry_base_seconds,
+            notify_retry_max_seconds=self.notify_retry_max_seconds, notify_max_tries=self.notify_max_tries,
+            slow_check_seconds=self.slow_check_seconds)
 
     def resolved_ingest_processes(self) -> int:
         if self.ingest_processes is not None:
@@ -302,6 +324,28 @@ class SinkSettings:
     # Outbox events older than this are pruned (store/retention.py); 0 keeps them forever.
     outbox_retention_seconds: float = 7 * 24 * 3600.0
     prune_every_seconds: float = 60.0
+    # Job notifications (sinks/notifications.py, docs/notifications.md).
+    notifications: bool = True
+    smtp_host: str | None = None  # e-mail destinations need it
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "stoker@localhost"
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    notify_timeout_seconds: float = 10.0
+    notify_lease_seconds: float = 60.0  # a publisher that died mid-send is replaced after this
+    notify_retry_base_seconds: float = 2.0
+    notify_retry_max_seconds: float = 600.0
+    notify_max_tries: int = 12  # then the delivery is `failed` for good (about an hour of tries)
+    slow_check_seconds: float = 5.0
+    public_url: str | None = None  # the links in messages (default: the server's STOKER_URL)
+
+    def notify_retry_delay(self, tries: int) -> float | None:
+        """When a notification that failed `tries` times is tried again; None: it is given up."""
+        if tries >= self.notify_max_tries:
+            return None
+        return min(self.notify_retry_max_seconds, self.notify_retry_base_seconds * 2.0 ** min(tries - 1, 30))
 
     def cluster_subject_prefix(self) -> str:
         if self.nats_cluster_subject_prefix:

@@ -13,6 +13,7 @@ from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
+from stoker.store.secrets import SecretStore
 from stoker.store.tokens import LISTENER_USER, TokenCache, TokenStore
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Services:
     tokens: TokenStore
     token_cache: TokenCache
     secrets: SecretBox
+    secret_store: SecretStore  # named secrets (store/secrets.py), under the same key ring
     catalog: Catalog
     roots: StorageRoots
     group_commit: GroupCommitter

@@ -87,6 +87,36 @@ def test_secret_env_reaches_the_container_and_nothing_else(container_api, contai
     assert pipeline.status_code == 422 and "container runs" in pipeline.json()["detail"]
 
 
+def test_a_container_job_gets_its_env_from_a_named_secret_and_its_output_is_redacted(container_api,
+                                                                                     container_services):
+    """The job names an `env` secret (options.secret_env); a run with no body gets its keys as
+    variables when its attempt starts, and the container that prints them shows [REDACTED]."""
+    client = container_api
+    value, other = "envval-3e9d1c7b2a", "second-6f2a9c"
+    made = client.post("/api/v1/secrets", json={"name": "app-env", "kind": "env",
+                                                "values": {"API_KEY": value, "OTHER": other}})
+    assert made.status_code == 201, made.text
+    job = client.post("/api/v1/jobs", json={
+        "name": "prints-env", "kind": "container", "image": BUILTIN, "max_attempts": 1,
+        "command": ["sh", "-c", 'echo "key=$API_KEY"; echo "other=$OTHER" >&2; printf %s "$API_KEY" | md5sum'],
+        "options": {"secret_env": {"secret": "app-env"}}})
+    assert job.status_code == 201, job.text
+    run_id = client.post("/api/v1/jobs/prints-env/runs", json={}).json()["id"]
+    run = wait_until(lambda: client.get(f"/api/v1/runs/{run_id}").json(),
+                     lambda r: r["state"] in ("SUCCEEDED", "FAILED"), 60, "the run")
+    assert run["state"] == "SUCCEEDED", run["error"]
+    assert run["result"]["stdout"].split("\n")[0] == "key=[REDACTED]"
+    assert run["result"]["stderr"] == "other=[REDACTED]\n"
+    assert run["result"]["stdout"].split("\n")[1].split()[0] == hashlib.md5(value.encode()).hexdigest()  # it had it
+    assert run["options"]["secret_env"] == {"secret": "app-env"}  # the reference, shown as such
+    answers = [client.get(f"/api/v1/runs/{run_id}").text, client.get(f"/api/v1/runs/{run_id}/log").text,
+               client.get("/api/v1/secrets").text, client.get("/api/v1/jobs/prints-env").text]
+    assert "[REDACTED]" in answers[1]
+    assert [text for text in answers if value in text or other in text] == []
+    files = [p for p in container_services.settings.data_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if value.encode() in p.read_bytes()]
+
+
 def test_container_lane_does_not_wait_behind_spark_work(container_services, container_api):
     """A worker whose Spark thread is busy still runs container attempts on its own pool."""
     client = container_api

@@ -72,13 +72,13 @@ def test_secrets_reach_the_remote_worker_for_its_attempt_only(server, client):
         s3 = {"access_key": "AKIAREMOTE", "secret_key": "remote-secret"}
         client.post("/api/v1/runs", json={"steps": [["sleep", 1], ["noop"]], "options": {"s3": s3}})
         [claimed] = backend.claim("w", lane_limits={"spark": 1}, lease_seconds=5, executor_by_lane={})
-        assert backend.secrets_of(claimed) == {"s3": s3}
+        assert backend.secrets_of(claimed).sections == {"s3": s3}
         assert "s3" not in claimed.options
         from stoker.core.states import Outcome
         from stoker.store.queue import Ending
 
         assert backend.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED, result={"ok": 1})) == "SUCCEEDED"
-        assert backend.secrets_of(claimed) == {}  # forgotten once the attempt ended
+        assert backend.secrets_of(claimed).sections == {}  # forgotten once the attempt ended
     finally:
         backend.close()
 

@@ -298,3 +298,50 @@ def test_speedy_demo_s3_variant(s3_api, s3):
     rows = demo.s3_demo(s3_api, "alice-bucket", s3.options("alice"))
     assert rows == [["ana", 34, "Lisbon"], ["cy", 41, "Lisbon"], ["dee", 52, "Oslo"]]
     assert "demo/out/adults/_SUCCESS" in s3.keys_under("alice-bucket", "demo/")
+
+
+def test_a_job_reads_and_writes_s3_through_a_named_secret_and_a_rotation_applies_to_the_next_run(s3_api, s3):
+    """The issue's "done when": the job names an s3 secret; runs carry no credentials (a schedule's
+    body is empty); the secret is wrong at first (bob's keys: access denied), rotated to alice's the
+    next run succeeds; the keys appear in no answer, log or file."""
+    bob, alice = s3.options("bob"), s3.options("alice")
+    made = s3_api.post("/api/v1/secrets", json={"name": "warehouse", "kind": "s3", "values": bob})
+    assert made.status_code == 201, made.text
+    job = s3_api.post("/api/v1/jobs", json={"name": "nightly", "steps": SPEEDY, "max_attempts": 1,
+                                            "options": {"s3": {"secret": "warehouse"}}})
+    assert job.status_code == 201, job.text
+    first = wait_for_state(s3_api, s3_api.post("/api/v1/jobs/nightly/runs", json={}).json()["id"], timeout=120)
+    assert first["state"] == "FAILED" and "access denied" in first["error"].lower(), first["error"]
+    assert s3_api.put("/api/v1/secrets/warehouse", json={"values": alice}).json()["version"] == 2
+    second = wait_for_state(s3_api, s3_api.post("/api/v1/jobs/nightly/runs", json={}).json()["id"], timeout=120)
+    assert second["state"] == "SUCCEEDED", second["error"]
+    assert second["options"]["s3"] == {"secret": "warehouse"}
+    assert "out/adults/_SUCCESS" in s3.keys_under("alice-bucket", "out/")
+    texts = [s3_api.get(p).text for p in (f"/api/v1/runs/{first['id']}", f"/api/v1/runs/{first['id']}/log",
+                                           f"/api/v1/runs/{second['id']}/log", "/api/v1/secrets", "/api/v1/jobs")]
+    for value in (bob["aws_secret_access_key"], alice["aws_secret_access_key"]):
+        assert not [t for t in texts if value in t]
+        files = [p for p in s3_api.services.settings.data_dir.rglob("*") if p.is_file()]
+        assert not [p for p in files if value.encode() in p.read_bytes()]
+
+
+def test_a_repeat_read_of_an_unchanged_s3_object_skips_inference(s3_api, s3):
+    """The staged copy has a new local path every attempt; the schema cache knows it by the S3
+    object's ETag, so a repeat read hits as a local one does, and a changed object misses."""
+    cache = s3_api.services.catalog.schema_cache
+    cache.clear()
+    steps = [["read_csv", "s3://alice-bucket/in/people.csv", {"header": True, "inferSchema": True}],
+             ["select", "age"], ["collect"]]
+    first = run(s3_api, steps, s3.options("alice"))
+    assert first["state"] == "SUCCEEDED", first["error"]
+    hits, misses = cache.hits, cache.misses
+    again = run(s3_api, steps, s3.options("alice"))
+    assert again["state"] == "SUCCEEDED", again["error"]
+    assert (cache.hits, cache.misses) == (hits + 1, misses)
+    assert again["result"]["rows"] == first["result"]["rows"] == [[34], [28], [41], [52]]
+    # New content, new ETag: inferred again (age is now a string column).
+    s3.client().put_object(Bucket="alice-bucket", Key="in/people.csv", Body=b"name,age,city\nana,old,Lisbon\n")
+    changed = run(s3_api, steps, s3.options("alice"))
+    assert changed["state"] == "SUCCEEDED", changed["error"]
+    assert (cache.hits, cache.misses) == (hits + 1, misses + 1)
+    assert changed["result"]["rows"] == [["old"]]

@@ -104,13 +104,14 @@ class LiveServer:
 
         from stoker.app import Background, create_app
 
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        overrides.setdefault("api_url", self.url)  # where its Spark apps send their listener events
         self.services = make_services(data_dir, lease_seconds=5.0, heartbeat_seconds=1.0,
                                       reap_interval_seconds=0.5, **overrides)
         app = create_app(self.services, background=Background(self.services,
                                                               embedded_worker=embedded_worker))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(app, log_level="warning", lifespan="on", http="h11", ws="none",
                                 loop="asyncio", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)

@@ -450,11 +450,40 @@ def test_cache_key_follows_the_file(tmp_path: Path) -> None:
 
 def test_tuning_from_input_sizes() -> None:
     small = plan_tuning([400_000, 1_000])
-    assert small.small and small.session_conf() == {"spark.sql.shuffle.partitions": "1"}
+    assert small.small and small.session_conf(cores=8) == {"spark.sql.shuffle.partitions": "1"}
     big = plan_tuning([640 * MB])
     assert not big.small and big.shuffle_partitions == 10
+    assert big.session_conf(cores=2) == {"spark.sql.shuffle.partitions": "10"}
+    assert big.session_conf(cores=4) == {"spark.sql.shuffle.partitions": "12"}  # whole waves
     unknown = plan_tuning([1_000, None])
-    assert not unknown.small and unknown.session_conf() == {}
+    assert not unknown.small and unknown.session_conf(cores=2) == {}
+
+
+def test_medium_inputs_use_every_core() -> None:
+    """Only tiny inputs are read as one partition: a 10 MB or 50 MB input is split across the
+    cores and shuffles into at least one partition per core (one partition left cores idle)."""
+    assert plan_tuning([3 * MB]).small
+    for size in (10 * MB, 50 * MB, 63 * MB):
+        tuning = plan_tuning([size])
+        assert not tuning.small
+        assert tuning.session_conf(cores=2) == {"spark.sql.shuffle.partitions": "2"}
+        assert tuning.session_conf(cores=8) == {"spark.sql.shuffle.partitions": "8"}
+
+
+def test_schema_cache_knows_staged_copies_by_their_source(tmp_path: Path) -> None:
+    """Two attempts stage the same S3 object to different local paths: one key. Another ETag:
+    another key."""
+    first, second = tmp_path / "a" / "people.csv", tmp_path / "b" / "people.csv"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text("x\n1\n")
+    same = ("s3", "bucket", "in/people.csv", (("in/people.csv", '"etag-1"', 4),))
+    other = ("s3", "bucket", "in/people.csv", (("in/people.csv", '"etag-2"', 4),))
+    key = cache_key("csv", [str(first)], {"header": True}, {str(first): same})
+    assert key is not None
+    assert key == cache_key("csv", [str(second)], {"header": True}, {str(second): same})
+    assert key != cache_key("csv", [str(second)], {"header": True}, {str(second): other})
+    assert key != cache_key("csv", [str(first)], {"header": True})  # without a source: by path
 
 
 def test_json_safe_values() -> None:

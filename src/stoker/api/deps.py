@@ -33,9 +33,11 @@ from stoker.store.containers import ContainerStore
 from stoker.store.dashboard import Dashboard
 from stoker.store.db import Database
 from stoker.store.jobs import JobStore
+from stoker.store.notifications import NotificationStore
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
+from stoker.store.secrets import SecretStore
 from stoker.store.tokens import TokenStore
 
 
@@ -124,6 +126,14 @@ async def _webhook_store(request: Request) -> WebhookStore:
     return WebhookStore(services.db, services.secrets)
 
 
+async def _secret_store(request: Request) -> SecretStore:
+    return services_of(request.app).secret_store
+
+
+async def _notification_store(request: Request) -> NotificationStore:
+    return NotificationStore(services_of(request.app).db)
+
+
 async def _stream_hub(request: Request) -> StreamHub:
     return stream_hub_of(request.app)
 
@@ -152,5 +162,7 @@ EventStoreDep = Annotated[EventStore, Depends(_event_store)]
 PayloadCheckerDep = Annotated[PayloadChecker, Depends(_payload_checker)]
 WebhookStoreDep = Annotated[WebhookStore, Depends(_webhook_store)]
 StreamHubDep = Annotated[StreamHub, Depends(_stream_hub)]
+SecretStoreDep = Annotated[SecretStore, Depends(_secret_store)]
+NotificationStoreDep = Annotated[NotificationStore, Depends(_notification_store)]
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
 ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]

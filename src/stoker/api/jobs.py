@@ -7,14 +7,12 @@ from pydantic import ValidationError
 
 from stoker.api.auth import authorize, require
 from stoker.api.deps import (
-    CatalogDep,
     ContainerStoreDep,
     JobStoreDep,
+    NotificationStoreDep,
     RunStoreDep,
     ScheduleServiceDep,
     ServicesDep,
-    SettingsDep,
-    StorageRootsDep,
 )
 from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
@@ -26,10 +24,12 @@ from stoker.config import Settings
 from stoker.core import container_spec, spark_conf
 from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
+from stoker.core.times import iso
 from stoker.schedules.service import ScheduleService
 from stoker.services import Services
 from stoker.store.containers import ContainerStore
 from stoker.store.jobs import JobStore
+from stoker.store.notifications import Delivery
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -60,6 +60,8 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
     policy = body.model_dump(exclude={"name", "steps", "kind", "schedule", *CONTAINER_FIELDS}, exclude_none=True)
     if body.schedule is not None:
         schedules.parse(body.schedule, body.name)
+    policy["options"], policy["notifications"] = Submitter(services).check_job_settings(
+        body.kind, body.steps, body.options, body.notifications)
     if body.kind == "container":
         if body.steps is not None:
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
@@ -88,9 +90,31 @@ def list_jobs(jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any
 
 @router.get("/{job}", summary="Get a job by name or id: its steps, policy and schedule (in words, its next "
             "five ticks, its last ones)", dependencies=[Depends(require("read"))])
-def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep,
-            schedules: ScheduleServiceDep) -> dict[str, Any]:
-    return _job(job, jobs, container_jobs, schedules)
+def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep, schedules: ScheduleServiceDep,
+            notifications: NotificationStoreDep) -> dict[str, Any]:
+    view = _job(job, jobs, container_jobs, schedules)
+    if view.get("notifications"):  # failures to deliver show on the job itself
+        view["notification_deliveries"] = notifications.status(view["id"])
+    return view
+
+
+@router.get("/{job}/notifications", summary="A job's notifications and their delivery history, newest first: "
+            "each message's event, run, destination, state (pending, delivered, failed), tries and last error",
+            dependencies=[Depends(require("read"))])
+def job_notifications(job: str, jobs: JobStoreDep, notifications: NotificationStoreDep,
+                      limit: PageSize = 50) -> dict[str, Any]:
+    found = jobs.get(job)
+    return {"job": found["name"], "notifications": found["notifications"],
+            "status": notifications.status(found["id"]),
+            "deliveries": [delivery_view(d) for d in notifications.history(found["id"], limit)]}
+
+
+def delivery_view(d: Delivery) -> dict[str, Any]:
+    return {"id": d.id, "event": d.event, "run_id": d.run_id, "attempt": d.attempt, "kind": d.kind,
+            "target": d.target, "state": d.state, "tries": d.tries, "last_error": d.last_error,
+            "created_at": iso(d.created_at), "delivered_at": iso(d.delivered_at),
+            "next_try_at": iso(d.next_at) if d.state == "pending" else None,
+            "links": {"run": f"/api/v1/runs/{d.run_id}"}}
 
 
 def _job(job: str, jobs: JobStore, container_jobs: ContainerStore, schedules: ScheduleService) -> dict[str, Any]:
@@ -109,30 +133,40 @@ def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService
     return view
 
 
-@router.patch("/{job}", summary="Change a job's steps, policy, Spark settings or schedule",
+@router.patch("/{job}", summary="Change a job's steps, policy, Spark settings, schedule, options or notifications",
               dependencies=[Depends(require("submit"))])
-def update_job(job: str, body: JobUpdate, jobs: JobStoreDep, catalog: CatalogDep, roots: StorageRootsDep,
-               container_jobs: ContainerStoreDep, schedules: ScheduleServiceDep,
-               settings: SettingsDep) -> dict[str, Any]:
+def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     """`conf` replaces the job's Spark settings ({} removes them); runs already queued keep theirs."""
+    jobs = services.runs.jobs
     changes = body.model_dump(exclude_none=True, exclude={"schedule"})
     found = jobs.get(job)
     if "conf" in changes and found["kind"] != "pipeline" and changes["conf"]:
         raise InvalidInput(f"job {job!r} is a container job: it takes no Spark settings (conf)")
     if "conf" in changes or ("mode" in changes and found["conf"]):
-        changes["conf"] = checked_conf(settings, changes.get("conf", found["conf"]),
+        changes["conf"] = checked_conf(services.settings, changes.get("conf", found["conf"]),
                                        changes.get("mode", found["mode"]), found["name"])
     if "steps" in changes and found["kind"] != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
-        validate_job_steps(catalog, roots, changes["steps"])
+        validate_job_steps(services.catalog, services.roots, changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}
+    for field in ("options", "notifications"):  # null removes them
+        if field in body.model_fields_set:
+            changes[field] = getattr(body, field)
+    if {"options", "notifications", "spec"} & set(changes):  # every secret they name exists
+        options, notifications = Submitter(services).check_job_settings(
+            found["kind"], changes.get("spec", found["spec"]).get("steps"),
+            changes.get("options", found["options"]), changes.get("notifications", found["notifications"]))
+        if "options" in changes:
+            changes["options"] = options
+        if "notifications" in changes:
+            changes["notifications"] = notifications
     if "schedule" in body.model_fields_set and body.schedule is not None:
         schedules.parse(body.schedule, found["name"])  # checked before anything changes
     updated = jobs.update(job, **changes)
     if "schedule" in body.model_fields_set:  # null removes it
         schedules.set(updated, body.schedule)
-    return _job(updated["id"], jobs, container_jobs, schedules)
+    return _job(updated["id"], jobs, services.container_jobs, schedules)
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",

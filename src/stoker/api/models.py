@@ -67,6 +67,19 @@ class Policy(Body):
                           "\"paused\": false}, or a bare cron string; five cron fields (or six, seconds "
                           "first), @daily-style names, H for a stable per-job spread; null (PATCH) removes it",
         examples=[{"cron": "0 6 * * *", "timezone": "Europe/Madrid"}])
+    options: JsonObject | None = Field(
+        None, description="options every run starts from (a run's own override them key by key), so a run "
+                          "with no body (a schedule's, a retry) has what it needs: references to named secrets "
+                          "(docs/secrets.md), never their values: `{\"s3\": {\"secret\": \"warehouse\"}}`, "
+                          "`{\"secret_env\": {\"secret\": \"app-env\"}}`; null (PATCH) removes them",
+        examples=[{"s3": {"secret": "warehouse"}}])
+    notifications: JsonObject | None = Field(
+        None, description="who hears how runs end (docs/notifications.md): `on` (failure, success, retry, start, "
+                          "slow), `slow_after_seconds` (default: 2× the job's median), `destinations`: "
+                          "webhook (url + secret: signed JSON), chat (Slack-compatible incoming webhook: url or "
+                          "secret), email (to: addresses; SMTP from the server's settings); null (PATCH) "
+                          "removes them",
+        examples=[{"on": ["failure"], "destinations": [{"kind": "email", "to": ["oncall@example.org"]}]}])
     conf: SparkConfMap | None = conf_field("the job")
 
 
@@ -101,9 +114,11 @@ class RunCreate(Body):
     job: str | None = Field(None, description="run this job's steps instead (name or id)")
     params: JsonObject = Field(default_factory=dict, description="values for the job's {{placeholders}}")
     options: JsonObject = Field(default_factory=dict,
-                                description="run options; `s3` holds a pipeline's S3 credentials, "
-                                                "`secret_env` a container run's secret environment "
-                                                "variables (both encrypted at rest, never shown back)")
+                                description="run options (over the job's own); `s3` holds a pipeline's S3 "
+                                            "credentials, `secret_env` a container run's secret environment "
+                                            "variables (both encrypted at rest, never shown back), or either "
+                                            "names a secret: `{\"s3\": {\"secret\": \"warehouse\"}}` "
+                                            "(resolved when an attempt starts; docs/secrets.md)")
     idempotency_key: str | None = Field(None, max_length=200, description="resubmitting with the same key "
                                         "returns the same run (also the Idempotency-Key header)")
     priority: Priority = 0

@@ -6,7 +6,8 @@ from typing import Any
 
 from stoker.core import spark_conf
 from stoker.core.attempts import Claimed
-from stoker.core.secrets import SecretBox, redacted_view
+from stoker.core.secret_refs import Resolved
+from stoker.core.secrets import SECRET_OPTION_KEYS, redacted_view
 from stoker.core.times import iso
 
 
@@ -61,17 +62,19 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
             "links": {"self": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs"}}
 
 
-def claimed_view(claimed: Claimed, box: SecretBox) -> dict[str, Any]:
-    """An attempt as handed to the worker that holds it: the only place secrets are decrypted."""
-    options = dict(claimed.options)
-    if claimed.secrets:
-        options.update(box.open(claimed.secrets))
+def claimed_view(claimed: Claimed, resolved: Resolved) -> dict[str, Any]:
+    """An attempt as handed to the worker that holds it: the only answer with secret values. They
+    were resolved as the attempt started (`SecretStore.resolve`): its options carry the values of
+    its own sealed options and of the secrets it names, its steps their `{{secrets/…}}` filled in,
+    and `redact` lists the values the worker hides from the attempt's log, error and result."""
+    options = {k: v for k, v in claimed.options.items() if k not in SECRET_OPTION_KEYS}
+    options.update(resolved.sections)
     return {
         "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
-        "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": claimed.steps,
+        "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": resolved.steps,
         "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
         "conf": claimed.conf,
-        "lease_expires_at": iso(claimed.lease_expires_at),
+        "lease_expires_at": iso(claimed.lease_expires_at), "redact": resolved.values,
         "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
                   "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},
     }

@@ -13,7 +13,9 @@ from stoker.api.deps import QueueDep, ServicesDep, SettingsDep, WakeupDep
 from stoker.api.models import Annotate, Claim, Finish, FinishMany, Heartbeat
 from stoker.api.views import claimed_view
 from stoker.core.attempts import Claimed
+from stoker.core.errors import Fenced
 from stoker.core.routing import EXECUTOR_BY_LANE
+from stoker.core.secret_refs import SecretUnavailable
 from stoker.core.states import Outcome
 from stoker.core.times import iso
 from stoker.services import Services
@@ -23,8 +25,16 @@ from stoker.store.queue import Ending
 router = APIRouter(prefix="/api/v1", tags=["worker protocol"])
 
 
-def attempt_view(services: Services, claimed: Claimed) -> dict[str, Any]:
-    view = claimed_view(claimed, services.secrets)
+def attempt_view(services: Services, claimed: Claimed) -> dict[str, Any] | None:
+    """The claim answer for one attempt, its secrets resolved now (from the store: a remote worker
+    never reads them elsewhere). An attempt whose secret is gone fails at once (permanently: no
+    retry can bring it back) and is left out of the answer."""
+    try:
+        resolved = services.secret_store.resolve(claimed)
+    except SecretUnavailable as exc:
+        fail_unresolvable(services, claimed, exc)
+        return None
+    view = claimed_view(claimed, resolved)
     cluster_id = (claimed.options or {}).get("cluster")
     if cluster_id:  # a remote worker has no database to read its run's cluster from: it comes along
         view["cluster"] = cluster_record(services.db, str(cluster_id))
@@ -54,7 +64,16 @@ async def claim(body: Claim, services: ServicesDep) -> dict[str, Any]:
                             lease_seconds=body.lease_seconds or services.settings.lease_seconds,
                             wait_seconds=body.wait_seconds,
                             lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
-    return {"attempts": await run_in_threadpool(lambda: [attempt_view(services, c) for c in claimed])}
+    views = await run_in_threadpool(lambda: [attempt_view(services, c) for c in claimed])
+    return {"attempts": [v for v in views if v is not None]}
+
+
+def fail_unresolvable(services: Services, claimed: Claimed, exc: SecretUnavailable) -> None:
+    try:
+        services.queue.finish(Ending(claimed.attempt_id, Outcome.FAILED, error=str(exc), permanent=True))
+    except Fenced:
+        pass
+    services.wakeup.notify()
 
 
 @router.post("/worker/finish", summary="Report several attempts' ends in one transaction; fenced "

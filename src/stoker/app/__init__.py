@@ -45,11 +45,14 @@ def create_app(services: Services, *, background: Background | None = None) -> F
                 background.stop()
             checker.stop()
 
+    from stoker.store.secrets import RedactionCache
+
     app = FastAPI(title="Stoker", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", openapi_url="/openapi.json")
     app.state.services = services
     app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
-    app.state.event_store = EventStore(services.db)  # one per app: it caches app ids across requests
+    # One per app: it caches app ids across requests, and hides secrets' values from what it stores.
+    app.state.event_store = EventStore(services.db, redaction=RedactionCache(services.secret_store))
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)
@@ -93,6 +96,7 @@ def _include_routers(app: FastAPI) -> None:
         metrics,
         runs,
         schedules,
+        secrets,
         stream,
         webhooks,
         worker,
@@ -101,7 +105,7 @@ def _include_routers(app: FastAPI) -> None:
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
-                   delight, clusters, paas, stream, webhooks):
+                   delight, clusters, paas, stream, webhooks, secrets):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

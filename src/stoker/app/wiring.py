@@ -11,6 +11,7 @@ from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
+from stoker.store.secrets import SecretStore
 from stoker.store.tokens import ADMIN_USER, SCOPES, TokenCache, TokenStore
 
 
@@ -38,10 +39,14 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     clusters = ClusterService(db, settings.data_dir, settings.clusters, containers=containers)
     if migrate:
         clusters.products.ensure_builtins()
+    box = SecretBox.from_settings(secret(settings.secret_key), settings.data_dir)
+    secret_store = SecretStore(db, box)
+    if migrate:  # a lost or wrong master key is a clear error now, never a failure mid-run
+        secret_store.check_master_key()
     return Services(
         settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
         tokens=tokens, token_cache=TokenCache(tokens),
-        secrets=SecretBox.from_settings(secret(settings.secret_key), settings.data_dir),
+        secrets=box, secret_store=secret_store,
         catalog=load_catalog(),
         roots=StorageRoots(settings.storage_root, settings.storage_roots),
         containers=containers, container_jobs=container_jobs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,9 @@ class RunContext:
     max_bytes: int = 10 * 1024 * 1024
     log: logging.Logger | None = None
     cancelled: threading.Event | None = None
+    # Local paths that stand for data elsewhere (a staged S3 input), with that data's identity
+    # (bucket, keys, ETags): the schema cache keys reads of them by it, not by the local path.
+    sources: Mapping[str, Hashable] = field(default_factory=dict)
     # The run's own runtime Spark settings (docs/spark-conf.md): set on its session over Stoker's
     # input sizing, under the SQL guard's.
     conf: Mapping[str, str] = field(default_factory=dict)
@@ -57,7 +60,8 @@ class PlanRun:
     def session(self) -> SparkSession:
         if self._session is None:
             session = self.ctx.spark()
-            for key, value in {**self.tuning.session_conf(), **self.ctx.conf, **SESSION_CONF}.items():
+            cores = session.sparkContext.defaultParallelism if self.tuning.shuffle_partitions else 1
+            for key, value in {**self.tuning.session_conf(cores), **self.ctx.conf, **SESSION_CONF}.items():
                 session.conf.set(key, value)
             self._session = session
         return self._session

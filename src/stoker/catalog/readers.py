@@ -36,7 +36,7 @@ def read_files(sc: StepContext, fmt: str, path: str, options: dict[str, Any]) ->
         reader = reader.options(**options)
     if ddl is not None:
         return reader.schema(ddl).load(paths)
-    key = cache_key(fmt, paths, options)
+    key = cache_key(fmt, paths, options, sc.run.sources)
     cached = sc.schema_cache.get(key) if key is not None else None
     if cached is not None:
         sc.log.debug("step %d: schema cache hit for %s", sc.step, path)

@@ -18,7 +18,7 @@ from stoker.catalog.paths import StorageRoots, is_remote
 from stoker.catalog.s3paths import S3Path, parse_s3_url
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.spec import FunctionSpec
-from stoker.catalog.tuning import MB, Tuning, plan_tuning
+from stoker.catalog.tuning import PARTITION_BYTES, SMALL_INPUT_BYTES, Tuning, plan_tuning
 from stoker.catalog.validate import check_pipeline
 from stoker.core.routing import Route, route
 
@@ -28,7 +28,7 @@ _LOG = logging.getLogger("stoker.catalog")
 
 class Catalog:
     def __init__(self, functions: Iterable[FunctionSpec], *, schema_cache_size: int = 256,
-                 small_input_bytes: int = 64 * MB, partition_bytes: int = 64 * MB,
+                 small_input_bytes: int = SMALL_INPUT_BYTES, partition_bytes: int = PARTITION_BYTES,
                  load_errors: Iterable[str] = ()) -> None:
         table: dict[str, FunctionSpec] = {}
         for spec in functions:

@@ -2,7 +2,9 @@
 
 Inferring a CSV schema (header + inferSchema) costs Spark two extra jobs over the data, and a
 parquet or JSON read one more; for the small files Stoker is tuned for, that is most of a run.
-A file's identity here is its resolved path, size and mtime: change any and the entry misses.
+A file's identity here is its resolved path, size and mtime: change any and the entry misses. A
+staged S3 input (a new local path per attempt) is known by the objects it was copied from: bucket,
+keys, ETags and sizes, so a repeat read of an unchanged object hits as a local one does.
 The cache belongs to one Catalog (no module-level state), and is shared by its worker threads.
 """
 
@@ -56,17 +58,30 @@ class SchemaCache:
             self._entries.clear()
 
 
-def cache_key(fmt: str, paths: Sequence[str], options: Mapping[str, Any]) -> Hashable | None:
-    """The key for a read, or None when the inputs cannot be signed cheaply (S3, huge dirs,
-    missing files): those reads simply infer as Spark would."""
-    signature = []
+def cache_key(fmt: str, paths: Sequence[str], options: Mapping[str, Any],
+              sources: Mapping[str, Hashable] | None = None) -> Hashable | None:
+    """The key for a read, or None when the inputs cannot be signed cheaply (S3 read directly,
+    huge dirs, missing files): those reads simply infer as Spark would. `sources` names the
+    identity of paths that stand for data elsewhere (staged S3 objects)."""
+    signature: list[Hashable] = []
     for path in paths:
-        sig = _signature(path)
+        source = _source(path, sources) if sources else None
+        sig = ("source", source) if source is not None else _signature(path)
         if sig is None:
             return None
         signature.append(sig)
     opts = tuple(sorted((k.lower(), repr(v)) for k, v in options.items()))
     return (fmt, tuple(signature), opts)
+
+
+def _source(path: str, sources: Mapping[str, Hashable]) -> Hashable | None:
+    if path in sources:
+        return sources[path]
+    real = os.path.realpath(path)
+    for local, identity in sources.items():
+        if os.path.realpath(local) == real:
+            return identity
+    return None
 
 
 def _signature(path: str) -> tuple[Any, ...] | None:

@@ -2,10 +2,16 @@
 
 Spark's defaults suit big data: a shuffle into many partitions, and a sampling job before a
 global sort. For inputs of a few MB those cost more than the work itself. When every input is a
-local file and the total is small, each source frame is coalesced to one partition: its output
-partitioning is then SinglePartition, which already satisfies the distribution that group_by,
-distinct, sort and join need, so Spark plans no exchange at all and the whole pipeline is one
-stage and one task. Larger inputs get shuffle partitions in proportion to their size.
+local file and the total is tiny (under `small_input_bytes`, 4 MB by default: Spark's own
+`spark.sql.files.openCostInBytes`, the bytes it reckons a file open is worth), each source frame is
+coalesced to one partition: its output partitioning is then SinglePartition, which already
+satisfies the distribution that group_by, distinct, sort and join need, so Spark plans no exchange
+at all and the whole pipeline is one stage and one task.
+
+Anything larger is read the way Spark splits files, at least one split per core, and shuffles into
+partitions in proportion to its size but never fewer than the session's cores (rounded up to a
+whole number of waves), with AQE coalescing what turns out small. One partition for a medium input
+(the rule was "under 64 MB") left every core but one idle for the whole run.
 """
 
 from __future__ import annotations
@@ -20,22 +26,29 @@ from stoker.catalog.paths import has_glob, is_remote
 MB = 1024 * 1024
 # Past this many directory entries the input is called "large" rather than walked to the end.
 MAX_WALKED_FILES = 10_000
+SMALL_INPUT_BYTES = 4 * MB
+PARTITION_BYTES = 64 * MB
 
 
 @dataclass(frozen=True)
 class Tuning:
     input_bytes: int | None  # None when some input's size is unknown (S3, a table)
     small: bool  # coalesce sources to one partition, one shuffle partition
-    shuffle_partitions: int | None  # None: leave the session's setting alone
+    shuffle_partitions: int | None  # by size alone; None: leave the session's setting alone
 
-    def session_conf(self) -> dict[str, str]:
+    def session_conf(self, cores: int = 1) -> dict[str, str]:
+        """The settings for a session whose executors have `cores` cores in all."""
         if self.shuffle_partitions is None:
             return {}
-        return {"spark.sql.shuffle.partitions": str(self.shuffle_partitions)}
+        if self.small:
+            return {"spark.sql.shuffle.partitions": "1"}
+        cores = max(1, cores)
+        waves = math.ceil(max(self.shuffle_partitions, cores) / cores)
+        return {"spark.sql.shuffle.partitions": str(waves * cores)}
 
 
-def plan_tuning(inputs: Iterable[int | None], *, small_input_bytes: int = 64 * MB,
-                partition_bytes: int = 64 * MB, max_partitions: int = 1000) -> Tuning:
+def plan_tuning(inputs: Iterable[int | None], *, small_input_bytes: int = SMALL_INPUT_BYTES,
+                partition_bytes: int = PARTITION_BYTES, max_partitions: int = 1000) -> Tuning:
     """Decide from input sizes (bytes; None = unknown)."""
     total = 0
     for size in inputs:
@@ -44,7 +57,7 @@ def plan_tuning(inputs: Iterable[int | None], *, small_input_bytes: int = 64 * M
         total += size
     if total < small_input_bytes:
         return Tuning(total, True, 1)
-    partitions = max(2, min(max_partitions, math.ceil(total / partition_bytes)))
+    partitions = max(1, min(max_partitions, math.ceil(total / partition_bytes)))
     return Tuning(total, False, partitions)
 
 

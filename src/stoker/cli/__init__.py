@@ -60,6 +60,18 @@ def _setup_logging(settings: Settings, level: str = "INFO") -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _checked(build: Any, settings: Settings) -> Any:
+    """Build a process's services; a master key that cannot open the database's secrets stops it
+    now, with what to do, rather than failing runs later."""
+    from stoker.core.secrets import MasterKeyError
+
+    try:
+        return build(settings)
+    except MasterKeyError as exc:
+        click.echo(f"stoker: {exc}", err=True)
+        sys.exit(2)
+
+
 def _require_java() -> None:
     if shutil.which("java") is None and not _java_home_ok():
         click.echo("stoker: Java 17 or newer is needed to run Spark; install it (e.g. "
@@ -100,7 +112,7 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     _tune_process(settings)
     if not no_worker:
         _require_java()
-    services = build_services(settings)
+    services = _checked(build_services, settings)
     token = bootstrap_admin_token(services)
     if token:
         click.echo("\n  First start: an admin token was created. It is shown only this once:\n\n"
@@ -184,7 +196,7 @@ def worker(data_dir: Path | None, concurrency: int | None, worker_id: str | None
         from stoker.app import Background
         from stoker.app.wiring import build_services
 
-        services = build_services(settings.replace(docker_host=runtime.docker_host))
+        services = _checked(build_services, settings.replace(docker_host=runtime.docker_host))
         duty = Background(services, embedded_worker=True, worker_id=worker_id, cluster_duties=False,
                           schedules=False)
         name = duty.worker.worker_id  # type: ignore[union-attr]
@@ -390,9 +402,11 @@ def _add_groups() -> None:
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
     from stoker.cli.jobs import jobs
+    from stoker.cli.secrets import secrets
 
     main.add_command(events)
     main.add_command(jobs)
+    main.add_command(secrets)
     main.add_command(products)
     main.add_command(clusters)
 

@@ -12,7 +12,10 @@ from stoker.api.deps import ServicesDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.views import claimed_view
 from stoker.core import limits
+from stoker.core.secret_refs import SecretUnavailable
+from stoker.core.states import Outcome
 from stoker.services import Services
+from stoker.store.queue import Ending
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/jobs", tags=["Speedy Gonzales API"])
@@ -65,7 +68,12 @@ def pop(services: ServicesDep, response: Response, worker_id: str = "speedy-pop"
                                    lanes=("spark", "instant"))
     if not claimed:
         return Response(status_code=204)
-    view = claimed_view(claimed[0], services.secrets)
+    try:
+        resolved = services.secret_store.resolve(claimed[0])
+    except SecretUnavailable as exc:  # fails at once, like a worker's claim of it (api/worker.py)
+        services.queue.finish(Ending(claimed[0].attempt_id, Outcome.FAILED, error=str(exc), permanent=True))
+        return Response(status_code=204)
+    view = claimed_view(claimed[0], resolved)
     response.headers["X-Stoker-Attempt"] = view["attempt_id"]
     response.headers["X-Stoker-Lease-Expires"] = view["lease_expires_at"]
     response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in view["links"].items())

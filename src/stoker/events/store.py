@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import zstandard
 
+from stoker.core.secret_refs import Redactor
 from stoker.events.body import gunzip_capped, is_gzip
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
@@ -74,8 +75,10 @@ class IngestResult:
 
 
 class EventStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, redaction: Callable[[], Redactor] | None = None) -> None:
         self.rows = SparkEventRows(db)
+        # The values of named secrets, hidden from the events stored (store/secrets.py RedactionCache).
+        self.redaction = redaction
         # app row id -> (event count when analysed, the analysis): an app's page pays for the pass
         # over its events once per change, not per view.
         self._analyses: dict[int, _KeptAnalysis] = {}
@@ -90,13 +93,22 @@ class EventStore:
         counters: dict[str, int] = {}
         facts: dict[str, object] = {}
         if times:  # the CPU work before the transaction: the write lock is held for less time
-            codec, body = stored_body(received)
+            codec, body = stored_body(self._redacted(received))
             chunk = NewChunk(payload.payload_counter, payload.message_counter, len(times), min(times),
                              max(times), is_ordered(times), codec, pack_times(times), body)
             counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
         status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now)
         return IngestResult(status, len(times) if status == "stored" else 0)
+
+    def _redacted(self, received: bytes) -> bytes:
+        """The payload with every secret's value shown as [REDACTED] (an event's plan, its job
+        description, a conf a run set): the body is kept as received unless it holds one."""
+        redactor = self.redaction() if self.redaction is not None else None
+        if not redactor:
+            return received
+        raw = gunzip_capped(received, _NO_CAP) if is_gzip(received) else received
+        return redactor.redact_bytes(raw) if redactor.found_in(raw) else received
 
     def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
         """(payload_counter, message_counter) of the app's latest stored payload (highest payload

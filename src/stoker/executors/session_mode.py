@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from stoker.config import Settings
@@ -106,7 +107,8 @@ class SparkSessionExecutor:
             execution.log.info("S3: direct way (Spark's s3a connector, the run's keys on its own session)")
             return self._execute(execution, base, steps, self.roots, s3a_conf(s3))
         return run_staged(execution, self.settings, s3_paths, steps, self.roots,
-                          lambda staged_steps, roots: self._execute(execution, base, staged_steps, roots, {}))
+                          lambda staged: self._execute(execution, base, staged.steps, staged.roots, {},
+                                                        staged.sources))
 
     def direct_s3(self, base: Any) -> bool:
         """Is Hadoop's S3A filesystem on this session's classpath? Asked once per session."""
@@ -121,7 +123,7 @@ class SparkSessionExecutor:
             return self._direct[1]
 
     def _execute(self, execution: Execution, base: Any, steps: list[Any], roots: Any,
-                 conf: dict[str, str]) -> Any:
+                 conf: dict[str, str], sources: Mapping[str, Hashable] | None = None) -> Any:
         from stoker.catalog import RunContext
 
         sc = base.sparkContext
@@ -142,7 +144,8 @@ class SparkSessionExecutor:
         execution.control.on_cancel(lambda: sc.cancelJobGroup(group))
         ctx = RunContext(spark=attempt_session, roots=roots,
                          max_rows=self.settings.result_max_rows, max_bytes=self.settings.result_max_bytes,
-                         log=execution.log, cancelled=execution.control.cancelled, conf=own_conf)
+                         log=execution.log, cancelled=execution.control.cancelled, sources=sources or {},
+                         conf=own_conf)
         return self.catalog.execute(steps, ctx)
 
     def stop(self) -> None:

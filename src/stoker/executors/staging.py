@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -52,6 +52,9 @@ class StagedRun:
     steps: list[Any]
     roots: StorageRoots
     outputs: list[_Output] = field(default_factory=list)
+    # Each staged input's local path → the S3 objects it holds (bucket, keys, ETags, sizes): what
+    # the schema cache keys a read of it by, since the local path is new for every attempt.
+    sources: dict[str, Hashable] = field(default_factory=dict)
 
 
 class S3Staging:
@@ -93,7 +96,7 @@ class S3Staging:
                 self._check_writable(path)
                 staged.outputs.append(_Output(path, local))
             else:
-                self._download(path, local)
+                staged.sources[str(local)] = self._download(path, local)
             rewritten[path.step][path.position + 1] = str(local)
         return staged
 
@@ -104,12 +107,14 @@ class S3Staging:
         except Exception as exc:
             raise explain(exc, bucket, prefix or None) from None
 
-    def _download(self, path: S3Path, local: Path) -> None:
+    def _download(self, path: S3Path, local: Path) -> Hashable:
+        """Copy the object (or every object under the prefix) to `local`; returns their identity."""
         bucket, key = path.url.bucket, path.url.key
         directory = key.rstrip("/") + "/" if key.rstrip("/") else ""
         # One object when the key names one; else every object under it as a directory.
         found = [] if key.endswith("/") or not key else [o for o in self._objects(bucket, key) if o["Key"] == key]
         if found:
+            objects = found
             jobs = [(key, local, found[0]["Size"])]
         else:
             objects = [o for o in self._objects(bucket, directory) if not o["Key"].endswith("/")]
@@ -132,6 +137,7 @@ class S3Staging:
         self._parallel(fetch, jobs)
         self.log.info("S3 staged: read %s (%d object(s), %.1f MB) in %.2f s", path.given, len(jobs),
                       sum(size for _, _, size in jobs) / MB, time.perf_counter() - started)
+        return ("s3", bucket, key, tuple(sorted((o["Key"], o.get("ETag"), o["Size"]) for o in objects)))
 
     def _check_writable(self, path: S3Path) -> None:
         if path.mode == "errorifexists" and self._existing(path):
@@ -237,9 +243,10 @@ def staging_root(data_dir: Path) -> Path:
 
 
 def run_staged(execution: Execution, settings: Settings, paths: list[S3Path], steps: list[Any],
-               roots: StorageRoots, run: Callable[[list[Any], StorageRoots], Any]) -> Any:
-    """Stage the S3 inputs, `run(steps, roots)` on the staged pipeline, publish its outputs; the
-    staging directory goes however this ends. Used by session and submit mode alike."""
+               roots: StorageRoots, run: Callable[[StagedRun], Any]) -> Any:
+    """Stage the S3 inputs, `run(staged)` on the staged pipeline (its steps, roots and the
+    identities of its inputs), publish its outputs; the staging directory goes however this ends.
+    Used by session and submit mode alike."""
     execution.log.info("S3: staged way (%d S3 path(s); Spark has no s3a connector)", len(paths))
     client = s3_client(execution.secrets.get("s3"), allow_server=settings.s3_allow_server_credentials,
                        server_endpoint=settings.s3_endpoint_url)
@@ -247,4 +254,4 @@ def run_staged(execution: Execution, settings: Settings, paths: list[S3Path], st
                    attempt_id=execution.claimed.attempt_id, max_bytes=settings.s3_max_run_bytes,
                    log=execution.log) as staging:
         staged = staging.stage(steps, roots)
-        return staging.publish(staged, run(staged.steps, staged.roots))
+        return staging.publish(staged, run(staged))

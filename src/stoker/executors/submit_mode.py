@@ -20,7 +20,7 @@ from stoker.core.secrets import write_private
 from stoker.core.spark_conf import effective, is_runtime
 from stoker.executors import conf as attempt_conf
 from stoker.executors.base import Execution
-from stoker.executors.spark_session import FAST_DEFAULTS
+from stoker.executors.spark_session import FAST_DEFAULTS, SHORT_LIVED_JVM
 from stoker.executors.staging import run_staged
 
 DRIVER = Path(__file__).with_name("submit_driver.py")
@@ -55,7 +55,7 @@ class SparkSubmitExecutor:
         never shows on a command line). The run's own settings come over the server's and the
         cluster's (docs/spark-conf.md); Stoker's listener and the app's name over everything."""
         target = execution.target
-        conf = {**FAST_DEFAULTS, **self.settings.spark_conf, **(target.conf if target else {}),
+        conf = {**FAST_DEFAULTS, **SHORT_LIVED_JVM, **self.settings.spark_conf, **(target.conf if target else {}),
                 **attempt_conf.own(execution), **self.listener(execution.claimed.job_name),
                 "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
         properties = workdir / "spark.properties"
@@ -75,7 +75,7 @@ class SparkSubmitExecutor:
         # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way, and
         # then the driver never gets the keys.
         return run_staged(execution, self.settings, paths, steps, self.roots,
-                          lambda staged_steps, roots: self._submit(execution, staged_steps, roots, None))
+                          lambda staged: self._submit(execution, staged.steps, staged.roots, None))
 
     def _submit(self, execution: Execution, steps: list[Any], roots: Any, s3: dict[str, Any] | None) -> Any:
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
@@ -88,7 +88,8 @@ class SparkSubmitExecutor:
                 # the run's runtime settings again, over the driver's input sizing (catalog/tuning.py)
                 "conf": {k: v for k, v in attempt_conf.own(execution).items() if is_runtime(k)},
             }))
-            execution.annotate(conf=effective(attempt_conf.layers(execution, self.settings, FAST_DEFAULTS)))
+            execution.annotate(conf=effective(attempt_conf.layers(execution, self.settings,
+                                                                  {**FAST_DEFAULTS, **SHORT_LIVED_JVM})))
             # The driver's environment: Spark's own variables (a protocol with the child process).
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
                    "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),

@@ -28,12 +28,17 @@ from stoker.services import Services
 from stoker.sinks import jetstream
 from stoker.sinks.events import Event
 from stoker.sinks.feed import OutboxFeed
+from stoker.sinks.notifications import CURSOR as NOTIFICATIONS_CURSOR
+from stoker.sinks.notifications import NotificationRouter, Notifier
 from stoker.sinks.signal import AsyncSignal, Subscription
 from stoker.sinks.webhooks import WebhookSink, WebhookStore, cursor_name
+from stoker.store.notifications import NotificationStore
 from stoker.store.retention import prune_outbox
 from stoker.store.sink_cursors import Cursors
 
 log = logging.getLogger(__name__)
+
+NOTIFY_POLL_SECONDS = 0.5  # how soon a delivery the router made (or a retry that fell due) is sent
 
 
 class Sink(Protocol):
@@ -59,6 +64,7 @@ class Publisher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
+        self._notifications_ready = False
 
     # -- life cycle (called from the serve process's Background) --------------------------
     def start(self) -> None:
@@ -92,6 +98,7 @@ class Publisher:
         signal = AsyncSignal(self.services.wakeup)
         tasks: dict[str, asyncio.Task[None]] = {}
         pruned_at = time.monotonic()  # the first prune waits a round: start-up stays quick
+        notifier = asyncio.create_task(self._notify(), name="notifier") if self.settings.notifications else None
         try:
             msg_id_prefix = None
             while not self._stopping.is_set():
@@ -114,6 +121,9 @@ class Publisher:
         finally:
             for task in tasks.values():
                 task.cancel()
+            if notifier is not None:
+                notifier.cancel()
+                await asyncio.gather(notifier, return_exceptions=True)
             await asyncio.gather(*tasks.values(), return_exceptions=True)
             for name in tasks:
                 try:
@@ -130,6 +140,23 @@ class Publisher:
         except Exception:
             log.exception("pruning the outbox failed; trying again later")
 
+    async def _notify(self) -> None:
+        """Send the job notifications that are due, round after round (sinks/notifications.py)."""
+        notifier = Notifier(self.services, self.settings, self.owner)
+        try:
+            while True:
+                try:
+                    sent = await notifier.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("notifications: a round failed; trying again")
+                    sent = 0
+                if not sent:
+                    await self._sleep(NOTIFY_POLL_SECONDS)
+        finally:
+            await notifier.close()
+
     def _prepare_nats(self) -> str:
         self.cursors.ensure(jetstream.CURSOR, self.feed.horizon())  # a new sink starts from now
         return jetstream.install_id(self.services.db)
@@ -139,6 +166,12 @@ class Publisher:
         if self.settings.nats_url and msg_id_prefix is not None:
             settings = self.settings
             wanted[jetstream.CURSOR] = lambda: jetstream.NatsSink(settings, msg_id_prefix)
+        if self.settings.notifications:
+            if not self._notifications_ready:  # a new sink starts from now, not the whole history
+                self.cursors.ensure(NOTIFICATIONS_CURSOR, self.feed.horizon())
+                self._notifications_ready = True
+            store = NotificationStore(self.services.db)
+            wanted[NOTIFICATIONS_CURSOR] = lambda: NotificationRouter(self.services, store)
         if self.settings.webhooks:
             for hook in self.webhooks.active():
                 wanted[cursor_name(hook.id)] = functools.partial(

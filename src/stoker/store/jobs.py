@@ -16,7 +16,8 @@ from stoker.store.tables import jobs
 ADHOC_JOB = "adhoc"
 
 POLICY_FIELDS = ("mode", "cluster", "max_concurrent_runs", "max_attempts", "backoff", "backoff_seconds",
-                 "timeout_seconds", "auto_retry", "description", "conf")
+                 "timeout_seconds", "auto_retry", "description", "options", "notifications", "conf")
+CLEARABLE = ("options", "notifications")  # an update may set these to None (removing them)
 
 
 def job_to_dict(row: Any) -> dict[str, Any]:
@@ -26,7 +27,8 @@ def job_to_dict(row: Any) -> dict[str, Any]:
         "max_concurrent_runs": row.max_concurrent_runs, "max_attempts": row.max_attempts,
         "backoff": row.backoff, "backoff_seconds": row.backoff_seconds,
         "timeout_seconds": row.timeout_seconds, "auto_retry": row.auto_retry,
-        "running_count": row.running_count, "cluster": row.cluster, "conf": row.conf or {},
+        "running_count": row.running_count, "cluster": row.cluster,
+        "options": row.options or {}, "notifications": row.notifications, "conf": row.conf or {},
         "created_at": row.created_at, "updated_at": row.updated_at,
     }
 
@@ -79,7 +81,8 @@ class JobStore:
         return str(values["id"])
 
     def update(self, name_or_id: str, **changes: Any) -> dict[str, Any]:
-        values = {k: v for k, v in changes.items() if (k in POLICY_FIELDS or k == "spec") and v is not None}
+        values = {k: v for k, v in changes.items()
+                  if (k in POLICY_FIELDS or k == "spec") and (v is not None or k in CLEARABLE)}
         self._cache.clear()  # before and after: no reader keeps the old job past this change
         with self.db.write() as conn:
             row = self._find(conn, name_or_id)
@@ -104,6 +107,13 @@ class JobStore:
     def list(self) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             return [job_to_dict(r) for r in conn.execute(sa.select(jobs).order_by(jobs.c.name))]
+
+    def with_notifications(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """job id -> (name, notifications) of every job that has notifications."""
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(jobs.c.id, jobs.c.name, jobs.c.notifications)
+                                .where(jobs.c.notifications.is_not(None))).all()
+        return {r.id: (r.name, r.notifications) for r in rows if r.notifications}
 
     def ensure(self, conn: Connection, name: str, kind: str = "pipeline",
                spec: dict[str, Any] | None = None, **policy: Any) -> Any:

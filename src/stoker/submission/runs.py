@@ -13,7 +13,9 @@ from typing import Any
 
 from stoker.catalog.s3paths import has_credentials, options_problem
 from stoker.core import container_spec, spark_conf
+from stoker.core import notifications as notify
 from stoker.core.errors import Conflict, InvalidInput
+from stoker.core.secret_refs import check_option_refs, check_refs, is_whole_ref, references
 from stoker.core.secrets import split_secrets
 from stoker.services import Services
 from stoker.store.clusters import parked_reason
@@ -59,6 +61,30 @@ class Submitter:
     def __init__(self, services: Services) -> None:
         self.services = services
 
+    def check_job_settings(self, kind: str, steps: Any, options: dict[str, Any] | None,
+                           notifications: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """A job's `options` (what every run starts from) and `notifications`, checked before the
+        job is written: options hold references to secrets, never values (a job is read by everyone
+        who may read jobs, and runs unattended); every secret named, in the options, the steps or a
+        destination, exists with the kind and key it needs. A 422 says what is wrong."""
+        checked = notify.check(notifications)
+        refs = list(notify.secret_refs(checked))
+        if options:
+            check_option_refs(options)
+            public, secret = split_secrets(options)
+            if secret:
+                raise InvalidInput("a job's options hold references to secrets, never their values: create a "
+                                   "secret (POST /api/v1/secrets) and name it, e.g. options.s3: "
+                                   "{\"secret\": \"<name>\"}")
+            if kind == "pipeline" and "secret_env" in public:
+                raise InvalidInput("options.secret_env applies to container jobs")
+            if kind == "container" and "s3" in public:
+                raise InvalidInput("options.s3 applies to pipeline jobs; a container job takes options.secret_env")
+        refs.extend(references(options, steps))
+        if refs:
+            check_refs(refs, self.services.secret_store.kinds(r.secret for r in refs))
+        return options, checked
+
     def prepare(self, request: RunRequest, job: dict[str, Any] | None) -> NewRun:
         """Validate and shape one run; raises a 4xx error (nothing written) if it is bad."""
         if job is not None and job["kind"] == "container":
@@ -74,12 +100,13 @@ class Submitter:
                 raise InvalidInput("steps are required for an ad-hoc run")
             steps = substitute_params(job["spec"].get("steps", []), request.params)
         self.services.catalog.validate(steps, self.services.roots)
-        public, secret = split_secrets(request.options or {})
-        if "secret_env" in secret:
+        public, secret = split_secrets(self.options_of(request, job))
+        if "secret_env" in secret or "secret_env" in public:
             raise InvalidInput("options.secret_env applies to container runs; a pipeline takes its S3 keys "
                                "as options.s3")
+        self._check_references(public, steps)
         waiting_for = self._cluster(public, job)
-        self._check_s3(steps, secret)
+        self._check_s3(steps, secret, public)
         return NewRun(
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
@@ -102,20 +129,43 @@ class Submitter:
                                    what=f"a run of job {job['name']!r}" if job is not None else "an ad-hoc run")
         return layers
 
-    def _check_s3(self, steps: list[Any], secret: dict[str, Any]) -> None:
+    @staticmethod
+    def options_of(request: RunRequest, job: dict[str, Any] | None) -> dict[str, Any]:
+        """The run's options: its job's (references to secrets, say) overridden key by key by its own."""
+        given = request.options or {}
+        check_option_refs(given)
+        return {**((job or {}).get("options") or {}), **given}
+
+    def _check_references(self, options: dict[str, Any], steps: Any) -> None:
+        """Every secret the run names exists, with the kind and keys it needs: else 422, nothing queued.
+        The values are not read: they are resolved when an attempt starts."""
+        refs = references(options, steps)
+        if refs:
+            check_refs(refs, self.services.secret_store.kinds(r.secret for r in refs))
+
+    @staticmethod
+    def names_secrets(request: RunRequest, job: dict[str, Any] | None) -> bool:
+        """Does this request (or its job) name a secret? Then its check reads the database."""
+        steps = request.steps if request.steps is not None else (job or {}).get("spec", {}).get("steps")
+        return bool(references({**((job or {}).get("options") or {}), **(request.options or {})}, steps))
+
+    def _check_s3(self, steps: list[Any], secret: dict[str, Any], public: dict[str, Any]) -> None:
         """options.s3 must be usable, and a pipeline that touches S3 must have credentials that
-        can apply: the run's own, or the server's when the operator allows them."""
+        can apply: the run's own (given, or a named secret's), or the server's when the operator
+        allows them."""
         if "s3" in secret:
             problem = options_problem(secret["s3"])
             if problem:
                 raise InvalidInput(problem, problems=[{"option": "s3", "message": problem}])
-        if has_credentials(secret.get("s3")) or self.services.settings.s3_allow_server_credentials:
+        if (has_credentials(secret.get("s3")) or is_whole_ref(public.get("s3"))
+                or self.services.settings.s3_allow_server_credentials):
             return
         paths = self.services.catalog.s3_paths(steps, self.services.roots)
         if paths:
             first = paths[0]
             message = (f"step {first.step} uses {first.given} but the run has no S3 credentials: give "
-                       "options.s3.aws_access_key_id and aws_secret_access_key (this server does not "
+                       "options.s3.aws_access_key_id and aws_secret_access_key, or a secret: options.s3: "
+                       "{\"secret\": \"<name>\"} (this server does not "
                        "lend its own; see STOKER_S3_ALLOW_SERVER_CREDENTIALS)")
             raise InvalidInput(message, problems=[{"step": p.step, "message": f"{p.given}: no S3 credentials"}
                                                   for p in paths])
@@ -138,10 +188,11 @@ class Submitter:
         spec = container_spec.merge(job["spec"], request.container)
         spec["command"] = container_spec.parse_command(spec.get("command"))
         spec.update(substitute_params({"command": spec["command"], "env": spec.get("env")}, request.params))
-        public, secret = split_secrets(request.options or {})
-        if set(secret) - {"secret_env"}:
+        public, secret = split_secrets(self.options_of(request, job))
+        if set(secret) - {"secret_env"} or "s3" in public:
             raise InvalidInput("options.s3 applies to pipelines; a container run takes its secrets as "
                                "options.secret_env")
+        self._check_references(public, None)
         if secret:  # sealed at rest, redacted in every answer, handed only to the attempt that runs
             secret["secret_env"] = container_spec.check_env(secret["secret_env"], "options.secret_env")
         return NewRun(steps=None, params=request.params,
@@ -177,8 +228,8 @@ class Submitter:
             job = self.services.runs.jobs.cached(job_name)
             if job is None:
                 job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name)
-        if job is not None and job["kind"] == "container":  # reads its image's status: off the loop
-            new = await asyncio.to_thread(self.prepare, request, job)
+        if (job is not None and job["kind"] == "container") or self.names_secrets(request, job):
+            new = await asyncio.to_thread(self.prepare, request, job)  # reads the database: off the loop
         else:
             new = self.prepare(request, job)
         return await self.services.group_commit.submit_async(job["id"] if job else None, new)

@@ -22,7 +22,7 @@ from stoker.ui.session import SignInRequired
 
 
 def install(app: FastAPI) -> None:
-    from stoker.ui import actions, clusters, pages, tasks
+    from stoker.ui import actions, clusters, pages, secrets, tasks
 
     app.state.ui_sessions = UiSessionStore(services_of(app).db)
     app.state.ui_templates = make_templates()
@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
     app.include_router(actions.router)
     app.include_router(clusters.router)
     app.include_router(tasks.router)
+    app.include_router(secrets.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static", check_dir=False), name="ui-static")
 
     @app.get("/", include_in_schema=False)

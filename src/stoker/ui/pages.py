@@ -18,6 +18,7 @@ from stoker.api.deps import (
     DatabaseDep,
     EventStoreDep,
     JobStoreDep,
+    NotificationStoreDep,
     RunStoreDep,
     ScheduleServiceDep,
     TokenStoreDep,
@@ -161,12 +162,14 @@ def new_job_page(request: Request, session: UiSession = Depends(current_session)
 
 @router.get("/jobs/{name}", response_class=HTMLResponse)
 def job_page(name: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
-             session: UiSession = Depends(current_session)) -> HTMLResponse:
+             notifications: NotificationStoreDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
     job = jobs.get(name)
     record = schedules.store.get(job["id"])
+    deliveries = notifications.history(job["id"], 20) if job.get("notifications") else []
     return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
         job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None,
-        schedule=schedules.view(record, ticks=60) if record is not None else None)
+        schedule=schedules.view(record, ticks=60) if record is not None else None,
+        deliveries=deliveries, delivery_status=notifications.status(job["id"]) if deliveries else None)
 
 
 @router.get("/functions", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from stoker.core.attempts import Claimed
+from stoker.core.secret_refs import Resolved
 from stoker.services import Services
 from stoker.store.queue import Ending, Lease
 
@@ -37,8 +38,10 @@ class LeaseBackend(Protocol):
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
         """Which of these runs someone asked to cancel."""
 
-    def secrets_of(self, claimed: Claimed) -> dict[str, Any]:
-        """The attempt's secrets (s3 credentials), opened."""
+    def secrets_of(self, claimed: Claimed) -> Resolved:
+        """The attempt's secrets, resolved as it starts (core/secret_refs.py): its S3 credentials
+        and secret environment, its steps with `{{secrets/…}}` filled in, the values to redact.
+        Raises SecretUnavailable when a secret it names is gone."""
 
     def idle_seconds(self) -> float:
         """How long the claim loop waits (or until woken) after a claim found nothing."""
@@ -75,8 +78,8 @@ class DatabaseBackend:
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
         return self.services.runs.cancel_requested(list(run_ids))
 
-    def secrets_of(self, claimed: Claimed) -> dict[str, Any]:
-        return self.services.secrets.open(claimed.secrets) if claimed.secrets else {}
+    def secrets_of(self, claimed: Claimed) -> Resolved:
+        return self.services.secret_store.resolve(claimed)  # read now, from the store: never earlier
 
     def idle_seconds(self) -> float:
         next_at = self.services.queue.next_available_at()

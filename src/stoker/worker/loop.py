@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from stoker.core.routing import (
     SPARK,
     SPARK_SESSION,
 )
+from stoker.core.secret_refs import Redactor
 from stoker.core.states import Outcome
 from stoker.executors.attempt_log import AttemptLog, QuietLog
 from stoker.executors.base import Execution, Executor, SparkTarget
@@ -225,9 +226,24 @@ class Worker:
         logger.info("attempt %d of run %s (job %s) on worker %s, executor %s",
                     claimed.number, claimed.run_id, claimed.job_name, self.worker_id, executor.name)
         started = time.perf_counter()
-        secrets = self.backend.secrets_of(claimed)
-        execution = Execution(claimed, secrets, control, attempt_log,
+        try:
+            # Secrets are resolved now, as the attempt starts: a secret changed since the submit
+            # applies, one deleted since fails the attempt (permanently) with a clear message.
+            resolved = self.backend.secrets_of(claimed)
+            redactor = resolved.redactor()
+        except Exception as exc:
+            logger.error("%s", exc)
+            return Ending(claimed.attempt_id, Outcome.FAILED, error=short_error(exc),
+                          log=attempt_log.close(), permanent=is_permanent(exc))
+        if resolved.steps is not claimed.steps:
+            claimed = replace(claimed, steps=resolved.steps)
+        execution = Execution(claimed, resolved.sections, control, attempt_log,
                               annotate=lambda **f: self.backend.annotate(claimed.attempt_id, **f))
+        return redact_ending(self._execute(claimed, executor, control, execution, started), redactor)
+
+    def _execute(self, claimed: Claimed, executor: Executor, control: AttemptControl, execution: Execution,
+                 started: float) -> Ending:
+        attempt_log, logger = execution.attempt_log, execution.attempt_log.logger
         try:
             if executor.name != INLINE:  # no Spark, so no master to find
                 execution.target = self.targets(claimed)
@@ -285,6 +301,16 @@ class Worker:
         for attempt_id, entry in active.items():
             if attempt_id not in leases:
                 entry.control.cancel(Outcome.LOST, "this worker lost the attempt's lease")
+
+
+def redact_ending(ending: Ending, redactor: Redactor) -> Ending:
+    """An attempt's log, error and result with the values of its secrets shown as [REDACTED]: the
+    driver's or container's output, a message that quotes a value, a result that holds one."""
+    if not redactor:
+        return ending
+    return replace(ending, error=redactor.text(ending.error) if ending.error else ending.error,
+                   log=redactor.text(ending.log) if ending.log else ending.log,
+                   result=redactor.any(ending.result))
 
 
 def build_executors(settings: Settings, catalog: Any, roots: Any,

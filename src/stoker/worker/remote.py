@@ -21,6 +21,7 @@ import httpx
 from stoker.config import Settings
 from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
+from stoker.core.secret_refs import Resolved
 from stoker.core.secrets import split_secrets
 from stoker.executors.base import SparkTarget
 from stoker.store.notify import Wakeup
@@ -41,7 +42,7 @@ class HttpBackend:
         self._client = httpx.Client(base_url=self.url, timeout=timeout + claim_wait_seconds,
                                     headers={"Authorization": f"Bearer {token}"})
         self._lock = threading.Lock()
-        self._secrets: dict[str, dict[str, Any]] = {}  # attempt id -> opened secrets
+        self._secrets: dict[str, Resolved] = {}  # attempt id -> its secrets, as the claim answer gave them
         self._run_of: dict[str, str] = {}  # attempt id -> run id, while the attempt is held
         self._cancel: set[str] = set()  # run ids the last heartbeats said to cancel
         self._clusters: dict[str, dict[str, Any] | None] = {}  # attempt id -> its run's cluster record
@@ -106,9 +107,9 @@ class HttpBackend:
         with self._lock:
             return self._cancel.intersection(run_ids)
 
-    def secrets_of(self, claimed: Claimed) -> dict[str, Any]:
+    def secrets_of(self, claimed: Claimed) -> Resolved:
         with self._lock:
-            return self._secrets.get(claimed.attempt_id, {})
+            return self._secrets.get(claimed.attempt_id) or Resolved(steps=claimed.steps)
 
     def idle_seconds(self) -> float:
         return 0.0  # the claim itself waited on the server
@@ -140,13 +141,15 @@ class HttpBackend:
             delay = min(delay * 2, 5.0)
 
     def _claimed(self, view: dict[str, Any]) -> Claimed:
-        # The server sends the options with the run's secrets opened (over HTTPS in production);
-        # they are split again, and the secrets kept in memory only until the attempt ends.
+        # The server resolved the attempt's secrets as it claimed it (over HTTPS in production): the
+        # options carry their values, the steps their `{{secrets/…}}` filled in, `redact` the values
+        # to hide. They are split again, and kept in memory only until the attempt ends.
         options, secrets = split_secrets(view.get("options") or {})
         with self._lock:
             self._run_of[view["attempt_id"]] = view["run_id"]
-            if secrets:
-                self._secrets[view["attempt_id"]] = secrets
+            if secrets or view.get("redact"):
+                self._secrets[view["attempt_id"]] = Resolved(sections=secrets, steps=view["steps"],
+                                                             values=list(view.get("redact") or []))
             if "cluster" in view:
                 self._clusters[view["attempt_id"]] = view["cluster"]
         return Claimed(

@@ -42,6 +42,11 @@ jobs = sa.Table(
     sa.Column("auto_retry", sa.Boolean, nullable=False, server_default=sa.true()),
     # Its runs execute on this cluster (an id of `clusters`; a run option `cluster` overrides it).
     sa.Column("cluster", sa.String(36)),
+    # Options every run of the job starts from (a run's own options override them key by key): what
+    # it needs to run unattended, such as references to named secrets (never their values).
+    sa.Column("options", sa.JSON),
+    # Who hears how its runs end (docs/notifications.md): {"on": [...], "destinations": [...], ...}.
+    sa.Column("notifications", sa.JSON),
     # Its Spark settings (docs/spark-conf.md), checked when set: key -> value as Spark writes it.
     sa.Column("conf", sa.JSON),
     # The concurrency semaphore: changed only in the transactions that start or end an attempt,

@@ -2,15 +2,15 @@
 (`runs.conf`: {"job": {...}, "run": {...}}, fixed at submit) and the effective configuration its
 latest attempt ran with (`runs.effective_conf`: key -> {"value", "source"}).
 
-Revision ID: 0013_spark_conf
-Revises: 0012_schedules
+Revision ID: 0014_spark_conf
+Revises: 0013_secrets
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_spark_conf"
-down_revision = "0012_schedules"
+revision = "0014_spark_conf"
+down_revision = "0013_secrets"
 branch_labels = None
 depends_on = None
 

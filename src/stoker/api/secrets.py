@@ -1,0 +1,92 @@
+"""`/api/v1/secrets`: named secrets that jobs and runs reference (docs/secrets.md).
+
+Values are write-only: no answer ever carries one. Reads show a secret's name, kind, key names,
+version, who made and last changed it and when, and which jobs name it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import Field
+
+from stoker.api.auth import require
+from stoker.api.deps import SecretStoreDep
+from stoker.api.models import Body
+from stoker.core.times import iso
+from stoker.store.secrets import SecretRecord
+from stoker.store.tokens import Principal
+
+router = APIRouter(prefix="/api/v1/secrets", tags=["secrets"])
+
+VALUES_DESCRIPTION = (
+    "the secret's values, key → string; write-only (never shown back). s3: aws_access_key_id and "
+    "aws_secret_access_key (required), aws_session_token, region, endpoint_url; env: environment "
+    "variable names; generic: any keys")
+
+
+class SecretCreate(Body):
+    name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="how jobs and runs name it", examples=["warehouse"])
+    kind: Literal["s3", "env", "generic"] = Field(
+        ..., description="s3: S3 credentials (`options.s3: {\"secret\": name}`); env: a container's secret "
+                         "environment (`options.secret_env`); generic: values for `{{secrets/name/key}}` in steps "
+                         "and for notification destinations")
+    values: dict[str, str] = Field(..., description=VALUES_DESCRIPTION,
+                                   examples=[{"aws_access_key_id": "AKIA…", "aws_secret_access_key": "…"}])
+    description: str = Field("", max_length=1000)
+
+
+class SecretUpdate(Body):
+    values: dict[str, str] | None = Field(None, description="new values, replacing the old ones whole; the "
+                                          "next attempt of every run that names the secret uses them")
+    description: str | None = Field(None, max_length=1000)
+
+
+def secret_view(record: SecretRecord, used_by: list[str]) -> dict[str, Any]:
+    return {"name": record.name, "kind": record.kind, "keys": record.keys, "description": record.description,
+            "version": record.version, "master_key_id": record.master_key_id,
+            "created_at": iso(record.created_at), "created_by": record.created_by,
+            "updated_at": iso(record.updated_at), "updated_by": record.updated_by, "used_by": used_by,
+            "links": {"self": f"/api/v1/secrets/{record.name}"}}
+
+
+@router.post("", status_code=201, summary="Create a named secret (its values are never shown back)",
+             responses={409: {"description": "a secret with this name exists"},
+                        422: {"description": "a bad name, kind, key or value (nothing is stored)"}})
+def create_secret(body: SecretCreate, store: SecretStoreDep,
+                  principal: Principal = Depends(require("submit"))) -> dict[str, Any]:
+    record = store.create(body.name, body.kind, body.values, description=body.description, by=principal.owner)
+    return secret_view(record, [])
+
+
+@router.get("", summary="List secrets: names, kinds, key names, who changed them and when, the jobs that use "
+                        "them; never values", dependencies=[Depends(require("read"))])
+def list_secrets(store: SecretStoreDep) -> dict[str, Any]:
+    users = store.users()
+    return {"secrets": [secret_view(r, users.get(r.name, [])) for r in store.list()]}
+
+
+@router.get("/{name}", summary="One secret, without its values", dependencies=[Depends(require("read"))],
+            responses={404: {"description": "no such secret"}})
+def get_secret(name: str, store: SecretStoreDep) -> dict[str, Any]:
+    return secret_view(store.get(name), store.users().get(name, []))
+
+
+@router.put("/{name}", summary="Change a secret's values (rotate it) or description; runs use the new "
+                               "values from their next attempt on",
+            responses={404: {"description": "no such secret"}, 422: {"description": "bad values (nothing changes)"}})
+def update_secret(name: str, body: SecretUpdate, store: SecretStoreDep,
+                  principal: Principal = Depends(require("submit"))) -> dict[str, Any]:
+    record = store.update(name, values=body.values, description=body.description, by=principal.owner)
+    return secret_view(record, store.users().get(name, []))
+
+
+@router.delete("/{name}", status_code=204, summary="Delete a secret no job names",
+               dependencies=[Depends(require("submit"))],
+               responses={404: {"description": "no such secret"},
+                          409: {"description": "jobs name it (listed in `used_by`): change them first"}})
+def delete_secret(name: str, store: SecretStoreDep) -> Response:
+    store.delete(name)
+    return Response(status_code=204)
