@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stoker.core.errors import InvalidInput
 from stoker.core.limits import DEFAULT_LEASE_SECONDS
+from stoker.core.spark_conf import ConfRules, redact
 
 MEMORY_RESERVE_MB = 2048  # left to Stoker itself, its drivers and the system
 CORE_OVERCOMMIT = 4  # a node's cores are a limit, not a reservation
@@ -80,6 +81,20 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[*]", description="the Spark master of runs without a cluster")
     spark_jars: str | None = Field(None, description="extra jars for Spark (comma-separated paths), e.g. "
                                                      "hadoop-aws and the AWS SDK bundle (docs/s3.md)")
+    # Spark configuration (docs/spark-conf.md): the server's layer, and what jobs and runs may set.
+    spark_conf_defaults: dict[str, str] = Field(
+        default_factory=dict, description="the server's Spark settings, under every run's cluster, job and run "
+        "settings (a JSON object); not checked against the allow-list: the operator's own")
+    spark_conf_allow: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="widen: keys (glob patterns, e.g. spark.hadoop.fs.s3a.connection.maximum) jobs and runs "
+        "may set besides the built-in list, even ones it refuses. RISK: a key that names a class, jar, file, "
+        "script or address lets a job's author run code on the workers or reach their network")
+    spark_conf_deny: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="narrow: keys (glob patterns, e.g. spark.executor.* spark.sql.ansi.enabled) jobs and "
+        "runs may not set, whatever else allows them")
+    spark_conf_max_keys: int = Field(64, ge=1, description="settings one job's or run's conf may hold")
+    spark_conf_max_value_chars: int = Field(1000, ge=1, description="the longest value of a setting in a "
+                                                                    "job's or run's conf")
     # A Spark app heard from last this long ago, with no ApplicationEnd, is marked ended
     # ("heartbeat timeout"): its driver died. Listeners send a heartbeat every 10 s.
     spark_app_silence_seconds: float = Field(60.0, description="a Spark app silent this long is ended")
@@ -148,7 +163,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="log lines as text or one JSON "
                                                                     "object per line")
 
-    @field_validator("anonymous_scopes", "allowed_registries", mode="before")
+    @field_validator("anonymous_scopes", "allowed_registries", "spark_conf_allow", "spark_conf_deny",
+                     mode="before")
     @classmethod
     def _split_words(cls, value: Any) -> Any:
         return _words(value)
@@ -178,8 +194,15 @@ class Settings(BaseSettings):
 
     @property
     def spark_conf(self) -> dict[str, str]:
-        """Server-wide Spark configuration (the lowest layer of a run's conf)."""
-        return {"spark.jars": self.spark_jars} if self.spark_jars else {}
+        """Server-wide Spark configuration (the `server` layer of a run's conf)."""
+        jars = {"spark.jars": self.spark_jars} if self.spark_jars else {}
+        return {**self.spark_conf_defaults, **jars}
+
+    @property
+    def conf_rules(self) -> ConfRules:
+        """What jobs and runs may set (core/spark_conf.py), with this server's widening and narrowing."""
+        return ConfRules(allow=self.spark_conf_allow, deny=self.spark_conf_deny,
+                         max_keys=self.spark_conf_max_keys, max_value_chars=self.spark_conf_max_value_chars)
 
     @property
     def clusters(self) -> ClusterSettings:
@@ -232,6 +255,8 @@ def _shown(name: str, value: Any) -> str:
         return _without_password(value)
     if isinstance(value, tuple):
         return " ".join(str(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={redact(k, str(v))}" for k, v in value.items()) or "(none)"
     return str(value)
 
 

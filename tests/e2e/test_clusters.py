@@ -112,16 +112,37 @@ def wait_run(client: httpx.Client, run_id: str) -> dict:
 
 def test_submit_mode_runs_on_the_cluster_through_the_job_policy(stoker, cluster):
     """Before any session-mode run: a warm session holds the cluster's cores while it is warm, and a
-    second Spark application waits for them (Spark standalone schedules applications FIFO)."""
+    second Spark application waits for them (Spark standalone schedules applications FIFO).
+
+    The job's Spark settings (issue 26) go over the cluster's: its own executor memory reaches the
+    application, the cluster's executor cores stay, and the environment event agrees."""
     with client_of(stoker) as client:
         r = client.post("/api/v1/jobs", json={"name": "on-cluster", "steps": PIPELINE, "mode": "submit",
-                                               "cluster": cluster})
+                                               "cluster": cluster, "conf": {"spark.executor.memory": "480m"}})
         assert r.status_code == 201 and r.json()["cluster"] == cluster
-        run = wait_run(client, client.post("/api/v1/jobs/on-cluster/runs", json={}).json()["id"])
+        run = wait_run(client, client.post("/api/v1/jobs/on-cluster/runs", json={
+            "conf": {"spark.sql.shuffle.partitions": 5}}).json()["id"])
         assert run["state"] == "SUCCEEDED", run["error"]
         assert run["options"]["cluster"] == cluster and run["result"]["row_count"] == 143
         view = client.get(f"/api/v1/clusters/{cluster}").json()
         assert f"spark-submit --master {view['master_url']}" in client.get(f"/api/v1/runs/{run['id']}/log").text
+        effective = run["effective_conf"]
+        assert effective["spark.executor.memory"] == {"value": "480m", "source": "job"}
+        assert effective["spark.executor.cores"]["source"] == "cluster"
+        assert effective["spark.sql.shuffle.partitions"] == {"value": "5", "source": "run"}
+        app_id = run["attempts"][-1]["spark_app_id"]
+
+        def environment():
+            body = client.get(f"/api/v1/spark/jobs/on-cluster/runs/{app_id}/events").text
+            found = [json.loads(line) for line in body.splitlines() if "SparkListenerEnvironmentUpdate" in line]
+            return found[0]["Spark Properties"] if found else None
+
+        props = wait_for(environment, 30, "the application's environment event")
+        props = dict(props) if isinstance(props, list) else props
+        for key, entry in effective.items():  # Spark puts its JVM flags before *.extraJavaOptions
+            value = props.get(key)
+            java_options = key.endswith(".extraJavaOptions") and value.endswith(entry["value"])
+            assert value == entry["value"] or java_options, key
 
 
 def test_a_pipeline_runs_on_the_cluster_with_executors_on_both_workers(stoker, cluster):

@@ -178,3 +178,15 @@ def test_runs_filter_by_time_and_bad_filters_are_refused(services, ui):
     assert new[:8] in page and old[:8] in page
     for bad in ("since=1y", "state=BOGUS", "cursor=abc", "limit=0"):
         assert ui.get(f"/ui/runs?{bad}").status_code == 422, bad
+
+
+def test_the_run_page_lists_its_spark_settings_and_where_each_came_from(services, ui):
+    sign_in(ui)
+    api = TestClient(ui.app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    api.post("/api/v1/jobs", json={"name": "tz", "steps": [["noop"]], "conf": {"spark.sql.session.timeZone": "UTC"}})
+    run = api.post("/api/v1/jobs/tz/runs", json={"conf": {"spark.sql.shuffle.partitions": 8}}).json()
+    page = ui.get(f"/ui/runs/{run['id']}").text
+    table = page[page.index('id="run-conf"'):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr><td><code>([^<]+)</code></td><td><code>([^<]+)</code></td><td>(\w+)</td></tr>", table)
+    assert rows == [("spark.sql.session.timeZone", "UTC", "job"), ("spark.sql.shuffle.partitions", "8", "run")]

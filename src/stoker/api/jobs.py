@@ -20,7 +20,8 @@ from stoker.api.paging import Cursor, PageSize
 from stoker.api.runs import created_response, list_runs_page
 from stoker.api.views import job_view
 from stoker.catalog import Catalog, StorageRoots
-from stoker.core import container_spec
+from stoker.config import Settings
+from stoker.core import container_spec, spark_conf
 from stoker.core.errors import InvalidInput
 from stoker.core.states import RunState
 from stoker.core.times import iso
@@ -40,6 +41,14 @@ def validate_job_steps(catalog: Catalog, roots: StorageRoots, steps: list[Any]) 
         catalog.validate(steps, roots)
 
 
+def checked_conf(settings: Settings, conf: dict[str, Any], mode: str, name: str) -> dict[str, str]:
+    """A job's Spark settings, checked as a run's are (docs/spark-conf.md); a warm session's job
+    may hold only settings a session can change."""
+    checked = spark_conf.check(conf, settings.conf_rules)
+    spark_conf.require_runtime({"job": checked}, mode, what=f"job {name!r}")
+    return checked
+
+
 @router.post("", status_code=201, summary="Create a job: a named pipeline or container, plus its run policy",
              dependencies=[Depends(require("submit"))],
              responses={409: {"description": "a job with this name exists"},
@@ -56,12 +65,16 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
     if body.kind == "container":
         if body.steps is not None:
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
+        if body.conf:
+            raise InvalidInput("a container job takes no Spark settings (conf)")
         services.containers.require()
         job = services.images.register(body.name, container_spec.check_spec(container), **policy)
     else:
         if body.steps is None or container:
             raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
         validate_job_steps(services.catalog, services.roots, body.steps)
+        if body.conf is not None:
+            policy["conf"] = checked_conf(services.settings, body.conf, body.mode or "session", body.name)
         job = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy)
     if body.schedule is not None:
         schedules.set(job, body.schedule)
@@ -120,12 +133,18 @@ def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService
     return view
 
 
-@router.patch("/{job}", summary="Change a job's steps, policy, schedule, options or notifications",
+@router.patch("/{job}", summary="Change a job's steps, policy, Spark settings, schedule, options or notifications",
               dependencies=[Depends(require("submit"))])
 def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+    """`conf` replaces the job's Spark settings ({} removes them); runs already queued keep theirs."""
     jobs = services.runs.jobs
     changes = body.model_dump(exclude_none=True, exclude={"schedule"})
     found = jobs.get(job)
+    if "conf" in changes and found["kind"] != "pipeline" and changes["conf"]:
+        raise InvalidInput(f"job {job!r} is a container job: it takes no Spark settings (conf)")
+    if "conf" in changes or ("mode" in changes and found["conf"]):
+        changes["conf"] = checked_conf(services.settings, changes.get("conf", found["conf"]),
+                                       changes.get("mode", found["mode"]), found["name"])
     if "steps" in changes and found["kind"] != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
@@ -180,6 +199,7 @@ async def quick_submit_job_run(request: QuickRequest) -> Response | None:
 async def _submit_job_run(services: Services, job: str, body: JobRunCreate, idempotency_key: str | None) -> Response:
     submitted = await Submitter(services).submit_async(
         RunRequest(params=body.params, options=body.options, priority=body.priority, container=body.container,
+                   conf=body.conf or {},
                    idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
     return await created_response(services, submitted)
 

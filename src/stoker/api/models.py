@@ -14,6 +14,23 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(limits.check_json)]
 JsonList = Annotated[list[Any], Field(max_length=limits.MAX_STEPS), AfterValidator(limits.check_json)]
 JsonValue = Annotated[Any, AfterValidator(limits.check_json)]
 Priority = Annotated[int, Field(ge=-limits.MAX_PRIORITY, le=limits.MAX_PRIORITY)]
+CONF_EXAMPLE = {"spark.sql.shuffle.partitions": 8, "spark.sql.session.timeZone": "UTC"}
+
+
+def conf_field(layer: str) -> Any:
+    """`conf`: Spark settings, as spark-submit --conf, Livy's conf or Databricks' spark_conf take them."""
+    return Field(
+        None, examples=[CONF_EXAMPLE],
+        description=f"Spark settings of {layer} (docs/spark-conf.md): key -> value; numbers and booleans are "
+        "written as Spark expects. They override the server's and the cluster's settings"
+        + (" and the job's" if layer != "the job" else "") + ". Only keys on the server's list: SQL "
+        "settings, executor/driver resources, dynamic allocation, memory and shuffle tuning, parallelism, "
+        "speculation, locality; a key naming a class, jar, file, script, executable, environment "
+        "variable or address is refused (422 naming it), as is a value Spark could not parse. A warm "
+        "session (mode session) changes only runtime SQL settings: others need mode submit.")
+
+
+SparkConfMap = dict[str, str | int | float | bool]
 
 
 class Body(BaseModel):
@@ -63,6 +80,7 @@ class Policy(Body):
                           "secret), email (to: addresses; SMTP from the server's settings); null (PATCH) "
                           "removes them",
         examples=[{"on": ["failure"], "destinations": [{"kind": "email", "to": ["oncall@example.org"]}]}])
+    conf: SparkConfMap | None = conf_field("the job")
 
 
 class JobCreate(Policy):
@@ -104,6 +122,7 @@ class RunCreate(Body):
     idempotency_key: str | None = Field(None, max_length=200, description="resubmitting with the same key "
                                         "returns the same run (also the Idempotency-Key header)")
     priority: Priority = 0
+    conf: SparkConfMap | None = conf_field("this run")
 
 
 class JobRunCreate(Body):
@@ -113,6 +132,7 @@ class JobRunCreate(Body):
     options: JsonObject = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, max_length=200)
     priority: Priority = 0
+    conf: SparkConfMap | None = conf_field("this run")
 
 
 class Backfill(Body):
@@ -131,6 +151,7 @@ class BatchCreate(Body):
     params_list: list[JsonObject] | None = Field(None, max_length=limits.MAX_BATCH_RUNS,
                                                      description="one run per parameter set")
     options: JsonObject = Field(default_factory=dict)
+    conf: SparkConfMap | None = conf_field("each run of the batch")
 
 
 class Claim(Body):
@@ -170,3 +191,6 @@ class Annotate(Body):
     spark_app_id: str | None = Field(None, max_length=200)
     spark_job_group: str | None = Field(None, max_length=200)
     executor: str | None = Field(None, max_length=40)
+    conf: dict[str, dict[str, str]] | None = Field(
+        None, max_length=1000, description="the effective Spark configuration the attempt runs with: "
+                                           "key -> {\"value\", \"source\"} (values Spark redacts, redacted)")

@@ -52,7 +52,7 @@ async def submit_run(body: RunCreate, services: ServicesDep,
         raise InvalidInput("give either `steps` (an ad-hoc pipeline) or `job` (a job's name), not both")
     submitted = await Submitter(services).submit_async(
         RunRequest(steps=body.steps, params=body.params, options=body.options, priority=body.priority,
-                   idempotency_key=idempotency_key or body.idempotency_key), job_name=body.job)
+                   conf=body.conf or {}, idempotency_key=idempotency_key or body.idempotency_key), job_name=body.job)
     return await created_response(services, submitted)
 
 
@@ -159,10 +159,12 @@ def submit_batch(body: BatchCreate, services: ServicesDep) -> dict[str, Any]:
     if body.count is not None:
         # N identical runs: validate once, queue N copies.
         batch_id, submitted = submitter.submit_batch(
-            [RunRequest(steps=body.steps, options=body.options)], job_name=body.job, copies=body.count)
+            [RunRequest(steps=body.steps, options=body.options, conf=body.conf or {})], job_name=body.job,
+            copies=body.count)
     else:
         batch_id, submitted = submitter.submit_batch(
-            [RunRequest(steps=body.steps, params=p, options=body.options) for p in body.params_list or []],
+            [RunRequest(steps=body.steps, params=p, options=body.options, conf=body.conf or {})
+             for p in body.params_list or []],
             job_name=body.job)
     return {"batch_id": batch_id, "run_ids": [s.run_id for s in submitted],
             "links": {"self": f"/api/v1/batches/{batch_id}"}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stoker.core import spark_conf
 from stoker.core.attempts import Claimed
 from stoker.core.secret_refs import Resolved
 from stoker.core.secrets import SECRET_OPTION_KEYS, redacted_view
@@ -27,6 +28,10 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "result": run["result"], "error": run["error"], "trigger": run["trigger"],
         "scheduled_for": iso(run["scheduled_for"]), "interval_start": iso(run["interval_start"]),
         "interval_end": iso(run["interval_end"]),
+        # Spark settings (docs/spark-conf.md): the run's own layers (job, run) as fixed at submit, and
+        # what its latest attempt ran with, every layer and where each key came from (None: not yet).
+        "conf": spark_conf.shown(run.get("conf")),
+        "effective_conf": _effective(run.get("effective_conf")),
         "links": {"self": f"/api/v1/runs/{run['id']}", "log": f"/api/v1/runs/{run['id']}/log",
                   "cancel": f"/api/v1/runs/{run['id']}/cancel"},
     }
@@ -37,8 +42,23 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _effective(conf: dict[str, dict[str, str]] | None) -> dict[str, dict[str, str]] | None:
+    if conf is None:
+        return None
+    return {k: {**v, "value": spark_conf.redact(k, v.get("value", ""))} for k, v in conf.items()}
+
+
+def conf_rows(run: dict[str, Any]) -> tuple[list[tuple[str, str, str]], bool]:
+    """A run's Spark settings as (key, value, layer) rows: what its latest attempt ran with, else
+    (False) its own layers as fixed at submit."""
+    effective = _effective(run.get("effective_conf"))
+    shown = effective if effective is not None else spark_conf.shown(run.get("conf"))
+    return [(k, v["value"], v["source"]) for k, v in shown.items()], effective is not None
+
+
 def job_view(job: dict[str, Any]) -> dict[str, Any]:
-    return {**job, "created_at": iso(job["created_at"]), "updated_at": iso(job["updated_at"]),
+    conf = {k: spark_conf.redact(k, v) for k, v in (job.get("conf") or {}).items()}
+    return {**job, "conf": conf, "created_at": iso(job["created_at"]), "updated_at": iso(job["updated_at"]),
             "links": {"self": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs"}}
 
 
@@ -53,6 +73,7 @@ def claimed_view(claimed: Claimed, resolved: Resolved) -> dict[str, Any]:
         "attempt_id": claimed.attempt_id, "run_id": claimed.run_id, "number": claimed.number,
         "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": resolved.steps,
         "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
+        "conf": claimed.conf,
         "lease_expires_at": iso(claimed.lease_expires_at), "redact": resolved.values,
         "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
                   "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},

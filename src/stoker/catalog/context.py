@@ -36,6 +36,9 @@ class RunContext:
     # Local paths that stand for data elsewhere (a staged S3 input), with that data's identity
     # (bucket, keys, ETags): the schema cache keys reads of them by it, not by the local path.
     sources: Mapping[str, Hashable] = field(default_factory=dict)
+    # The run's own runtime Spark settings (docs/spark-conf.md): set on its session over Stoker's
+    # input sizing, under the SQL guard's.
+    conf: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def logger(self) -> logging.Logger:
@@ -58,7 +61,7 @@ class PlanRun:
         if self._session is None:
             session = self.ctx.spark()
             cores = session.sparkContext.defaultParallelism if self.tuning.shuffle_partitions else 1
-            for key, value in {**SESSION_CONF, **self.tuning.session_conf(cores)}.items():
+            for key, value in {**self.tuning.session_conf(cores), **self.ctx.conf, **SESSION_CONF}.items():
                 session.conf.set(key, value)
             self._session = session
         return self._session

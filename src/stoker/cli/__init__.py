@@ -304,12 +304,14 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @click.option("--file", "steps_file", type=click.File(), help="a JSON file with the steps (or a run body)")
 @click.option("--job", default=None, help="run this job instead of ad-hoc steps")
 @click.option("--param", "params", multiple=True, help="NAME=VALUE for the job's {{placeholders}}")
+@click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE",
+              help="a Spark setting for this run, as spark-submit --conf takes it (repeatable; docs/spark-conf.md)")
 @click.option("--idempotency-key", default=None)
 @click.option("--wait", is_flag=True, help="follow the run and print its result")
 @API_URL
 @API_TOKEN
 def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
-           idempotency_key: str | None, wait: bool, url: str, token: str | None) -> None:
+           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, url: str, token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
     from stoker.cli.output import print_result, print_run_line
 
@@ -326,6 +328,8 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
         body["job"] = job
     if params:
         body["params"] = dict(_parse_param(p) for p in params)
+    if conf:
+        body["conf"] = {**(body.get("conf") or {}), **dict(_parse_conf(c) for c in conf)}
     if "steps" not in body and "job" not in body:
         raise click.UsageError("give STEPS_JSON, --file or --job")
     client = _client(url, token)
@@ -337,6 +341,14 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
     print_result(run)
     if run["state"] != "SUCCEEDED":
         sys.exit(1)
+
+
+def _parse_conf(raw: str) -> tuple[str, str]:
+    """KEY=VALUE as spark-submit --conf takes it: the value is a string, split at the first `=`."""
+    key, sep, value = raw.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{raw!r} is not KEY=VALUE", param_hint="--conf")
+    return key.strip(), value
 
 
 def _parse_param(raw: str) -> tuple[str, Any]:

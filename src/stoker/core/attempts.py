@@ -3,7 +3,7 @@ so executors depend on it without depending on the store."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -24,3 +24,5 @@ class Claimed:
     secrets: str | None
     timeout_seconds: float | None
     lease_expires_at: float
+    # The run's own Spark settings by layer ({"job": {...}, "run": {...}}; docs/spark-conf.md).
+    conf: dict[str, dict[str, str]] = field(default_factory=dict)

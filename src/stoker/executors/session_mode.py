@@ -15,8 +15,10 @@ from typing import Any
 
 from stoker.config import Settings
 from stoker.core.routing import SPARK_SESSION
+from stoker.core.spark_conf import effective
+from stoker.executors import conf as attempt_conf
 from stoker.executors.base import Execution, SparkTarget, s3a_conf, s3a_on_classpath
-from stoker.executors.spark_session import build_spark_session
+from stoker.executors.spark_session import FAST_DEFAULTS, build_spark_session
 from stoker.executors.staging import run_staged
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class SparkSessionExecutor:
 
         sc = base.sparkContext
         group = execution.job_group
+        own_conf = attempt_conf.runtime(execution)  # the run's settings, on its own session only
 
         def attempt_session() -> Any:
             session = base.newSession()
@@ -134,13 +137,15 @@ class SparkSessionExecutor:
             return session
 
         execution.log.info("session mode: Spark app %s on %s, job group %s", sc.applicationId, sc.master, group)
-        execution.annotate(spark_app_id=sc.applicationId, spark_job_group=group)
+        execution.annotate(spark_app_id=sc.applicationId, spark_job_group=group,
+                           conf=effective(attempt_conf.layers(execution, self.settings, FAST_DEFAULTS)))
         sc.setJobGroup(group, f"stoker run {execution.claimed.run_id} attempt {execution.claimed.number}",
                        interruptOnCancel=True)
         execution.control.on_cancel(lambda: sc.cancelJobGroup(group))
         ctx = RunContext(spark=attempt_session, roots=roots,
                          max_rows=self.settings.result_max_rows, max_bytes=self.settings.result_max_bytes,
-                         log=execution.log, cancelled=execution.control.cancelled, sources=sources or {})
+                         log=execution.log, cancelled=execution.control.cancelled, sources=sources or {},
+                         conf=own_conf)
         return self.catalog.execute(steps, ctx)
 
     def stop(self) -> None:

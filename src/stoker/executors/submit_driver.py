@@ -20,7 +20,8 @@ def main(spec_path: str, result_path: str) -> int:
     for key, value in s3a_conf(spec.get("s3")).items():
         spark.conf.set(key, value)
     roots = StorageRoots(Path(spec["storage_root"]), [Path(p) for p in spec["extra_roots"]])
-    ctx = RunContext(spark=lambda: spark, roots=roots, max_rows=spec["max_rows"], max_bytes=spec["max_bytes"])
+    ctx = RunContext(spark=lambda: spark, roots=roots, max_rows=spec["max_rows"], max_bytes=spec["max_bytes"],
+                     conf=spec.get("conf") or {})
     try:
         result = load_catalog().execute(spec["steps"], ctx)
         outcome = {"ok": True, "result": result}

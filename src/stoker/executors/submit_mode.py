@@ -17,6 +17,8 @@ import orjson
 from stoker.config import Settings
 from stoker.core.routing import SPARK_SUBMIT
 from stoker.core.secrets import write_private
+from stoker.core.spark_conf import effective, is_runtime
+from stoker.executors import conf as attempt_conf
 from stoker.executors.base import Execution
 from stoker.executors.spark_session import FAST_DEFAULTS, SHORT_LIVED_JVM
 from stoker.executors.staging import run_staged
@@ -50,10 +52,11 @@ class SparkSubmitExecutor:
 
     def command(self, execution: Execution, workdir: Path) -> list[str]:
         """spark-submit with its settings in a 0600 properties file (the listener token among them
-        never shows on a command line)."""
+        never shows on a command line). The run's own settings come over the server's and the
+        cluster's (docs/spark-conf.md); Stoker's listener and the app's name over everything."""
         target = execution.target
         conf = {**FAST_DEFAULTS, **SHORT_LIVED_JVM, **self.settings.spark_conf, **(target.conf if target else {}),
-                **self.listener(execution.claimed.job_name),
+                **attempt_conf.own(execution), **self.listener(execution.claimed.job_name),
                 "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
         properties = workdir / "spark.properties"
         write_private(properties, "".join(f"{k} {_escape(v)}\n" for k, v in conf.items()).encode())
@@ -82,7 +85,11 @@ class SparkSubmitExecutor:
                 "extra_roots": [str(r) for r in roots.extra_roots],
                 "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
                 "s3": s3,
+                # the run's runtime settings again, over the driver's input sizing (catalog/tuning.py)
+                "conf": {k: v for k, v in attempt_conf.own(execution).items() if is_runtime(k)},
             }))
+            execution.annotate(conf=effective(attempt_conf.layers(execution, self.settings,
+                                                                  {**FAST_DEFAULTS, **SHORT_LIVED_JVM})))
             # The driver's environment: Spark's own variables (a protocol with the child process).
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
                    "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),

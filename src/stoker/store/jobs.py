@@ -16,7 +16,7 @@ from stoker.store.tables import jobs
 ADHOC_JOB = "adhoc"
 
 POLICY_FIELDS = ("mode", "cluster", "max_concurrent_runs", "max_attempts", "backoff", "backoff_seconds",
-                 "timeout_seconds", "auto_retry", "description", "options", "notifications")
+                 "timeout_seconds", "auto_retry", "description", "options", "notifications", "conf")
 CLEARABLE = ("options", "notifications")  # an update may set these to None (removing them)
 
 
@@ -28,7 +28,7 @@ def job_to_dict(row: Any) -> dict[str, Any]:
         "backoff": row.backoff, "backoff_seconds": row.backoff_seconds,
         "timeout_seconds": row.timeout_seconds, "auto_retry": row.auto_retry,
         "running_count": row.running_count, "cluster": row.cluster,
-        "options": row.options or {}, "notifications": row.notifications,
+        "options": row.options or {}, "notifications": row.notifications, "conf": row.conf or {},
         "created_at": row.created_at, "updated_at": row.updated_at,
     }
 

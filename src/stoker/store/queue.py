@@ -119,7 +119,7 @@ class Queue:
                 .values(state=RunState.RUNNING.value, attempt_count=runs.c.attempt_count + 1,
                         started_at=sa.func.coalesce(runs.c.started_at, now))
                 .returning(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.steps,
-                           runs.c.params, runs.c.options, runs.c.secrets)
+                           runs.c.params, runs.c.options, runs.c.secrets, runs.c.conf)
             ).all()
             conn.execute(attempts.insert(), [
                 {"id": attempt_ids[r.id], "run_id": r.id, "number": r.attempt_count,
@@ -141,17 +141,25 @@ class Queue:
                 job_name=job_rows[r.job_id].name, mode=job_rows[r.job_id].mode, lane=r.lane,
                 steps=r.steps, params=r.params, options=r.options, secrets=r.secrets,
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
+                conf=r.conf or {},
             ) for r in rows),
             key=lambda c: order[c.run_id],
         )
 
-    def annotate(self, attempt_id: str, **fields: str | None) -> None:
-        """Record what an active attempt runs on (its Spark app, its job group)."""
+    def annotate(self, attempt_id: str, **fields: Any) -> None:
+        """Record what an active attempt runs on (its Spark app, its job group) and the Spark
+        configuration it runs with (`conf`: key -> {"value", "source"}, on its run)."""
         allowed = {k: v for k, v in fields.items() if k in ("spark_app_id", "spark_job_group", "executor")}
-        if allowed:
+        conf = fields.get("conf")
+        if allowed or conf is not None:
             with self.db.write() as conn:
-                conn.execute(attempts.update().where(attempts.c.id == attempt_id, attempts.c.outcome.is_(None))
-                             .values(**allowed))
+                if allowed:
+                    conn.execute(attempts.update().where(attempts.c.id == attempt_id,
+                                                         attempts.c.outcome.is_(None)).values(**allowed))
+                if conf is not None:
+                    active = (sa.select(attempts.c.run_id)
+                              .where(attempts.c.id == attempt_id, attempts.c.outcome.is_(None)).scalar_subquery())
+                    conn.execute(runs.update().where(runs.c.id == active).values(effective_conf=conf))
 
     # -- heartbeat ------------------------------------------------------------------------
     def heartbeat(self, attempt_ids: Sequence[str], *,

@@ -39,6 +39,8 @@ class NewRun:
     scheduled_for: float | None = None  # a tick's run: the tick, and its data interval
     interval_start: float | None = None
     interval_end: float | None = None
+    # Its Spark settings (docs/spark-conf.md), checked: {"job": {...}, "run": {...}}; None: none.
+    conf: dict[str, dict[str, str]] | None = None
 
 
 @dataclass
@@ -141,6 +143,7 @@ class RunStore:
             "available_at": PARKED_AT if new.waiting_for else now, "queued_at": now,
             "error": new.waiting_for, "trigger": new.trigger, "scheduled_for": new.scheduled_for,
             "interval_start": new.interval_start, "interval_end": new.interval_end,
+            "conf": new.conf or None,
         }
 
     # -- read -----------------------------------------------------------------------------
@@ -411,6 +414,7 @@ def _run_to_dict(row: Any) -> dict[str, Any]:
         "cancel_requested": row.cancel_requested, "result": row.result, "error": row.error,
         "trigger": row.trigger, "scheduled_for": row.scheduled_for,
         "interval_start": row.interval_start, "interval_end": row.interval_end,
+        "conf": row.conf or {}, "effective_conf": row.effective_conf,
     }
 
 
@@ -418,7 +422,7 @@ def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
     """What `get` returns for a run just inserted with `values`: built from what was written, not
     read back (its seq, assigned by the database, aside: the API never shows it)."""
     unset = {"seq": None, "started_at": None, "finished_at": None, "cancel_requested": False,
-             "result": None, "error": None}
+             "result": None, "error": None, "effective_conf": None}
     return {**_run_to_dict(SimpleNamespace(**{**unset, **values}, job_name=job_name)), "attempts": []}
 
 

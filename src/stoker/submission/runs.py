@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stoker.catalog.s3paths import has_credentials, options_problem
-from stoker.core import container_spec
+from stoker.core import container_spec, spark_conf
 from stoker.core import notifications as notify
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.core.secret_refs import check_option_refs, check_refs, is_whole_ref, references
@@ -32,6 +32,7 @@ class RunRequest:
     idempotency_key: str | None = None
     priority: int = 0
     container: dict[str, Any] = field(default_factory=dict)  # a container job's run overrides
+    conf: dict[str, Any] = field(default_factory=dict)  # the run's Spark settings (docs/spark-conf.md)
 
 
 def substitute_params(steps: Any, params: dict[str, Any]) -> Any:
@@ -90,6 +91,7 @@ class Submitter:
             return self.prepare_container(request, job)
         if request.container:
             raise InvalidInput("container settings apply to container jobs only")
+        conf = self.conf_layers(request, job)
         if job is not None and job["kind"] != "pipeline":
             raise InvalidInput(f"job {job['name']!r} is a {job['kind']} job; only pipeline jobs run here")
         steps = request.steps
@@ -109,8 +111,23 @@ class Submitter:
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
             idempotency_key=request.idempotency_key, lane=self.services.catalog.route(steps).lane,
-            priority=request.priority, waiting_for=waiting_for,
+            priority=request.priority, waiting_for=waiting_for, conf=conf,
         )
+
+    def conf_layers(self, request: RunRequest, job: dict[str, Any] | None) -> dict[str, dict[str, str]] | None:
+        """The run's own Spark layers (its job's, its own), checked now against this server's rules
+        (the job's again: the rules may have narrowed since it was saved); settings a warm session
+        cannot change are refused here when the run will get one."""
+        rules = self.services.settings.conf_rules
+        layers = {"job": spark_conf.check(job.get("conf"), rules, where=f"job {job['name']!r} conf")
+                  if job is not None else {},
+                  "run": spark_conf.check(request.conf, rules)}
+        layers = {name: conf for name, conf in layers.items() if conf}
+        if not layers:
+            return None
+        spark_conf.require_runtime(layers, job["mode"] if job is not None else "session",
+                                   what=f"a run of job {job['name']!r}" if job is not None else "an ad-hoc run")
+        return layers
 
     @staticmethod
     def options_of(request: RunRequest, job: dict[str, Any] | None) -> dict[str, Any]:
@@ -165,6 +182,9 @@ class Submitter:
                            f"{job['spec'].get('image')!r} is {status}{why}", status=status)
         if request.steps is not None:
             raise InvalidInput(f"job {job['name']!r} is a container job: it takes no steps")
+        if request.conf:
+            raise InvalidInput(f"job {job['name']!r} is a container job: Spark settings (conf) apply to "
+                               "pipelines")
         spec = container_spec.merge(job["spec"], request.container)
         spec["command"] = container_spec.parse_command(spec.get("command"))
         spec.update(substitute_params({"command": spec["command"], "env": spec.get("env")}, request.params))

@@ -26,7 +26,7 @@ from stoker.api.deps import (
     stream_hub_of,
 )
 from stoker.api.stream import stream_events
-from stoker.api.views import run_view
+from stoker.api.views import conf_rows, run_view
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
@@ -96,7 +96,9 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
         log_number, log_text = runs.attempt_log(run_id)
     spark_apps = events.apps_of(
         sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
+    conf, conf_effective = conf_rows(run)
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
+                  conf=conf, conf_effective=conf_effective,
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
                   result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,

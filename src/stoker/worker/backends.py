@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from stoker.core.attempts import Claimed
 from stoker.core.secret_refs import Resolved
@@ -31,8 +31,9 @@ class LeaseBackend(Protocol):
     def finish_many(self, endings: Sequence[Ending]) -> dict[str, str]:
         """Report several ends at once; fenced ones are missing from the answer."""
 
-    def annotate(self, attempt_id: str, **fields: str | None) -> None:
-        """Record what an attempt runs on (its Spark app, job group, executor)."""
+    def annotate(self, attempt_id: str, **fields: Any) -> None:
+        """Record what an attempt runs on (its Spark app, job group, executor) and its effective
+        Spark configuration (`conf`)."""
 
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
         """Which of these runs someone asked to cancel."""
@@ -71,7 +72,7 @@ class DatabaseBackend:
     def finish_many(self, endings: Sequence[Ending]) -> dict[str, str]:
         return self.services.queue.finish_many(endings)
 
-    def annotate(self, attempt_id: str, **fields: str | None) -> None:
+    def annotate(self, attempt_id: str, **fields: Any) -> None:
         self.services.queue.annotate(attempt_id, **fields)
 
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:

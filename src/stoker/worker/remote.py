@@ -98,8 +98,8 @@ class HttpBackend:
                 self._forget(ending.attempt_id)
         return states
 
-    def annotate(self, attempt_id: str, **fields: str | None) -> None:
-        known = {k: v for k, v in fields.items() if k in ("spark_app_id", "spark_job_group", "executor")}
+    def annotate(self, attempt_id: str, **fields: Any) -> None:
+        known = {k: v for k, v in fields.items() if k in ("spark_app_id", "spark_job_group", "executor", "conf")}
         if known:
             self._client.post(f"/api/v1/attempts/{attempt_id}/annotate", json=known).raise_for_status()
 
@@ -157,7 +157,7 @@ class HttpBackend:
             job_id="", job_name=view["job"], mode=view["mode"],
             lane=view["lane"], steps=view["steps"], params=view.get("params") or {}, options=options,
             secrets=None, timeout_seconds=view.get("timeout_seconds"),
-            lease_expires_at=_epoch(view["lease_expires_at"]))
+            lease_expires_at=_epoch(view["lease_expires_at"]), conf=view.get("conf") or {})
 
     def target_of(self, claimed: Claimed) -> SparkTarget | None:
         """The Spark master of a run on a cluster, from the cluster record the server sent with the

@@ -47,6 +47,8 @@ jobs = sa.Table(
     sa.Column("options", sa.JSON),
     # Who hears how its runs end (docs/notifications.md): {"on": [...], "destinations": [...], ...}.
     sa.Column("notifications", sa.JSON),
+    # Its Spark settings (docs/spark-conf.md), checked when set: key -> value as Spark writes it.
+    sa.Column("conf", sa.JSON),
     # The concurrency semaphore: changed only in the transactions that start or end an attempt,
     # with the job row locked, so it always equals the number of RUNNING runs of the job.
     sa.Column("running_count", sa.Integer, nullable=False, server_default="0"),
@@ -88,6 +90,10 @@ runs = sa.Table(
     sa.Column("scheduled_for", sa.Float),
     sa.Column("interval_start", sa.Float),
     sa.Column("interval_end", sa.Float),
+    # Spark settings (docs/spark-conf.md): the run's own layers, fixed at submit ({"job": {...},
+    # "run": {...}}), and what its latest attempt ran with (key -> {"value", "source"}, redacted).
+    sa.Column("conf", sa.JSON),
+    sa.Column("effective_conf", sa.JSON),
     sa.UniqueConstraint("job_id", "idempotency_key", name="uq_runs_job_idempotency_key"),
     sa.CheckConstraint(
         "state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')", name="ck_runs_state"
