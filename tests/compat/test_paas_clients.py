@@ -178,4 +178,8 @@ def test_unknown_paths_and_methods_answer_the_originals_error_body(paas):
     r = paas.patch(f"{P}/products/spark-standalone/4.3/template")
     assert r.status_code == 405 and r.json()["error"] == "method not supported"
     assert set(r.headers["allow"].split(", ")) == {"GET", "PUT"}
+    # A path two templates match names the methods of its own, the most literal one: a cluster's
+    # repair is POST only, though `clusters/{user}/{product}` (GET) matches it too.
+    r = paas.options(f"{P}/clusters/abc/repair")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
     assert paas.get("/api/v1/no-such-route").json() == {"detail": "Not Found"}  # the native API keeps its own

@@ -87,7 +87,8 @@ def test_log_lines_carry_the_request_id_and_json_format_is_one_object_per_line(t
 import logging
 from asgi_correlation_id import correlation_id
 from stoker.cli import _setup_logging
-_setup_logging()
+from stoker.config import Settings
+_setup_logging(Settings())
 token = correlation_id.set("req-123")
 logging.getLogger("stoker.test").info("hello %s", "there")
 """

@@ -289,12 +289,20 @@ def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, r
 # Last: any other path under the base answers in the original's error body, 405 when the path is
 # one of the routes above with another method (the original's 404 and 405 handlers). Like every
 # route but /healthz it needs a token (read): an unknown path tells nothing to a stranger.
+def _literal_segments(template: str) -> int:
+    return sum(1 for part in template.split("/") if part and "{" not in part)
+
+
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
                   include_in_schema=False, response_model=None, dependencies=[Depends(require("read"))])
 def unknown(rest: str, request: Request) -> JSONResponse:
     path = f"{BASE}/{rest}"
-    allowed = sorted({m for route in router.routes if isinstance(route, APIRoute) and route.endpoint is not unknown
-                      and route.path_regex.match(path) for m in (route.methods or ())})
+    matching = [route for route in router.routes if isinstance(route, APIRoute) and route.endpoint is not unknown
+                and route.path_regex.match(path)]
+    # The path's own resource is the most literal template that matches it: `clusters/{id}/repair`,
+    # not `clusters/{user}/{product}` (which matches the same path with product "repair").
+    best = max((_literal_segments(route.path) for route in matching), default=0)
+    allowed = sorted({m for route in matching if _literal_segments(route.path) == best for m in (route.methods or ())})
     if allowed:
         return error_body(405, "the method is not supported", {"Allow": ", ".join(allowed)})
     return error_body(404, "invalid resource URI")
