@@ -84,7 +84,8 @@ def preview_file(path: PathParam, store: FileStoreDep,
                    header=header).as_dict()
 
 
-@router.api_route("/files/{path:path}/preview", methods=["PUT", "DELETE", "POST", "PATCH"], include_in_schema=False,
+@router.api_route("/files/{path:path}/preview", methods=["PUT", "DELETE", "POST", "PATCH", "OPTIONS"],
+                  include_in_schema=False,
                   dependencies=[Depends(require("read"))])
 async def preview_is_read_only(path: PathParam) -> JSONResponse:
     """`…/preview` is the preview of `…`, read-only: another method there is 405, never a write of a
