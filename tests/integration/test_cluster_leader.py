@@ -70,6 +70,9 @@ def shared_url(request, tmp_path):
     return request.getfixturevalue("fresh_postgres_url")
 
 
+SHARED_KEY = "q8kNkqYv3lDq0m3z2tJg8n7X1Zr5b9cW4eYhU6aPoTs="
+
+
 @contextlib.contextmanager
 def replica(tmp_path, name, url):
     """One `stoker serve` as the tests build it: its services, app and background duties."""
@@ -77,7 +80,9 @@ def replica(tmp_path, name, url):
 
     from stoker.app import Background, create_app
 
-    services = make_services(tmp_path / name, database_url=url)
+    # Replicas of one deployment share the master key (docs/secrets.md): each checks at start that
+    # its key ring opens the database's secrets.
+    services = make_services(tmp_path / name, database_url=url, secret_key=SHARED_KEY)
     background = Background(services, embedded_worker=False)
     calls = []
     schedule = services.clusters.schedule
