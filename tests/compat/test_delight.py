@@ -152,16 +152,17 @@ def test_bad_bodies_are_refused_saying_what_is_wrong(client):
     assert read(client, "/api/v1/spark/jobs").json()["jobs"] == []  # nothing was stored
 
 
-def test_back_pressure_is_a_503_the_agent_retries_never_a_429(client, monkeypatch):
+def test_back_pressure_is_a_503_the_agent_retries_never_a_429(client):
     from stoker.compat import delight
 
     body = bulk_body([APP_START], 1, 1, 1000)
-    monkeypatch.setattr(delight, "MAX_IN_FLIGHT", 0)  # every slot taken
+    slots = delight.in_flight(client.app)
+    slots.count = slots.limit  # every slot taken
     r = post(client, "bulk", body)
     # 429 would make the agent stop collecting for good (Network.sendRequest): a 503 makes it keep
     # the payload and retry with its back-off.
     assert r.status_code == 503 and r.headers["retry-after"] == "2" and "retry" in r.json()["message"]
-    monkeypatch.setattr(delight, "MAX_IN_FLIGHT", 8)
+    slots.count = 0
     assert post(client, "bulk", body).json() == {"status": "stored", "events": 1}  # the retry
 
 

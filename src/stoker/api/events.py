@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from stoker.api.auth import require
+from stoker.api.body_limit import read_capped
 from stoker.api.deps import EventStoreDep, PayloadCheckerDep
 from stoker.events.body import BodyLimits
-from stoker.events.ingest_errors import MalformedBody, PayloadTooLarge
 from stoker.events.store import duration_view, summary_view
 from stoker.store.tokens import Principal
 
@@ -117,29 +116,12 @@ def _limits(request: Request) -> BodyLimits:
     return getattr(request.app.state, "event_body_limits", None) or BodyLimits()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for part in request.stream():
-            size += len(part)
-            if size > limit:
-                raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-            parts.append(part)
-    except ClientDisconnect:
-        raise MalformedBody("the client disconnected before sending the whole body") from None
-    return b"".join(parts)
-
-
 @router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,
              summary="Store a payload of Spark listener events (the listener posts here)")
 async def collect(request: Request, store: EventStoreDep, checker: PayloadCheckerDep,
                   _: Principal = Depends(require("ingest"))) -> Response:
     limits = _limits(request)
-    body = await _read_body(request, limits.max_compressed_bytes)
+    body = await read_capped(request, limits.max_compressed_bytes)
     # Checking is CPU work, done in helper processes (checking.py); storing is database work, in a
     # thread: neither on the event loop.
     payload = await checker.check(body, limits)

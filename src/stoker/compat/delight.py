@@ -25,20 +25,21 @@ events past those stored.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 
 from stoker.api.auth import require
+from stoker.api.body_limit import read_capped
 from stoker.compat.sate import SateRoute
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.events.intake import body_limits, gunzip_capped, ingest, last_chunk
@@ -51,8 +52,6 @@ _UUID_TAIL = re.compile(r"^(?P<name>.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 MAX_APP_ID = 200  # the collector's limit on job_name and run_id
 # Bulks decoded and stored at once by this process; past it a bulk is answered 503 at once.
 MAX_IN_FLIGHT = 8
-_in_flight = 0
-_lock = asyncio.Lock()
 
 
 class Malformed(StokerError):
@@ -63,10 +62,6 @@ class Busy(StokerError):
     status_code = 503
 
 
-class _TooLarge(StokerError):
-    status_code = 413
-
-
 def names(dm_app_id: str) -> tuple[str, str]:
     """(job_name, run_id) of a dmAppId: `<sanitized app name>-<uuid>` → (the name, the dmAppId)."""
     found = _UUID_TAIL.match(dm_app_id)
@@ -74,19 +69,7 @@ def names(dm_app_id: str) -> tuple[str, str]:
 
 
 async def _body(request: Request, limit: int) -> dict[str, Any]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    parts, size = [], 0
-    try:
-        async for part in request.stream():
-            size += len(part)
-            if size > limit:
-                raise _TooLarge(f"body exceeds the limit of {limit} bytes")
-            parts.append(part)
-    except ClientDisconnect:
-        raise Malformed("the client disconnected before sending the whole body") from None
-    raw = b"".join(parts)
+    raw = await read_capped(request, limit)
     try:  # the agent's StringEntity is ISO-8859-1; UTF-8 is what JSON clients send
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -133,21 +116,33 @@ def _payload(job_name: str, run_id: str, sent_at: int, payload_counter: int, mes
                        "messages": messages}, ensure_ascii=False).encode()
 
 
-class _Slot:
-    """One of MAX_IN_FLIGHT bulks in progress, or Busy (503) at once: the agent keeps the bulk
-    and retries with its back-off, so a slow store slows the agent instead of piling up requests."""
+class InFlight:
+    """Bulks in progress in one app, at most MAX_IN_FLIGHT; one more is Busy (503) at once: the
+    agent keeps the bulk and retries with its back-off, so a slow store slows the agent instead of
+    piling up requests. Held on the app, not the module (two apps in one process count apart); no
+    lock: the check and the count run on the event loop with no await between them."""
 
-    async def __aenter__(self) -> None:
-        global _in_flight
-        async with _lock:
-            if _in_flight >= MAX_IN_FLIGHT:
-                raise Busy("the collector is busy: keep the events and retry shortly")
-            _in_flight += 1
+    def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
+        self.limit = limit
+        self.count = 0
 
-    async def __aexit__(self, *exc: object) -> None:
-        global _in_flight
-        async with _lock:
-            _in_flight -= 1
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.count >= self.limit:
+            raise Busy("the collector is busy: keep the events and retry shortly")
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+
+def in_flight(app: Any) -> InFlight:
+    """The app's count of bulks in progress (made on first use, on the event loop's thread: no race)."""
+    found: InFlight | None = getattr(app.state, "delight_in_flight", None)
+    if found is None:
+        found = app.state.delight_in_flight = InFlight()
+    return found
 
 
 def _busy_answer(exc: Busy) -> JSONResponse:
@@ -158,7 +153,7 @@ def _busy_answer(exc: Busy) -> JSONResponse:
              response_model=None)
 async def bulk(request: Request, _: Any = Depends(require("ingest"))) -> JSONResponse:
     try:
-        async with _Slot():
+        with in_flight(request.app).slot():
             return await _bulk(request)
     except Busy as exc:
         return _busy_answer(exc)
