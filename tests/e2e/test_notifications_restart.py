@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness import Server, wait_terminal
-from notify_receivers import HttpReceiver, SmtpReceiver, wait_for
+from harness import Server, wait_for, wait_terminal
+from notify_receivers import HttpReceiver, SmtpReceiver
 
 pytestmark = pytest.mark.e2e
 

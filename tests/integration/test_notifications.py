@@ -9,7 +9,8 @@ import pytest
 from test_sinks_support import LiveServer
 
 from conftest import wait_for_state
-from notify_receivers import HttpReceiver, SmtpReceiver, free_port, wait_for
+from harness import free_port, wait_for
+from notify_receivers import HttpReceiver, SmtpReceiver
 from stoker.sinks.webhooks import verify
 
 SIGNING_KEY = "sign-key-0123456789abcdef"
