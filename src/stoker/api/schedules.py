@@ -44,7 +44,7 @@ def backfill(job: str, body: Backfill, jobs: JobStoreDep, schedules: ScheduleSer
     lists the ticks."""
     found = jobs.get(job)
     record = schedules.require(found)
-    zone = schedules.parse(record.spec, found["name"]).zone
+    zone = schedules.stored(record).zone
     return schedules.backfill(found, _time(body.start, "start", zone), _time(body.end, "end", zone),
                               dry_run=body.dry_run)
 

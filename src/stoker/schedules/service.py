@@ -13,8 +13,9 @@ from typing import Any
 
 from stoker.core import schedules as cron
 from stoker.core.errors import InvalidInput, StokerError
+from stoker.core.times import iso
 from stoker.services import Services
-from stoker.store.schedules import Firing, PlannedTick, ScheduleRecord, ScheduleStore
+from stoker.store.schedules import Firing, PlannedTick, ScheduleRecord, ScheduleStore, TickRecord
 from stoker.submission.runs import RunRequest, Submitter
 
 log = logging.getLogger(__name__)
@@ -30,17 +31,14 @@ def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment is not None else None
-
-
 def tick_params(schedule: cron.Schedule, tick: datetime, start: datetime) -> dict[str, Any]:
     """What a tick's run knows of it, for its steps' placeholders: `{{ scheduled_for }}` and the
     data interval (from the tick before, `start`, to this one) in UTC, and the dates in the
     schedule's zone (`{{ scheduled_date }}`, `{{ interval_start_date }}`: "yesterday's partition"
     needs no code)."""
     zone = schedule.zone
-    return {"scheduled_for": iso(tick), "interval_start": iso(start), "interval_end": iso(tick),
+    return {"scheduled_for": iso(tick.timestamp()), "interval_start": iso(start.timestamp()),
+            "interval_end": iso(tick.timestamp()),
             "scheduled_date": tick.astimezone(zone).date().isoformat(),
             "interval_start_date": start.astimezone(zone).date().isoformat()}
 
@@ -72,30 +70,35 @@ class ScheduleService:
         self.store.put(job["id"], schedule.to_dict(), paused=schedule.paused,
                        next_at=nxt.timestamp() if nxt else None)
 
+    def stored(self, record: ScheduleRecord) -> cron.Schedule:
+        """A schedule as the store keeps it (checked in full when it was set)."""
+        return self.parse({**record.spec, "paused": record.paused}, record.job, stored=True)
+
+    def describe(self, record: ScheduleRecord) -> str:
+        """The schedule in words (a list of jobs shows no more)."""
+        return cron.describe(self.stored(record))
+
     def view(self, record: ScheduleRecord, *, ticks: int = 10) -> dict[str, Any]:
         """The schedule as a job shows it: as written, in words, its next five ticks, its last ones."""
-        schedule = self.parse({**record.spec, "paused": record.paused}, record.job)
-        now = _at(self.clock())
-        upcoming = [] if record.paused else cron.next_ticks(schedule, now, 5)
+        schedule = self.stored(record)
+        upcoming = [] if record.paused else cron.next_ticks(schedule, _at(self.clock()), 5)
+        last = self.store.ticks(record.job_id, ticks) if ticks else []
         return {**schedule.to_dict(), "description": cron.describe(schedule),
-                "next": [iso(t) for t in upcoming],
-                "last_ticks": [self.tick_view(t) for t in self.store.ticks(record.job_id, ticks)]}
+                "next": [iso(t.timestamp()) for t in upcoming],
+                "last_ticks": [self.tick_view(t) for t in last]}
 
     @staticmethod
-    def tick_view(tick: Any) -> dict[str, Any]:
-        return {"tick": iso(_at(tick.tick_at)), "trigger": tick.trigger, "outcome": tick.outcome,
-                "run_id": tick.run_id, "run_state": tick.run_state,
-                "until": iso(_at(tick.until_at)) if tick.until_at is not None else None,
-                "missed": tick.missed_count,
-                "reason": tick.reason, "fired_at": iso(_at(tick.fired_at)),
+    def tick_view(tick: TickRecord) -> dict[str, Any]:
+        return {"tick": iso(tick.tick_at), "trigger": tick.trigger, "outcome": tick.outcome,
+                "run_id": tick.run_id, "run_state": tick.run_state, "until": iso(tick.until_at),
+                "missed": tick.missed_count, "reason": tick.reason, "fired_at": iso(tick.fired_at),
                 "links": {"run": f"/api/v1/runs/{tick.run_id}"} if tick.run_id else {}}
 
     def pause(self, job: dict[str, Any], paused: bool) -> ScheduleRecord:
         record = self.require(job)
         nxt = None
         if not paused:
-            schedule = self.parse(record.spec, job["name"])
-            tick = cron.next_tick(schedule, _at(self.clock()))
+            tick = cron.next_tick(self.stored(record), _at(self.clock()))
             nxt = tick.timestamp() if tick else None
         self.store.set_paused(job["id"], paused, nxt)
         return self.require(job)
@@ -113,16 +116,16 @@ class ScheduleService:
         if end < start:
             raise InvalidInput("backfill: `end` is before `start`")
         record = self.require(job)
-        schedule = self.parse(record.spec, job["name"])
+        schedule = self.stored(record)
         ticks = cron.ticks_in(schedule, start.astimezone(UTC), end.astimezone(UTC), MAX_BACKFILL)
         if dry_run:
-            return {"dry_run": True, "ticks": [{"tick": iso(t)} for t in ticks]}
+            return {"dry_run": True, "ticks": [{"tick": iso(t.timestamp())} for t in ticks]}
         planned = [self._plan(job, schedule, tick, "backfill") for tick in ticks]
         refused = [p for p in planned if p.run is None]
         if refused:  # a backfill is asked by a person: refuse it whole, saying why, before queuing any
-            raise InvalidInput(f"backfill: the tick {iso(_at(refused[0].tick_at))} cannot run: {refused[0].reason}")
+            raise InvalidInput(f"backfill: the tick {iso(refused[0].tick_at)} cannot run: {refused[0].reason}")
         outcomes = self.store.backfill(job["id"], planned)
-        return {"dry_run": False, "ticks": [{"tick": iso(_at(t)), "outcome": o, "run_id": r,
+        return {"dry_run": False, "ticks": [{"tick": iso(t), "outcome": o, "run_id": r,
                                              "links": {"run": f"/api/v1/runs/{r}"} if r else {}}
                                             for t, o, r in outcomes]}
 
@@ -147,7 +150,7 @@ class ScheduleService:
         if job is None:
             return None
         try:
-            schedule = self.parse(record.spec, record.job, stored=True)
+            schedule = self.stored(record)
         except StokerError as exc:  # a schedule valid when set that no longer parses: say so, stop it
             log.error("schedule of job %s no longer parses (%s): it is stopped", record.job, exc)
             return Firing(record.job_id, record.next_at, "skip", [], None, now.timestamp())

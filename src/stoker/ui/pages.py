@@ -152,7 +152,7 @@ def jobs_page(request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep
               session: UiSession = Depends(current_session)) -> HTMLResponse:
     found = jobs.list()
     scheduled = schedules.store.get_many([j["id"] for j in found])
-    words = {job_id: schedules.view(record, ticks=0)["description"] for job_id, record in scheduled.items()}
+    words = {job_id: schedules.describe(record) for job_id, record in scheduled.items()}
     return render(request, "jobs.html", session, jobs=found, schedules=words)
 
 
