@@ -131,6 +131,12 @@ def test_overlap_skip_never_runs_two_at_once(api):
     api.post("/api/v1/jobs/slow-skip/schedule/pause")
     skipped = [t for t in ticks(api, "slow-skip") if t["outcome"] == "skipped"]
     assert "overlap: skip" in skipped[0]["reason"] and skipped[0]["run_id"] is None
+    from stoker.store.outbox import head, read_events
+
+    db = api.app.state.services.db
+    job_id = api.get("/api/v1/jobs/slow-skip").json()["id"]
+    events = [e for e in read_events(db, 0, head(db), limit=1000, job_ids=[job_id]) if e.event == "schedule.skipped"]
+    assert len(events) == len(skipped) and "overlap: skip" in events[0].payload["reason"]
     runs = [wait_for_state(api, r["id"]) for r in runs_of(api, "slow-skip")]
     spans = sorted((r["started_at"], r["finished_at"]) for r in runs)
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))  # one at a time
@@ -223,6 +229,11 @@ def test_catch_up_after_downtime(clocked, catchup, runs, missed):
     from stoker.store.metrics import snapshot
 
     assert snapshot(services.db).missed_ticks.get(f"hourly-{catchup}", 0) == 4 - runs
+    from stoker.store.outbox import head, read_events
+
+    events = [e for e in read_events(services.db, 0, head(services.db), limit=100, job_ids=[job["id"]])
+              if e.event.startswith("schedule.")]
+    assert [(e.event, e.payload["missed"]) for e in events] == ([("schedule.missed", 4 - runs)] if missed else [])
     assert service.fire_due() == 0  # nothing is owed twice
     clock.at(datetime(2026, 12, 1, 5, 0, 0, tzinfo=UTC))
     assert service.fire_due() == 1  # and the schedule goes on
