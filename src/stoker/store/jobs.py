@@ -124,7 +124,7 @@ class JobStore:
         now = time.time()
         values = {"id": str(uuid.uuid4()), "name": name, "kind": kind, "spec": spec or {},
                   "created_at": now, "updated_at": now, **policy}
-        conn.execute(insert_unless_exists(conn, jobs, values, ["name"]))
+        conn.execute(insert_unless_exists(conn, jobs, values, ["team_id", "name"]))
         return conn.execute(sa.select(jobs).where(jobs.c.name == name)).one()
 
     @staticmethod

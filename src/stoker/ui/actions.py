@@ -66,6 +66,7 @@ def sign_in(request: Request, tokens: TokenStoreDep, token: str = Form(""), next
     if principal is None:
         return render(request, "sign_in.html", None, status_code=401, next=_safe_next(next),
                       message="That token is unknown or revoked.")
+    request.state.principal = principal  # the audit log names who signed in
     session_id, session = session_store(request).open(principal)
     response = see_other(_safe_next(next))
     response.set_cookie(COOKIE, session_id, max_age=int(session.expires_at - session_store(request).clock()),

@@ -13,6 +13,8 @@ from urllib.parse import quote
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from stoker.api.auth import refuse_unless_allowed
+from stoker.core.teams import NEEDS
 from stoker.store.ui_sessions import UiSession, UiSessionStore
 
 COOKIE = "stoker_session"
@@ -42,13 +44,13 @@ async def current_session(request: Request) -> UiSession:
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(quote(target, safe="/?=&"))
+    request.state.principal = session.principal  # for the audit log (api/audit.py)
     return session
 
 
-def authorize(session: UiSession, scope: str, csrf_token: str | None) -> None:
-    """Refuse (403) an action without the session's CSRF token or without the scope it needs."""
+def authorize(session: UiSession, need: str, csrf_token: str | None) -> None:
+    """Refuse (403) an action without the session's CSRF token, or without the scope and team role
+    it needs (`need`: a name of core/teams.py NEEDS, as the same API call declares it)."""
     if not csrf_token or not hmac.compare_digest(csrf_token, session.csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
-    if not session.principal.allows(scope):
-        raise HTTPException(403, f"this token lacks the '{scope}' scope "
-                                 f"(it has: {', '.join(sorted(session.principal.scopes))})")
+    refuse_unless_allowed(session.principal, NEEDS[need])

@@ -11,7 +11,8 @@ the claim and reap queries.
 - `sate`: Sate's processing requests and executions;
 - `containers`: the image of each container job;
 - `schedules`: jobs' schedules and the ticks they fired, skipped or missed.
-- `secrets`: named secrets, and the deliveries of job notifications.
+- `secrets`: named secrets, and the deliveries of job notifications;
+- `teams`: teams, their members' roles, and the audit log (every resource table has a `team_id`).
 
 Importing this package defines them all: `metadata` always holds every table.
 """
@@ -40,10 +41,35 @@ from stoker.store.tables.sate import sate_executions, sate_requests
 from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
 from stoker.store.tables.sinks import sink_cursors, webhooks
+from stoker.store.tables.teams import audit_log, memberships, teams
 
 __all__ = [
-    "attempts", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
-    "jobs", "leases", "metadata", "notification_deliveries", "outbox", "products", "runs",
-    "sate_executions", "sate_requests", "schedule_ticks", "schedules", "secrets", "settings_kv", "sink_cursors",
-    "spark_apps", "spark_event_chunks", "tokens", "ui_sessions", "webhooks",
+    "attempts",
+    "audit_log",
+    "cluster_history",
+    "cluster_nodes",
+    "clusters",
+    "container_images",
+    "dead_letters",
+    "jobs",
+    "leases",
+    "memberships",
+    "metadata",
+    "notification_deliveries",
+    "outbox",
+    "products",
+    "runs",
+    "sate_executions",
+    "sate_requests",
+    "schedule_ticks",
+    "schedules",
+    "secrets",
+    "settings_kv",
+    "sink_cursors",
+    "spark_apps",
+    "spark_event_chunks",
+    "teams",
+    "tokens",
+    "ui_sessions",
+    "webhooks",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables.core import metadata
+from stoker.store.tables.core import metadata, team_id
 
 secrets = sa.Table(
     "secrets",
@@ -26,6 +26,7 @@ secrets = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
+    team_id(),
     sa.CheckConstraint("kind IN ('s3', 'env', 'generic')", name="ck_secrets_kind"),
 )
 
