@@ -41,7 +41,7 @@ def get_product(name: str, version: str, service: ClusterServiceDep) -> dict[str
 @router.post("/products/{name}/{version}/clusters", status_code=202,
              summary="Launch a cluster of a product with options (e.g. {\"size\": 2})", response_model=None)
 def launch(name: str, version: str, service: ClusterServiceDep, body: Any = Body(default=None),
-           principal: Principal = Depends(require("submit"))) -> JSONResponse:
+           principal: Principal = Depends(require("edit"))) -> JSONResponse:
     cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
     view = full_view(service, cluster["id"], BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
@@ -83,14 +83,14 @@ def cluster_nodes(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]
 
 
 @router.delete("/clusters/{cluster_id}", summary="Destroy a cluster: stop every node, then `destroyed`",
-               dependencies=[Depends(require("submit"))])
+               dependencies=[Depends(require("edit"))])
 def destroy(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
     service.destroy(cluster_id)
     return full_view(service, cluster_id, BASE)
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202,
-             summary="Restart the dead nodes of a degraded cluster", dependencies=[Depends(require("submit"))])
+             summary="Restart the dead nodes of a degraded cluster", dependencies=[Depends(require("edit"))])
 def repair(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
     service.repair(cluster_id)
     return full_view(service, cluster_id, BASE)

@@ -50,7 +50,7 @@ def checked_conf(settings: Settings, conf: dict[str, Any], mode: str, name: str)
 
 
 @router.post("", status_code=201, summary="Create a job: a named pipeline or container, plus its run policy",
-             dependencies=[Depends(require("submit"))],
+             dependencies=[Depends(require("edit"))],
              responses={409: {"description": "a job with this name exists"},
                         503: {"description": "a container job where no container runtime is"}})
 def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService
 
 
 @router.patch("/{job}", summary="Change a job's steps, policy, Spark settings, schedule, options or notifications",
-              dependencies=[Depends(require("submit"))])
+              dependencies=[Depends(require("edit"))])
 def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     """`conf` replaces the job's Spark settings ({} removes them); runs already queued keep theirs."""
     jobs = services.runs.jobs
@@ -170,7 +170,7 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
-             dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
+             dependencies=[Depends(require("run"))], response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
 async def submit_job_run(job: str, body: JobRunCreate, services: ServicesDep,
@@ -188,7 +188,7 @@ async def quick_submit_job_run(request: QuickRequest) -> Response | None:
     if data is None:
         return None
     services = request.services
-    await authorize(services, request.headers, "submit")
+    await authorize(services, request.headers, "run")
     try:
         body = JobRunCreate.model_validate(data)
     except ValidationError:

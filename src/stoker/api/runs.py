@@ -41,7 +41,7 @@ def list_runs_page(runs_store: RunStore, *, job: str | None, state: RunState | N
 
 
 @router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
-             dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
+             dependencies=[Depends(require("run"))], response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
 async def submit_run(body: RunCreate, services: ServicesDep,
@@ -91,7 +91,7 @@ async def quick_get_run(request: QuickRequest) -> Response | None:
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run (QUEUED: at once; RUNNING: its worker stops it)",
-             dependencies=[Depends(require("submit"))],
+             dependencies=[Depends(require("run"))],
              responses={202: {"description": "RUNNING: the cancel is requested; its worker stops it"},
                         409: {"description": "the run has finished already"}})
 def cancel_run(run_id: str, runs: RunStoreDep, response: Response) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def cancel_run(run_id: str, runs: RunStoreDep, response: Response) -> dict[str, 
 
 
 @router.post("/runs/{run_id}/retry", summary="Queue a failed or cancelled run again",
-             dependencies=[Depends(require("submit"))],
+             dependencies=[Depends(require("run"))],
              responses={409: {"description": "active (URI of the attempt), succeeded (URI of the result), "
                                              "or attempts used up (recorded on the dead-letter list)"}})
 def retry_run(run_id: str, runs: RunStoreDep) -> dict[str, Any]:
@@ -149,7 +149,7 @@ def run_log(run_id: str, runs: RunStoreDep,
 
 
 @router.post("/batches", status_code=201, summary="Submit N runs at once (one transaction)",
-             dependencies=[Depends(require("submit"))], responses={404: {"description": "no such job"}})
+             dependencies=[Depends(require("run"))], responses={404: {"description": "no such job"}})
 def submit_batch(body: BatchCreate, services: ServicesDep) -> dict[str, Any]:
     if (body.count is None) == (body.params_list is None):
         raise InvalidInput("give either `count` or `params_list`")

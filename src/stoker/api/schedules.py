@@ -17,13 +17,13 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["schedules"])
 
 
 @router.post("/{job}/schedule/pause", summary="Pause a job's schedule: no tick fires until it is resumed",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("edit"))])
 def pause(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     return schedules.view(schedules.pause(jobs.get(job), True))
 
 
 @router.post("/{job}/schedule/resume", summary="Resume a job's schedule from now (the paused ticks are not owed)",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("edit"))])
 def resume(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     return schedules.view(schedules.pause(jobs.get(job), False))
 
@@ -37,7 +37,7 @@ def ticks(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep, limit: Pag
 
 
 @router.post("/{job}/backfill", summary="One run per tick of the job's schedule in a time range",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("run"))])
 def backfill(job: str, body: Backfill, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     """Each run is queued under its tick's key: asking twice queues no second set, and a tick the
     schedule fired already keeps its run. The job's `max_concurrent_runs` paces them. `dry_run`

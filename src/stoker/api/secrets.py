@@ -56,7 +56,7 @@ def secret_view(record: SecretRecord, used_by: list[str]) -> dict[str, Any]:
              responses={409: {"description": "a secret with this name exists"},
                         422: {"description": "a bad name, kind, key or value (nothing is stored)"}})
 def create_secret(body: SecretCreate, store: SecretStoreDep,
-                  principal: Principal = Depends(require("submit"))) -> dict[str, Any]:
+                  principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
     record = store.create(body.name, body.kind, body.values, description=body.description, by=principal.owner)
     return secret_view(record, [])
 
@@ -78,13 +78,13 @@ def get_secret(name: str, store: SecretStoreDep) -> dict[str, Any]:
                                "values from their next attempt on",
             responses={404: {"description": "no such secret"}, 422: {"description": "bad values (nothing changes)"}})
 def update_secret(name: str, body: SecretUpdate, store: SecretStoreDep,
-                  principal: Principal = Depends(require("submit"))) -> dict[str, Any]:
+                  principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
     record = store.update(name, values=body.values, description=body.description, by=principal.owner)
     return secret_view(record, store.users().get(name, []))
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a secret no job names",
-               dependencies=[Depends(require("submit"))],
+               dependencies=[Depends(require("edit"))],
                responses={404: {"description": "no such secret"},
                           409: {"description": "jobs name it (listed in `used_by`): change them first"}})
 def delete_secret(name: str, store: SecretStoreDep) -> Response:

@@ -1,4 +1,4 @@
-"""`/api/v1/webhooks`: register, list and delete webhooks (admin scope)."""
+"""`/api/v1/webhooks`: register, list and delete a team's webhooks (owners; admins every team's)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stoker.api.auth import require
 from stoker.api.deps import WebhookStoreDep
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(require("admin"))])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(require("manage"))])
 
 
 class WebhookCreate(BaseModel):

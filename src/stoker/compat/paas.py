@@ -187,7 +187,7 @@ def put_logo_url(name: str, version: str, request: Request, body: Any = Body(...
 @router.post("/products/{name}/{version}", status_code=202, summary="Launch a cluster ({\"size\": N, ...})",
              response_model=None)
 def launch(name: str, version: str, request: Request, service: ClusterServiceDep, body: Any = Body(default=None),
-           principal: Principal = Depends(require("submit"))) -> JSONResponse:
+           principal: Principal = Depends(require("edit"))) -> JSONResponse:
     service = _clusters(request)
     cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
     queue_url = _absolute(request, f"{BASE}/queue/{cluster['id']}")
@@ -227,14 +227,14 @@ def cluster_or_user(ref: str, request: Request) -> dict[str, Any]:
 
 # The same path template as the GET above (`ref`, here a cluster id), so the document and the Allow
 # header of a 405 name one resource with both its methods.
-@router.delete("/clusters/{ref}", summary="Destroy a cluster (by id)", dependencies=[Depends(require("submit"))])
+@router.delete("/clusters/{ref}", summary="Destroy a cluster (by id)", dependencies=[Depends(require("edit"))])
 def destroy(ref: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     service.destroy(ref)
     return {"message": "success"}
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202, summary="Restart a degraded cluster's dead nodes",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("edit"))])
 def repair(cluster_id: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     service.repair(cluster_id)
     return paas_cluster_view(service, service.store.get(cluster_id), BASE)
@@ -280,7 +280,7 @@ def services(user: str, product: str, version: str, n: ClusterNumber, request: R
 
 
 @router.delete("/clusters/{user}/{product}/{version}/{n}", summary="Destroy a cluster by the original's URL",
-               dependencies=[Depends(require("submit"))])
+               dependencies=[Depends(require("edit"))])
 def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     _clusters(request).destroy(_by_number(request, user, product, version, n)["id"])
     return {"message": "success"}

@@ -114,7 +114,7 @@ def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewR
 
 
 @router.post("/requests", status_code=201, summary="Create a processing request ({\"payload\": anything})",
-             dependencies=[Depends(require("submit"))], response_model=None,
+             dependencies=[Depends(require("run"))], response_model=None,
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "example": {"payload": {"message": "ping"}}}}}})
 def create_request(services: ServicesDep, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def create_request(services: ServicesDep, raw: bytes = Depends(raw_body)) -> dic
 
 
 @router.post("/requests/{request_id}/executions", status_code=201, summary="Execute a processing request",
-             dependencies=[Depends(require("submit"))], response_model=None,
+             dependencies=[Depends(require("run"))], response_model=None,
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "example": {"force_error": False}}}}},
              responses={404: {"description": "unknown request"},

@@ -30,7 +30,7 @@ class SpeedySubmit(BaseModel):
 
 
 @router.post("/submit", summary="Queue a job of steps; answers its job_id",
-             dependencies=[Depends(require("submit"))], response_model=dict[str, str])
+             dependencies=[Depends(require("run"))], response_model=dict[str, str])
 async def submit(body: SpeedySubmit, services: ServicesDep) -> Response:
     return await _submit(services, body)
 
@@ -41,7 +41,7 @@ async def quick_submit(request: QuickRequest) -> Response | None:
     data = await request.json_body()
     if data is None:
         return None
-    await authorize(request.services, request.headers, "submit")
+    await authorize(request.services, request.headers, "run")
     try:
         body = SpeedySubmit.model_validate(data)
     except ValidationError:

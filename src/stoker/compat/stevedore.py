@@ -123,7 +123,7 @@ def list_tasks(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @_route("POST", "/task", status_code=201, summary="Register an image as a task; its import starts",
-        dependencies=[Depends(require("submit"))],
+        dependencies=[Depends(require("edit"))],
         responses={409: {"description": "the repository is already a task"},
                    503: {"description": "no container runtime"}})
 def create_task(request: Request, services: ServicesDep, body: Any = Body(None,
@@ -143,7 +143,7 @@ def get_task(task_id: str, request: Request, services: ServicesDep) -> Any:
 
 
 @_route("POST", "/task/{task_id}", status_code=201, summary="Run a task N times (operation RUN)",
-        dependencies=[Depends(require("submit"))],
+        dependencies=[Depends(require("run"))],
         responses={404: {"description": "unknown task"}, 409: {"description": "the task is not READY"},
                    422: {"description": "times outside 1…10,000, or bad parameters"}})
 def run_task(task_id: str, request: Request, services: ServicesDep,
@@ -168,7 +168,7 @@ def get_result(result_id: str, request: Request, services: ServicesDep) -> Any:
 
 
 @_route("POST", "/result/{result_id}", status_code=202, summary="Cancel a result (operation CANCEL)",
-        dependencies=[Depends(require("submit"))],
+        dependencies=[Depends(require("run"))],
         responses={404: {"description": "unknown result"}, 409: {"description": "nothing left to cancel"}})
 def operate_result(result_id: str, request: Request, services: ServicesDep, body: Any = Body(None,
                    examples=[{"operation": "CANCEL"}])) -> Any:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from stoker.api.audit import source_of
 from stoker.api.deps import (
     CatalogDep,
     JobStoreDep,
@@ -25,6 +26,7 @@ from stoker.api.jobs import validate_job_steps
 from stoker.api.models import JobCreate
 from stoker.catalog import PathRefused, PipelineInvalid
 from stoker.core.errors import InvalidInput, NotFound, StokerError
+from stoker.store.audit import AuditEntry
 from stoker.store.tokens import SCOPES
 from stoker.store.ui_sessions import UiSession
 from stoker.submission.runs import RunRequest, Submitter
@@ -99,7 +101,7 @@ def submit_run(request: Request, services: ServicesDep, session: UiSession = Dep
                csrf_token: str = Form(""),
                steps: str = Form(""), params: str = Form(""), back: str = Form("")) -> Response:
     """Submit an ad-hoc pipeline; then to the run's page (or back to the list it was sent from)."""
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     try:
         run_steps = _json_field(steps, "steps", None)
         if not isinstance(run_steps, list):
@@ -114,7 +116,7 @@ def submit_run(request: Request, services: ServicesDep, session: UiSession = Dep
 @router.post("/runs/{run_id}/retry")
 def retry_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSession = Depends(current_session),
               csrf_token: str = Form(""), back: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     try:
         runs.retry(run_id)
     except StokerError as exc:
@@ -125,7 +127,7 @@ def retry_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSessi
 @router.post("/runs/{run_id}/cancel")
 def cancel_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSession = Depends(current_session),
                csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     try:
         runs.cancel(run_id)
     except StokerError as exc:
@@ -141,7 +143,7 @@ def save_job(request: Request, jobs: JobStoreDep, catalog: CatalogDep, roots: St
              max_attempts: int = Form(3), existing: str = Form("")) -> Response:
     """Create a pipeline job, or (existing=its name) change it; catalog problems are shown next to
     the steps they are about."""
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     job = jobs.get(existing) if existing else None
     try:
         parsed = _json_field(steps, "steps", [])
@@ -174,7 +176,7 @@ def save_job(request: Request, jobs: JobStoreDep, catalog: CatalogDep, roots: St
 @router.post("/jobs/{name}/runs")
 def submit_job_run(name: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
                    csrf_token: str = Form(""), params: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     try:
         submitted = Submitter(services).submit(
             RunRequest(params=_json_field(params, "parameters", {})), job_name=name)
@@ -189,7 +191,7 @@ def set_schedule(name: str, request: Request, jobs: JobStoreDep, schedules: Sche
                  session: UiSession = Depends(current_session), csrf_token: str = Form(""), cron: str = Form(""),
                  timezone: str = Form("UTC"), overlap: str = Form("skip"), catchup: str = Form("latest")) -> Response:
     """Set the job's schedule (an empty cron removes it), checked as the API checks it."""
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         job = jobs.get(name)
         raw = {"cron": cron, "timezone": timezone.strip() or "UTC", "overlap": overlap, "catchup": catchup}
@@ -202,7 +204,7 @@ def set_schedule(name: str, request: Request, jobs: JobStoreDep, schedules: Sche
 @router.post("/jobs/{name}/schedule/{action}")
 def pause_schedule(name: str, action: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
                    session: UiSession = Depends(current_session), csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     if action not in ("pause", "resume"):
         raise NotFound(f"no schedule action {action!r}: pause or resume")
     try:
@@ -213,6 +215,13 @@ def pause_schedule(name: str, action: str, request: Request, jobs: JobStoreDep, 
 
 
 # ---- tokens -------------------------------------------------------------------------------
+def _by(request: Request, session: UiSession) -> AuditEntry:
+    """Who changes a token, for the audit entry the token store writes with the change."""
+    principal = session.principal
+    return AuditEntry(actor=principal.user, team=principal.team, action="", source=source_of(request.scope),
+                      token_id=principal.token_id)
+
+
 @router.post("/tokens", response_class=HTMLResponse)
 def create_token(request: Request, tokens: TokenStoreDep, session: UiSession = Depends(current_session),
                  csrf_token: str = Form(""), name: str = Form(""), scopes: list[str] = Form([]),
@@ -224,7 +233,8 @@ def create_token(request: Request, tokens: TokenStoreDep, session: UiSession = D
         return render(request, "tokens.html", session, status_code=422, tokens=tokens.list(),
                       new_token=None, message="Give the token a name and at least one known scope.")
     try:
-        token = tokens.create(name.strip(), scopes, user=user.strip() or None)
+        token = tokens.create(name.strip(), scopes, user=user.strip() or None, team=session.principal.team,
+                              by=_by(request, session))
     except StokerError as exc:  # a user name that is not URL-safe (422) or taken (409)
         return render(request, "tokens.html", session, status_code=exc.status_code, tokens=tokens.list(),
                       new_token=None, message=exc.message)
@@ -236,6 +246,6 @@ def create_token(request: Request, tokens: TokenStoreDep, session: UiSession = D
 def revoke_token(token_id: str, request: Request, tokens: TokenStoreDep, session: UiSession = Depends(current_session),
                  csrf_token: str = Form("")) -> Response:
     authorize(session, "admin", csrf_token)
-    if not tokens.revoke(token_id):
+    if not tokens.revoke(token_id, by=_by(request, session)):
         return refused(request, session, InvalidInput(f"no token with id {token_id!r}"), "/ui/tokens")
     return see_other("/ui/tokens")

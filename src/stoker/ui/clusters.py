@@ -124,7 +124,7 @@ async def launch(name: str, version: str, request: Request, service: ClusterServ
     """Launch with the form's options; a refusal comes back as the form, the service's words on top
     and next to the option they are about."""
     form = await request.form()
-    authorize(session, "submit", str(form.get("csrf_token", "")))
+    authorize(session, "edit", str(form.get("csrf_token", "")))
     given = {k[len(PREFIX):]: str(v) for k, v in form.items() if k.startswith(PREFIX)}
     return await run_in_threadpool(_launch, request, service, session, name, version, given)
 
@@ -165,7 +165,7 @@ def cluster_page(cluster_id: str, request: Request, service: ClusterServiceDep,
 def destroy(cluster_id: str, request: Request, service: ClusterServiceDep,
             session: UiSession = Depends(current_session),
             csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         service.destroy(cluster_id)
     except StokerError as exc:
@@ -176,7 +176,7 @@ def destroy(cluster_id: str, request: Request, service: ClusterServiceDep,
 @router.post("/clusters/{cluster_id}/repair")
 def repair(cluster_id: str, request: Request, service: ClusterServiceDep, session: UiSession = Depends(current_session),
            csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         service.repair(cluster_id)
     except StokerError as exc:

@@ -109,7 +109,7 @@ async def files_upload(request: Request, store: FileStoreDep, session: UiSession
                        path: str = Query(max_length=4096), overwrite: bool = False) -> JSONResponse:
     """One file from the page's script, streamed as the API's PUT streams it; answers in JSON."""
     try:
-        authorize(session, "submit", request.headers.get(CSRF_HEADER))
+        authorize(session, "edit", request.headers.get(CSRF_HEADER))
         length = request.headers.get("content-length")
         done = await store.upload(path, request.stream(), overwrite=overwrite,
                                   length=int(length) if length and length.isdigit() else None)
@@ -126,7 +126,7 @@ async def files_upload_form(request: Request, store: FileStoreDep, session: UiSe
                             csrf_token: str = Form(""), directory: str = Form(""), overwrite: str = Form(""),
                             files: list[UploadFile] | None = None) -> Response:
     """The same upload without JavaScript: the form's files, one by one."""
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     back = browse_url(directory.strip("/"))
     try:
         chosen = [f for f in (files or []) if f.filename]
@@ -151,7 +151,7 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 @router.post("/files/delete")
 def files_delete(request: Request, store: FileStoreDep, session: UiSession = Depends(current_session),
                  csrf_token: str = Form(""), path: str = Form(""), recursive: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     parent = browse_url(path.strip("/").rpartition("/")[0])
     try:
         store.delete(path, recursive=bool(recursive))

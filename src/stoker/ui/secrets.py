@@ -44,7 +44,7 @@ def secrets_page(request: Request, store: SecretStoreDep,
 def create_secret(request: Request, store: SecretStoreDep, session: UiSession = Depends(current_session),
                   csrf_token: str = Form(""), name: str = Form(""), kind: str = Form(""), values: str = Form(""),
                   description: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         if kind not in ("s3", "env", "generic"):
             raise InvalidInput("kind must be s3, env or generic")
@@ -58,7 +58,7 @@ def create_secret(request: Request, store: SecretStoreDep, session: UiSession = 
 @router.post("/secrets/{name}/values")
 def rotate_secret(name: str, request: Request, store: SecretStoreDep, session: UiSession = Depends(current_session),
                   csrf_token: str = Form(""), values: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         store.update(name, values=parse_values(values), by=session.principal.owner)
     except StokerError as exc:
@@ -69,7 +69,7 @@ def rotate_secret(name: str, request: Request, store: SecretStoreDep, session: U
 @router.post("/secrets/{name}/delete")
 def delete_secret(name: str, request: Request, store: SecretStoreDep, session: UiSession = Depends(current_session),
                   csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         store.delete(name)
     except StokerError as exc:  # a job names it (409): the page says which

@@ -74,7 +74,7 @@ def register_task(request: Request, services: ServicesDep, session: UiSession = 
                   repository: str = Form(""), name: str = Form(""), command: str = Form(""),
                   env: str = Form(""), timeout_seconds: str = Form(""), memory_mb: str = Form(""),
                   cpus: str = Form(""), network: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     form = {"repository": repository, "name": name, "command": command, "env": env,
             "timeout_seconds": timeout_seconds, "memory_mb": memory_mb, "cpus": cpus, "network": network}
     try:
@@ -102,7 +102,7 @@ def task_page(task_id: str, request: Request, services: ServicesDep,
 def run_task(task_id: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
              csrf_token: str = Form(""), times: str = Form("1"), command: str = Form(""),
              env: str = Form(""), timeout_seconds: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     back = f"/ui/tasks/{quote(task_id)}"
     try:
         if not times.strip().isdigit():
@@ -138,7 +138,7 @@ def result_page(result_id: str, request: Request, services: ServicesDep, session
 def cancel_result(result_id: str, request: Request, services: ServicesDep,
                   session: UiSession = Depends(current_session),
                   csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     try:
         tasks_service.cancel(services, result_id)
     except StokerError as exc:
