@@ -14,7 +14,7 @@ from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
 from stoker.store.teams import TeamStore
-from stoker.store.tokens import ADMIN_USER, SCOPES, TokenCache, TokenStore
+from stoker.store.tokens import ADMIN_USER, SCOPES, SERVER_START, TokenCache, TokenStore
 
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -68,6 +68,6 @@ def bootstrap_admin_token(services: Services) -> str | None:
         return None
     if services.tokens.any_admin():
         return None
-    return services.tokens.create("admin (first start)", ["admin"], user=ADMIN_USER, shared=True)
+    return services.tokens.create("admin (first start)", ["admin"], user=ADMIN_USER, shared=True, by=SERVER_START)
 
 

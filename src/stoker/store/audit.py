@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from stoker.core.periodic import Periodic
 from stoker.store.db import Database
 from stoker.store.tables import audit_log
 
@@ -170,3 +171,17 @@ class AuditWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
+
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+def audit_pruner(db: Database, retention_seconds: float) -> Periodic:
+    """The duty that deletes audit entries past the retention, hourly (0: keeps them all)."""
+    audit = AuditLog(db)
+
+    def prune() -> None:
+        if retention_seconds > 0:
+            audit.prune(time.time() - retention_seconds)
+
+    return Periodic("audit-retention", lambda: PRUNE_EVERY_SECONDS, prune)

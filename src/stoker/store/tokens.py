@@ -137,7 +137,7 @@ class TokenStore:
                                  .where(tokens.c.token_hash == hash_token(token))).first()
         if known is None:
             try:
-                self.create(name, scopes, token, user=user or user_slug(name), shared=True)
+                self.create(name, scopes, token, user=user or user_slug(name), shared=True, by=SERVER_START)
             except sa.exc.IntegrityError:
                 pass  # another replica registered it at the same moment
 
@@ -177,6 +177,10 @@ class TokenStore:
                 record(conn, _by(by, str(found), "token.revoke", token_id, None))
         self.revocations += 1
         return revoked
+
+
+# Who makes the tokens the server registers itself at start (the admin's, the listener's).
+SERVER_START = AuditEntry(actor="stoker", team="", action="", source="start")
 
 
 def principal_select() -> sa.Select[Any]:
