@@ -37,7 +37,8 @@ def test_existing_data_lands_in_the_default_team(tmp_path, backend, request):
             assert conn.execute(sa.text("SELECT team_id FROM jobs")).scalar_one() == "default"
             assert conn.execute(sa.text("SELECT team_id FROM runs")).scalar_one() == "default"
             assert set(conn.execute(sa.text("SELECT team_id FROM tokens")).scalars()) == {"default"}
-            roles = dict(conn.execute(sa.text("SELECT user_name, role FROM memberships WHERE team_id = 'default'")).all())
+            roles = dict(conn.execute(sa.text(
+                "SELECT user_name, role FROM memberships WHERE team_id = 'default'")).all())
             # alice's strongest token decides: submit → editor.
             assert roles == {"admin": "owner", "alice": "editor", "vic": "viewer"}
             # The job kept its schedule (SQLite rebuilt the jobs table under it).
