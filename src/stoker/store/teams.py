@@ -137,6 +137,22 @@ class TeamStore:
                 memberships.c.team_id == team, memberships.c.user_name == user)).rowcount > 0
         return removed
 
+    def sync_from_provider(self, user: str, grants: dict[str, str]) -> None:
+        """Make `user`'s memberships that came from the OIDC provider what its groups say now: teams
+        named by the group mapping are made if missing (an admin configured them), roles set, and the
+        provider's memberships of teams its groups no longer name removed (manual ones stay)."""
+        check_user_name(user)
+        now = time.time()
+        with self.db.write() as conn:
+            for team, role in grants.items():
+                check_team_name(team)
+                if not team_exists(conn, team):
+                    conn.execute(teams.insert().values(id=team, description="made by OIDC sign-in", created_at=now))
+                upsert_membership(conn, team, user, role, source="oidc")
+            conn.execute(memberships.delete().where(
+                memberships.c.user_name == user, memberships.c.source == "oidc",
+                memberships.c.team_id.not_in(list(grants) or [""])))
+
     @staticmethod
     def _keep_an_owner(conn: Connection, team: str, user: str, role: str | None) -> None:
         """A team keeps at least one owner: its last one can be neither demoted nor removed."""

@@ -21,6 +21,7 @@ from stoker.api.deps import (
     ServicesDep,
     StorageRootsDep,
     TokenStoreDep,
+    services_of,
 )
 from stoker.api.jobs import validate_job_steps
 from stoker.api.models import JobCreate
@@ -30,6 +31,7 @@ from stoker.store.audit import AuditEntry
 from stoker.store.tokens import SCOPES
 from stoker.store.ui_sessions import UiSession
 from stoker.submission.runs import RunRequest, Submitter
+from stoker.ui.oidc import SESSION_TOKEN_NAME
 from stoker.ui.render import render
 from stoker.ui.session import COOKIE, authorize, current_session, session_store
 
@@ -59,7 +61,8 @@ def _json_field(text: str, what: str, default: Any) -> Any:
 # ---- sign-in ------------------------------------------------------------------------------
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_page(request: Request, next: str = "/ui/") -> HTMLResponse:
-    return render(request, "sign_in.html", None, next=_safe_next(next), message=None)
+    oidc = bool(services_of(request.app).settings.oidc_issuer)
+    return render(request, "sign_in.html", None, next=_safe_next(next), message=None, oidc=oidc)
 
 
 @router.post("/sign-in")
@@ -67,7 +70,8 @@ def sign_in(request: Request, tokens: TokenStoreDep, token: str = Form(""), next
     principal = tokens.lookup(token.strip()) if token.strip() else None
     if principal is None:
         return render(request, "sign_in.html", None, status_code=401, next=_safe_next(next),
-                      message="That token is unknown or revoked.")
+                      message="That token is unknown or revoked.",
+                      oidc=bool(services_of(request.app).settings.oidc_issuer))
     request.state.principal = principal  # the audit log names who signed in
     session_id, session = session_store(request).open(principal)
     response = see_other(_safe_next(next))
@@ -81,6 +85,9 @@ async def sign_out(request: Request, session: UiSession = Depends(current_sessio
                    csrf_token: str = Form("")) -> Response:
     authorize(session, "read", csrf_token)
     await run_in_threadpool(session_store(request).close, request.cookies[COOKIE])
+    if session.principal.name == SESSION_TOKEN_NAME:  # made for this session alone: it ends with it
+        await run_in_threadpool(lambda: services_of(request.app).tokens.revoke(session.principal.token_id,
+                                                                                by=_by(request, session)))
     response = see_other("/ui/sign-in")
     response.delete_cookie(COOKIE, path="/ui")
     return response
