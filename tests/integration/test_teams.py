@@ -179,3 +179,32 @@ def test_a_ui_sign_in_is_in_the_audit_log(teams, services):
     assert response.status_code == 303
     entries = client.get("/api/v1/audit", params={"action": "POST /ui/sign-in"}, headers=bearer(t["alice"])).json()
     assert [(e["actor"], e["status"]) for e in entries["entries"]] == [("rita", 303)]
+
+
+def test_the_command_line_makes_teams_members_and_tokens_of_a_team(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from stoker.cli import main
+    from stoker.store.db import Database
+    from stoker.store.teams import TeamStore
+    from stoker.store.tokens import TokenStore
+
+    monkeypatch.setenv("STOKER_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(main, ["team", "create", "red"]).exit_code == 0
+    assert runner.invoke(main, ["team", "create", "Red Team"]).exit_code == 2  # not URL-safe: said, nothing made
+    made = runner.invoke(main, ["token", "create", "alice", "--scope", "read", "--scope", "submit", "--user", "alice",
+                                "--team", "red", "--role", "runner"])
+    assert made.exit_code == 0, made.output
+    assert runner.invoke(main, ["token", "create", "x", "--scope", "read", "--team", "nope"]).exit_code == 2
+    assert runner.invoke(main, ["team", "member", "red", "vic", "viewer"]).exit_code == 0
+    listed = runner.invoke(main, ["team", "list"]).output
+    assert "alice (runner), vic (viewer)" in listed and "admin (owner)" in listed
+    db = Database(f"sqlite:///{tmp_path / 'stoker.db'}")
+    try:
+        principal = TokenStore(db).lookup(made.output.strip())
+        assert principal is not None and (principal.user, principal.team, principal.role) == ("alice", "red", "runner")
+        assert runner.invoke(main, ["team", "member", "red", "vic", "none"]).exit_code == 0
+        assert [m.user for m in TeamStore(db).members("red")] == ["alice"]
+    finally:
+        db.dispose()
