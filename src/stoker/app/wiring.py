@@ -53,7 +53,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         tokens=tokens, token_cache=TokenCache(tokens), teams=teams, audit=AuditLog(db),
         secrets=box, secret_store=secret_store,
         catalog=load_catalog(),
-        roots=StorageRoots(settings.storage_root, settings.storage_roots),
+        roots=StorageRoots(settings.storage_root, settings.storage_roots, teams_dir=settings.data_dir / "teams"),
         containers=containers, container_jobs=container_jobs,
         images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries),
         clusters=clusters,

@@ -119,7 +119,7 @@ class Queue:
                 .values(state=RunState.RUNNING.value, attempt_count=runs.c.attempt_count + 1,
                         started_at=sa.func.coalesce(runs.c.started_at, now))
                 .returning(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.steps,
-                           runs.c.params, runs.c.options, runs.c.secrets, runs.c.conf)
+                           runs.c.params, runs.c.options, runs.c.secrets, runs.c.conf, runs.c.team_id)
             ).all()
             conn.execute(attempts.insert(), [
                 {"id": attempt_ids[r.id], "run_id": r.id, "number": r.attempt_count,
@@ -141,7 +141,7 @@ class Queue:
                 job_name=job_rows[r.job_id].name, mode=job_rows[r.job_id].mode, lane=r.lane,
                 steps=r.steps, params=r.params, options=r.options, secrets=r.secrets,
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
-                conf=r.conf or {},
+                conf=r.conf or {}, team=r.team_id,
             ) for r in rows),
             key=lambda c: order[c.run_id],
         )

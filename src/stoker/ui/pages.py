@@ -17,7 +17,6 @@ from stoker.api.deps import (
     DashboardDep,
     DatabaseDep,
     EventStoreDep,
-    FileStoreDep,
     JobStoreDep,
     NotificationStoreDep,
     RunStoreDep,
@@ -35,7 +34,7 @@ from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.files import written_files
 from stoker.ui.render import render
-from stoker.ui.session import current_session
+from stoker.ui.session import TeamFileStoreDep, current_session
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -87,7 +86,7 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: FileStoreDep,
+def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: TeamFileStoreDep,
              session: UiSession = Depends(current_session)) -> HTMLResponse:
     run = runs.get(run_id)
     options = redacted_view(run["options"], run["has_secrets"])

@@ -8,13 +8,16 @@ so hiding a button is a courtesy and the server is the gate.
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import refuse_unless_allowed
+from stoker.api.deps import file_store_of
 from stoker.core.teams import NEEDS
+from stoker.files import FileStore
 from stoker.store.ui_sessions import UiSession, UiSessionStore
 
 COOKIE = "stoker_session"
@@ -54,3 +57,11 @@ def authorize(session: UiSession, need: str, csrf_token: str | None) -> None:
     if not csrf_token or not hmac.compare_digest(csrf_token, session.csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
     refuse_unless_allowed(session.principal, NEEDS[need])
+
+
+async def _team_file_store(request: Request, session: Annotated[UiSession, Depends(current_session)]) -> FileStore:
+    return file_store_of(request.app, session.principal.team)
+
+
+# The signed-in person's team's files (the API's FileStoreDep, for a session instead of a token).
+TeamFileStoreDep = Annotated[FileStore, Depends(_team_file_store)]
