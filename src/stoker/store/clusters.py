@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
 from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs
@@ -53,7 +54,8 @@ def record_cluster_event(conn: Connection, now: float, cluster: dict[str, Any], 
                "product": cluster["product"], "version": cluster["version"], "owner": cluster["owner"],
                "number": cluster["number"]}
     conn.execute(outbox.insert().values(run_id=None, job_id=None, event=f"cluster.{status}",
-                                        payload=payload, created_at=now))
+                                        payload=payload, created_at=now,
+                                        team_id=cluster.get("team_id") or DEFAULT_TEAM))
     notify_work_arrived(conn)  # publishers in other processes (PostgreSQL) see it at once
 
 
@@ -164,7 +166,7 @@ class ClusterStore:
                 clusters.update().where(clusters.c.id == cluster_id, clusters.c.status.in_(list(allowed_from)))
                 .values(status=to, reason=reason, updated_at=now, **values)
                 .returning(clusters.c.id, clusters.c.product, clusters.c.version, clusters.c.owner,
-                           clusters.c.number)).first()
+                           clusters.c.number, clusters.c.team_id)).first()
             if row is None:
                 return False
             self._history(conn, now, row._asdict(), to, reason)

@@ -268,9 +268,10 @@ def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
 
 
 @router.get("/stream")
-async def run_events_stream(request: Request, jobs: JobStoreDep, _: UiSession = Depends(current_session),
+async def run_events_stream(request: Request, jobs: JobStoreDep, session: UiSession = Depends(current_session),
                             after: int | None = Query(None, ge=0)) -> StreamingResponse:
     """The API's run-event stream (GET /api/v1/events/stream), authorised by the session cookie,
-    since a browser's EventSource cannot send a bearer token."""
-    return await stream_events(request, stream_hub_of(request.app), jobs, job=None, run=None, after=after,
+    since a browser's EventSource cannot send a bearer token: the session's team's events."""
+    return await stream_events(request, session.principal, stream_hub_of(request.app), jobs, job=None, run=None,
+                               after=after,
                                keepalive=15.0, last_event_id=request.headers.get("Last-Event-ID"))
