@@ -51,3 +51,28 @@ def test_each_team_has_its_own_files(two_teams):
     # Blue's own file with the same name is blue's.
     assert client.put("/api/v1/files/alice.csv", content=b"x\n1\n", headers=bearer(t["bob"])).status_code == 201
     assert client.get("/api/v1/files/alice.csv", headers=bearer(t["alice"])).content == PEOPLE
+
+
+START = b'{"Event":"SparkListenerApplicationStart","App Name":"pi","App ID":"local-1","Timestamp":1000}'
+
+
+def test_spark_events_belong_to_the_ingest_tokens_team(two_teams):
+    from harness import payload_bytes
+
+    client, t, services = two_teams
+    red_ingest = services.tokens.create("red listener", ["ingest"], user="red-ingest", team="red")
+    blue_ingest = services.tokens.create("blue listener", ["ingest"], user="blue-ingest", team="blue")
+    posted = client.post("/collect", content=payload_bytes("etl", "r1", [(1000, START)], payload_counter=1),
+                         headers=bearer(red_ingest))
+    assert posted.status_code == 200 and posted.json()["status"] == "stored"
+    summary = "/api/v1/spark/jobs/etl/runs/r1/summary"
+    assert client.get(summary, headers=bearer(t["vic"])).json()["app_name"] == "pi"
+    assert client.get(summary, headers=bearer(t["bob"])).status_code == 404
+    assert client.get("/api/v1/spark/jobs/etl/runs/r1/events", headers=bearer(t["bob"])).status_code == 404
+    assert client.get("/api/v1/spark/jobs", headers=bearer(t["bob"])).json()["jobs"] == []
+    assert client.get("/api/v1/spark/jobs", headers=bearer(t["vic"])).json()["jobs"] == ["etl"]
+    assert client.get(summary, headers=bearer(t["admin"])).status_code == 200
+    # Blue's ingest token cannot add to red's app (nothing stored), nor tell it exists.
+    more = payload_bytes("etl", "r1", [(2000, START)], payload_counter=2)
+    assert client.post("/collect", content=more, headers=bearer(blue_ingest)).status_code == 404
+    assert client.get(summary, headers=bearer(t["vic"])).json()["events"] == 1

@@ -64,6 +64,18 @@ class Principal:
         """A server admin: passes every check, sees every team."""
         return "admin" in self.scopes
 
+    @property
+    def ingest_team(self) -> str | None:
+        """The team whose Spark apps this principal's events go to (an ingest token is bound to
+        its team); None for the listener of Stoker's own runs and admins, whose events go to the
+        run's team."""
+        return None if self.admin or self.user == LISTENER_USER else self.team
+
+    @property
+    def sees(self) -> str | None:
+        """The team whose resources this principal's reads and lists see; None: every team (an admin)."""
+        return None if self.admin else self.team
+
     def may(self, role: str | None) -> bool:
         """Whether its user's role in its team is at least `role` (an admin always may)."""
         return self.admin or role_allows(self.role, role)

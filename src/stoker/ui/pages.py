@@ -200,7 +200,8 @@ def tokens_page(request: Request, tokens: TokenStoreDep,
 @router.get("/spark", response_class=HTMLResponse)
 def spark_apps_page(request: Request, store: EventStoreDep,
                     session: UiSession = Depends(current_session)) -> HTMLResponse:
-    apps = [(job, r) for job in store.job_names() for r in store.runs(job)]
+    team = session.principal.sees
+    apps = [(job, r) for job in store.job_names(team) for r in store.runs(job, team)]
     return render(request, "spark_apps.html", session, apps=apps)
 
 
@@ -215,7 +216,7 @@ def spark_app_page(job_name: str, run_id: str, request: Request, store: EventSto
                    session: UiSession = Depends(current_session),
                    order: str = Query("id", pattern="^(id|duration)$"),
                    offset: int = Query(0, ge=0, le=10**9)) -> HTMLResponse:
-    app = store.app(job_name, run_id)
+    app = store.app(job_name, run_id, session.principal.sees)
     analysis = store.analysis(app)
     stages = analysis["stages"]
     if order == "duration":
@@ -261,8 +262,8 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[st
 
 @router.get("/spark/{job_name}/{run_id}/events.ndjson")
 def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
-                          _: UiSession = Depends(current_session)) -> StreamingResponse:
-    app = store.app(job_name, run_id)
+                          session: UiSession = Depends(current_session)) -> StreamingResponse:
+    app = store.app(job_name, run_id, session.principal.sees)
     return StreamingResponse(store.stream_events(app["id"]), media_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{job_name}-{run_id}-events.ndjson"'})
 
