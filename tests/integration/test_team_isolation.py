@@ -76,3 +76,18 @@ def test_spark_events_belong_to_the_ingest_tokens_team(two_teams):
     more = payload_bytes("etl", "r1", [(2000, START)], payload_counter=2)
     assert client.post("/collect", content=more, headers=bearer(blue_ingest)).status_code == 404
     assert client.get(summary, headers=bearer(t["vic"])).json()["events"] == 1
+
+
+def test_secrets_are_named_per_team_and_another_teams_is_not_found(two_teams):
+    client, t, services = two_teams
+    body = {"name": "warehouse", "kind": "env", "values": {"PASSWORD": "red-s3cret"}}
+    assert client.post("/api/v1/secrets", json=body, headers=bearer(t["alice"])).status_code == 201
+    assert client.get("/api/v1/secrets/warehouse", headers=bearer(t["vic"])).status_code == 200
+    for method, extra in (("GET", {}), ("PUT", {"json": {"description": "mine"}}), ("DELETE", {})):
+        assert client.request(method, "/api/v1/secrets/warehouse", headers=bearer(t["bob"]), **extra).status_code == 404
+    assert client.get("/api/v1/secrets", headers=bearer(t["bob"])).json()["secrets"] == []
+    # The same name in blue is blue's own (no 409 telling red's exists), with its own values.
+    blue = {**body, "values": {"PASSWORD": "blue"}}
+    assert client.post("/api/v1/secrets", json=blue, headers=bearer(t["bob"])).status_code == 201
+    assert services.secret_store.open_many(["warehouse"], team="red")["warehouse"].values == {"PASSWORD": "red-s3cret"}
+    assert services.secret_store.open_many(["warehouse"], team="blue")["warehouse"].values == {"PASSWORD": "blue"}

@@ -20,7 +20,7 @@ depends_on = None
 DEFAULT_TEAM = "default"
 # Every table whose rows belong to a team (tables/teams.py says why there are no foreign keys).
 TEAM_TABLES = ("tokens", "jobs", "runs", "dead_letters", "outbox", "clusters", "spark_apps", "webhooks",
-               "sate_requests", "secrets")
+               "sate_requests")
 
 
 def _team_id() -> sa.Column[str]:
@@ -83,6 +83,8 @@ def upgrade() -> None:
             batch.drop_constraint("uq_jobs_name", type_="unique")
             batch.create_unique_constraint("uq_jobs_team_name", ["team_id", "name"])
 
+    _rebuild_secrets(by_team=True)  # named per team: their key becomes (team, name)
+
     conn = op.get_bind()
     now = time.time()
     teams = sa.table("teams", sa.column("id"), sa.column("description"), sa.column("created_at"))
@@ -105,6 +107,40 @@ def upgrade() -> None:
                                                  created_at=now, updated_at=now))
 
 
+_SECRET_COLUMNS = ("name", "kind", "key_names", "description", "ciphertext", "wrapped_key", "master_key_id",
+                   "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+def _rebuild_secrets(*, by_team: bool) -> None:
+    """The secrets table again, with (team, name) as its key or (name) alone: a new table, the rows
+    copied, the old one dropped (the same on SQLite, which cannot change a primary key in place,
+    and PostgreSQL)."""
+    op.create_table(
+        "secrets_rebuilt",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("key_names", sa.JSON, nullable=False),
+        sa.Column("description", sa.Text, nullable=False, server_default=""),
+        sa.Column("ciphertext", sa.Text, nullable=False),
+        sa.Column("wrapped_key", sa.Text, nullable=False),
+        sa.Column("master_key_id", sa.String(32), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("created_by", sa.String(200), nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+        sa.Column("updated_by", sa.String(200), nullable=False),
+        *([sa.Column("team_id", sa.String(64), primary_key=True, server_default=DEFAULT_TEAM)] if by_team else []),
+        sa.CheckConstraint("kind IN ('s3', 'env', 'generic')", name="ck_secrets_kind"),
+    )
+    columns = ", ".join(_SECRET_COLUMNS)
+    where = f" WHERE team_id = '{DEFAULT_TEAM}'" if not by_team else ""  # other teams' have no place there
+    op.execute(f"INSERT INTO secrets_rebuilt ({columns}) SELECT {columns} FROM secrets{where}")
+    op.drop_index("ix_secrets_master_key_id", "secrets")
+    op.drop_table("secrets")
+    op.rename_table("secrets_rebuilt", "secrets")
+    op.create_index("ix_secrets_master_key_id", "secrets", ["master_key_id"])
+
+
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint("uq_jobs_team_name", "jobs", type_="unique")
@@ -113,6 +149,7 @@ def downgrade() -> None:
         with op.batch_alter_table("jobs", recreate="always") as batch:
             batch.drop_constraint("uq_jobs_team_name", type_="unique")
             batch.create_unique_constraint("uq_jobs_name", ["name"])
+    _rebuild_secrets(by_team=False)
     op.drop_index("ix_runs_team_seq", "runs")
     for table in reversed(TEAM_TABLES):
         with op.batch_alter_table(table) as batch:
