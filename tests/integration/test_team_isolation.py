@@ -91,3 +91,28 @@ def test_secrets_are_named_per_team_and_another_teams_is_not_found(two_teams):
     assert client.post("/api/v1/secrets", json=blue, headers=bearer(t["bob"])).status_code == 201
     assert services.secret_store.open_many(["warehouse"], team="red")["warehouse"].values == {"PASSWORD": "red-s3cret"}
     assert services.secret_store.open_many(["warehouse"], team="blue")["warehouse"].values == {"PASSWORD": "blue"}
+
+
+def test_clusters_are_their_teams_in_the_native_api_the_paas_api_and_the_ui(two_teams):
+    client, t, services = two_teams
+    launched = client.post("/api/v1/products/external/1/clusters", json={"master": "spark://10.0.0.5:7077"},
+                           headers=bearer(t["alice"]))
+    assert launched.status_code == 202
+    cluster_id = launched.json()["id"]
+    assert services.clusters.store.get(cluster_id)["team_id"] == "red"
+    assert client.get(f"/api/v1/clusters/{cluster_id}", headers=bearer(t["vic"])).status_code == 200
+    for method, url in (("GET", f"/api/v1/clusters/{cluster_id}"), ("GET", f"/api/v1/clusters/{cluster_id}/nodes"),
+                        ("DELETE", f"/api/v1/clusters/{cluster_id}"), ("POST", f"/api/v1/clusters/{cluster_id}/repair"),
+                        ("GET", f"/bigdata/api/v1/queue/{cluster_id}"),
+                        ("DELETE", f"/bigdata/api/v1/clusters/{cluster_id}"),
+                        ("GET", "/bigdata/api/v1/clusters/alice/external/1/1"),
+                        ("DELETE", "/bigdata/api/v1/clusters/alice/external/1/1")):
+        answer = client.request(method, url, headers=bearer(t["bob"]))
+        assert answer.status_code == 404, f"{method} {url}: {answer.status_code}"
+    assert client.get("/api/v1/clusters", headers=bearer(t["bob"])).json()["clusters"] == []
+    assert client.get("/bigdata/api/v1/clusters", headers=bearer(t["bob"])).json()["clusters"] == []
+    # `{user}` is the user's name, and alice's clusters are red's: bob sees none of them.
+    assert client.get(f"/bigdata/api/v1/clusters/{'alice'}", headers=bearer(t["bob"])).json()["clusters"] == []
+    assert len(client.get("/bigdata/api/v1/clusters/alice", headers=bearer(t["vic"])).json()["clusters"]) == 1
+    assert services.clusters.store.get(cluster_id)["status"] != "destroyed"  # bob's deletes changed nothing
+    assert client.delete(f"/api/v1/clusters/{cluster_id}", headers=bearer(t["rita"])).status_code == 403  # a runner

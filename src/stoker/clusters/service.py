@@ -21,6 +21,7 @@ from stoker.clusters.products import Products, default_orchestrator, render_spec
 from stoker.clusters.spec import ClusterSpec
 from stoker.config import ClusterSettings
 from stoker.core.errors import Conflict, InvalidInput
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
 
@@ -56,7 +57,7 @@ class ClusterService:
         return orchestrator.load(name, self.context)
 
     # -- launch -----------------------------------------------------------------------------
-    def launch(self, owner: str, name: str, version: str, body: Any) -> dict[str, Any]:
+    def launch(self, owner: str, name: str, version: str, body: Any, *, team: str = DEFAULT_TEAM) -> dict[str, Any]:
         """Check everything that can be checked now (422 naming the problem), then register."""
         product = self.products.get(name, version)
         if not isinstance(body, dict):
@@ -87,7 +88,7 @@ class ClusterService:
 
         cluster = self.store.register(owner=owner, product=name, version=version,
                                       size=size if isinstance(size, int) else None, options=opts,
-                                      spec=final_spec, orchestrator=orch_name, needs=needs)
+                                      spec=final_spec, orchestrator=orch_name, needs=needs, team=team)
         self.changed.set()
         return cluster
 
@@ -190,8 +191,9 @@ class ClusterService:
             self.store.update_node(cluster_id, name, state="stopped")
 
     # -- destroy, repair ------------------------------------------------------------------------
-    def destroy(self, cluster_id: str) -> dict[str, Any]:
-        cluster = self.store.get(cluster_id)
+    def destroy(self, cluster_id: str, team: str | None = None) -> dict[str, Any]:
+        """Destroy a cluster (of `team`, when given: another team's is not found)."""
+        cluster = self.store.get(cluster_id, team)
         if cluster["status"] == "destroyed":
             return cluster
         with self._lock:
@@ -218,10 +220,10 @@ class ClusterService:
                 cluster = self.store.get(cluster_id)
                 self._stop_nodes(self.orchestrator(cluster["orchestrator"]), cluster_id, [])
 
-    def repair(self, cluster_id: str) -> dict[str, Any]:
+    def repair(self, cluster_id: str, team: str | None = None) -> dict[str, Any]:
         """Ask for a repair; the process running the cluster duties (maybe another replica)
-        carries it out at its next round."""
-        cluster = self.store.get(cluster_id)
+        carries it out at its next round. Of `team`, when given."""
+        cluster = self.store.get(cluster_id, team)
         if not self.store.request_repair(cluster_id):
             cluster = self.store.get(cluster_id)
             raise Conflict(f"cluster {cluster_id} is {cluster['status']}; only a degraded cluster is repaired",

@@ -38,7 +38,7 @@ PRODUCT_FIELDS = ("name", "version", "description", "logo_url", "template", "tem
                   "orchestrator", "builtin", "created_at", "updated_at")
 CLUSTER_FIELDS = ("id", "seq", "owner", "product", "version", "number", "status", "reason", "size",
                   "options", "spec", "orchestrator", "needs_cores", "needs_mem", "master_url", "web_url",
-                  "created_at", "updated_at")
+                  "created_at", "updated_at", "team_id")
 NODE_FIELDS = ("name", "service", "role", "cpu", "mem", "host", "port", "web_port", "pid",
                "pid_started_at", "state", "workdir", "updated_at")
 
@@ -130,7 +130,7 @@ class ClusterStore:
     # -- register ---------------------------------------------------------------------------
     def register(self, *, owner: str, product: str, version: str, size: int | None,
                  options: dict[str, Any], spec: dict[str, Any] | Callable[[str, int], dict[str, Any]],
-                 orchestrator: str, needs: tuple[int, int]) -> dict[str, Any]:
+                 orchestrator: str, needs: tuple[int, int], team: str = DEFAULT_TEAM) -> dict[str, Any]:
         """Insert a cluster in status `registered` (its history row and event with it). `spec` may
         be a function of the cluster's id and number, called once both are known (a template that
         renders them, e.g. the original PaaS's `{{ clusterid }}`, sees their real values)."""
@@ -147,7 +147,7 @@ class ClusterStore:
                               "number": number, "status": "registered", "size": size, "options": options,
                               "spec": spec(cluster_id, number) if callable(spec) else spec,
                               "orchestrator": orchestrator, "needs_cores": needs[0],
-                              "needs_mem": needs[1], "created_at": now, "updated_at": now}
+                              "needs_mem": needs[1], "created_at": now, "updated_at": now, "team_id": team}
                     conn.execute(clusters.insert().values(**values))
                     self._history(conn, now, values, "registered", None)
                 break
@@ -230,24 +230,31 @@ class ClusterStore:
         return [_fields(r, NODE_FIELDS) for r in rows]
 
     # -- reads -----------------------------------------------------------------------------
-    def get(self, cluster_id: str) -> dict[str, Any]:
+    # Reads take `team`: another team's cluster is not found (None: every team's, an admin's).
+    def get(self, cluster_id: str, team: str | None = None) -> dict[str, Any]:
+        query = sa.select(clusters).where(clusters.c.id == cluster_id)
+        if team is not None:
+            query = query.where(clusters.c.team_id == team)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(clusters).where(clusters.c.id == cluster_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
         return _fields(row, CLUSTER_FIELDS)
 
-    def find(self, cluster_id: str) -> dict[str, Any] | None:
+    def find(self, cluster_id: str, team: str | None = None) -> dict[str, Any] | None:
         try:
-            return self.get(cluster_id)
+            return self.get(cluster_id, team)
         except NotFound:
             return None
 
-    def by_number(self, owner: str, product: str, version: str, number: int) -> dict[str, Any]:
+    def by_number(self, owner: str, product: str, version: str, number: int,
+                  team: str | None = None) -> dict[str, Any]:
+        query = sa.select(clusters).where(clusters.c.owner == owner, clusters.c.product == product,
+                                          clusters.c.version == version, clusters.c.number == number)
+        if team is not None:
+            query = query.where(clusters.c.team_id == team)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(clusters).where(
-                clusters.c.owner == owner, clusters.c.product == product, clusters.c.version == version,
-                clusters.c.number == number)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no cluster {owner}/{product}/{version}/{number}")
         return _fields(row, CLUSTER_FIELDS)
@@ -259,8 +266,11 @@ class ClusterStore:
         return [{"status": r.status, "reason": r.reason, "at": r.at} for r in rows]
 
     def list(self, *, owner: str | None = None, status: str | None = None,
-             product: str | None = None, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+             product: str | None = None, statuses: Iterable[str] | None = None,
+             team: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(clusters)
+        if team is not None:
+            query = query.where(clusters.c.team_id == team)
         if owner is not None:
             query = query.where(clusters.c.owner == owner)
         if status is not None:
