@@ -116,3 +116,18 @@ def test_clusters_are_their_teams_in_the_native_api_the_paas_api_and_the_ui(two_
     assert len(client.get("/bigdata/api/v1/clusters/alice", headers=bearer(t["vic"])).json()["clusters"]) == 1
     assert services.clusters.store.get(cluster_id)["status"] != "destroyed"  # bob's deletes changed nothing
     assert client.delete(f"/api/v1/clusters/{cluster_id}", headers=bearer(t["rita"])).status_code == 403  # a runner
+
+
+def test_a_cluster_over_its_teams_quota_waits_with_the_reason_and_other_teams_go_on(two_teams):
+    client, t, services = two_teams
+    services.teams.set_quotas("red", max_running_runs=None, max_cores=2, max_memory_mb=None)
+    assert client.put("/api/v1/teams/red/quotas", json={"max_cores": 2}, headers=bearer(t["alice"])).status_code == 403
+    launched = client.post("/api/v1/products/spark-standalone/4.3/clusters", json={"size": 2},
+                           headers=bearer(t["alice"]))  # 3 nodes of 1 core: more than red's 2
+    assert launched.status_code == 202
+    services.clusters.schedule()  # the cluster duties' round (no duties run in this test)
+    waiting = client.get(f"/api/v1/clusters/{launched.json()['id']}", headers=bearer(t["vic"])).json()
+    assert waiting["status"] == "scheduling"
+    assert "team red's quota" in waiting["reason"] and "3 cores" in waiting["reason"]
+    assert services.clusters.store.team_room("red") == (2, None)
+    assert services.clusters.store.team_room("blue") == (None, None)  # no quota

@@ -101,6 +101,10 @@ class ClusterService:
         cap = self.settings.capacity
         used_cores, used_mem = self.store.used()
         for cluster in self.store.list(status="scheduling"):
+            over = self._over_team_quota(cluster)
+            if over is not None:  # its team's quota: it waits, and other teams' clusters go on
+                self.store.set_reason(cluster["id"], over)
+                continue
             free_cores, free_mem = cap.cores - used_cores, cap.mem - used_mem
             if cluster["needs_cores"] > free_cores or cluster["needs_mem"] > free_mem:
                 self.store.set_reason(cluster["id"], f"waiting for capacity: needs {cluster['needs_cores']} cores "
@@ -109,6 +113,17 @@ class ClusterService:
             if self.store.transition(cluster["id"], "scheduled", allowed_from=("scheduling",)):
                 used_cores, used_mem = used_cores + cluster["needs_cores"], used_mem + cluster["needs_mem"]
                 self._in_thread(cluster["id"], self._launch)
+
+    def _over_team_quota(self, cluster: dict[str, Any]) -> str | None:
+        """Why a cluster waits for its team's quota of cores or memory (docs/teams.md), or None."""
+        cores, mem = self.store.team_room(cluster["team_id"])
+        if cores is not None and cluster["needs_cores"] > cores:
+            return (f"waiting for team {cluster['team_id']}'s quota: needs {cluster['needs_cores']} cores, "
+                    f"{max(cores, 0)} left of the team's max_cores")
+        if mem is not None and cluster["needs_mem"] > mem:
+            return (f"waiting for team {cluster['team_id']}'s quota: needs {cluster['needs_mem']} MB, "
+                    f"{max(mem, 0)} left of the team's max_memory_mb")
+        return None
 
     def _in_thread(self, cluster_id: str, work: Any) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ from stoker.core.states import RunState
 from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
-from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs
+from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs, teams
 
 # Statuses in which a cluster holds its share of the capacity.
 HOLDING = ("scheduled", "configuring", "configured", "ready", "degraded")
@@ -295,6 +295,21 @@ class ClusterStore:
         """A sweep for a run parked while its cluster turned ready (submit and transition raced)."""
         with self.db.write() as conn:
             return release_parked_runs(conn, self.clock())
+
+    def team_room(self, team: str) -> tuple[int | None, int | None]:
+        """(cores, MB) the team may still take under its quotas (None: no limit) with the clusters
+        it holds now."""
+        with self.db.read() as conn:
+            quota = conn.execute(sa.select(teams.c.max_cores, teams.c.max_memory_mb)
+                                 .where(teams.c.id == team)).first()
+            if quota is None or (quota.max_cores is None and quota.max_memory_mb is None):
+                return None, None
+            cores, mem = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(clusters.c.needs_cores), 0),
+                          sa.func.coalesce(sa.func.sum(clusters.c.needs_mem), 0))
+                .where(clusters.c.status.in_(HOLDING), clusters.c.team_id == team)).one()
+        return (None if quota.max_cores is None else quota.max_cores - int(cores),
+                None if quota.max_memory_mb is None else quota.max_memory_mb - int(mem))
 
     def used(self) -> tuple[int, int]:
         """(cores, MB) held by admitted clusters."""
