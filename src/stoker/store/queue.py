@@ -38,7 +38,7 @@ from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay,
 from stoker.store.db import Database
 from stoker.store.outbox import RunEventName, notify_work_arrived, record_events, run_event
 from stoker.store.tables import attempts, dead_letters, jobs, runs
-from stoker.store.team_share import TeamShares
+from stoker.store.team_share import TeamShares, container_needs
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class Lease:
     attempt_id: str
     lease_expires_at: float
     cancel_requested: bool
+
+
+def _needs(candidate: Any, job_rows: Mapping[str, Any]) -> tuple[float, int]:
+    """What a candidate takes from its team's quotas of cores and memory: a container run its limits."""
+    return container_needs(job_rows[candidate.job_id].spec) if candidate.lane == "container" else (0.0, 0)
 
 
 class Queue:
@@ -109,7 +114,7 @@ class Queue:
             for cand in candidates:
                 lane_full = lane_limits is not None and per_lane[cand.lane] >= lane_limits[cand.lane]
                 if (len(chosen) < limit and free[cand.job_id] > 0 and not lane_full
-                        and (shares is None or shares.take(cand.team_id))):
+                        and (shares is None or shares.take(cand.team_id, _needs(cand, job_rows)))):
                     free[cand.job_id] -= 1
                     per_lane[cand.lane] += 1
                     chosen.append(cand)
