@@ -57,7 +57,7 @@ EXPECTED = {
     "POST /api/v1/attempts/{attempt_id}/annotate": "worker",
     "POST /api/v1/attempts/{attempt_id}/heartbeat": "worker",
     "POST /api/v1/attempts/{attempt_id}/finish": "worker",
-    "GET /metrics": "read",
+    "GET /metrics": "admin",  # server-wide, every team's jobs by name
     "POST /jobs/submit": "run",
     "GET /jobs/pop": "worker",
     "GET /jobs/status/{job_id}": "read",
