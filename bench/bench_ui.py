@@ -136,8 +136,8 @@ def main() -> None:
         job_name, run_id = store_spark_app(app, args.events)
         print(f"stored {args.runs} runs and a {args.events}-event Spark app in {time.perf_counter() - began:.1f} s")
         clusters, task, results = store_clusters_and_tasks(services)
-        some_run = services.runs.list(limit=1)[0][0]["id"]
-        middle = services.runs.list(limit=1, before_seq=args.runs // 2)[0][0]["seq"]
+        some_run = services.runs.list(limit=1)[0][0].id
+        middle = services.runs.list(limit=1, before_seq=args.runs // 2)[0][0].seq
         with TestClient(app, follow_redirects=False) as client:
             assert client.post("/ui/sign-in", data={"token": TOKEN}).status_code == 303
             spark_page = f"/ui/spark/{job_name}/{run_id}"

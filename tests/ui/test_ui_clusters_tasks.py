@@ -311,4 +311,4 @@ def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):
     answer = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": '{"who": "ana"}'})
     assert answer.status_code == 303
     run = services.runs.get(answer.headers["location"].rsplit("/", 1)[1])
-    assert run["options"]["container"]["command"] == ["echo", "ana"] and run["state"] == "QUEUED"
+    assert run.options["container"]["command"] == ["echo", "ana"] and run.state == "QUEUED"

@@ -31,6 +31,7 @@ from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
 from stoker.events.store import summary_view
+from stoker.store.records.runs import Run
 from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.files import written_files
@@ -83,39 +84,39 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
     return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
                   job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
                   cursor_given=cursor is not None or bool(batch), after=live_horizon(request),
-                  jobs=[j["name"] for j in runs_store.jobs.list()])
+                  jobs=[j.name for j in runs_store.jobs.list()])
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: FileStoreDep,
              session: UiSession = Depends(current_session)) -> HTMLResponse:
     run = runs.get(run_id)
-    options = redacted_view(run["options"], run["has_secrets"])
+    attempts = run.attempts or ()
+    options = redacted_view(run.options, run.has_secrets)
     log_number, log_text = None, ""
-    if run["attempts"]:
+    if attempts:
         log_number, log_text = runs.attempt_log(run_id)
-    spark_apps = events.apps_of(
-        sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
+    spark_apps = events.apps_of(sorted({a.spark_app_id for a in attempts if a.spark_app_id}))
     conf, conf_effective = conf_rows(run)
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
                   conf=conf, conf_effective=conf_effective,
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
-                  result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,
-                  written=written_files(files, run["result"]),
-                  retryable=run["state"] in ("FAILED", "CANCELLED"),
-                  cancellable=run["state"] in ("QUEUED", "RUNNING"))
+                  result=run.result if isinstance(run.result, dict) else None, spark_apps=spark_apps,
+                  written=written_files(files, run.result),
+                  retryable=run.state in ("FAILED", "CANCELLED"),
+                  cancellable=run.state in ("QUEUED", "RUNNING"))
 
 
-def _timeline(run: dict[str, Any]) -> list[tuple[str, float]]:
+def _timeline(run: Run) -> list[tuple[str, float]]:
     """The run's states in time order, from its own and its attempts' times."""
-    points: list[tuple[str, float]] = [("QUEUED", run["queued_at"])]
-    for attempt in run["attempts"]:
-        points.append((f"attempt {attempt['number']} started on {attempt['worker_id']}", attempt["started_at"]))
-        if attempt["finished_at"] is not None:
-            points.append((f"attempt {attempt['number']} {attempt['outcome']}", attempt["finished_at"]))
-    if run["finished_at"] is not None:
-        points.append((run["state"], run["finished_at"]))
+    points: list[tuple[str, float]] = [("QUEUED", run.queued_at)]
+    for attempt in run.attempts or ():
+        points.append((f"attempt {attempt.number} started on {attempt.worker_id}", attempt.started_at))
+        if attempt.finished_at is not None:
+            points.append((f"attempt {attempt.number} {attempt.outcome}", attempt.finished_at))
+    if run.finished_at is not None:
+        points.append((run.state, run.finished_at))
     return sorted(points, key=lambda p: p[1])
 
 
@@ -131,9 +132,9 @@ def run_log_download(run_id: str, runs: RunStoreDep, attempt: int | None = None,
 def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
                         _: UiSession = Depends(current_session)) -> Response:
     run = runs.get(run_id, with_attempts=False)
-    result = run["result"]
+    result = run.result
     if not isinstance(result, dict):
-        raise NotFound(f"run {run_id} has no result: it is {run['state']}")
+        raise NotFound(f"run {run_id} has no result: it is {run.state}")
     name = f"run-{run_id}-result.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "json":
@@ -151,7 +152,7 @@ def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
 def jobs_page(request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
               session: UiSession = Depends(current_session)) -> HTMLResponse:
     found = jobs.list()
-    scheduled = schedules.store.get_many([j["id"] for j in found])
+    scheduled = schedules.store.get_many([j.id for j in found])
     words = {job_id: schedules.describe(record) for job_id, record in scheduled.items()}
     return render(request, "jobs.html", session, jobs=found, schedules=words)
 
@@ -167,12 +168,12 @@ def new_job_page(request: Request, session: UiSession = Depends(current_session)
 def job_page(name: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
              notifications: NotificationStoreDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
     job = jobs.get(name)
-    record = schedules.store.get(job["id"])
-    deliveries = notifications.history(job["id"], 20) if job.get("notifications") else []
+    record = schedules.store.get(job.id)
+    deliveries = notifications.history(job.id, 20) if job.notifications else []
     return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
-        job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None,
+        job.spec.get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None,
         schedule=schedules.view(record, ticks=60) if record is not None else None,
-        deliveries=deliveries, delivery_status=notifications.status(job["id"]) if deliveries else None)
+        deliveries=deliveries, delivery_status=notifications.status(job.id) if deliveries else None)
 
 
 @router.get("/functions", response_class=HTMLResponse)
