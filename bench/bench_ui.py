@@ -107,9 +107,9 @@ def store_clusters_and_tasks(services, clusters: int = 200, results: int = 20,  
     task = services.container_jobs.create("bench-task", {"image": "localhost/stoker/busybox:latest",
                                                          "command": ["true"], "env": {}, "network": "none"},
                                           status="READY", **TASK_POLICY)
-    result_ids = [Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"],
+    result_ids = [Submitter(services).submit_batch([RunRequest(container={})], job_name=task.id,
                                                    copies=times)[0] for _ in range(results)]
-    return cluster_ids, task["id"], result_ids
+    return cluster_ids, task.id, result_ids
 
 
 def main() -> None:
@@ -149,7 +149,7 @@ def main() -> None:
                      "/ui/dead-letters", "/ui/tokens", "/ui/spark", spark_page,
                      "/ui/clusters", f"/ui/clusters/{clusters[-1]}", "/ui/products", "/ui/products/external/1",
                      "/ui/tasks", f"/ui/tasks/{task}", f"/ui/results/{results[-1]}",
-                     f"/ui/results/{results[-1]}/details/{services.container_jobs.batch_runs(results[-1])[0]['id']}"]
+                     f"/ui/results/{results[-1]}/details/{services.container_jobs.batch_runs(results[-1])[0].id}"]
             print(f"{'page':48} {'p50 ms':>8} {'p95 ms':>8}")
             worst = 0.0
             for path in pages:

@@ -38,7 +38,7 @@ def post_forms(page: str) -> list[str]:
     return re.findall(r'<form method="post" action="([^"]+)"', page)
 
 
-def a_task(services, name: str = "hello") -> dict:
+def a_task(services, name: str = "hello"):
     """A READY container task, registered without a runtime (its image is taken as imported). Its
     runs are accepted as if a runtime were there (no worker runs here: they stay queued)."""
     from stoker.submission.container_tasks import TASK_POLICY
@@ -189,34 +189,34 @@ def test_run_a_task_n_times_and_read_its_result_and_executions(services, ui):
     task = a_task(services)
     csrf = sign_in(ui)
     page = ui.get("/ui/tasks").text
-    assert f"/ui/tasks/{task['id']}" in page and "READY" in page
-    page = ui.get(f"/ui/tasks/{task['id']}").text
-    assert f"/ui/tasks/{task['id']}/run" in post_forms(page) and "echo hi" in page and "Not run yet" in page
+    assert f"/ui/tasks/{task.id}" in page and "READY" in page
+    page = ui.get(f"/ui/tasks/{task.id}").text
+    assert f"/ui/tasks/{task.id}/run" in post_forms(page) and "echo hi" in page and "Not run yet" in page
 
-    refused = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "0"})
+    refused = ui.post(f"/ui/tasks/{task.id}/run", data={"csrf_token": csrf, "times": "0"})
     assert refused.status_code == 422 and "times must be between 1 and" in refused.text
-    refused = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "many"})
+    refused = ui.post(f"/ui/tasks/{task.id}/run", data={"csrf_token": csrf, "times": "many"})
     assert refused.status_code == 422 and "whole number" in refused.text
-    answer = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "3", "command": "echo bye",
+    answer = ui.post(f"/ui/tasks/{task.id}/run", data={"csrf_token": csrf, "times": "3", "command": "echo bye",
                                                           "env": "B=2", "timeout_seconds": "9"})
     assert answer.status_code == 303
     result_id = answer.headers["location"].rsplit("/", 1)[1]
     runs = services.container_jobs.batch_runs(result_id)
     assert len(runs) == 3
     for run in runs:  # the run's fields in place of the task's
-        spec = run["options"]["container"]
+        spec = run.options["container"]
         assert (spec["command"], spec["env"], spec["timeout_seconds"]) == (["echo", "bye"], {"B": "2"}, 9.0)
 
     page = ui.get(f"/ui/results/{result_id}").text
     assert page.count('data-watch-run="') == 3 and "QUEUED" in page and 'data-after="' in page
     assert f"/ui/results/{result_id}/cancel" in post_forms(page)
-    assert result_id[:8] in ui.get(f"/ui/tasks/{task['id']}").text
+    assert result_id[:8] in ui.get(f"/ui/tasks/{task.id}").text
 
     # An execution that ended: its exit code, duration and output.
     from stoker.store.tables import attempts
     from stoker.store.tables import runs as runs_table
 
-    first = runs[0]["id"]
+    first = runs[0].id
     with services.db.write() as conn:
         conn.execute(runs_table.update().where(runs_table.c.id == first).values(
             state="FAILED", started_at=runs_table.c.queued_at, finished_at=runs_table.c.queued_at + 2.5,
@@ -235,7 +235,7 @@ def test_run_a_task_n_times_and_read_its_result_and_executions(services, ui):
     assert ui.get("/ui/tasks/nope").status_code == 404
 
     assert ui.post(f"/ui/results/{result_id}/cancel", data={"csrf_token": csrf}).status_code == 303
-    assert {r["state"] for r in services.container_jobs.batch_runs(result_id)} == {"FAILED", "CANCELLED"}
+    assert {r.state for r in services.container_jobs.batch_runs(result_id)} == {"FAILED", "CANCELLED"}
     again = ui.post(f"/ui/results/{result_id}/cancel", data={"csrf_token": csrf})
     assert again.status_code == 409 and "nothing is left to cancel" in again.text
 
@@ -244,23 +244,23 @@ def test_task_actions_need_the_csrf_token_and_the_submit_scope(services, ui, rea
     task = a_task(services)
     sign_in(ui)
     client, csrf = reader
-    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"], copies=1)
-    for path in ("/ui/tasks", f"/ui/tasks/{task['id']}", f"/ui/results/{result_id}"):
+    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task.id, copies=1)
+    for path in ("/ui/tasks", f"/ui/tasks/{task.id}", f"/ui/results/{result_id}"):
         page = client.get(path)
         assert page.status_code == 200, path
         assert post_forms(page.text) == ["/ui/sign-out"], path
-    actions = (("/ui/tasks", {"repository": "x"}), (f"/ui/tasks/{task['id']}/run", {"times": "1"}),
+    actions = (("/ui/tasks", {"repository": "x"}), (f"/ui/tasks/{task.id}/run", {"times": "1"}),
                (f"/ui/results/{result_id}/cancel", {}))
     for path, data in actions:
         assert client.post(path, data={**data, "csrf_token": csrf}).status_code == 403, path
         assert ui.post(path, data=data).status_code == 403, path  # no CSRF token
     assert len(services.container_jobs.batches()) == 1
-    assert {r["state"] for r in services.container_jobs.batch_runs(result_id)} == {"QUEUED"}
+    assert {r.state for r in services.container_jobs.batch_runs(result_id)} == {"QUEUED"}
 
 
 def test_a_large_result_shows_its_executions_a_page_at_a_time(services, ui):
     task = a_task(services)
-    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"], copies=150)
+    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task.id, copies=150)
     sign_in(ui)
     first = ui.get(f"/ui/results/{result_id}").text
     assert first.count('data-watch-run="') == 100 and "Executions 1–100 of 150" in first
@@ -305,7 +305,7 @@ def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):
                                          status="READY", **TASK_POLICY)
     csrf = sign_in(ui)
     page = ui.get("/ui/jobs/greet").text
-    assert "/ui/jobs/greet/runs" in post_forms(page) and f'href="/ui/tasks/{job["id"]}"' in page
+    assert "/ui/jobs/greet/runs" in post_forms(page) and f'href="/ui/tasks/{job.id}"' in page
     missing = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": "{}"})
     assert missing.status_code == 422 and "who" in missing.text
     answer = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": '{"who": "ana"}'})

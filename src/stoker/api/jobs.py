@@ -68,7 +68,7 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
         if body.conf:
             raise InvalidInput("a container job takes no Spark settings (conf)")
         services.containers.require()
-        job_id = services.images.register(body.name, container_spec.check_spec(container), **policy)["id"]
+        job_id = services.images.register(body.name, container_spec.check_spec(container), **policy).id
     else:
         if body.steps is None or container:
             raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
@@ -122,8 +122,8 @@ def _job(job: str, jobs: JobStore, container_jobs: ContainerStore, schedules: Sc
     view = job_view(found)
     if found.kind == "container":  # with its image's import status (a Stevedore task's status)
         image = container_jobs.get(found.id)
-        view = {**view, "image_status": image["status"], "image_error": image["error"],
-                "image_digest": image["image_digest"],
+        view = {**view, "image_status": image.status, "image_error": image.error,
+                "image_digest": image.image_digest,
                 "links": {**view["links"], "stevedore_task": f"/task/{found.id}/"}}
     return _with_schedule(view, schedules.store.get(found.id), schedules)
 

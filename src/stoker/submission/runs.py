@@ -176,9 +176,9 @@ class Submitter:
         container lane. Refused (503) where no runtime is, and (409) while the image is not READY."""
         self.services.containers.require()
         image = self.services.container_jobs.image_of(job.id)
-        status = image["status"] if image is not None else "unknown"
+        status = image.status if image is not None else "unknown"
         if status != "READY":
-            why = f": {image['error']}" if image is not None and image.get("error") else ""
+            why = f": {image.error}" if image is not None and image.error else ""
             raise Conflict(f"container job {job.name!r} cannot run yet: its image "
                            f"{job.spec.get('image')!r} is {status}{why}", status=status)
         if request.steps is not None:
