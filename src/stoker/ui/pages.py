@@ -32,6 +32,7 @@ from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
 from stoker.events.store import summary_view
 from stoker.store.records.runs import Run
+from stoker.store.records.spark_apps import SparkApp
 from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.files import written_files
@@ -239,7 +240,7 @@ def _span(start: int | None, end: int | None) -> int:
     return end - start if start and end else 0
 
 
-def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[str, Any]) -> list[dict[str, Any]]:
+def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: SparkApp) -> list[dict[str, Any]]:
     """Jobs then stages as bars on the app's time range (x and width in percent, for an SVG)."""
     spans = [(f"job {j['job_id']}", j["start"], j["end"],
               "job failed" if j["result"] not in (None, "JobSucceeded") else "job",
@@ -248,8 +249,8 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[st
                "stage" + (" skew" if s["skew"] else "") + (" failed" if s["failure"] else ""),
                f"stage {s['stage_id']} {s['name']}") for s in stages]
     times = [t for _, start, end, _, _ in spans for t in (start, end) if t]
-    begin = app["start_ms"] or (min(times) if times else 0)
-    width = max(1, (app["end_ms"] or (max(times) if times else begin + 1)) - begin)
+    begin = app.start_ms or (min(times) if times else 0)
+    width = max(1, (app.end_ms or (max(times) if times else begin + 1)) - begin)
     bars = []
     for label, start, end, cls, title in spans:
         lo = (start or begin) - begin
@@ -265,7 +266,7 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[st
 def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
                           _: UiSession = Depends(current_session)) -> StreamingResponse:
     app = store.app(job_name, run_id)
-    return StreamingResponse(store.stream_events(app["id"]), media_type="application/x-ndjson", headers={
+    return StreamingResponse(store.stream_events(app.id), media_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{job_name}-{run_id}-events.ndjson"'})
 
 

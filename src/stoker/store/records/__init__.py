@@ -6,3 +6,17 @@ typo or a renamed column is a mypy error, not a KeyError at run time. Records ho
 links) is the API's views' business, not theirs. Frozen: a record is what was read; change the
 database, then read it again (`msgspec.structs.replace` for a copy that differs).
 """
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+def from_row(record: type[R], row: Any) -> R:
+    """A record of type `record` from a row that holds (at least) its fields by name: a column
+    added to the table later changes nothing here until the record names it."""
+    return record(**{name: getattr(row, name) for name in record.__struct_fields__})
