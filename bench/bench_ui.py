@@ -101,7 +101,7 @@ def store_clusters_and_tasks(services, clusters: int = 200, results: int = 20,  
     from stoker.submission.container_tasks import TASK_POLICY
     from stoker.submission.runs import RunRequest, Submitter
 
-    cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"})["id"]
+    cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"}).id
                    for i in range(clusters)]
     services.containers.docker_host = "unix:///nonexistent/podman.sock"  # accepted, never reached
     task = services.container_jobs.create("bench-task", {"image": "localhost/stoker/busybox:latest",

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import ADMIN_TOKEN, make_services
+from stoker.store.records.clusters import Node
 
 LEASE = "cluster-duties"
 
@@ -203,8 +204,9 @@ def test_a_destroy_through_a_non_leader_leaves_stopping_the_nodes_to_the_leader(
     cluster destroyed, and the leader stops its nodes at its next round."""
     with a_ready_cluster_through_the_non_leader(tmp_path, shared_url, monkeypatch) as (leader, other, cluster_id):
         store = other.services.clusters.store
-        store.set_nodes(cluster_id, [{"name": "n1", "service": "s", "role": "worker", "cpu": 1, "mem": 64, "host": "h",
-                                      "port": 1, "state": "running"}])
+        store.set_nodes(cluster_id, [Node(cluster_id=cluster_id, name="n1", service="s", role="worker", cpu=1, mem=64,
+                                          host="h", port=1, web_port=None, pid=None, pid_started_at=None,
+                                          state="running", workdir=None)])
         stopped_by = []
         for replica_client in (leader, other):
             service = replica_client.services.clusters
@@ -213,5 +215,5 @@ def test_a_destroy_through_a_non_leader_leaves_stopping_the_nodes_to_the_leader(
         r = other.delete(f"/api/v1/clusters/{cluster_id}")
         assert r.status_code == 200, r.text
         assert other.get(f"/api/v1/clusters/{cluster_id}").json()["status"] == "destroyed"
-        wait(lambda: [n["state"] for n in store.nodes(cluster_id)] == ["stopped"], 10, "the leader to stop the node")
+        wait(lambda: [n.state for n in store.nodes(cluster_id)] == ["stopped"], 10, "the leader to stop the node")
         assert stopped_by and set(stopped_by) == {leader}

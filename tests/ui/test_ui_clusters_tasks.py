@@ -110,8 +110,8 @@ def test_launch_list_detail_and_destroy_a_cluster(services, ui):
     assert launched.status_code == 303, launched.text
     cluster_id = launched.headers["location"].rsplit("/", 1)[1]
     cluster = services.clusters.store.get(cluster_id)
-    assert cluster["owner"] == "admin (first start)" or cluster["owner"]
-    assert cluster["options"]["master"] == "spark://10.0.0.1:7077"
+    assert cluster.owner == "admin (first start)" or cluster.owner
+    assert cluster.options["master"] == "spark://10.0.0.1:7077"
     page = ui.get("/ui/clusters").text
     assert cluster_id[:8] in page and 'data-after="' in page and "external 1" in page
     page = ui.get(f"/ui/clusters/{cluster_id}").text
@@ -122,10 +122,10 @@ def test_launch_list_detail_and_destroy_a_cluster(services, ui):
     assert ui.get("/ui/clusters/nope").status_code == 404
 
     assert ui.post(f"/ui/clusters/{cluster_id}/destroy", data={"csrf_token": csrf}).status_code == 303
-    assert services.clusters.store.get(cluster_id)["status"] == "destroyed"
+    assert services.clusters.store.get(cluster_id).status == "destroyed"
     page = ui.get(f"/ui/clusters/{cluster_id}").text
     assert "destroyed" in page and f"/ui/clusters/{cluster_id}/destroy" not in post_forms(page)
-    statuses = [h["status"] for h in services.clusters.store.history(cluster_id)]
+    statuses = [h.status for h in services.clusters.store.history(cluster_id)]
     assert statuses[0] == "registered" and statuses[-1] == "destroyed"
     refused = ui.post(f"/ui/clusters/{cluster_id}/repair", data={"csrf_token": csrf})
     assert refused.status_code == 409 and "only a degraded cluster is repaired" in refused.text
@@ -135,17 +135,17 @@ def test_cluster_actions_need_the_csrf_token_and_the_submit_scope(services, ui, 
     sign_in(ui)
     cluster = services.clusters.launch("someone", "external", "1", {"master": "spark://h:7077"})
     client, csrf = reader
-    for path in ("/ui/clusters", f"/ui/clusters/{cluster['id']}", "/ui/products", EXTERNAL):
+    for path in ("/ui/clusters", f"/ui/clusters/{cluster.id}", "/ui/products", EXTERNAL):
         page = client.get(path)
         assert page.status_code == 200, path
         assert post_forms(page.text) == ["/ui/sign-out"], path
-    for path, data in ((f"/ui/clusters/{cluster['id']}/destroy", {}), (f"{EXTERNAL}/clusters",
+    for path, data in ((f"/ui/clusters/{cluster.id}/destroy", {}), (f"{EXTERNAL}/clusters",
                                                                        {"opt:master": "spark://h:1"})):
         assert client.post(path, data={**data, "csrf_token": csrf}).status_code == 403  # no submit scope
         forged = ui.post(path, data=data)  # the admin, without the CSRF token
         assert forged.status_code == 403 and "CSRF" in forged.text
-    assert [c["id"] for c in services.clusters.store.list()] == [cluster["id"]]
-    assert services.clusters.store.get(cluster["id"])["status"] != "destroyed"
+    assert [c.id for c in services.clusters.store.list()] == [cluster.id]
+    assert services.clusters.store.get(cluster.id).status != "destroyed"
 
 
 # ---- tasks and results -----------------------------------------------------------------------
@@ -278,21 +278,21 @@ def test_a_web_url_is_a_link_only_when_it_is_http(services, ui):
     bad = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "javascript:alert(1)"})
     good = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "http://h:8080"})
     for cluster in (bad, good):  # the cluster duties (external orchestrator) set the URLs on the way to ready
-        wait_until(lambda c=cluster: services.clusters.store.get(c["id"]),
-                   lambda view: view["status"] == "ready" and view["web_url"], 20, "the cluster to be ready")
-    page = ui.get(f"/ui/clusters/{bad['id']}").text
+        wait_until(lambda c=cluster: services.clusters.store.get(c.id),
+                   lambda view: view.status == "ready" and view.web_url, 20, "the cluster to be ready")
+    page = ui.get(f"/ui/clusters/{bad.id}").text
     assert 'href="javascript:' not in page and "<code>javascript:alert(1)</code>" in page
     assert 'id="cluster-web" href' not in page
-    page = ui.get(f"/ui/clusters/{good['id']}").text
+    page = ui.get(f"/ui/clusters/{good.id}").text
     assert 'href="http://h:8080"' in page
 
 
 def test_a_run_on_a_cluster_links_to_it(services, ui):
     sign_in(ui)
     cluster = services.clusters.launch("x", "external", "1", {"master": "spark://h:1"})
-    submitted = Submitter(services).submit(RunRequest(steps=[["noop"]], options={"cluster": cluster["id"]}))
+    submitted = Submitter(services).submit(RunRequest(steps=[["noop"]], options={"cluster": cluster.id}))
     page = ui.get(f"/ui/runs/{submitted.run_id}").text
-    assert f'href="/ui/clusters/{cluster["id"]}" id="run-cluster"' in page
+    assert f'href="/ui/clusters/{cluster.id}" id="run-cluster"' in page
 
 
 def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):

@@ -43,7 +43,7 @@ def get_product(name: str, version: str, service: ClusterServiceDep) -> dict[str
 def launch(name: str, version: str, service: ClusterServiceDep, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
-    view = full_view(service, cluster["id"], BASE)
+    view = full_view(service, cluster.id, BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
 
