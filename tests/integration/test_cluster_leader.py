@@ -23,16 +23,16 @@ def test_one_holder_at_a_time_renewed_by_it_taken_over_once_expired(database):
     assert leases.hold(LEASE, "a", 0.6)
     assert not leases.hold(LEASE, "b", 0.6)  # held by a
     first = leases.get(LEASE)
-    assert first["holder"] == "a" and not first["expired"]
+    assert first.holder == "a" and not first.expired
     time.sleep(0.3)
     assert leases.hold(LEASE, "a", 0.6)  # a renews: later expiry, same acquisition
     renewed = leases.get(LEASE)
-    assert renewed["expires_at"] > first["expires_at"] and renewed["acquired_at"] == first["acquired_at"]
+    assert renewed.expires_at > first.expires_at and renewed.acquired_at == first.acquired_at
     assert not leases.hold(LEASE, "b", 0.6)
     time.sleep(0.8)  # a stopped renewing
-    assert leases.get(LEASE)["expired"]
+    assert leases.get(LEASE).expired
     assert leases.hold(LEASE, "b", 0.6)
-    assert leases.get(LEASE)["holder"] == "b"
+    assert leases.get(LEASE).holder == "b"
     assert not leases.hold(LEASE, "a", 0.6)  # a, back, does not take it from b
 
 
@@ -45,7 +45,7 @@ def test_release_and_take_from_a_holder_known_gone(database):
     assert not leases.hold(LEASE, "b", 30, take_from="someone-else")
     assert leases.hold(LEASE, "b", 30, take_from="a")  # a's process is known to be dead
     leases.release(LEASE, "a")  # not a's any more: nothing happens
-    assert leases.get(LEASE)["holder"] == "b"
+    assert leases.get(LEASE).holder == "b"
     leases.release(LEASE, "b")
     assert leases.get(LEASE) is None
     assert leases.hold(LEASE, "a", 30)
@@ -136,11 +136,11 @@ def test_two_replicas_only_the_lease_holder_runs_the_duties_and_the_other_takes_
         leader.duties.leases.release = lambda *args: None  # a death, not a clean stop
         leader.duties.stop()
         held = leader.duties.leases.get(LEASE)
-        assert held["holder"] == leader.duties.holder and not held["expired"]
+        assert held.holder == leader.duties.holder and not held.expired
         wait(lambda: other.duties.leading, 10, "the other replica to take over")
         taken = other.duties.leases.get(LEASE)
-        assert taken["holder"] == other.duties.holder
-        assert taken["acquired_at"] >= held["expires_at"]  # not before the dead holder's lease expired
+        assert taken.holder == other.duties.holder
+        assert taken.acquired_at >= held.expires_at  # not before the dead holder's lease expired
         second = launch_external(other)
         wait(lambda: ready(other, second), 10, "a launch after the take-over")
         assert other.schedule_calls

@@ -59,10 +59,10 @@ def cluster_duties(service: ClusterServiceDep) -> dict[str, Any]:
     if lease is None:
         return {"lease": LEASE, "holder": None, "host": None, "pid": None, "acquired_at": None,
                 "expires_at": None, "expired": None}
-    host, pid = holder_host_pid(lease["holder"])
-    return {"lease": LEASE, "holder": lease["holder"], "host": host, "pid": pid,
-            "acquired_at": iso(lease["acquired_at"]), "expires_at": iso(lease["expires_at"]),
-            "expired": lease["expired"]}
+    host, pid = holder_host_pid(lease.holder)
+    return {"lease": LEASE, "holder": lease.holder, "host": host, "pid": pid,
+            "acquired_at": iso(lease.acquired_at), "expires_at": iso(lease.expires_at),
+            "expired": lease.expired}
 
 
 @router.get("/clusters", summary="List clusters (filter by status or product)",

@@ -59,8 +59,8 @@ def overview(request: Request, dashboard: DashboardDep, db: DatabaseDep,
     throughput = dashboard.throughput()
     return render(request, "overview.html", session, counts=dashboard.counts_by_state(), oldest_queued_at=oldest,
                   throughput=throughput, running=dashboard.running_attempts(), sinks=sinks,
-                  finished_hour=sum(b["succeeded"] + b["failed"] for b in throughput),
-                  failed_hour=sum(b["failed"] for b in throughput))
+                  finished_hour=sum(b.succeeded + b.failed for b in throughput),
+                  failed_hour=sum(b.failed for b in throughput))
 
 
 # The runs page's time filter: queued within the last …
