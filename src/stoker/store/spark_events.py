@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection
 from stoker.core.errors import NotFound
 from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
+from stoker.store.records import from_row
+from stoker.store.records.spark_apps import SparkApp, SparkAppRef, SparkAppRun
 from stoker.store.tables import spark_apps, spark_event_chunks
 
 
@@ -198,19 +200,19 @@ class SparkEventRows:
         with self.db.read() as conn:
             return [row[0] for row in conn.execute(query)]
 
-    def runs(self, job_name: str, team: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, job_name: str, team: str | None = None) -> list[SparkAppRun]:
         c = spark_apps.c
         query = (sa.select(c.run_id, c.first_seen_at, c.last_seen_at, c.event_count, c.start_ms, c.end_ms)
                  .where(c.job_name == job_name).order_by(c.first_seen_at, c.id))
         if team is not None:
             query = query.where(c.team_id == team)
         with self.db.read() as conn:
-            runs = [dict(row._mapping) for row in conn.execute(query)]
+            runs = [from_row(SparkAppRun, row) for row in conn.execute(query)]
         if not runs:
             raise NotFound(f"no Spark events for job '{job_name}'")
         return runs
 
-    def app(self, job_name: str, run_id: str, team: str | None = None) -> dict[str, Any]:
+    def app(self, job_name: str, run_id: str, team: str | None = None) -> SparkApp:
         """The app's row (summary included): one indexed read."""
         c = spark_apps.c
         query = sa.select(spark_apps).where(c.job_name == job_name, c.run_id == run_id)
@@ -225,7 +227,7 @@ class SparkEventRows:
             if known_job is None:
                 raise NotFound(f"no Spark events for job '{job_name}'")
             raise NotFound(f"job '{job_name}' has no run '{run_id}'")
-        return dict(row._mapping)
+        return from_row(SparkApp, row)
 
     @contextmanager
     def chunks(self, app_pk: int, after_chunk: int = 0) -> Iterator[ChunkSnapshot]:
@@ -240,7 +242,7 @@ class SparkEventRows:
                          .order_by(t.min_generated_at, t.id))]
             yield ChunkSnapshot(conn, spans)
 
-    def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
+    def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
         if not app_ids:
             return []
@@ -248,4 +250,4 @@ class SparkEventRows:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(c.job_name, c.run_id, c.app_id, c.event_count)
                                 .where(c.app_id.in_(app_ids)).order_by(c.id))
-            return [dict(row._mapping) for row in rows]
+            return [from_row(SparkAppRef, row) for row in rows]

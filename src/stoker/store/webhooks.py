@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from stoker.core.errors import NotFound
 from stoker.store import sink_cursors
 from stoker.store.db import Database
+from stoker.store.records.operations import CursorState
 from stoker.store.tables import outbox, webhooks
 from stoker.store.tables import sink_cursors as cursor_rows
 
@@ -35,9 +36,6 @@ class WebhookRow:
         return cls(row.id, row.url, row.events, row.secret, row.description, row.created_at, row.team_id)
 
 
-Delivery = dict[str, Any]  # a cursor's delivery state (sink_cursors.status)
-
-
 class WebhookRows:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -53,7 +51,7 @@ class WebhookRows:
             sink_cursors.create(conn, cursor, int(start), row.created_at)
 
     def list(self, cursor_of: Callable[[str], str], *,
-             team: str | None = None) -> builtins.list[tuple[WebhookRow, Delivery | None]]:
+             team: str | None = None) -> builtins.list[tuple[WebhookRow, CursorState | None]]:
         """Every webhook (of `team`), oldest first, with the delivery state of its cursor (named by
         `cursor_of`)."""
         query = sa.select(webhooks).order_by(webhooks.c.created_at)
@@ -64,7 +62,7 @@ class WebhookRows:
             state = sink_cursors.status(conn, [cursor_of(r.id) for r in rows])
         return [(r, state.get(cursor_of(r.id))) for r in rows]
 
-    def get(self, webhook_id: str, cursor: str, *, team: str | None = None) -> tuple[WebhookRow, Delivery | None]:
+    def get(self, webhook_id: str, cursor: str, *, team: str | None = None) -> tuple[WebhookRow, CursorState | None]:
         """One webhook (of `team`: another team's is not found)."""
         query = sa.select(webhooks).where(webhooks.c.id == webhook_id)
         if team is not None:
