@@ -99,7 +99,7 @@ def test_clusters_are_their_teams_in_the_native_api_the_paas_api_and_the_ui(two_
                            headers=bearer(t["alice"]))
     assert launched.status_code == 202
     cluster_id = launched.json()["id"]
-    assert services.clusters.store.get(cluster_id)["team_id"] == "red"
+    assert services.clusters.store.get(cluster_id).team_id == "red"
     assert client.get(f"/api/v1/clusters/{cluster_id}", headers=bearer(t["vic"])).status_code == 200
     for method, url in (("GET", f"/api/v1/clusters/{cluster_id}"), ("GET", f"/api/v1/clusters/{cluster_id}/nodes"),
                         ("DELETE", f"/api/v1/clusters/{cluster_id}"), ("POST", f"/api/v1/clusters/{cluster_id}/repair"),
@@ -114,7 +114,7 @@ def test_clusters_are_their_teams_in_the_native_api_the_paas_api_and_the_ui(two_
     # `{user}` is the user's name, and alice's clusters are red's: bob sees none of them.
     assert client.get(f"/bigdata/api/v1/clusters/{'alice'}", headers=bearer(t["bob"])).json()["clusters"] == []
     assert len(client.get("/bigdata/api/v1/clusters/alice", headers=bearer(t["vic"])).json()["clusters"]) == 1
-    assert services.clusters.store.get(cluster_id)["status"] != "destroyed"  # bob's deletes changed nothing
+    assert services.clusters.store.get(cluster_id).status != "destroyed"  # bob's deletes changed nothing
     assert client.delete(f"/api/v1/clusters/{cluster_id}", headers=bearer(t["rita"])).status_code == 403  # a runner
 
 
