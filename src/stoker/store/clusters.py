@@ -345,11 +345,14 @@ def fail_queued_runs(conn: Connection, now: float, cluster_id: str, why: str) ->
                                         state=RunState.FAILED, error=error) for r in failed])
 
 
-def parked_reason(db: Database, cluster_id: str) -> str | None:
+def parked_reason(db: Database, cluster_id: str, team: str | None = None) -> str | None:
     """None when runs may start on the cluster now; else why a new run waits (it is parked).
-    NotFound / Conflict when it never can."""
+    NotFound (another team's cluster too) / Conflict when it never can."""
+    query = sa.select(clusters.c.status).where(clusters.c.id == cluster_id)
+    if team is not None:
+        query = query.where(clusters.c.team_id == team)
     with db.read() as conn:
-        status = conn.execute(sa.select(clusters.c.status).where(clusters.c.id == cluster_id)).scalar()
+        status = conn.execute(query).scalar()
     if status is None:
         raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
     if status in GONE:

@@ -114,7 +114,7 @@ def submit_run(request: Request, services: ServicesDep, session: UiSession = Dep
         if not isinstance(run_steps, list):
             raise InvalidInput("steps must be a JSON list of steps, e.g. [[\"range\", 5], [\"count\"]]")
         submitted = Submitter(services).submit(
-            RunRequest(steps=run_steps, params=_json_field(params, "parameters", {})))
+            RunRequest(steps=run_steps, params=_json_field(params, "parameters", {}), team=session.principal.team))
     except (StokerError, PipelineInvalid, PathRefused) as exc:
         return refused(request, session, exc, "/ui/runs")
     return see_other(_safe_next(back) if back else f"/ui/runs/{submitted.run_id}")
@@ -125,7 +125,7 @@ def retry_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSessi
               csrf_token: str = Form(""), back: str = Form("")) -> Response:
     authorize(session, "run", csrf_token)
     try:
-        runs.retry(run_id)
+        runs.retry(run_id, team=session.principal.sees)
     except StokerError as exc:
         return refused(request, session, exc, _safe_next(back or f"/ui/runs/{run_id}"))
     return see_other(f"/ui/runs/{run_id}")
@@ -136,7 +136,7 @@ def cancel_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSess
                csrf_token: str = Form("")) -> Response:
     authorize(session, "run", csrf_token)
     try:
-        runs.cancel(run_id)
+        runs.cancel(run_id, team=session.principal.sees)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/runs/{run_id}")
     return see_other(f"/ui/runs/{run_id}")
@@ -151,7 +151,7 @@ def save_job(request: Request, jobs: JobStoreDep, catalog: CatalogDep, roots: St
     """Create a pipeline job, or (existing=its name) change it; catalog problems are shown next to
     the steps they are about."""
     authorize(session, "edit", csrf_token)
-    job = jobs.get(existing) if existing else None
+    job = jobs.get(existing, session.principal.sees) if existing else None
     try:
         parsed = _json_field(steps, "steps", [])
         if not isinstance(parsed, list):
@@ -159,13 +159,12 @@ def save_job(request: Request, jobs: JobStoreDep, catalog: CatalogDep, roots: St
         # The API's own model checks the name and policy, with the API's messages.
         body = JobCreate.model_validate({"name": existing or name.strip(), "steps": parsed,
                                          "description": description, "max_attempts": max_attempts})
-        validate_job_steps(catalog, roots, parsed)
+        validate_job_steps(catalog, roots.for_team(job.team_id if job else session.principal.team), parsed)
         if job is None:
             jobs.create(body.name, "pipeline", {"steps": parsed}, description=description,
-                                      max_attempts=max_attempts)
+                        max_attempts=max_attempts, team=session.principal.team)
         else:
-            jobs.update(existing, spec={"steps": parsed}, description=description,
-                                      max_attempts=max_attempts)
+            jobs.update(job.id, spec={"steps": parsed}, description=description, max_attempts=max_attempts)
     except ValidationError as exc:
         return render(request, "job_form.html", session, status_code=422, job=job, steps_text=steps,
                       problems=[], name=name, description=description, message="; ".join(
@@ -186,7 +185,7 @@ def submit_job_run(name: str, request: Request, services: ServicesDep, session: 
     authorize(session, "run", csrf_token)
     try:
         submitted = Submitter(services).submit(
-            RunRequest(params=_json_field(params, "parameters", {})), job_name=name)
+            RunRequest(params=_json_field(params, "parameters", {}), team=session.principal.team), job_name=name)
     except (StokerError, PipelineInvalid, PathRefused) as exc:
         return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
     return see_other(f"/ui/runs/{submitted.run_id}")
@@ -200,7 +199,7 @@ def set_schedule(name: str, request: Request, jobs: JobStoreDep, schedules: Sche
     """Set the job's schedule (an empty cron removes it), checked as the API checks it."""
     authorize(session, "edit", csrf_token)
     try:
-        job = jobs.get(name)
+        job = jobs.get(name, session.principal.sees)
         raw = {"cron": cron, "timezone": timezone.strip() or "UTC", "overlap": overlap, "catchup": catchup}
         schedules.set(job, raw if cron.strip() else None)
     except StokerError as exc:
@@ -215,7 +214,7 @@ def pause_schedule(name: str, action: str, request: Request, jobs: JobStoreDep, 
     if action not in ("pause", "resume"):
         raise NotFound(f"no schedule action {action!r}: pause or resume")
     try:
-        schedules.pause(jobs.get(name), action == "pause")
+        schedules.pause(jobs.get(name, session.principal.sees), action == "pause")
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/jobs/{quote(name)}")
     return see_other(f"/ui/jobs/{quote(name)}")

@@ -167,7 +167,6 @@ dead_letters = sa.Table(
     # request id) and the message as that API published it (Sate: the last execution).
     sa.Column("request_id", sa.String(200), index=True),
     sa.Column("seed_message", sa.JSON),
-    team_id(),
 )
 
 # Every state change writes one row here in the same transaction; publishers read it in order.

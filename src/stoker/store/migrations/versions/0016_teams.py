@@ -19,8 +19,8 @@ depends_on = None
 
 DEFAULT_TEAM = "default"
 # Every table whose rows belong to a team (tables/teams.py says why there are no foreign keys).
-TEAM_TABLES = ("tokens", "jobs", "runs", "dead_letters", "outbox", "clusters", "spark_apps", "webhooks",
-               "sate_requests")
+# (Dead letters, attempts, schedules, a container job's image: their run's or job's team.)
+TEAM_TABLES = ("tokens", "jobs", "runs", "outbox", "clusters", "spark_apps", "webhooks", "sate_requests")
 
 
 def _team_id() -> sa.Column[str]:
