@@ -131,3 +131,115 @@ def test_a_cluster_over_its_teams_quota_waits_with_the_reason_and_other_teams_go
     assert "team red's quota" in waiting["reason"] and "3 cores" in waiting["reason"]
     assert services.clusters.store.team_room("red") == (2, None)
     assert services.clusters.store.team_room("blue") == (None, None)  # no quota
+
+
+def wait_done(client, run_id, token, timeout=180.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.get(f"/api/v1/runs/{run_id}", headers=bearer(token)).json()
+        if run["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def running_teams(services):
+    """Two teams with the embedded worker running (runs execute)."""
+    from stoker.app import Background
+
+    services.teams.create("red")
+    services.teams.create("blue")
+    tokens = {
+        "alice": services.tokens.create("alice", ["read", "submit"], user="alice", team="red", role="owner"),
+        "erin": services.tokens.create("erin", ["read", "submit"], user="erin", team="red", role="editor"),
+        "rita": services.tokens.create("rita", ["read", "submit"], user="rita", team="red", role="runner"),
+        "vic": services.tokens.create("vic", ["read", "submit"], user="vic", team="red", role="viewer"),
+        "bob": services.tokens.create("bob", ["read", "submit"], user="bob", team="blue", role="owner"),
+        "admin": ADMIN_TOKEN,
+    }
+    with TestClient(create_app(services, background=Background(services, embedded_worker=True))) as client:
+        yield client, tokens, services
+
+
+def test_the_issues_four_things_bob_did_answer_404_and_work_for_alices_teammates(running_teams):
+    """The issue: with tokens of `submit` and `read`, bob (team blue) read the result of alice's run,
+    ran a pipeline over her file, rewrote and ran her nightly job, and nothing recorded it."""
+    client, t, services = running_teams
+    assert client.put("/api/v1/files/people.csv", content=PEOPLE, headers=bearer(t["alice"])).status_code == 201
+    nightly = {"name": "alice-nightly", "steps": [["read_csv", "people.csv", {"header": True}], ["count"]]}
+    assert client.post("/api/v1/jobs", json=nightly, headers=bearer(t["alice"])).status_code == 201
+    run = client.post("/api/v1/jobs/alice-nightly/runs", json={}, headers=bearer(t["alice"])).json()
+    done = wait_done(client, run["id"], t["alice"])
+    assert done["state"] == "SUCCEEDED", done
+    assert client.get(f"/api/v1/runs/{run['id']}/result", headers=bearer(t["alice"])).json()["result"]["count"] == 2
+
+    # 1. bob reads the result of alice's run: 404, in every way a run is read.
+    for url in (f"/api/v1/runs/{run['id']}", f"/api/v1/runs/{run['id']}/result", f"/api/v1/runs/{run['id']}/log",
+                f"/api/v1/runs/{run['id']}/attempts/1", f"/jobs/status/{run['id']}"):
+        assert client.get(url, headers=bearer(t["bob"])).status_code == 404, url
+    assert client.get(f"/api/v1/runs/{run['id']}?wait_seconds=0.1", headers=bearer(t["bob"])).status_code == 404
+    assert client.get("/api/v1/runs", headers=bearer(t["bob"])).json()["runs"] == []
+    assert client.post(f"/api/v1/runs/{run['id']}/retry", headers=bearer(t["bob"])).status_code == 404
+    # 2. bob runs a pipeline over alice's file: his team has no such file; her root is outside his.
+    red_file = str(services.roots.for_team("red").storage_root / "people.csv")
+    for path in ("people.csv", red_file):
+        answer = client.post("/api/v1/runs", json={"steps": [["read_csv", path], ["count"]]}, headers=bearer(t["bob"]))
+        if answer.status_code == 201:  # queued: it must fail, never read her rows
+            assert wait_done(client, answer.json()["id"], t["bob"])["state"] == "FAILED"
+        else:
+            assert answer.status_code in (400, 422), answer.text
+    # 3. bob rewrites the steps of alice's nightly job, and runs it: 404, nothing changes.
+    patched = client.patch("/api/v1/jobs/alice-nightly", json={"steps": [["range", 1], ["count"]]},
+                           headers=bearer(t["bob"]))
+    assert patched.status_code == 404
+    assert client.post("/api/v1/jobs/alice-nightly/runs", json={}, headers=bearer(t["bob"])).status_code == 404
+    assert client.get("/api/v1/jobs/alice-nightly", headers=bearer(t["alice"])).json()["spec"]["steps"] == nightly["steps"]
+    # 4. the audit log records who did what: alice's acts, and bob's refused attempts in blue's log.
+    red_log = [(e["actor"], e["action"], e["status"])
+               for e in client.get("/api/v1/audit", headers=bearer(t["alice"])).json()["entries"]]
+    assert ("alice", "PATCH /api/v1/jobs/{job}", 200) not in red_log
+    assert ("alice", "POST /api/v1/jobs/{job}/runs", 201) in red_log
+    blue_log = [(e["actor"], e["action"], e["status"])
+                for e in client.get("/api/v1/audit", headers=bearer(t["bob"])).json()["entries"]]
+    assert ("bob", "PATCH /api/v1/jobs/{job}", 404) in blue_log
+
+    # Alice's teammates, with the right role: a runner runs the job, an editor changes it.
+    again = client.post("/api/v1/jobs/alice-nightly/runs", json={}, headers=bearer(t["rita"]))
+    assert again.status_code == 201 and wait_done(client, again.json()["id"], t["rita"])["state"] == "SUCCEEDED"
+    assert client.get(f"/api/v1/runs/{run['id']}/result", headers=bearer(t["vic"])).status_code == 200
+    assert client.patch("/api/v1/jobs/alice-nightly", json={"description": "x"},
+                        headers=bearer(t["erin"])).status_code == 200
+    # The same job name in blue is blue's own.
+    mine = {"name": "alice-nightly", "steps": [["range", 3], ["count"]]}
+    assert client.post("/api/v1/jobs", json=mine, headers=bearer(t["bob"])).status_code == 201
+    assert client.get("/api/v1/jobs/alice-nightly", headers=bearer(t["bob"])).json()["spec"]["steps"] == mine["steps"]
+    # (and blue's ad-hoc runs have their own `adhoc` job)
+    assert [j["name"] for j in client.get("/api/v1/jobs", headers=bearer(t["bob"])).json()["jobs"]] == \
+        ["adhoc", "alice-nightly"]
+
+
+def test_run_events_on_the_stream_and_webhooks_are_the_teams_own(running_teams):
+    client, t, services = running_teams
+    from stoker.store.outbox import read_events
+
+    red = client.post("/api/v1/runs", json={"steps": [["noop"]]}, headers=bearer(t["alice"])).json()
+    blue = client.post("/api/v1/runs", json={"steps": [["noop"]]}, headers=bearer(t["bob"])).json()
+    wait_done(client, red["id"], t["alice"])
+    wait_done(client, blue["id"], t["bob"])
+    events = read_events(services.db, 0, 10**9, limit=1000)
+    assert {e.team for e in events if e.run_id == red["id"]} == {"red"}
+    assert {e.team for e in events if e.run_id == blue["id"]} == {"blue"}
+    only_blue = read_events(services.db, 0, 10**9, limit=1000, team="blue")
+    assert only_blue and all(e.run_id != red["id"] for e in only_blue)
+    hook = client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=bearer(t["bob"])).json()
+    assert client.get(f"/api/v1/webhooks/{hook['id']}", headers=bearer(t["alice"])).status_code == 404
+    assert client.get("/api/v1/webhooks", headers=bearer(t["alice"])).json()["webhooks"] == []
+    from stoker.sinks.webhooks import WebhookStore
+
+    [active] = WebhookStore(services.db, services.secrets).active()
+    assert active.team == "blue"
+    assert [active.wants(e) for e in events if e.run_id in (red["id"], blue["id"]) and e.event == "queued"] == \
+        [False, True]
