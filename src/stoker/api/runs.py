@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import Reader, Runner, authorize
 from stoker.api.deps import DatabaseDep, RunStoreDep, ServicesDep, WakeupDep
@@ -15,8 +16,10 @@ from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
 from stoker.services import Services
+from stoker.store.db import Database
 from stoker.store.records.runs import Run
 from stoker.store.runs import RunStore, Submitted
+from stoker.store.team_share import quota_reason
 from stoker.submission.runs import RunRequest, Submitter
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
@@ -76,7 +79,15 @@ async def get_run(run_id: str, db: DatabaseDep, runs: RunStoreDep, wakeup: Wakeu
     # woken by local finishes, and the recheck keeps finishes in other processes visible.
     run = await wakeup.poll_async(read, lambda r: RunState(r.state).terminal,
                                   seconds=wait_seconds, recheck=0.25)
-    return json_response(run_view(run))
+    return json_response(await _with_waiting(db, run))
+
+
+async def _with_waiting(db: Database, run: Run) -> dict[str, Any]:
+    """A run's view; a QUEUED run's says why it waits when its team is at its quota (docs/teams.md)."""
+    view = run_view(run)
+    if run.state == RunState.QUEUED.value:
+        view["waiting_for"] = await run_in_threadpool(quota_reason, db, run.team_id)
+    return view
 
 
 async def quick_get_run(request: QuickRequest) -> Response | None:
@@ -86,7 +97,7 @@ async def quick_get_run(request: QuickRequest) -> Response | None:
     services = request.services
     principal = await authorize(services, request.headers, "read")
     run = await read_now(services.db, services.runs.read_run(request.path_params["run_id"], team=principal.sees))
-    return json_response(run_view(run))
+    return json_response(await _with_waiting(services.db, run))
 
 
 @router.post("/runs/{run_id}/cancel", summary="Cancel a run (QUEUED: at once; RUNNING: its worker stops it)",

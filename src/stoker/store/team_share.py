@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.states import RunState
+from stoker.store.db import Database
 from stoker.store.tables import clusters, jobs, runs, teams
 
 CLUSTER_HOLDING = ("scheduled", "configuring", "configured", "ready", "degraded")  # store/clusters.py HOLDING
@@ -110,3 +111,18 @@ def _room(conn: Connection, sized: dict[str, tuple[int | None, int | None]]) -> 
     return {team: (None if max_cores is None else max_cores - used.get(team, (0.0, 0.0))[0],
                    None if max_mem is None else max_mem - used.get(team, (0.0, 0.0))[1])
             for team, (max_cores, max_mem) in sized.items()}
+
+
+def quota_reason(db: Database, team: str) -> str | None:
+    """Why the team's queued runs wait now for its quota of RUNNING runs (shown on a QUEUED run),
+    or None when the team has room."""
+    with db.read() as conn:
+        quota = conn.execute(sa.select(teams.c.max_running_runs).where(teams.c.id == team)).scalar()
+        if quota is None:
+            return None
+        running = conn.execute(sa.select(sa.func.count()).select_from(runs).where(
+            runs.c.team_id == team, runs.c.state == RunState.RUNNING.value)).scalar_one()
+    if running < quota:
+        return None
+    return (f"waiting for team {team}'s quota: {running} of its {quota} runs at once are running "
+            "(max_running_runs); it starts when one of them ends")
