@@ -21,10 +21,10 @@ from _server import print_table, write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import ADMIN_TOKEN, make_services  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from stoker.app import Background, create_app  # noqa: E402
+from conftest import ADMIN_TOKEN, make_services
+from stoker.app import Background, create_app
 
 STEPS = [["noop"]]  # no Spark: the instant lane, claimed and finished in batches by the one worker
 
@@ -35,8 +35,8 @@ def measure(runs: int, *, two_teams: bool) -> dict[str, float]:
         services.teams.create("red")
         services.teams.create("blue")
         red = services.tokens.create("red", ["read", "submit"], user="red-bench", team="red", role="editor")
-        blue = services.tokens.create("blue", ["read", "submit"], user="blue-bench", team="blue" if two_teams else "red",
-                                      role="editor")
+        blue = services.tokens.create("blue", ["read", "submit"], user="blue-bench",
+                                      team="blue" if two_teams else "red", role="editor")
         app = create_app(services, background=Background(services, embedded_worker=True))
         with TestClient(app) as client:
             for token in (red, blue):

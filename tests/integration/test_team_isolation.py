@@ -186,7 +186,8 @@ def test_the_issues_four_things_bob_did_answer_404_and_work_for_alices_teammates
     # 2. bob runs a pipeline over alice's file: his team has no such file; her root is outside his.
     red_file = str(services.roots.for_team("red").storage_root / "people.csv")
     for path in ("people.csv", red_file):
-        answer = client.post("/api/v1/runs", json={"steps": [["read_csv", path], ["count"]]}, headers=bearer(t["bob"]))
+        answer = client.post("/api/v1/runs", json={"steps": [["read_csv", path], ["count"]]},
+                             headers=bearer(t["bob"]))
         if answer.status_code == 201:  # queued: it must fail, never read her rows
             assert wait_done(client, answer.json()["id"], t["bob"])["state"] == "FAILED"
         else:
