@@ -197,7 +197,8 @@ def test_the_issues_four_things_bob_did_answer_404_and_work_for_alices_teammates
                            headers=bearer(t["bob"]))
     assert patched.status_code == 404
     assert client.post("/api/v1/jobs/alice-nightly/runs", json={}, headers=bearer(t["bob"])).status_code == 404
-    assert client.get("/api/v1/jobs/alice-nightly", headers=bearer(t["alice"])).json()["spec"]["steps"] == nightly["steps"]
+    job = client.get("/api/v1/jobs/alice-nightly", headers=bearer(t["alice"])).json()
+    assert job["spec"]["steps"] == nightly["steps"]
     # 4. the audit log records who did what: alice's acts, and bob's refused attempts in blue's log.
     red_log = [(e["actor"], e["action"], e["status"])
                for e in client.get("/api/v1/audit", headers=bearer(t["alice"])).json()["entries"]]
