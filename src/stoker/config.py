@@ -122,8 +122,10 @@ class Settings(BaseSettings):
     files_max_archive_files: int = Field(100_000, description="files one directory archive may carry")
     files_preview_max_bytes: int = Field(8 * 1024 * 1024, description="bytes one preview reads at most")
     # -- clusters (docs/clusters.md) ----------------------------------------------------------
-    cluster_capacity: str | None = Field(None, description="capacity clusters are admitted against, "
+    cluster_capacity: str | None = Field(None, description="the local host's capacity (docs/hosts.md), "
                                                            "'cores=8,mem=8192' (MB); default: this host's")
+    local_host: bool = Field(True, description="register this machine as the container host `local` at "
+                                               "start (false on a deployment whose nodes run on other hosts)")
     cluster_launch_timeout_seconds: float = Field(120.0, description="start of the processes → every "
                                                                      "worker ALIVE")
     cluster_reconcile_seconds: float = Field(2.0, description="how often recorded nodes are compared "

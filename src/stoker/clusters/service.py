@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stoker.clusters import orchestrator
+from stoker.clusters.hosts import HostService
 from stoker.clusters.options import ProductOptions
 from stoker.clusters.orchestrator import Context, NodeFailed, Orchestrator
 from stoker.clusters.products import Products, default_orchestrator, render_spec
 from stoker.clusters.spec import ClusterSpec
 from stoker.config import ClusterSettings
 from stoker.core.errors import Conflict, InvalidInput
+from stoker.core.placement import Room, Want, place
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
+from stoker.store.hosts import HostStore
 
 if TYPE_CHECKING:
     from stoker.containers.runtime import ContainerRuntime
@@ -43,8 +46,9 @@ class ClusterService:
                  containers: ContainerRuntime | None = None) -> None:
         self.store = ClusterStore(db)
         self.products = Products(ProductStore(db))
+        self.hosts = HostService(HostStore(db), containers)
         self.settings = settings
-        self.context = Context(data_dir=data_dir.resolve(), containers=containers)
+        self.context = Context(data_dir=data_dir.resolve(), containers=containers, hosts=self.hosts)
         self.changed = threading.Event()  # wakes the scheduler (a launch, a destroy)
         # Set by the cluster duties: True while this process holds their lease, False while another
         # does, None where no duties run (then this process acts on its own nodes itself).
@@ -74,10 +78,13 @@ class ClusterService:
         orch = self.orchestrator(orch_name)
         orch.check(spec, opts)
         needs = spec.needs() if orch.uses_capacity else (0, 0)
-        cap = self.settings.capacity
-        if needs[0] > cap.cores or needs[1] > cap.mem:
-            raise InvalidInput(f"this cluster can never fit: it needs {needs[0]} cores and {needs[1]} MB; the "
-                               f"registered capacity is {cap.cores} cores and {cap.mem} MB")
+        if orch.uses_capacity:
+            # Against every host it could use, empty, drained or not: what fails here never fits.
+            empty = [Room(h.name, h.cores, h.mem) for h in self.hosts.store.list() if orch.runs_on(h)]
+            never = place(_wants(spec), empty).reason
+            if never is not None:
+                raise InvalidInput("this cluster can never fit on the registered hosts: "
+                                   + never.removeprefix("waiting for a host: "))
 
         def final_spec(cluster_id: str, number: int) -> dict[str, Any]:
             # Rendered again with the cluster's own id and number (`clusterid`, `clusterdn`): the
@@ -93,20 +100,25 @@ class ClusterService:
 
     # -- scheduling --------------------------------------------------------------------------
     def schedule(self) -> None:
-        """Admit waiting clusters in FIFO order while the capacity allows; the first that does not
-        fit waits (with the reason) and so do all behind it."""
+        """Admit waiting clusters in FIFO order while the hosts' capacity allows, each node placed on
+        a host with room for it (core/placement.py); the first that does not fit waits (with the
+        reason, host by host) and so do all behind it."""
         for cluster in self.store.list(status="registered"):
             self.store.transition(cluster["id"], "scheduling", allowed_from=("registered",))
-        cap = self.settings.capacity
-        used_cores, used_mem = self.store.used()
         for cluster in self.store.list(status="scheduling"):
-            free_cores, free_mem = cap.cores - used_cores, cap.mem - used_mem
-            if cluster["needs_cores"] > free_cores or cluster["needs_mem"] > free_mem:
-                self.store.set_reason(cluster["id"], f"waiting for capacity: needs {cluster['needs_cores']} cores "
-                                      f"and {cluster['needs_mem']} MB, {free_cores} cores and {free_mem} MB free")
-                return
+            orch = self.orchestrator(cluster["orchestrator"])
+            spec = ClusterSpec.model_validate(cluster["spec"])
+            placed: dict[str, str] = {}
+            if orch.uses_capacity:
+                placement = place(_wants(spec), self.hosts.store.rooms(orch.runs_on))
+                if placement.reason is not None:
+                    self.store.set_reason(cluster["id"], placement.reason)
+                    return
+                placed = placement.hosts
+            # The placement is recorded with the admission, so the next cluster sees it as taken.
+            self.store.set_nodes(cluster["id"], [_planned(name, node.cpu, node.mem, placed.get(name))
+                                                 for name, node in spec.nodes.items()] if placed else [])
             if self.store.transition(cluster["id"], "scheduled", allowed_from=("scheduling",)):
-                used_cores, used_mem = used_cores + cluster["needs_cores"], used_mem + cluster["needs_mem"]
                 self._in_thread(cluster["id"], self._launch)
 
     def _in_thread(self, cluster_id: str, work: Any) -> None:
@@ -137,7 +149,12 @@ class ClusterService:
         nodes: list[dict[str, Any]] = []
         try:
             self._move(cluster_id, "configuring", ("scheduled",))
-            nodes = orch.plan(cluster, ClusterSpec.model_validate(cluster["spec"]))
+            placed = {n["name"]: n["host_name"] for n in self.store.nodes(cluster_id) if n["host_name"]}
+            hosts = {h.name: h for h in self.hosts.store.list()}
+            nodes = orch.plan(cluster, ClusterSpec.model_validate(cluster["spec"]),
+                              {node: hosts[host] for node, host in placed.items() if host in hosts})
+            for node in nodes:
+                node["host_name"] = placed.get(node["name"])
             self.store.set_nodes(cluster_id, nodes)
             master_url, web_url = orch.urls(cluster, nodes)
             cluster = {**cluster, "master_url": master_url, "web_url": web_url}
@@ -290,6 +307,15 @@ class ClusterService:
 
 class LaunchFailed(Exception):
     pass
+
+
+def _wants(spec: ClusterSpec) -> list[Want]:
+    return [Want(name, node.cpu, node.mem) for name, node in spec.nodes.items()]
+
+
+def _planned(name: str, cpu: int, mem: int, host_name: str | None) -> dict[str, Any]:
+    """A node row as admission records it: where it goes and what it takes; nothing started."""
+    return {"name": name, "cpu": cpu, "mem": mem, "host_name": host_name, "state": "planned"}
 
 
 def _check(stop: threading.Event) -> None:

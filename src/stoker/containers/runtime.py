@@ -197,18 +197,23 @@ class ContainerRuntime:
 
 
 def _pings(docker_host: str) -> bool:
+    return ping(docker_host)[0]
+
+
+def ping(docker_host: str, timeout: float = 2.0) -> tuple[bool, str | None]:
+    """Whether a Docker Engine API answers `/_ping`; when not, what went wrong."""
     import docker
     import docker.errors
     import requests
 
     try:
-        client = docker.DockerClient(base_url=docker_host, timeout=2)
-    except docker.errors.DockerException:
-        return False
+        client = docker.DockerClient(base_url=docker_host, timeout=max(1, int(timeout)))
+    except docker.errors.DockerException as exc:
+        return False, str(exc)
     try:
-        return bool(client.ping())
-    except (docker.errors.DockerException, requests.RequestException):
-        return False
+        return bool(client.ping()), None
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        return False, f"{type(exc).__name__}: {exc}"[:500]
     finally:
         client.close()
 

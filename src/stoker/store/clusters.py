@@ -38,7 +38,7 @@ PRODUCT_FIELDS = ("name", "version", "description", "logo_url", "template", "tem
 CLUSTER_FIELDS = ("id", "seq", "owner", "product", "version", "number", "status", "reason", "size",
                   "options", "spec", "orchestrator", "needs_cores", "needs_mem", "master_url", "web_url",
                   "created_at", "updated_at")
-NODE_FIELDS = ("name", "service", "role", "cpu", "mem", "host", "port", "web_port", "pid",
+NODE_FIELDS = ("name", "service", "role", "cpu", "mem", "host", "host_name", "port", "web_port", "pid",
                "pid_started_at", "state", "workdir", "updated_at")
 
 

@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from stoker.clusters.orchestrator import Context, NodeFailed
 from stoker.clusters.orchestrators import local
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput, Unavailable
+from stoker.store.hosts import Host
 
 if TYPE_CHECKING:
     import docker
@@ -95,7 +97,10 @@ class ContainersOrchestrator:
         if runtime is None or not runtime.available:
             self._client()  # raises Unavailable with the runtime's reason
 
-    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
+    def runs_on(self, host: Host) -> bool:
+        return host.local
+
+    def plan(self, cluster: dict[str, Any], spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[dict[str, Any]]:
         base = self.context.cluster_dir(cluster["id"])
         nodes = []
         for name, node in spec.nodes.items():

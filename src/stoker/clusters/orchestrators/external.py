@@ -3,11 +3,13 @@ master a team already has) is registered so runs can target it; no process is st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from stoker.clusters.orchestrator import Context
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
+from stoker.store.hosts import Host
 
 SCHEMES = ("spark://", "k8s://", "yarn")
 
@@ -26,7 +28,10 @@ class ExternalOrchestrator:
             raise InvalidInput(f"option 'master' must be a Spark master URL starting with one of {list(SCHEMES)}",
                                option="master")
 
-    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
+    def runs_on(self, host: Host) -> bool:
+        return False  # it starts nothing anywhere
+
+    def plan(self, cluster: dict[str, Any], spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[dict[str, Any]]:
         return []
 
     def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
