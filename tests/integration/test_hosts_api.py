@@ -128,7 +128,7 @@ def test_a_cluster_that_fits_no_host_is_refused_and_one_with_no_room_now_waits_s
     launch = "/api/v1/products/spark-standalone/4.3/clusters"
     too_big = hosts_api.post(launch, json={"size": 1, "worker.cores": 5})
     assert too_big.status_code == 422, too_big.text
-    assert "never fit" in too_big.text and "worker0 needs 5 cores" in too_big.text
+    assert "never fit" in too_big.text and "worker0 (5 cores, 512 MB) fits on none" in too_big.text
     assert "local has 4 cores" in too_big.text
     assert hosts_api.get("/api/v1/clusters").json()["clusters"] == []
     hosts_api.post("/api/v1/hosts/local/drain")
@@ -138,7 +138,8 @@ def test_a_cluster_that_fits_no_host_is_refused_and_one_with_no_room_now_waits_s
     hosts_services.clusters.schedule()
     view = hosts_api.get(f"/api/v1/clusters/{cluster_id}").json()
     assert view["status"] == "scheduling"
-    assert view["reason"].startswith("waiting for a host: worker0 needs 1 cores and 512 MB")
+    assert view["reason"].startswith("waiting for a host: needs 2 cores and 768 MB in all; worker0 (1 cores, "
+                                     "512 MB) fits on none")
     assert "local is draining" in view["reason"]
     # A host the local orchestrator cannot start processes on does not help it.
     hosts_api.post("/api/v1/hosts", json={"name": "node1", "endpoint": "tcp://10.250.0.11:8888",
@@ -154,14 +155,20 @@ def test_the_health_check_asks_each_hosts_container_api(hosts_api, hosts_service
                                           "cores": 2, "mem": 2048})
     silent = _silent_endpoint()
     hosts_api.post("/api/v1/hosts", json={"name": "silent", "endpoint": silent, "cores": 2, "mem": 2048})
-    lost = hosts_services.clusters.hosts.check()
-    assert lost == ["silent"]
+    checker = hosts_services.clusters.hosts
+    checker.down_after = 3600.0  # one failed check is not a lost host
+    assert checker.check() == []
     views = {h["name"]: h for h in hosts_api.get("/api/v1/hosts").json()["hosts"]}
     assert views["podman"]["health"] == "up" and views["podman"]["last_error"] is None
     assert views["local"]["health"] == "up"
-    assert views["silent"]["health"] == "down" and views["silent"]["last_error"]
-    assert views["silent"]["down_since"] is not None and views["podman"]["down_since"] is None
-    assert hosts_services.clusters.hosts.check() == []  # still down: lost once, not at every check
+    assert views["silent"]["health"] == "unknown" and views["silent"]["last_error"]
+    assert views["silent"]["failing_since"] is not None and views["podman"]["failing_since"] is None
+    checker.down_after = 0.0  # failing for long enough now
+    assert checker.check() == ["silent"]
+    views = {h["name"]: h for h in hosts_api.get("/api/v1/hosts").json()["hosts"]}
+    assert views["silent"]["health"] == "down" and views["podman"]["health"] == "up"
+    assert checker.check() == []  # still down: lost once, not at every check
+    assert checker.down() == {"silent"}
 
 
 def test_the_cli_lists_adds_drains_and_removes(hosts_api, monkeypatch):

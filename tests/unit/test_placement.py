@@ -18,8 +18,14 @@ def test_free_capacity_is_per_host_never_one_pool():
     # 4 free cores in all, but no single host has the 3 one node needs.
     placed = place([Want("worker", 3, 256)], [Room("a", 2, 4096), Room("b", 2, 4096)])
     assert placed.hosts == {}
-    assert placed.reason == ("waiting for a host: worker needs 3 cores and 256 MB; a has 2 cores and 4096 MB free; "
-                             "b has 2 cores and 4096 MB free")
+    assert placed.reason == ("waiting for a host: needs 3 cores and 256 MB in all; worker (3 cores, 256 MB) fits on "
+                             "none: a has 2 cores and 4096 MB free; b has 2 cores and 4096 MB free")
+
+
+def test_the_reason_gives_each_hosts_room_before_the_cluster_not_after_its_other_nodes():
+    placed = place([Want("master", 1, 256), Want("w0", 1, 512), Want("w1", 1, 512)], [Room("local", 2, 8192)])
+    assert placed.reason is not None
+    assert "needs 3 cores and 1280 MB in all" in placed.reason and "local has 2 cores and 8192 MB free" in placed.reason
 
 
 def test_memory_counts_as_well_as_cores_and_used_room_is_taken():
@@ -34,10 +40,10 @@ def test_a_draining_or_silent_host_takes_nothing_and_the_reason_says_so():
     assert placed.hosts == {}
     assert placed.reason is not None
     assert "node1 is draining" in placed.reason and "node2 is not answering" in placed.reason
-    assert "node3 has 1 cores" in placed.reason
+    assert "node3 has 1 cores" in placed.reason and "worker (2 cores, 512 MB) fits on none" in placed.reason
     assert place([Want("worker", 1, 512)], rooms).hosts == {"worker": "node3"}
 
 
 def test_no_host_at_all():
     placed = place([Want("worker", 1, 1)], [])
-    assert placed.hosts == {} and placed.reason is not None and "none is registered" in placed.reason
+    assert placed.hosts == {} and placed.reason is not None and "no host is registered" in placed.reason

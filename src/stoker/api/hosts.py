@@ -42,7 +42,7 @@ def host_view(host: Host, used: Usage | None, nodes: list[PlacedNode]) -> dict[s
     return {"name": host.name, "endpoint": host.endpoint, "local": host.local, "address": host.address,
             "cores": host.cores, "mem": host.mem, "state": host.state, "health": host.health,
             "last_error": host.last_error, "checked_at": iso(host.checked_at) if host.checked_at else None,
-            "down_since": iso(host.down_since) if host.down_since else None,
+            "failing_since": iso(host.failing_since) if host.failing_since else None,
             "used": {"cores": used.cores, "mem": used.mem},
             "free": {"cores": host.cores - used.cores, "mem": host.mem - used.mem},
             "nodes": [{"cluster_id": n.cluster_id, "cluster_status": n.cluster_status, "product": n.product,

@@ -9,8 +9,7 @@ runtime and the processes of the process running the duties.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 from typing import TYPE_CHECKING
 
 from stoker.config import Capacity
@@ -25,13 +24,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHECK_TIMEOUT_SECONDS = 3
+CHECK_TIMEOUT_SECONDS = 5
 
 
 class HostService:
-    def __init__(self, store: HostStore, containers: ContainerRuntime | None = None) -> None:
+    def __init__(self, store: HostStore, containers: ContainerRuntime | None = None, *,
+                 down_after: float = 10.0) -> None:
         self.store = store
         self.containers = containers
+        self.down_after = down_after  # seconds of failed checks before a host is down
 
     def register(self, name: str, *, endpoint: str, cores: int, mem: int, address: str | None = None) -> Host:
         rules.check_name(name)
@@ -61,11 +62,14 @@ class HostService:
         lost = []
         for host in self.store.list():
             up, error = self._answers(host)
-            before = self.store.record_check(host.name, up=up, error=error)
-            if not up and before != "down":
+            change = self.store.record_check(host.name, up=up, error=error, down_after=self.down_after)
+            if change is None:
+                continue
+            before, after = change
+            if after == "down" and before != "down":
                 log.warning("host %s stopped answering: %s", host.name, error)
                 lost.append(host.name)
-            elif up and before == "down":
+            elif after == "up" and before == "down":
                 log.info("host %s answers again", host.name)
         return lost
 
@@ -77,20 +81,31 @@ class HostService:
         return ping(host.endpoint or "", timeout=CHECK_TIMEOUT_SECONDS)
 
     # -- clients ------------------------------------------------------------------------------------
-    @contextmanager
-    def client(self, name: str, timeout: float = 60.0) -> Iterator[docker.DockerClient]:
-        """A Docker client of the host's container API (the local entry: this process's runtime)."""
-        import docker
-
-        host = self.store.get(name)
-        if host.local:
+    def endpoint(self, name: str | None) -> str:
+        """The Docker Engine API address of a host (the local entry, or none: this process's runtime)."""
+        host = self.store.get(name) if name is not None else None
+        if host is None or host.local:
             if self.containers is None:
                 raise Unavailable("no container runtime on this machine")
-            endpoint = self.containers.require()
-        else:
-            endpoint = host.endpoint or ""
-        client = docker.DockerClient(base_url=endpoint, timeout=int(timeout))
-        try:
-            yield client
-        finally:
-            client.close()
+            return self.containers.require()
+        return host.endpoint or ""
+
+    def docker_client(self, name: str | None, timeout: float = 60.0) -> docker.DockerClient:
+        """A Docker client of the host's container API; the caller closes it."""
+        import docker
+
+        endpoint = self.endpoint(name)
+        socket = endpoint.removeprefix("unix://")
+        if socket != endpoint and not os.path.exists(socket):
+            # (Asked anyway, the docker SDK would leak the socket of its failed connect.)
+            raise Unavailable(f"host {name}: its container API socket {socket} does not exist")
+        return docker.DockerClient(base_url=endpoint, timeout=int(timeout))
+
+    def down(self) -> set[str]:
+        """The hosts the last check found not answering."""
+        return {h.name for h in self.store.list() if h.health == "down"}
+
+    def unsure(self) -> set[str]:
+        """Hosts failing their checks, not (yet) long enough to be down: nothing is concluded about
+        what runs there, and they are not asked."""
+        return {h.name for h in self.store.list() if h.failing_since is not None and h.health != "down"}

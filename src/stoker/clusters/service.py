@@ -46,7 +46,7 @@ class ClusterService:
                  containers: ContainerRuntime | None = None) -> None:
         self.store = ClusterStore(db)
         self.products = Products(ProductStore(db))
-        self.hosts = HostService(HostStore(db), containers)
+        self.hosts = HostService(HostStore(db), containers, down_after=settings.host_down_after_seconds)
         self.settings = settings
         self.context = Context(data_dir=data_dir.resolve(), containers=containers, hosts=self.hosts)
         self.changed = threading.Event()  # wakes the scheduler (a launch, a destroy)
@@ -84,7 +84,7 @@ class ClusterService:
             never = place(_wants(spec), empty).reason
             if never is not None:
                 raise InvalidInput("this cluster can never fit on the registered hosts: "
-                                   + never.removeprefix("waiting for a host: "))
+                                   + never.removeprefix("waiting for a host: ") + " (even with nothing else running)")
 
         def final_spec(cluster_id: str, number: int) -> dict[str, Any]:
             # Rendered again with the cluster's own id and number (`clusterid`, `clusterdn`): the
@@ -157,7 +157,7 @@ class ClusterService:
                 node["host_name"] = placed.get(node["name"])
             self.store.set_nodes(cluster_id, nodes)
             master_url, web_url = orch.urls(cluster, nodes)
-            cluster = {**cluster, "master_url": master_url, "web_url": web_url}
+            cluster = {**cluster, "master_url": master_url, "web_url": web_url, "placement": placed}
             for node in sorted(nodes, key=lambda n: n["role"] != "master"):  # the master first
                 _check(stop)
                 node.update(orch.start(cluster, node))
@@ -200,9 +200,19 @@ class ClusterService:
         recorded = {n["name"]: n for n in self.store.nodes(cluster_id)}
         # Every node, started or not: one may be running whose start was not recorded yet (a
         # container is found by its labels; a process node without a pid is nothing to stop).
+        down = self.hosts.down()
         for node in [*nodes, *recorded.values()]:
-            if node.get("state") != "stopped":
+            if node.get("state") == "stopped":
+                continue
+            try:
                 orch.stop(node)
+            except Exception as exc:
+                if node.get("host_name") not in down:
+                    raise
+                # Its host does not answer: what runs there cannot be reached (a dead machine keeps
+                # nothing running; one cut off by the network keeps its container until removed).
+                log.warning("cluster %s: node %s is on host %s, which does not answer; not stopped (%s)",
+                            cluster_id, node["name"], node.get("host_name"), exc)
         for name in recorded:
             self.store.update_node(cluster_id, name, state="stopped")
 
@@ -252,17 +262,50 @@ class ClusterService:
             self._in_thread(cluster_id, self._repair)
 
     def _repair(self, cluster_id: str, stop: threading.Event) -> None:
+        """Start the lost nodes again: on their host when it answers, else on another host with
+        room for them (a moved master means new URLs, and every worker restarts to join it)."""
         cluster = self.store.get(cluster_id)
         orch = self.orchestrator(cluster["orchestrator"])
         nodes = self.store.nodes(cluster_id)
+        down = self.hosts.down()
+        lost = [n for n in nodes if n["host_name"] in down or not orch.alive(n)]
+        stranded = [n for n in lost if n["host_name"] in down]
+        moved: dict[str, str] = {}
+        if stranded:
+            placement = place([Want(n["name"], n["cpu"], n["mem"]) for n in stranded],
+                              self.hosts.store.rooms(orch.runs_on))
+            if placement.reason is not None:
+                self.store.set_reason(cluster_id, f"repair waits: {placement.reason}")
+                return
+            moved = placement.hosts
         restarted = []
         try:
+            if moved:
+                hosts = {h.name: h for h in self.hosts.store.list()}
+                spec = ClusterSpec.model_validate(cluster["spec"])
+                fresh = {n["name"]: n for n in orch.plan(cluster, spec, {name: hosts[h] for name, h in moved.items()})}
+                for node in nodes:
+                    if node["name"] in moved:
+                        node.update({k: fresh[node["name"]][k] for k in ("host", "port", "web_port", "workdir")},
+                                    host_name=moved[node["name"]], state="planned", pid=None, pid_started_at=None)
+                if any(n["role"] == "master" and n["name"] in moved for n in nodes):
+                    master_url, web_url = orch.urls(cluster, nodes)
+                    self.store.set_urls(cluster_id, master_url, web_url)
+                    cluster = {**cluster, "master_url": master_url, "web_url": web_url}
+                    lost = [n for n in nodes if n["name"] in moved or n["role"] != "master"]
+            cluster = {**cluster, "placement": {n["name"]: n["host_name"] for n in nodes}}
+            losing = {n["name"] for n in lost}
             for node in sorted(nodes, key=lambda n: n["role"] != "master"):
-                if not orch.alive(node):
+                if node["name"] not in losing:
+                    continue
+                _check(stop)
+                if node["name"] not in moved:
                     orch.stop(node)  # what is left of its group (e.g. executors of a killed worker)
-                    node.update(orch.start(cluster, node))
-                    self.store.update_node(cluster_id, node["name"], **_process_values(node))
-                    restarted.append(node["name"])
+                node.update(orch.start(cluster, node))
+                self.store.update_node(cluster_id, node["name"], **_process_values(node),
+                                       **({k: node[k] for k in ("port", "web_port", "workdir")}
+                                          if node["name"] in moved else {}))
+                restarted.append(node["name"] + (f" on {moved[node['name']]}" if node["name"] in moved else ""))
             self._wait_ready(orch, cluster, nodes, stop)
         except Stopped:
             return
@@ -273,18 +316,25 @@ class ClusterService:
                               reason=f"repaired: restarted {', '.join(restarted) or 'nothing'}")
 
     # -- reconcile ---------------------------------------------------------------------------
+    def check_hosts(self) -> None:
+        """Ask every host's container API whether it answers (a duty, before the reconcile)."""
+        if self.hosts.check():
+            self.changed.set()
+
     def reconcile(self) -> None:
-        """Compare recorded nodes with reality: a dead node of a ready cluster makes it degraded; a
-        launch that no thread of this process drives (cut off by a restart) fails and is cleaned up."""
+        """Compare recorded nodes with reality: a dead node of a ready cluster, or a node on a host
+        that stopped answering, makes it degraded; a launch that no thread of this process drives
+        (cut off by a restart) fails and is cleaned up."""
+        down, unsure = self.hosts.down(), self.hosts.unsure()
         for cluster in self.store.list(statuses=(*HOLDING,)):
             if self.busy(cluster["id"]):
                 continue
             try:
-                self._reconcile(cluster)
+                self._reconcile(cluster, down, unsure)
             except Exception as exc:  # e.g. the container runtime is away: nothing is concluded
                 log.warning("cluster %s: could not check its nodes (%s); trying again", cluster["id"], exc)
 
-    def _reconcile(self, cluster: dict[str, Any]) -> None:
+    def _reconcile(self, cluster: dict[str, Any], down: set[str], unsure: set[str]) -> None:
         orch = self.orchestrator(cluster["orchestrator"])
         if cluster["status"] in LAUNCHING:
             self._stop_nodes(orch, cluster["id"], [])
@@ -292,13 +342,18 @@ class ClusterService:
                                   reason="the launch was cut off (Stoker stopped while it ran); "
                                          "everything it started was stopped")
             return
-        nodes = self.store.nodes(cluster["id"])
-        dead = [n["name"] for n in nodes if n["state"] == "running" and not orch.alive(n)]
-        for name in dead:
-            self.store.update_node(cluster["id"], name, state="dead")
-        if dead and cluster["status"] == "ready":
-            self.store.transition(cluster["id"], "degraded", allowed_from=("ready",),
-                                  reason=f"node(s) {', '.join(dead)} died")
+        nodes = [n for n in self.store.nodes(cluster["id"]) if n["state"] == "running" and n["host_name"] not in unsure]
+        # A host that does not answer is not asked about its nodes: they are lost with it.
+        stranded = [n for n in nodes if n["host_name"] in down]
+        dead = [n for n in nodes if n["host_name"] not in down and not orch.alive(n)]
+        for node in [*stranded, *dead]:
+            self.store.update_node(cluster["id"], node["name"], state="dead")
+        if (stranded or dead) and cluster["status"] == "ready":
+            reasons = [f"node(s) {', '.join(n['name'] for n in dead)} died"] if dead else []
+            for host in sorted({n["host_name"] for n in stranded}):
+                names = ", ".join(n["name"] for n in stranded if n["host_name"] == host)
+                reasons.append(f"host {host} stopped answering: node(s) {names} lost")
+            self.store.transition(cluster["id"], "degraded", allowed_from=("ready",), reason="; ".join(reasons))
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, cluster_id: str) -> dict[str, Any]:
@@ -324,4 +379,4 @@ def _check(stop: threading.Event) -> None:
 
 
 def _process_values(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: node.get(k) for k in ("pid", "pid_started_at", "state", "host") if k in node}
+    return {k: node.get(k) for k in ("pid", "pid_started_at", "state", "host", "host_name") if k in node}

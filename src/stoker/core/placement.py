@@ -40,7 +40,7 @@ def place(wants: list[Want], rooms: list[Room]) -> Placement:
     for want in sorted(wants, key=lambda w: (-w.cores, -w.mem, w.name)):
         fits = [h for h, (c, m) in free.items() if c >= want.cores and m >= want.mem]
         if not fits:
-            return Placement({}, _why(want, rooms, free))
+            return Placement({}, _why(wants, want, rooms))
         host = min(fits, key=lambda h: (-free[h][0], -free[h][1], h))  # ties: the first by name
         free[host][0] -= want.cores
         free[host][1] -= want.mem
@@ -48,15 +48,12 @@ def place(wants: list[Want], rooms: list[Room]) -> Placement:
     return Placement(chosen)
 
 
-def _why(want: Want, rooms: list[Room], free: dict[str, list[int]]) -> str:
+def _why(wants: list[Want], stuck: Want, rooms: list[Room]) -> str:
+    """What all the nodes need, the one that found no room, and each host's room as it was."""
+    needs = (f"waiting for a host: needs {sum(w.cores for w in wants)} cores and {sum(w.mem for w in wants)} MB "
+             f"in all; {stuck.name} ({stuck.cores} cores, {stuck.mem} MB) fits on none")
     if not rooms:
-        return f"no host can run {want.name}: none is registered for this kind of node"
-    each = []
-    for room in sorted(rooms, key=lambda r: r.host):
-        if room.refused is not None:
-            each.append(f"{room.host} is {room.refused}")
-        else:
-            cores, mem = free[room.host]
-            each.append(f"{room.host} has {cores} cores and {mem} MB free")
-    return (f"waiting for a host: {want.name} needs {want.cores} cores and {want.mem} MB; "
-            + "; ".join(each))
+        return f"{needs}: no host is registered that can run it"
+    each = [f"{r.host} is {r.refused}" if r.refused is not None else f"{r.host} has {r.cores} cores and "
+            f"{r.mem} MB free" for r in sorted(rooms, key=lambda r: r.host)]
+    return f"{needs}: " + "; ".join(each)

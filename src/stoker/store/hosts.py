@@ -30,7 +30,7 @@ class Host:
     health: str  # unknown | up | down
     last_error: str | None
     checked_at: float | None
-    down_since: float | None
+    failing_since: float | None  # the first of the checks failing since (None: the last one answered)
     created_at: float
     updated_at: float
 
@@ -62,7 +62,7 @@ class Usage:
 def _host(row: Any) -> Host:
     return Host(name=row.name, endpoint=row.endpoint, address=row.address, cores=row.cores, mem=row.mem,
                 state=row.state, health=row.health, last_error=row.last_error, checked_at=row.checked_at,
-                down_since=row.down_since, created_at=row.created_at, updated_at=row.updated_at)
+                failing_since=row.failing_since, created_at=row.created_at, updated_at=row.updated_at)
 
 
 def _holding_nodes() -> sa.Select[Any]:
@@ -141,21 +141,24 @@ class HostStore:
                                "destroy or repair them elsewhere first", host=name, clusters=busy)
             conn.execute(hosts.delete().where(hosts.c.name == name))
 
-    def record_check(self, name: str, *, up: bool, error: str | None = None) -> str | None:
-        """The result of a health check; the health it had before (None: no such host any more)."""
+    def record_check(self, name: str, *, up: bool, error: str | None = None,
+                     down_after: float = 0.0) -> tuple[str, str] | None:
+        """The result of a health check: up at once when it answers; down once every check has
+        failed for `down_after` seconds. (health before, health after); None: no such host now."""
         now = self.clock()
         with self.db.write() as conn:
-            before = conn.execute(sa.select(hosts.c.health).where(hosts.c.name == name)).scalar()
-            if before is None:
+            row = conn.execute(sa.select(hosts.c.health, hosts.c.failing_since).where(hosts.c.name == name)).first()
+            if row is None:
                 return None
-            values: dict[str, Any] = {"health": "up" if up else "down", "checked_at": now,
-                                      "last_error": None if up else error}
+            values: dict[str, Any] = {"checked_at": now}
             if up:
-                values["down_since"] = None
-            elif before != "down":
-                values["down_since"] = now
+                values.update(health="up", failing_since=None, last_error=None)
+            else:
+                since = row.failing_since if row.failing_since is not None else now
+                values.update(failing_since=since, last_error=error,
+                              health="down" if now - since >= down_after else row.health)
             conn.execute(hosts.update().where(hosts.c.name == name).values(**values))
-        return str(before)
+        return str(row.health), str(values["health"])
 
     # -- what runs where ---------------------------------------------------------------------------
     def usage(self) -> dict[str, Usage]:

@@ -21,10 +21,11 @@ hosts = sa.Table(
     sa.Column("cores", sa.Integer, nullable=False),
     sa.Column("mem", sa.Integer, nullable=False),  # MB
     sa.Column("state", sa.String(20), nullable=False),  # active | draining (the admin's word)
-    sa.Column("health", sa.String(20), nullable=False),  # unknown | up | down (the last check's)
+    # unknown | up | down: down once every check has failed since `failing_since` for a while
+    sa.Column("health", sa.String(20), nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("checked_at", sa.Float),
-    sa.Column("down_since", sa.Float),
+    sa.Column("failing_since", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.CheckConstraint("state IN ('active', 'draining')", name="ck_hosts_state"),

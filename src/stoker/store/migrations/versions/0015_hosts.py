@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("health", sa.String(20), nullable=False),
         sa.Column("last_error", sa.Text),
         sa.Column("checked_at", sa.Float),
-        sa.Column("down_since", sa.Float),
+        sa.Column("failing_since", sa.Float),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
         sa.CheckConstraint("state IN ('active', 'draining')", name="ck_hosts_state"),
