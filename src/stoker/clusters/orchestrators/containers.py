@@ -85,6 +85,10 @@ class ContainersOrchestrator:
             raise Unavailable(f"the containers orchestrator needs a container runtime: {reason}")
         return runtime.client(timeout=API_TIMEOUT_SECONDS)
 
+    def _on_this_machine(self, host_name: str | None) -> bool:
+        hosts = self.context.hosts
+        return host_name is None or hosts is None or hosts.store.get(host_name).local
+
     def _remote_hosts(self) -> bool:
         hosts = self.context.hosts
         return hosts is not None and any(not h.local for h in hosts.store.list())
@@ -160,13 +164,19 @@ class ContainersOrchestrator:
                 if node["role"] == "worker":
                     self._wait_for_master(cluster)
                 args.update(_spark_args(cluster, node))
+            # On this machine the configuration is mounted from our disk; another host may not share
+            # it, so there it goes with the container, through the API.
+            shared_disk = self._on_this_machine(node.get("host_name"))
+            conf_dir = Path(node["workdir"]) / "conf"
+            if shared_disk:
+                args["volumes"] = {**args.get("volumes", {}), str(conf_dir): {"bind": CONF_MOUNT, "mode": "ro"}}
             mem = args.pop("mem")
             container = client.containers.create(
                 image, name=f"stoker-{cluster['id'][:8]}-{_safe(node['name'])}",
                 labels={LABEL_CLUSTER: cluster["id"], LABEL_NODE: node["name"]},
                 nano_cpus=int(node["cpu"] * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
-            # Its configuration goes with it, through the API: the host may not share our disk.
-            container.put_archive("/", _node_archive(Path(node["workdir"]) / "conf", spark=_is_spark(spec)))
+            if not shared_disk:
+                container.put_archive("/", _node_archive(conf_dir, spark=_is_spark(spec)))
             container.start()
             container.reload()
             state = container.attrs.get("State", {})
@@ -306,8 +316,8 @@ def _port(address: str) -> int:
 
 
 def _node_archive(conf_dir: Path, *, spark: bool) -> bytes:
-    """A tar of the node's configuration at CONF_MOUNT (and a Spark node's work and log directories),
-    for the container API's archive upload."""
+    """A tar of the node's configuration at CONF_MOUNT (and a Spark node's work and log directories;
+    Spark makes them itself where the configuration is mounted), for the container API's upload."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         dirs = [*_parents(CONF_MOUNT), *((*_parents(NODE_DIR), f"{NODE_DIR}/work", f"{NODE_DIR}/logs")
