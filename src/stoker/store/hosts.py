@@ -190,11 +190,3 @@ class HostStore:
                        else None if eligible(host) else "not usable by this orchestrator")
             rooms.append(Room(host.name, host.cores - taken.cores, host.mem - taken.mem, refused))
         return rooms
-
-    def on_hosts(self, names: builtins.list[str]) -> builtins.list[str]:
-        """Clusters (admitted, not gone) with a live node on one of these hosts."""
-        with self.db.read() as conn:
-            return sorted(set(conn.execute(
-                sa.select(cluster_nodes.c.cluster_id).join(clusters, clusters.c.id == cluster_nodes.c.cluster_id)
-                .where(cluster_nodes.c.host_name.in_(names), clusters.c.status.in_(HOLDING),
-                       cluster_nodes.c.state == "running")).scalars()))
