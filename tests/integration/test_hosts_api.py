@@ -48,11 +48,17 @@ def _ready_cluster_on(services, placed: dict[str, str]) -> str:
                              spec={"nodes": {}}, orchestrator="local", needs=(len(placed), 256 * len(placed)))
     for before, after in itertools.pairwise(["registered", "scheduling", "scheduled", "configuring",
                                              "configured", "ready"]):
-        store.transition(cluster["id"], after, allowed_from=(before,))
-    store.set_nodes(cluster["id"], [
-        {"name": node, "role": "worker", "cpu": 1, "mem": 256, "host": "127.0.0.1", "host_name": host,
-         "state": "running"} for node, host in placed.items()])
-    return str(cluster["id"])
+        store.transition(cluster.id, after, allowed_from=(before,))
+    store.set_nodes(cluster.id, [running_node(cluster.id, node, host) for node, host in placed.items()])
+    return str(cluster.id)
+
+
+def running_node(cluster_id: str, name: str, host_name: str):
+    from stoker.store.records.clusters import Node
+
+    return Node(cluster_id=cluster_id, name=name, service=None, role="worker", cpu=1, mem=256, host="127.0.0.1",
+                port=None, web_port=None, pid=None, pid_started_at=None, state="running", workdir=None,
+                host_name=host_name)
 
 
 def test_the_local_machine_is_registered_by_default_with_the_configured_capacity(hosts_api):

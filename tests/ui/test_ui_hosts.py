@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+from test_hosts_api import running_node
 from test_ui_pages import sign_in, ui  # noqa: F401  (the fixture)
 
 from conftest import ADMIN_TOKEN
@@ -31,23 +32,22 @@ def test_the_hosts_page_shows_capacity_and_nodes_and_lets_an_admin_change_hosts(
                              spec={"nodes": {}}, orchestrator="local", needs=(1, 256))
     for before, after in itertools.pairwise(["registered", "scheduling", "scheduled", "configuring",
                                              "configured", "ready"]):
-        store.transition(cluster["id"], after, allowed_from=(before,))
-    store.set_nodes(cluster["id"], [{"name": "worker0", "role": "worker", "cpu": 1, "mem": 256,
-                                     "host_name": "node1", "state": "running"}])
+        store.transition(cluster.id, after, allowed_from=(before,))
+    store.set_nodes(cluster.id, [running_node(cluster.id, "worker0", "node1")])
     page = ui.get("/ui/hosts").text
     row = page[page.index('id="host-node1"'):]
     row = row[:row.index("</tr>")]
-    assert "1 / 2" in row and "256 / 2048" in row and f'href="/ui/clusters/{cluster["id"]}"' in row
+    assert "1 / 2" in row and "256 / 2048" in row and f'href="/ui/clusters/{cluster.id}"' in row
     assert "worker0" in row and "10.250.0.11" in row
-    assert 'href="/ui/hosts#host-node1"' in ui.get(f"/ui/clusters/{cluster['id']}").text
+    assert 'href="/ui/hosts#host-node1"' in ui.get(f"/ui/clusters/{cluster.id}").text
 
     assert ui.post("/ui/hosts/node1/drain", data={"csrf_token": csrf}).status_code == 303
     assert ui.get("/api/v1/hosts/node1", headers=API).json()["state"] == "draining"
     busy = ui.post("/ui/hosts/node1/remove", data={"csrf_token": csrf})
-    assert busy.status_code == 409 and cluster["id"] in busy.text
+    assert busy.status_code == 409 and cluster.id in busy.text
     assert ui.post("/ui/hosts/node1/undrain", data={"csrf_token": csrf}).status_code == 303
     assert ui.get("/api/v1/hosts/node1", headers=API).json()["state"] == "active"
-    store.transition(cluster["id"], "destroyed", allowed_from=("ready", "degraded"))  # the duties may see it dead
+    store.transition(cluster.id, "destroyed", allowed_from=("ready", "degraded"))  # the duties may see it dead
     assert ui.post("/ui/hosts/node1/remove", data={"csrf_token": csrf}).status_code == 303
     assert ui.get("/api/v1/hosts/node1", headers=API).status_code == 404
 

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from stoker.clusters import orchestrator
 from stoker.clusters.hosts import HostService
 from stoker.clusters.options import ProductOptions
@@ -26,6 +28,7 @@ from stoker.core.placement import Room, Want, place
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
 from stoker.store.hosts import HostStore
+from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
     from stoker.containers.runtime import ContainerRuntime
@@ -60,21 +63,22 @@ class ClusterService:
         return orchestrator.load(name, self.context)
 
     # -- launch -----------------------------------------------------------------------------
-    def launch(self, owner: str, name: str, version: str, body: Any) -> dict[str, Any]:
+    def launch(self, owner: str, name: str, version: str, body: Any) -> Cluster:
         """Check everything that can be checked now (422 naming the problem), then register."""
         product = self.products.get(name, version)
         if not isinstance(body, dict):
             raise InvalidInput('the launch body must be an object of options, e.g. {"size": 2}')
-        if not product["template"]:
+        if not product.template:
             raise InvalidInput(f"product {name} {version} has no template yet: PUT one at "
                                f"/products/{name}/{version}/template")
-        options = ProductOptions.model_validate(product["options"])
+        options = ProductOptions.model_validate(product.options)
         opts = options.merge(body)
         size_option = options.size_option()
         size = opts.get(size_option) if size_option else None
-        spec = render_spec(product, product["template"], product["template_format"], opts, user=owner,
+        template = product.template
+        spec = render_spec(product, template, product.template_format, opts, user=owner,
                            cluster_id="pending", number=0)
-        orch_name = default_orchestrator(product, spec)
+        orch_name = default_orchestrator(product.orchestrator, spec)
         orch = self.orchestrator(orch_name)
         orch.check(spec, opts)
         needs = spec.needs() if orch.uses_capacity else (0, 0)
@@ -89,7 +93,7 @@ class ClusterService:
         def final_spec(cluster_id: str, number: int) -> dict[str, Any]:
             # Rendered again with the cluster's own id and number (`clusterid`, `clusterdn`): the
             # check above used placeholders; nodes and needs do not depend on them.
-            return render_spec(product, product["template"], product["template_format"], opts, user=owner,
+            return render_spec(product, template, product.template_format, opts, user=owner,
                                cluster_id=cluster_id, number=number).model_dump()
 
         cluster = self.store.register(owner=owner, product=name, version=version,
@@ -104,22 +108,22 @@ class ClusterService:
         a host with room for it (core/placement.py); the first that does not fit waits (with the
         reason, host by host) and so do all behind it."""
         for cluster in self.store.list(status="registered"):
-            self.store.transition(cluster["id"], "scheduling", allowed_from=("registered",))
+            self.store.transition(cluster.id, "scheduling", allowed_from=("registered",))
         for cluster in self.store.list(status="scheduling"):
-            orch = self.orchestrator(cluster["orchestrator"])
-            spec = ClusterSpec.model_validate(cluster["spec"])
+            orch = self.orchestrator(cluster.orchestrator)
+            spec = ClusterSpec.model_validate(cluster.spec)
             placed: dict[str, str] = {}
             if orch.uses_capacity:
                 placement = place(_wants(spec), self.hosts.store.rooms(orch.runs_on))
                 if placement.reason is not None:
-                    self.store.set_reason(cluster["id"], placement.reason)
+                    self.store.set_reason(cluster.id, placement.reason)
                     return
                 placed = placement.hosts
             # The placement is recorded with the admission, so the next cluster sees it as taken.
-            self.store.set_nodes(cluster["id"], [_planned(name, node.cpu, node.mem, placed.get(name))
-                                                 for name, node in spec.nodes.items()] if placed else [])
-            if self.store.transition(cluster["id"], "scheduled", allowed_from=("scheduling",)):
-                self._in_thread(cluster["id"], self._launch)
+            self.store.set_nodes(cluster.id, [_planned(cluster.id, name, node.cpu, node.mem, placed.get(name))
+                                              for name, node in spec.nodes.items()] if placed else [])
+            if self.store.transition(cluster.id, "scheduled", allowed_from=("scheduling",)):
+                self._in_thread(cluster.id, self._launch)
 
     def _in_thread(self, cluster_id: str, work: Any) -> None:
         with self._lock:
@@ -145,23 +149,21 @@ class ClusterService:
 
     def _launch(self, cluster_id: str, stop: threading.Event) -> None:
         cluster = self.store.get(cluster_id)
-        orch = self.orchestrator(cluster["orchestrator"])
-        nodes: list[dict[str, Any]] = []
+        orch = self.orchestrator(cluster.orchestrator)
+        nodes: list[Node] = []
         try:
             self._move(cluster_id, "configuring", ("scheduled",))
-            placed = {n["name"]: n["host_name"] for n in self.store.nodes(cluster_id) if n["host_name"]}
+            placed = {n.name: n.host_name for n in self.store.nodes(cluster_id) if n.host_name}
             hosts = {h.name: h for h in self.hosts.store.list()}
-            nodes = orch.plan(cluster, ClusterSpec.model_validate(cluster["spec"]),
-                              {node: hosts[host] for node, host in placed.items() if host in hosts})
-            for node in nodes:
-                node["host_name"] = placed.get(node["name"])
+            nodes = [msgspec.structs.replace(n, host_name=placed.get(n.name)) for n in orch.plan(
+                cluster, ClusterSpec.model_validate(cluster.spec),
+                {node: hosts[host] for node, host in placed.items() if host in hosts})]
             self.store.set_nodes(cluster_id, nodes)
             master_url, web_url = orch.urls(cluster, nodes)
-            cluster = {**cluster, "master_url": master_url, "web_url": web_url, "placement": placed}
-            for node in sorted(nodes, key=lambda n: n["role"] != "master"):  # the master first
+            cluster = msgspec.structs.replace(cluster, master_url=master_url, web_url=web_url)
+            for index in sorted(range(len(nodes)), key=lambda i: nodes[i].role != "master"):  # the master first
                 _check(stop)
-                node.update(orch.start(cluster, node))
-                self.store.update_node(cluster_id, node["name"], **_process_values(node))
+                self._start(orch, cluster, nodes, index)
             self._move(cluster_id, "configured", ("configuring",), master_url=master_url, web_url=web_url)
             self._wait_ready(orch, cluster, nodes, stop)
             self._move(cluster_id, "ready", ("configured",))
@@ -174,7 +176,14 @@ class ClusterService:
             self._stop_nodes(orch, cluster_id, nodes)
             self.store.transition(cluster_id, "failed", allowed_from=LAUNCHING, reason=reason)
 
-    def _wait_ready(self, orch: Orchestrator, cluster: dict[str, Any], nodes: list[dict[str, Any]],
+    def _start(self, orch: Orchestrator, cluster: Cluster, nodes: list[Node], index: int) -> None:
+        """Start `nodes[index]`, which becomes the node as started (its process), and record it."""
+        node = nodes[index] = msgspec.structs.replace(nodes[index], **orch.start(cluster, nodes[index]))
+        self.store.update_node(cluster.id, node.name, pid=node.pid, pid_started_at=node.pid_started_at,
+                               state=node.state, host=node.host, host_name=node.host_name, port=node.port,
+                               web_port=node.web_port, workdir=node.workdir)
+
+    def _wait_ready(self, orch: Orchestrator, cluster: Cluster, nodes: list[Node],
                     stop: threading.Event) -> None:
         deadline = time.monotonic() + self.settings.launch_timeout_seconds
         while True:
@@ -186,7 +195,7 @@ class ClusterService:
             if waiting is None:
                 return
             if time.monotonic() > deadline:
-                master = next((n for n in nodes if n["role"] == "master"), None)
+                master = next((n for n in nodes if n.role == "master"), None)
                 tail = orch.log_tail(master) if master else ""
                 raise LaunchFailed(f"not ready after {self.settings.launch_timeout_seconds:.0f} s: {waiting}"
                                    + (f"; the master's log ends with:\n{tail}" if tail else ""))
@@ -196,30 +205,30 @@ class ClusterService:
         if not self.store.transition(cluster_id, to, allowed_from=allowed_from, **values):
             raise Stopped
 
-    def _stop_nodes(self, orch: Orchestrator, cluster_id: str, nodes: list[dict[str, Any]]) -> None:
-        recorded = {n["name"]: n for n in self.store.nodes(cluster_id)}
+    def _stop_nodes(self, orch: Orchestrator, cluster_id: str, nodes: list[Node]) -> None:
+        recorded = {n.name: n for n in self.store.nodes(cluster_id)}
         # Every node, started or not: one may be running whose start was not recorded yet (a
         # container is found by its labels; a process node without a pid is nothing to stop).
         down = self.hosts.down()
         for node in [*nodes, *recorded.values()]:
-            if node.get("state") == "stopped":
+            if node.state == "stopped":
                 continue
             try:
                 orch.stop(node)
             except Exception as exc:
-                if node.get("host_name") not in down:
+                if node.host_name not in down:
                     raise
                 # Its host does not answer: what runs there cannot be reached (a dead machine keeps
                 # nothing running; one cut off by the network keeps its container until removed).
                 log.warning("cluster %s: node %s is on host %s, which does not answer; not stopped (%s)",
-                            cluster_id, node["name"], node.get("host_name"), exc)
+                            cluster_id, node.name, node.host_name, exc)
         for name in recorded:
             self.store.update_node(cluster_id, name, state="stopped")
 
     # -- destroy, repair ------------------------------------------------------------------------
-    def destroy(self, cluster_id: str) -> dict[str, Any]:
+    def destroy(self, cluster_id: str) -> Cluster:
         cluster = self.store.get(cluster_id)
-        if cluster["status"] == "destroyed":
+        if cluster.status == "destroyed":
             return cluster
         with self._lock:
             flag = self._busy.get(cluster_id)
@@ -231,7 +240,7 @@ class ClusterService:
             self.store.transition(cluster_id, "destroyed", allowed_from=LIVE)
             self.changed.set()
             return self.store.get(cluster_id)
-        orch = self.orchestrator(cluster["orchestrator"])
+        orch = self.orchestrator(cluster.orchestrator)
         self._stop_nodes(orch, cluster_id, [])
         self.store.transition(cluster_id, "destroyed", allowed_from=LIVE)
         self._stop_nodes(orch, cluster_id, [])  # a node recorded by a launch racing the destroy
@@ -243,16 +252,16 @@ class ClusterService:
         for cluster_id in self.store.gone_with_nodes_up():
             if not self.busy(cluster_id):
                 cluster = self.store.get(cluster_id)
-                self._stop_nodes(self.orchestrator(cluster["orchestrator"]), cluster_id, [])
+                self._stop_nodes(self.orchestrator(cluster.orchestrator), cluster_id, [])
 
-    def repair(self, cluster_id: str) -> dict[str, Any]:
+    def repair(self, cluster_id: str) -> Cluster:
         """Ask for a repair; the process running the cluster duties (maybe another replica)
         carries it out at its next round."""
         cluster = self.store.get(cluster_id)
         if not self.store.request_repair(cluster_id):
             cluster = self.store.get(cluster_id)
-            raise Conflict(f"cluster {cluster_id} is {cluster['status']}; only a degraded cluster is repaired",
-                           status=cluster["status"])
+            raise Conflict(f"cluster {cluster_id} is {cluster.status}; only a degraded cluster is repaired",
+                           status=cluster.status)
         self.changed.set()
         return cluster
 
@@ -265,15 +274,14 @@ class ClusterService:
         """Start the lost nodes again: on their host when it answers, else on another host with
         room for them (a moved master means new URLs, and every worker restarts to join it)."""
         cluster = self.store.get(cluster_id)
-        orch = self.orchestrator(cluster["orchestrator"])
+        orch = self.orchestrator(cluster.orchestrator)
         nodes = self.store.nodes(cluster_id)
         down = self.hosts.down()
-        lost = [n for n in nodes if n["host_name"] in down or not orch.alive(n)]
-        stranded = [n for n in lost if n["host_name"] in down]
+        lost = {n.name for n in nodes if n.host_name in down or not orch.alive(n)}
+        stranded = [n for n in nodes if n.name in lost and n.host_name in down]
         moved: dict[str, str] = {}
         if stranded:
-            placement = place([Want(n["name"], n["cpu"], n["mem"]) for n in stranded],
-                              self.hosts.store.rooms(orch.runs_on))
+            placement = place([Want(n.name, n.cpu, n.mem) for n in stranded], self.hosts.store.rooms(orch.runs_on))
             if placement.reason is not None:
                 self.store.set_reason(cluster_id, f"repair waits: {placement.reason}")
                 return
@@ -282,30 +290,26 @@ class ClusterService:
         try:
             if moved:
                 hosts = {h.name: h for h in self.hosts.store.list()}
-                spec = ClusterSpec.model_validate(cluster["spec"])
-                fresh = {n["name"]: n for n in orch.plan(cluster, spec, {name: hosts[h] for name, h in moved.items()})}
-                for node in nodes:
-                    if node["name"] in moved:
-                        node.update({k: fresh[node["name"]][k] for k in ("host", "port", "web_port", "workdir")},
-                                    host_name=moved[node["name"]], state="planned", pid=None, pid_started_at=None)
-                if any(n["role"] == "master" and n["name"] in moved for n in nodes):
+                fresh = {n.name: n for n in orch.plan(cluster, ClusterSpec.model_validate(cluster.spec),
+                                                      {name: hosts[h] for name, h in moved.items()})}
+                nodes = [msgspec.structs.replace(n, host=fresh[n.name].host, port=fresh[n.name].port,
+                                                 web_port=fresh[n.name].web_port, workdir=fresh[n.name].workdir,
+                                                 host_name=moved[n.name], state="planned", pid=None,
+                                                 pid_started_at=None) if n.name in moved else n for n in nodes]
+                if any(n.role == "master" and n.name in moved for n in nodes):
                     master_url, web_url = orch.urls(cluster, nodes)
                     self.store.set_urls(cluster_id, master_url, web_url)
-                    cluster = {**cluster, "master_url": master_url, "web_url": web_url}
-                    lost = [n for n in nodes if n["name"] in moved or n["role"] != "master"]
-            cluster = {**cluster, "placement": {n["name"]: n["host_name"] for n in nodes}}
-            losing = {n["name"] for n in lost}
-            for node in sorted(nodes, key=lambda n: n["role"] != "master"):
-                if node["name"] not in losing:
+                    cluster = msgspec.structs.replace(cluster, master_url=master_url, web_url=web_url)
+                    lost |= {n.name for n in nodes if n.role != "master"}  # they join the new master
+            for index in sorted(range(len(nodes)), key=lambda i: nodes[i].role != "master"):
+                if nodes[index].name not in lost:
                     continue
                 _check(stop)
-                if node["name"] not in moved:
-                    orch.stop(node)  # what is left of its group (e.g. executors of a killed worker)
-                node.update(orch.start(cluster, node))
-                self.store.update_node(cluster_id, node["name"], **_process_values(node),
-                                       **({k: node[k] for k in ("port", "web_port", "workdir")}
-                                          if node["name"] in moved else {}))
-                restarted.append(node["name"] + (f" on {moved[node['name']]}" if node["name"] in moved else ""))
+                if nodes[index].name not in moved:
+                    orch.stop(nodes[index])  # what is left of its group (e.g. executors of a killed worker)
+                self._start(orch, cluster, nodes, index)
+                name = nodes[index].name
+                restarted.append(name + (f" on {moved[name]}" if name in moved else ""))
             self._wait_ready(orch, cluster, nodes, stop)
         except Stopped:
             return
@@ -327,36 +331,37 @@ class ClusterService:
         (cut off by a restart) fails and is cleaned up."""
         down, unsure = self.hosts.down(), self.hosts.unsure()
         for cluster in self.store.list(statuses=(*HOLDING,)):
-            if self.busy(cluster["id"]):
+            if self.busy(cluster.id):
                 continue
             try:
                 self._reconcile(cluster, down, unsure)
             except Exception as exc:  # e.g. the container runtime is away: nothing is concluded
-                log.warning("cluster %s: could not check its nodes (%s); trying again", cluster["id"], exc)
+                log.warning("cluster %s: could not check its nodes (%s); trying again", cluster.id, exc)
 
-    def _reconcile(self, cluster: dict[str, Any], down: set[str], unsure: set[str]) -> None:
-        orch = self.orchestrator(cluster["orchestrator"])
-        if cluster["status"] in LAUNCHING:
-            self._stop_nodes(orch, cluster["id"], [])
-            self.store.transition(cluster["id"], "failed", allowed_from=LAUNCHING,
+    def _reconcile(self, cluster: Cluster, down: set[str], unsure: set[str]) -> None:
+        orch = self.orchestrator(cluster.orchestrator)
+        if cluster.status in LAUNCHING:
+            self._stop_nodes(orch, cluster.id, [])
+            self.store.transition(cluster.id, "failed", allowed_from=LAUNCHING,
                                   reason="the launch was cut off (Stoker stopped while it ran); "
                                          "everything it started was stopped")
             return
-        nodes = [n for n in self.store.nodes(cluster["id"]) if n["state"] == "running" and n["host_name"] not in unsure]
+        # Nodes on a host failing its checks (not yet down) are not asked: nothing is concluded.
+        nodes = [n for n in self.store.nodes(cluster.id) if n.state == "running" and n.host_name not in unsure]
         # A host that does not answer is not asked about its nodes: they are lost with it.
-        stranded = [n for n in nodes if n["host_name"] in down]
-        dead = [n for n in nodes if n["host_name"] not in down and not orch.alive(n)]
+        stranded = [n for n in nodes if n.host_name in down]
+        dead = [n for n in nodes if n.host_name not in down and not orch.alive(n)]
         for node in [*stranded, *dead]:
-            self.store.update_node(cluster["id"], node["name"], state="dead")
-        if (stranded or dead) and cluster["status"] == "ready":
-            reasons = [f"node(s) {', '.join(n['name'] for n in dead)} died"] if dead else []
-            for host in sorted({n["host_name"] for n in stranded}):
-                names = ", ".join(n["name"] for n in stranded if n["host_name"] == host)
+            self.store.update_node(cluster.id, node.name, state="dead")
+        if (stranded or dead) and cluster.status == "ready":
+            reasons = [f"node(s) {', '.join(n.name for n in dead)} died"] if dead else []
+            for host in sorted({str(n.host_name) for n in stranded}):
+                names = ", ".join(n.name for n in stranded if n.host_name == host)
                 reasons.append(f"host {host} stopped answering: node(s) {names} lost")
-            self.store.transition(cluster["id"], "degraded", allowed_from=("ready",), reason="; ".join(reasons))
+            self.store.transition(cluster.id, "degraded", allowed_from=("ready",), reason="; ".join(reasons))
 
     # -- reads -------------------------------------------------------------------------------
-    def get(self, cluster_id: str) -> dict[str, Any]:
+    def get(self, cluster_id: str) -> Cluster:
         return self.store.get(cluster_id)
 
 
@@ -368,15 +373,13 @@ def _wants(spec: ClusterSpec) -> list[Want]:
     return [Want(name, node.cpu, node.mem) for name, node in spec.nodes.items()]
 
 
-def _planned(name: str, cpu: int, mem: int, host_name: str | None) -> dict[str, Any]:
-    """A node row as admission records it: where it goes and what it takes; nothing started."""
-    return {"name": name, "cpu": cpu, "mem": mem, "host_name": host_name, "state": "planned"}
+def _planned(cluster_id: str, name: str, cpu: int, mem: int, host_name: str | None) -> Node:
+    """A node as admission records it: where it goes and what it takes; nothing started."""
+    return Node(cluster_id=cluster_id, name=name, service=None, role=None, cpu=cpu, mem=mem, host=None, port=None,
+                web_port=None, pid=None, pid_started_at=None, state="planned", workdir=None, host_name=host_name)
 
 
 def _check(stop: threading.Event) -> None:
     if stop.is_set():
         raise Stopped
 
-
-def _process_values(node: dict[str, Any]) -> dict[str, Any]:
-    return {k: node.get(k) for k in ("pid", "pid_started_at", "state", "host", "host_name") if k in node}

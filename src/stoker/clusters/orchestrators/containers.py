@@ -1,8 +1,8 @@
 """The `containers` orchestrator: each node of a cluster is a container of the image its spec names
 (`docker_image`), with its `cpu` and `mem` as limits, on the host the scheduler placed it on: the
 registered host's container API (docs/hosts.md), or for the host `local` the container runtime of
-container jobs (STOKER_DOCKER_HOST or the private Podman service of `stoker serve`). Nothing is
-shared through a disk: a node's configuration is copied into its container before it starts.
+container jobs (STOKER_DOCKER_HOST or the private Podman service of `stoker serve`). Another host may
+not share this machine's disk: there a node's configuration is copied into its container.
 
 Containers carry labels naming their cluster and node, so they are found by label, never by a name
 or id kept in memory: a restarted Stoker (with a new Podman API socket) finds them as they are, and
@@ -39,12 +39,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from stoker.clusters import processes
-from stoker.clusters.orchestrator import Context, NodeFailed
+from stoker.clusters.orchestrator import Context, NodeFailed, host_of, workdir_of
 from stoker.clusters.orchestrators import local
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput, Unavailable
 from stoker.store.hosts import Host
+from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
     import docker
@@ -52,8 +55,8 @@ if TYPE_CHECKING:
 
 LABEL_CLUSTER = "io.stoker.cluster"
 LABEL_NODE = "io.stoker.cluster.node"
-CONF_MOUNT = "/etc/stoker"  # the node's configuration, copied into its container
-NODE_DIR = "/stoker"  # a Spark node's work and log directories, inside its container
+CONF_MOUNT = "/etc/stoker"  # the node's configuration, inside its container
+NODE_DIR = "/stoker"  # a Spark node's work and log directories, inside its container on another host
 LOG_TAIL_LINES = 20
 API_TIMEOUT_SECONDS = 60
 HOST_MOUNTS = ("/usr", "/lib", "/lib64", "/etc/alternatives")  # the host's Java and its libraries
@@ -75,9 +78,9 @@ class ContainersOrchestrator:
         self.context = context
 
     def _client(self, host_name: str | None = None) -> docker.DockerClient:
-        """The container API of a node's host; of this machine when it names none (or `local`)."""
+        """The container API of a node's host; this machine's when it names none (or `local`)."""
         hosts = self.context.hosts
-        if host_name is not None and hosts is not None and not hosts.store.get(host_name).local:
+        if not self._on_this_machine(host_name) and hosts is not None:
             return hosts.docker_client(host_name, timeout=API_TIMEOUT_SECONDS)
         runtime = self.context.containers
         if runtime is None or not runtime.available:
@@ -121,8 +124,8 @@ class ContainersOrchestrator:
             return self.context.containers is not None and self.context.containers.available
         return True  # through its container API
 
-    def plan(self, cluster: dict[str, Any], spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[dict[str, Any]]:
-        base = self.context.cluster_dir(cluster["id"])
+    def plan(self, cluster: Cluster, spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[Node]:
+        base = self.context.cluster_dir(cluster.id)
         nodes = []
         for name, node in spec.nodes.items():
             service = spec.service_of(name)
@@ -130,66 +133,67 @@ class ContainersOrchestrator:
             (workdir / "conf").mkdir(parents=True, exist_ok=True)
             conf = dict(spec.services[service].conf) if service else {}
             (workdir / "conf" / "node.json").write_text(json.dumps(
-                {"cluster": cluster["id"], "node": name, "service": service, "spec": node.model_dump(),
+                {"cluster": cluster.id, "node": name, "service": service, "spec": node.model_dump(),
                  "conf": conf}, indent=2, default=str))
-            row = {"name": name, "service": service, "role": spec.role_of(name), "cpu": node.cpu,
-                   "mem": node.mem, "host": None, "port": None, "web_port": None,
-                   "workdir": str(workdir), "state": "planned", "pid": None, "pid_started_at": None}
+            row = Node(cluster_id=cluster.id, name=name, service=service, role=spec.role_of(name), cpu=node.cpu,
+                       mem=node.mem, host=None, port=None, web_port=None, workdir=str(workdir), state="planned",
+                       pid=None, pid_started_at=None)
             if _is_spark(node.model_dump()):
+                (workdir / "work").mkdir(exist_ok=True)
+                (workdir / "logs").mkdir(exist_ok=True)
                 local.write_spark_conf(workdir / "conf", conf)
                 address = hosts[name].address if name in hosts else local.HOST
-                row.update(host=address, port=_port(address), web_port=_port(address))
+                row = msgspec.structs.replace(row, host=address, port=_port(address), web_port=_port(address))
             nodes.append(row)
         return nodes
 
-    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
-        master = next((n for n in nodes if n["role"] == "master" and n["port"]), None)
+    def urls(self, cluster: Cluster, nodes: list[Node]) -> tuple[str, str | None]:
+        master = next((n for n in nodes if n.role == "master" and n.port), None)
         if master is None:  # not a Spark cluster: runs on it fail in Spark, naming this URL
-            return f"containers://{cluster['id']}", None
-        return f"spark://{master['host']}:{master['port']}", f"http://{master['host']}:{master['web_port']}"
+            return f"containers://{cluster.id}", None
+        return f"spark://{master.host}:{master.port}", f"http://{master.host}:{master.web_port}"
 
-    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    def start(self, cluster: Cluster, node: Node) -> dict[str, Any]:
         import docker.errors
 
-        spec = ClusterSpec.model_validate(cluster["spec"]).nodes[node["name"]].model_dump()
+        spec = ClusterSpec.model_validate(cluster.spec).nodes[node.name].model_dump()
         image = spec["docker_image"]
-        client = self._client(node.get("host_name"))
+        client = self._client(node.host_name)
+        # On this machine the node's directory is mounted from our disk, as it always was; another
+        # host may not share it, so there the configuration goes with the container, through the API.
+        shared_disk = self._on_this_machine(node.host_name)
         try:
             self._image(client, image, node)
-            _remove(client, cluster["id"], node["name"])  # one left by an earlier start of this node
+            _remove(client, cluster.id, node.name)  # one left by an earlier start of this node
             args: dict[str, Any] = {
-                "command": _command(node["name"], spec), "environment": _env(node["name"], spec),
-                "hostname": _hostname(node["name"]), "mem": node["mem"]}
-            if _is_spark(spec):
-                if node["role"] == "worker":
-                    self._wait_for_master(cluster)
-                args.update(_spark_args(cluster, node))
-            # On this machine the configuration is mounted from our disk; another host may not share
-            # it, so there it goes with the container, through the API.
-            shared_disk = self._on_this_machine(node.get("host_name"))
-            conf_dir = Path(node["workdir"]) / "conf"
+                "command": _command(node.name, spec), "environment": _env(node.name, spec),
+                "hostname": _hostname(node.name), "mem": node.mem}
             if shared_disk:
-                args["volumes"] = {**args.get("volumes", {}), str(conf_dir): {"bind": CONF_MOUNT, "mode": "ro"}}
+                args["volumes"] = {str(workdir_of(node) / "conf"): {"bind": CONF_MOUNT, "mode": "ro"}}
+            if _is_spark(spec):
+                if node.role == "worker":
+                    self._wait_for_master(cluster)
+                args.update(_spark_args(cluster, node, shared_disk=shared_disk))
             mem = args.pop("mem")
             container = client.containers.create(
-                image, name=f"stoker-{cluster['id'][:8]}-{_safe(node['name'])}",
-                labels={LABEL_CLUSTER: cluster["id"], LABEL_NODE: node["name"]},
-                nano_cpus=int(node["cpu"] * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
+                image, name=f"stoker-{cluster.id[:8]}-{_safe(node.name)}",
+                labels={LABEL_CLUSTER: cluster.id, LABEL_NODE: node.name},
+                nano_cpus=int(node.cpu * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
             if not shared_disk:
-                container.put_archive("/", _node_archive(conf_dir, spark=_is_spark(spec)))
+                container.put_archive("/", _node_archive(workdir_of(node) / "conf", spark=_is_spark(spec)))
             container.start()
             container.reload()
             state = container.attrs.get("State", {})
             return {"pid": state.get("Pid") or None, "pid_started_at": None, "state": "running",
-                    "host": node["host"] if _is_spark(spec) else _address(container.attrs)}
+                    "host": node.host if _is_spark(spec) else _address(container.attrs)}
         except docker.errors.APIError as exc:
-            _remove(client, cluster["id"], node["name"])
-            raise NodeFailed(f"node {node['name']}: the container runtime refused it: {exc.explanation or exc}"
+            _remove(client, cluster.id, node.name)
+            raise NodeFailed(f"node {node.name}: the container runtime refused it: {exc.explanation or exc}"
                              ) from None
         finally:
             client.close()
 
-    def _image(self, client: docker.DockerClient, image: str, node: dict[str, Any]) -> None:
+    def _image(self, client: docker.DockerClient, image: str, node: Node) -> None:
         """The image on the node's host: there already, or (another host) pulled from its registry."""
         import docker.errors
 
@@ -198,78 +202,83 @@ class ContainersOrchestrator:
             return
         except docker.errors.ImageNotFound:
             pass
-        where = node.get("host_name")
-        hosts = self.context.hosts
-        if where is not None and hosts is not None and not hosts.store.get(where).local:
+        if not self._on_this_machine(node.host_name):
             try:
                 client.images.pull(image)
                 return
             except docker.errors.APIError as exc:
-                raise ImageMissing(f"node {node['name']}: image {image} not found on host {where}, and pulling it "
-                                   f"failed: {exc.explanation or exc}; pull or import it there") from None
-        raise ImageMissing(f"node {node['name']}: image {image} not found on the container runtime; "
+                raise ImageMissing(f"node {node.name}: image {image} not found on host {node.host_name}, and "
+                                   f"pulling it failed: {exc.explanation or exc}; pull or import it there") from None
+        raise ImageMissing(f"node {node.name}: image {image} not found on the container runtime; "
                            f"pull or import it (e.g. `podman pull {image}` or `podman load`)")
 
-    def _wait_for_master(self, cluster: dict[str, Any]) -> None:
+    def _master_host(self, address: str) -> str | None:
+        """The registered host the master listens on (by its address); None: this machine."""
+        hosts = self.context.hosts
+        if hosts is None:
+            return None
+        return next((h.name for h in hosts.store.list() if h.address == address and not h.local), None)
+
+    def _wait_for_master(self, cluster: Cluster) -> None:
         """A worker that finds no master retries only after 5-15 s: start it once the master listens."""
-        host, _, port = str(cluster["master_url"]).removeprefix("spark://").rpartition(":")
-        spec = ClusterSpec.model_validate(cluster["spec"])
+        host, _, port = str(cluster.master_url).removeprefix("spark://").rpartition(":")
+        spec = ClusterSpec.model_validate(cluster.spec)
         master = next(n for n in spec.nodes if spec.role_of(n) == "master")
-        client = self._client((cluster.get("placement") or {}).get(master))
+        client = self._client(self._master_host(host))
         deadline = time.monotonic() + MASTER_WAIT_SECONDS
         try:
             while not processes.port_open(host, int(port), timeout=0.2):
-                container = _find(client, cluster["id"], master)
+                container = _find(client, cluster.id, master)
                 if container is None or container.status not in ("created", "running"):
                     raise NodeFailed(f"node {master}: its container exited"
                                      + _tail_text(_logs(container) if container is not None else ""))
                 if time.monotonic() > deadline:
-                    raise NodeFailed(f"the master at {cluster['master_url']} did not listen within "
+                    raise NodeFailed(f"the master at {cluster.master_url} did not listen within "
                                      f"{MASTER_WAIT_SECONDS:.0f} s")
                 time.sleep(0.1)
         finally:
             client.close()
 
-    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    def ready(self, cluster: Cluster, nodes: list[Node]) -> str | None:
         for node in nodes:
-            client = self._client(node.get("host_name"))
+            client = self._client(node.host_name)
             try:
-                container = _find(client, cluster["id"], node["name"])
+                container = _find(client, cluster.id, node.name)
                 if container is None:
-                    raise NodeFailed(f"node {node['name']}: its container is gone")
+                    raise NodeFailed(f"node {node.name}: its container is gone")
                 if container.status != "running":
-                    raise NodeFailed(f"node {node['name']}: its container {container.status} (exit code "
+                    raise NodeFailed(f"node {node.name}: its container {container.status} (exit code "
                                      f"{container.attrs.get('State', {}).get('ExitCode')})"
                                      + _tail_text(_logs(container)))
             finally:
                 client.close()
-        if any(n["role"] == "master" and n["port"] for n in nodes):
+        if any(n.role == "master" and n.port for n in nodes):
             return local.workers_registered(nodes)
         return None
 
     # -- watch, stop ---------------------------------------------------------------------------
-    def alive(self, node: dict[str, Any]) -> bool:
-        client = self._client(node.get("host_name"))
+    def alive(self, node: Node) -> bool:
+        client = self._client(node.host_name)
         try:
-            container = _find(client, _cluster_of(node), node["name"])
+            container = _find(client, node.cluster_id, node.name)
             return container is not None and container.status == "running"
         finally:
             client.close()
 
-    def stop(self, node: dict[str, Any]) -> None:
-        client = self._client(node.get("host_name"))
+    def stop(self, node: Node) -> None:
+        client = self._client(node.host_name)
         try:
-            _remove(client, _cluster_of(node), node["name"])
+            _remove(client, node.cluster_id, node.name)
         finally:
             client.close()
 
-    def log_tail(self, node: dict[str, Any]) -> str:
+    def log_tail(self, node: Node) -> str:
         try:
-            client = self._client(node.get("host_name"))
+            client = self._client(node.host_name)
         except Unavailable:
             return ""
         try:
-            container = _find(client, _cluster_of(node), node["name"])
+            container = _find(client, node.cluster_id, node.name)
             return _logs(container) if container is not None else ""
         finally:
             client.close()
@@ -279,31 +288,36 @@ def _is_spark(spec: dict[str, Any]) -> bool:
     return spec.get("spark") is True
 
 
-def _spark_args(cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+def _spark_args(cluster: Cluster, node: Node, *, shared_disk: bool = True) -> dict[str, Any]:
     """The container of a Spark standalone daemon: the host's Java and pyspark mounted read-only,
-    the node's own directories read-write at the same paths, the host's network."""
+    the host's network; on this machine the node's own directories read-write at the same paths,
+    on another host directories inside the container (its configuration copied at CONF_MOUNT)."""
     spark_home = str(local.spark_home())
     java = os.path.realpath(shutil.which("java") or "java")
-    conf = json.loads((Path(node["workdir"]) / "conf" / "stoker-node.json").read_text())
+    planned, host = workdir_of(node), host_of(node)
+    conf = json.loads((planned / "conf" / "stoker-node.json").read_text())
+    workdir, conf_dir = (planned, planned / "conf") if shared_disk else (Path(NODE_DIR), Path(CONF_MOUNT))
     daemon = str(conf.get("daemon.memory", "256m"))
-    common = ["--host", node["host"], "--port", str(node["port"]), "--webui-port", str(node["web_port"])]
-    if node["role"] == "master":
+    common = ["--host", host, "--port", str(node.port), "--webui-port", str(node.web_port)]
+    if node.role == "master":
         daemon_args = [local.MASTER_CLASS, *common]
     else:
-        daemon_args = [local.WORKER_CLASS, str(cluster["master_url"]), *common, "--cores", str(node["cpu"]),
-                       "--memory", f"{node['mem']}m", "--work-dir", f"{NODE_DIR}/work"]
+        daemon_args = [local.WORKER_CLASS, str(cluster.master_url), *common, "--cores", str(node.cpu),
+                       "--memory", f"{node.mem}m", "--work-dir", str(workdir / "work")]
     # Debian's JDK keeps its security files under /etc/java-N-openjdk (linked from its conf/).
     host_paths = [*HOST_MOUNTS, *(str(p) for p in sorted(Path("/etc").glob("java*")))]
     volumes = {path: {"bind": path, "mode": "ro"} for path in host_paths if Path(path).exists()}
     volumes[spark_home] = {"bind": spark_home, "mode": "ro"}
+    if shared_disk:
+        volumes[str(workdir)] = {"bind": str(workdir), "mode": "rw"}
     return {
-        "command": [java, f"-Xmx{daemon}", "-cp", f"{CONF_MOUNT}/:{spark_home}/jars/*", *daemon_args],
-        "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": node["host"],
-                        "SPARK_CONF_DIR": CONF_MOUNT, "SPARK_LOG_DIR": f"{NODE_DIR}/logs",
-                        "SPARK_WORKER_DIR": f"{NODE_DIR}/work", "SPARK_SCALA_VERSION": _scala_version(spark_home),
+        "command": [java, f"-Xmx{daemon}", "-cp", f"{conf_dir}/:{spark_home}/jars/*", *daemon_args],
+        "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": host,
+                        "SPARK_CONF_DIR": str(conf_dir), "SPARK_LOG_DIR": str(workdir / "logs"),
+                        "SPARK_WORKER_DIR": str(workdir / "work"), "SPARK_SCALA_VERSION": _scala_version(spark_home),
                         "JAVA_HOME": str(Path(java).parent.parent), "PATH": "/usr/local/bin:/usr/bin:/bin"},
         "network_mode": "host", "volumes": volumes, "hostname": None,
-        "mem": node["mem"] + _mb(daemon) + JVM_OVERHEAD_MB}
+        "mem": node.mem + _mb(daemon) + JVM_OVERHEAD_MB}
 
 
 def _port(address: str) -> int:
@@ -315,9 +329,15 @@ def _port(address: str) -> int:
         return processes.free_port()
 
 
+def _parents(path: str) -> list[str]:
+    """/etc/stoker → ["/etc", "/etc/stoker"]: the directories an archive must hold for the path."""
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def _node_archive(conf_dir: Path, *, spark: bool) -> bytes:
-    """A tar of the node's configuration at CONF_MOUNT (and a Spark node's work and log directories;
-    Spark makes them itself where the configuration is mounted), for the container API's upload."""
+    """A tar of the node's configuration at CONF_MOUNT (and a Spark node's work and log directories),
+    for the container API's archive upload."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         dirs = [*_parents(CONF_MOUNT), *((*_parents(NODE_DIR), f"{NODE_DIR}/work", f"{NODE_DIR}/logs")
@@ -332,12 +352,6 @@ def _node_archive(conf_dir: Path, *, spark: bool) -> bytes:
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def _parents(path: str) -> list[str]:
-    """/etc/stoker → ["/etc", "/etc/stoker"]: the directories an archive must hold for the path."""
-    parts = path.strip("/").split("/")
-    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 def _scala_version(spark_home: str) -> str:
@@ -357,14 +371,6 @@ def _mb(size: str) -> int:
     if factor is None or not number.isdigit():
         raise InvalidInput(f"daemon.memory {size!r} is not a JVM size such as 256m or 1g")
     return max(1, int(int(number) * factor))
-
-
-def _cluster_of(node: dict[str, Any]) -> str:
-    """The cluster id of a node row: the launch's rows carry no id, the store's are under its
-    directory (clusters/<id>/<node>)."""
-    if node.get("cluster_id"):
-        return str(node["cluster_id"])
-    return Path(node["workdir"]).parent.name
 
 
 def _find(client: docker.DockerClient, cluster_id: str, node: str) -> Container | None:
