@@ -132,6 +132,13 @@ EXPECTED = {
     "GET /api/v1/files/{path}": "read",
     "PUT /api/v1/files/{path}": "edit",
     "DELETE /api/v1/files/{path}": "edit",
+    # Hosts are the server's (no team's): admins change them, every reader sees the capacity.
+    "GET /api/v1/hosts": "read",
+    "POST /api/v1/hosts": "admin",
+    "GET /api/v1/hosts/{name}": "read",
+    "DELETE /api/v1/hosts/{name}": "admin",
+    "POST /api/v1/hosts/{name}/drain": "admin",
+    "POST /api/v1/hosts/{name}/undrain": "admin",
     "GET /api/v1/me": "read",
     "GET /api/v1/teams": "read",
     "POST /api/v1/teams": "admin",

@@ -407,6 +407,7 @@ def _add_groups() -> None:
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
     from stoker.cli.files import files
+    from stoker.cli.hosts import hosts
     from stoker.cli.jobs import jobs
     from stoker.cli.secrets import secrets
     from stoker.cli.teams import team
@@ -417,6 +418,7 @@ def _add_groups() -> None:
     main.add_command(secrets)
     main.add_command(products)
     main.add_command(clusters)
+    main.add_command(hosts)
     main.add_command(team)
 
 

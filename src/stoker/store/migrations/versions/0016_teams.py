@@ -4,7 +4,7 @@ role its scopes gave it (admin → owner, submit → editor, else viewer), so no
 before is taken away. Job names become unique per team.
 
 Revision ID: 0016_teams
-Revises: 0014_spark_conf
+Revises: 0015_hosts
 """
 
 import time
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_teams"
-down_revision = "0014_spark_conf"
+down_revision = "0015_hosts"
 branch_labels = None
 depends_on = None
 
