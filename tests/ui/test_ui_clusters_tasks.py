@@ -170,8 +170,8 @@ def test_register_goes_through_the_stevedore_service(monkeypatch, services, ui):
 
     seen = {}
 
-    def register(svc, task):
-        seen["task"] = task
+    def register(svc, task, team):
+        seen["task"], seen["team"] = task, team
         return a_task(svc, task.name)
 
     monkeypatch.setattr(stevedore, "register", register)
@@ -183,6 +183,7 @@ def test_register_goes_through_the_stevedore_service(monkeypatch, services, ui):
     task = seen["task"]
     assert (task.repository, task.name, task.command, task.env, task.timeout_seconds, task.memory_mb, task.cpus) \
         == ("localhost/stoker/busybox:latest", "greeter", "echo 'hello there'", {"A": "1", "B": "2"}, 5.0, 64, None)
+    assert seen["team"] == "default"  # the signed-in admin's team: the task is that team's
 
 
 def test_run_a_task_n_times_and_read_its_result_and_executions(services, ui):
