@@ -51,7 +51,8 @@ def pieces(events: list[tuple[int, bytes]]) -> list[bytes]:
 
 def test_stages_jobs_and_cores_usage_from_task_events():
     view = analyse(pieces(app_events()), start_ms=0, end_ms=10000)
-    assert view["jobs"] == [{"job_id": 0, "start": 1000, "end": 6000, "stage_ids": [0], "result": "JobSucceeded"}]
+    assert view["jobs"] == [{"job_id": 0, "group": None, "start": 1000, "end": 6000, "stage_ids": [0],
+                             "result": "JobSucceeded", "error": None}]
     (stage,) = view["stages"]
     assert (stage["name"], stage["tasks"], stage["submitted"], stage["completed"]) == ("count at x.py:1", 4, 1000, 6000)
     assert (stage["min_ms"], stage["median_ms"], stage["max_ms"]) == (1000, 1000, 4000)

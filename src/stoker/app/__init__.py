@@ -96,6 +96,7 @@ def _include_routers(app: FastAPI) -> None:
         health,
         jobs,
         metrics,
+        run_watch,
         runs,
         schedules,
         secrets,
@@ -106,8 +107,8 @@ def _include_routers(app: FastAPI) -> None:
     from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
-    for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
-                   delight, clusters, paas, stream, webhooks, secrets, files):
+    for module in (events, health, functions, jobs, schedules, runs, run_watch, worker, metrics, speedy, sate,
+                   stevedore, delight, clusters, paas, stream, webhooks, secrets, files):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

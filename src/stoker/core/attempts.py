@@ -26,3 +26,9 @@ class Claimed:
     lease_expires_at: float
     # The run's own Spark settings by layer ({"job": {...}, "run": {...}}; docs/spark-conf.md).
     conf: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def attempt_tag(run_id: str, number: int) -> str:
+    """An attempt's name in Spark: its job group in a warm session, its application's name in
+    submit mode; how a run's own Spark work is found among the collected events."""
+    return f"stoker-{run_id}-{number}"

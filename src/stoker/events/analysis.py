@@ -1,7 +1,12 @@
 """What a Spark application did, aggregated on the server from its stored events: the jobs and
 stages on a timeline, each stage's task durations (min, median, max; skew when the slowest task
-takes far longer than the median), spill, shuffle and GC, and executor cores busy vs allocated over
-time. The browser gets these aggregates, never the raw events.
+takes far longer than the median), tasks done of total, input read, spill, shuffle and GC, failed
+tasks and lost executors, and executor cores busy vs allocated over time. The browser gets these
+aggregates, never the raw events.
+
+A view can be of the whole application or of one job group: a warm session runs every run of a
+worker in one application, each run in its own job group (executors/session_mode.py), and a run's
+own work is the jobs of its group, their stages and those stages' tasks.
 
 One pass over the events, decoding only the fields read here (as summary.py does at ingest).
 """
@@ -14,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+
+from stoker.events.summary import KILLED_REASONS
 
 CORE_BUCKETS = 120
 SKEW_RATIO = 3.0  # the slowest task ≥ 3 × the median (and ≥ 1 s longer) is skew worth a look
@@ -29,7 +36,13 @@ class _ShuffleWrite(msgspec.Struct, gc=False):
     written: int = msgspec.field(default=0, name="Shuffle Bytes Written")
 
 
+class _Input(msgspec.Struct, gc=False):
+    bytes: int = msgspec.field(default=0, name="Bytes Read")
+    records: int = msgspec.field(default=0, name="Records Read")
+
+
 class _Metrics(msgspec.Struct, gc=False):
+    input: _Input | None = msgspec.field(default=None, name="Input Metrics")
     gc_time: int = msgspec.field(default=0, name="JVM GC Time")
     memory_spilled: int = msgspec.field(default=0, name="Memory Bytes Spilled")
     disk_spilled: int = msgspec.field(default=0, name="Disk Bytes Spilled")
@@ -57,8 +70,27 @@ class _ExecutorInfo(msgspec.Struct, gc=False):
     cores: int = msgspec.field(default=0, name="Total Cores")
 
 
+class _Exception(msgspec.Struct, gc=False):
+    message: str = msgspec.field(default="", name="Message")
+
+
 class _JobResult(msgspec.Struct, gc=False):
     result: str = msgspec.field(default="", name="Result")
+    exception: _Exception | None = msgspec.field(default=None, name="Exception")
+
+
+class _Properties(msgspec.Struct, gc=False):
+    job_group: str | None = msgspec.field(default=None, name="spark.jobGroup.id")
+
+
+class _Reason(msgspec.Struct, gc=False):
+    """Why a task ended (Spark's TaskEndReason as JsonProtocol writes it)."""
+
+    reason: str = msgspec.field(default="Success", name="Reason")
+    class_name: str | None = msgspec.field(default=None, name="Class Name")
+    description: str | None = msgspec.field(default=None, name="Description")
+    executor: str | None = msgspec.field(default=None, name="Executor ID")
+    loss_reason: str | None = msgspec.field(default=None, name="Loss Reason")
 
 
 class _Event(msgspec.Struct, gc=False):
@@ -68,7 +100,11 @@ class _Event(msgspec.Struct, gc=False):
     completion_time: int | None = msgspec.field(default=None, name="Completion Time")
     stage_ids: list[int] = msgspec.field(default_factory=list, name="Stage IDs")
     job_result: _JobResult | None = msgspec.field(default=None, name="Job Result")
+    properties: _Properties | None = msgspec.field(default=None, name="Properties")
+    stage_infos: list[_StageInfo] = msgspec.field(default_factory=list, name="Stage Infos")
     stage_id: int | None = msgspec.field(default=None, name="Stage ID")
+    reason: _Reason | None = msgspec.field(default=None, name="Task End Reason")
+    removed_reason: str | None = msgspec.field(default=None, name="Removed Reason")
     stage_info: _StageInfo | None = msgspec.field(default=None, name="Stage Info")
     task_info: _TaskInfo | None = msgspec.field(default=None, name="Task Info")
     task_metrics: _Metrics | None = msgspec.field(default=None, name="Task Metrics")
@@ -81,19 +117,29 @@ _decoder = msgspec.json.Decoder(_Event)
 _TASK_START = b'{"Event":"SparkListenerTaskStart"'
 
 
+FAILURES_KEPT = 5  # per stage: the first failed tasks' reasons (a stage failing 10,000 times says it once)
+
+
 @dataclass
 class _Stage:
     stage_id: int
     name: str = ""
     tasks: int = 0
+    attempt: int = 0
     submitted: int | None = None
     completed: int | None = None
     failure: str | None = None
-    durations: list[int] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # its tasks' (launch, finish), ms
+    done: int = 0  # tasks that succeeded
+    failed_tasks: int = 0
+    killed_tasks: int = 0
+    input_bytes: int = 0
+    input_records: int = 0
     gc_ms: int = 0
     spilled: int = 0
     shuffle_read: int = 0
     shuffle_write: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)  # the first FAILURES_KEPT
 
 
 @dataclass
@@ -103,8 +149,8 @@ class Aggregate:
 
     jobs: dict[int, dict[str, Any]] = field(default_factory=dict)
     stages: dict[int, _Stage] = field(default_factory=dict)
-    tasks: list[tuple[int, int]] = field(default_factory=list)  # (launch, finish) ms
-    executors: dict[str, list[Any]] = field(default_factory=dict)  # id -> [cores, added, removed]
+    # id -> [cores, added, removed, why removed]
+    executors: dict[str, list[Any]] = field(default_factory=dict)
 
     def add(self, event: _Event) -> None:
         kind = event.event
@@ -113,7 +159,7 @@ class Aggregate:
         elif kind in ("SparkListenerStageSubmitted", "SparkListenerStageCompleted") and event.stage_info:
             info = event.stage_info
             stage = self.stages.setdefault(info.stage_id, _Stage(info.stage_id))
-            stage.name, stage.tasks = info.name, info.tasks
+            stage.name, stage.tasks, stage.attempt = info.name, info.tasks, max(stage.attempt, info.attempt)
             stage.submitted = info.submitted or stage.submitted
             stage.completed = info.completed or stage.completed
             stage.failure = info.failure or stage.failure
@@ -122,20 +168,27 @@ class Aggregate:
         elif kind == "SparkListenerJobStart" and event.job_id is not None:
             job = self._job(event.job_id)
             job["start"], job["stage_ids"] = event.submission_time, event.stage_ids
+            job["group"] = event.properties.job_group if event.properties is not None else None
+            for info in event.stage_infos:  # every stage the job may run, submitted or not yet
+                stage = self.stages.setdefault(info.stage_id, _Stage(info.stage_id))
+                stage.name, stage.tasks = stage.name or info.name, stage.tasks or info.tasks
         elif kind == "SparkListenerJobEnd" and event.job_id is not None:
             job = self._job(event.job_id)
             job["end"] = event.completion_time
-            job["result"] = event.job_result.result if event.job_result else None
+            result = event.job_result
+            job["result"] = result.result if result else None
+            job["error"] = result.exception.message if result and result.exception else None
         elif kind == "SparkListenerExecutorAdded" and event.executor_id is not None:
-            executor = self.executors.setdefault(event.executor_id, [0, None, None])
+            executor = self.executors.setdefault(event.executor_id, [0, None, None, None])
             executor[0] = event.executor_info.cores if event.executor_info else 0
             executor[1] = event.timestamp
         elif kind == "SparkListenerExecutorRemoved" and event.executor_id is not None:
-            self.executors.setdefault(event.executor_id, [0, None, None])[2] = event.timestamp
+            executor = self.executors.setdefault(event.executor_id, [0, None, None, None])
+            executor[2], executor[3] = event.timestamp, event.removed_reason
 
     def _job(self, job_id: int) -> dict[str, Any]:
-        return self.jobs.setdefault(job_id, {"job_id": job_id, "start": None, "end": None, "stage_ids": [],
-                                             "result": None})
+        return self.jobs.setdefault(job_id, {"job_id": job_id, "group": None, "start": None, "end": None,
+                                             "stage_ids": [], "result": None, "error": None})
 
     def add_pieces(self, pieces: Iterable[bytes]) -> None:
         for line in _lines(pieces):
@@ -144,24 +197,78 @@ class Aggregate:
             except msgspec.MsgspecError:
                 continue  # an event of a shape this view does not read: it is still in the download
 
-    def view(self, start_ms: int | None, end_ms: int | None) -> dict[str, Any]:
-        return {"jobs": sorted(self.jobs.values(), key=lambda j: j["job_id"]),
-                "stages": [_stage_view(s) for s in sorted(self.stages.values(), key=lambda s: s.stage_id)],
-                "cores": cores_usage(self.tasks, self.executors, start_ms, end_ms)}
+    @property
+    def tasks(self) -> list[tuple[int, int]]:
+        return [span for stage in self.stages.values() for span in stage.spans]
+
+    def view(self, start_ms: int | None, end_ms: int | None, *, group: str | None = None) -> dict[str, Any]:
+        """The whole app's view, or (`group`) that of one job group's jobs, their stages and tasks,
+        on the group's own time range; the executors are the app's (their cores are shared)."""
+        if group is None:
+            jobs, stages = list(self.jobs.values()), list(self.stages.values())
+            spans = self.tasks
+        else:
+            jobs = [j for j in self.jobs.values() if j["group"] == group]
+            ids = {stage_id for j in jobs for stage_id in j["stage_ids"]}
+            stages = [self.stages[i] for i in ids if i in self.stages]
+            spans = [span for stage in stages for span in stage.spans]
+            times = [t for j in jobs for t in (j["start"], j["end"]) if t is not None]
+            times += [t for span in spans for t in span]
+            start_ms = min(times) if times else None
+            running = any(j["end"] is None for j in jobs)
+            end_ms = None if running else (max(times) if times else None)
+        # A stage planned by jobs that all ended without running it was skipped (its output existed).
+        ended: dict[int, bool] = {}
+        for job in jobs:
+            for stage_id in job["stage_ids"]:
+                ended[stage_id] = ended.get(stage_id, True) and job["end"] is not None
+        return {"jobs": sorted(jobs, key=lambda j: j["job_id"]),
+                "stages": [_stage_view(s, skipped=ended.get(s.stage_id, False))
+                           for s in sorted(stages, key=lambda s: s.stage_id)],
+                "cores": cores_usage(spans, self.executors, start_ms, end_ms),
+                "executors_lost": [{"executor": e, "at": v[2], "reason": v[3]}
+                                   for e, v in sorted(self.executors.items())
+                                   if v[2] is not None and _lost(v[3])]}
 
     def _task_end(self, event: _Event, info: _TaskInfo) -> None:
         stage = self.stages.setdefault(event.stage_id or 0, _Stage(event.stage_id or 0))
         if info.finish >= info.launch > 0:
-            stage.durations.append(info.finish - info.launch)
-            self.tasks.append((info.launch, info.finish))
+            stage.spans.append((info.launch, info.finish))
+        reason = event.reason.reason if event.reason is not None else "Success"
+        if reason == "Success":
+            stage.done += 1
+        elif reason in KILLED_REASONS:
+            stage.killed_tasks += 1
+        else:
+            stage.failed_tasks += 1
+            if event.reason is not None and len(stage.failures) < FAILURES_KEPT:
+                stage.failures.append(_failure(event.reason, info))
         metrics = event.task_metrics
         if metrics is not None:
             stage.gc_ms += metrics.gc_time
             stage.spilled += metrics.memory_spilled + metrics.disk_spilled
+            if metrics.input is not None:
+                stage.input_bytes += metrics.input.bytes
+                stage.input_records += metrics.input.records
             if metrics.shuffle_read is not None:
                 stage.shuffle_read += metrics.shuffle_read.remote + metrics.shuffle_read.local
             if metrics.shuffle_write is not None:
                 stage.shuffle_write += metrics.shuffle_write.written
+
+
+def _failure(reason: _Reason, info: _TaskInfo) -> dict[str, Any]:
+    """A failed task as the run page explains it: where (executor) and what Spark said."""
+    message = reason.description or reason.loss_reason or reason.reason
+    return {"reason": reason.reason, "executor": reason.executor or info.executor or None,
+            "class_name": reason.class_name, "message": message[:2000]}
+
+
+def _lost(why: str | None) -> bool:
+    """An executor removed for a failure, not by the app's own end or dynamic allocation."""
+    if not why:
+        return False
+    quiet = ("Executor killed by driver", "SparkContext is stopping", "is idle", "decommission")
+    return not any(word.lower() in why.lower() for word in quiet)
 
 
 def _lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -171,20 +278,28 @@ def _lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
                 yield line
 
 
-def analyse(pieces: Iterable[bytes], *, start_ms: int | None = None, end_ms: int | None = None) -> dict[str, Any]:
+def analyse(pieces: Iterable[bytes], *, start_ms: int | None = None, end_ms: int | None = None,
+            group: str | None = None) -> dict[str, Any]:
     """Aggregate NDJSON pieces (as EventStore.stream_events yields them) into what the Spark page shows."""
     state = Aggregate()
     state.add_pieces(pieces)
-    return state.view(start_ms, end_ms)
+    return state.view(start_ms, end_ms, group=group)
 
 
-def _stage_view(stage: _Stage) -> dict[str, Any]:
-    durations = sorted(stage.durations)
+def _stage_view(stage: _Stage, *, skipped: bool = False) -> dict[str, Any]:
+    durations = sorted(finish - launch for launch, finish in stage.spans)
+    if stage.completed is not None:
+        status = "failed" if stage.failure else "complete"
+    else:
+        status = "active" if stage.submitted is not None else "skipped" if skipped else "pending"
     view: dict[str, Any] = {
         "stage_id": stage.stage_id, "name": stage.name, "tasks": stage.tasks or len(durations),
-        "submitted": stage.submitted, "completed": stage.completed, "failure": stage.failure,
+        "status": status, "attempt": stage.attempt, "done": stage.done, "failed_tasks": stage.failed_tasks,
+        "killed_tasks": stage.killed_tasks, "submitted": stage.submitted, "completed": stage.completed,
+        "failure": stage.failure, "input_bytes": stage.input_bytes, "input_records": stage.input_records,
         "gc_ms": stage.gc_ms, "spilled": stage.spilled, "shuffle_read": stage.shuffle_read,
-        "shuffle_write": stage.shuffle_write, "min_ms": None, "median_ms": None, "max_ms": None, "skew": False,
+        "shuffle_write": stage.shuffle_write, "failures": stage.failures,
+        "min_ms": None, "median_ms": None, "max_ms": None, "skew": False,
     }
     if durations:
         median = statistics.median(durations)
@@ -219,7 +334,7 @@ def cores_usage(tasks: list[tuple[int, int]], executors: dict[str, list[Any]], s
 
     for launch, done in tasks:
         spread(busy, launch, done, 1.0)
-    for cores, added, removed in executors.values():
+    for cores, added, removed, *_why in executors.values():
         spread(allocated, added if added is not None else begin, removed if removed is not None else finish, cores)
     busy_area = sum(busy) * width
     allocated_area = sum(allocated) * width

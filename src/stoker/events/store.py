@@ -149,10 +149,11 @@ class EventStore:
 
             yield from merged_stream(plan_groups(index), load)
 
-    def analysis(self, app: dict[str, Any]) -> dict[str, Any]:
-        """Timeline, stage statistics and cores usage of an app (events/analysis.py). The aggregate
-        is kept: a view with no new events reuses the last answer, and new chunks are folded into
-        it, so a live application of a million events is read from its first event only once."""
+    def analysis(self, app: dict[str, Any], *, group: str | None = None) -> dict[str, Any]:
+        """Timeline, stage statistics and cores usage of an app (events/analysis.py), or of one job
+        group in it (a run of a warm session). The aggregate is kept: a view with no new events
+        reuses the last answer, and new chunks are folded into it, so a live application of a
+        million events is read from its first event only once."""
         from stoker.events.analysis import Aggregate
 
         with self._analyses_lock:
@@ -163,11 +164,21 @@ class EventStore:
                 kept.aggregate.add_pieces(self.stream_events(app["id"], kept.last_chunk, read))
                 kept.last_chunk = max(read, default=kept.last_chunk)
                 kept.event_count = app["event_count"]
-                kept.view = kept.aggregate.view(app["start_ms"], app["end_ms"])
+                kept.views.clear()
+            view = kept.views.get(group)
+            if view is None:
+                view = kept.views[group] = kept.aggregate.view(app["start_ms"], app["end_ms"], group=group)
+                while len(kept.views) > KEPT_VIEWS:
+                    kept.views.pop(next(iter(kept.views)))
             self._analyses[app["id"]] = kept  # most recently used last
             while len(self._analyses) > KEPT_ANALYSES:
                 self._analyses.pop(next(iter(self._analyses)))
-            return kept.view
+            return view
+
+    def app_named(self, *, app_id: str | None = None, job_name: str | None = None,
+                  app_name: str | None = None) -> dict[str, Any] | None:
+        """The stored app with this Spark application id, else job `job_name`'s called `app_name`."""
+        return self.rows.app_named(app_id=app_id, job_name=job_name, app_name=app_name)
 
     def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
@@ -176,6 +187,7 @@ class EventStore:
 
 SILENCE = "heartbeat timeout"
 KEPT_ANALYSES = 16  # apps whose aggregate stays in memory (the most recently viewed)
+KEPT_VIEWS = 8  # per app: the whole app's view and its job groups' (the runs being watched)
 
 
 @dataclass
@@ -183,7 +195,7 @@ class _KeptAnalysis:
     aggregate: Aggregate
     last_chunk: int = 0
     event_count: int = -1
-    view: dict[str, Any] = field(default_factory=dict)
+    views: dict[str | None, dict[str, Any]] = field(default_factory=dict)  # by job group (None: the app)
 
 
 def _ended_by(app: dict[str, Any]) -> str | None:

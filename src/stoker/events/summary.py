@@ -140,7 +140,7 @@ def decode_event_into(raw: str | bytes, delta: SummaryDelta) -> str | None:
 
 # Spark's own status store counts these apart (numKilledTasks): a speculative copy killed because
 # another finished first, or a commit another attempt won, is no failure of the application.
-_KILLED_REASONS = frozenset({"TaskKilled", "TaskCommitDenied"})
+KILLED_REASONS = frozenset({"TaskKilled", "TaskCommitDenied"})
 
 
 def _add(event: _Event, delta: SummaryDelta) -> None:
@@ -148,7 +148,7 @@ def _add(event: _Event, delta: SummaryDelta) -> None:
     if kind == "SparkListenerTaskEnd":
         delta.tasks += 1
         reason = event.task_end_reason.reason if event.task_end_reason is not None else "Success"
-        if reason in _KILLED_REASONS:
+        if reason in KILLED_REASONS:
             delta.killed_tasks += 1
         elif reason != "Success":
             delta.failed_tasks += 1

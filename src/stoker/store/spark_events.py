@@ -225,6 +225,22 @@ class SparkEventRows:
                          .order_by(t.min_generated_at, t.id))]
             yield ChunkSnapshot(conn, spans)
 
+    def app_named(self, *, app_id: str | None = None, job_name: str | None = None,
+                  app_name: str | None = None) -> dict[str, Any] | None:
+        """The stored app (its whole row) with this Spark application id, else the latest of job
+        `job_name` whose application is called `app_name` (a submit-mode attempt while it runs: its
+        application's id is recorded when it ends); None when no event of it arrived yet."""
+        c = spark_apps.c
+        if app_id is not None:
+            query = sa.select(spark_apps).where(c.app_id == app_id)
+        elif job_name is not None and app_name is not None:
+            query = sa.select(spark_apps).where(c.job_name == job_name, c.app_name == app_name)
+        else:
+            return None
+        with self.db.read() as conn:
+            row = conn.execute(query.order_by(c.id.desc()).limit(1)).first()
+        return None if row is None else dict(row._mapping)
+
     def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
         if not app_ids:

@@ -269,9 +269,12 @@ def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
 
 
 @router.get("/stream")
-async def run_events_stream(request: Request, jobs: JobStoreDep, _: UiSession = Depends(current_session),
-                            after: int | None = Query(None, ge=0)) -> StreamingResponse:
+async def run_events_stream(request: Request, jobs: JobStoreDep, runs: RunStoreDep, events: EventStoreDep,
+                            db: DatabaseDep, _: UiSession = Depends(current_session),
+                            after: int | None = Query(None, ge=0),
+                            run: str | None = Query(None, max_length=36)) -> StreamingResponse:
     """The API's run-event stream (GET /api/v1/events/stream), authorised by the session cookie,
-    since a browser's EventSource cannot send a bearer token."""
-    return await stream_events(request, stream_hub_of(request.app), jobs, job=None, run=None, after=after,
-                               keepalive=15.0, last_event_id=request.headers.get("Last-Event-ID"))
+    since a browser's EventSource cannot send a bearer token; a run's page follows its run only,
+    with its progress."""
+    return await stream_events(request, stream_hub_of(request.app), jobs, runs, events, db, job=None, run=run,
+                               after=after, keepalive=15.0, last_event_id=request.headers.get("Last-Event-ID"))
