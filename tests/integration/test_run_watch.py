@@ -249,3 +249,23 @@ def iter_progress(response, client, services, claimed) -> list[dict]:
         elif doc["state"] == "SUCCEEDED":
             return messages
     raise AssertionError(messages)
+
+
+def test_the_run_page_shows_its_own_stages_and_progress(client, services):
+    from ui.test_ui_pages import sign_in
+
+    run, _ = start_run(client, services)
+    ingest(client, "stoker-session", APP_ID, session_events(attempt_tag(run["id"], 1), "stoker-other-run-1"), 1)
+    browser = TestClient(client.app, follow_redirects=False)  # the app is started by `client` already
+    sign_in(browser)
+    page = browser.get(f"/ui/runs/{run['id']}")
+    assert page.status_code == 200
+    html = page.text
+    table = html[html.index('<table id="run-stages">'):]
+    table = table[:table.index("</table>")]
+    assert 'data-stage-id="1"' in table and 'data-stage-id="2"' in table and 'data-stage-id="0"' not in table
+    assert '<span data-field="tasks">2 / 4</span>' in table
+    assert '<strong id="progress-tasks">2 of 6 tasks</strong>' in html
+    assert "600 rows, 2.9 KiB read" in html
+    assert "in the worker's shared application" in html and f"/ui/spark/stoker-session/{APP_ID}" in html
+    assert 'data-chart="cores"' in html

@@ -72,11 +72,12 @@ def totals(stages: list[dict[str, Any]]) -> dict[str, int]:
     return {name: sum(int(s[name] or 0) for s in stages) for name in TOTALS}
 
 
-def run_progress(store: EventStore, db: Database, run: dict[str, Any], *, now: float | None = None
-                 ) -> dict[str, Any]:
-    """How far the run is (events/progress.py), from its latest attempt's Spark work and the
-    durations of the job's earlier successful runs (of the same steps, for ad-hoc pipelines)."""
-    spark = run_spark_view(store, run)
+def run_progress(store: EventStore, db: Database, run: dict[str, Any], *, now: float | None = None,
+                 spark: dict[str, Any] | None = None) -> dict[str, Any]:
+    """How far the run is (events/progress.py), from its latest attempt's Spark work (`spark`, when
+    the caller has it already) and the durations of the job's earlier successful runs (of the same
+    steps, for ad-hoc pipelines)."""
+    spark = spark if spark is not None else run_spark_view(store, run)
     attempt = latest_attempt(run)
     earlier: list[float] = []
     if run["state"] == "RUNNING":

@@ -30,6 +30,7 @@ from stoker.api.views import conf_rows, run_view
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
+from stoker.events.run_work import run_progress, run_spark_view
 from stoker.events.store import summary_view
 from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
@@ -86,9 +87,13 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
                   jobs=[j["name"] for j in runs_store.jobs.list()])
 
 
+# A run's page lists its latest stages (a run may have thousands); its Spark app's page has them all.
+RUN_STAGES_SHOWN = 100
+
+
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: FileStoreDep,
-             session: UiSession = Depends(current_session)) -> HTMLResponse:
+             db: DatabaseDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
     run = runs.get(run_id)
     options = redacted_view(run["options"], run["has_secrets"])
     log_number, log_text = None, ""
@@ -97,8 +102,14 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
     spark_apps = events.apps_of(
         sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
     conf, conf_effective = conf_rows(run)
+    spark = run_spark_view(events, run) if run["lane"] == "spark" else None
+    progress = run_progress(events, db, run, spark=spark) if spark and run["state"] == "RUNNING" else None
+    stages = spark["stages"][-RUN_STAGES_SHOWN:] if spark else []
+    cores = spark["cores"] if spark else None
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
-                  conf=conf, conf_effective=conf_effective,
+                  conf=conf, conf_effective=conf_effective, spark=spark, progress=progress, stages=stages,
+                  stages_hidden=bool(spark) and len(spark["stages"]) > len(stages),
+                  spark_chart=orjson.dumps({k: cores[k] for k in ("t", "busy", "allocated")}).decode() if cores else "",
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
                   result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,
