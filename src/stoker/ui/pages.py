@@ -108,7 +108,7 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
     cores = spark["cores"] if spark else None
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
                   conf=conf, conf_effective=conf_effective, spark=spark, progress=progress, stages=stages,
-                  stages_hidden=bool(spark) and len(spark["stages"]) > len(stages),
+                  stages_hidden=spark is not None and len(spark["stages"]) > len(stages),
                   spark_chart=orjson.dumps({k: cores[k] for k in ("t", "busy", "allocated")}).decode() if cores else "",
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
