@@ -269,3 +269,21 @@ def test_the_run_page_shows_its_own_stages_and_progress(client, services):
     assert "600 rows, 2.9 KiB read" in html
     assert "in the worker's shared application" in html and f"/ui/spark/stoker-session/{APP_ID}" in html
     assert 'data-chart="cores"' in html
+
+
+def test_a_stage_whose_shuffle_exists_already_is_skipped_not_planned():
+    """A later job lists the shuffle an earlier one wrote as a new stage that never runs: once a
+    later stage of that job runs, it counts as skipped, not as tasks still to do."""
+    from stoker.events.analysis import analyse
+
+    events = [job_start(5, "g", [(3, 28), (4, 1)], 100),
+              (100, ev("SparkListenerStageSubmitted", **{"Stage Info": stage_info(4, 1, 100)}))]
+    view = analyse([b"\n".join(line for _, line in events)], group="g")
+    assert [(s["stage_id"], s["status"]) for s in view["stages"]] == [(3, "skipped"), (4, "active")]
+    from stoker.events.progress import progress_view
+    from stoker.events.run_work import totals
+
+    spark = {"attempt": 1, "stages": view["stages"], "totals": totals(view["stages"])}
+    progress = progress_view({"id": "r", "state": "RUNNING"}, spark, started_at=0.0, now=10.0, earlier=[])
+    assert progress["tasks"]["planned"] == 1
+    assert spark["totals"]["tasks"] == 1

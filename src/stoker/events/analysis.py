@@ -217,13 +217,9 @@ class Aggregate:
             start_ms = min(times) if times else None
             running = any(j["end"] is None for j in jobs)
             end_ms = None if running else (max(times) if times else None)
-        # A stage planned by jobs that all ended without running it was skipped (its output existed).
-        ended: dict[int, bool] = {}
-        for job in jobs:
-            for stage_id in job["stage_ids"]:
-                ended[stage_id] = ended.get(stage_id, True) and job["end"] is not None
+        skipped = _skipped(jobs, self.stages)
         return {"jobs": sorted(jobs, key=lambda j: j["job_id"]),
-                "stages": [_stage_view(s, skipped=ended.get(s.stage_id, False))
+                "stages": [_stage_view(s, skipped=s.stage_id in skipped)
                            for s in sorted(stages, key=lambda s: s.stage_id)],
                 "cores": cores_usage(spans, self.executors, start_ms, end_ms),
                 "executors_lost": [{"executor": e, "at": v[2], "reason": v[3]}
@@ -254,6 +250,23 @@ class Aggregate:
                 stage.shuffle_read += metrics.shuffle_read.remote + metrics.shuffle_read.local
             if metrics.shuffle_write is not None:
                 stage.shuffle_write += metrics.shuffle_write.written
+
+
+def _skipped(jobs: list[dict[str, Any]], stages: dict[int, _Stage]) -> set[int]:
+    """The stages jobs planned but will never run, their output existing already (a shuffle an
+    earlier job wrote): those of an ended job never submitted, and those never submitted while a
+    later stage of the same job was (Spark numbers a job's parent stages before their children
+    and runs parents first, so a child running means its unsubmitted parents are skipped)."""
+    skipped: set[int] = set()
+    for job in jobs:
+        ids = job["stage_ids"]
+        submitted = [i for i in ids if i in stages and stages[i].submitted is not None]
+        latest = max(submitted, default=-1)
+        for i in ids:
+            unsubmitted = i not in stages or stages[i].submitted is None
+            if unsubmitted and (job["end"] is not None or i < latest):
+                skipped.add(i)
+    return skipped
 
 
 def _failure(reason: _Reason, info: _TaskInfo) -> dict[str, Any]:

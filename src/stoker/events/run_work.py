@@ -69,7 +69,10 @@ def run_spark_view(store: EventStore, run: dict[str, Any], number: int | None = 
 
 
 def totals(stages: list[dict[str, Any]]) -> dict[str, int]:
-    return {name: sum(int(s[name] or 0) for s in stages) for name in TOTALS}
+    """The stages' counters added up; a skipped stage's tasks are none the run has to do."""
+    sums = {name: sum(int(s[name] or 0) for s in stages) for name in TOTALS}
+    sums["tasks"] = sum(s["tasks"] for s in stages if s["status"] != "skipped")
+    return sums
 
 
 def run_progress(store: EventStore, db: Database, run: dict[str, Any], *, now: float | None = None,

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from stoker.core.sizes import human_size
 from stoker.core.times import iso
 from stoker.store.ui_sessions import UiSession
 
@@ -45,22 +46,12 @@ def duration(start: float | None, end: float | None) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def size(n: int | None) -> str:
-    """Bytes as people read them (1024-based, one decimal)."""
-    if n is None:
-        return "—"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True  # every template, whatever its file name
     templates.env.filters["time"] = time_tag
     templates.env.filters["shell"] = lambda args: shlex.join(args) if args else ""  # a command, quoted as typed
-    templates.env.filters["size"] = size
+    templates.env.filters["size"] = human_size
     templates.env.globals["duration"] = duration
     return templates
 

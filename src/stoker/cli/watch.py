@@ -1,0 +1,132 @@
+"""Following a run in the terminal: `stoker runs watch ID` and `stoker submit --wait`.
+
+The run's SSE stream (`GET /api/v1/events/stream?run=ID`) brings its state changes and, while it
+runs, its progress (`run.progress`, at most once a second); nothing is polled. People get a live
+display (rich): state, tasks done of planned with a bar, the current stages, rows and bytes read,
+elapsed time and the estimate's range; then the result or the error. `--json` prints every message
+as one JSON line instead, then the finished run as the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from stoker.cli.output import STATE_STYLE
+from stoker.core.sizes import human_size
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+RECONNECT_SECONDS = 1.0
+
+
+def stream_messages(http: httpx.Client, run_id: str, *, on_connect: Callable[[], bool]) -> Iterator[dict[str, Any]]:
+    """The run's stream messages (their JSON documents), reconnecting where it left off
+    (Last-Event-ID) when the connection drops. `on_connect()` is asked once connected whether to
+    stop already (the run may have ended before the stream started: the stream starts at the
+    newest event)."""
+    last_id: str | None = None
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            with http.stream("GET", "/api/v1/events/stream", params={"run": run_id}, headers=headers,
+                             timeout=httpx.Timeout(30.0, read=60.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise httpx.HTTPStatusError(f"the run's stream answered {response.status_code}: "
+                                                f"{response.text}", request=response.request, response=response)
+                for line in response.iter_lines():
+                    if line.startswith(": connected"):
+                        if on_connect():
+                            return
+                    elif line.startswith("id: "):
+                        last_id = line[4:]
+                    elif line.startswith("data: "):
+                        yield json.loads(line[6:])
+        except (httpx.TransportError, httpx.RemoteProtocolError):
+            time.sleep(RECONNECT_SECONDS)  # the server restarts or the network blips: resume
+
+
+def follow(client: Any, run_id: str, *, as_json: bool = False, console: Console | None = None) -> dict[str, Any]:
+    """Follow the run until it ends; return it as `GET /api/v1/runs/{id}` shows it then."""
+    console = console or Console(highlight=False)
+    state: dict[str, Any] = {"run": client.run(run_id), "progress": None}
+
+    def ended() -> bool:
+        state["run"] = client.run(run_id)
+        return bool(state["run"]["state"] in TERMINAL)
+
+    def emit(doc: dict[str, Any]) -> None:
+        print(json.dumps(doc, separators=(",", ":")), flush=True)
+
+    if as_json:
+        for doc in stream_messages(client.http, run_id, on_connect=ended):
+            emit(doc)
+            if _finished(doc):
+                break
+        final: dict[str, Any] = client.run(run_id)
+        emit({"event": "run.finished", "run": final})
+        return final
+    with Live(render(state["run"], None), console=console, refresh_per_second=4, transient=False) as live:
+        for doc in stream_messages(client.http, run_id, on_connect=ended):
+            if doc.get("event") == "run.progress":
+                state["progress"] = doc
+            elif doc.get("state"):
+                state["run"] = {**state["run"], "state": doc["state"]}
+            live.update(render(state["run"], state["progress"]))
+            if _finished(doc):
+                break
+        state["run"] = client.run(run_id)
+        if state["progress"] is not None:  # as it ended (the last pushed one was while it ran)
+            state["progress"] = client.request("GET", f"/api/v1/runs/{run_id}/progress")
+        live.update(render(state["run"], state["progress"]))
+    return dict(state["run"])
+
+
+def _finished(doc: dict[str, Any]) -> bool:
+    return doc.get("state") in TERMINAL
+
+
+def render(run: dict[str, Any], progress: dict[str, Any] | None) -> Group:
+    """What the terminal shows: the run's state line, then its progress when it has some."""
+    run_state = progress["state"] if progress and run["state"] not in TERMINAL else run["state"]
+    head = Text.assemble(("run ", "dim"), run["id"], "  ", (run_state, STATE_STYLE.get(run_state, "white")))
+    parts: list[Any] = [head]
+    if progress is None:
+        parts.append(Text("waiting for its first Spark events…" if run_state == "RUNNING" else "", style="dim"))
+        return Group(*parts)
+    tasks = progress["tasks"]
+    line = Text()
+    line.append(f"{tasks['done']} of {tasks['planned']} tasks", style="bold")
+    line.append(f" · {progress['stages_done']} of {progress['stages_known']} stages done")
+    line.append(f" · {progress['rows_read']:,} rows, {human_size(progress['bytes_read'])} read")
+    if progress["elapsed_s"] is not None:
+        line.append(f" · {seconds(progress['elapsed_s'])} elapsed")
+    estimate = progress.get("estimate")
+    if estimate:
+        line.append(f" · {estimate['text']}", style="cyan")
+        line.append(f" (from {estimate['basis']})", style="dim")
+    if tasks["failed"]:
+        line.append(f" · {tasks['failed']} failed tasks", style="red")
+    parts += [line, ProgressBar(total=max(tasks["planned"], 1), completed=tasks["done"], width=60)]
+    if progress["stages"]:
+        table = Table("stage", "name", "status", "tasks", "", "input", box=None, padding=(0, 1))
+        for stage in progress["stages"]:
+            done = min(stage["done"], stage["tasks"])
+            table.add_row(str(stage["stage_id"]), stage["name"][:40], stage["status"], f"{done}/{stage['tasks']}",
+                          ProgressBar(total=max(stage["tasks"], 1), completed=done, width=20),
+                          f"{stage['input_records']:,} rows")
+        parts.append(table)
+    return Group(*parts)
+
+
+def seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
