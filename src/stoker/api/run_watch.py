@@ -38,7 +38,8 @@ def run_spark(run_id: str, runs: RunStoreDep, events: EventStoreDep,
             dependencies=[Depends(require("read"))], responses={404: {"description": "no such run"}})
 def run_progress_route(run_id: str, runs: RunStoreDep, events: EventStoreDep, db: DatabaseDep) -> dict[str, Any]:
     """The run's state and, from its latest attempt's Spark events: its current stages with tasks
-    done of total, tasks done of those planned so far (`fraction`), rows and bytes read, elapsed
+    done of total, tasks done of those planned so far (`fraction`), rows and bytes read (and every
+counter of the Spark view in `totals`: shuffle, spill, GC, failed tasks), elapsed
     seconds and, while it runs, `estimate` of the time left as a range (`low_s`–`high_s`, rounded)
     with what it rests on (`basis`: the job's earlier runs, the pace of the tasks done), or null when
     nothing supports one. Pushed as `run.progress` messages on `GET /api/v1/events/stream?run=ID`."""

@@ -116,7 +116,9 @@ def render(run: dict[str, Any], progress: dict[str, Any] | None) -> Group:
         line.append(f" (from {estimate['basis']})", style="dim")
     if tasks["failed"]:
         line.append(f" · {tasks['failed']} failed tasks", style="red")
-    parts += [line, ProgressBar(total=max(tasks["planned"], 1), completed=tasks["done"], width=60)]
+    bar = Table.grid()  # a bar alone ends no line: in a grid's row it does
+    bar.add_row(ProgressBar(total=max(tasks["planned"], 1), completed=tasks["done"], width=60))
+    parts += [line, bar]
     if progress["stages"]:
         table = Table("stage", "name", "status", "tasks", "", "input", box=None, padding=(0, 1))
         for stage in progress["stages"]:

@@ -45,7 +45,7 @@ def progress_view(run: dict[str, Any], spark: dict[str, Any], *, started_at: flo
         "tasks": {"done": done, "planned": planned, "failed": totals["failed_tasks"]},
         "fraction": None if fraction is None else round(fraction, 3),
         "rows_read": totals["input_records"], "bytes_read": totals["input_bytes"],
-        "shuffle_bytes": totals["shuffle_read"] + totals["shuffle_write"], "spilled_bytes": totals["spilled"],
+        "totals": totals,
         "estimate": estimate_left(elapsed, fraction, earlier) if running and elapsed is not None else None,
     }
 

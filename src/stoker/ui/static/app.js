@@ -175,6 +175,15 @@
     if (!bar) return;
     bar.max = Math.max(doc.tasks.planned, 1);
     bar.value = doc.tasks.done;
+    const t = doc.totals;
+    const totals = {tasks: t.done + " / " + t.tasks, failed_tasks: String(t.failed_tasks),
+                    input: size(t.input_bytes) + " (" + t.input_records + " rows)",
+                    shuffle: size(t.shuffle_read) + " / " + size(t.shuffle_write), spilled: size(t.spilled),
+                    gc: (t.gc_ms / 1000).toFixed(1) + " s"};
+    Object.keys(totals).forEach(function (name) {
+      const el = document.querySelector('#run-totals [data-total="' + name + '"]');
+      if (el) el.textContent = totals[name];
+    });
     const table = document.getElementById("run-stages");
     if (!table) {  // its first Spark events: the page draws their section
       if (doc.stages.length) reloadSoon();
