@@ -53,6 +53,9 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
     # One per app: it caches app ids across requests, and hides secrets' values from what it stores.
     app.state.event_store = EventStore(services.db, redaction=RedactionCache(services.secret_store))
+    from stoker.app.explain_spark import explain_spark
+
+    app.state.explain_spark = explain_spark(background)  # POST /api/v1/runs/explain's Spark
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)
@@ -91,6 +94,7 @@ def _include_routers(app: FastAPI) -> None:
     from stoker.api import (
         clusters,
         events,
+        explain,
         files,
         functions,
         health,
@@ -107,8 +111,8 @@ def _include_routers(app: FastAPI) -> None:
     from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
-    for module in (events, health, functions, jobs, schedules, runs, run_watch, worker, metrics, speedy, sate,
-                   stevedore, delight, clusters, paas, stream, webhooks, secrets, files):
+    for module in (events, health, functions, jobs, schedules, explain, runs, run_watch, worker, metrics, speedy,
+                   sate, stevedore, delight, clusters, paas, stream, webhooks, secrets, files):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 
