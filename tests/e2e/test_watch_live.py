@@ -109,3 +109,21 @@ def test_submit_wait_json_prints_the_pushed_progress_then_the_result(server):
     again = subprocess.run([sys.executable, "-m", "stoker.cli", "runs", "watch", finished["run"]["id"], "--json"],
                            capture_output=True, text=True, env=env, timeout=60)
     assert again.returncode == 0 and json.loads(again.stdout.splitlines()[-1])["run"]["state"] == "SUCCEEDED"
+
+
+def test_submit_explain_refuses_a_column_typo_and_queues_nothing(server):
+    env = {**os.environ, "STOKER_URL": server.url, "STOKER_TOKEN": TOKEN, "COLUMNS": "200"}
+    with server.client() as c:
+        before = len(c.get("/api/v1/runs", params={"limit": 100}).json()["runs"])
+    typo = [["read_csv", "big.csv", {"header": True, "inferSchema": True}], ["filter", "amont > 3"], ["count"]]
+    refused = subprocess.run([sys.executable, "-m", "stoker.cli", "submit", json.dumps(typo), "--explain"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "step 1 (filter)" in refused.stdout and "column amont; did you mean amount" in refused.stdout
+    good = subprocess.run([sys.executable, "-m", "stoker.cli", "submit", json.dumps(STEPS), "--explain"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "step 0 read_csv: id string, name string, amount string (schema from the CSV header line" in good.stdout
+    assert "Spark accepts these steps" in good.stdout
+    with server.client() as c:
+        assert len(c.get("/api/v1/runs", params={"limit": 100}).json()["runs"]) == before  # nothing queued

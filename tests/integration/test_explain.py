@@ -105,3 +105,21 @@ def test_an_s3_input_not_seen_yet_leaves_the_rest_unchecked(client):
     first, second, _ = answer.json()["steps"]
     assert first["schema"] is None and "S3" in first["note"]
     assert second["note"].startswith("not checked") and answer.json()["plan"] is None
+
+
+def test_the_job_forms_check_button_shows_schemas_or_the_refused_column(client):
+    from ui.test_ui_pages import sign_in
+
+    browser = TestClient(client.app, follow_redirects=False)  # the app is started by `client`
+    csrf = sign_in(browser)
+    form = {"csrf_token": csrf, "name": "checked", "description": "", "max_attempts": "3", "existing": "",
+            "action": "check"}
+    steps = '[["read_csv", "people.csv", {"header": true, "inferSchema": true}], ["filter", "age > 30"], ["count"]]'
+    good = browser.post("/ui/jobs", data={**form, "steps": steps})
+    assert good.status_code == 200 and 'id="check-result"' in good.text
+    assert "<code>age bigint</code>" in good.text and 'id="check-plan"' in good.text
+    bad = browser.post("/ui/jobs", data={**form, "steps": '[["read_csv", "people.csv", {"header": true}], '
+                                                           '["filter", "agee > 30"], ["count"]]'})
+    assert bad.status_code == 422 and 'id="step-problems"' in bad.text
+    assert "column <code>agee</code>; did you mean <code>age</code>" in bad.text
+    assert client.get("/api/v1/jobs/checked").status_code == 404  # checking saves nothing

@@ -309,11 +309,13 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @click.option("--idempotency-key", default=None)
 @click.option("--wait", is_flag=True, help="follow the run live (its progress), then print its result")
 @click.option("--json", "as_json", is_flag=True, help="with --wait: JSON lines (each stream message, then the run)")
+@click.option("--explain", is_flag=True, help="check the steps and show each one's schema and Spark's plan; "
+                                             "nothing is queued")
 @API_URL
 @API_TOKEN
 def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
-           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool, url: str,
-           token: str | None) -> None:
+           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool, explain: bool,
+           url: str, token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
     body: dict[str, Any] = {}
     if steps_file is not None:
@@ -333,6 +335,10 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
     if "steps" not in body and "job" not in body:
         raise click.UsageError("give STEPS_JSON, --file or --job")
     client = _client(url, token)
+    if explain:
+        from stoker.cli.watch import explain_pipeline
+
+        sys.exit(explain_pipeline(client, body, as_json=as_json))
     run = _call(client.submit, body, idempotency_key)
     if not as_json:
         click.echo(f"run {run['id']} {run['state']}")

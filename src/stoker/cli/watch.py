@@ -132,3 +132,44 @@ def render(run: dict[str, Any], progress: dict[str, Any] | None) -> Group:
 
 def seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def explain_pipeline(client: Any, body: dict[str, Any], *, as_json: bool = False,
+                     console: Console | None = None) -> int:
+    """`stoker submit --explain`: each step's schema and Spark's plan, or the steps refused (with
+    the column and Spark's suggestion); nothing is queued. Returns the exit status (1: refused)."""
+    console = console or Console(highlight=False)
+    wanted = {k: body[k] for k in ("steps", "job", "params") if k in body}
+    response = client.http.post("/api/v1/runs/explain", json=wanted, timeout=httpx.Timeout(30.0, read=300.0))
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"detail": response.text}
+    if response.status_code >= 400:
+        if as_json:
+            print(json.dumps({"status": response.status_code, **answer}), flush=True)
+            return 1
+        problems = answer.get("problems") or []
+        if not problems:
+            console.print(f"[red]{response.status_code}:[/] {answer.get('detail')}")
+        for p in problems:
+            hint = f" — column [bold]{p['column']}[/]" if p.get("column") else ""
+            if p.get("suggestion"):
+                hint += f"; did you mean {', '.join(p['suggestion'])}?"
+            console.print(f"[red]step {p.get('step')} ({p.get('function') or '?'}):[/] {p['message']}{hint}")
+        return 1
+    if as_json:
+        print(json.dumps(answer), flush=True)
+        return 0
+    for step in answer["steps"]:
+        head = f"[bold]step {step['step']}[/] {step['function']}"
+        if step.get("schema") is None:
+            console.print(f"{head}: [dim]{step.get('note', '')}[/]")
+            continue
+        columns = ", ".join(f"{f['name']} {f['type']}" for f in step["schema"])
+        source = f" [dim](schema from {step['schema_from']})[/]" if step.get("schema_from") else ""
+        console.print(f"{head}: {columns}{source}")
+    if answer.get("plan"):
+        console.print(Text(answer["plan"]))
+    console.print("[green]Spark accepts these steps[/]; nothing was queued.")
+    return 0
