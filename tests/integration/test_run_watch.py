@@ -287,3 +287,47 @@ def test_a_stage_whose_shuffle_exists_already_is_skipped_not_planned():
     progress = progress_view({"id": "r", "state": "RUNNING"}, spark, started_at=0.0, now=10.0, earlier=[])
     assert progress["tasks"]["planned"] == 1
     assert spark["totals"]["tasks"] == 1
+
+
+def test_a_failed_run_names_its_step_and_the_stage_executor_and_setting_of_an_oom(client, services):
+    from ui.test_ui_pages import sign_in
+
+    run, claimed = start_run(client, services)
+    mine = attempt_tag(run["id"], 1)
+    events = session_events(mine, "x")
+    # the same task failure, on executor 3 of a cluster: not the driver, so executor memory is the setting
+    events.append((0, ev("SparkListenerExecutorAdded", **{"Executor ID": "3", "Timestamp": 0,
+                                                         "Executor Info": {"Total Cores": 2}})))
+    ingest(client, "stoker-session", APP_ID, events, 1)
+    error = ("step 1 (count): Job aborted due to stage failure: Task 2 in stage 1.0 failed 4 times, most recent "
+             "failure: java.lang.OutOfMemoryError: Java heap space")
+    services.queue.finish(Ending(claimed.attempt_id, Outcome.FAILED, error=error, permanent=True))
+    browser = TestClient(client.app, follow_redirects=False)
+    sign_in(browser)
+    html = browser.get(f"/ui/runs/{run['id']}").text
+    box = html[html.index('id="run-failure"'):html.index("</section>", html.index('id="run-failure"'))]
+    assert "Failed at step 1 (count)" in box and "java.lang.OutOfMemoryError: Java heap space" in box
+    assert "<strong>Stage 1</strong>" in box and "<strong>executor 3</strong>" in box
+    assert "raise spark.executor.memory" in box
+    assert html.index('id="run-failure"') < html.index('id="run-spark"')  # at the top
+
+
+def test_failure_hints_for_lost_executors_the_driver_and_plain_errors():
+    from stoker.events.failures import explain_failure
+
+    lost = {"stages": [{"stage_id": 4, "name": "s", "failures": [
+        {"reason": "ExecutorLostFailure", "executor": "7", "class_name": None,
+         "message": "Container killed by YARN for exceeding memory limits"}]}], "executors_lost": [
+        {"executor": "7", "at": 1, "reason": "Container killed"},
+        {"executor": "9", "at": 2, "reason": "heartbeat timed out"}]}
+    failure = explain_failure("step 2 (write_parquet): Job aborted", lost, {"spark.executor.memoryOverhead": "384m"})
+    assert (failure["step"], failure["function"], failure["message"]) == (2, "write_parquet", "Job aborted")
+    first, second = failure["hints"]
+    assert (first["stage"], first["executor"], first["setting"], first["now"]) == (
+        4, "7", "spark.executor.memoryOverhead", "384m")
+    assert (second["executor"], second["setting"]) == ("9", "spark.executor.memory")
+    driver = explain_failure("step 3 (collect): java.lang.OutOfMemoryError: Java heap space", {}, {})
+    assert [h["setting"] for h in driver["hints"]] == ["spark.driver.memory"]
+    plain = explain_failure("step 0 (fail): broken on purpose", None)
+    assert plain == {"step": 0, "function": "fail", "message": "broken on purpose", "hints": []}
+    assert explain_failure(None, None) is None

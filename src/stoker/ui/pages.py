@@ -30,6 +30,7 @@ from stoker.api.views import conf_rows, run_view
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
+from stoker.events.failures import explain_failure
 from stoker.events.run_work import run_progress, run_spark_view
 from stoker.events.store import summary_view
 from stoker.store.sink_cursors import sink_lag
@@ -106,8 +107,11 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
     progress = run_progress(events, db, run, spark=spark) if spark and run["state"] == "RUNNING" else None
     stages = spark["stages"][-RUN_STAGES_SHOWN:] if spark else []
     cores = spark["cores"] if spark else None
+    ran_with = {key: entry["value"] for key, entry in (run.get("effective_conf") or {}).items()}
+    failure = explain_failure(run["error"], spark, ran_with) if run["state"] in ("FAILED", "QUEUED") else None
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
                   conf=conf, conf_effective=conf_effective, spark=spark, progress=progress, stages=stages,
+                  failure=failure,
                   stages_hidden=spark is not None and len(spark["stages"]) > len(stages),
                   spark_chart=orjson.dumps({k: cores[k] for k in ("t", "busy", "allocated")}).decode() if cores else "",
                   after=live_horizon(request),
