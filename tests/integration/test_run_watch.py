@@ -310,6 +310,8 @@ def test_a_failed_run_names_its_step_and_the_stage_executor_and_setting_of_an_oo
     assert "<strong>Stage 1</strong>" in box and "<strong>executor 3</strong>" in box
     assert "raise spark.executor.memory" in box
     assert html.index('id="run-failure"') < html.index('id="run-spark"')  # at the top
+    failure = client.get(f"/api/v1/runs/{run['id']}/spark").json()["failure"]
+    assert failure["step"] == 1 and failure["hints"][0]["setting"] == "spark.executor.memory"
 
 
 def test_failure_hints_for_lost_executors_the_driver_and_plain_errors():

@@ -12,6 +12,7 @@ from stoker.api.auth import require
 from stoker.api.deps import DatabaseDep, EventStoreDep, RunStoreDep
 from stoker.core import limits
 from stoker.core.errors import NotFound
+from stoker.events.failures import explain_failure
 from stoker.events.run_work import latest_attempt, run_progress, run_spark_view
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
@@ -27,11 +28,16 @@ def run_spark(run_id: str, runs: RunStoreDep, events: EventStoreDep,
     (`spark_app.shared`), in submit mode the attempt's own application: jobs, stages with tasks done
     of total, input read, shuffle, spill, failed tasks (the first reasons of each stage), executors
     lost, and the cores busy over the run's time (`cores`). Empty lists until its first events
-    arrive; `spark_app` is null for a run that runs no Spark (yet)."""
+    arrive; `spark_app` is null for a run that runs no Spark (yet). A failed run's `failure`: the
+    step and Spark's message, and `hints` naming the stage, executor and setting to change for
+    out-of-memory errors and lost executors."""
     run = runs.get(run_id)
     if attempt is not None and latest_attempt(run, attempt) is None:
         raise NotFound(f"run {run_id} has no attempt {attempt}")
-    return run_spark_view(events, run, attempt)
+    view = run_spark_view(events, run, attempt)
+    ran_with = {key: entry["value"] for key, entry in (run.get("effective_conf") or {}).items()}
+    view["failure"] = explain_failure(run["error"], view, ran_with) if run["state"] in ("FAILED", "QUEUED") else None
+    return view
 
 
 @router.get("/runs/{run_id}/progress", summary="How far a run is, and an estimate of the time left",
