@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from stoker.events.summary import KILLED_REASONS
+from stoker.events.summary import KILLED_REASONS, TASK_FIELDS, SummaryDelta
 
 CORE_BUCKETS = 120
 SKEW_RATIO = 3.0  # the slowest task ≥ 3 × the median (and ≥ 1 s longer) is skew worth a look
@@ -226,30 +226,63 @@ class Aggregate:
                                    for e, v in sorted(self.executors.items())
                                    if v[2] is not None and _lost(v[3])]}
 
+    def add_delta(self, delta: SummaryDelta) -> None:
+        """Fold in what ingest's one decode of a payload kept (events/summary.py): its TaskEnds as
+        integers and its job, stage and executor events, without reading the payload again."""
+        for raw in delta.other_events:
+            try:
+                self.add(_decoder.decode(raw))
+            except msgspec.MsgspecError:
+                continue
+        failures = {index: rest for index, *rest in delta.task_failures}
+        records = delta.task_records
+        for index, at in enumerate(range(0, len(records), TASK_FIELDS)):
+            stage_id, launch, finish, outcome, gc, spilled, read, written, in_bytes, in_records = \
+                records[at:at + TASK_FIELDS]
+            stage = self.stages.setdefault(stage_id, _Stage(stage_id))
+            failed = failures.get(index)
+            self._fold_task(stage, launch, finish, outcome, gc, spilled, read, written, in_bytes, in_records,
+                            None if failed is None else {"reason": failed[0], "executor": failed[3] or None,
+                                                         "class_name": failed[1],
+                                                         "message": str(failed[2] or failed[0])[:2000]})
+
     def _task_end(self, event: _Event, info: _TaskInfo) -> None:
         stage = self.stages.setdefault(event.stage_id or 0, _Stage(event.stage_id or 0))
-        if info.finish >= info.launch > 0:
-            stage.spans.append((info.launch, info.finish))
         reason = event.reason.reason if event.reason is not None else "Success"
-        if reason == "Success":
+        outcome = 0 if reason == "Success" else 1 if reason in KILLED_REASONS else 2
+        metrics = event.task_metrics
+        gc = spilled = read = written = in_bytes = in_records = 0
+        if metrics is not None:
+            gc, spilled = metrics.gc_time, metrics.memory_spilled + metrics.disk_spilled
+            if metrics.input is not None:
+                in_bytes, in_records = metrics.input.bytes, metrics.input.records
+            if metrics.shuffle_read is not None:
+                read = metrics.shuffle_read.remote + metrics.shuffle_read.local
+            if metrics.shuffle_write is not None:
+                written = metrics.shuffle_write.written
+        failure = _failure(event.reason, info) if outcome == 2 and event.reason is not None else None
+        self._fold_task(stage, info.launch, info.finish, outcome, gc, spilled, read, written, in_bytes, in_records,
+                        failure)
+
+    @staticmethod
+    def _fold_task(stage: _Stage, launch: int, finish: int, outcome: int, gc: int, spilled: int, read: int,
+                   written: int, in_bytes: int, in_records: int, failure: dict[str, Any] | None) -> None:
+        if finish >= launch > 0:
+            stage.spans.append((launch, finish))
+        if outcome == 0:
             stage.done += 1
-        elif reason in KILLED_REASONS:
+        elif outcome == 1:
             stage.killed_tasks += 1
         else:
             stage.failed_tasks += 1
-            if event.reason is not None and len(stage.failures) < FAILURES_KEPT:
-                stage.failures.append(_failure(event.reason, info))
-        metrics = event.task_metrics
-        if metrics is not None:
-            stage.gc_ms += metrics.gc_time
-            stage.spilled += metrics.memory_spilled + metrics.disk_spilled
-            if metrics.input is not None:
-                stage.input_bytes += metrics.input.bytes
-                stage.input_records += metrics.input.records
-            if metrics.shuffle_read is not None:
-                stage.shuffle_read += metrics.shuffle_read.remote + metrics.shuffle_read.local
-            if metrics.shuffle_write is not None:
-                stage.shuffle_write += metrics.shuffle_write.written
+            if failure is not None and len(stage.failures) < FAILURES_KEPT:
+                stage.failures.append(failure)
+        stage.gc_ms += gc
+        stage.spilled += spilled
+        stage.input_bytes += in_bytes
+        stage.input_records += in_records
+        stage.shuffle_read += read
+        stage.shuffle_write += written
 
 
 def _skipped(jobs: list[dict[str, Any]], stages: dict[int, _Stage]) -> set[int]:

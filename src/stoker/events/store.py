@@ -98,8 +98,23 @@ class EventStore:
                              max(times), is_ordered(times), codec, pack_times(times), body)
             counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
-        status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now)
-        return IngestResult(status, len(times) if status == "stored" else 0)
+        stored = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now)
+        if stored.chunk_id is not None and self._analyses:
+            self._fold_kept(stored.app_pk, stored.chunk_id, payload, len(times))
+        return IngestResult(stored.status, len(times) if stored.status == "stored" else 0)
+
+    def _fold_kept(self, app_pk: int, chunk_id: int, payload: Payload, events: int) -> None:
+        """A payload of an app whose analysis is kept (someone watches it): fold in what ingest's
+        decode kept of it, so the next view reads no chunk again. A chunk a view has read already
+        (its id at or below the last read) is not folded twice."""
+        with self._analyses_lock:
+            kept = self._analyses.get(app_pk)
+            if kept is None or chunk_id <= kept.last_chunk:
+                return
+            kept.aggregate.add_delta(payload.summary)
+            kept.folded.add(chunk_id)
+            kept.event_count += events
+            kept.views.clear()
 
     def _redacted(self, received: bytes) -> bytes:
         """The payload with every secret's value shown as [REDACTED] (an event's plan, its job
@@ -133,13 +148,13 @@ class EventStore:
         """The app's row (summary included): one indexed read."""
         return self.rows.app(job_name, run_id)
 
-    def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None
-                      ) -> Iterator[bytes]:
+    def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None,
+                      skip: set[int] | None = None) -> Iterator[bytes]:
         """The app's events as NDJSON pieces, in generated_at order, read in one snapshot: all of
-        them, or those of the chunks stored after chunk `after_chunk` (ids only grow). The ids of
-        the chunks read are appended to `chunks_read` when one is given."""
+        them, or those of the chunks stored after chunk `after_chunk` (ids only grow), less the
+        chunks in `skip`. The ids of the chunks read are appended to `chunks_read` when one is given."""
         with self.rows.chunks(app_pk, after_chunk) as snapshot:
-            index = [ChunkMeta(*span) for span in snapshot.spans]
+            index = [ChunkMeta(*span) for span in snapshot.spans if not skip or span.id not in skip]
             if chunks_read is not None:
                 chunks_read.extend(chunk.id for chunk in index)
 
@@ -161,8 +176,9 @@ class EventStore:
             if kept is None or kept.event_count != app["event_count"]:
                 kept = kept or _KeptAnalysis(Aggregate())
                 read: list[int] = []
-                kept.aggregate.add_pieces(self.stream_events(app["id"], kept.last_chunk, read))
-                kept.last_chunk = max(read, default=kept.last_chunk)
+                kept.aggregate.add_pieces(self.stream_events(app["id"], kept.last_chunk, read, skip=kept.folded))
+                kept.last_chunk = max([*read, *kept.folded], default=kept.last_chunk)
+                kept.folded = {i for i in kept.folded if i > kept.last_chunk}
                 kept.event_count = app["event_count"]
                 kept.views.clear()
             view = kept.views.get(group)
@@ -196,6 +212,7 @@ class _KeptAnalysis:
     last_chunk: int = 0
     event_count: int = -1
     views: dict[str | None, dict[str, Any]] = field(default_factory=dict)  # by job group (None: the app)
+    folded: set[int] = field(default_factory=set)  # chunks after last_chunk folded in at ingest
 
 
 def _ended_by(app: dict[str, Any]) -> str | None:

@@ -46,6 +46,14 @@ class ChunkSpan(NamedTuple):
     ordered: bool
 
 
+class Stored(NamedTuple):
+    """What storing a payload did: its status, its app's row id, the new chunk's id (stored only)."""
+
+    status: str
+    app_pk: int
+    chunk_id: int | None
+
+
 class StoredChunk(NamedTuple):
     id: int
     times: bytes
@@ -119,9 +127,11 @@ class SparkEventRows:
 
     # ---- ingest -------------------------------------------------------------------------------
     def store_payload(self, job_name: str, run_id: str, chunk: NewChunk | None,
-                      counters: dict[str, int], facts: dict[str, object], now: float) -> str:
+                      counters: dict[str, int], facts: dict[str, object], now: float) -> Stored:
         """Store a payload's chunk and add it to its app's summary, in one transaction: "stored",
-        "duplicate" (a retry of a stored payload) or, with no chunk, "heartbeat"."""
+        "duplicate" (a retry of a stored payload) or, with no chunk, "heartbeat"; with the app's
+        row id and the new chunk's."""
+        chunk_id: int | None = None
         if chunk is not None:
             update = _summary_update(tuple(counters), tuple(facts))
         key = (job_name, run_id)
@@ -132,15 +142,16 @@ class SparkEventRows:
             if chunk is None:
                 conn.execute(_SEEN, {"now": now, "app": app_pk})
                 status = "heartbeat"
-            elif conn.execute(_INSERT_CHUNK, {
+            elif (inserted := conn.execute(_INSERT_CHUNK, {
                     "app": app_pk, "payload_counter": chunk.payload_counter,
                     "message_counter": chunk.message_counter, "event_count": chunk.event_count,
                     "min_time": chunk.min_time, "max_time": chunk.max_time, "ordered": chunk.ordered,
                     "codec": chunk.codec, "times": chunk.times, "body": chunk.body, "now": now,
-            }).first() is None:  # a retry already stored
+            }).first()) is None:  # a retry already stored
                 conn.execute(_SEEN, {"now": now, "app": app_pk})
                 status = "duplicate"
             else:
+                chunk_id = int(inserted[0])
                 params: dict[str, Any] = {"now": now, "app": app_pk, "event_count": chunk.event_count}
                 params.update({f"c_{name}": value for name, value in counters.items()})
                 params.update({f"f_{name}": value for name, value in facts.items()})
@@ -149,7 +160,7 @@ class SparkEventRows:
         if len(self._app_ids) > 100_000:
             self._app_ids.clear()
         self._app_ids[key] = app_pk  # committed: the row exists for good
-        return status
+        return Stored(status, app_pk, chunk_id)
 
     def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
         """(payload_counter, message_counter) of the app's latest stored payload, or None."""
