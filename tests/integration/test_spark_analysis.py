@@ -126,3 +126,25 @@ def test_a_kept_aggregate_catches_up_on_chunks_it_missed(database):
     app = store.app("job", "run-1")
     assert kept.event_count < app["event_count"] and kept.folded
     assert store.analysis(app) == analyse(pieces(events), start_ms=app["start_ms"], end_ms=app["end_ms"])
+
+
+def test_ingest_folds_tasks_of_several_stages_and_their_failures_as_a_full_pass_does(database):
+    store = EventStore(database)
+    store_payload(store, app_events()[:2], 1)
+    store.analysis(store.app("job", "run-1"))  # viewed: kept from now on
+    failed = ev("SparkListenerTaskEnd", **{
+        "Stage ID": 3, "Task End Reason": {"Reason": "ExceptionFailure", "Class Name": "java.lang.OutOfMemoryError",
+                                           "Description": "Java heap space"},
+        "Task Info": {"Launch Time": 2000, "Finish Time": 2500, "Executor ID": "4"},
+        "Task Metrics": {"JVM GC Time": 7, "Input Metrics": {"Bytes Read": 10, "Records Read": 2}}})
+    later = [task_end(0, 1000, 2000), (2500, failed), task_end(3, 2000, 2600), task_end(0, 1000, 3000),
+             (2700, ev("SparkListenerTaskEnd", **{"Stage ID": 3, "Task End Reason": {"Reason": "TaskKilled"},
+                                                  "Task Info": {"Launch Time": 2000, "Finish Time": 2700}}))]
+    store_payload(store, later, 2)
+    app = store.app("job", "run-1")
+    folded = store.analysis(app)
+    assert folded == analyse(pieces(app_events()[:2] + later), start_ms=app["start_ms"], end_ms=app["end_ms"])
+    stage3 = next(s for s in folded["stages"] if s["stage_id"] == 3)
+    assert (stage3["done"], stage3["failed_tasks"], stage3["killed_tasks"], stage3["input_records"]) == (1, 1, 1, 2)
+    assert stage3["failures"] == [{"reason": "ExceptionFailure", "executor": "4",
+                                   "class_name": "java.lang.OutOfMemoryError", "message": "Java heap space"}]

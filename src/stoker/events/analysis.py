@@ -14,6 +14,7 @@ One pass over the events, decoding only the fields read here (as summary.py does
 from __future__ import annotations
 
 import statistics
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +130,9 @@ class _Stage:
     submitted: int | None = None
     completed: int | None = None
     failure: str | None = None
-    spans: list[tuple[int, int]] = field(default_factory=list)  # its tasks' (launch, finish), ms
+    # Its tasks' launch and finish times (ms), side by side: arrays, so ingest extends them in bulk.
+    launches: array[int] = field(default_factory=lambda: array("q"))
+    finishes: array[int] = field(default_factory=lambda: array("q"))
     done: int = 0  # tasks that succeeded
     failed_tasks: int = 0
     killed_tasks: int = 0
@@ -140,6 +143,11 @@ class _Stage:
     shuffle_read: int = 0
     shuffle_write: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # the first FAILURES_KEPT
+
+    def spans(self) -> list[tuple[int, int]]:
+        """(launch, finish) of its tasks with both times known."""
+        return [(launch, finish) for launch, finish in zip(self.launches, self.finishes, strict=True)
+                if finish >= launch > 0]
 
 
 @dataclass
@@ -199,32 +207,38 @@ class Aggregate:
 
     @property
     def tasks(self) -> list[tuple[int, int]]:
-        return [span for stage in self.stages.values() for span in stage.spans]
+        return [span for stage in self.stages.values() for span in stage.spans()]
 
-    def view(self, start_ms: int | None, end_ms: int | None, *, group: str | None = None) -> dict[str, Any]:
+    def view(self, start_ms: int | None, end_ms: int | None, *, group: str | None = None,
+             counts_only: bool = False) -> dict[str, Any]:
         """The whole app's view, or (`group`) that of one job group's jobs, their stages and tasks,
-        on the group's own time range; the executors are the app's (their cores are shared)."""
+        on the group's own time range; the executors are the app's (their cores are shared).
+        `counts_only`: the stages' counters without task durations or the cores series, which take
+        a pass over every task (progress needs only the counters, once a second)."""
         if group is None:
             jobs, stages = list(self.jobs.values()), list(self.stages.values())
-            spans = self.tasks
         else:
             jobs = [j for j in self.jobs.values() if j["group"] == group]
             ids = {stage_id for j in jobs for stage_id in j["stage_ids"]}
             stages = [self.stages[i] for i in ids if i in self.stages]
-            spans = [span for stage in stages for span in stage.spans]
+        skipped = _skipped(jobs, self.stages)
+        view: dict[str, Any] = {
+            "jobs": sorted(jobs, key=lambda j: j["job_id"]),
+            "stages": [_stage_view(s, skipped=s.stage_id in skipped, durations=not counts_only)
+                       for s in sorted(stages, key=lambda s: s.stage_id)],
+            "cores": None,
+            "executors_lost": [{"executor": e, "at": v[2], "reason": v[3]} for e, v in sorted(self.executors.items())
+                               if v[2] is not None and _lost(v[3])]}
+        if counts_only:
+            return view
+        spans = [span for stage in stages for span in stage.spans()]
+        if group is not None:
             times = [t for j in jobs for t in (j["start"], j["end"]) if t is not None]
             times += [t for span in spans for t in span]
             start_ms = min(times) if times else None
-            running = any(j["end"] is None for j in jobs)
-            end_ms = None if running else (max(times) if times else None)
-        skipped = _skipped(jobs, self.stages)
-        return {"jobs": sorted(jobs, key=lambda j: j["job_id"]),
-                "stages": [_stage_view(s, skipped=s.stage_id in skipped)
-                           for s in sorted(stages, key=lambda s: s.stage_id)],
-                "cores": cores_usage(spans, self.executors, start_ms, end_ms),
-                "executors_lost": [{"executor": e, "at": v[2], "reason": v[3]}
-                                   for e, v in sorted(self.executors.items())
-                                   if v[2] is not None and _lost(v[3])]}
+            end_ms = None if any(j["end"] is None for j in jobs) else (max(times) if times else None)
+        view["cores"] = cores_usage(spans, self.executors, start_ms, end_ms)
+        return view
 
     def add_delta(self, delta: SummaryDelta) -> None:
         """Fold in what ingest's one decode of a payload kept (events/summary.py): its TaskEnds as
@@ -234,17 +248,42 @@ class Aggregate:
                 self.add(_decoder.decode(raw))
             except msgspec.MsgspecError:
                 continue
-        failures = {index: rest for index, *rest in delta.task_failures}
         records = delta.task_records
-        for index, at in enumerate(range(0, len(records), TASK_FIELDS)):
-            stage_id, launch, finish, outcome, gc, spilled, read, written, in_bytes, in_records = \
-                records[at:at + TASK_FIELDS]
-            stage = self.stages.setdefault(stage_id, _Stage(stage_id))
-            failed = failures.get(index)
-            self._fold_task(stage, launch, finish, outcome, gc, spilled, read, written, in_bytes, in_records,
-                            None if failed is None else {"reason": failed[0], "executor": failed[3] or None,
-                                                         "class_name": failed[1],
-                                                         "message": str(failed[2] or failed[0])[:2000]})
+        if not records:
+            return
+        failures = {index: rest for index, *rest in delta.task_failures}
+        stage_ids = records[0::TASK_FIELDS]
+        # Slices of an array are C loops: a payload's tasks are folded in per stage, not per task
+        # (this runs at ingest, for every watched application).
+        for stage_id in set(stage_ids):
+            rows = None if stage_ids.count(stage_id) == len(stage_ids) else \
+                [i for i, s in enumerate(stage_ids) if s == stage_id]
+
+            def column(k: int, rows: list[int] | None = rows) -> array[int]:
+                if rows is None:  # every task of the payload: a whole slice
+                    return records[k::TASK_FIELDS]
+                return array("q", (records[i * TASK_FIELDS + k] for i in rows))
+
+            stage = self.stages.get(stage_id)
+            if stage is None:
+                stage = self.stages[stage_id] = _Stage(stage_id)
+            stage.launches.extend(column(1))
+            stage.finishes.extend(column(2))
+            outcomes = column(3)
+            done, killed = outcomes.count(0), outcomes.count(1)
+            stage.done += done
+            stage.killed_tasks += killed
+            stage.failed_tasks += len(outcomes) - done - killed
+            stage.gc_ms += sum(column(4))
+            stage.spilled += sum(column(5))
+            stage.shuffle_read += sum(column(6))
+            stage.shuffle_write += sum(column(7))
+            stage.input_bytes += sum(column(8))
+            stage.input_records += sum(column(9))
+            for index, (reason, class_name, message, executor) in failures.items():
+                if stage_ids[index] == stage_id and len(stage.failures) < FAILURES_KEPT:
+                    stage.failures.append({"reason": reason, "executor": executor or None, "class_name": class_name,
+                                           "message": str(message or reason)[:2000]})
 
     def _task_end(self, event: _Event, info: _TaskInfo) -> None:
         stage = self.stages.setdefault(event.stage_id or 0, _Stage(event.stage_id or 0))
@@ -267,8 +306,8 @@ class Aggregate:
     @staticmethod
     def _fold_task(stage: _Stage, launch: int, finish: int, outcome: int, gc: int, spilled: int, read: int,
                    written: int, in_bytes: int, in_records: int, failure: dict[str, Any] | None) -> None:
-        if finish >= launch > 0:
-            stage.spans.append((launch, finish))
+        stage.launches.append(launch)
+        stage.finishes.append(finish)
         if outcome == 0:
             stage.done += 1
         elif outcome == 1:
@@ -332,14 +371,14 @@ def analyse(pieces: Iterable[bytes], *, start_ms: int | None = None, end_ms: int
     return state.view(start_ms, end_ms, group=group)
 
 
-def _stage_view(stage: _Stage, *, skipped: bool = False) -> dict[str, Any]:
-    durations = sorted(finish - launch for launch, finish in stage.spans)
+def _stage_view(stage: _Stage, *, skipped: bool = False, durations: bool = True) -> dict[str, Any]:
+    took = sorted(finish - launch for launch, finish in stage.spans()) if durations else []
     if stage.completed is not None:
         status = "failed" if stage.failure else "complete"
     else:
         status = "active" if stage.submitted is not None else "skipped" if skipped else "pending"
     view: dict[str, Any] = {
-        "stage_id": stage.stage_id, "name": stage.name, "tasks": stage.tasks or len(durations),
+        "stage_id": stage.stage_id, "name": stage.name, "tasks": stage.tasks or len(stage.launches),
         "status": status, "attempt": stage.attempt, "done": stage.done, "failed_tasks": stage.failed_tasks,
         "killed_tasks": stage.killed_tasks, "submitted": stage.submitted, "completed": stage.completed,
         "failure": stage.failure, "input_bytes": stage.input_bytes, "input_records": stage.input_records,
@@ -347,10 +386,10 @@ def _stage_view(stage: _Stage, *, skipped: bool = False) -> dict[str, Any]:
         "shuffle_write": stage.shuffle_write, "failures": stage.failures,
         "min_ms": None, "median_ms": None, "max_ms": None, "skew": False,
     }
-    if durations:
-        median = statistics.median(durations)
-        view.update(min_ms=durations[0], median_ms=int(median), max_ms=durations[-1],
-                    skew=durations[-1] >= SKEW_RATIO * max(median, 1) and durations[-1] - median >= SKEW_MIN_MS)
+    if took:
+        median = statistics.median(took)
+        view.update(min_ms=took[0], median_ms=int(median), max_ms=took[-1],
+                    skew=took[-1] >= SKEW_RATIO * max(median, 1) and took[-1] - median >= SKEW_MIN_MS)
     return view
 
 

@@ -45,9 +45,10 @@ def attempt_app(store: EventStore, run: dict[str, Any], attempt: dict[str, Any]
     return None, None
 
 
-def run_spark_view(store: EventStore, run: dict[str, Any], number: int | None = None) -> dict[str, Any]:
+def run_spark_view(store: EventStore, run: dict[str, Any], number: int | None = None, *,
+                   counts_only: bool = False) -> dict[str, Any]:
     """What the run's attempt (default: its latest) did in Spark: its jobs, stages with tasks done of
-    total, input, shuffle, spill, failures, and its cores-busy series."""
+    total, input, shuffle, spill, failures, and its cores-busy series (not with `counts_only`)."""
     attempt = latest_attempt(run, number)
     view: dict[str, Any] = {"run_id": run["id"], "attempt": attempt["number"] if attempt else None,
                             "executor": attempt.get("executor") if attempt else None,
@@ -59,7 +60,7 @@ def run_spark_view(store: EventStore, run: dict[str, Any], number: int | None = 
     view["job_group"] = group
     if app is None:
         return view
-    analysis = store.analysis(app, group=group)
+    analysis = store.analysis(app, group=group, counts_only=counts_only)
     view["spark_app"] = {"job_name": app["job_name"], "run_id": app["run_id"], "app_id": app["app_id"],
                          "app_name": app["app_name"], "shared": group is not None,
                          "links": {"self": f"/api/v1/spark/jobs/{app['job_name']}/runs/{app['run_id']}"}}
@@ -80,7 +81,7 @@ def run_progress(store: EventStore, db: Database, run: dict[str, Any], *, now: f
     """How far the run is (events/progress.py), from its latest attempt's Spark work (`spark`, when
     the caller has it already) and the durations of the job's earlier successful runs (of the same
     steps, for ad-hoc pipelines)."""
-    spark = spark if spark is not None else run_spark_view(store, run)
+    spark = spark if spark is not None else run_spark_view(store, run, counts_only=True)
     attempt = latest_attempt(run)
     earlier: list[float] = []
     if run["state"] == "RUNNING":

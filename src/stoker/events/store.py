@@ -164,11 +164,13 @@ class EventStore:
 
             yield from merged_stream(plan_groups(index), load)
 
-    def analysis(self, app: dict[str, Any], *, group: str | None = None) -> dict[str, Any]:
+    def analysis(self, app: dict[str, Any], *, group: str | None = None, counts_only: bool = False
+                 ) -> dict[str, Any]:
         """Timeline, stage statistics and cores usage of an app (events/analysis.py), or of one job
         group in it (a run of a warm session). The aggregate is kept: a view with no new events
         reuses the last answer, and new chunks are folded into it, so a live application of a
-        million events is read from its first event only once."""
+        million events is read from its first event only once. `counts_only`: the stages'
+        counters only (events/analysis.py), what progress needs."""
         from stoker.events.analysis import Aggregate
 
         with self._analyses_lock:
@@ -181,9 +183,10 @@ class EventStore:
                 kept.folded = {i for i in kept.folded if i > kept.last_chunk}
                 kept.event_count = app["event_count"]
                 kept.views.clear()
-            view = kept.views.get(group)
+            view = kept.views.get((group, counts_only))
             if view is None:
-                view = kept.views[group] = kept.aggregate.view(app["start_ms"], app["end_ms"], group=group)
+                view = kept.views[(group, counts_only)] = kept.aggregate.view(
+                    app["start_ms"], app["end_ms"], group=group, counts_only=counts_only)
                 while len(kept.views) > KEPT_VIEWS:
                     kept.views.pop(next(iter(kept.views)))
             self._analyses[app["id"]] = kept  # most recently used last
@@ -211,7 +214,8 @@ class _KeptAnalysis:
     aggregate: Aggregate
     last_chunk: int = 0
     event_count: int = -1
-    views: dict[str | None, dict[str, Any]] = field(default_factory=dict)  # by job group (None: the app)
+    # by (job group (None: the app), counts only)
+    views: dict[tuple[str | None, bool], dict[str, Any]] = field(default_factory=dict)
     folded: set[int] = field(default_factory=set)  # chunks after last_chunk folded in at ingest
 
 
