@@ -161,7 +161,11 @@ def bench_ingest_cost(events: int, rounds: int) -> dict:
                     bodies.append(gzip.compress(payload("stoker-session", APP_ID, batch, counter), 6))
                 if watched:
                     with Watcher(server.url, run_id) as watcher:
-                        time.sleep(1.5)  # connected, and its first progress sent
+                        # Connected, and its first progress sent: the first one after events arrived
+                        # unwatched reads them (a one-off, as the run page's first view does).
+                        deadline = time.monotonic() + 120
+                        while watcher.progress < 2 and time.monotonic() < deadline:
+                            time.sleep(0.1)
                         pushed_before = watcher.progress
                         measured = ingest(server.url, bodies, server.proc.pid)
                         time.sleep(1.2)
