@@ -175,14 +175,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods of the routes whose template matches `path`, those of the most literal
+    templates only: POST /api/v1/runs/explain is its own resource, not a run called "explain"."""
     from fastapi.routing import iter_route_contexts
 
-    methods: set[str] = set()
+    by_params: dict[int, set[str]] = {}
     for route in iter_route_contexts(app.routes):
         regex = getattr(route, "path_regex", None)
         if regex is not None and regex.match(path):
-            methods |= set(route.methods or ())
-    return methods
+            params = str(getattr(route, "path", "")).count("{")
+            by_params.setdefault(params, set()).update(route.methods or ())
+    return by_params[min(by_params)] if by_params else set()
 
 
 def database_error_response(exc: Exception) -> JSONResponse:
