@@ -19,21 +19,19 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 import psutil
 
-from _server import TOKEN, UvicornServer, payload_bytes, percentile, print_table, write_results
-from bench_events import payload, task_end
+from _server import TOKEN, UvicornServer, payload_bytes, percentile, print_table, process_cpu_seconds, write_results
+from bench_events import payload, post_bodies, task_end
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = "app-watch-bench"
@@ -63,50 +61,15 @@ def opening(group: str, t: int) -> list[tuple[int, bytes]]:
 
 
 def ingest(url: str, bodies: list[bytes], pid: int) -> dict:
-    """Post the bodies over two keep-alive connections; events/s and server CPU seconds."""
+    """Post the bodies (bench_events.post_bodies); seconds and the server's CPU seconds."""
     server = psutil.Process(pid)
 
     def cpu() -> float:
-        total = 0.0
-        for proc in [server, *server.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                continue
-        return total
+        return process_cpu_seconds(server)
 
-    queue = list(reversed(bodies))
-    lock = threading.Lock()
-    failures: list[str] = []
-    address = urlsplit(url)
-    headers = {**AUTH, "Content-Encoding": "gzip", "Content-Type": "application/json"}
-
-    def post_all() -> None:
-        conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    body = queue.pop()
-                conn.request("POST", "/collect", body, headers)
-                response = conn.getresponse()
-                answer = response.read()
-                if response.status != 200 or orjson.loads(answer)["status"] != "stored":
-                    failures.append(answer.decode(errors="replace"))
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=post_all) for _ in range(2)]
-    cpu_before, started = cpu(), time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed, cpu_used = time.perf_counter() - started, cpu() - cpu_before
-    assert not failures, failures[:3]
-    return {"seconds": elapsed, "cpu_seconds": cpu_used}
+    before: list[float] = []
+    elapsed = post_bodies(url, bodies, on_start=lambda: before.append(cpu()))
+    return {"seconds": elapsed, "cpu_seconds": cpu() - before[0]}
 
 
 class Watcher:

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from stoker.catalog.context import PlanRun, RunContext, StepContext
-from stoker.catalog.errors import CatalogError, PathRefused, PipelineInvalid
+from stoker.catalog.errors import CatalogError, PathRefused, PipelineInvalid, spark_condition
 from stoker.catalog.execute import short_message
 from stoker.catalog.paths import StorageRoots
 from stoker.catalog.readers import SchemaUnknown
@@ -88,7 +88,7 @@ def refusal(step: int, function: str, exc: BaseException) -> dict[str, Any]:
         problem["column"] = params["objectName"].strip("`")
     if params.get("proposal"):
         problem["suggestion"] = [p.strip().strip("`") for p in params["proposal"].split(",") if p.strip()]
-    condition = _condition(exc)
+    condition = spark_condition(exc)
     if condition:
         problem["error_class"] = condition
     return problem
@@ -101,19 +101,6 @@ def _message_parameters(exc: BaseException) -> dict[str, str]:
     except Exception:
         return {}
     return dict(params) if isinstance(params, dict) else {}
-
-
-def _condition(exc: BaseException) -> str | None:
-    for name in ("getCondition", "getErrorClass"):
-        get = getattr(exc, name, None)
-        if get is not None:
-            try:
-                value = get()
-            except Exception:
-                continue
-            if value:
-                return str(value)
-    return None
 
 
 def plan_text(frame: DataFrame) -> str:
