@@ -108,7 +108,7 @@ def test_the_kept_aggregate_folds_in_only_new_chunks(database, monkeypatch):
     app = store.app("job", "run-1")
     latest = store.analysis(app)
     assert reads == [0]  # folded in at ingest: no chunk read again
-    assert latest == analyse(pieces(events), start_ms=app["start_ms"], end_ms=app["end_ms"])
+    assert latest == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
     assert latest["stages"][0]["skew"] is True and latest["jobs"][0]["result"] == "JobSucceeded"
 
 
@@ -119,13 +119,13 @@ def test_a_kept_aggregate_catches_up_on_chunks_it_missed(database):
     events = app_events()
     store_payload(store, events[:4], 1)
     store.analysis(store.app("job", "run-1"))
-    kept = store._analyses[store.app("job", "run-1")["id"]]
+    kept = store._analyses[store.app("job", "run-1").id]
     store_payload(store, events[4:8], 2)  # folded at ingest
     other = EventStore(database)  # another process's store: this one never sees the payload
     store_payload(other, events[8:], 3)
     app = store.app("job", "run-1")
-    assert kept.event_count < app["event_count"] and kept.folded
-    assert store.analysis(app) == analyse(pieces(events), start_ms=app["start_ms"], end_ms=app["end_ms"])
+    assert kept.event_count < app.event_count and kept.folded
+    assert store.analysis(app) == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
 
 
 def test_ingest_folds_tasks_of_several_stages_and_their_failures_as_a_full_pass_does(database):
@@ -143,7 +143,7 @@ def test_ingest_folds_tasks_of_several_stages_and_their_failures_as_a_full_pass_
     store_payload(store, later, 2)
     app = store.app("job", "run-1")
     folded = store.analysis(app)
-    assert folded == analyse(pieces(app_events()[:2] + later), start_ms=app["start_ms"], end_ms=app["end_ms"])
+    assert folded == analyse(pieces(app_events()[:2] + later), start_ms=app.start_ms, end_ms=app.end_ms)
     stage3 = next(s for s in folded["stages"] if s["stage_id"] == 3)
     assert (stage3["done"], stage3["failed_tasks"], stage3["killed_tasks"], stage3["input_records"]) == (1, 1, 1, 2)
     assert stage3["failures"] == [{"reason": "ExceptionFailure", "executor": "4",
