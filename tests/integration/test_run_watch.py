@@ -284,7 +284,7 @@ def test_a_stage_whose_shuffle_exists_already_is_skipped_not_planned():
     from stoker.events.run_work import totals
 
     spark = {"attempt": 1, "stages": view["stages"], "totals": totals(view["stages"])}
-    progress = progress_view({"id": "r", "state": "RUNNING"}, spark, started_at=0.0, now=10.0, earlier=[])
+    progress = progress_view("r", "RUNNING", spark, started_at=0.0, now=10.0, earlier=[])
     assert progress["tasks"]["planned"] == 1
     assert spark["totals"]["tasks"] == 1
 

@@ -43,8 +43,8 @@ def explain_run(body: ExplainBody, catalog: CatalogDep, roots: StorageRootsDep, 
     steps: Any = body.steps
     if steps is None:
         job = jobs.get(body.job or "")
-        if job["kind"] != "pipeline":
-            raise InvalidInput(f"job {job['name']!r} is a {job['kind']} job; only pipelines are explained")
-        steps = substitute_params(job["spec"].get("steps", []), body.params)
+        if job.kind != "pipeline":
+            raise InvalidInput(f"job {job.name!r} is a {job.kind} job; only pipelines are explained")
+        steps = substitute_params(job.spec.get("steps", []), body.params)
     with spark() as session:
         return explain(catalog, steps, roots, session)

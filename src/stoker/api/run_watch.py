@@ -35,8 +35,8 @@ def run_spark(run_id: str, runs: RunStoreDep, events: EventStoreDep,
     if attempt is not None and latest_attempt(run, attempt) is None:
         raise NotFound(f"run {run_id} has no attempt {attempt}")
     view = run_spark_view(events, run, attempt)
-    ran_with = {key: entry["value"] for key, entry in (run.get("effective_conf") or {}).items()}
-    view["failure"] = explain_failure(run["error"], view, ran_with) if run["state"] in ("FAILED", "QUEUED") else None
+    ran_with = {key: entry["value"] for key, entry in (run.effective_conf or {}).items()}
+    view["failure"] = explain_failure(run.error, view, ran_with) if run.state in ("FAILED", "QUEUED") else None
     return view
 
 

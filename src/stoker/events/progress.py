@@ -22,9 +22,9 @@ CURRENT_STAGES = 5  # the progress shows at most this many stages (the active on
 STAGE_FIELDS = ("stage_id", "name", "status", "done", "tasks", "failed_tasks", "input_bytes", "input_records")
 
 
-def progress_view(run: dict[str, Any], spark: dict[str, Any], *, started_at: float | None, now: float,
+def progress_view(run_id: str, state: str, spark: dict[str, Any], *, started_at: float | None, now: float,
                   earlier: list[float]) -> dict[str, Any]:
-    """The progress of `run` (state, id, attempts) from its Spark view `spark`; `started_at` is
+    """The progress of run `run_id`, in `state`, from its Spark view `spark`; `started_at` is
     when its current attempt started (epoch s), `earlier` the durations (s) of the job's earlier
     successful runs."""
     stages = spark["stages"]
@@ -32,12 +32,12 @@ def progress_view(run: dict[str, Any], spark: dict[str, Any], *, started_at: flo
     planned = sum(s["tasks"] for s in stages if s["status"] != "skipped")
     done = sum(min(s["done"], s["tasks"]) for s in stages)
     elapsed = max(0.0, now - started_at) if started_at is not None else None
-    running = run["state"] == "RUNNING"
+    running = state == "RUNNING"
     fraction = done / planned if planned else None
     active = [s for s in stages if s["status"] == "active"]
     shown = (active + [s for s in reversed(stages) if s["status"] != "active"])[:CURRENT_STAGES]
     return {
-        "run_id": run["id"], "state": run["state"], "attempt": spark["attempt"],
+        "run_id": run_id, "state": state, "attempt": spark["attempt"],
         "elapsed_s": None if elapsed is None else round(elapsed, 1),
         "stages": [{k: s[k] for k in STAGE_FIELDS} for s in sorted(shown, key=lambda s: s["stage_id"])],
         "stages_done": sum(1 for s in stages if s["status"] == "complete"), "stages_known": len(stages),

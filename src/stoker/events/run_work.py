@@ -15,43 +15,44 @@ from stoker.events.progress import progress_view
 from stoker.events.store import EventStore
 from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB
+from stoker.store.records.runs import Attempt, Run
+from stoker.store.records.spark_apps import SparkApp
 from stoker.store.run_history import succeeded_durations
 
 TOTALS = ("tasks", "done", "failed_tasks", "killed_tasks", "input_bytes", "input_records", "shuffle_read",
           "shuffle_write", "spilled", "gc_ms")
 
 
-def latest_attempt(run: dict[str, Any], number: int | None = None) -> dict[str, Any] | None:
-    attempts = run.get("attempts") or []
+def latest_attempt(run: Run, number: int | None = None) -> Attempt | None:
+    attempts = run.attempts or ()
     if number is not None:
-        return next((a for a in attempts if a["number"] == number), None)
+        return next((a for a in attempts if a.number == number), None)
     return attempts[-1] if attempts else None
 
 
-def attempt_app(store: EventStore, run: dict[str, Any], attempt: dict[str, Any]
-                ) -> tuple[dict[str, Any] | None, str | None]:
+def attempt_app(store: EventStore, run: Run, attempt: Attempt) -> tuple[SparkApp | None, str | None]:
     """The stored app of an attempt and the job group its work has there (None: the whole app is
     the attempt's own); (None, None) when it has none (yet)."""
-    executor = attempt.get("executor")
-    if executor == SPARK_SESSION or attempt.get("spark_job_group"):
-        group = attempt.get("spark_job_group") or attempt_tag(run["id"], attempt["number"])
-        app_id = attempt.get("spark_app_id")
+    executor = attempt.executor
+    if executor == SPARK_SESSION or attempt.spark_job_group:
+        group = attempt.spark_job_group or attempt_tag(run.id, attempt.number)
+        app_id = attempt.spark_app_id
         return (store.app_named(app_id=app_id) if app_id else None), group
     if executor == SPARK_SUBMIT:
-        app_id = attempt.get("spark_app_id")
+        app_id = attempt.spark_app_id
         if app_id:
             return store.app_named(app_id=app_id), None
-        return store.app_named(job_name=run["job"], app_name=attempt_tag(run["id"], attempt["number"])), None
+        return store.app_named(job_name=run.job, app_name=attempt_tag(run.id, attempt.number)), None
     return None, None
 
 
-def run_spark_view(store: EventStore, run: dict[str, Any], number: int | None = None, *,
+def run_spark_view(store: EventStore, run: Run, number: int | None = None, *,
                    counts_only: bool = False) -> dict[str, Any]:
     """What the run's attempt (default: its latest) did in Spark: its jobs, stages with tasks done of
     total, input, shuffle, spill, failures, and its cores-busy series (not with `counts_only`)."""
     attempt = latest_attempt(run, number)
-    view: dict[str, Any] = {"run_id": run["id"], "attempt": attempt["number"] if attempt else None,
-                            "executor": attempt.get("executor") if attempt else None,
+    view: dict[str, Any] = {"run_id": run.id, "attempt": attempt.number if attempt else None,
+                            "executor": attempt.executor if attempt else None,
                             "spark_app": None, "job_group": None, "jobs": [], "stages": [],
                             "totals": dict.fromkeys(TOTALS, 0), "cores": None, "executors_lost": []}
     if attempt is None:
@@ -61,9 +62,9 @@ def run_spark_view(store: EventStore, run: dict[str, Any], number: int | None = 
     if app is None:
         return view
     analysis = store.analysis(app, group=group, counts_only=counts_only)
-    view["spark_app"] = {"job_name": app["job_name"], "run_id": app["run_id"], "app_id": app["app_id"],
-                         "app_name": app["app_name"], "shared": group is not None,
-                         "links": {"self": f"/api/v1/spark/jobs/{app['job_name']}/runs/{app['run_id']}"}}
+    view["spark_app"] = {"job_name": app.job_name, "run_id": app.run_id, "app_id": app.app_id,
+                         "app_name": app.app_name, "shared": group is not None,
+                         "links": {"self": f"/api/v1/spark/jobs/{app.job_name}/runs/{app.run_id}"}}
     view.update(jobs=analysis["jobs"], stages=analysis["stages"], cores=analysis["cores"],
                 executors_lost=analysis["executors_lost"], totals=totals(analysis["stages"]))
     return view
@@ -76,7 +77,7 @@ def totals(stages: list[dict[str, Any]]) -> dict[str, int]:
     return sums
 
 
-def run_progress(store: EventStore, db: Database, run: dict[str, Any], *, now: float | None = None,
+def run_progress(store: EventStore, db: Database, run: Run, *, now: float | None = None,
                  spark: dict[str, Any] | None = None) -> dict[str, Any]:
     """How far the run is (events/progress.py), from its latest attempt's Spark work (`spark`, when
     the caller has it already) and the durations of the job's earlier successful runs (of the same
@@ -84,8 +85,8 @@ def run_progress(store: EventStore, db: Database, run: dict[str, Any], *, now: f
     spark = spark if spark is not None else run_spark_view(store, run, counts_only=True)
     attempt = latest_attempt(run)
     earlier: list[float] = []
-    if run["state"] == "RUNNING":
-        earlier = succeeded_durations(db, run["job_id"], before_seq=run.get("seq"),
-                                      steps=run["steps"] if run["job"] == ADHOC_JOB else None)
-    return progress_view(run, spark, started_at=attempt["started_at"] if attempt else None,
+    if run.state == "RUNNING":
+        earlier = succeeded_durations(db, run.job_id, before_seq=run.seq,
+                                      steps=run.steps if run.job == ADHOC_JOB else None)
+    return progress_view(run.id, run.state, spark, started_at=attempt.started_at if attempt else None,
                          now=time.time() if now is None else now, earlier=earlier)

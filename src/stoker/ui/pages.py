@@ -105,12 +105,12 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
         log_number, log_text = runs.attempt_log(run_id)
     spark_apps = events.apps_of(sorted({a.spark_app_id for a in attempts if a.spark_app_id}))
     conf, conf_effective = conf_rows(run)
-    spark = run_spark_view(events, run) if run["lane"] == "spark" else None
-    progress = run_progress(events, db, run, spark=spark) if spark and run["state"] == "RUNNING" else None
+    spark = run_spark_view(events, run) if run.lane == "spark" else None
+    progress = run_progress(events, db, run, spark=spark) if spark and run.state == "RUNNING" else None
     stages = spark["stages"][-RUN_STAGES_SHOWN:] if spark else []
     cores = spark["cores"] if spark else None
-    ran_with = {key: entry["value"] for key, entry in (run.get("effective_conf") or {}).items()}
-    failure = explain_failure(run["error"], spark, ran_with) if run["state"] in ("FAILED", "QUEUED") else None
+    ran_with = {key: entry["value"] for key, entry in (run.effective_conf or {}).items()}
+    failure = explain_failure(run.error, spark, ran_with) if run.state in ("FAILED", "QUEUED") else None
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
                   conf=conf, conf_effective=conf_effective, spark=spark, progress=progress, stages=stages,
                   failure=failure,
