@@ -98,6 +98,7 @@ def _include_routers(app: FastAPI) -> None:
         files,
         functions,
         health,
+        hosts,
         jobs,
         metrics,
         run_watch,
@@ -112,7 +113,7 @@ def _include_routers(app: FastAPI) -> None:
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, schedules, explain, runs, run_watch, worker, metrics, speedy,
-                   sate, stevedore, delight, clusters, paas, stream, webhooks, secrets, files):
+                   sate, stevedore, delight, clusters, hosts, paas, stream, webhooks, secrets, files):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

@@ -433,6 +433,7 @@ def _add_groups() -> None:
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
     from stoker.cli.files import files
+    from stoker.cli.hosts import hosts
     from stoker.cli.jobs import jobs
     from stoker.cli.secrets import secrets
 
@@ -442,6 +443,7 @@ def _add_groups() -> None:
     main.add_command(secrets)
     main.add_command(products)
     main.add_command(clusters)
+    main.add_command(hosts)
 
 
 _add_groups()
