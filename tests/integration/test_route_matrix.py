@@ -50,6 +50,9 @@ EXPECTED = {
     "GET /api/v1/runs/{run_id}/attempts/{number}": "read",
     "GET /api/v1/dead-letters": "read",
     "GET /api/v1/runs/{run_id}/log": "read",
+    "GET /api/v1/runs/{run_id}/spark": "read",
+    "GET /api/v1/runs/{run_id}/progress": "read",
+    "POST /api/v1/runs/explain": "run",  # checks like a submit, queues nothing
     "POST /api/v1/batches": "run",
     "GET /api/v1/batches/{batch_id}": "read",
     "POST /api/v1/worker/claim": "worker",

@@ -20,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from stoker.catalog import Catalog, StorageRoots
+from stoker.catalog.explain import SparkLease
 from stoker.clusters.service import ClusterService
 from stoker.config import Settings
 from stoker.core.teams import DEFAULT_TEAM
@@ -173,6 +174,11 @@ async def _schedule_service(request: Request) -> ScheduleService:
     return ScheduleService.of(services_of(request.app))
 
 
+async def _explain_spark(request: Request) -> SparkLease:
+    lease: SparkLease = request.app.state.explain_spark  # set by create_app (app/explain_spark.py)
+    return lease
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -198,3 +204,4 @@ NotificationStoreDep = Annotated[NotificationStore, Depends(_notification_store)
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
 FileStoreDep = Annotated[FileStore, Depends(_file_store)]
 ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]
+ExplainSparkDep = Annotated[SparkLease, Depends(_explain_spark)]
