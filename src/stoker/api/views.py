@@ -9,6 +9,7 @@ from stoker.core.attempts import Claimed
 from stoker.core.secret_refs import Resolved
 from stoker.core.secrets import SECRET_OPTION_KEYS, redacted_view
 from stoker.core.times import iso
+from stoker.tuning import policy as tuning_policy
 
 
 def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +59,10 @@ def conf_rows(run: dict[str, Any]) -> tuple[list[tuple[str, str, str]], bool]:
 
 def job_view(job: dict[str, Any]) -> dict[str, Any]:
     conf = {k: spark_conf.redact(k, v) for k, v in (job.get("conf") or {}).items()}
-    return {**job, "conf": conf, "created_at": iso(job["created_at"]), "updated_at": iso(job["updated_at"]),
-            "links": {"self": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs"}}
+    return {**job, "conf": conf, "tuning": tuning_policy.stored(job.get("tuning")).as_dict(),
+            "created_at": iso(job["created_at"]), "updated_at": iso(job["updated_at"]),
+            "links": {"self": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs",
+                      "tuning": f"/api/v1/jobs/{job['name']}/tuning"}}
 
 
 def claimed_view(claimed: Claimed, resolved: Resolved) -> dict[str, Any]:

@@ -12,6 +12,7 @@ the claim and reap queries.
 - `containers`: the image of each container job;
 - `schedules`: jobs' schedules and the ticks they fired, skipped or missed.
 - `secrets`: named secrets, and the deliveries of job notifications.
+- `tuning`: the tuning loop's profiled runs, trials and per-bucket state.
 
 Importing this package defines them all: `metadata` always holds every table.
 """
@@ -40,10 +41,12 @@ from stoker.store.tables.sate import sate_executions, sate_requests
 from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
 from stoker.store.tables.sinks import sink_cursors, webhooks
+from stoker.store.tables.tuning import tuning_runs, tuning_state, tuning_trials
 
 __all__ = [
     "attempts", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
     "jobs", "leases", "metadata", "notification_deliveries", "outbox", "products", "runs",
     "sate_executions", "sate_requests", "schedule_ticks", "schedules", "secrets", "settings_kv", "sink_cursors",
-    "spark_apps", "spark_event_chunks", "tokens", "ui_sessions", "webhooks",
+    "spark_apps", "spark_event_chunks", "tokens", "tuning_runs", "tuning_state", "tuning_trials", "ui_sessions",
+    "webhooks",
 ]
