@@ -39,6 +39,12 @@ class Background:
         settings = services.settings
         self.silent_apps = SilentAppReaper(EventStore(services.db), settings.spark_app_silence_seconds,
                                            interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
+        from stoker.events.tuning_loop import TuningDuty, TuningLoop
+        from stoker.store.tuning import TuningStore
+
+        # Learn from tuned jobs' finished runs and set their next runs' tuning layer (docs/tuning.md).
+        self.tuning = TuningDuty(TuningLoop(TuningStore(services.db), EventStore(services.db)),
+                                 interval_seconds=settings.tuning_interval_seconds)
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
         self.session_pruner = ui_session_pruner(services.db)
         # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
@@ -58,6 +64,7 @@ class Background:
             self.listener.start()
         self.reaper.start()
         self.silent_apps.start()
+        self.tuning.start()
         self.session_pruner.start()
         self.publisher.start()
         if self.clusters is not None:
@@ -90,6 +97,7 @@ class Background:
         self.drain()
         self.reaper.stop()
         self.silent_apps.stop()
+        self.tuning.stop()
         self.session_pruner.stop()
         self.publisher.stop()
         if self.clusters is not None:

@@ -1,7 +1,9 @@
 """What a Spark application did, aggregated on the server from its stored events: the jobs and
 stages on a timeline, each stage's task durations (min, median, max; skew when the slowest task
 takes far longer than the median), spill, shuffle and GC, and executor cores busy vs allocated over
-time. The browser gets these aggregates, never the raw events.
+time. The browser gets these aggregates, never the raw events. The tuning loop (tuning/) reads the
+same aggregate, with the few facts more it needs (CPU time, bytes per task, failures, peak memory,
+join strategies, the app's settings): one fold of the events for both.
 
 One pass over the events, decoding only the fields read here (as summary.py does at ingest).
 """
@@ -29,12 +31,34 @@ class _ShuffleWrite(msgspec.Struct, gc=False):
     written: int = msgspec.field(default=0, name="Shuffle Bytes Written")
 
 
+class _Input(msgspec.Struct, gc=False):
+    bytes: int = msgspec.field(default=0, name="Bytes Read")
+
+
 class _Metrics(msgspec.Struct, gc=False):
     gc_time: int = msgspec.field(default=0, name="JVM GC Time")
+    run_time: int = msgspec.field(default=0, name="Executor Run Time")
+    cpu_time: int = msgspec.field(default=0, name="Executor CPU Time")  # nanoseconds
     memory_spilled: int = msgspec.field(default=0, name="Memory Bytes Spilled")
     disk_spilled: int = msgspec.field(default=0, name="Disk Bytes Spilled")
     shuffle_read: _ShuffleRead | None = msgspec.field(default=None, name="Shuffle Read Metrics")
     shuffle_write: _ShuffleWrite | None = msgspec.field(default=None, name="Shuffle Write Metrics")
+    input: _Input | None = msgspec.field(default=None, name="Input Metrics")
+
+
+class _Peaks(msgspec.Struct, gc=False):
+    """Peak executor memory (Spark's executor metrics, per task or per stage and executor)."""
+
+    heap: int = msgspec.field(default=0, name="JVMHeapMemory")
+    rss: int = msgspec.field(default=0, name="ProcessTreeJVMRSSMemory")
+    python_rss: int = msgspec.field(default=0, name="ProcessTreePythonRSSMemory")
+
+
+class _Reason(msgspec.Struct, gc=False):
+    reason: str = msgspec.field(default="Success", name="Reason")
+    class_name: str | None = msgspec.field(default=None, name="Class Name")
+    description: str | None = msgspec.field(default=None, name="Description")
+    loss_reason: str | None = msgspec.field(default=None, name="Loss Reason")
 
 
 class _TaskInfo(msgspec.Struct, gc=False):
@@ -75,6 +99,13 @@ class _Event(msgspec.Struct, gc=False):
     timestamp: int | None = msgspec.field(default=None, name="Timestamp")
     executor_id: str | None = msgspec.field(default=None, name="Executor ID")
     executor_info: _ExecutorInfo | None = msgspec.field(default=None, name="Executor Info")
+    removed_reason: str | None = msgspec.field(default=None, name="Removed Reason")
+    task_end_reason: _Reason | None = msgspec.field(default=None, name="Task End Reason")
+    task_peaks: _Peaks | None = msgspec.field(default=None, name="Task Executor Metrics")
+    stage_peaks: _Peaks | None = msgspec.field(default=None, name="Executor Metrics")
+    properties: dict[str, str] | None = msgspec.field(default=None, name="Spark Properties")
+    execution_id: int | None = msgspec.field(default=None, name="executionId")
+    plan: str | None = msgspec.field(default=None, name="physicalPlanDescription")
 
 
 _decoder = msgspec.json.Decoder(_Event)
@@ -94,6 +125,25 @@ class _Stage:
     spilled: int = 0
     shuffle_read: int = 0
     shuffle_write: int = 0
+    run_ms: int = 0
+    cpu_ms: float = 0.0
+    memory_spilled: int = 0
+    disk_spilled: int = 0
+    input_bytes: int = 0
+    task_bytes: list[int] = field(default_factory=list)  # each finished task's input + shuffle read
+
+
+# A task failure that says the executor ran out of memory (the JVM's, a Python worker's, or the
+# container's, killed with 137), or lost the executor: a guardrail against shrinking resources.
+OOM_MARKS = ("OutOfMemoryError", "MemoryError", "exit code 137", "exit code 143", "Container killed",
+             "GC overhead limit exceeded", "Java heap space")
+
+
+@dataclass
+class Failure:
+    kind: str  # oom | executor_lost | task
+    stage_id: int | None
+    detail: str
 
 
 @dataclass
@@ -105,6 +155,13 @@ class Aggregate:
     stages: dict[int, _Stage] = field(default_factory=dict)
     tasks: list[tuple[int, int]] = field(default_factory=list)  # (launch, finish) ms
     executors: dict[str, list[Any]] = field(default_factory=dict)  # id -> [cores, added, removed]
+    app_start: int | None = None
+    app_end: int | None = None
+    properties: dict[str, str] = field(default_factory=dict)  # the app's Spark settings as it ran
+    failures: list[Failure] = field(default_factory=list)
+    peak_heap: dict[str, int] = field(default_factory=dict)  # executor id -> bytes
+    peak_rss: dict[str, int] = field(default_factory=dict)  # executor id -> bytes (JVM + Python workers)
+    plans: dict[int, str] = field(default_factory=dict)  # SQL execution id -> its latest physical plan
 
     def add(self, event: _Event) -> None:
         kind = event.event
@@ -132,6 +189,22 @@ class Aggregate:
             executor[1] = event.timestamp
         elif kind == "SparkListenerExecutorRemoved" and event.executor_id is not None:
             self.executors.setdefault(event.executor_id, [0, None, None])[2] = event.timestamp
+            if event.removed_reason and any(m in event.removed_reason for m in OOM_MARKS):
+                self.failures.append(Failure("oom", None, event.removed_reason[:300]))
+        elif kind == "SparkListenerStageExecutorMetrics" and event.stage_peaks and event.executor_id:
+            self._peaks(event.executor_id, event.stage_peaks)
+        elif kind == "SparkListenerApplicationStart":
+            self.app_start = event.timestamp
+        elif kind == "SparkListenerApplicationEnd":
+            self.app_end = event.timestamp
+        elif kind == "SparkListenerEnvironmentUpdate" and event.properties:
+            self.properties.update(event.properties)
+        elif event.plan and event.execution_id is not None:  # SQL execution start, adaptive updates
+            self.plans[event.execution_id] = event.plan
+
+    def _peaks(self, executor: str, peaks: _Peaks) -> None:
+        self.peak_heap[executor] = max(self.peak_heap.get(executor, 0), peaks.heap)
+        self.peak_rss[executor] = max(self.peak_rss.get(executor, 0), peaks.rss + peaks.python_rss)
 
     def _job(self, job_id: int) -> dict[str, Any]:
         return self.jobs.setdefault(job_id, {"job_id": job_id, "start": None, "end": None, "stage_ids": [],
@@ -158,10 +231,28 @@ class Aggregate:
         if metrics is not None:
             stage.gc_ms += metrics.gc_time
             stage.spilled += metrics.memory_spilled + metrics.disk_spilled
+            stage.memory_spilled += metrics.memory_spilled
+            stage.disk_spilled += metrics.disk_spilled
+            stage.run_ms += metrics.run_time
+            stage.cpu_ms += metrics.cpu_time / 1e6
+            read = 0
             if metrics.shuffle_read is not None:
-                stage.shuffle_read += metrics.shuffle_read.remote + metrics.shuffle_read.local
+                read = metrics.shuffle_read.remote + metrics.shuffle_read.local
+                stage.shuffle_read += read
             if metrics.shuffle_write is not None:
                 stage.shuffle_write += metrics.shuffle_write.written
+            if metrics.input is not None:
+                stage.input_bytes += metrics.input.bytes
+                read += metrics.input.bytes
+            stage.task_bytes.append(read)
+        if event.task_peaks is not None:
+            self._peaks(info.executor, event.task_peaks)
+        reason = event.task_end_reason
+        if reason is not None and reason.reason not in ("Success", "TaskKilled", "TaskCommitDenied"):
+            text = " ".join(filter(None, (reason.reason, reason.class_name, reason.description, reason.loss_reason)))
+            mark = next((m for m in OOM_MARKS if m in text), None)
+            kind = "oom" if mark else "executor_lost" if reason.reason == "ExecutorLostFailure" else "task"
+            self.failures.append(Failure(kind, event.stage_id, (f"{mark}: {text}" if mark else text)[:300]))
 
 
 def _lines(pieces: Iterable[bytes]) -> Iterator[bytes]:
