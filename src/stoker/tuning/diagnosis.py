@@ -33,7 +33,17 @@ class Finding:
     guardrail: bool = False  # forbids shrinking resources
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON holds it: evidence keyed by stage id gets string keys."""
+        out: dict[str, Any] = _jsonable(asdict(self))
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def size_bytes(text: str | None, default: int, *, unit: str = "b") -> int:

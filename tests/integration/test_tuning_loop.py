@@ -1,0 +1,122 @@
+"""The tuning loop over the real store: runs of a job whose Spark apps'
+events are the recorded logs of real runs (tests/data/tuning), read by the loop as the collector
+stored them. A trial kept and announced (`job.tuned`); a trial that fails rolled back and never
+proposed again (`job.tuning_rolled_back`); mode off and advise change no run."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from stoker.core.spark_conf import merged
+from stoker.core.states import Outcome
+from stoker.events.importer import default_run_id, direct_sender, import_log
+from stoker.events.store import EventStore
+from stoker.events.tuning_loop import TuningLoop
+from stoker.store.queue import Ending
+from stoker.store.tables import outbox
+from stoker.store.tuning import TuningStore
+from stoker.submission.runs import RunRequest, Submitter
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "tuning"
+PIPELINE = [["range", 10], ["collect"]]
+
+
+class Days:
+    """Submit a job's runs and finish each as the recorded app `log` (its events stored as the
+    collector stores them), then let the loop read them."""
+
+    def __init__(self, services, tmp_path: Path, job: str, tuning: dict | None) -> None:
+        self.services, self.tmp_path, self.job = services, tmp_path, job
+        self.events = EventStore(services.db)
+        self.store = TuningStore(services.db)
+        self.loop = TuningLoop(self.store, self.events)
+        services.runs.jobs.create(job, "pipeline", {"steps": PIPELINE}, max_attempts=1,
+                                  **({"tuning": tuning} if tuning else {}))
+        self.job_id = services.runs.jobs.get(job)["id"]
+
+    def app(self, log: str) -> str:
+        plain = self.tmp_path / f"{log}.json"
+        if not plain.exists():
+            plain.write_bytes(gzip.decompress((DATA / f"{log}.jsonl.gz").read_bytes()))
+            import_log(plain, self.job, direct_sender(self.events))
+        return default_run_id(plain)
+
+    def submit(self) -> dict:
+        submitted = Submitter(self.services).submit(RunRequest(), self.job)
+        return self.services.runs.get(submitted.run_id)
+
+    def finish(self, log: str, outcome: str = "succeeded") -> str:
+        run = self.submit()
+        (claimed,) = self.services.queue.claim("w1")
+        assert claimed.run_id == run["id"]
+        self.services.queue.annotate(claimed.attempt_id, spark_app_id=self.app(log))
+        self.services.queue.finish(Ending(claimed.attempt_id, Outcome(outcome),
+                                          error=None if outcome == "succeeded" else "it broke"))
+        self.loop.round()
+        return str(run["id"])
+
+    def outbox(self) -> list[dict]:
+        with self.services.db.read() as conn:
+            return [dict(r.payload) for r in conn.execute(sa.select(outbox).where(outbox.c.event.like("job.%"))
+                                                          .order_by(outbox.c.seq))]
+
+
+def test_a_trial_that_beats_the_baseline_is_kept_and_announced(services, tmp_path):
+    days = Days(services, tmp_path, "nightly", {"mode": "auto"})
+    days.finish("over_partitioned")  # day 1, as written: 400 shuffle partitions, AQE off
+    (trial,) = days.store.trials(days.job_id)
+    assert trial.status == "trial" and trial.conf["spark.sql.adaptive.enabled"] == "true"
+    assert int(trial.conf["spark.sql.shuffle.partitions"]) < 400
+    assert "too_many_partitions" in {f["kind"] for f in trial.findings}
+    assert set(trial.prediction) >= {"core_ms", "cpu_ms", "duration_ms"}
+
+    day2 = days.submit()  # the next run carries the trial's settings as its tuning layer, and says so
+    assert day2["conf"]["tuning"] == trial.conf
+    assert merged(day2["conf"])["spark.sql.shuffle.partitions"] == trial.conf["spark.sql.shuffle.partitions"]
+    services.runs.cancel(day2["id"])
+
+    days.finish("skew")  # a run with that layer whose app used far fewer core-seconds
+    decided = days.store.trials(days.job_id)[0]
+    assert decided.status == "kept", decided.verdict
+    assert decided.measured["core_ms"]["trial"] < decided.measured["core_ms"]["baseline"]
+    (event,) = days.outbox()
+    assert event["event"] == "job.tuned" and event["job"] == "nightly" and event["conf"] == trial.conf
+    (state,) = days.store.states(days.job_id)
+    assert state.phase in ("tuned", "trial") and state.layer.items() >= trial.conf.items()
+
+
+def test_a_trial_that_fails_is_rolled_back_and_not_tried_again_for_that_size(services, tmp_path):
+    days = Days(services, tmp_path, "nightly", {"mode": "auto"})
+    days.finish("over_partitioned")
+    (trial,) = days.store.trials(days.job_id)
+    days.finish("over_partitioned", outcome="failed")  # its first run with the change fails
+    rolled = days.store.trials(days.job_id)[0]
+    assert rolled.status == "rolled_back" and "failed" in (rolled.verdict or "")
+    (event,) = days.outbox()
+    assert event["event"] == "job.tuning_rolled_back" and event["trial_id"] == trial.id
+    (state,) = days.store.states(days.job_id)
+    assert state.phase == "baseline" and state.layer == {} and state.rejected == [trial.conf]
+
+    after = days.submit()  # back to the job as written
+    assert "tuning" not in (after["conf"] or {})
+    services.runs.cancel(after["id"])
+    days.finish("over_partitioned")  # the same findings again: the rolled-back change is not proposed again
+    assert [t.id for t in days.store.trials(days.job_id)] == [trial.id]
+
+
+def test_mode_off_changes_nothing_and_advise_only_recommends(services, tmp_path):
+    off = Days(services, tmp_path, "plain", None)
+    off.finish("over_partitioned")
+    assert off.store.runs(off.job_id) == [] and off.store.trials(off.job_id) == []
+    plain = off.submit()
+    assert not plain["conf"]
+    services.runs.cancel(plain["id"])
+
+    advised = Days(services, tmp_path, "advised", {"mode": "advise"})
+    advised.finish("over_partitioned")
+    (trial,) = advised.store.trials(advised.job_id)
+    assert trial.status == "advised" and trial.conf
+    assert not advised.submit()["conf"]  # nothing applied
