@@ -120,3 +120,32 @@ def test_mode_off_changes_nothing_and_advise_only_recommends(services, tmp_path)
     (trial,) = advised.store.trials(advised.job_id)
     assert trial.status == "advised" and trial.conf
     assert not advised.submit()["conf"]  # nothing applied
+
+
+def test_the_api_shows_policy_trials_with_evidence_and_each_run_s_figures(services, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from conftest import ADMIN_TOKEN
+    from stoker.app import Background, create_app
+
+    days = Days(services, tmp_path, "nightly", {"mode": "auto"})
+    days.finish("over_partitioned")
+    days.finish("skew")
+    app = create_app(services, background=Background(services, embedded_worker=False, schedules=False,
+                                                     cluster_duties=False))
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        shown = client.get("/api/v1/jobs/nightly/tuning").json()
+        assert client.get("/api/v1/jobs/nope/tuning").status_code == 404
+    assert shown["policy"]["mode"] == "auto"
+    first = shown["trials"][0]
+    assert first["status"] == "kept" and first["before"]["spark.sql.shuffle.partitions"] == "400"
+    assert first["reasons"]["spark.sql.shuffle.partitions"].startswith("too_many_partitions")
+    assert {f["kind"] for f in first["findings"]} >= {"too_many_partitions"}
+    assert first["prediction"]["core_ms"]["low"] <= first["prediction"]["core_ms"]["high"]
+    assert first["measured"]["core_ms"]["trial"] < first["measured"]["core_ms"]["baseline"]
+    baseline_run, trial_run = shown["runs"]
+    assert baseline_run["trial"] is None and trial_run["trial"] == 1
+    assert trial_run["core_s"] < baseline_run["core_s"] and baseline_run["duration_s"] > 0
+    (bucket,) = shown["buckets"]
+    assert bucket["baseline"]["runs"] == 1 and bucket["baseline"]["core_ms"] == int(baseline_run["core_s"] * 1000)
+    assert shown["current"].items() >= first["conf"].items()

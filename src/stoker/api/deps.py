@@ -40,6 +40,7 @@ from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
 from stoker.store.tokens import TokenStore
+from stoker.store.tuning import TuningStore
 
 
 def services_of(app: FastAPI) -> Services:
@@ -159,6 +160,10 @@ async def _schedule_service(request: Request) -> ScheduleService:
     return ScheduleService.of(services_of(request.app))
 
 
+async def _tuning_store(request: Request) -> TuningStore:
+    return TuningStore(services_of(request.app).db)
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -184,3 +189,4 @@ NotificationStoreDep = Annotated[NotificationStore, Depends(_notification_store)
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
 FileStoreDep = Annotated[FileStore, Depends(_file_store)]
 ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]
+TuningStoreDep = Annotated[TuningStore, Depends(_tuning_store)]
