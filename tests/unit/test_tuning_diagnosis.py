@@ -76,7 +76,7 @@ def test_broadcast_candidates_are_the_small_side_of_a_sort_merge_join():
 
 
 def test_spill_is_measured_per_task_memory_and_disk():
-    _agg, prof, found = load("cached_spill")
+    _agg, prof, found = load("spill")
     spill = found["spill"]
     (stage,) = spill.stages
     assert spill.evidence["memory_spilled_per_task"][stage] > 0

@@ -57,12 +57,6 @@ def idle(spark):  # a driver-bound loop: small jobs with driver work between the
         time.sleep(0.8)
 
 
-def cached_spill(spark):  # a cached table and lists of many small strings built in a small heap
-    df = spark.range(0, 1_500_000, numPartitions=4).selectExpr("id % 200 AS k", "uuid() AS s").cache()
-    df.count()
-    df.groupBy("k").agg({"s": "collect_list"}).write.format("noop").mode("overwrite").save()
-
-
 def oom(spark):  # a Python worker that runs out of the memory the executor allows it
     from pyspark.sql.functions import udf
 
@@ -86,7 +80,6 @@ APPS: dict[str, tuple[Callable, dict[str, str]]] = {
                     "spark.sql.shuffle.partitions": "8"}),
     "broadcast": (broadcast, {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.shuffle.partitions": "8"}),
     "idle": (idle, {}),
-    "cached_spill": (cached_spill, {"spark.driver.memory": "480m", "spark.memory.fraction": "0.6"}),
     "oom": (oom, {"spark.executor.pyspark.memory": "200m", "spark.task.maxFailures": "1"}),
 }
 
