@@ -2,13 +2,17 @@
 cluster that Stoker launched, through a real `stoker serve`. Its first run, as written, holds both
 workers' cores while the driver does most of the work; the loop reads that run's collected events,
 replays its tasks on fewer cores, and the second run gets `spark.cores.max` from the tuning layer,
-says so in its effective configuration, and uses fewer core-seconds."""
+says so in its effective configuration, and uses fewer core-seconds. `stoker tuning show` and the
+job's tuning page (in Chromium, screenshotted into docs/screenshots/tuning.png) show it."""
 
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
+from test_ui_browser import browser, page, shoot, sign_in  # noqa: F401  (the fixtures)
 
-from harness import Server, kill_every_node, wait_for
+from harness import TOKEN, Server, kill_every_node, wait_for
+from stoker.cli import main
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +36,7 @@ def server(tmp_path_factory):
         kill_every_node(data_dir)
 
 
-def test_a_job_in_auto_mode_uses_fewer_core_seconds_on_its_second_run(server):
+def test_a_job_in_auto_mode_uses_fewer_core_seconds_on_its_second_run(server, page):  # noqa: F811
     with server.client(timeout=60) as client:
         launched = client.post(f"{P}/products/spark-standalone/4.3", json={"size": 2})
         assert launched.status_code == 202, launched.text
@@ -65,3 +69,15 @@ def test_a_job_in_auto_mode_uses_fewer_core_seconds_on_its_second_run(server):
         base, tuned = tuning["runs"]
         assert tuned["trial"] == 1 and tuned["core_s"] < base["core_s"], tuning["runs"]
         assert tuning["trials"][0]["status"] == "kept", tuning["trials"][0]["verdict"]
+
+    shown = CliRunner().invoke(main, ["tuning", "show", "nightly", "--url", server.url, "--token", TOKEN])
+    assert shown.exit_code == 0, shown.output
+    assert "tuning auto" in shown.output and "trial 1 (kept" in shown.output
+    assert "spark.cores.max=1" in shown.output and "measured" in shown.output
+
+    sign_in(page)
+    page.goto("/ui/jobs/nightly/tuning")
+    page.wait_for_selector("#chart-core_s canvas")
+    assert page.locator(".chart canvas").count() == 3
+    assert "kept" in page.locator("#trials").inner_text()
+    shoot(page, "tuning")

@@ -404,6 +404,7 @@ def _add_groups() -> None:
     from stoker.cli.files import files
     from stoker.cli.jobs import jobs
     from stoker.cli.secrets import secrets
+    from stoker.cli.tuning import tuning
 
     main.add_command(events)
     main.add_command(files)
@@ -411,6 +412,7 @@ def _add_groups() -> None:
     main.add_command(secrets)
     main.add_command(products)
     main.add_command(clusters)
+    main.add_command(tuning)
 
 
 _add_groups()

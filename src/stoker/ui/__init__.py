@@ -22,7 +22,7 @@ from stoker.ui.session import SignInRequired
 
 
 def install(app: FastAPI) -> None:
-    from stoker.ui import actions, clusters, files, pages, secrets, tasks
+    from stoker.ui import actions, clusters, files, pages, secrets, tasks, tuning
 
     app.state.ui_sessions = UiSessionStore(services_of(app).db)
     app.state.ui_templates = make_templates()
@@ -32,6 +32,7 @@ def install(app: FastAPI) -> None:
     app.include_router(tasks.router)
     app.include_router(secrets.router)
     app.include_router(files.router)
+    app.include_router(tuning.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static", check_dir=False), name="ui-static")
 
     @app.get("/", include_in_schema=False)
