@@ -82,7 +82,8 @@ class TuningLoop:
         figures = {**prof.as_dict(), "succeeded": succeeded}
         profiled = ProfiledRun(run.run_id, where, trial.id if trial else None, succeeded, figures,
                                [f.as_dict() for f in findings], run.finished_at)
-        self.store.record_run(job_id, profiled)
+        if not self.store.record_run(job_id, profiled):
+            return
         state = next((s for s in self.store.states(job_id) if s.bucket == where), None) or State(
             job_id, where, "baseline", None, {})
         history = [r for r in self.store.runs(job_id) if r.bucket == where and r.profile]

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from stoker.core.states import RunState
-from stoker.store.db import Database
+from stoker.store.db import Database, insert_unless_exists
 from stoker.store.tables import attempts, jobs, outbox, runs, tuning_runs, tuning_state, tuning_trials
 
 TUNING_EVENTS = ("job.tuned", "job.tuning_rolled_back")
@@ -141,13 +141,16 @@ class TuningStore:
         return dict(row.layer or {}), row.trial_id
 
     # -- writing ------------------------------------------------------------------------------------
-    def record_run(self, job_id: str, run: ProfiledRun) -> None:
+    def record_run(self, job_id: str, run: ProfiledRun) -> bool:
+        """Record a profiled run; False when it was recorded already (another replica's loop read it
+        at the same moment: that one goes on to judge and propose, this one stops)."""
         values = {"run_id": run.run_id, "job_id": job_id, "bucket": run.bucket, "trial_id": run.trial_id,
                   "succeeded": run.succeeded, "profile": run.profile, "findings": run.findings,
                   "finished_at": run.finished_at, "analysed_at": time.time()}
         with self.db.write() as conn:
-            if conn.execute(sa.select(tuning_runs.c.run_id).where(tuning_runs.c.run_id == run.run_id)).first() is None:
-                conn.execute(tuning_runs.insert().values(**values))
+            inserted = conn.execute(insert_unless_exists(conn, tuning_runs, values, ["run_id"])
+                                    .returning(tuning_runs.c.run_id)).first()
+        return inserted is not None
 
     def save_state(self, state: State) -> None:
         values = {"phase": state.phase, "trial_id": state.trial_id, "layer": state.layer,
