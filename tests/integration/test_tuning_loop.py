@@ -5,6 +5,7 @@ proposed again (`job.tuning_rolled_back`); mode off and advise change no run."""
 
 from __future__ import annotations
 
+from stoker.api.views import run_view
 from stoker.core.spark_conf import merged
 from tuning_days import Days
 
@@ -21,6 +22,9 @@ def test_a_trial_that_beats_the_baseline_is_kept_and_announced(services, tmp_pat
     day2 = days.submit()  # the next run carries the trial's settings as its tuning layer, and says so
     assert day2["conf"]["tuning"] == trial.conf
     assert merged(day2["conf"])["spark.sql.shuffle.partitions"] == trial.conf["spark.sql.shuffle.partitions"]
+    shown = run_view(day2)
+    assert shown["conf"]["spark.sql.shuffle.partitions"]["source"] == "tuning"
+    assert shown["links"]["tuning"] == "/api/v1/jobs/nightly/tuning"  # why: the trial's evidence there
     services.runs.cancel(day2["id"])
 
     days.finish("skew")  # a run with that layer whose app used far fewer core-seconds

@@ -36,6 +36,8 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "links": {"self": f"/api/v1/runs/{run['id']}", "log": f"/api/v1/runs/{run['id']}/log",
                   "cancel": f"/api/v1/runs/{run['id']}/cancel"},
     }
+    if (run.get("conf") or {}).get("tuning"):  # settings from the tuning loop: why is on the job's tuning
+        view["links"]["tuning"] = f"/api/v1/jobs/{run['job']}/tuning"
     if run["batch_id"] and isinstance(run["options"].get("container"), dict):  # a Stevedore detail
         view["links"]["stevedore_detail"] = f"/result/{run['batch_id']}/detail/{run['id']}/"
     if "attempts" in run:
