@@ -1,10 +1,13 @@
-"""The tuning loop over the real store: runs of a job whose Spark apps'
+"""The tuning loop over the real store (the rollback on SQLite and PostgreSQL): runs of a job whose Spark apps'
 events are the recorded logs of real runs (tests/data/tuning), read by the loop as the collector
 stored them. A trial kept and announced (`job.tuned`); a trial that fails rolled back and never
 proposed again (`job.tuning_rolled_back`); mode off and advise change no run."""
 
 from __future__ import annotations
 
+import pytest
+
+from conftest import make_services
 from stoker.api.views import run_view
 from stoker.core.spark_conf import merged
 from tuning_days import Days
@@ -37,7 +40,16 @@ def test_a_trial_that_beats_the_baseline_is_kept_and_announced(services, tmp_pat
     assert state.phase in ("tuned", "trial") and state.layer.items() >= trial.conf.items()
 
 
-def test_a_trial_that_fails_is_rolled_back_and_not_tried_again_for_that_size(services, tmp_path):
+@pytest.fixture
+def both_backends(tmp_path, backend_url):
+    """Services on SQLite, then on a PostgreSQL database of their own."""
+    s = make_services(tmp_path / "data", backend_url)
+    yield s
+    s.close()
+
+
+def test_a_trial_that_fails_is_rolled_back_and_not_tried_again_for_that_size(both_backends, tmp_path):
+    services = both_backends
     days = Days(services, tmp_path, "nightly", {"mode": "auto"})
     days.finish("over_partitioned")
     (trial,) = days.store.trials(days.job_id)
