@@ -22,6 +22,7 @@ from stoker.tuning.replay import replay
 DEFAULT_NOISE = 0.10  # the run-to-run spread assumed until the baseline has runs enough to measure it
 TARGET_PARTITION_BYTES = 64 * MB
 MIN_EXECUTOR_MEMORY = 1024 * MB
+SLOWDOWN_SHARE = 0.8  # of the policy's max_slowdown, the replay's predicted slowdown may use
 
 
 @dataclass
@@ -67,8 +68,9 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
             conf[key] = value
             reasons[key] = why
 
-    # Executor count, from the replay: the fewest cores whose predicted wall time stays within half
-    # the slowdown the policy allows (the other half is the margin for noise).
+    # Executor count, from the replay: the fewest cores whose predicted wall time stays within
+    # SLOWDOWN_SHARE of the slowdown the policy allows (the rest is the margin for noise; a run
+    # slower than the policy allows is rolled back all the same).
     master = props.get("spark.master", "")
     resizable = master.startswith(("spark://", "yarn", "k8s://"))
     if policy.objective == "core_seconds" and resizable and not guarded and "idle_cores" in kinds:
@@ -77,7 +79,7 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
         candidates = list(range(per_executor, prof.cores, per_executor))
         timeline = replay(agg, prof.cores, candidates)
         if timeline is not None:
-            limit = timeline.measured_ms * (1 + policy.max_slowdown / 2)
+            limit = timeline.measured_ms * (1 + policy.max_slowdown * SLOWDOWN_SHARE)
             fits = [n for n in candidates if timeline.predictions[n] <= limit]
             if fits:
                 cores_after = min(fits)
