@@ -144,6 +144,7 @@ def run_day(client: Any, job: str, day: str) -> dict[str, Any]:
     # the loop reads it before the next day's run is submitted (its layer depends on it)
     wait(client, lambda: any(r["run_id"] == run_id for r in client.get(f"/api/v1/jobs/{job}/tuning").json()["runs"]),
          300, f"the loop to read run {run_id}")
+    time.sleep(2)  # the run is listed once read; its verdict and the next layer follow within a round
     return dict(run)
 
 

@@ -179,5 +179,8 @@ def test_size_settings_and_buckets():
     assert size_bytes("10MB", 0) == 10 * MB and size_bytes("-1", 0) == -1 and size_bytes("4g", 0) == 4096 * MB
     assert size_bytes("512", 0, unit="m") == 512 * MB and size_bytes("bad", 7) == 7
     day = bucket(1_000_000_000)
-    assert bucket(800_000_000) == day == bucket(1_250_000_000)  # ±25% days share a bucket
-    assert bucket(3_000_000_000) == day + 1  # a day with 3× the data does not
+    for size in (700_000_000, 1_300_000_000):  # ±30% days share the bucket the first day opened
+        assert bucket(size, [day]) == day
+    big = bucket(3_000_000_000, [day])
+    assert big != day and bucket(3_300_000_000, [day, big]) == big  # a day with 3× the data does not
+    assert bucket(0) == 0

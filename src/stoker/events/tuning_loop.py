@@ -78,13 +78,14 @@ class TuningLoop:
                                                       {}, [], run.finished_at))
             return
         findings = diagnose(agg, prof)
-        where = bucket(prof.input_bytes)
+        states = self.store.states(job_id)
+        where = bucket(prof.input_bytes, [s.bucket for s in states])
         figures = {**prof.as_dict(), "succeeded": succeeded}
         profiled = ProfiledRun(run.run_id, where, trial.id if trial else None, succeeded, figures,
                                [f.as_dict() for f in findings], run.finished_at)
         if not self.store.record_run(job_id, profiled):
             return
-        state = next((s for s in self.store.states(job_id) if s.bucket == where), None) or State(
+        state = next((s for s in states if s.bucket == where), None) or State(
             job_id, where, "baseline", None, {})
         history = [r for r in self.store.runs(job_id) if r.bucket == where and r.profile]
         baseline = [r.profile for r in history if r.trial_id is None]

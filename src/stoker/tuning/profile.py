@@ -99,7 +99,15 @@ def profile(agg: Aggregate) -> Profile | None:
         failures=len(agg.failures), oom=any(f.kind in ("oom", "executor_lost") for f in agg.failures))
 
 
-def bucket(input_bytes: int) -> int:
-    """The input-size bucket a run belongs to: powers of 3 (a day with 3× the data is another bucket;
-    ±30% days mostly share one). Inputs Spark reports no bytes for (generated data) are bucket 0."""
-    return math.floor(math.log(max(input_bytes, 1), 3) + 0.5)
+BUCKET_SCALE = 20  # a bucket's key: 20 × ln(the input bytes of the run that opened it)
+SAME_SIZE = 1.5  # a run within ×1.5 of a bucket's opening input belongs to it
+
+
+def bucket(input_bytes: int, known: Iterable[int] = ()) -> int:
+    """The input-size bucket a run belongs to: the known bucket whose opening run read within ×1.5
+    of its input (the nearest), else a new one keyed by its own input. Days of ±30% share a bucket
+    wherever they fall (no fixed grid to straddle); a day with 3× the data opens its own. Inputs
+    Spark reports no bytes for (generated data) are bucket 0."""
+    key = math.log(max(input_bytes, 1)) * BUCKET_SCALE
+    near = [k for k in known if abs(key - k) <= math.log(SAME_SIZE) * BUCKET_SCALE]
+    return min(near, key=lambda k: abs(key - k)) if near else math.floor(key)
