@@ -41,6 +41,7 @@ from typing import Any
 
 from _server import print_table, stoker_server, write_results
 from harness import kill_every_node
+from stoker.tuning.policy import TUNABLE
 
 P = "/bigdata/api/v1"
 ROWS = 300_000  # lineitem rows on a 1.0 day
@@ -191,9 +192,11 @@ def run_jobs(data: Path, names: list[str], days: int, rows: list[list[object]], 
         for name in names:
             steps, conf = JOBS[name]
             for job, mode in ((name, "auto"), (f"{name}-as-written", "advise")):
+                # the owner lets tuning change what they wrote (the job's own conf wins otherwise)
+                allow = [k for k in conf if k in TUNABLE]
                 made = client.post("/api/v1/jobs", json={"name": job, "steps": steps, "mode": "submit",
                                                          "cluster": cluster, "conf": conf, "max_attempts": 1,
-                                                         "tuning": {"mode": mode}})
+                                                         "tuning": {"mode": mode, "allow": allow}})
                 assert made.status_code == 201, made.text
             for day in range(days):
                 order = [name, f"{name}-as-written"] if day % 2 else [f"{name}-as-written", name]
