@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -33,7 +34,7 @@ class Days:
         self.loop = TuningLoop(self.store, self.events)
         services.runs.jobs.create(job, "pipeline", {"steps": PIPELINE}, max_attempts=1,
                                   **({"tuning": tuning} if tuning else {}))
-        self.job_id = services.runs.jobs.get(job)["id"]
+        self.job_id = services.runs.jobs.get(job).id
 
     def app(self, log: str) -> str:
         plain = self.tmp_path / f"{log}.json"
@@ -42,19 +43,19 @@ class Days:
             import_log(plain, self.job, direct_sender(self.events))
         return default_run_id(plain)
 
-    def submit(self) -> dict:
+    def submit(self) -> Any:
         submitted = Submitter(self.services).submit(RunRequest(), self.job)
         return self.services.runs.get(submitted.run_id)
 
     def finish(self, log: str, outcome: str = "succeeded") -> str:
         run = self.submit()
         (claimed,) = self.services.queue.claim("w1")
-        assert claimed.run_id == run["id"]
+        assert claimed.run_id == run.id
         self.services.queue.annotate(claimed.attempt_id, spark_app_id=self.app(log))
         self.services.queue.finish(Ending(claimed.attempt_id, Outcome(outcome),
                                           error=None if outcome == "succeeded" else "it broke"))
         self.loop.round()
-        return str(run["id"])
+        return str(run.id)
 
     def outbox(self) -> list[dict]:
         with self.services.db.read() as conn:

@@ -23,12 +23,12 @@ def test_a_trial_that_beats_the_baseline_is_kept_and_announced(services, tmp_pat
     assert set(trial.prediction) >= {"core_ms", "cpu_ms", "duration_ms"}
 
     day2 = days.submit()  # the next run carries the trial's settings as its tuning layer, and says so
-    assert day2["conf"]["tuning"] == trial.conf
-    assert merged(day2["conf"])["spark.sql.shuffle.partitions"] == trial.conf["spark.sql.shuffle.partitions"]
+    assert day2.conf["tuning"] == trial.conf
+    assert merged(day2.conf)["spark.sql.shuffle.partitions"] == trial.conf["spark.sql.shuffle.partitions"]
     shown = run_view(day2)
     assert shown["conf"]["spark.sql.shuffle.partitions"]["source"] == "tuning"
     assert shown["links"]["tuning"] == "/api/v1/jobs/nightly/tuning"  # why: the trial's evidence there
-    services.runs.cancel(day2["id"])
+    services.runs.cancel(day2.id)
 
     days.finish("skew")  # a run with that layer whose app used far fewer core-seconds
     decided = days.store.trials(days.job_id)[0]
@@ -62,8 +62,8 @@ def test_a_trial_that_fails_is_rolled_back_and_not_tried_again_for_that_size(bot
     assert state.phase == "baseline" and state.layer == {} and state.rejected == [trial.conf]
 
     after = days.submit()  # back to the job as written
-    assert "tuning" not in (after["conf"] or {})
-    services.runs.cancel(after["id"])
+    assert "tuning" not in (after.conf or {})
+    services.runs.cancel(after.id)
     days.finish("over_partitioned")  # the same findings again: the rolled-back change is not proposed again
     assert [t.id for t in days.store.trials(days.job_id)] == [trial.id]
 
@@ -73,14 +73,14 @@ def test_mode_off_changes_nothing_and_advise_only_recommends(services, tmp_path)
     off.finish("over_partitioned")
     assert off.store.runs(off.job_id) == [] and off.store.trials(off.job_id) == []
     plain = off.submit()
-    assert not plain["conf"]
-    services.runs.cancel(plain["id"])
+    assert not plain.conf
+    services.runs.cancel(plain.id)
 
     advised = Days(services, tmp_path, "advised", {"mode": "advise"})
     advised.finish("over_partitioned")
     (trial,) = advised.store.trials(advised.job_id)
     assert trial.status == "advised" and trial.conf
-    assert not advised.submit()["conf"]  # nothing applied
+    assert not advised.submit().conf  # nothing applied
 
 
 def test_the_api_shows_policy_trials_with_evidence_and_each_run_s_figures(services, tmp_path):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends
 from stoker.api.auth import require
 from stoker.api.deps import JobStoreDep, TuningStoreDep
 from stoker.core.times import iso
+from stoker.store.records.jobs import Job
 from stoker.store.tuning import ProfiledRun, Trial, TuningStore
 from stoker.tuning import policy as tuning_policy
 from stoker.tuning.verify import noise
@@ -29,19 +30,19 @@ def get_tuning(job: str, jobs: JobStoreDep, store: TuningStoreDep) -> dict[str, 
     return tuning_view(jobs.get(job), store)
 
 
-def tuning_view(job: dict[str, Any], store: TuningStore) -> dict[str, Any]:
-    policy = tuning_policy.stored(job.get("tuning"))
-    runs = store.runs(job["id"])
-    trials = store.trials(job["id"])
+def tuning_view(job: Job, store: TuningStore) -> dict[str, Any]:
+    policy = tuning_policy.stored(job.tuning)
+    runs = store.runs(job.id)
+    trials = store.trials(job.id)
     numbers = {t.id: t.number for t in trials}
-    states = store.states(job["id"])
+    states = store.states(job.id)
     latest = runs[-1].bucket if runs else None
     notes = []
-    if policy.on and job["mode"] == "session":
+    if policy.on and job.mode == "session":
         notes.append("runs in a warm session share one Spark app: tuning changes only runtime SQL settings, "
                      "and measures each run only when it has an app of its own (mode submit)")
     return {
-        "job": job["name"], "policy": policy.as_dict(), "notes": notes,
+        "job": job.name, "policy": policy.as_dict(), "notes": notes,
         "current": next((s.layer for s in states if s.bucket == latest), {}) if policy.mode == "auto" else {},
         "buckets": [{"bucket": s.bucket, "phase": s.phase, "layer": s.layer,
                      "trial": numbers.get(s.trial_id) if s.trial_id else None,
@@ -50,8 +51,8 @@ def tuning_view(job: dict[str, Any], store: TuningStore) -> dict[str, Any]:
                     for s in states],
         "trials": [_trial_view(t) for t in trials],
         "runs": [_run_view(r, numbers) for r in runs],
-        "links": {"job": f"/api/v1/jobs/{job['name']}", "runs": f"/api/v1/jobs/{job['name']}/runs",
-                  "page": f"/ui/jobs/{job['name']}/tuning"},
+        "links": {"job": f"/api/v1/jobs/{job.name}", "runs": f"/api/v1/jobs/{job.name}/runs",
+                  "page": f"/ui/jobs/{job.name}/tuning"},
     }
 
 

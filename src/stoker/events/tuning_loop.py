@@ -61,10 +61,10 @@ class TuningLoop:
         apps = self.events.apps_of([run.spark_app_id]) if run.spark_app_id else []
         if not apps:
             return [] if waited > EVENTS_GRACE_SECONDS or not run.spark_app_id else None
-        app = self.events.app(apps[-1]["job_name"], apps[-1]["run_id"])
-        if app["end_ms"] is None and app["ended_by"] is None and waited <= EVENTS_GRACE_SECONDS:
+        app = self.events.app(apps[-1].job_name, apps[-1].run_id)
+        if app.end_ms is None and app.ended_by is None and waited <= EVENTS_GRACE_SECONDS:
             return None
-        return list(self.events.stream_events(app["id"]))
+        return list(self.events.stream_events(app.id))
 
     def _read(self, job_id: str, mode: str, policy: tuning_policy.TuningPolicy, run: FinishedRun,
               events: list[bytes]) -> None:
