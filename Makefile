@@ -7,9 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast check bench java listener containers ui-assets browser clean
+.PHONY: setup run test test-fast check bench java listener containers ui-assets browser oidc-provider clean
 
-setup: java $(STAMP) listener containers ui-assets browser
+setup: java $(STAMP) listener containers ui-assets browser oidc-provider
 
 java:
 	@bash scripts/check_java.sh
@@ -33,6 +33,10 @@ ui-assets:
 
 browser:
 	@bash scripts/ui_browser.sh
+
+# The OpenID Connect provider the sign-in tests start (npm, pinned by tests/oidc/package-lock.json).
+oidc-provider:
+	@bash scripts/oidc_provider.sh
 
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     # clients of the seed APIs on a trusted network (e.g. "submit read"); a wrong token is still 401.
     anonymous_scopes: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="scopes of requests without a token (e.g. 'submit read'); default none")
+    # -- teams, the audit log, sign-in for people (docs/teams.md) -----------------------------
+    audit_retention_days: float = Field(365.0, description="audit entries older than this are deleted; "
+                                                           "0 keeps them")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect provider of the UI's sign-in "
+                                                      "(its issuer URL); unset: token sign-in only")
+    oidc_client_id: str = Field("stoker", description="this Stoker's client id at the provider")
+    oidc_client_secret: SecretStr | None = Field(None, description="its client secret (none: a public "
+                                                                   "client, PKCE alone)")
+    oidc_scopes: str = Field("openid profile email groups", description="scopes asked of the provider")
+    oidc_groups_claim: str = Field("groups", description="the ID token's (or user info's) claim that lists "
+                                                         "the person's groups")
+    oidc_groups: str = Field("", description="provider groups → teams: 'group=team:role, …'; "
+                                             "'group=*:admin' makes server admins")
     # -- runs, leases, workers ----------------------------------------------------------------
     lease_seconds: float = Field(DEFAULT_LEASE_SECONDS, description="an attempt's lease without a heartbeat")
     heartbeat_seconds: float = Field(5.0, description="how often a worker renews its attempts' leases")
@@ -124,13 +137,17 @@ class Settings(BaseSettings):
     files_max_archive_files: int = Field(100_000, description="files one directory archive may carry")
     files_preview_max_bytes: int = Field(8 * 1024 * 1024, description="bytes one preview reads at most")
     # -- clusters (docs/clusters.md) ----------------------------------------------------------
-    cluster_capacity: str | None = Field(None, description="capacity clusters are admitted against, "
+    cluster_capacity: str | None = Field(None, description="the local host's capacity (docs/hosts.md), "
                                                            "'cores=8,mem=8192' (MB); default: this host's")
+    local_host: bool = Field(True, description="register this machine as the container host `local` at "
+                                               "start (false on a deployment whose nodes run on other hosts)")
     cluster_launch_timeout_seconds: float = Field(120.0, description="start of the processes → every "
                                                                      "worker ALIVE")
     cluster_reconcile_seconds: float = Field(2.0, description="how often recorded nodes are compared "
                                                               "with reality")
     cluster_lease_seconds: float = Field(15.0, description="the cluster duties' leader lease")
+    host_down_after_seconds: float = Field(10.0, description="a host whose container API has failed every "
+                                                             "check for this long is down (its nodes lost)")
     # -- run-event sinks (docs/events-and-sinks.md) -------------------------------------------
     nats_url: str | None = Field(None, description="NATS server of the JetStream sink; unset: off")
     nats_stream: str = Field("STOKER_RUNS", description="the JetStream stream")
@@ -211,7 +228,8 @@ class Settings(BaseSettings):
         return ClusterSettings(
             capacity=Capacity.parse(self.cluster_capacity) if self.cluster_capacity else Capacity.of_this_host(),
             launch_timeout_seconds=self.cluster_launch_timeout_seconds,
-            reconcile_seconds=self.cluster_reconcile_seconds, lease_seconds=self.cluster_lease_seconds)
+            reconcile_seconds=self.cluster_reconcile_seconds, lease_seconds=self.cluster_lease_seconds,
+            host_down_after_seconds=self.host_down_after_seconds)
 
     @property
     def sinks(self) -> SinkSettings:
@@ -309,6 +327,9 @@ class ClusterSettings:
     # The leader lease of the cluster duties (one replica runs them): renewed every third of this;
     # another replica takes over this long after the holder died.
     lease_seconds: float = 15.0
+    # A host is down once its container API has failed every check for this long: one slow answer
+    # on a busy machine must not lose its nodes.
+    host_down_after_seconds: float = 10.0
 
 
 # -- the publisher's and its sinks' part ---------------------------------------------------------

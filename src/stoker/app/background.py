@@ -24,6 +24,7 @@ class Background:
                  cluster_duties: bool = True, schedules: bool = True) -> None:
         from stoker.clusters.duties import ClusterDuties
         from stoker.sinks.publisher import Publisher
+        from stoker.store.audit import audit_pruner
         from stoker.store.ui_sessions import ui_session_pruner
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper
@@ -47,6 +48,7 @@ class Background:
                                  interval_seconds=settings.tuning_interval_seconds)
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
         self.session_pruner = ui_session_pruner(services.db)
+        self.audit_pruner = audit_pruner(services.db, settings.audit_retention_days * 86400)
         # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
         self.clusters = ClusterDuties(services.clusters) if cluster_duties else None
         # Fire jobs' schedules: in every API process (any may fire; the store decides which does).
@@ -66,6 +68,7 @@ class Background:
         self.silent_apps.start()
         self.tuning.start()
         self.session_pruner.start()
+        self.audit_pruner.start()
         self.publisher.start()
         if self.clusters is not None:
             self.clusters.start()
@@ -99,6 +102,7 @@ class Background:
         self.silent_apps.stop()
         self.tuning.stop()
         self.session_pruner.stop()
+        self.audit_pruner.stop()
         self.publisher.stop()
         if self.clusters is not None:
             self.clusters.stop()

@@ -24,8 +24,8 @@ def product_view(product: Product, base: str) -> dict[str, Any]:
 
 def node_view(node: Node) -> dict[str, Any]:
     return {"name": node.name, "service": node.service, "role": node.role, "cpu": node.cpu,
-            "mem": node.mem, "host": node.host, "port": node.port, "web_port": node.web_port,
-            "pid": node.pid, "state": node.state}
+            "mem": node.mem, "host": node.host, "host_name": node.host_name, "port": node.port,
+            "web_port": node.web_port, "pid": node.pid, "state": node.state}
 
 
 def services_view(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -53,16 +53,17 @@ def cluster_view(cluster: Cluster, nodes: list[Node], history: list[StatusChange
 
 # Views read through the service's store: the native router and the PaaS adapter show a cluster
 # the same way.
-def full_view(service: ClusterService, cluster_id: str, base: str) -> dict[str, Any]:
-    cluster = service.store.get(cluster_id)
+def full_view(service: ClusterService, cluster_id: str, base: str, team: str | None = None) -> dict[str, Any]:
+    cluster = service.store.get(cluster_id, team)
     return cluster_view(cluster, service.store.nodes(cluster_id), service.store.history(cluster_id), base)
 
 
 def list_view(service: ClusterService, base: str, *, owner: str | None = None, status: str | None = None,
-              product: str | None = None) -> list[dict[str, Any]]:
+              product: str | None = None, team: str | None = None) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    return [full_view(service, c.id, base) for c in service.store.list(owner=owner, status=status, product=product)]
+    return [full_view(service, c.id, base)
+            for c in service.store.list(owner=owner, status=status, product=product, team=team)]
 
 
 # -- the Big Data PaaS's shapes (compat/paas.py) -------------------------------------------------
@@ -102,7 +103,7 @@ def paas_nodes_view(cluster: Cluster, nodes: list[Node]) -> list[dict[str, Any]]
         row = recorded.get(name)
         view = node_view(row) if row is not None else {
             "name": name, "service": None, "role": None, "cpu": spec.get("cpu"), "mem": spec.get("mem"),
-            "host": None, "port": None, "web_port": None, "pid": None, "state": None}
+            "host": None, "host_name": None, "port": None, "web_port": None, "pid": None, "state": None}
         out.append({**view, "dn": f"{dn}/nodes/{name}", "status": view["state"] or cluster.status,
                     "docker_image": spec.get("docker_image"),
                     "disks": _as_named_list(spec.get("disks"), {"host": view["host"]}),
@@ -128,10 +129,10 @@ def paas_cluster_view(service: ClusterService, cluster: Cluster, base: str) -> d
 
 
 def paas_list_view(service: ClusterService, base: str, *, owner: str | None = None,
-                   product: str | None = None, version: str | None = None, status: str | None = None
-                   ) -> list[dict[str, Any]]:
+                   product: str | None = None, version: str | None = None, status: str | None = None,
+                   team: str | None = None) -> list[dict[str, Any]]:
     """Clusters in the original's shape, destroyed ones included (its UI lists them as inactive)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    found = service.store.list(owner=owner, status=status, product=product)
+    found = service.store.list(owner=owner, status=status, product=product, team=team)
     return [paas_cluster_view(service, c, base) for c in found if version is None or c.version == version]

@@ -24,7 +24,7 @@ CHARTS = (("core_s", "Allocated core-seconds"), ("cpu_s", "CPU-seconds"), ("dura
 @router.get("/jobs/{name}/tuning", response_class=HTMLResponse)
 def tuning_page(name: str, request: Request, jobs: JobStoreDep, store: TuningStoreDep,
                 session: UiSession = Depends(current_session)) -> HTMLResponse:
-    view = tuning_view(jobs.get(name), store)
+    view = tuning_view(jobs.get(name, session.principal.sees), store)
     return render(request, "tuning.html", session, view=view,
                   charts=[(key, title, orjson.dumps(series(view["runs"], key)).decode()) for key, title in CHARTS])
 

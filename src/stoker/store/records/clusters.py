@@ -45,6 +45,7 @@ class Cluster(msgspec.Struct, frozen=True, kw_only=True):
     web_url: str | None
     created_at: float
     updated_at: float
+    team_id: str = "default"  # the team it belongs to (docs/teams.md)
 
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +66,7 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     state: str  # planned | running | dead | stopped
     workdir: str | None
     updated_at: float | None = None
+    host_name: str | None = None  # the registered host it was placed on (docs/hosts.md)
 
 
 class SparkPlacement(msgspec.Struct, frozen=True, kw_only=True):

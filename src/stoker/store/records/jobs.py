@@ -28,3 +28,4 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     tuning: dict[str, Any] | None = None  # its tuning policy as stored (docs/tuning.md; None: off)
     created_at: float
     updated_at: float
+    team_id: str = "default"  # the team it belongs to (docs/teams.md)

@@ -11,7 +11,9 @@ the claim and reap queries.
 - `sate`: Sate's processing requests and executions;
 - `containers`: the image of each container job;
 - `schedules`: jobs' schedules and the ticks they fired, skipped or missed.
-- `secrets`: named secrets, and the deliveries of job notifications.
+- `secrets`: named secrets, and the deliveries of job notifications;
+- `hosts`: the machines that run cluster nodes and container tasks.
+- `teams`: teams, their members' roles, and the audit log (every resource table has a `team_id`).
 - `tuning`: the tuning loop's profiled runs, trials and per-bucket state.
 
 Importing this package defines them all: `metadata` always holds every table.
@@ -37,16 +39,45 @@ from stoker.store.tables.core import (
     ui_sessions,
 )
 from stoker.store.tables.events import spark_apps, spark_event_chunks
+from stoker.store.tables.hosts import hosts
 from stoker.store.tables.sate import sate_executions, sate_requests
 from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
 from stoker.store.tables.sinks import sink_cursors, webhooks
+from stoker.store.tables.teams import audit_log, memberships, teams
 from stoker.store.tables.tuning import tuning_runs, tuning_state, tuning_trials
 
 __all__ = [
-    "attempts", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
-    "jobs", "leases", "metadata", "notification_deliveries", "outbox", "products", "runs",
-    "sate_executions", "sate_requests", "schedule_ticks", "schedules", "secrets", "settings_kv", "sink_cursors",
-    "spark_apps", "spark_event_chunks", "tokens", "tuning_runs", "tuning_state", "tuning_trials", "ui_sessions",
+    "attempts",
+    "audit_log",
+    "cluster_history",
+    "cluster_nodes",
+    "clusters",
+    "container_images",
+    "dead_letters",
+    "hosts",
+    "jobs",
+    "leases",
+    "memberships",
+    "metadata",
+    "notification_deliveries",
+    "outbox",
+    "products",
+    "runs",
+    "sate_executions",
+    "sate_requests",
+    "schedule_ticks",
+    "schedules",
+    "secrets",
+    "settings_kv",
+    "sink_cursors",
+    "spark_apps",
+    "spark_event_chunks",
+    "teams",
+    "tokens",
+    "tuning_runs",
+    "tuning_state",
+    "tuning_trials",
+    "ui_sessions",
     "webhooks",
 ]

@@ -2,14 +2,14 @@
 per-bucket state.
 
 Revision ID: 0017_tuning
-Revises: 0014_spark_conf
+Revises: 0016_teams
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_tuning"
-down_revision = "0014_spark_conf"
+down_revision = "0016_teams"
 branch_labels = None
 depends_on = None
 
