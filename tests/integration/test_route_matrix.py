@@ -40,6 +40,7 @@ EXPECTED = {
     "POST /api/v1/jobs/{job}/schedule/pause": "edit",
     "POST /api/v1/jobs/{job}/schedule/resume": "edit",
     "GET /api/v1/jobs/{job}/ticks": "read",
+    "GET /api/v1/jobs/{job}/tuning": "read",
     "POST /api/v1/jobs/{job}/backfill": "run",
     "POST /api/v1/runs": "run",
     "GET /api/v1/runs": "read",

@@ -42,6 +42,7 @@ from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
 from stoker.store.tokens import Principal, TokenStore
+from stoker.store.tuning import TuningStore
 
 
 def services_of(app: FastAPI) -> Services:
@@ -179,6 +180,10 @@ async def _explain_spark(request: Request) -> SparkLease:
     return lease
 
 
+async def _tuning_store(request: Request) -> TuningStore:
+    return TuningStore(services_of(request.app).db)
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -205,3 +210,4 @@ DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
 FileStoreDep = Annotated[FileStore, Depends(_file_store)]
 ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]
 ExplainSparkDep = Annotated[SparkLease, Depends(_explain_spark)]
+TuningStoreDep = Annotated[TuningStore, Depends(_tuning_store)]

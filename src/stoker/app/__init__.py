@@ -117,6 +117,7 @@ def _include_routers(app: FastAPI) -> None:
         secrets,
         stream,
         teams,
+        tuning,
         webhooks,
         worker,
     )
@@ -124,7 +125,8 @@ def _include_routers(app: FastAPI) -> None:
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, schedules, explain, runs, run_watch, worker, metrics, speedy,
-                   sate, stevedore, delight, clusters, hosts, paas, stream, webhooks, secrets, files, teams, audit):
+                   sate, stevedore, delight, clusters, hosts, paas, stream, webhooks, secrets, files, teams, audit,
+                   tuning):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

@@ -442,6 +442,7 @@ def _add_groups() -> None:
     from stoker.cli.jobs import jobs
     from stoker.cli.secrets import secrets
     from stoker.cli.teams import team
+    from stoker.cli.tuning import tuning
 
     main.add_command(events)
     main.add_command(files)
@@ -451,6 +452,7 @@ def _add_groups() -> None:
     main.add_command(clusters)
     main.add_command(hosts)
     main.add_command(team)
+    main.add_command(tuning)
 
 
 _add_groups()

@@ -8,6 +8,10 @@ A view can be of the whole application or of one job group: a warm session runs 
 worker in one application, each run in its own job group (executors/session_mode.py), and a run's
 own work is the jobs of its group, their stages and those stages' tasks.
 
+The tuning loop (tuning/) reads the same aggregate, with the few facts more it needs (CPU time,
+bytes per task, failures, peak memory, join strategies, the app's settings): one fold of the events
+for both.
+
 One pass over the events, decoding only the fields read here (as summary.py does at ingest).
 """
 
@@ -45,10 +49,20 @@ class _Input(msgspec.Struct, gc=False):
 class _Metrics(msgspec.Struct, gc=False):
     input: _Input | None = msgspec.field(default=None, name="Input Metrics")
     gc_time: int = msgspec.field(default=0, name="JVM GC Time")
+    run_time: int = msgspec.field(default=0, name="Executor Run Time")
+    cpu_time: int = msgspec.field(default=0, name="Executor CPU Time")  # nanoseconds
     memory_spilled: int = msgspec.field(default=0, name="Memory Bytes Spilled")
     disk_spilled: int = msgspec.field(default=0, name="Disk Bytes Spilled")
     shuffle_read: _ShuffleRead | None = msgspec.field(default=None, name="Shuffle Read Metrics")
     shuffle_write: _ShuffleWrite | None = msgspec.field(default=None, name="Shuffle Write Metrics")
+
+
+class _Peaks(msgspec.Struct, gc=False):
+    """Peak executor memory (Spark's executor metrics, per task or per stage and executor)."""
+
+    heap: int = msgspec.field(default=0, name="JVMHeapMemory")
+    rss: int = msgspec.field(default=0, name="ProcessTreeJVMRSSMemory")
+    python_rss: int = msgspec.field(default=0, name="ProcessTreePythonRSSMemory")
 
 
 class _TaskInfo(msgspec.Struct, gc=False):
@@ -112,6 +126,11 @@ class _Event(msgspec.Struct, gc=False):
     timestamp: int | None = msgspec.field(default=None, name="Timestamp")
     executor_id: str | None = msgspec.field(default=None, name="Executor ID")
     executor_info: _ExecutorInfo | None = msgspec.field(default=None, name="Executor Info")
+    task_peaks: _Peaks | None = msgspec.field(default=None, name="Task Executor Metrics")
+    stage_peaks: _Peaks | None = msgspec.field(default=None, name="Executor Metrics")
+    spark_properties: dict[str, str] | None = msgspec.field(default=None, name="Spark Properties")
+    execution_id: int | None = msgspec.field(default=None, name="executionId")
+    plan: str | None = msgspec.field(default=None, name="physicalPlanDescription")
 
 
 _decoder = msgspec.json.Decoder(_Event)
@@ -143,11 +162,35 @@ class _Stage:
     shuffle_read: int = 0
     shuffle_write: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)  # the first FAILURES_KEPT
+    # The tuning loop's figures, from whole events (not ingest's per-task integers).
+    run_ms: int = 0
+    cpu_ms: float = 0.0
+    memory_spilled: int = 0
+    disk_spilled: int = 0
+    task_bytes: list[int] = field(default_factory=list)  # each finished task's input + shuffle read
+
+    @property
+    def durations(self) -> list[int]:
+        """Each task's duration (ms), of those with both times known."""
+        return [finish - launch for launch, finish in self.spans()]
 
     def spans(self) -> list[tuple[int, int]]:
         """(launch, finish) of its tasks with both times known."""
         return [(launch, finish) for launch, finish in zip(self.launches, self.finishes, strict=True)
                 if finish >= launch > 0]
+
+
+# A task failure that says the executor ran out of memory (the JVM's, a Python worker's, or the
+# container's, killed with 137), or lost the executor: a guardrail against shrinking resources.
+OOM_MARKS = ("OutOfMemoryError", "MemoryError", "exit code 137", "exit code 143", "Container killed",
+             "GC overhead limit exceeded", "Java heap space")
+
+
+@dataclass
+class Failure:
+    kind: str  # oom | executor_lost | task
+    stage_id: int | None
+    detail: str
 
 
 @dataclass
@@ -159,6 +202,13 @@ class Aggregate:
     stages: dict[int, _Stage] = field(default_factory=dict)
     # id -> [cores, added, removed, why removed]
     executors: dict[str, list[Any]] = field(default_factory=dict)
+    app_start: int | None = None
+    app_end: int | None = None
+    properties: dict[str, str] = field(default_factory=dict)  # the app's Spark settings as it ran
+    failures: list[Failure] = field(default_factory=list)
+    peak_heap: dict[str, int] = field(default_factory=dict)  # executor id -> bytes
+    peak_rss: dict[str, int] = field(default_factory=dict)  # executor id -> bytes (JVM + Python workers)
+    plans: dict[int, str] = field(default_factory=dict)  # SQL execution id -> its latest physical plan
 
     def add(self, event: _Event) -> None:
         kind = event.event
@@ -193,6 +243,22 @@ class Aggregate:
         elif kind == "SparkListenerExecutorRemoved" and event.executor_id is not None:
             executor = self.executors.setdefault(event.executor_id, [0, None, None, None])
             executor[2], executor[3] = event.timestamp, event.removed_reason
+            if event.removed_reason and any(m in event.removed_reason for m in OOM_MARKS):
+                self.failures.append(Failure("oom", None, event.removed_reason[:300]))
+        elif kind == "SparkListenerStageExecutorMetrics" and event.stage_peaks and event.executor_id:
+            self._peaks(event.executor_id, event.stage_peaks)
+        elif kind == "SparkListenerApplicationStart":
+            self.app_start = event.timestamp
+        elif kind == "SparkListenerApplicationEnd":
+            self.app_end = event.timestamp
+        elif kind == "SparkListenerEnvironmentUpdate" and event.spark_properties:
+            self.properties.update(event.spark_properties)
+        elif event.plan and event.execution_id is not None:  # SQL execution start, adaptive updates
+            self.plans[event.execution_id] = event.plan
+
+    def _peaks(self, executor: str, peaks: _Peaks) -> None:
+        self.peak_heap[executor] = max(self.peak_heap.get(executor, 0), peaks.heap)
+        self.peak_rss[executor] = max(self.peak_rss.get(executor, 0), peaks.rss + peaks.python_rss)
 
     def _job(self, job_id: int) -> dict[str, Any]:
         return self.jobs.setdefault(job_id, {"job_id": job_id, "group": None, "start": None, "end": None,
@@ -302,6 +368,20 @@ class Aggregate:
         failure = _failure(event.reason, info) if outcome == 2 and event.reason is not None else None
         self._fold_task(stage, info.launch, info.finish, outcome, gc, spilled, read, written, in_bytes, in_records,
                         failure)
+        if metrics is not None:
+            stage.memory_spilled += metrics.memory_spilled
+            stage.disk_spilled += metrics.disk_spilled
+            stage.run_ms += metrics.run_time
+            stage.cpu_ms += metrics.cpu_time / 1e6
+            stage.task_bytes.append(read + in_bytes)
+        if event.task_peaks is not None:
+            self._peaks(info.executor, event.task_peaks)
+        if outcome == 2 and event.reason is not None:
+            why = event.reason
+            text = " ".join(filter(None, (why.reason, why.class_name, why.description, why.loss_reason)))
+            mark = next((m for m in OOM_MARKS if m in text), None)
+            kind = "oom" if mark else "executor_lost" if why.reason == "ExecutorLostFailure" else "task"
+            self.failures.append(Failure(kind, event.stage_id, (f"{mark}: {text}" if mark else text)[:300]))
 
     @staticmethod
     def _fold_task(stage: _Stage, launch: int, finish: int, outcome: int, gc: int, spilled: int, read: int,

@@ -14,6 +14,7 @@ the claim and reap queries.
 - `secrets`: named secrets, and the deliveries of job notifications;
 - `hosts`: the machines that run cluster nodes and container tasks.
 - `teams`: teams, their members' roles, and the audit log (every resource table has a `team_id`).
+- `tuning`: the tuning loop's profiled runs, trials and per-bucket state.
 
 Importing this package defines them all: `metadata` always holds every table.
 """
@@ -44,6 +45,7 @@ from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
 from stoker.store.tables.sinks import sink_cursors, webhooks
 from stoker.store.tables.teams import audit_log, memberships, teams
+from stoker.store.tables.tuning import tuning_runs, tuning_state, tuning_trials
 
 __all__ = [
     "attempts",
@@ -73,6 +75,9 @@ __all__ = [
     "spark_event_chunks",
     "teams",
     "tokens",
+    "tuning_runs",
+    "tuning_state",
+    "tuning_trials",
     "ui_sessions",
     "webhooks",
 ]

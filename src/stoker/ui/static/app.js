@@ -239,6 +239,19 @@
         data: [data.t.map(function (ms) { return ms / 1000; }), data.allocated, data.busy],
       };
     },
+    // A tuned job's runs in order: as written (baseline) and with a trial's settings, as points.
+    tuning: function (data) {
+      const points = function (color) { return { show: true, size: 8, fill: color }; };
+      return {
+        series: [{ label: "run" },
+                 { label: "as written", stroke: "#718096", points: points("#718096"), spanGaps: false },
+                 { label: "tuned", stroke: "#2b6cb0", points: points("#2b6cb0"), spanGaps: false }],
+        // whole runs on x; y from zero, so before and after compare by height
+        axes: [{ label: "run", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
+        scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+        data: [data.x, data.written, data.tuned],
+      };
+    },
   };
 
   function drawCharts() {
@@ -248,7 +261,8 @@
       if (!make) return;
       const spec = make(JSON.parse(el.dataset.series));
       const width = function () { return Math.max(280, el.clientWidth); };
-      const plot = new uPlot({ width: width(), height: 220, series: spec.series, axes: spec.axes }, spec.data, el);
+      const plot = new uPlot({ width: width(), height: 220, series: spec.series, axes: spec.axes,
+                               scales: spec.scales }, spec.data, el);
       window.addEventListener("resize", function () { plot.setSize({ width: width(), height: 220 }); });
     });
   }
