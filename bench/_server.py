@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/harness.py, shared with the e2e tests
@@ -13,7 +14,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # tests/harness.py, shared with the e2e
 from harness import TOKEN, HistoryServer, Server, UvicornServer, free_port, payload_bytes, stoker_server  # noqa: E402
 
 __all__ = ["TOKEN", "HistoryServer", "Server", "UvicornServer", "free_port", "payload_bytes", "percentile",
-           "print_table", "stoker_server", "write_results"]
+           "print_table", "process_cpu_seconds", "stoker_server", "write_results"]
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -38,3 +39,17 @@ def print_table(headers: list[str], rows: list[list[object]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
+
+
+def process_cpu_seconds(proc: Any) -> float:
+    """User + system CPU seconds of a process (a psutil.Process) and all its children."""
+    import psutil
+
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from _server import TOKEN, Server, percentile, print_table, write_results
+from _server import TOKEN, Server, percentile, print_table, process_cpu_seconds, write_results
 
 
 def _at(text: str) -> float:
@@ -94,23 +94,12 @@ def idle_cost(database_url: str | None, count: int, seconds: float = 60.0) -> di
                     _make_jobs(client, "idle", schedules, {"cron": "0 0 1 1 *"})
                 time.sleep(5)  # settle after the jobs' creation
                 proc = psutil.Process(server.proc.pid)
-                before = _cpu(proc)
+                before = process_cpu_seconds(proc)
                 time.sleep(seconds)
-                out[label] = round((_cpu(proc) - before) * 3600 / seconds, 1)
+                out[label] = round((process_cpu_seconds(proc) - before) * 3600 / seconds, 1)
             finally:
                 server.stop()
     return {"cpu_seconds_per_hour": out}
-
-
-def _cpu(proc: psutil.Process) -> float:
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def _fresh(database_url: str | None) -> str | None:

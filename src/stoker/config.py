@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # A Spark app heard from last this long ago, with no ApplicationEnd, is marked ended
     # ("heartbeat timeout"): its driver died. Listeners send a heartbeat every 10 s.
     spark_app_silence_seconds: float = Field(60.0, description="a Spark app silent this long is ended")
+    tuning_interval_seconds: float = Field(3.0, gt=0, description="how often the tuning loop reads tuned jobs' "
+                                           "finished runs (docs/tuning.md)")
     # Helper processes that check Spark event payloads (events/checking.py); None: one when the
     # machine has two cores or more, else none (0: check them in the server's own process).
     ingest_processes: int | None = Field(None, description="helper processes checking event payloads; "

@@ -51,7 +51,8 @@ def pieces(events: list[tuple[int, bytes]]) -> list[bytes]:
 
 def test_stages_jobs_and_cores_usage_from_task_events():
     view = analyse(pieces(app_events()), start_ms=0, end_ms=10000)
-    assert view["jobs"] == [{"job_id": 0, "start": 1000, "end": 6000, "stage_ids": [0], "result": "JobSucceeded"}]
+    assert view["jobs"] == [{"job_id": 0, "group": None, "start": 1000, "end": 6000, "stage_ids": [0],
+                             "result": "JobSucceeded", "error": None}]
     (stage,) = view["stages"]
     assert (stage["name"], stage["tasks"], stage["submitted"], stage["completed"]) == ("count at x.py:1", 4, 1000, 6000)
     assert (stage["min_ms"], stage["median_ms"], stage["max_ms"]) == (1000, 1000, 4000)
@@ -84,15 +85,18 @@ def store_payload(store, events, counter):
 
 
 def test_the_kept_aggregate_folds_in_only_new_chunks(database, monkeypatch):
+    """An app viewed once keeps its aggregate: the payloads stored after are folded in from what
+    ingest's own decode kept of them (no chunk is read again), and the view is the same as a full
+    pass over every event."""
     store = EventStore(database)
     events = app_events()
     store_payload(store, events[:6], 1)
     reads: list[int] = []
     stream = store.stream_events
 
-    def counted(pk, after=0, read=None):
+    def counted(pk, after=0, read=None, skip=None):
         reads.append(after)
-        return stream(pk, after, read)
+        return stream(pk, after, read, skip)
 
     monkeypatch.setattr(store, "stream_events", counted)
     first = store.analysis(store.app("job", "run-1"))
@@ -103,6 +107,44 @@ def test_the_kept_aggregate_folds_in_only_new_chunks(database, monkeypatch):
     store_payload(store, events[9:], 3)
     app = store.app("job", "run-1")
     latest = store.analysis(app)
-    assert len(reads) == 2 and reads[1] > 0  # only the chunks stored after the first view were read
+    assert reads == [0]  # folded in at ingest: no chunk read again
     assert latest == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
     assert latest["stages"][0]["skew"] is True and latest["jobs"][0]["result"] == "JobSucceeded"
+
+
+def test_a_kept_aggregate_catches_up_on_chunks_it_missed(database):
+    """Chunks stored while the aggregate was not kept (evicted, another process ingested them) are
+    read at the next view, those folded at ingest skipped: every event counted once."""
+    store = EventStore(database)
+    events = app_events()
+    store_payload(store, events[:4], 1)
+    store.analysis(store.app("job", "run-1"))
+    kept = store._analyses[store.app("job", "run-1").id]
+    store_payload(store, events[4:8], 2)  # folded at ingest
+    other = EventStore(database)  # another process's store: this one never sees the payload
+    store_payload(other, events[8:], 3)
+    app = store.app("job", "run-1")
+    assert kept.event_count < app.event_count and kept.folded
+    assert store.analysis(app) == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
+
+
+def test_ingest_folds_tasks_of_several_stages_and_their_failures_as_a_full_pass_does(database):
+    store = EventStore(database)
+    store_payload(store, app_events()[:2], 1)
+    store.analysis(store.app("job", "run-1"))  # viewed: kept from now on
+    failed = ev("SparkListenerTaskEnd", **{
+        "Stage ID": 3, "Task End Reason": {"Reason": "ExceptionFailure", "Class Name": "java.lang.OutOfMemoryError",
+                                           "Description": "Java heap space"},
+        "Task Info": {"Launch Time": 2000, "Finish Time": 2500, "Executor ID": "4"},
+        "Task Metrics": {"JVM GC Time": 7, "Input Metrics": {"Bytes Read": 10, "Records Read": 2}}})
+    later = [task_end(0, 1000, 2000), (2500, failed), task_end(3, 2000, 2600), task_end(0, 1000, 3000),
+             (2700, ev("SparkListenerTaskEnd", **{"Stage ID": 3, "Task End Reason": {"Reason": "TaskKilled"},
+                                                  "Task Info": {"Launch Time": 2000, "Finish Time": 2700}}))]
+    store_payload(store, later, 2)
+    app = store.app("job", "run-1")
+    folded = store.analysis(app)
+    assert folded == analyse(pieces(app_events()[:2] + later), start_ms=app.start_ms, end_ms=app.end_ms)
+    stage3 = next(s for s in folded["stages"] if s["stage_id"] == 3)
+    assert (stage3["done"], stage3["failed_tasks"], stage3["killed_tasks"], stage3["input_records"]) == (1, 1, 1, 2)
+    assert stage3["failures"] == [{"reason": "ExceptionFailure", "executor": "4",
+                                   "class_name": "java.lang.OutOfMemoryError", "message": "Java heap space"}]

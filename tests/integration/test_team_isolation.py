@@ -178,10 +178,14 @@ def test_the_issues_four_things_bob_did_answer_404_and_work_for_alices_teammates
 
     # 1. bob reads the result of alice's run: 404, in every way a run is read.
     for url in (f"/api/v1/runs/{run['id']}", f"/api/v1/runs/{run['id']}/result", f"/api/v1/runs/{run['id']}/log",
-                f"/api/v1/runs/{run['id']}/attempts/1", f"/jobs/status/{run['id']}"):
+                f"/api/v1/runs/{run['id']}/attempts/1", f"/jobs/status/{run['id']}",
+                f"/api/v1/runs/{run['id']}/spark", f"/api/v1/runs/{run['id']}/progress"):
         assert client.get(url, headers=bearer(t["bob"])).status_code == 404, url
     assert client.get(f"/api/v1/runs/{run['id']}?wait_seconds=0.1", headers=bearer(t["bob"])).status_code == 404
     assert client.get("/api/v1/runs", headers=bearer(t["bob"])).json()["runs"] == []
+    # Nor does he check a pipeline over her job (explain reads only his team's jobs and files).
+    assert client.post("/api/v1/runs/explain", json={"job": "alice-nightly"},
+                       headers=bearer(t["bob"])).status_code == 404
     assert client.post(f"/api/v1/runs/{run['id']}/retry", headers=bearer(t["bob"])).status_code == 404
     # 2. bob runs a pipeline over alice's file: his team has no such file; her root is outside his.
     red_file = str(services.roots.for_team("red").storage_root / "people.csv")

@@ -20,6 +20,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from stoker.catalog import Catalog, StorageRoots
+from stoker.catalog.explain import SparkLease
 from stoker.clusters.service import ClusterService
 from stoker.config import Settings
 from stoker.core.teams import DEFAULT_TEAM
@@ -41,6 +42,7 @@ from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
 from stoker.store.tokens import Principal, TokenStore
+from stoker.store.tuning import TuningStore
 
 
 def services_of(app: FastAPI) -> Services:
@@ -173,6 +175,15 @@ async def _schedule_service(request: Request) -> ScheduleService:
     return ScheduleService.of(services_of(request.app))
 
 
+async def _explain_spark(request: Request) -> SparkLease:
+    lease: SparkLease = request.app.state.explain_spark  # set by create_app (app/explain_spark.py)
+    return lease
+
+
+async def _tuning_store(request: Request) -> TuningStore:
+    return TuningStore(services_of(request.app).db)
+
+
 async def _dashboard(request: Request) -> Dashboard:
     return Dashboard(services_of(request.app).db)
 
@@ -198,3 +209,5 @@ NotificationStoreDep = Annotated[NotificationStore, Depends(_notification_store)
 DashboardDep = Annotated[Dashboard, Depends(_dashboard)]
 FileStoreDep = Annotated[FileStore, Depends(_file_store)]
 ScheduleServiceDep = Annotated[ScheduleService, Depends(_schedule_service)]
+ExplainSparkDep = Annotated[SparkLease, Depends(_explain_spark)]
+TuningStoreDep = Annotated[TuningStore, Depends(_tuning_store)]

@@ -31,6 +31,7 @@ from stoker.store.containers import ContainerStore
 from stoker.store.jobs import JobStore
 from stoker.store.notifications import Delivery
 from stoker.submission.runs import RunRequest, Submitter
+from stoker.tuning import policy as tuning_policy
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -57,7 +58,8 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
     """A container job's image is imported (pulled) in the background: its runs are refused (409)
     until `image_status` is READY. A `schedule` is checked before anything is made."""
     container = body.model_dump(include=set(CONTAINER_FIELDS), exclude_none=True)
-    policy = body.model_dump(exclude={"name", "steps", "kind", "schedule", *CONTAINER_FIELDS}, exclude_none=True)
+    policy = body.model_dump(exclude={"name", "steps", "kind", "schedule", "tuning", *CONTAINER_FIELDS},
+                             exclude_none=True)
     if body.schedule is not None:
         schedules.parse(body.schedule, body.name)
     policy["options"], policy["notifications"] = Submitter(services).check_job_settings(
@@ -67,6 +69,8 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
         if body.conf:
             raise InvalidInput("a container job takes no Spark settings (conf)")
+        if body.tuning is not None and tuning_policy.check(body.tuning, {}).on:
+            raise InvalidInput("a container job has no Spark settings to tune (tuning applies to pipelines)")
         services.containers.require()
         job_id = services.images.register(body.name, container_spec.check_spec(container), team=principal.team,
                                           **policy).id
@@ -76,6 +80,8 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
         validate_job_steps(services.catalog, services.roots.for_team(principal.team), body.steps)
         if body.conf is not None:
             policy["conf"] = checked_conf(services.settings, body.conf, body.mode or "session", body.name)
+        if body.tuning is not None:
+            policy["tuning"] = tuning_policy.check(body.tuning, policy.get("conf") or {}).as_dict()
         job_id = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, team=principal.team,
                                            **policy).id
     if body.schedule is not None:
@@ -138,9 +144,10 @@ def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService
 @router.patch("/{job}", summary="Change a job's steps, policy, Spark settings, schedule, options or notifications")
 def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: ScheduleServiceDep,
                principal: Editor) -> dict[str, Any]:
-    """`conf` replaces the job's Spark settings ({} removes them); runs already queued keep theirs."""
+    """`conf` replaces the job's Spark settings ({} removes them); runs already queued keep theirs.
+    `tuning` replaces the job's tuning policy (null: off); its `allow` must name keys of the job's conf."""
     jobs = services.runs.jobs
-    changes = body.model_dump(exclude_none=True, exclude={"schedule"})
+    changes = body.model_dump(exclude_none=True, exclude={"schedule", "tuning"})
     found = jobs.get(job, principal.sees)  # another team's job: 404, nothing changes
     if "conf" in changes and found.kind != "pipeline" and changes["conf"]:
         raise InvalidInput(f"job {job!r} is a container job: it takes no Spark settings (conf)")
@@ -149,6 +156,12 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
                                        changes.get("mode", found.mode), found.name)
     if "steps" in changes and found.kind != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
+    if "tuning" in body.model_fields_set or "conf" in changes:  # a narrowed conf must still hold what allow names
+        raw = body.tuning if "tuning" in body.model_fields_set else found.tuning
+        checked = tuning_policy.check(raw, changes.get("conf", found.conf))
+        if checked.on and found.kind != "pipeline":
+            raise InvalidInput(f"job {job!r} is a container job: it has no Spark settings to tune")
+        changes["tuning"] = checked.as_dict()
     if "steps" in changes:
         validate_job_steps(services.catalog, services.roots.for_team(found.team_id), changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}

@@ -81,6 +81,13 @@ class Policy(Body):
                           "removes them",
         examples=[{"on": ["failure"], "destinations": [{"kind": "email", "to": ["oncall@example.org"]}]}])
     conf: SparkConfMap | None = conf_field("the job")
+    tuning: JsonObject | None = Field(
+        None, description="the tuning loop (docs/tuning.md): `mode` off (default: nothing changes) | advise "
+                          "(recommend, apply nothing) | auto (apply to the next runs, measure, keep or roll back); "
+                          "`objective` core_seconds (default) | duration; `max_slowdown` (default 0.10: a change "
+                          "making a run more than 10% slower than the baseline's median is rolled back); `allow`: "
+                          "keys of the job's own conf tuning may override (by default the job's conf wins)",
+        examples=[{"mode": "auto", "objective": "core_seconds", "max_slowdown": 0.1}])
 
 
 class JobCreate(Policy):

@@ -5,14 +5,21 @@ reconnects with `Last-Event-ID` (browsers do it by themselves) or `?after=<seq>`
 Without either, the stream starts at the newest event. Messages carry no `event:` field: every
 message is a plain `message` whose JSON data says which event it is, so `EventSource.onmessage`
 sees them all.
+
+A stream of one run (`?run=ID`) also carries the run's progress while it runs (`"event":
+"run.progress"`, events/progress.py), at most once a second and only when it changed, and once more
+when the run ends (none for a run that had ended already). Progress messages have no `id`: they
+are computed, not stored, and a reconnect resumes the stored events where it left off and gets the
+progress as it is then.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -20,9 +27,14 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
-from stoker.api.deps import JobStoreDep, StreamHub, StreamHubDep
+from stoker.api.deps import DatabaseDep, EventStoreDep, JobStoreDep, RunStoreDep, StreamHub, StreamHubDep
 from stoker.core.errors import InvalidInput
+from stoker.core.states import RunState
+from stoker.events.run_work import run_progress
+from stoker.events.store import EventStore
 from stoker.sinks.events import Event
+from stoker.store.db import Database
+from stoker.store.runs import RunStore
 from stoker.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -30,6 +42,23 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 BATCH = 500
 FALLBACK_POLL_SECONDS = 1.0  # for events written by other processes (no local wake-up for those)
 RECONNECT_MS = 2000
+PROGRESS_SECONDS = 1.0  # at most one progress message a second
+
+ProgressSource = Callable[[], dict[str, Any]]
+
+
+def progress_source(runs: RunStore, events: EventStore, db: Database, run_id: str,
+                    team: str | None = None) -> ProgressSource | None:
+    """The run's progress as a stream message's document; None for no such run in `team` (its
+    stream stays open, as it always did: it may be a run of a seed API's id, or one that never
+    comes; another team's run gets no progress, as its events are filtered out too)."""
+    if runs.state_of(run_id, team) is None:
+        return None
+
+    def read() -> dict[str, Any]:
+        return {"event": "run.progress", **run_progress(events, db, runs.get(run_id, team=team), now=time.time())}
+
+    return read
 
 
 def format_event(event: Event) -> bytes:
@@ -46,8 +75,11 @@ async def stream_events(
     principal: Annotated[Principal, Depends(require("read"))],
     hub: StreamHubDep,
     jobs: JobStoreDep,
+    runs: RunStoreDep,
+    events: EventStoreDep,
+    db: DatabaseDep,
     job: str | None = Query(None, description="only this job's runs (name or id)"),
-    run: str | None = Query(None, description="only this run"),
+    run: str | None = Query(None, description="only this run, with its progress while it runs (`run.progress`)"),
     after: int | None = Query(None, ge=0, le=2**63 - 1, description="start after this event id (0: from the oldest)"),
     keepalive: float = Query(15.0, ge=0.05, le=300, description="seconds between keep-alive comments"),
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
@@ -63,16 +95,21 @@ async def stream_events(
         start = after
     else:
         start = await run_in_threadpool(hub.feed.horizon)
+    team = None if principal.admin else principal.team
+    progress = await run_in_threadpool(progress_source, runs, events, db, run, team) if run is not None else None
     # The token's team's events only (an admin's: every team's).
-    body = _events(request, hub, start, job_ids, run, keepalive, None if principal.admin else principal.team)
+    body = _events(request, hub, start, job_ids, run, keepalive, team, progress)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def _events(request: Request, hub: StreamHub, position: int, job_ids: list[str] | None,
-                  run_id: str | None, keepalive: float, team: str | None) -> AsyncIterator[bytes]:
+                  run_id: str | None, keepalive: float, team: str | None,
+                  progress: ProgressSource | None = None) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     read = partial(hub.feed.read, limit=BATCH, job_ids=job_ids, run_id=run_id, team=team)
+    last_progress: dict[str, Any] | None = None
+    progress_at = loop.time()
     with hub.signal.subscribe() as sub:
         # The first bytes flush the headers, so the client knows it is connected before any event.
         yield b"retry: %d\n: connected, after %d\n\n" % (RECONNECT_MS, position)
@@ -84,9 +121,23 @@ async def _events(request: Request, hub: StreamHub, position: int, job_ids: list
                 yield b"".join(format_event(e) for e in events)
                 ping_at = loop.time() + keepalive
                 continue
+            if progress is not None and loop.time() >= progress_at:
+                progress_at = loop.time() + PROGRESS_SECONDS
+                now = await run_in_threadpool(progress)
+                ended = RunState(now["state"]).terminal
+                if now != last_progress and not (ended and last_progress is None):  # none for a run ended before
+                    yield b"data: %s\n\n" % orjson.dumps(now)
+                    ping_at = loop.time() + keepalive
+                last_progress = now
+                if ended:
+                    progress = None  # its last progress is sent: nothing more will change
+                continue
             if loop.time() >= ping_at:
                 yield b": keep-alive\n\n"  # keeps proxies from closing an idle stream
                 ping_at = loop.time() + keepalive
             if await request.is_disconnected():
                 return
-            await sub.wait(max(0.0, min(ping_at - loop.time(), FALLBACK_POLL_SECONDS)))
+            wait = min(ping_at - loop.time(), FALLBACK_POLL_SECONDS)
+            if progress is not None:
+                wait = min(wait, progress_at - loop.time())
+            await sub.wait(max(0.0, wait))

@@ -13,6 +13,7 @@ from stoker.core.secrets import SECRET_OPTION_KEYS, redacted_view
 from stoker.core.times import iso
 from stoker.store.records.jobs import Job
 from stoker.store.records.runs import Attempt, DeadLetter, PendingAttempt, Run
+from stoker.tuning import policy as tuning_policy
 
 
 def attempt_view(attempt: Attempt | PendingAttempt) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def run_view(run: Run) -> dict[str, Any]:
         "links": {"self": f"/api/v1/runs/{run.id}", "log": f"/api/v1/runs/{run.id}/log",
                   "cancel": f"/api/v1/runs/{run.id}/cancel"},
     }
+    if (run.conf or {}).get("tuning"):  # settings from the tuning loop: why is on the job's tuning
+        view["links"]["tuning"] = f"/api/v1/jobs/{run.job}/tuning"
     if run.batch_id and isinstance(run.options.get("container"), dict):  # a Stevedore detail
         view["links"]["stevedore_detail"] = f"/result/{run.batch_id}/detail/{run.id}/"
     if run.attempts is not None:
@@ -65,9 +68,10 @@ def conf_rows(run: Run) -> tuple[list[tuple[str, str, str]], bool]:
 
 def job_view(job: Job) -> dict[str, Any]:
     conf = {k: spark_conf.redact(k, v) for k, v in job.conf.items()}
-    return {**msgspec.structs.asdict(job), "conf": conf, "created_at": iso(job.created_at),
-            "updated_at": iso(job.updated_at),
-            "links": {"self": f"/api/v1/jobs/{job.name}", "runs": f"/api/v1/jobs/{job.name}/runs"}}
+    return {**msgspec.structs.asdict(job), "conf": conf, "tuning": tuning_policy.stored(job.tuning).as_dict(),
+            "created_at": iso(job.created_at), "updated_at": iso(job.updated_at),
+            "links": {"self": f"/api/v1/jobs/{job.name}", "runs": f"/api/v1/jobs/{job.name}/runs",
+                      "tuning": f"/api/v1/jobs/{job.name}/tuning"}}
 
 
 def dead_letter_view(entry: DeadLetter) -> dict[str, Any]:

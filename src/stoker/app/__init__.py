@@ -59,6 +59,9 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
     # One per app: it caches app ids across requests, and hides secrets' values from what it stores.
     app.state.event_store = EventStore(services.db, redaction=RedactionCache(services.secret_store))
+    from stoker.app.explain_spark import explain_spark
+
+    app.state.explain_spark = explain_spark(background)  # POST /api/v1/runs/explain's Spark
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)
@@ -101,25 +104,29 @@ def _include_routers(app: FastAPI) -> None:
         audit,
         clusters,
         events,
+        explain,
         files,
         functions,
         health,
         hosts,
         jobs,
         metrics,
+        run_watch,
         runs,
         schedules,
         secrets,
         stream,
         teams,
+        tuning,
         webhooks,
         worker,
     )
     from stoker.compat import delight, paas, sate, speedy, stevedore
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
-    for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
-                   delight, clusters, hosts, paas, stream, webhooks, secrets, files, teams, audit):
+    for module in (events, health, functions, jobs, schedules, explain, runs, run_watch, worker, metrics, speedy,
+                   sate, stevedore, delight, clusters, hosts, paas, stream, webhooks, secrets, files, teams, audit,
+                   tuning):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 
@@ -182,14 +189,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """The methods of the routes whose template matches `path`, those of the most literal
+    templates only: POST /api/v1/runs/explain is its own resource, not a run called "explain"."""
     from fastapi.routing import iter_route_contexts
 
-    methods: set[str] = set()
+    by_params: dict[int, set[str]] = {}
     for route in iter_route_contexts(app.routes):
         regex = getattr(route, "path_regex", None)
         if regex is not None and regex.match(path):
-            methods |= set(route.methods or ())
-    return methods
+            params = str(getattr(route, "path", "")).count("{")
+            by_params.setdefault(params, set()).update(route.methods or ())
+    return by_params[min(by_params)] if by_params else set()
 
 
 def database_error_response(exc: Exception) -> JSONResponse:

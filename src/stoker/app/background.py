@@ -40,6 +40,12 @@ class Background:
         settings = services.settings
         self.silent_apps = SilentAppReaper(EventStore(services.db), settings.spark_app_silence_seconds,
                                            interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
+        from stoker.events.tuning_loop import TuningDuty, TuningLoop
+        from stoker.store.tuning import TuningStore
+
+        # Learn from tuned jobs' finished runs and set their next runs' tuning layer (docs/tuning.md).
+        self.tuning = TuningDuty(TuningLoop(TuningStore(services.db), EventStore(services.db)),
+                                 interval_seconds=settings.tuning_interval_seconds)
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
         self.session_pruner = ui_session_pruner(services.db)
         self.audit_pruner = audit_pruner(services.db, settings.audit_retention_days * 86400)
@@ -60,6 +66,7 @@ class Background:
             self.listener.start()
         self.reaper.start()
         self.silent_apps.start()
+        self.tuning.start()
         self.session_pruner.start()
         self.audit_pruner.start()
         self.publisher.start()
@@ -93,6 +100,7 @@ class Background:
         self.drain()
         self.reaper.stop()
         self.silent_apps.stop()
+        self.tuning.stop()
         self.session_pruner.stop()
         self.audit_pruner.stop()
         self.publisher.stop()

@@ -51,10 +51,15 @@ class RunContext:
 class PlanRun:
     """State of one execute() call: the lazily made session and the sizing decided up front."""
 
-    def __init__(self, ctx: RunContext, schema_cache: SchemaCache, tuning: Tuning) -> None:
+    def __init__(self, ctx: RunContext, schema_cache: SchemaCache, tuning: Tuning, *,
+                 explaining: bool = False) -> None:
         self.ctx = ctx
         self.schema_cache = schema_cache
         self.tuning = tuning
+        # Explaining (catalog/explain.py): reads take the schemas known without a pass over the
+        # data, and say where each came from (step -> how).
+        self.explaining = explaining
+        self.schema_sources: dict[int, str] = {}
         self._session: SparkSession | None = None
 
     def session(self) -> SparkSession:
@@ -100,6 +105,15 @@ class StepContext:
     @property
     def schema_cache(self) -> SchemaCache:
         return self._execution.schema_cache
+
+    @property
+    def explaining(self) -> bool:
+        """True when the pipeline is explained, not run: reads must not pass over the data."""
+        return self._execution.explaining
+
+    def note_schema(self, how: str) -> None:
+        """Where this step's input schema came from, for an explanation."""
+        self._execution.schema_sources[self.step] = how
 
     def check_cancelled(self) -> None:
         if self.run.is_cancelled():

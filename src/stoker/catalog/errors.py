@@ -59,3 +59,16 @@ def _summarise(problems: list[dict[str, Any]]) -> str:
     head = "; ".join(f"step {p['step']}: {p['message']}" for p in problems[:5])
     more = len(problems) - 5
     return head + (f"; and {more} more" if more > 0 else "")
+
+
+def spark_condition(exc: BaseException) -> str | None:
+    """A Spark error's condition (error class: UNRESOLVED_COLUMN.WITH_SUGGESTION …), or None."""
+    for name in ("getCondition", "getErrorClass"):
+        method = getattr(exc, name, None)
+        if method is not None:
+            try:
+                condition = method()
+                return None if condition is None else str(condition)
+            except Exception:  # an error built without a condition
+                return None
+    return None

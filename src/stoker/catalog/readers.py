@@ -35,16 +35,89 @@ def read_files(sc: StepContext, fmt: str, path: str, options: dict[str, Any]) ->
     if options:
         reader = reader.options(**options)
     if ddl is not None:
+        sc.note_schema("the schema option")
         return reader.schema(ddl).load(paths)
     key = cache_key(fmt, paths, options, sc.run.sources)
     cached = sc.schema_cache.get(key) if key is not None else None
     if cached is not None:
         sc.log.debug("step %d: schema cache hit for %s", sc.step, path)
+        sc.note_schema("the schema cache (an earlier run's read of the same files)")
         return reader.schema(cached).load(paths)
+    if sc.explaining:
+        schema, how = explain_schema(fmt, paths, options)
+        sc.note_schema(how)
+        return reader.schema(schema).load(paths) if schema is not None else reader.load(paths)
     frame = reader.load(paths)
     if key is not None:
         sc.schema_cache.put(key, frame.schema)
     return frame
+
+
+SAMPLE_BYTES = 1 << 20  # what an explanation reads of a CSV or JSON file not seen yet
+
+
+class SchemaUnknown(Exception):
+    """An input whose schema cannot be known without reading it all (an S3 object not seen yet)."""
+
+
+def explain_schema(fmt: str, paths: list[str], options: dict[str, Any]) -> tuple[Any, str]:
+    """(a Spark schema or None, where it comes from) for explaining a read without a pass over the
+    data. None: Spark's own read is cheap enough (Parquet footers; a CSV's header line when types
+    are not inferred)."""
+    if any(is_remote(p) for p in paths):
+        raise SchemaUnknown("an S3 input not read by a run yet: its schema is known once a run has read it")
+    opts = {k.lower(): v for k, v in options.items()}
+    if fmt == "parquet":
+        return None, "the Parquet footers"
+    if fmt == "csv" and not _truthy(opts.get("inferschema")):
+        return None, "the CSV header line (every column a string)"
+    if fmt not in ("csv", "json") or _truthy(opts.get("multiline")):
+        return None, "Spark's inference"
+    first = _first_file(paths)
+    if first is None:
+        return None, "Spark's inference"
+    with open(first, "rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    if len(sample) == SAMPLE_BYTES:
+        sample = sample[:sample.rfind(b"\n") + 1]  # whole lines only
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        header = _truthy(opts.get("header"))
+        sep = str(opts.get("sep") or opts.get("delimiter") or ",")
+        table = pacsv.read_csv(pa_buffer(sample), read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
+                               parse_options=pacsv.ParseOptions(delimiter=sep))
+        if not header:  # Spark's names for headerless columns
+            table = table.rename_columns([f"_c{i}" for i in range(table.num_columns)])
+    else:
+        import pyarrow.json as pajson
+
+        table = pajson.read_json(pa_buffer(sample))
+    return from_arrow_schema(table.schema), f"a sample of {os.path.basename(first)} (its first MiB, read with pyarrow)"
+
+
+def pa_buffer(data: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.BufferReader(data)
+
+
+def _first_file(paths: list[str]) -> str | None:
+    for path in paths:
+        if os.path.isfile(path):
+            return path
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            visible = sorted(f for f in filenames if not f.startswith((".", "_")))
+            if visible:
+                return os.path.join(dirpath, visible[0])
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
 
 
 def read_path_or_table(sc: StepContext, value: str) -> DataFrame:

@@ -312,14 +312,16 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE",
               help="a Spark setting for this run, as spark-submit --conf takes it (repeatable; docs/spark-conf.md)")
 @click.option("--idempotency-key", default=None)
-@click.option("--wait", is_flag=True, help="follow the run and print its result")
+@click.option("--wait", is_flag=True, help="follow the run live (its progress), then print its result")
+@click.option("--json", "as_json", is_flag=True, help="with --wait: JSON lines (each stream message, then the run)")
+@click.option("--explain", is_flag=True, help="check the steps and show each one's schema and Spark's plan; "
+                                             "nothing is queued")
 @API_URL
 @API_TOKEN
 def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
-           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, url: str, token: str | None) -> None:
+           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool, explain: bool,
+           url: str, token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
-    from stoker.cli.output import print_result, print_run_line
-
     body: dict[str, Any] = {}
     if steps_file is not None:
         loaded = json.load(steps_file)
@@ -338,12 +340,27 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
     if "steps" not in body and "job" not in body:
         raise click.UsageError("give STEPS_JSON, --file or --job")
     client = _client(url, token)
+    if explain:
+        from stoker.cli.watch import explain_pipeline
+
+        sys.exit(explain_pipeline(client, body, as_json=as_json))
     run = _call(client.submit, body, idempotency_key)
-    click.echo(f"run {run['id']} {run['state']}")
-    if not wait:
-        return
-    run = _call(client.wait, run["id"], on_change=print_run_line)
-    print_result(run)
+    if not as_json:
+        click.echo(f"run {run['id']} {run['state']}")
+    if wait:
+        _watch(client, run["id"], as_json)
+    elif as_json:
+        click.echo(json.dumps(run))
+
+
+def _watch(client: Any, run_id: str, as_json: bool) -> None:
+    """Follow a run live (cli/watch.py), then its result or error; exit 1 unless it succeeded."""
+    from stoker.cli.output import print_result
+    from stoker.cli.watch import follow
+
+    run = _call(follow, client, run_id, as_json=as_json)
+    if not as_json:
+        print_result(run)
     if run["state"] != "SUCCEEDED":
         sys.exit(1)
 
@@ -366,18 +383,32 @@ def _parse_param(raw: str) -> tuple[str, Any]:
         return name, value
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--job", default=None)
 @click.option("--state", default=None)
 @click.option("--limit", default=20, show_default=True)
 @API_URL
 @API_TOKEN
-def runs(job: str | None, state: str | None, limit: int, url: str, token: str | None) -> None:
-    """List runs, newest first."""
+@click.pass_context
+def runs(ctx: click.Context, job: str | None, state: str | None, limit: int, url: str, token: str | None) -> None:
+    """List runs, newest first (`stoker runs watch ID`: follow one live)."""
     from stoker.cli.output import print_runs
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     query = {k: v for k, v in {"job": job, "state": state, "limit": limit}.items() if v is not None}
     print_runs(_call(_client(url, token).request, "GET", "/api/v1/runs", params=query)["runs"])
+
+
+@runs.command("watch")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: each stream message, then the finished run")
+@API_URL
+@API_TOKEN
+def watch_run(run_id: str, as_json: bool, url: str, token: str | None) -> None:
+    """Follow a run live: its stages, tasks done, rows read, the time left; then its result or error."""
+    _watch(_client(url, token), run_id, as_json)
 
 
 @main.command()
@@ -411,6 +442,7 @@ def _add_groups() -> None:
     from stoker.cli.jobs import jobs
     from stoker.cli.secrets import secrets
     from stoker.cli.teams import team
+    from stoker.cli.tuning import tuning
 
     main.add_command(events)
     main.add_command(files)
@@ -420,6 +452,7 @@ def _add_groups() -> None:
     main.add_command(clusters)
     main.add_command(hosts)
     main.add_command(team)
+    main.add_command(tuning)
 
 
 _add_groups()

@@ -28,3 +28,9 @@ class Claimed:
     conf: dict[str, dict[str, str]] = field(default_factory=dict)
     # The run's team: whose file roots its steps see (docs/teams.md).
     team: str = "default"
+
+
+def attempt_tag(run_id: str, number: int) -> str:
+    """An attempt's name in Spark: its job group in a warm session, its application's name in
+    submit mode; how a run's own Spark work is found among the collected events."""
+    return f"stoker-{run_id}-{number}"

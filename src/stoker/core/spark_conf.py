@@ -28,8 +28,9 @@ from typing import Any
 
 from stoker.core.errors import InvalidInput
 
-# The layers of a run's configuration, lowest first; each overrides the ones before.
-LAYERS = ("default", "server", "cluster", "job", "run")
+# The layers of a run's configuration, lowest first; each overrides the ones before. `tuning` is the
+# tuning loop's (docs/tuning.md): it holds only keys the job's own layers leave to it.
+LAYERS = ("default", "server", "cluster", "job", "run", "tuning")
 
 LOCKED = ("spark.stoker.*", "spark.master", "spark.app.name", "spark.submit.deployMode")
 

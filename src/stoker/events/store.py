@@ -102,8 +102,23 @@ class EventStore:
                              max(times), is_ordered(times), codec, pack_times(times), body)
             counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
-        status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now, team=team)
-        return IngestResult(status, len(times) if status == "stored" else 0)
+        stored = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now, team=team)
+        if stored.chunk_id is not None and self._analyses:
+            self._fold_kept(stored.app_pk, stored.chunk_id, payload, len(times))
+        return IngestResult(stored.status, len(times) if stored.status == "stored" else 0)
+
+    def _fold_kept(self, app_pk: int, chunk_id: int, payload: Payload, events: int) -> None:
+        """A payload of an app whose analysis is kept (someone watches it): fold in what ingest's
+        decode kept of it, so the next view reads no chunk again. A chunk a view has read already
+        (its id at or below the last read) is not folded twice."""
+        with self._analyses_lock:
+            kept = self._analyses.get(app_pk)
+            if kept is None or chunk_id <= kept.last_chunk:
+                return
+            kept.aggregate.add_delta(payload.summary)
+            kept.folded.add(chunk_id)
+            kept.event_count += events
+            kept.views.clear()
 
     def _redacted(self, received: bytes) -> bytes:
         """The payload with every secret's value shown as [REDACTED] (an event's plan, its job
@@ -137,13 +152,13 @@ class EventStore:
         """The app's row (summary included): one indexed read; within `team` when given."""
         return self.rows.app(job_name, run_id, team)
 
-    def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None
-                      ) -> Iterator[bytes]:
+    def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None,
+                      skip: set[int] | None = None) -> Iterator[bytes]:
         """The app's events as NDJSON pieces, in generated_at order, read in one snapshot: all of
-        them, or those of the chunks stored after chunk `after_chunk` (ids only grow). The ids of
-        the chunks read are appended to `chunks_read` when one is given."""
+        them, or those of the chunks stored after chunk `after_chunk` (ids only grow), less the
+        chunks in `skip`. The ids of the chunks read are appended to `chunks_read` when one is given."""
         with self.rows.chunks(app_pk, after_chunk) as snapshot:
-            index = [ChunkMeta(*span) for span in snapshot.spans]
+            index = [ChunkMeta(*span) for span in snapshot.spans if not skip or span.id not in skip]
             if chunks_read is not None:
                 chunks_read.extend(chunk.id for chunk in index)
 
@@ -153,10 +168,12 @@ class EventStore:
 
             yield from merged_stream(plan_groups(index), load)
 
-    def analysis(self, app: SparkApp) -> dict[str, Any]:
-        """Timeline, stage statistics and cores usage of an app (events/analysis.py). The aggregate
-        is kept: a view with no new events reuses the last answer, and new chunks are folded into
-        it, so a live application of a million events is read from its first event only once."""
+    def analysis(self, app: SparkApp, *, group: str | None = None, counts_only: bool = False) -> dict[str, Any]:
+        """Timeline, stage statistics and cores usage of an app (events/analysis.py), or of one job
+        group in it (a run of a warm session). The aggregate is kept: a view with no new events
+        reuses the last answer, and new chunks are folded into it, so a live application of a
+        million events is read from its first event only once. `counts_only`: the stages'
+        counters only (events/analysis.py), what progress needs."""
         from stoker.events.analysis import Aggregate
 
         with self._analyses_lock:
@@ -164,14 +181,26 @@ class EventStore:
             if kept is None or kept.event_count != app.event_count:
                 kept = kept or _KeptAnalysis(Aggregate())
                 read: list[int] = []
-                kept.aggregate.add_pieces(self.stream_events(app.id, kept.last_chunk, read))
-                kept.last_chunk = max(read, default=kept.last_chunk)
+                kept.aggregate.add_pieces(self.stream_events(app.id, kept.last_chunk, read, skip=kept.folded))
+                kept.last_chunk = max([*read, *kept.folded], default=kept.last_chunk)
+                kept.folded = {i for i in kept.folded if i > kept.last_chunk}
                 kept.event_count = app.event_count
-                kept.view = kept.aggregate.view(app.start_ms, app.end_ms)
+                kept.views.clear()
+            view = kept.views.get((group, counts_only))
+            if view is None:
+                view = kept.views[(group, counts_only)] = kept.aggregate.view(
+                    app.start_ms, app.end_ms, group=group, counts_only=counts_only)
+                while len(kept.views) > KEPT_VIEWS:
+                    kept.views.pop(next(iter(kept.views)))
             self._analyses[app.id] = kept  # most recently used last
             while len(self._analyses) > KEPT_ANALYSES:
                 self._analyses.pop(next(iter(self._analyses)))
-            return kept.view
+            return view
+
+    def app_named(self, *, app_id: str | None = None, job_name: str | None = None,
+                  app_name: str | None = None) -> SparkApp | None:
+        """The stored app with this Spark application id, else job `job_name`'s called `app_name`."""
+        return self.rows.app_named(app_id=app_id, job_name=job_name, app_name=app_name)
 
     def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
@@ -180,6 +209,7 @@ class EventStore:
 
 SILENCE = "heartbeat timeout"
 KEPT_ANALYSES = 16  # apps whose aggregate stays in memory (the most recently viewed)
+KEPT_VIEWS = 8  # per app: the whole app's view and its job groups' (the runs being watched)
 
 
 @dataclass
@@ -187,7 +217,9 @@ class _KeptAnalysis:
     aggregate: Aggregate
     last_chunk: int = 0
     event_count: int = -1
-    view: dict[str, Any] = field(default_factory=dict)
+    # by (job group (None: the app), counts only)
+    views: dict[tuple[str | None, bool], dict[str, Any]] = field(default_factory=dict)
+    folded: set[int] = field(default_factory=set)  # chunks after last_chunk folded in at ingest
 
 
 def _ended_by(app: SparkApp) -> str | None:

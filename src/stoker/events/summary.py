@@ -3,11 +3,16 @@
 Each event is decoded once, into a struct that names only the fields the summary reads: msgspec
 still checks the whole text is valid JSON but skips the rest without building Python objects,
 which is what keeps ingest of 5 KB TaskEnd events cheap.
+
+The same decode also yields what the kept analysis of an app (events/analysis.py) folds in: a
+TaskEnd as a few integers (`task_records`), and the rare job, stage and executor events as their
+text (`other_events`). A watched run's progress then costs no second pass over its events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from array import array
+from dataclasses import dataclass, field, fields
 
 import msgspec
 
@@ -44,6 +49,16 @@ class _TaskMetrics(msgspec.Struct, gc=False):
 
 class _Reason(msgspec.Struct, gc=False):
     reason: str = msgspec.field(default="", name="Reason")
+    class_name: str | None = msgspec.field(default=None, name="Class Name")
+    description: str | None = msgspec.field(default=None, name="Description")
+    executor: str | None = msgspec.field(default=None, name="Executor ID")
+    loss_reason: str | None = msgspec.field(default=None, name="Loss Reason")
+
+
+class _TaskInfo(msgspec.Struct, gc=False):
+    launch: int = msgspec.field(default=0, name="Launch Time")
+    finish: int = msgspec.field(default=0, name="Finish Time")
+    executor: str = msgspec.field(default="", name="Executor ID")
 
 
 class _JobResult(msgspec.Struct, gc=False):
@@ -64,6 +79,8 @@ class _Event(msgspec.Struct, gc=False):
     stage_info: _StageInfo | None = msgspec.field(default=None, name="Stage Info")
     task_end_reason: _Reason | None = msgspec.field(default=None, name="Task End Reason")
     task_metrics: _TaskMetrics | None = msgspec.field(default=None, name="Task Metrics")
+    stage_id: int = msgspec.field(default=0, name="Stage ID")
+    task_info: _TaskInfo | None = msgspec.field(default=None, name="Task Info")
 
 
 _event_decoder = msgspec.json.Decoder(_Event)
@@ -107,11 +124,18 @@ class SummaryDelta:
     input_records: int = 0
     output_bytes: int = 0
     output_records: int = 0
+    # For the kept analysis: TASK_FIELDS integers per TaskEnd; failed tasks' reasons (task index,
+    # reason, class, message, executor); the text of job, stage and executor events.
+    task_records: array[int] = field(default_factory=lambda: array("q"))
+    task_failures: list[tuple[int, str, str | None, str | None, str | None]] = field(default_factory=list)
+    other_events: list[str | bytes] = field(default_factory=list)
 
     FACTS = ("app_name", "app_id", "spark_version", "start_ms", "end_ms")
+    FOR_ANALYSIS = ("task_records", "task_failures", "other_events")
 
     def counters(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.FACTS}
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in self.FACTS and f.name not in self.FOR_ANALYSIS}
 
     def facts(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self.FACTS if getattr(self, name) is not None}
@@ -134,40 +158,67 @@ def decode_event_into(raw: str | bytes, delta: SummaryDelta) -> str | None:
         return None
     except msgspec.DecodeError as exc:
         return f"is not valid JSON: {exc}"
-    _add(event, delta)
+    _add(event, delta, raw)
     return None
 
 
 # Spark's own status store counts these apart (numKilledTasks): a speculative copy killed because
 # another finished first, or a commit another attempt won, is no failure of the application.
-_KILLED_REASONS = frozenset({"TaskKilled", "TaskCommitDenied"})
+KILLED_REASONS = frozenset({"TaskKilled", "TaskCommitDenied"})
 
 
-def _add(event: _Event, delta: SummaryDelta) -> None:
+# A TaskEnd as the kept analysis folds it: stage, launch, finish, outcome (0 succeeded, 1 killed,
+# 2 failed), GC ms, bytes spilled, shuffle read, shuffle write, input bytes, input records.
+TASK_FIELDS = 10
+_ANALYSED = frozenset({"SparkListenerJobStart", "SparkListenerJobEnd", "SparkListenerStageSubmitted",
+                       "SparkListenerStageCompleted", "SparkListenerExecutorAdded", "SparkListenerExecutorRemoved"})
+
+
+def _add(event: _Event, delta: SummaryDelta, raw: str | bytes) -> None:
     kind = event.event
     if kind == "SparkListenerTaskEnd":
         delta.tasks += 1
         reason = event.task_end_reason.reason if event.task_end_reason is not None else "Success"
-        if reason in _KILLED_REASONS:
+        outcome = 0
+        if reason in KILLED_REASONS:
             delta.killed_tasks += 1
+            outcome = 1
         elif reason != "Success":
             delta.failed_tasks += 1
+            outcome = 2
+        gc = spilled = shuffle_read = shuffle_write = input_bytes = input_records = 0
         metrics = event.task_metrics
         if metrics is not None:
+            gc, spilled = metrics.gc_time, metrics.memory_spilled + metrics.disk_spilled
             delta.task_time_ms += metrics.run_time
-            delta.gc_time_ms += metrics.gc_time
-            delta.spilled_bytes += metrics.memory_spilled + metrics.disk_spilled
+            delta.gc_time_ms += gc
+            delta.spilled_bytes += spilled
             if metrics.shuffle_read is not None:
-                delta.shuffle_read_bytes += metrics.shuffle_read.remote + metrics.shuffle_read.local
+                shuffle_read = metrics.shuffle_read.remote + metrics.shuffle_read.local
+                delta.shuffle_read_bytes += shuffle_read
             if metrics.shuffle_write is not None:
-                delta.shuffle_write_bytes += metrics.shuffle_write.written
+                shuffle_write = metrics.shuffle_write.written
+                delta.shuffle_write_bytes += shuffle_write
             if metrics.input is not None:
-                delta.input_bytes += metrics.input.bytes
-                delta.input_records += metrics.input.records
+                input_bytes, input_records = metrics.input.bytes, metrics.input.records
+                delta.input_bytes += input_bytes
+                delta.input_records += input_records
             if metrics.output is not None:
                 delta.output_bytes += metrics.output.bytes
                 delta.output_records += metrics.output.records
-    elif kind == "SparkListenerTaskStart":
+        info = event.task_info
+        launch, finish = (info.launch, info.finish) if info is not None else (0, 0)
+        if outcome == 2 and event.task_end_reason is not None:
+            why = event.task_end_reason
+            delta.task_failures.append((len(delta.task_records) // TASK_FIELDS, reason, why.class_name,
+                                        why.description or why.loss_reason,
+                                        why.executor or (info.executor if info is not None else None)))
+        delta.task_records.extend((event.stage_id, launch, finish, outcome, gc, spilled, shuffle_read,
+                                   shuffle_write, input_bytes, input_records))
+        return
+    if kind in _ANALYSED:
+        delta.other_events.append(raw)
+    if kind == "SparkListenerTaskStart":
         pass
     elif kind == "SparkListenerStageCompleted":
         delta.stages += 1

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from stoker.core.attempts import Claimed
+from stoker.core.attempts import Claimed, attempt_tag
 from stoker.executors.attempt_log import AttemptLog, QuietLog
 from stoker.executors.control import AttemptControl
 
@@ -49,7 +49,7 @@ class Execution:
 
     @property
     def job_group(self) -> str:
-        return f"stoker-{self.claimed.run_id}-{self.claimed.number}"
+        return attempt_tag(self.claimed.run_id, self.claimed.number)
 
 
 class Executor(Protocol):

@@ -3,6 +3,8 @@ stack dump) and whether a retry could help (`is_permanent`)."""
 
 from __future__ import annotations
 
+from stoker.catalog.errors import spark_condition
+
 MAX_LINES = 5
 MAX_CHARS = 1000
 _STACK_MARKERS = ("at ", "JVM stacktrace", "Caused by", "...", "Traceback", "File \"")
@@ -50,7 +52,7 @@ def is_permanent(exc: BaseException) -> bool:
         if isinstance(current, (PipelineInvalid, PathRefused, ResultTooLarge)):
             return True
         if _is_spark_analysis_error(current):
-            condition = _spark_condition(current) or ""
+            condition = spark_condition(current) or ""
             return not condition.startswith(_MAY_APPEAR_LATER)
         current = current.__cause__ or current.__context__
     return False
@@ -62,15 +64,3 @@ def _is_spark_analysis_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - pyspark is a dependency
         return False
     return isinstance(exc, AnalysisException)
-
-
-def _spark_condition(exc: BaseException) -> str | None:
-    for name in ("getCondition", "getErrorClass"):
-        method = getattr(exc, name, None)
-        if method is not None:
-            try:
-                condition = method()
-                return None if condition is None else str(condition)
-            except Exception:  # an error built without a condition
-                return None
-    return None

@@ -23,6 +23,11 @@ FAST_DEFAULTS: dict[str, str] = {
     "spark.scheduler.mode": "FAIR",
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
+    # Peak executor memory for the tuning loop (docs/tuning.md): per-stage peaks, the process tree
+    # (JVM and Python workers) included, polled often enough for tasks of a second.
+    "spark.eventLog.logStageExecutorMetrics": "true",
+    "spark.executor.processTreeMetrics.enabled": "true",
+    "spark.executor.metrics.pollingInterval": "500ms",
 }
 
 # For a JVM that lives a few seconds (a spark-submit driver per attempt): C1 only and the serial

@@ -57,7 +57,7 @@ class SparkSubmitExecutor:
         target = execution.target
         conf = {**FAST_DEFAULTS, **SHORT_LIVED_JVM, **self.settings.spark_conf, **(target.conf if target else {}),
                 **attempt_conf.own(execution), **self.listener(execution.claimed.job_name),
-                "spark.app.name": f"stoker-{execution.claimed.run_id}-{execution.claimed.number}"}
+                "spark.app.name": execution.job_group}  # how the run's events are found while it runs
         properties = workdir / "spark.properties"
         write_private(properties, "".join(f"{k} {_escape(v)}\n" for k, v in conf.items()).encode())
         return [spark_submit_path(), "--master", self.master_of(execution),

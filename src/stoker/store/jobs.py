@@ -18,7 +18,7 @@ from stoker.store.tables import jobs
 ADHOC_JOB = "adhoc"
 
 POLICY_FIELDS = ("mode", "cluster", "max_concurrent_runs", "max_attempts", "backoff", "backoff_seconds",
-                 "timeout_seconds", "auto_retry", "description", "options", "notifications", "conf")
+                 "timeout_seconds", "auto_retry", "description", "options", "notifications", "conf", "tuning")
 CLEARABLE = ("options", "notifications")  # an update may set these to None (removing them)
 
 
@@ -28,7 +28,7 @@ def job_record(row: Any) -> Job:
         max_concurrent_runs=row.max_concurrent_runs, max_attempts=row.max_attempts, backoff=row.backoff,
         backoff_seconds=row.backoff_seconds, timeout_seconds=row.timeout_seconds, auto_retry=row.auto_retry,
         running_count=row.running_count, cluster=row.cluster, options=row.options or {},
-        notifications=row.notifications, conf=row.conf or {}, created_at=row.created_at,
+        notifications=row.notifications, conf=row.conf or {}, tuning=row.tuning, created_at=row.created_at,
         updated_at=row.updated_at, team_id=row.team_id,
     )
 

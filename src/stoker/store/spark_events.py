@@ -49,6 +49,14 @@ class ChunkSpan(NamedTuple):
     ordered: bool
 
 
+class Stored(NamedTuple):
+    """What storing a payload did: its status, its app's row id, the new chunk's id (stored only)."""
+
+    status: str
+    app_pk: int
+    chunk_id: int | None
+
+
 class StoredChunk(NamedTuple):
     id: int
     times: bytes
@@ -128,11 +136,13 @@ class SparkEventRows:
     # ---- ingest -------------------------------------------------------------------------------
     def store_payload(self, job_name: str, run_id: str, chunk: NewChunk | None,
                       counters: dict[str, int], facts: dict[str, object], now: float, *,
-                      team: str | None = None, new_app_team: str = DEFAULT_TEAM) -> str:
+                      team: str | None = None, new_app_team: str = DEFAULT_TEAM) -> Stored:
         """Store a payload's chunk and add it to its app's summary, in one transaction: "stored",
-        "duplicate" (a retry of a stored payload) or, with no chunk, "heartbeat". With `team`, the
-        app must be that team's (an ingest token is bound to its team): another team's app is not
-        found, and nothing is stored. A new app is its run's team's, or else `new_app_team`'s."""
+        "duplicate" (a retry of a stored payload) or, with no chunk, "heartbeat"; with the app's
+        row id and the new chunk's. With `team`, the app must be that team's (an ingest token is
+        bound to its team): another team's app is not found, and nothing is stored. A new app is its
+        run's team's, or else `new_app_team`'s."""
+        chunk_id: int | None = None
         if chunk is not None:
             update = _summary_update(tuple(counters), tuple(facts))
         key = (job_name, run_id)
@@ -145,15 +155,16 @@ class SparkEventRows:
             if chunk is None:
                 conn.execute(_SEEN, {"now": now, "app": app_pk})
                 status = "heartbeat"
-            elif conn.execute(_INSERT_CHUNK, {
+            elif (inserted := conn.execute(_INSERT_CHUNK, {
                     "app": app_pk, "payload_counter": chunk.payload_counter,
                     "message_counter": chunk.message_counter, "event_count": chunk.event_count,
                     "min_time": chunk.min_time, "max_time": chunk.max_time, "ordered": chunk.ordered,
                     "codec": chunk.codec, "times": chunk.times, "body": chunk.body, "now": now,
-            }).first() is None:  # a retry already stored
+            }).first()) is None:  # a retry already stored
                 conn.execute(_SEEN, {"now": now, "app": app_pk})
                 status = "duplicate"
             else:
+                chunk_id = int(inserted[0])
                 params: dict[str, Any] = {"now": now, "app": app_pk, "event_count": chunk.event_count}
                 params.update({f"c_{name}": value for name, value in counters.items()})
                 params.update({f"f_{name}": value for name, value in facts.items()})
@@ -162,7 +173,7 @@ class SparkEventRows:
         if len(self._app_ids) > 100_000:
             self._app_ids.clear()
         self._app_ids[key] = (app_pk, app_team)  # committed: the row exists for good
-        return status
+        return Stored(status, app_pk, chunk_id)
 
     def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
         """(payload_counter, message_counter) of the app's latest stored payload, or None."""
@@ -241,6 +252,22 @@ class SparkEventRows:
                          .where(t.spark_app_id == app_pk, t.id > after_chunk)
                          .order_by(t.min_generated_at, t.id))]
             yield ChunkSnapshot(conn, spans)
+
+    def app_named(self, *, app_id: str | None = None, job_name: str | None = None,
+                  app_name: str | None = None) -> SparkApp | None:
+        """The stored app (its whole row) with this Spark application id, else the latest of job
+        `job_name` whose application is called `app_name` (a submit-mode attempt while it runs: its
+        application's id is recorded when it ends); None when no event of it arrived yet."""
+        c = spark_apps.c
+        if app_id is not None:
+            query = sa.select(spark_apps).where(c.app_id == app_id)
+        elif job_name is not None and app_name is not None:
+            query = sa.select(spark_apps).where(c.job_name == job_name, c.app_name == app_name)
+        else:
+            return None
+        with self.db.read() as conn:
+            row = conn.execute(query.order_by(c.id.desc()).limit(1)).first()
+        return None if row is None else from_row(SparkApp, row)
 
     def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""

@@ -22,6 +22,8 @@ from stoker.services import Services
 from stoker.store.clusters import parked_reason
 from stoker.store.records.jobs import Job
 from stoker.store.runs import NewRun, Submitted
+from stoker.store.tuning import TuningStore
+from stoker.tuning import policy as tuning_policy
 
 _PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -128,12 +130,26 @@ class Submitter:
         layers = {"job": spark_conf.check(job.conf, rules, where=f"job {job.name!r} conf")
                   if job is not None else {},
                   "run": spark_conf.check(request.conf, rules)}
+        if job is not None:
+            layers["tuning"] = self.tuning_layer(job, spark_conf.merged(layers))
         layers = {name: conf for name, conf in layers.items() if conf}
         if not layers:
             return None
         spark_conf.require_runtime(layers, job.mode if job is not None else "session",
                                    what=f"a run of job {job.name!r}" if job is not None else "an ad-hoc run")
         return layers
+
+    def tuning_layer(self, job: Job, own: dict[str, str]) -> dict[str, str]:
+        """What the tuning loop sets for the job's next run (docs/tuning.md): in mode auto only, and
+        only keys the run's own layers leave to it (or the policy's `allow` names); a warm session
+        takes only the runtime ones."""
+        policy = tuning_policy.stored(job.tuning)
+        if policy.mode != "auto":
+            return {}
+        layer, _trial = TuningStore(self.services.db).layer_for_next_run(job.id)
+        keys = tuning_policy.tunable_keys(policy, own)
+        return {k: v for k, v in sorted(layer.items())
+                if k in keys and (job.mode != "session" or spark_conf.is_runtime(k))}
 
     @staticmethod
     def options_of(request: RunRequest, job: Job | None) -> dict[str, Any]:
@@ -234,7 +250,8 @@ class Submitter:
             job = self.services.runs.jobs.cached(job_name, request.team)
             if job is None:
                 job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name, request.team)
-        if (job is not None and job.kind == "container") or self.names_secrets(request, job):
+        if ((job is not None and job.kind == "container") or self.names_secrets(request, job)
+                or (job is not None and tuning_policy.stored(job.tuning).mode == "auto")):
             new = await asyncio.to_thread(self.prepare, request, job)  # reads the database: off the loop
         else:
             new = self.prepare(request, job)

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from stoker.api.audit import source_of
 from stoker.api.deps import (
     CatalogDep,
+    ExplainSparkDep,
     JobStoreDep,
     RunStoreDep,
     ScheduleServiceDep,
@@ -26,6 +27,7 @@ from stoker.api.deps import (
 from stoker.api.jobs import validate_job_steps
 from stoker.api.models import JobCreate
 from stoker.catalog import PathRefused, PipelineInvalid
+from stoker.catalog.explain import explain
 from stoker.core.errors import InvalidInput, NotFound, StokerError
 from stoker.store.audit import AuditEntry
 from stoker.store.tokens import SCOPES
@@ -145,17 +147,23 @@ def cancel_run(run_id: str, request: Request, runs: RunStoreDep, session: UiSess
 # ---- jobs ---------------------------------------------------------------------------------
 @router.post("/jobs")
 def save_job(request: Request, jobs: JobStoreDep, catalog: CatalogDep, roots: StorageRootsDep,
-             session: UiSession = Depends(current_session), csrf_token: str = Form(""),
+             spark: ExplainSparkDep, session: UiSession = Depends(current_session), csrf_token: str = Form(""),
              name: str = Form(""), steps: str = Form(""), description: str = Form(""),
-             max_attempts: int = Form(3), existing: str = Form("")) -> Response:
+             max_attempts: int = Form(3), existing: str = Form(""), action: str = Form("save")) -> Response:
     """Create a pipeline job, or (existing=its name) change it; catalog problems are shown next to
-    the steps they are about."""
+    the steps they are about. The Check button (action=check) explains the steps instead (each
+    step's schema and Spark's plan, or the step and column Spark refuses) and saves nothing."""
     authorize(session, "edit", csrf_token)
     job = jobs.get(existing, session.principal.sees) if existing else None
     try:
         parsed = _json_field(steps, "steps", [])
         if not isinstance(parsed, list):
             raise InvalidInput("steps must be a JSON list of steps")
+        if action == "check":
+            with spark() as base:
+                checked = explain(catalog, parsed, roots.for_team(job.team_id if job else session.principal.team), base)
+            return render(request, "job_form.html", session, job=job, steps_text=steps, problems=[],
+                          checked=checked, name=name, description=description)
         # The API's own model checks the name and policy, with the API's messages.
         body = JobCreate.model_validate({"name": existing or name.strip(), "steps": parsed,
                                          "description": description, "max_attempts": max_attempts})

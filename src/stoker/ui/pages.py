@@ -29,6 +29,8 @@ from stoker.api.views import conf_rows, run_view
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
+from stoker.events.failures import explain_failure
+from stoker.events.run_work import run_progress, run_spark_view
 from stoker.events.store import summary_view
 from stoker.store.records.runs import Run
 from stoker.store.records.spark_apps import SparkApp
@@ -87,9 +89,13 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
                   jobs=[j.name for j in runs_store.jobs.list(session.principal.sees)])
 
 
+# A run's page lists its latest stages (a run may have thousands); its Spark app's page has them all.
+RUN_STAGES_SHOWN = 100
+
+
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: TeamFileStoreDep,
-             session: UiSession = Depends(current_session)) -> HTMLResponse:
+             db: DatabaseDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
     run = runs.get(run_id, team=session.principal.sees)
     attempts = run.attempts or ()
     options = redacted_view(run.options, run.has_secrets)
@@ -98,8 +104,17 @@ def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStor
         log_number, log_text = runs.attempt_log(run_id, team=session.principal.sees)
     spark_apps = events.apps_of(sorted({a.spark_app_id for a in attempts if a.spark_app_id}))
     conf, conf_effective = conf_rows(run)
+    spark = run_spark_view(events, run) if run.lane == "spark" else None
+    progress = run_progress(events, db, run, spark=spark) if spark and run.state == "RUNNING" else None
+    stages = spark["stages"][-RUN_STAGES_SHOWN:] if spark else []
+    cores = spark["cores"] if spark else None
+    ran_with = {key: entry["value"] for key, entry in (run.effective_conf or {}).items()}
+    failure = explain_failure(run.error, spark, ran_with) if run.state in ("FAILED", "QUEUED") else None
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
-                  conf=conf, conf_effective=conf_effective,
+                  conf=conf, conf_effective=conf_effective, spark=spark, progress=progress, stages=stages,
+                  failure=failure,
+                  stages_hidden=spark is not None and len(spark["stages"]) > len(stages),
+                  spark_chart=orjson.dumps({k: cores[k] for k in ("t", "busy", "allocated")}).decode() if cores else "",
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
                   result=run.result if isinstance(run.result, dict) else None, spark_apps=spark_apps,
@@ -271,10 +286,13 @@ def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
 
 
 @router.get("/stream")
-async def run_events_stream(request: Request, jobs: JobStoreDep, session: UiSession = Depends(current_session),
-                            after: int | None = Query(None, ge=0)) -> StreamingResponse:
+async def run_events_stream(request: Request, jobs: JobStoreDep, runs: RunStoreDep, events: EventStoreDep,
+                            db: DatabaseDep, session: UiSession = Depends(current_session),
+                            after: int | None = Query(None, ge=0),
+                            run: str | None = Query(None, max_length=36)) -> StreamingResponse:
     """The API's run-event stream (GET /api/v1/events/stream), authorised by the session cookie,
-    since a browser's EventSource cannot send a bearer token: the session's team's events."""
-    return await stream_events(request, session.principal, stream_hub_of(request.app), jobs, job=None, run=None,
-                               after=after,
-                               keepalive=15.0, last_event_id=request.headers.get("Last-Event-ID"))
+    since a browser's EventSource cannot send a bearer token: the session's team's events; a run's
+    page follows its run only, with its progress."""
+    return await stream_events(request, session.principal, stream_hub_of(request.app), jobs, runs, events, db,
+                               job=None, run=run, after=after, keepalive=15.0,
+                               last_event_id=request.headers.get("Last-Event-ID"))

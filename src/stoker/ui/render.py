@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from stoker.core.sizes import human_size
 from stoker.core.times import iso
 from stoker.store.ui_sessions import UiSession
 
@@ -50,6 +51,7 @@ def make_templates() -> Jinja2Templates:
     templates.env.autoescape = True  # every template, whatever its file name
     templates.env.filters["time"] = time_tag
     templates.env.filters["shell"] = lambda args: shlex.join(args) if args else ""  # a command, quoted as typed
+    templates.env.filters["size"] = human_size
     templates.env.globals["duration"] = duration
     return templates
 

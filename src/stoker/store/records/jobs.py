@@ -25,6 +25,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     options: dict[str, Any]  # what every run starts from ({} when none)
     notifications: dict[str, Any] | None
     conf: dict[str, str]  # its Spark settings ({} when none)
+    tuning: dict[str, Any] | None = None  # its tuning policy as stored (docs/tuning.md; None: off)
     created_at: float
     updated_at: float
     team_id: str = "default"  # the team it belongs to (docs/teams.md)

@@ -12,8 +12,9 @@ the claim and reap queries.
 - `containers`: the image of each container job;
 - `schedules`: jobs' schedules and the ticks they fired, skipped or missed.
 - `secrets`: named secrets, and the deliveries of job notifications;
-- `hosts`: the machines that run cluster nodes and container tasks;
+- `hosts`: the machines that run cluster nodes and container tasks.
 - `teams`: teams, their members' roles, and the audit log (every resource table has a `team_id`).
+- `tuning`: the tuning loop's profiled runs, trials and per-bucket state.
 
 Importing this package defines them all: `metadata` always holds every table.
 """
@@ -44,10 +45,39 @@ from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
 from stoker.store.tables.sinks import sink_cursors, webhooks
 from stoker.store.tables.teams import audit_log, memberships, teams
+from stoker.store.tables.tuning import tuning_runs, tuning_state, tuning_trials
 
 __all__ = [
-    "attempts", "audit_log", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
-    "hosts", "jobs", "leases", "memberships", "metadata", "notification_deliveries", "outbox", "products", "runs",
-    "sate_executions", "sate_requests", "schedule_ticks", "schedules", "secrets", "settings_kv", "sink_cursors",
-    "spark_apps", "spark_event_chunks", "teams", "tokens", "ui_sessions", "webhooks",
+    "attempts",
+    "audit_log",
+    "cluster_history",
+    "cluster_nodes",
+    "clusters",
+    "container_images",
+    "dead_letters",
+    "hosts",
+    "jobs",
+    "leases",
+    "memberships",
+    "metadata",
+    "notification_deliveries",
+    "outbox",
+    "products",
+    "runs",
+    "sate_executions",
+    "sate_requests",
+    "schedule_ticks",
+    "schedules",
+    "secrets",
+    "settings_kv",
+    "sink_cursors",
+    "spark_apps",
+    "spark_event_chunks",
+    "teams",
+    "tokens",
+    "tuning_runs",
+    "tuning_state",
+    "tuning_trials",
+    "ui_sessions",
+    "webhooks",
 ]

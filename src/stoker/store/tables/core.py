@@ -56,6 +56,8 @@ jobs = sa.Table(
     sa.Column("notifications", sa.JSON),
     # Its Spark settings (docs/spark-conf.md), checked when set: key -> value as Spark writes it.
     sa.Column("conf", sa.JSON),
+    # Its tuning policy (docs/tuning.md): {"mode", "objective", "max_slowdown", "allow"}; NULL: off.
+    sa.Column("tuning", sa.JSON),
     # The concurrency semaphore: changed only in the transactions that start or end an attempt,
     # with the job row locked, so it always equals the number of RUNNING runs of the job.
     sa.Column("running_count", sa.Integer, nullable=False, server_default="0"),

@@ -104,13 +104,17 @@
     if (!table && !single && !other) return;
     const status = document.getElementById("live-status");
     const after = (table || single || other).dataset.after;
-    const source = new EventSource("/ui/stream" + (after ? "?after=" + encodeURIComponent(after) : ""));
+    const query = [];
+    if (after) query.push("after=" + encodeURIComponent(after));
+    if (single) query.push("run=" + encodeURIComponent(single.dataset.runId));  // with its progress
+    const source = new EventSource("/ui/stream" + (query.length ? "?" + query.join("&") : ""));
     source.onopen = function () { if (status) status.textContent = "Live: updates as they happen."; };
     source.onerror = function () { if (status) status.textContent = "Live updates paused; reconnecting…"; };
     source.onmessage = function (message) {
       let doc;
       try { doc = JSON.parse(message.data); } catch (e) { return; }
       if (other) { followOthers(doc); return; }
+      if (doc.event === "run.progress") { showProgress(doc); return; }
       if (!doc.run_id || !doc.state) return;
       if (single && single.dataset.runId === doc.run_id && single.textContent !== doc.state) {
         setBadge(single, doc.state);
@@ -142,6 +146,82 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
+  function size(n) {
+    const units = [["GiB", 1073741824], ["MiB", 1048576], ["KiB", 1024]];
+    for (let i = 0; i < units.length; i++) {
+      if (n >= units[i][1]) return (n / units[i][1]).toFixed(1) + " " + units[i][0];
+    }
+    return n + " B";
+  }
+
+  function setText(id, text) {
+    const el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  // A run's progress (the stream's run.progress messages): the summary line, the bar, and the rows
+  // of the stages it names, added when new; text only, never HTML from the stream.
+  function showProgress(doc) {
+    const panel = document.getElementById("run-progress");
+    if (!panel) return;
+    setText("progress-tasks", doc.tasks.done + " of " + doc.tasks.planned + " tasks");
+    setText("progress-stages", doc.stages_done + " of " + doc.stages_known + " stages done, " +
+            doc.active_stages + " running");
+    setText("progress-read", doc.rows_read + " rows, " + size(doc.bytes_read) + " read");
+    if (doc.elapsed_s !== null) setText("progress-elapsed", Math.round(doc.elapsed_s) + " s elapsed");
+    setText("progress-estimate", doc.estimate ? doc.estimate.text + " (from " + doc.estimate.basis + ")"
+                                              : "no estimate yet");
+    const bar = document.getElementById("progress-bar");
+    if (!bar) return;
+    bar.max = Math.max(doc.tasks.planned, 1);
+    bar.value = doc.tasks.done;
+    const t = doc.totals;
+    const totals = {tasks: t.done + " / " + t.tasks, failed_tasks: String(t.failed_tasks),
+                    input: size(t.input_bytes) + " (" + t.input_records + " rows)",
+                    shuffle: size(t.shuffle_read) + " / " + size(t.shuffle_write), spilled: size(t.spilled),
+                    gc: (t.gc_ms / 1000).toFixed(1) + " s"};
+    Object.keys(totals).forEach(function (name) {
+      const el = document.querySelector('#run-totals [data-total="' + name + '"]');
+      if (el) el.textContent = totals[name];
+    });
+    const table = document.getElementById("run-stages");
+    if (!table) {  // its first Spark events: the page draws their section
+      if (doc.stages.length) reloadSoon();
+      return;
+    }
+    doc.stages.forEach(function (stage) {
+      let row = table.querySelector('tr[data-stage-id="' + stage.stage_id + '"]');
+      if (!row) {
+        const empty = table.querySelector("tr.empty");
+        if (empty) empty.remove();
+        row = document.createElement("tr");
+        row.dataset.stageId = String(stage.stage_id);
+        const tasks = document.createElement("td");
+        const count = document.createElement("span");
+        count.dataset.field = "tasks";
+        const progress = document.createElement("progress");
+        progress.dataset.field = "bar";
+        tasks.append(count, " ", progress);
+        const status = cell(""), input = cell(""), failed = cell("");
+        status.dataset.field = "status"; input.dataset.field = "input"; failed.dataset.field = "failed";
+        [cell(String(stage.stage_id)), cell(stage.name), status, tasks, input, cell("—"), cell("—"), failed]
+          .forEach(function (td) { row.appendChild(td); });
+        table.tBodies[0].appendChild(row);
+      }
+      const done = Math.min(stage.done, stage.tasks);
+      row.className = stage.status;
+      row.querySelector('[data-field="status"]').textContent = stage.status;
+      row.querySelector('[data-field="tasks"]').textContent = done + " / " + stage.tasks;
+      const bar = row.querySelector('[data-field="bar"]');
+      bar.max = Math.max(stage.tasks, 1);
+      bar.value = done;
+      row.querySelector('[data-field="input"]').textContent = size(stage.input_bytes) + " (" + stage.input_records + " rows)";
+      const failed = row.querySelector('[data-field="failed"]');
+      failed.textContent = String(stage.failed_tasks);
+      failed.className = stage.failed_tasks ? "err" : "";
+    });
+  }
+
   const CHARTS = {
     throughput: function (data) {
       return {
@@ -159,6 +239,19 @@
         data: [data.t.map(function (ms) { return ms / 1000; }), data.allocated, data.busy],
       };
     },
+    // A tuned job's runs in order: as written (baseline) and with a trial's settings, as points.
+    tuning: function (data) {
+      const points = function (color) { return { show: true, size: 8, fill: color }; };
+      return {
+        series: [{ label: "run" },
+                 { label: "as written", stroke: "#718096", points: points("#718096"), spanGaps: false },
+                 { label: "tuned", stroke: "#2b6cb0", points: points("#2b6cb0"), spanGaps: false }],
+        // whole runs on x; y from zero, so before and after compare by height
+        axes: [{ label: "run", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}],
+        scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+        data: [data.x, data.written, data.tuned],
+      };
+    },
   };
 
   function drawCharts() {
@@ -168,7 +261,8 @@
       if (!make) return;
       const spec = make(JSON.parse(el.dataset.series));
       const width = function () { return Math.max(280, el.clientWidth); };
-      const plot = new uPlot({ width: width(), height: 220, series: spec.series, axes: spec.axes }, spec.data, el);
+      const plot = new uPlot({ width: width(), height: 220, series: spec.series, axes: spec.axes,
+                               scales: spec.scales }, spec.data, el);
       window.addEventListener("resize", function () { plot.setSize({ width: width(), height: 220 }); });
     });
   }
