@@ -14,13 +14,14 @@ from typing import Any
 import click
 
 from stoker import __version__
+from stoker.cli.remote import JSON, TOKEN, URL, api_errors, connect, emit_json
 from stoker.config import Settings
 
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                         envvar="STOKER_DATA_DIR", help="where SQLite, files and keys live [default: ./data]")
-API_URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
-                       help="Stoker's address")
-API_TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+# The client-side options (kept under these names for the modules that use them).
+API_URL = URL
+API_TOKEN = TOKEN
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -283,20 +284,15 @@ def token_revoke(token_id: str, data_dir: Path | None) -> None:
 
 
 # -- client side ------------------------------------------------------------------------------
-def _client(url: str, token_value: str | None):  # type: ignore[no-untyped-def]
+def _client(url: str | None, token_value: str | None):  # type: ignore[no-untyped-def]
     from stoker.client import StokerClient
 
     return StokerClient(url, token_value)
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from stoker.client import ApiError
-
-    try:
+    with api_errors():
         return fn(*args, **kwargs)
-    except ApiError as exc:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        raise click.ClickException(f"{exc.status}: {detail}") from exc
 
 
 @main.command()
@@ -306,12 +302,15 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @click.option("--param", "params", multiple=True, help="NAME=VALUE for the job's {{placeholders}}")
 @click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE",
               help="a Spark setting for this run, as spark-submit --conf takes it (repeatable; docs/spark-conf.md)")
-@click.option("--idempotency-key", default=None)
+@click.option("--idempotency-key", default=None, help="resubmitting with the same key returns the same run "
+                                                      "(default: a new key, reused by the client's retries)")
 @click.option("--wait", is_flag=True, help="follow the run and print its result")
+@JSON
 @API_URL
 @API_TOKEN
 def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
-           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, url: str, token: str | None) -> None:
+           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool, url: str | None,
+           token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
     from stoker.cli.output import print_result, print_run_line
 
@@ -332,14 +331,22 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
         body["conf"] = {**(body.get("conf") or {}), **dict(_parse_conf(c) for c in conf)}
     if "steps" not in body and "job" not in body:
         raise click.UsageError("give STEPS_JSON, --file or --job")
-    client = _client(url, token)
-    run = _call(client.submit, body, idempotency_key)
-    click.echo(f"run {run['id']} {run['state']}")
-    if not wait:
-        return
-    run = _call(client.wait, run["id"], on_change=print_run_line)
-    print_result(run)
-    if run["state"] != "SUCCEEDED":
+    unknown = set(body) - {"steps", "job", "params", "options", "priority", "conf", "idempotency_key"}
+    if unknown:
+        raise click.UsageError(f"unknown field(s) in the run body: {', '.join(sorted(unknown))}")
+    body["idempotency_key"] = idempotency_key or body.get("idempotency_key")
+    with connect(url, token) as client:
+        run = client.runs.submit(**body)
+        if not as_json:
+            click.echo(f"run {run.id} {run.state}")
+        if wait:
+            run = client.runs.wait(run.id, poll=2.0,
+                                   on_change=None if as_json else (lambda r: print_run_line(r.as_dict())))
+    if as_json:
+        emit_json(run)
+    elif wait:
+        print_result(run.as_dict())
+    if wait and run.state != "SUCCEEDED":
         sys.exit(1)
 
 
@@ -365,37 +372,56 @@ def _parse_param(raw: str) -> tuple[str, Any]:
 @click.option("--job", default=None)
 @click.option("--state", default=None)
 @click.option("--limit", default=20, show_default=True)
+@JSON
 @API_URL
 @API_TOKEN
-def runs(job: str | None, state: str | None, limit: int, url: str, token: str | None) -> None:
+def runs(job: str | None, state: str | None, limit: int, as_json: bool, url: str | None, token: str | None) -> None:
     """List runs, newest first."""
+    import itertools
+
     from stoker.cli.output import print_runs
 
-    query = {k: v for k, v in {"job": job, "state": state, "limit": limit}.items() if v is not None}
-    print_runs(_call(_client(url, token).request, "GET", "/api/v1/runs", params=query)["runs"])
+    with connect(url, token) as client:
+        found = [r.as_dict() for r in itertools.islice(client.runs.list(job=job, state=state,
+                                                                        page_size=min(limit, 500)), limit)]
+    if as_json:
+        emit_json(found)
+    else:
+        print_runs(found)
 
 
 @main.command()
 @click.argument("run_id")
+@JSON
 @API_URL
 @API_TOKEN
-def status(run_id: str, url: str, token: str | None) -> None:
+def status(run_id: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Show a run: state, attempts, result or error."""
     from stoker.cli.output import print_result, print_run_line
 
-    run = _call(_client(url, token).run, run_id)
+    with connect(url, token) as client:
+        run = client.runs.get(run_id).as_dict()
+    if as_json:
+        emit_json(run)
+        return
     print_run_line(run)
     print_result(run)
 
 
 @main.command()
+@JSON
 @API_URL
 @API_TOKEN
-def functions(url: str, token: str | None) -> None:
+def functions(as_json: bool, url: str | None, token: str | None) -> None:
     """List the function catalog."""
     from stoker.cli.output import print_functions
 
-    print_functions(_call(_client(url, token).request, "GET", "/api/v1/functions")["functions"])
+    with connect(url, token) as client:
+        found = client.functions()
+    if as_json:
+        emit_json(found)
+    else:
+        print_functions(found)
 
 
 def _add_groups() -> None:

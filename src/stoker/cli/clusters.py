@@ -11,23 +11,17 @@ from typing import Any
 
 import click
 
-URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
-                   help="Stoker's address")
-TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+from stoker.cli.remote import TOKEN as TOKEN  # re-exported: other command modules take them from here
+from stoker.cli.remote import URL as URL
+from stoker.cli.remote import connect
+
 SETTLED = ("ready", "failed", "destroyed", "degraded")
 
 
-def _request(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    from stoker.client import ApiError, StokerClient
-
-    client = StokerClient(url, token)
-    try:
+def _request(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One API call of a command (the client's `request`), its error a one-line message."""
+    with connect(url, token) as client:
         return client.request(method, path, **kwargs)
-    except ApiError as exc:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        raise click.ClickException(f"{exc.status}: {detail}") from exc
-    finally:
-        client.http.close()
 
 
 def _line(cluster: dict[str, Any]) -> str:
@@ -44,7 +38,7 @@ def products() -> None:
 @products.command("list")
 @URL
 @TOKEN
-def products_list(url: str, token: str | None) -> None:
+def products_list(url: str | None, token: str | None) -> None:
     """List products and their versions."""
     for p in _request(url, token, "GET", "/api/v1/products")["products"]:
         click.echo(f"{p['name']} {p['version']}  [{p['orchestrator'] or 'default'}]  {p['description']}")
@@ -55,7 +49,7 @@ def products_list(url: str, token: str | None) -> None:
 @click.argument("version")
 @URL
 @TOKEN
-def products_show(name: str, version: str, url: str, token: str | None) -> None:
+def products_show(name: str, version: str, url: str | None, token: str | None) -> None:
     """Show a product: template, options, orchestrator."""
     click.echo(json.dumps(_request(url, token, "GET", f"/api/v1/products/{name}/{version}"), indent=2))
 
@@ -72,7 +66,7 @@ def products_show(name: str, version: str, url: str, token: str | None) -> None:
 @URL
 @TOKEN
 def products_create(name: str, version: str, description: str, template: Path | None, options: Path | None,
-                    orchestrator: str | None, url: str, token: str | None) -> None:
+                    orchestrator: str | None, url: str | None, token: str | None) -> None:
     """Register a product, then set its options, template and orchestrator."""
     base = f"/api/v1/products/{name}/{version}"
     _request(url, token, "POST", "/api/v1/products", json={"name": name, "version": version,
@@ -102,7 +96,7 @@ def clusters() -> None:
 @URL
 @TOKEN
 def clusters_launch(product: str, version: str, size: int | None, options: tuple[str, ...], no_wait: bool,
-                    url: str, token: str | None) -> None:
+                    url: str | None, token: str | None) -> None:
     """Launch a cluster and follow its status until it is ready (or failed)."""
     body: dict[str, Any] = {}
     for raw in options:
@@ -137,7 +131,7 @@ def clusters_launch(product: str, version: str, size: int | None, options: tuple
 @click.option("--product", default=None)
 @URL
 @TOKEN
-def clusters_list(status: str | None, product: str | None, url: str, token: str | None) -> None:
+def clusters_list(status: str | None, product: str | None, url: str | None, token: str | None) -> None:
     """List clusters."""
     query = {k: v for k, v in {"status": status, "product": product}.items() if v}
     for cluster in _request(url, token, "GET", "/api/v1/clusters", params=query)["clusters"]:
@@ -148,7 +142,7 @@ def clusters_list(status: str | None, product: str | None, url: str, token: str 
 @click.argument("cluster_id")
 @URL
 @TOKEN
-def clusters_show(cluster_id: str, url: str, token: str | None) -> None:
+def clusters_show(cluster_id: str, url: str | None, token: str | None) -> None:
     """Show a cluster: status, history and nodes."""
     cluster = _request(url, token, "GET", f"/api/v1/clusters/{cluster_id}")
     click.echo(_line(cluster))
@@ -163,7 +157,7 @@ def clusters_show(cluster_id: str, url: str, token: str | None) -> None:
 @click.argument("cluster_id")
 @URL
 @TOKEN
-def clusters_destroy(cluster_id: str, url: str, token: str | None) -> None:
+def clusters_destroy(cluster_id: str, url: str | None, token: str | None) -> None:
     """Destroy a cluster: every node stopped."""
     click.echo(_line(_request(url, token, "DELETE", f"/api/v1/clusters/{cluster_id}")))
 
@@ -172,6 +166,6 @@ def clusters_destroy(cluster_id: str, url: str, token: str | None) -> None:
 @click.argument("cluster_id")
 @URL
 @TOKEN
-def clusters_repair(cluster_id: str, url: str, token: str | None) -> None:
+def clusters_repair(cluster_id: str, url: str | None, token: str | None) -> None:
     """Restart the dead nodes of a degraded cluster."""
     click.echo(_line(_request(url, token, "POST", f"/api/v1/clusters/{cluster_id}/repair")))

@@ -8,13 +8,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
-URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
-                   help="Stoker's address")
-TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+from stoker.cli.remote import TOKEN, URL, connect
+
 QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 BAR_FROM = 1024 * 1024  # smaller transfers need no bar
 
@@ -24,18 +22,8 @@ def files() -> None:
     pass
 
 
-@contextmanager
-def _client(url: str, token: str | None) -> Iterator[Any]:
-    from stoker.client import ApiError, StokerClient
-
-    client = StokerClient(url, token, timeout=60)
-    try:
-        yield client
-    except ApiError as exc:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        raise click.ClickException(f"{exc.status}: {detail}") from exc
-    finally:
-        client.http.close()
+def _client(url: str | None, token: str | None):  # type: ignore[no-untyped-def]
+    return connect(url, token, timeout=60)
 
 
 @contextmanager
@@ -72,7 +60,7 @@ def _remote_for(local: Path, remote: str | None) -> str:
 @URL
 @TOKEN
 def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, checksum: bool, quiet: bool,
-        url: str, token: str | None) -> None:
+        url: str | None, token: str | None) -> None:
     """Upload LOCAL to REMOTE (default: its name at the root; REMOTE ending in / is a directory).
     Written atomically: readers see the old file or the whole new one."""
     if local.is_dir():
@@ -86,7 +74,7 @@ def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, check
         for path, target in pairs:
             size = path.stat().st_size
             with _progress(f"put {target}", size, quiet) as (advance, _total):
-                entry = client.put_file(path, target, overwrite=overwrite, checksum=checksum, progress=advance)
+                entry = client.files.put(path, target, overwrite=overwrite, checksum=checksum, progress=advance)
             click.echo(f"{entry['path']}  {_size(entry['size'])}" + (f"  sha256 {entry['sha256']}"
                                                                      if entry.get("sha256") else ""))
 
@@ -99,11 +87,11 @@ def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, check
 @QUIET
 @URL
 @TOKEN
-def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: str, token: str | None) -> None:
+def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: str | None, token: str | None) -> None:
     """Download REMOTE into LOCAL (default: its name, here). A directory (a Spark output such as
     out/adults.parquet) comes as one archive: NAME.zip (or --archive tar)."""
     with _client(url, token) as client:
-        entry = client.file_info(remote)
+        entry = client.files.info(remote)
         if entry is None:
             raise click.ClickException(f"404: no file or directory {remote!r} in the storage root")
         if entry["kind"] == "directory":
@@ -115,7 +103,7 @@ def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: 
         if target.is_dir():
             target = target / name
         with _progress(f"get {entry['path']}", entry["size"], quiet) as (advance, set_total):
-            written = client.get_file(entry["path"], target, archive=archive, progress=advance, total=set_total)
+            written = client.files.get(entry["path"], target, archive=archive, progress=advance, total=set_total)
         click.echo(f"{target}  {_size(written)}")
 
 
@@ -125,14 +113,14 @@ def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: 
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
 @URL
 @TOKEN
-def ls(prefix: str, recursive: bool, as_json: bool, url: str, token: str | None) -> None:
+def ls(prefix: str, recursive: bool, as_json: bool, url: str | None, token: str | None) -> None:
     """List PREFIX: a directory (out/) or the start of names (out/ad); default: the root."""
     with _client(url, token) as client:
         if prefix and not prefix.endswith("/"):  # `ls out` lists the directory out, as ls does
-            entry = client.file_info(prefix)
+            entry = client.files.info(prefix)
             if entry is not None and entry["kind"] == "directory":
                 prefix += "/"
-        entries = client.list_files(prefix, recursive=recursive)
+        entries = client.files.list(prefix, recursive=recursive)
         if as_json:
             for entry in entries:
                 click.echo(json.dumps(entry))
@@ -159,11 +147,11 @@ def ls(prefix: str, recursive: bool, as_json: bool, url: str, token: str | None)
 @click.option("--recursive", "-r", is_flag=True, help="a directory with everything in it")
 @URL
 @TOKEN
-def rm(remote: tuple[str, ...], recursive: bool, url: str, token: str | None) -> None:
+def rm(remote: tuple[str, ...], recursive: bool, url: str | None, token: str | None) -> None:
     """Delete files (or, with -r, directories) in the storage root."""
     with _client(url, token) as client:
         for path in remote:
-            client.delete_file(path, recursive=recursive)
+            client.files.delete(path, recursive=recursive)
             click.echo(f"deleted {path}")
 
 
@@ -173,10 +161,10 @@ def rm(remote: tuple[str, ...], recursive: bool, url: str, token: str | None) ->
 @click.option("--json", "as_json", is_flag=True, help="the API's answer as it is")
 @URL
 @TOKEN
-def preview(remote: str, rows: int, as_json: bool, url: str, token: str | None) -> None:
+def preview(remote: str, rows: int, as_json: bool, url: str | None, token: str | None) -> None:
     """The schema and first rows of a CSV, JSON lines or Parquet file or directory (read with pyarrow)."""
     with _client(url, token) as client:
-        answer = client.preview_file(remote, rows=rows)
+        answer = client.files.preview(remote, rows=rows)
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from stoker.cli.clusters import TOKEN, URL, _request
+from stoker.cli.clusters import _request
+from stoker.cli.remote import TOKEN, URL
 
 
 @click.group()
@@ -18,7 +19,7 @@ def jobs() -> None:
 @jobs.command("list")
 @URL
 @TOKEN
-def list_jobs(url: str, token: str | None) -> None:
+def list_jobs(url: str | None, token: str | None) -> None:
     """Jobs, with their schedules in words."""
     for job in _request(url, token, "GET", "/api/v1/jobs")["jobs"]:
         schedule = job.get("schedule")
@@ -29,7 +30,7 @@ def list_jobs(url: str, token: str | None) -> None:
 @click.argument("job")
 @URL
 @TOKEN
-def show(job: str, url: str, token: str | None) -> None:
+def show(job: str, url: str | None, token: str | None) -> None:
     """A job, its schedule in words, its next ticks and its last ones."""
     found = _request(url, token, "GET", f"/api/v1/jobs/{job}")
     click.echo(f"{found['name']}  ({found['kind']}, mode {found['mode']}, max {found['max_concurrent_runs']} at once)")
@@ -67,7 +68,7 @@ def _print_tick(tick: dict[str, Any]) -> None:
 @URL
 @TOKEN
 def schedule(job: str, cron: str | None, timezone: str | None, overlap: str | None, catchup: str | None,
-             params: tuple[str, ...], end: str | None, remove: bool, url: str, token: str | None) -> None:
+             params: tuple[str, ...], end: str | None, remove: bool, url: str | None, token: str | None) -> None:
     """Set a job's schedule (CRON like "0 6 * * *" or @daily), remove it (--remove), or show it."""
     if remove:
         _request(url, token, "PATCH", f"/api/v1/jobs/{job}", json={"schedule": None})
@@ -92,7 +93,7 @@ def schedule(job: str, cron: str | None, timezone: str | None, overlap: str | No
 @click.argument("job")
 @URL
 @TOKEN
-def pause(job: str, url: str, token: str | None) -> None:
+def pause(job: str, url: str | None, token: str | None) -> None:
     """Pause a job's schedule."""
     click.echo(_request(url, token, "POST", f"/api/v1/jobs/{job}/schedule/pause")["description"])
 
@@ -101,7 +102,7 @@ def pause(job: str, url: str, token: str | None) -> None:
 @click.argument("job")
 @URL
 @TOKEN
-def resume(job: str, url: str, token: str | None) -> None:
+def resume(job: str, url: str | None, token: str | None) -> None:
     """Resume a job's schedule from now."""
     found = _request(url, token, "POST", f"/api/v1/jobs/{job}/schedule/resume")
     click.echo(found["description"] + (f"; next {found['next'][0]}" if found["next"] else ""))
@@ -114,7 +115,7 @@ def resume(job: str, url: str, token: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="list the ticks, queue nothing")
 @URL
 @TOKEN
-def backfill(job: str, start: str, end: str, dry_run: bool, url: str, token: str | None) -> None:
+def backfill(job: str, start: str, end: str, dry_run: bool, url: str | None, token: str | None) -> None:
     """One run per tick of the job's schedule in [START, END]; asking twice queues nothing new."""
     answer = _request(url, token, "POST", f"/api/v1/jobs/{job}/backfill",
                       json={"start": start, "end": end, "dry_run": dry_run})
@@ -129,7 +130,7 @@ def backfill(job: str, start: str, end: str, dry_run: bool, url: str, token: str
 @click.option("--limit", default=20, show_default=True)
 @URL
 @TOKEN
-def ticks(job: str, limit: int, url: str, token: str | None) -> None:
+def ticks(job: str, limit: int, url: str | None, token: str | None) -> None:
     """A job's latest ticks: queued (with its run), skipped, missed, refused."""
     for tick in _request(url, token, "GET", f"/api/v1/jobs/{job}/ticks", params={"limit": limit})["ticks"]:
         _print_tick(tick)

@@ -21,7 +21,7 @@ def secrets() -> None:
 @secrets.command("list")
 @API_URL
 @API_TOKEN
-def list_secrets(url: str, token: str | None) -> None:
+def list_secrets(url: str | None, token: str | None) -> None:
     """Names, kinds, keys, who changed them and when, the jobs that use them (never values)."""
     found = _call(_client(url, token).request, "GET", "/api/v1/secrets")["secrets"]
     if not found:
@@ -36,7 +36,7 @@ def list_secrets(url: str, token: str | None) -> None:
 @click.argument("name")
 @API_URL
 @API_TOKEN
-def show_secret(name: str, url: str, token: str | None) -> None:
+def show_secret(name: str, url: str | None, token: str | None) -> None:
     """One secret, without its values."""
     click.echo(json.dumps(_call(_client(url, token).request, "GET", f"/api/v1/secrets/{name}"), indent=2))
 
@@ -53,7 +53,7 @@ def show_secret(name: str, url: str, token: str | None) -> None:
 @API_URL
 @API_TOKEN
 def set_secret(name: str, kind: str | None, values: tuple[str, ...], from_json: Any, description: str | None,
-               url: str, token: str | None) -> None:
+               url: str | None, token: str | None) -> None:
     """Create a secret, or replace its values (rotate it): the next attempt of every run that names
     it uses the new values. Values never come back."""
     given: dict[str, str] = {}
@@ -103,7 +103,7 @@ def set_secret(name: str, kind: str | None, values: tuple[str, ...], from_json: 
 @click.argument("name")
 @API_URL
 @API_TOKEN
-def delete_secret(name: str, url: str, token: str | None) -> None:
+def delete_secret(name: str, url: str | None, token: str | None) -> None:
     """Delete a secret no job names."""
     _call(_client(url, token).request, "DELETE", f"/api/v1/secrets/{name}")
     click.echo(f"secret {name} deleted")
