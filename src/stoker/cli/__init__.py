@@ -369,28 +369,6 @@ def _parse_param(raw: str) -> tuple[str, Any]:
 
 
 @main.command()
-@click.option("--job", default=None)
-@click.option("--state", default=None)
-@click.option("--limit", default=20, show_default=True)
-@JSON
-@API_URL
-@API_TOKEN
-def runs(job: str | None, state: str | None, limit: int, as_json: bool, url: str | None, token: str | None) -> None:
-    """List runs, newest first."""
-    import itertools
-
-    from stoker.cli.output import print_runs
-
-    with connect(url, token) as client:
-        found = [r.as_dict() for r in itertools.islice(client.runs.list(job=job, state=state,
-                                                                        page_size=min(limit, 500)), limit)]
-    if as_json:
-        emit_json(found)
-    else:
-        print_runs(found)
-
-
-@main.command()
 @click.argument("run_id")
 @JSON
 @API_URL
@@ -425,12 +403,17 @@ def functions(as_json: bool, url: str | None, token: str | None) -> None:
 
 
 def _add_groups() -> None:
+    from stoker.cli.apps import apps
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
     from stoker.cli.files import files
     from stoker.cli.jobs import jobs
+    from stoker.cli.runs import batches, dead_letters, health, login, metrics, runs
     from stoker.cli.secrets import secrets
+    from stoker.cli.webhooks import webhooks
 
+    for command in (runs, batches, dead_letters, health, metrics, login, apps, webhooks):
+        main.add_command(command)
     main.add_command(events)
     main.add_command(files)
     main.add_command(jobs)

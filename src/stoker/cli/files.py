@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from stoker.cli.remote import TOKEN, URL, connect
+from stoker.cli.remote import JSON, TOKEN, URL, connect, show
 
 QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 BAR_FROM = 1024 * 1024  # smaller transfers need no bar
@@ -57,10 +57,11 @@ def _remote_for(local: Path, remote: str | None) -> str:
 @click.option("--recursive", "-r", is_flag=True, help="LOCAL is a directory: put every file under it")
 @click.option("--checksum", is_flag=True, help="send each file's SHA-256; the server checks it before publishing")
 @QUIET
+@JSON
 @URL
 @TOKEN
 def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, checksum: bool, quiet: bool,
-        url: str | None, token: str | None) -> None:
+        as_json: bool, url: str | None, token: str | None) -> None:
     """Upload LOCAL to REMOTE (default: its name at the root; REMOTE ending in / is a directory).
     Written atomically: readers see the old file or the whole new one."""
     if local.is_dir():
@@ -73,10 +74,11 @@ def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, check
     with _client(url, token) as client:
         for path, target in pairs:
             size = path.stat().st_size
-            with _progress(f"put {target}", size, quiet) as (advance, _total):
+            with _progress(f"put {target}", size, quiet or as_json) as (advance, _total):
                 entry = client.files.put(path, target, overwrite=overwrite, checksum=checksum, progress=advance)
-            click.echo(f"{entry['path']}  {_size(entry['size'])}" + (f"  sha256 {entry['sha256']}"
-                                                                     if entry.get("sha256") else ""))
+            line = f"{entry['path']}  {_size(entry['size'])}" + (f"  sha256 {entry['sha256']}"
+                                                                     if entry.get("sha256") else "")
+            show(entry, as_json, lambda: click.echo(line))  # noqa: B023 (called at once)
 
 
 @files.command("get")
@@ -85,9 +87,11 @@ def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, check
 @click.option("--archive", type=click.Choice(["zip", "tar"]), default=None,
               help="a directory's archive format [default: zip]")
 @QUIET
+@JSON
 @URL
 @TOKEN
-def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: str | None, token: str | None) -> None:
+def get(remote: str, local: Path | None, archive: str | None, quiet: bool, as_json: bool, url: str | None,
+        token: str | None) -> None:
     """Download REMOTE into LOCAL (default: its name, here). A directory (a Spark output such as
     out/adults.parquet) comes as one archive: NAME.zip (or --archive tar)."""
     with _client(url, token) as client:
@@ -102,9 +106,10 @@ def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: 
         target = local or Path(name)
         if target.is_dir():
             target = target / name
-        with _progress(f"get {entry['path']}", entry["size"], quiet) as (advance, set_total):
+        with _progress(f"get {entry['path']}", entry["size"], quiet or as_json) as (advance, set_total):
             written = client.files.get(entry["path"], target, archive=archive, progress=advance, total=set_total)
-        click.echo(f"{target}  {_size(written)}")
+    show({"path": entry["path"], "local": str(target), "bytes": written}, as_json,
+         lambda: click.echo(f"{target}  {_size(written)}"))
 
 
 @files.command("ls")
@@ -145,14 +150,15 @@ def ls(prefix: str, recursive: bool, as_json: bool, url: str | None, token: str 
 @files.command("rm")
 @click.argument("remote", nargs=-1, required=True)
 @click.option("--recursive", "-r", is_flag=True, help="a directory with everything in it")
+@JSON
 @URL
 @TOKEN
-def rm(remote: tuple[str, ...], recursive: bool, url: str | None, token: str | None) -> None:
+def rm(remote: tuple[str, ...], recursive: bool, as_json: bool, url: str | None, token: str | None) -> None:
     """Delete files (or, with -r, directories) in the storage root."""
     with _client(url, token) as client:
         for path in remote:
             client.files.delete(path, recursive=recursive)
-            click.echo(f"deleted {path}")
+            show({"deleted": path}, as_json, lambda: click.echo(f"deleted {path}"))  # noqa: B023 (called at once)
 
 
 @files.command("preview")

@@ -67,3 +67,34 @@ def emit_json(value: Any) -> None:
         return v
 
     click.echo(json.dumps(plain(value), indent=2, default=str))
+
+
+def show(value: Any, as_json: bool, human: Callable[[], None] | None = None) -> None:
+    """--json: the JSON; otherwise the command's own lines (`human`), or the JSON when it has none."""
+    if as_json or human is None:
+        emit_json(value)
+    else:
+        human()
+
+
+def parse_pairs(raw: tuple[str, ...], hint: str) -> dict[str, Any]:
+    """NAME=VALUE pairs; VALUE as JSON when it parses (`n=3` is a number), else the string."""
+    pairs: dict[str, Any] = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint=hint)
+        try:
+            pairs[name] = json.loads(value)
+        except json.JSONDecodeError:
+            pairs[name] = value
+    return pairs
+
+
+def json_argument(raw: str | None, hint: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint=hint) from exc
