@@ -212,3 +212,12 @@ def test_threads_share_one_client(stoker):
     for t in threads:
         t.join()
     assert found == ["SUCCEEDED"] * 4
+
+
+def test_the_readmes_example_and_a_refused_path(stoker):
+    """README's first screen and docs/client.md's error example, as written there."""
+    run = stoker.runs.submit([["range", 5], ["collect"]])
+    assert stoker.runs.wait(run.id, timeout=120).result["rows"] == [[0], [1], [2], [3], [4]]
+    with pytest.raises(BadRequest) as refused:
+        stoker.runs.submit([["read_csv", "/etc/passwd"], ["collect"]])
+    assert refused.value.status == 400 and "/etc/passwd" in str(refused.value.detail)
