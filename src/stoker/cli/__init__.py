@@ -312,8 +312,6 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
            conf: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool, url: str | None,
            token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
-    from stoker.cli.output import print_result, print_run_line
-
     body: dict[str, Any] = {}
     if steps_file is not None:
         loaded = json.load(steps_file)
@@ -335,19 +333,10 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
     if unknown:
         raise click.UsageError(f"unknown field(s) in the run body: {', '.join(sorted(unknown))}")
     body["idempotency_key"] = idempotency_key or body.get("idempotency_key")
+    from stoker.cli.runs import follow
+
     with connect(url, token) as client:
-        run = client.runs.submit(**body)
-        if not as_json:
-            click.echo(f"run {run.id} {run.state}")
-        if wait:
-            run = client.runs.wait(run.id, poll=2.0,
-                                   on_change=None if as_json else (lambda r: print_run_line(r.as_dict())))
-    if as_json:
-        emit_json(run)
-    elif wait:
-        print_result(run.as_dict())
-    if wait and run.state != "SUCCEEDED":
-        sys.exit(1)
+        follow(client, client.runs.submit(**body), wait=wait, as_json=as_json)
 
 
 def _parse_conf(raw: str) -> tuple[str, str]:

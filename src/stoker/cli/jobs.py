@@ -124,23 +124,11 @@ def update_job(name: str, steps_json: str | None, spec: Any, image: str | None, 
 def run_job(job: str, params: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool,
             url: str | None, token: str | None) -> None:
     """Submit a run of JOB."""
-    import sys
-
-    from stoker.cli.output import print_result, print_run_line
+    from stoker.cli.runs import follow
 
     with connect(url, token) as client:
         run = client.jobs.submit(job, params=parse_pairs(params, "--param") or None, idempotency_key=idempotency_key)
-        if not as_json:
-            click.echo(f"run {run.id} {run.state}")
-        if wait:
-            run = client.runs.wait(run.id, poll=2.0,
-                                   on_change=None if as_json else (lambda r: print_run_line(r.as_dict())))
-    if as_json:
-        show(run, True)
-    elif wait:
-        print_result(run.as_dict())
-    if wait and run.state != "SUCCEEDED":
-        sys.exit(1)
+        follow(client, run, wait=wait, as_json=as_json)
 
 
 @jobs.command("runs")

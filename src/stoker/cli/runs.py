@@ -13,6 +13,23 @@ import click
 from stoker.cli.remote import JSON, connect, json_argument, parse_pairs, remote, show
 
 
+def follow(client: Any, run: Any, *, wait: bool, as_json: bool) -> None:
+    """What `submit` and `jobs run` show of the run they made: its line, then with --wait each state
+    it passes and its result, exiting 1 unless it SUCCEEDED; --json: the run, once, at the end."""
+    from stoker.cli.output import print_result, print_run_line
+
+    if not as_json:
+        click.echo(f"run {run.id} {run.state}")
+    if wait:
+        run = client.runs.wait(run.id, poll=2.0, on_change=None if as_json else (lambda r: print_run_line(r.as_dict())))
+    if as_json:
+        show(run, True)
+    elif wait:
+        print_result(run.as_dict())
+    if wait and run.state != "SUCCEEDED":
+        sys.exit(1)
+
+
 @click.group(invoke_without_command=True)
 @click.option("--job", default=None, help="only this job's runs")
 @click.option("--state", default=None, help="only runs in this state")

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stoker import __version__
 from stoker.client import calls
 from stoker.client.calls import Call
 from stoker.client.config import resolve
@@ -35,9 +34,7 @@ class AsyncStokerClient:
         target = resolve(url, token)
         self.url, self.token = target.url, target.token
         self.retry = retry or Retry()
-        headers = {"User-Agent": f"stoker-client/{__version__}"}
-        if target.token:
-            headers["Authorization"] = f"Bearer {target.token}"
+        headers = target.headers()
         self.http = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
         self.runs = AsyncRuns(self)
         self.batches = AsyncBatches(self)
@@ -64,7 +61,8 @@ class AsyncStokerClient:
         while True:
             try:
                 response = await self.http.request(
-                    call.method, call.path, params=call.params, json=call.json, content=call.content,
+                    call.method, call.path, params=call.params, json=call.json,
+                    content=call.body() if call.body is not None else call.content,
                     headers=call.headers, timeout=self._timeout(call))
             except httpx.TransportError as exc:
                 if (delay := attempts.after_error(exc)) is None:
@@ -79,6 +77,8 @@ class AsyncStokerClient:
             return call.parse(response)
 
     def _timeout(self, call: Call[Any]) -> httpx.Timeout | None:
+        if call.body is not None:
+            return httpx.Timeout(self.http.timeout.connect, read=None)
         if call.read_timeout is None:
             return None
         return httpx.Timeout(self.http.timeout.connect, read=call.read_timeout, write=self.http.timeout.write,
@@ -279,29 +279,9 @@ class AsyncFiles(AsyncResource):
 
     async def put(self, local: str | os.PathLike[str], remote: str, *, overwrite: bool = False,
                   checksum: bool = False) -> dict[str, Any]:
-        size = os.path.getsize(local)
-        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        if checksum:
-            headers["X-Checksum-SHA256"] = await asyncio.to_thread(sha256_of, local)
-        attempts = Attempts(self._c.retry, repeatable=True)
-        while True:
-            try:
-                response = await self._c.http.put(
-                    calls.files_path(remote), content=_chunks(local), headers=headers,
-                    params={"overwrite": "true"} if overwrite else None,
-                    timeout=httpx.Timeout(self._c.http.timeout.connect, read=None))
-            except httpx.TransportError as exc:
-                if (delay := attempts.after_error(exc)) is None:
-                    raise Unreachable(self._c.url, exc) from exc
-                await asyncio.sleep(delay)
-                continue
-            if response.status_code >= 400:
-                if (delay := attempts.after_status(response)) is not None:
-                    await asyncio.sleep(delay)
-                    continue
-                raise error_of(response)
-            entry: dict[str, Any] = response.json()
-            return entry
+        digest = await asyncio.to_thread(sha256_of, local) if checksum else None
+        return await self._c.send(calls.put_file(remote, lambda: _chunks(local), size=os.path.getsize(local),
+                                                 overwrite=overwrite, checksum=digest))
 
     async def get(self, remote: str, local: str | os.PathLike[str], *, archive: str | None = None) -> int:
         target = os.fspath(local)

@@ -36,6 +36,8 @@ class Call(Generic[T]):
     # Safe to send again after the connection broke mid-request (see retry.py).
     repeatable: bool = True
     read_timeout: float | None = None
+    # A streamed body, made afresh for each try (an upload's chunks); its answer may take any time.
+    body: Callable[[], Any] | None = None
 
 
 def call(method: str, path: str, parse: Callable[[httpx.Response], T], *, repeatable: bool | None = None,
@@ -224,6 +226,16 @@ def list_files(prefix: str = "", *, recursive: bool = False, limit: int = 500,
                cursor: str | None = None) -> Call[dict[str, Any]]:
     return call("GET", f"{API}/files", json_of,
                 params={"prefix": prefix, "recursive": recursive, "limit": limit, "cursor": cursor})
+
+
+def put_file(remote: str, body: Callable[[], Any], *, size: int, overwrite: bool = False,
+             checksum: str | None = None) -> Call[dict[str, Any]]:
+    """An upload, streamed from `body()`; the server publishes it atomically, so sending it again is safe."""
+    headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+    if checksum:
+        headers["X-Checksum-SHA256"] = checksum
+    return call("PUT", files_path(remote), json_of, params={"overwrite": overwrite or None}, headers=headers,
+                body=body)
 
 
 def delete_file(remote: str, *, recursive: bool = False) -> Call[None]:

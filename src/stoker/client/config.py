@@ -24,6 +24,15 @@ class Target:
     url: str
     token: str | None
 
+    def headers(self) -> dict[str, str]:
+        """Every request's headers: who asks, and its bearer token when there is one."""
+        from stoker import __version__
+
+        found = {"User-Agent": f"stoker-client/{__version__}"}
+        if self.token:
+            found["Authorization"] = f"Bearer {self.token}"
+        return found
+
 
 def read_config(path: Path | None = None) -> dict[str, str]:
     """The file's `url` and `token` (strings), or nothing when there is no file."""

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stoker import __version__
 from stoker.client import calls
 from stoker.client.calls import Call
 from stoker.client.config import resolve
@@ -37,9 +36,7 @@ class StokerClient:
         target = resolve(url, token)
         self.url, self.token = target.url, target.token
         self.retry = retry or Retry()
-        headers = {"User-Agent": f"stoker-client/{__version__}"}
-        if target.token:
-            headers["Authorization"] = f"Bearer {target.token}"
+        headers = target.headers()
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
         self.runs = Runs(self)
         self.batches = Batches(self)
@@ -67,7 +64,8 @@ class StokerClient:
         while True:
             try:
                 response = self.http.request(call.method, call.path, params=call.params, json=call.json,
-                                             content=call.content, headers=call.headers, timeout=self._timeout(call))
+                                             content=call.body() if call.body is not None else call.content,
+                                             headers=call.headers, timeout=self._timeout(call))
             except httpx.TransportError as exc:
                 delay = attempts.after_error(exc)
                 if delay is None:
@@ -83,6 +81,8 @@ class StokerClient:
             return call.parse(response)
 
     def _timeout(self, call: Call[Any]) -> httpx.Timeout | None:
+        if call.body is not None:
+            return httpx.Timeout(self.http.timeout.connect, read=None)
         if call.read_timeout is None:
             return None
         return httpx.Timeout(self.http.timeout.connect, read=call.read_timeout, write=self.http.timeout.write,
@@ -298,29 +298,8 @@ class Files(Resource):
             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Stream a local file to `remote`, a chunk at a time (published atomically by the server);
         `checksum`: the server checks its SHA-256 before publishing. A retry sends the file again."""
-        size = os.path.getsize(local)
-        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        if checksum:
-            headers["X-Checksum-SHA256"] = sha256_of(local)
-        attempts = Attempts(self._c.retry, repeatable=True)
-        timeout = httpx.Timeout(self._c.http.timeout.connect, read=None)
-        while True:
-            try:
-                response = self._c.http.put(calls.files_path(remote), content=read_chunks(local, progress),
-                                            headers=headers, params={"overwrite": "true"} if overwrite else None,
-                                            timeout=timeout)
-            except httpx.TransportError as exc:
-                if (delay := attempts.after_error(exc)) is None:
-                    raise Unreachable(self._c.url, exc) from exc
-                time.sleep(delay)
-                continue
-            if response.status_code >= 400:
-                if (delay := attempts.after_status(response)) is not None:
-                    time.sleep(delay)
-                    continue
-                raise error_of(response)
-            entry: dict[str, Any] = response.json()
-            return entry
+        return self._c.send(calls.put_file(remote, lambda: read_chunks(local, progress), size=os.path.getsize(local),
+                                           overwrite=overwrite, checksum=sha256_of(local) if checksum else None))
 
     def get(self, remote: str, local: str | os.PathLike[str], *, archive: str | None = None,
             progress: Callable[[int], None] | None = None, total: Callable[[int | None], None] | None = None) -> int:
