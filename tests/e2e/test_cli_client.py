@@ -115,3 +115,20 @@ def test_login_saves_the_token_for_later_commands(server, tmp_path, monkeypatch)
     assert CliRunner().invoke(main, ["login", "--url", server.url, "--token", harness.TOKEN]).exit_code == 0
     listed = CliRunner().invoke(main, ["runs", "--json"])
     assert listed.exit_code == 0 and isinstance(json.loads(listed.output), list)
+
+
+def test_products_and_an_external_cluster(cli, tmp_path):
+    (tmp_path / "t.yaml").write_text("nodes:\n{% for i in range(opts['size']) %}  w{{ i }}: {cpu: 1, mem: 128}\n"
+                                     "{% endfor %}")
+    (tmp_path / "o.json").write_text('{"required": {}, "optional": {"size": 1}, "advanced": {}, "descriptions": {}}')
+    made = cli("products", "create", "cli-yamly", "1", "--template", str(tmp_path / "t.yaml"),
+               "--options", str(tmp_path / "o.json"), "--orchestrator", "external", "--json")
+    assert made["template_format"] == "yaml" and made["orchestrator"] == "external"
+    assert cli("products", "orchestrator", "cli-yamly", "1", "local", "--json")["orchestrator"] == "local"
+    assert cli("products", "options", "cli-yamly", "1", str(tmp_path / "o.json"), "--json")["name"] == "cli-yamly"
+    assert cli("products", "template", "cli-yamly", "1", str(tmp_path / "t.yaml"), "--json")["version"] == "1"
+    cluster = cli("clusters", "launch", "external", "1", "--option", "master=spark://10.0.0.9:7077", "--json")
+    assert cluster["status"] == "ready" and cluster["master_url"] == "spark://10.0.0.9:7077"
+    assert cli("clusters", "show", cluster["id"], "--json")["id"] == cluster["id"]
+    assert isinstance(cli("clusters", "nodes", cluster["id"], "--json"), list)
+    assert cli("clusters", "destroy", cluster["id"], "--json")["status"] in ("destroyed", "destroying")

@@ -79,14 +79,15 @@ def products_create(name: str, version: str, description: str, template: Path | 
                     orchestrator: str | None, as_json: bool, url: str | None, token: str | None) -> None:
     """Register a product, then set its options, template and orchestrator."""
     with connect(url, token) as client:
-        found = client.products.create(name, version, description=description)
+        client.products.create(name, version, description=description)
         if options is not None:
-            found = client.products.put_options(name, version, json.loads(options.read_text()))
+            client.products.put_options(name, version, json.loads(options.read_text()))
         if template is not None:
             text, yaml = _template(template)
-            found = client.products.put_template(name, version, text, yaml=yaml)
+            client.products.put_template(name, version, text, yaml=yaml)
         if orchestrator is not None:
-            found = client.products.put_orchestrator(name, version, orchestrator)
+            client.products.put_orchestrator(name, version, orchestrator)
+        found = client.products.get(name, version)
     show(found, as_json, lambda: click.echo(f"product {name} {version} registered"))
 
 
@@ -101,7 +102,8 @@ def products_template(name: str, version: str, template: Path, as_json: bool, ur
     """Set a product's Jinja2 template (.json, or .yaml/.yml)."""
     text, yaml = _template(template)
     with connect(url, token) as client:
-        found = client.products.put_template(name, version, text, yaml=yaml)
+        client.products.put_template(name, version, text, yaml=yaml)
+        found = client.products.get(name, version)
     show(found, as_json, lambda: click.echo(f"product {name} {version}: template set"))
 
 
@@ -115,7 +117,8 @@ def products_options(name: str, version: str, options: Path, as_json: bool, url:
                      token: str | None) -> None:
     """Set a product's options (a JSON file: required, optional, advanced)."""
     with connect(url, token) as client:
-        found = client.products.put_options(name, version, json.loads(options.read_text()))
+        client.products.put_options(name, version, json.loads(options.read_text()))
+        found = client.products.get(name, version)
     show(found, as_json, lambda: click.echo(f"product {name} {version}: options set"))
 
 
@@ -129,7 +132,8 @@ def products_orchestrator(name: str, version: str, orchestrator: str, as_json: b
                           token: str | None) -> None:
     """Choose a product's orchestrator by name (local, external, containers …)."""
     with connect(url, token) as client:
-        found = client.products.put_orchestrator(name, version, orchestrator)
+        client.products.put_orchestrator(name, version, orchestrator)
+        found = client.products.get(name, version)
     show(found, as_json, lambda: click.echo(f"product {name} {version}: orchestrator {orchestrator}"))
 
 

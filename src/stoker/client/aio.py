@@ -311,14 +311,14 @@ class AsyncProducts(AsyncResource):
     async def create(self, name: str, version: str, *, description: str = "") -> dict[str, Any]:
         return await self._c.send(calls.create_product(name, version, description))
 
-    async def put_template(self, name: str, version: str, template: str, *, yaml: bool = False) -> dict[str, Any]:
-        return await self._c.send(calls.put_template(name, version, template, yaml=yaml))
+    async def put_template(self, name: str, version: str, template: str, *, yaml: bool = False) -> None:
+        await self._c.send(calls.put_template(name, version, template, yaml=yaml))
 
-    async def put_options(self, name: str, version: str, options: dict[str, Any]) -> dict[str, Any]:
-        return await self._c.send(calls.put_options(name, version, options))
+    async def put_options(self, name: str, version: str, options: dict[str, Any]) -> None:
+        await self._c.send(calls.put_options(name, version, options))
 
-    async def put_orchestrator(self, name: str, version: str, orchestrator: str) -> dict[str, Any]:
-        return await self._c.send(calls.put_orchestrator(name, version, orchestrator))
+    async def put_orchestrator(self, name: str, version: str, orchestrator: str) -> None:
+        await self._c.send(calls.put_orchestrator(name, version, orchestrator))
 
 
 class AsyncClusters(AsyncResource):

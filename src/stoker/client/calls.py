@@ -261,17 +261,17 @@ def create_product(name: str, version: str, description: str = "") -> Call[dict[
                                                           "description": description})
 
 
-def put_template(name: str, version: str, template: str, *, yaml: bool = False) -> Call[dict[str, Any]]:
-    return call("PUT", f"{API}/products/{segment(name)}/{segment(version)}/template", json_of,
+def put_template(name: str, version: str, template: str, *, yaml: bool = False) -> Call[None]:
+    return call("PUT", f"{API}/products/{segment(name)}/{segment(version)}/template", nothing,
                 content=template.encode(), headers={"Content-Type": "application/yaml" if yaml else "application/json"})
 
 
-def put_options(name: str, version: str, options: dict[str, Any]) -> Call[dict[str, Any]]:
-    return call("PUT", f"{API}/products/{segment(name)}/{segment(version)}/options", json_of, json=options)
+def put_options(name: str, version: str, options: dict[str, Any]) -> Call[None]:
+    return call("PUT", f"{API}/products/{segment(name)}/{segment(version)}/options", nothing, json=options)
 
 
-def put_orchestrator(name: str, version: str, orchestrator: str) -> Call[dict[str, Any]]:
-    return call("PUT", f"{API}/products/{segment(name)}/{segment(version)}/orchestrator", json_of,
+def put_orchestrator(name: str, version: str, orchestrator: str) -> Call[None]:
+    return call("PUT", f"{API}/products/{segment(name)}/{segment(version)}/orchestrator", nothing,
                 json={"name": orchestrator})
 
 

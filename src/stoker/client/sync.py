@@ -335,14 +335,14 @@ class Products(Resource):
     def create(self, name: str, version: str, *, description: str = "") -> dict[str, Any]:
         return self._c.send(calls.create_product(name, version, description))
 
-    def put_template(self, name: str, version: str, template: str, *, yaml: bool = False) -> dict[str, Any]:
-        return self._c.send(calls.put_template(name, version, template, yaml=yaml))
+    def put_template(self, name: str, version: str, template: str, *, yaml: bool = False) -> None:
+        self._c.send(calls.put_template(name, version, template, yaml=yaml))
 
-    def put_options(self, name: str, version: str, options: dict[str, Any]) -> dict[str, Any]:
-        return self._c.send(calls.put_options(name, version, options))
+    def put_options(self, name: str, version: str, options: dict[str, Any]) -> None:
+        self._c.send(calls.put_options(name, version, options))
 
-    def put_orchestrator(self, name: str, version: str, orchestrator: str) -> dict[str, Any]:
-        return self._c.send(calls.put_orchestrator(name, version, orchestrator))
+    def put_orchestrator(self, name: str, version: str, orchestrator: str) -> None:
+        self._c.send(calls.put_orchestrator(name, version, orchestrator))
 
 
 class Clusters(Resource):
