@@ -35,10 +35,10 @@ async def measure(services, runs: int) -> dict[str, dict[str, float]]:  # type: 
         new = prepare(RunRequest(params={}), job)
         started = time.perf_counter()
         if i % 2:
-            await services.group_commit.submit_async(job["id"], new)
+            await services.group_commit.submit_async(job.id, new)
             way = "with group commit"
         else:
-            await run_in_threadpool(services.runs.submit, job["id"], [new])
+            await run_in_threadpool(services.runs.submit, job.id, [new])
             way = "without (thread pool)"
         if i >= 100:  # the first ones warm caches and connections
             timings[way].append(time.perf_counter() - started)

@@ -101,15 +101,15 @@ def store_clusters_and_tasks(services, clusters: int = 200, results: int = 20,  
     from stoker.submission.container_tasks import TASK_POLICY
     from stoker.submission.runs import RunRequest, Submitter
 
-    cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"})["id"]
+    cluster_ids = [services.clusters.launch("bench", "external", "1", {"master": f"spark://h{i}:7077"}).id
                    for i in range(clusters)]
     services.containers.docker_host = "unix:///nonexistent/podman.sock"  # accepted, never reached
     task = services.container_jobs.create("bench-task", {"image": "localhost/stoker/busybox:latest",
                                                          "command": ["true"], "env": {}, "network": "none"},
                                           status="READY", **TASK_POLICY)
-    result_ids = [Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"],
+    result_ids = [Submitter(services).submit_batch([RunRequest(container={})], job_name=task.id,
                                                    copies=times)[0] for _ in range(results)]
-    return cluster_ids, task["id"], result_ids
+    return cluster_ids, task.id, result_ids
 
 
 def main() -> None:
@@ -136,8 +136,8 @@ def main() -> None:
         job_name, run_id = store_spark_app(app, args.events)
         print(f"stored {args.runs} runs and a {args.events}-event Spark app in {time.perf_counter() - began:.1f} s")
         clusters, task, results = store_clusters_and_tasks(services)
-        some_run = services.runs.list(limit=1)[0][0]["id"]
-        middle = services.runs.list(limit=1, before_seq=args.runs // 2)[0][0]["seq"]
+        some_run = services.runs.list(limit=1)[0][0].id
+        middle = services.runs.list(limit=1, before_seq=args.runs // 2)[0][0].seq
         with TestClient(app, follow_redirects=False) as client:
             assert client.post("/ui/sign-in", data={"token": TOKEN}).status_code == 303
             spark_page = f"/ui/spark/{job_name}/{run_id}"
@@ -149,7 +149,7 @@ def main() -> None:
                      "/ui/dead-letters", "/ui/tokens", "/ui/spark", spark_page,
                      "/ui/clusters", f"/ui/clusters/{clusters[-1]}", "/ui/products", "/ui/products/external/1",
                      "/ui/tasks", f"/ui/tasks/{task}", f"/ui/results/{results[-1]}",
-                     f"/ui/results/{results[-1]}/details/{services.container_jobs.batch_runs(results[-1])[0]['id']}"]
+                     f"/ui/results/{results[-1]}/details/{services.container_jobs.batch_runs(results[-1])[0].id}"]
             print(f"{'page':48} {'p50 ms':>8} {'p95 ms':>8}")
             worst = 0.0
             for path in pages:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import ADMIN_TOKEN, make_services
+from stoker.store.records.clusters import Node
 
 LEASE = "cluster-duties"
 
@@ -22,16 +23,16 @@ def test_one_holder_at_a_time_renewed_by_it_taken_over_once_expired(database):
     assert leases.hold(LEASE, "a", 0.6)
     assert not leases.hold(LEASE, "b", 0.6)  # held by a
     first = leases.get(LEASE)
-    assert first["holder"] == "a" and not first["expired"]
+    assert first.holder == "a" and not first.expired
     time.sleep(0.3)
     assert leases.hold(LEASE, "a", 0.6)  # a renews: later expiry, same acquisition
     renewed = leases.get(LEASE)
-    assert renewed["expires_at"] > first["expires_at"] and renewed["acquired_at"] == first["acquired_at"]
+    assert renewed.expires_at > first.expires_at and renewed.acquired_at == first.acquired_at
     assert not leases.hold(LEASE, "b", 0.6)
     time.sleep(0.8)  # a stopped renewing
-    assert leases.get(LEASE)["expired"]
+    assert leases.get(LEASE).expired
     assert leases.hold(LEASE, "b", 0.6)
-    assert leases.get(LEASE)["holder"] == "b"
+    assert leases.get(LEASE).holder == "b"
     assert not leases.hold(LEASE, "a", 0.6)  # a, back, does not take it from b
 
 
@@ -44,7 +45,7 @@ def test_release_and_take_from_a_holder_known_gone(database):
     assert not leases.hold(LEASE, "b", 30, take_from="someone-else")
     assert leases.hold(LEASE, "b", 30, take_from="a")  # a's process is known to be dead
     leases.release(LEASE, "a")  # not a's any more: nothing happens
-    assert leases.get(LEASE)["holder"] == "b"
+    assert leases.get(LEASE).holder == "b"
     leases.release(LEASE, "b")
     assert leases.get(LEASE) is None
     assert leases.hold(LEASE, "a", 30)
@@ -135,11 +136,11 @@ def test_two_replicas_only_the_lease_holder_runs_the_duties_and_the_other_takes_
         leader.duties.leases.release = lambda *args: None  # a death, not a clean stop
         leader.duties.stop()
         held = leader.duties.leases.get(LEASE)
-        assert held["holder"] == leader.duties.holder and not held["expired"]
+        assert held.holder == leader.duties.holder and not held.expired
         wait(lambda: other.duties.leading, 10, "the other replica to take over")
         taken = other.duties.leases.get(LEASE)
-        assert taken["holder"] == other.duties.holder
-        assert taken["acquired_at"] >= held["expires_at"]  # not before the dead holder's lease expired
+        assert taken.holder == other.duties.holder
+        assert taken.acquired_at >= held.expires_at  # not before the dead holder's lease expired
         second = launch_external(other)
         wait(lambda: ready(other, second), 10, "a launch after the take-over")
         assert other.schedule_calls
@@ -203,8 +204,9 @@ def test_a_destroy_through_a_non_leader_leaves_stopping_the_nodes_to_the_leader(
     cluster destroyed, and the leader stops its nodes at its next round."""
     with a_ready_cluster_through_the_non_leader(tmp_path, shared_url, monkeypatch) as (leader, other, cluster_id):
         store = other.services.clusters.store
-        store.set_nodes(cluster_id, [{"name": "n1", "service": "s", "role": "worker", "cpu": 1, "mem": 64, "host": "h",
-                                      "port": 1, "state": "running"}])
+        store.set_nodes(cluster_id, [Node(cluster_id=cluster_id, name="n1", service="s", role="worker", cpu=1, mem=64,
+                                          host="h", port=1, web_port=None, pid=None, pid_started_at=None,
+                                          state="running", workdir=None)])
         stopped_by = []
         for replica_client in (leader, other):
             service = replica_client.services.clusters
@@ -213,5 +215,5 @@ def test_a_destroy_through_a_non_leader_leaves_stopping_the_nodes_to_the_leader(
         r = other.delete(f"/api/v1/clusters/{cluster_id}")
         assert r.status_code == 200, r.text
         assert other.get(f"/api/v1/clusters/{cluster_id}").json()["status"] == "destroyed"
-        wait(lambda: [n["state"] for n in store.nodes(cluster_id)] == ["stopped"], 10, "the leader to stop the node")
+        wait(lambda: [n.state for n in store.nodes(cluster_id)] == ["stopped"], 10, "the leader to stop the node")
         assert stopped_by and set(stopped_by) == {leader}

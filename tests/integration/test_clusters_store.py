@@ -22,24 +22,24 @@ def _cluster(database, needs=(3, 1280)):
 def test_transitions_are_conditional_and_recorded(database):
     store = ClusterStore(database)
     cluster = _cluster(database)
-    assert cluster["status"] == "registered" and cluster["number"] == 1
-    assert store.transition(cluster["id"], "scheduling", allowed_from=("registered",))
-    assert not store.transition(cluster["id"], "scheduled", allowed_from=("registered",))  # it moved on
-    assert store.transition(cluster["id"], "scheduled", allowed_from=("scheduling",))
+    assert cluster.status == "registered" and cluster.number == 1
+    assert store.transition(cluster.id, "scheduling", allowed_from=("registered",))
+    assert not store.transition(cluster.id, "scheduled", allowed_from=("registered",))  # it moved on
+    assert store.transition(cluster.id, "scheduled", allowed_from=("scheduling",))
     assert store.used() == (3, 1280)
-    assert [h["status"] for h in store.history(cluster["id"])] == ["registered", "scheduling", "scheduled"]
+    assert [h.status for h in store.history(cluster.id)] == ["registered", "scheduling", "scheduled"]
     with database.read() as conn:
         events = conn.execute(sa.select(outbox.c.event).where(outbox.c.run_id.is_(None))).scalars().all()
     assert events == ["cluster.registered", "cluster.scheduling", "cluster.scheduled"]
     second = ClusterStore(database).register(owner="alice", product="spark-standalone", version="4.3", size=1,
                                              options={}, spec={}, orchestrator="local", needs=(2, 768))
-    assert second["number"] == 2
+    assert second.number == 2
 
 
 def test_runs_wait_for_their_cluster_and_fail_when_it_is_gone(database):
     store = ClusterStore(database)
     cluster = _cluster(database)
-    cid = cluster["id"]
+    cid = cluster.id
     reason = parked_reason(database, cid)
     assert reason is not None and "registered" in reason
     run_store = RunStore(database)
@@ -52,16 +52,16 @@ def test_runs_wait_for_their_cluster_and_fail_when_it_is_gone(database):
                            ("configuring", "scheduled"), ("configured", "configuring"), ("ready", "configured")]:
         store.transition(cid, status, allowed_from=(source,))
     ready = run_store.get(parked.run_id)
-    assert ready["state"] == "QUEUED" and ready["error"] is None
-    assert run_store.get(other.run_id)["error"] == reason  # another cluster's run stays parked
+    assert ready.state == "QUEUED" and ready.error is None
+    assert run_store.get(other.run_id).error == reason  # another cluster's run stays parked
     assert parked_reason(database, cid) is None
     store.transition(cid, "destroyed", allowed_from=("ready",))
     gone = run_store.get(parked.run_id)
-    assert gone["state"] == "FAILED" and f"cluster {cid} is destroyed" in gone["error"]
+    assert gone.state == "FAILED" and f"cluster {cid} is destroyed" in gone.error
     with database.read() as conn:  # its event, from run_event, names the run's job (adhoc here)
         [failed] = conn.execute(sa.select(outbox.c.payload).where(outbox.c.run_id == parked.run_id,
                                                                   outbox.c.event == "failed")).scalars().all()
-    assert failed["job"] == "adhoc" and failed["state"] == "FAILED" and failed["error"] == gone["error"]
+    assert failed["job"] == "adhoc" and failed["state"] == "FAILED" and failed["error"] == gone.error
     with pytest.raises(Conflict, match="destroyed"):
         parked_reason(database, cid)
     with pytest.raises(NotFound):

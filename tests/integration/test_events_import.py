@@ -43,8 +43,8 @@ def test_cli_import_direct_is_idempotent(tmp_path: Path):
     try:
         store = EventStore(db)
         app = store.app("nightly", "local-42")
-        assert b"".join(store.stream_events(app["id"])).splitlines() == lines
-        assert (app["start_ms"], app["end_ms"], app["tasks"], app["task_time_ms"]) == (1000, 3000, 30, 150)
+        assert b"".join(store.stream_events(app.id)).splitlines() == lines
+        assert (app.start_ms, app.end_ms, app.tasks, app.task_time_ms) == (1000, 3000, 30, 150)
     finally:
         db.dispose()
 

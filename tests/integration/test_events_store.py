@@ -24,7 +24,7 @@ def store_payload(store, events, counter, job="job", run="run-1", now=None, **kw
 
 def export(store, job="job", run="run-1") -> list[bytes]:
     app = store.app(job, run)
-    return b"".join(store.stream_events(app["id"])).splitlines()
+    return b"".join(store.stream_events(app.id)).splitlines()
 
 
 def test_payload_stored_once_and_summary_counts_once(database):
@@ -38,9 +38,9 @@ def test_payload_stored_once_and_summary_counts_once(database):
     assert store_payload(store, events, 1).status == "stored"
     assert store_payload(store, events, 1).status == "duplicate"  # a listener retry
     app = store.app("job", "run-1")
-    assert app["event_count"] == 3 and app["chunk_count"] == 1
-    assert (app["tasks"], app["jobs"], app["task_time_ms"], app["gc_time_ms"]) == (1, 1, 40, 3)
-    assert app["app_name"] == "pi" and app["start_ms"] == 1000 and app["end_ms"] is None
+    assert app.event_count == 3 and app.chunk_count == 1
+    assert (app.tasks, app.jobs, app.task_time_ms, app.gc_time_ms) == (1, 1, 40, 3)
+    assert app.app_name == "pi" and app.start_ms == 1000 and app.end_ms is None
     assert len(export(store)) == 3
     store_payload(store, [(2000, ev("SparkListenerApplicationEnd", Timestamp=2500))], 2)
     view = duration_view(store.app("job", "run-1"))
@@ -53,7 +53,7 @@ def test_killed_tasks_are_counted_apart_from_failed_ones_as_spark_does(database)
     store_payload(store, [(1000 + i, ev("SparkListenerTaskEnd", **{"Task End Reason": {"Reason": r}}))
                           for i, r in enumerate(reasons)], 1)
     app = store.app("job", "run-1")
-    assert (app["tasks"], app["failed_tasks"], app["killed_tasks"]) == (6, 2, 2)
+    assert (app.tasks, app.failed_tasks, app.killed_tasks) == (6, 2, 2)
 
 
 def test_export_merges_overlapping_chunks_by_time_then_arrival(database):
@@ -73,7 +73,7 @@ def test_heartbeat_updates_last_seen_but_stores_no_event(database):
     result = store_payload(store, [], 2, heartbeats=1, now=200.0)
     assert result.status == "heartbeat"
     app = store.app("job", "run-1")
-    assert app["last_seen_at"] == 200.0 and app["event_count"] == 1
+    assert app.last_seen_at == 200.0 and app.event_count == 1
 
 
 def test_failure_inside_the_transaction_stores_nothing(database, monkeypatch):
@@ -96,7 +96,7 @@ def test_unknown_job_and_run_are_404_with_messages(database):
     with pytest.raises(NotFound, match="job 'job' has no run 'other'"):
         store.app("job", "other")
     assert store.job_names() == ["job"]
-    assert [r["run_id"] for r in store.runs("job")] == ["run-1"]
+    assert [r.run_id for r in store.runs("job")] == ["run-1"]
 
 
 def test_a_gzip_body_is_stored_byte_for_byte_and_exported_as_its_events(database):
@@ -155,4 +155,4 @@ def test_the_silent_app_duty_ends_apps_on_its_own(database):
             time.sleep(0.05)
     finally:
         duty.stop()
-    assert store.app("job", "run-1")["ended_by"] == "heartbeat timeout"
+    assert store.app("job", "run-1").ended_by == "heartbeat timeout"

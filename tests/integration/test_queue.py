@@ -33,20 +33,20 @@ def test_submit_claim_finish_succeeds(stores):
     runs, queue = stores
     make_job(runs)
     [sub] = runs.submit("j", [NewRun(steps=[["noop"]])])
-    assert runs.get(sub.run_id)["state"] == "QUEUED"
+    assert runs.get(sub.run_id).state == "QUEUED"
     [claimed] = queue.claim("w1")
     assert claimed.run_id == sub.run_id and claimed.number == 1
-    assert runs.get(sub.run_id)["state"] == "RUNNING"
+    assert runs.get(sub.run_id).state == "RUNNING"
     assert queue.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED, result={"type": "noop"})) == "SUCCEEDED"
     run = runs.get(sub.run_id)
-    assert run["state"] == "SUCCEEDED" and run["result"] == {"type": "noop"}
-    assert [a["outcome"] for a in run["attempts"]] == ["succeeded"]
-    assert runs.jobs.get("j")["running_count"] == 0
+    assert run.state == "SUCCEEDED" and run.result == {"type": "noop"}
+    assert [a.outcome for a in run.attempts or ()] == ["succeeded"]
+    assert runs.jobs.get("j").running_count == 0
     # succeed once: nothing left to claim, and a second finish is fenced
     assert queue.claim("w2") == []
     with pytest.raises(Fenced):
         queue.finish(Ending(claimed.attempt_id, Outcome.FAILED, error="late"))
-    assert runs.get(sub.run_id)["state"] == "SUCCEEDED"
+    assert runs.get(sub.run_id).state == "SUCCEEDED"
 
 
 def test_fifo_order(stores):
@@ -72,7 +72,7 @@ def test_max_concurrent_runs_limits_claims(stores):
     runs.submit("j", [NewRun() for _ in range(5)])
     assert len(queue.claim("w", limit=5)) == 2
     assert queue.claim("w", limit=5) == []
-    assert runs.jobs.get("j")["running_count"] == 2
+    assert runs.jobs.get("j").running_count == 2
 
 
 def test_failure_retries_with_backoff_then_dead_letter(database):
@@ -88,8 +88,8 @@ def test_failure_retries_with_backoff_then_dead_letter(database):
     assert a2.number == 2
     assert queue.finish(Ending(a2.attempt_id, Outcome.FAILED, error="boom again")) == "FAILED"
     run = runs.get(sub.run_id)
-    assert run["state"] == "FAILED" and run["error"] == "boom again"
-    assert [a["outcome"] for a in run["attempts"]] == ["failed", "failed"]
+    assert run.state == "FAILED" and run.error == "boom again"
+    assert [a.outcome for a in run.attempts or ()] == ["failed", "failed"]
     clock.now += 100
     assert queue.claim("w") == []
 
@@ -102,7 +102,7 @@ def test_a_permanent_failure_fails_at_once_and_keeps_its_attempts_for_a_manual_r
     ending = Ending(a1.attempt_id, Outcome.FAILED, error="UNRESOLVED_COLUMN: nope", permanent=True)
     assert queue.finish(ending) == "FAILED"
     run = runs.get(sub.run_id)
-    assert run["state"] == "FAILED" and len(run["attempts"]) == 1
+    assert run.state == "FAILED" and len(run.attempts or ()) == 1
     assert queue.claim("w") == []  # not re-queued
     assert runs.dead_letters(run_id=sub.run_id)[0] == []  # attempts are left: not a dead letter
     runs.retry(sub.run_id)  # the cause fixed, the caller runs it again
@@ -128,8 +128,8 @@ def test_reaper_marks_lost_and_fences_stale_worker(database):
         queue.heartbeat_one(stale.attempt_id)
     queue.finish(Ending(fresh.attempt_id, Outcome.SUCCEEDED, result={"fresh": True}))
     run = runs.get(sub.run_id)
-    assert run["result"] == {"fresh": True}
-    assert [a["outcome"] for a in run["attempts"]] == ["lost", "succeeded"]
+    assert run.result == {"fresh": True}
+    assert [a.outcome for a in run.attempts or ()] == ["lost", "succeeded"]
 
 
 def test_heartbeat_keeps_lease_alive(database):
@@ -268,7 +268,7 @@ def test_finishing_a_batch_that_ended_alike_costs_the_same_statements_as_one_run
     one, many = statements_to_finish(1), statements_to_finish(20)
     assert len(many) == len(one), (one, many)
     assert sum(s.startswith("UPDATE attempts") for s in many) == 1
-    assert runs.jobs.get("j")["running_count"] == 0
+    assert runs.jobs.get("j").running_count == 0
 
 
 def _insert_while(database, hook_statement: str, act):  # type: ignore[no-untyped-def]
@@ -312,5 +312,5 @@ def test_run_inserts_do_not_wait_for_a_claim_or_a_finish_of_their_job(stores, da
     # The finish: once it holds the job's row (its last statement gives the slots back).
     assert _insert_while(database, "UPDATE jobs", lambda: queue.finish_many(
         [Ending(c.attempt_id, Outcome.SUCCEEDED) for c in claimed]))
-    assert runs.jobs.get("j")["running_count"] == 0
+    assert runs.jobs.get("j").running_count == 0
     assert len(runs.list(job="j")[0]) == 4

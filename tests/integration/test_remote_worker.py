@@ -130,7 +130,7 @@ def test_a_remote_worker_gets_its_runs_cluster_with_the_claim(server, client):
     Products(ProductStore(db)).ensure_builtins()
     store = ClusterStore(db)
     cid = store.register(owner="alice", product="spark-standalone", version="4.3", size=1, options={},
-                         spec={"nodes": {}}, orchestrator="local", needs=(1, 512))["id"]
+                         spec={"nodes": {}}, orchestrator="local", needs=(1, 512)).id
     for to, source in [("scheduling", "registered"), ("scheduled", "scheduling"), ("configuring", "scheduled"),
                        ("configured", "configuring")]:
         assert store.transition(cid, to, allowed_from=(source,))

@@ -213,7 +213,7 @@ def clocked(database, tmp_path):
 
 
 def scheduled(services, job):
-    return sorted(r["scheduled_for"] for r in services.runs.list(job=job, limit=1000)[0])
+    return sorted(r.scheduled_for for r in services.runs.list(job=job, limit=1000)[0])
 
 
 @pytest.mark.parametrize(("catchup", "runs", "missed"), [("latest", 1, 1), ("all", 4, 0), ("none", 0, 1)])
@@ -223,7 +223,7 @@ def test_catch_up_after_downtime(clocked, catchup, runs, missed):
     service.set(job, {"cron": "0 * * * *", "catchup": catchup, "overlap": "queue"})
     clock.at(datetime(2026, 12, 1, 4, 30, tzinfo=UTC))  # down from 00:00:30 to 04:30: ticks 01:00 … 04:00
     assert service.fire_due() == runs
-    recorded = service.store.ticks(job["id"], 50)
+    recorded = service.store.ticks(job.id, 50)
     assert len([t for t in recorded if t.outcome == "queued"]) == runs
     assert len([t for t in recorded if t.outcome == "missed"]) == missed
     from stoker.store.metrics import snapshot
@@ -231,7 +231,7 @@ def test_catch_up_after_downtime(clocked, catchup, runs, missed):
     assert snapshot(services.db).missed_ticks.get(f"hourly-{catchup}", 0) == 4 - runs
     from stoker.store.outbox import head, read_events
 
-    events = [e for e in read_events(services.db, 0, head(services.db), limit=100, job_ids=[job["id"]])
+    events = [e for e in read_events(services.db, 0, head(services.db), limit=100, job_ids=[job.id])
               if e.event.startswith("schedule.")]
     assert [(e.event, e.payload["missed"]) for e in events] == ([("schedule.missed", 4 - runs)] if missed else [])
     assert service.fire_due() == 0  # nothing is owed twice
@@ -260,7 +260,7 @@ def test_a_tick_fires_once_when_two_schedulers_race(clocked):
     clock.at(datetime(2026, 12, 1, 0, 5, 1, tzinfo=UTC))
     # Both read the schedule as due before either fires it, as two replicas would.
     due = service.store.due(clock(), 10)
-    jobs = {job["id"]: job}
+    jobs = {job.id: job}
     firings = [s._firing(r, jobs[r.job_id], datetime.fromtimestamp(clock(), UTC)) for s in (service, other)
                for r in due]
     first, second = service.store.fire([firings[0]]), other.store.fire([firings[1]])
@@ -274,7 +274,7 @@ def test_a_job_whose_steps_no_longer_fill_records_a_refused_tick(clocked):
     service.set(job, {"cron": "*/5 * * * *"})
     clock.at(datetime(2026, 12, 1, 0, 5, 1, tzinfo=UTC))
     assert service.fire_due() == 0
-    [tick] = service.store.ticks(job["id"], 5)
+    [tick] = service.store.ticks(job.id, 5)
     assert tick.outcome == "refused" and "missing parameter 'region'" in tick.reason
     service.set(job, {"cron": "*/5 * * * *", "params": {"region": "eu"}})
     clock.at(datetime(2026, 12, 1, 0, 10, 1, tzinfo=UTC))
@@ -286,4 +286,4 @@ def test_parse_refuses_before_anything_is_stored(clocked):
     job = services.runs.jobs.create("strict", "pipeline", {"steps": [["noop"]]})
     with pytest.raises(InvalidInput):
         service.set(job, {"cron": "0 0 30 2 *"})
-    assert service.store.get(job["id"]) is None
+    assert service.store.get(job.id) is None

@@ -71,9 +71,9 @@ def test_rotation_rewraps_every_secret_while_a_server_runs_on_the_old_ring(tmp_p
         from stoker.core.attempts import Claimed
 
         run = services.runs.get(inline.json()["id"])
-        claimed = Claimed(attempt_id="a", run_id=run["id"], number=1, job_id="", job_name="adhoc", mode="session",
-                          lane="instant", steps=run["steps"], params={}, options=run["options"],
-                          secrets=_sealed(services, run["id"]), timeout_seconds=None, lease_expires_at=0.0)
+        claimed = Claimed(attempt_id="a", run_id=run.id, number=1, job_id="", job_name="adhoc", mode="session",
+                          lane="instant", steps=run.steps, params={}, options=run.options,
+                          secrets=_sealed(services, run.id), timeout_seconds=None, lease_expires_at=0.0)
         assert services.secret_store.resolve(claimed).sections["s3"]["aws_secret_access_key"] == "old-sealed-secret"
         assert services.secret_store.open_many(["demo"])["demo"].values == {"token": VALUE + "2"}
     finally:

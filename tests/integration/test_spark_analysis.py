@@ -104,5 +104,5 @@ def test_the_kept_aggregate_folds_in_only_new_chunks(database, monkeypatch):
     app = store.app("job", "run-1")
     latest = store.analysis(app)
     assert len(reads) == 2 and reads[1] > 0  # only the chunks stored after the first view were read
-    assert latest == analyse(pieces(events), start_ms=app["start_ms"], end_ms=app["end_ms"])
+    assert latest == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
     assert latest["stages"][0]["skew"] is True and latest["jobs"][0]["result"] == "JobSucceeded"

@@ -46,7 +46,7 @@ class World:
         return got
 
     def state(self, run_id: str) -> RunState:
-        return RunState(self.runs.get(run_id)["state"])
+        return RunState(self.runs.get(run_id).state)
 
     def in_state(self, state: RunState, **policy) -> tuple[str, str | None]:
         """A run in `state` (attempts left), and the id of its latest attempt, if any."""

@@ -38,7 +38,7 @@ def post_forms(page: str) -> list[str]:
     return re.findall(r'<form method="post" action="([^"]+)"', page)
 
 
-def a_task(services, name: str = "hello") -> dict:
+def a_task(services, name: str = "hello"):
     """A READY container task, registered without a runtime (its image is taken as imported). Its
     runs are accepted as if a runtime were there (no worker runs here: they stay queued)."""
     from stoker.submission.container_tasks import TASK_POLICY
@@ -110,8 +110,8 @@ def test_launch_list_detail_and_destroy_a_cluster(services, ui):
     assert launched.status_code == 303, launched.text
     cluster_id = launched.headers["location"].rsplit("/", 1)[1]
     cluster = services.clusters.store.get(cluster_id)
-    assert cluster["owner"] == "admin (first start)" or cluster["owner"]
-    assert cluster["options"]["master"] == "spark://10.0.0.1:7077"
+    assert cluster.owner == "admin (first start)" or cluster.owner
+    assert cluster.options["master"] == "spark://10.0.0.1:7077"
     page = ui.get("/ui/clusters").text
     assert cluster_id[:8] in page and 'data-after="' in page and "external 1" in page
     page = ui.get(f"/ui/clusters/{cluster_id}").text
@@ -122,10 +122,10 @@ def test_launch_list_detail_and_destroy_a_cluster(services, ui):
     assert ui.get("/ui/clusters/nope").status_code == 404
 
     assert ui.post(f"/ui/clusters/{cluster_id}/destroy", data={"csrf_token": csrf}).status_code == 303
-    assert services.clusters.store.get(cluster_id)["status"] == "destroyed"
+    assert services.clusters.store.get(cluster_id).status == "destroyed"
     page = ui.get(f"/ui/clusters/{cluster_id}").text
     assert "destroyed" in page and f"/ui/clusters/{cluster_id}/destroy" not in post_forms(page)
-    statuses = [h["status"] for h in services.clusters.store.history(cluster_id)]
+    statuses = [h.status for h in services.clusters.store.history(cluster_id)]
     assert statuses[0] == "registered" and statuses[-1] == "destroyed"
     refused = ui.post(f"/ui/clusters/{cluster_id}/repair", data={"csrf_token": csrf})
     assert refused.status_code == 409 and "only a degraded cluster is repaired" in refused.text
@@ -135,17 +135,17 @@ def test_cluster_actions_need_the_csrf_token_and_the_submit_scope(services, ui, 
     sign_in(ui)
     cluster = services.clusters.launch("someone", "external", "1", {"master": "spark://h:7077"})
     client, csrf = reader
-    for path in ("/ui/clusters", f"/ui/clusters/{cluster['id']}", "/ui/products", EXTERNAL):
+    for path in ("/ui/clusters", f"/ui/clusters/{cluster.id}", "/ui/products", EXTERNAL):
         page = client.get(path)
         assert page.status_code == 200, path
         assert post_forms(page.text) == ["/ui/sign-out"], path
-    for path, data in ((f"/ui/clusters/{cluster['id']}/destroy", {}), (f"{EXTERNAL}/clusters",
+    for path, data in ((f"/ui/clusters/{cluster.id}/destroy", {}), (f"{EXTERNAL}/clusters",
                                                                        {"opt:master": "spark://h:1"})):
         assert client.post(path, data={**data, "csrf_token": csrf}).status_code == 403  # no submit scope
         forged = ui.post(path, data=data)  # the admin, without the CSRF token
         assert forged.status_code == 403 and "CSRF" in forged.text
-    assert [c["id"] for c in services.clusters.store.list()] == [cluster["id"]]
-    assert services.clusters.store.get(cluster["id"])["status"] != "destroyed"
+    assert [c.id for c in services.clusters.store.list()] == [cluster.id]
+    assert services.clusters.store.get(cluster.id).status != "destroyed"
 
 
 # ---- tasks and results -----------------------------------------------------------------------
@@ -189,34 +189,34 @@ def test_run_a_task_n_times_and_read_its_result_and_executions(services, ui):
     task = a_task(services)
     csrf = sign_in(ui)
     page = ui.get("/ui/tasks").text
-    assert f"/ui/tasks/{task['id']}" in page and "READY" in page
-    page = ui.get(f"/ui/tasks/{task['id']}").text
-    assert f"/ui/tasks/{task['id']}/run" in post_forms(page) and "echo hi" in page and "Not run yet" in page
+    assert f"/ui/tasks/{task.id}" in page and "READY" in page
+    page = ui.get(f"/ui/tasks/{task.id}").text
+    assert f"/ui/tasks/{task.id}/run" in post_forms(page) and "echo hi" in page and "Not run yet" in page
 
-    refused = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "0"})
+    refused = ui.post(f"/ui/tasks/{task.id}/run", data={"csrf_token": csrf, "times": "0"})
     assert refused.status_code == 422 and "times must be between 1 and" in refused.text
-    refused = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "many"})
+    refused = ui.post(f"/ui/tasks/{task.id}/run", data={"csrf_token": csrf, "times": "many"})
     assert refused.status_code == 422 and "whole number" in refused.text
-    answer = ui.post(f"/ui/tasks/{task['id']}/run", data={"csrf_token": csrf, "times": "3", "command": "echo bye",
+    answer = ui.post(f"/ui/tasks/{task.id}/run", data={"csrf_token": csrf, "times": "3", "command": "echo bye",
                                                           "env": "B=2", "timeout_seconds": "9"})
     assert answer.status_code == 303
     result_id = answer.headers["location"].rsplit("/", 1)[1]
     runs = services.container_jobs.batch_runs(result_id)
     assert len(runs) == 3
     for run in runs:  # the run's fields in place of the task's
-        spec = run["options"]["container"]
+        spec = run.options["container"]
         assert (spec["command"], spec["env"], spec["timeout_seconds"]) == (["echo", "bye"], {"B": "2"}, 9.0)
 
     page = ui.get(f"/ui/results/{result_id}").text
     assert page.count('data-watch-run="') == 3 and "QUEUED" in page and 'data-after="' in page
     assert f"/ui/results/{result_id}/cancel" in post_forms(page)
-    assert result_id[:8] in ui.get(f"/ui/tasks/{task['id']}").text
+    assert result_id[:8] in ui.get(f"/ui/tasks/{task.id}").text
 
     # An execution that ended: its exit code, duration and output.
     from stoker.store.tables import attempts
     from stoker.store.tables import runs as runs_table
 
-    first = runs[0]["id"]
+    first = runs[0].id
     with services.db.write() as conn:
         conn.execute(runs_table.update().where(runs_table.c.id == first).values(
             state="FAILED", started_at=runs_table.c.queued_at, finished_at=runs_table.c.queued_at + 2.5,
@@ -235,7 +235,7 @@ def test_run_a_task_n_times_and_read_its_result_and_executions(services, ui):
     assert ui.get("/ui/tasks/nope").status_code == 404
 
     assert ui.post(f"/ui/results/{result_id}/cancel", data={"csrf_token": csrf}).status_code == 303
-    assert {r["state"] for r in services.container_jobs.batch_runs(result_id)} == {"FAILED", "CANCELLED"}
+    assert {r.state for r in services.container_jobs.batch_runs(result_id)} == {"FAILED", "CANCELLED"}
     again = ui.post(f"/ui/results/{result_id}/cancel", data={"csrf_token": csrf})
     assert again.status_code == 409 and "nothing is left to cancel" in again.text
 
@@ -244,23 +244,23 @@ def test_task_actions_need_the_csrf_token_and_the_submit_scope(services, ui, rea
     task = a_task(services)
     sign_in(ui)
     client, csrf = reader
-    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"], copies=1)
-    for path in ("/ui/tasks", f"/ui/tasks/{task['id']}", f"/ui/results/{result_id}"):
+    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task.id, copies=1)
+    for path in ("/ui/tasks", f"/ui/tasks/{task.id}", f"/ui/results/{result_id}"):
         page = client.get(path)
         assert page.status_code == 200, path
         assert post_forms(page.text) == ["/ui/sign-out"], path
-    actions = (("/ui/tasks", {"repository": "x"}), (f"/ui/tasks/{task['id']}/run", {"times": "1"}),
+    actions = (("/ui/tasks", {"repository": "x"}), (f"/ui/tasks/{task.id}/run", {"times": "1"}),
                (f"/ui/results/{result_id}/cancel", {}))
     for path, data in actions:
         assert client.post(path, data={**data, "csrf_token": csrf}).status_code == 403, path
         assert ui.post(path, data=data).status_code == 403, path  # no CSRF token
     assert len(services.container_jobs.batches()) == 1
-    assert {r["state"] for r in services.container_jobs.batch_runs(result_id)} == {"QUEUED"}
+    assert {r.state for r in services.container_jobs.batch_runs(result_id)} == {"QUEUED"}
 
 
 def test_a_large_result_shows_its_executions_a_page_at_a_time(services, ui):
     task = a_task(services)
-    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task["id"], copies=150)
+    result_id, _ = Submitter(services).submit_batch([RunRequest(container={})], job_name=task.id, copies=150)
     sign_in(ui)
     first = ui.get(f"/ui/results/{result_id}").text
     assert first.count('data-watch-run="') == 100 and "Executions 1–100 of 150" in first
@@ -278,21 +278,21 @@ def test_a_web_url_is_a_link_only_when_it_is_http(services, ui):
     bad = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "javascript:alert(1)"})
     good = services.clusters.launch("x", "external", "1", {"master": "spark://h:1", "web_url": "http://h:8080"})
     for cluster in (bad, good):  # the cluster duties (external orchestrator) set the URLs on the way to ready
-        wait_until(lambda c=cluster: services.clusters.store.get(c["id"]),
-                   lambda view: view["status"] == "ready" and view["web_url"], 20, "the cluster to be ready")
-    page = ui.get(f"/ui/clusters/{bad['id']}").text
+        wait_until(lambda c=cluster: services.clusters.store.get(c.id),
+                   lambda view: view.status == "ready" and view.web_url, 20, "the cluster to be ready")
+    page = ui.get(f"/ui/clusters/{bad.id}").text
     assert 'href="javascript:' not in page and "<code>javascript:alert(1)</code>" in page
     assert 'id="cluster-web" href' not in page
-    page = ui.get(f"/ui/clusters/{good['id']}").text
+    page = ui.get(f"/ui/clusters/{good.id}").text
     assert 'href="http://h:8080"' in page
 
 
 def test_a_run_on_a_cluster_links_to_it(services, ui):
     sign_in(ui)
     cluster = services.clusters.launch("x", "external", "1", {"master": "spark://h:1"})
-    submitted = Submitter(services).submit(RunRequest(steps=[["noop"]], options={"cluster": cluster["id"]}))
+    submitted = Submitter(services).submit(RunRequest(steps=[["noop"]], options={"cluster": cluster.id}))
     page = ui.get(f"/ui/runs/{submitted.run_id}").text
-    assert f'href="/ui/clusters/{cluster["id"]}" id="run-cluster"' in page
+    assert f'href="/ui/clusters/{cluster.id}" id="run-cluster"' in page
 
 
 def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):
@@ -305,10 +305,10 @@ def test_a_container_jobs_page_submits_a_run_with_parameters(services, ui):
                                          status="READY", **TASK_POLICY)
     csrf = sign_in(ui)
     page = ui.get("/ui/jobs/greet").text
-    assert "/ui/jobs/greet/runs" in post_forms(page) and f'href="/ui/tasks/{job["id"]}"' in page
+    assert "/ui/jobs/greet/runs" in post_forms(page) and f'href="/ui/tasks/{job.id}"' in page
     missing = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": "{}"})
     assert missing.status_code == 422 and "who" in missing.text
     answer = ui.post("/ui/jobs/greet/runs", data={"csrf_token": csrf, "params": '{"who": "ana"}'})
     assert answer.status_code == 303
     run = services.runs.get(answer.headers["location"].rsplit("/", 1)[1])
-    assert run["options"]["container"]["command"] == ["echo", "ana"] and run["state"] == "QUEUED"
+    assert run.options["container"]["command"] == ["echo", "ana"] and run.state == "QUEUED"

@@ -39,8 +39,8 @@ def test_the_originals_minimal_template_renders_and_validates():
     assert spec.services["example"].nodes == ["example0", "example1", "example2"]
     assert spec.nodes["example0"].docker_image.endswith("example:0.1.0")
     assert spec.needs() == (3, 3072)
-    assert default_orchestrator({"orchestrator": None}, spec) == "containers"
-    assert default_orchestrator({"orchestrator": "local"}, spec) == "local"  # a choice is kept
+    assert default_orchestrator(None, spec) == "containers"
+    assert default_orchestrator("local", spec) == "local"  # a choice is kept
 
 
 def test_the_containers_orchestrator_checks_images_commands_and_env_before_anything_runs(tmp_path):
@@ -68,7 +68,7 @@ def test_the_builtin_spark_standalone_product_renders_a_master_and_size_workers(
     spec = templates.render(builtin.TEMPLATE, "json", context(options.merge({"size": 3})))
     assert [spec.role_of(n) for n in sorted(spec.nodes)] == ["master", "worker", "worker", "worker"]
     assert spec.needs() == (4, 256 + 3 * 512)
-    assert default_orchestrator({"orchestrator": None}, spec) == "local"
+    assert default_orchestrator(None, spec) == "local"
 
 
 def test_yaml_templates_render_too():
@@ -129,14 +129,15 @@ def test_capacity_parses_the_setting():
 def test_a_runs_cluster_decides_its_master_or_why_not():
     from stoker.executors.base import ClusterUnavailable
     from stoker.executors.failures import is_permanent
+    from stoker.store.records.clusters import SparkPlacement as At
     from stoker.worker.targets import target_of
 
-    target = target_of("c1", {"status": "ready", "master_url": "spark://h:7077", "conf": {"spark.executor.cores": "1"}})
+    target = target_of("c1", At(status="ready", master_url="spark://h:7077", conf={"spark.executor.cores": "1"}))
     assert (target.master, target.conf, target.cluster_id) == ("spark://h:7077", {"spark.executor.cores": "1"}, "c1")
-    assert target_of("c1", {"status": "degraded", "master_url": "spark://h:7077", "conf": {}}).master
+    assert target_of("c1", At(status="degraded", master_url="spark://h:7077", conf={})).master
     for found, said, permanent in [(None, "does not exist", True),
-                                   ({"status": "destroyed", "master_url": None, "conf": {}}, "destroyed", True),
-                                   ({"status": "scheduling", "master_url": None, "conf": {}}, "not ready", False)]:
+                                   (At(status="destroyed", master_url=None, conf={}), "destroyed", True),
+                                   (At(status="scheduling", master_url=None, conf={}), "not ready", False)]:
         with pytest.raises(ClusterUnavailable, match=said) as err:
             target_of("c1", found)
         assert is_permanent(err.value) is permanent

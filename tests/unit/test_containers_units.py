@@ -40,10 +40,10 @@ def test_registry_of_an_image_and_the_allow_list():
 
 
 def test_detail_and_result_status_rules():
-    assert detail_status({"state": "SUCCEEDED", "outcome": "succeeded"}) == "COMPLETE"
-    assert detail_status({"state": "FAILED", "outcome": "timed_out"}) == "KILLED"
-    assert detail_status({"state": "FAILED", "outcome": "failed"}) == "ERROR"
-    assert detail_status({"state": "QUEUED", "outcome": "lost"}) == "QUEUED"  # waiting for its retry
+    assert detail_status("SUCCEEDED", "succeeded") == "COMPLETE"
+    assert detail_status("FAILED", "timed_out") == "KILLED"
+    assert detail_status("FAILED", "failed") == "ERROR"
+    assert detail_status("QUEUED", "lost") == "QUEUED"  # waiting for its retry
     assert result_status(["QUEUED", "QUEUED"]) == "QUEUED"
     assert result_status(["COMPLETE", "QUEUED"]) == "RUNNING"
     assert result_status(["COMPLETE", "RUNNING"]) == "RUNNING"

@@ -43,7 +43,7 @@ def get_product(name: str, version: str, service: ClusterServiceDep) -> dict[str
 def launch(name: str, version: str, service: ClusterServiceDep, body: Any = Body(default=None),
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
-    view = full_view(service, cluster["id"], BASE)
+    view = full_view(service, cluster.id, BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
 
@@ -59,10 +59,10 @@ def cluster_duties(service: ClusterServiceDep) -> dict[str, Any]:
     if lease is None:
         return {"lease": LEASE, "holder": None, "host": None, "pid": None, "acquired_at": None,
                 "expires_at": None, "expired": None}
-    host, pid = holder_host_pid(lease["holder"])
-    return {"lease": LEASE, "holder": lease["holder"], "host": host, "pid": pid,
-            "acquired_at": iso(lease["acquired_at"]), "expires_at": iso(lease["expires_at"]),
-            "expired": lease["expired"]}
+    host, pid = holder_host_pid(lease.holder)
+    return {"lease": LEASE, "holder": lease.holder, "host": host, "pid": pid,
+            "acquired_at": iso(lease.acquired_at), "expires_at": iso(lease.expires_at),
+            "expired": lease.expired}
 
 
 @router.get("/clusters", summary="List clusters (filter by status or product)",

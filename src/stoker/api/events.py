@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -73,7 +74,7 @@ def list_jobs(store: EventStoreDep, _: Principal = Depends(require("read"))) -> 
 @router.get("/api/v1/spark/jobs/{job_name}/runs", response_model=RunList,
             summary="The runs (Spark apps) of a job")
 def list_runs(job_name: str, store: EventStoreDep, _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"job_name": job_name, "runs": store.runs(job_name)}
+    return {"job_name": job_name, "runs": [msgspec.structs.asdict(r) for r in store.runs(job_name)]}
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/events",
@@ -84,7 +85,7 @@ def list_runs(job_name: str, store: EventStoreDep, _: Principal = Depends(requir
 def run_events(job_name: str, run_id: str, store: EventStoreDep,
                _: Principal = Depends(require("read"))) -> StreamingResponse:
     app = store.app(job_name, run_id)  # 404 before the stream starts
-    return StreamingResponse(store.stream_events(app["id"]), media_type=NDJSON)
+    return StreamingResponse(store.stream_events(app.id), media_type=NDJSON)
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/duration", response_model=Duration,

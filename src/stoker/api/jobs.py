@@ -68,24 +68,24 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
         if body.conf:
             raise InvalidInput("a container job takes no Spark settings (conf)")
         services.containers.require()
-        job = services.images.register(body.name, container_spec.check_spec(container), **policy)
+        job_id = services.images.register(body.name, container_spec.check_spec(container), **policy).id
     else:
         if body.steps is None or container:
             raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
         validate_job_steps(services.catalog, services.roots, body.steps)
         if body.conf is not None:
             policy["conf"] = checked_conf(services.settings, body.conf, body.mode or "session", body.name)
-        job = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy)
+        job_id = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy).id
     if body.schedule is not None:
-        schedules.set(job, body.schedule)
-    return _job(job["id"], services.runs.jobs, services.container_jobs, schedules)
+        schedules.set(services.runs.jobs.get(job_id), body.schedule)
+    return _job(job_id, services.runs.jobs, services.container_jobs, schedules)
 
 
 @router.get("", summary="List jobs", dependencies=[Depends(require("read"))])
 def list_jobs(jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
     found = jobs.list()
-    scheduled = schedules.store.get_many([j["id"] for j in found])
-    return {"jobs": [_with_schedule(job_view(j), scheduled.get(j["id"]), schedules, ticks=0) for j in found]}
+    scheduled = schedules.store.get_many([j.id for j in found])
+    return {"jobs": [_with_schedule(job_view(j), scheduled.get(j.id), schedules, ticks=0) for j in found]}
 
 
 @router.get("/{job}", summary="Get a job by name or id: its steps, policy and schedule (in words, its next "
@@ -104,9 +104,9 @@ def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep, sche
 def job_notifications(job: str, jobs: JobStoreDep, notifications: NotificationStoreDep,
                       limit: PageSize = 50) -> dict[str, Any]:
     found = jobs.get(job)
-    return {"job": found["name"], "notifications": found["notifications"],
-            "status": notifications.status(found["id"]),
-            "deliveries": [delivery_view(d) for d in notifications.history(found["id"], limit)]}
+    return {"job": found.name, "notifications": found.notifications,
+            "status": notifications.status(found.id),
+            "deliveries": [delivery_view(d) for d in notifications.history(found.id, limit)]}
 
 
 def delivery_view(d: Delivery) -> dict[str, Any]:
@@ -120,12 +120,12 @@ def delivery_view(d: Delivery) -> dict[str, Any]:
 def _job(job: str, jobs: JobStore, container_jobs: ContainerStore, schedules: ScheduleService) -> dict[str, Any]:
     found = jobs.get(job)
     view = job_view(found)
-    if found["kind"] == "container":  # with its image's import status (a Stevedore task's status)
-        image = container_jobs.get(found["id"])
-        view = {**view, "image_status": image["status"], "image_error": image["error"],
-                "image_digest": image["image_digest"],
-                "links": {**view["links"], "stevedore_task": f"/task/{found['id']}/"}}
-    return _with_schedule(view, schedules.store.get(found["id"]), schedules)
+    if found.kind == "container":  # with its image's import status (a Stevedore task's status)
+        image = container_jobs.get(found.id)
+        view = {**view, "image_status": image.status, "image_error": image.error,
+                "image_digest": image.image_digest,
+                "links": {**view["links"], "stevedore_task": f"/task/{found.id}/"}}
+    return _with_schedule(view, schedules.store.get(found.id), schedules)
 
 
 def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService, ticks: int = 10) -> dict[str, Any]:
@@ -140,12 +140,12 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
     jobs = services.runs.jobs
     changes = body.model_dump(exclude_none=True, exclude={"schedule"})
     found = jobs.get(job)
-    if "conf" in changes and found["kind"] != "pipeline" and changes["conf"]:
+    if "conf" in changes and found.kind != "pipeline" and changes["conf"]:
         raise InvalidInput(f"job {job!r} is a container job: it takes no Spark settings (conf)")
-    if "conf" in changes or ("mode" in changes and found["conf"]):
-        changes["conf"] = checked_conf(services.settings, changes.get("conf", found["conf"]),
-                                       changes.get("mode", found["mode"]), found["name"])
-    if "steps" in changes and found["kind"] != "pipeline":
+    if "conf" in changes or ("mode" in changes and found.conf):
+        changes["conf"] = checked_conf(services.settings, changes.get("conf", found.conf),
+                                       changes.get("mode", found.mode), found.name)
+    if "steps" in changes and found.kind != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
         validate_job_steps(services.catalog, services.roots, changes["steps"])
@@ -155,18 +155,18 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
             changes[field] = getattr(body, field)
     if {"options", "notifications", "spec"} & set(changes):  # every secret they name exists
         options, notifications = Submitter(services).check_job_settings(
-            found["kind"], changes.get("spec", found["spec"]).get("steps"),
-            changes.get("options", found["options"]), changes.get("notifications", found["notifications"]))
+            found.kind, changes.get("spec", found.spec).get("steps"),
+            changes.get("options", found.options), changes.get("notifications", found.notifications))
         if "options" in changes:
             changes["options"] = options
         if "notifications" in changes:
             changes["notifications"] = notifications
     if "schedule" in body.model_fields_set and body.schedule is not None:
-        schedules.parse(body.schedule, found["name"])  # checked before anything changes
+        schedules.parse(body.schedule, found.name)  # checked before anything changes
     updated = jobs.update(job, **changes)
     if "schedule" in body.model_fields_set:  # null removes it
         schedules.set(updated, body.schedule)
-    return _job(updated["id"], jobs, services.container_jobs, schedules)
+    return _job(updated.id, jobs, services.container_jobs, schedules)
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",

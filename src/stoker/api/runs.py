@@ -10,12 +10,12 @@ from stoker.api.deps import DatabaseDep, RunStoreDep, ServicesDep, WakeupDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.models import BatchCreate, RunCreate
 from stoker.api.paging import Cursor, PageSize, cursor_value
-from stoker.api.views import attempt_view, run_view
+from stoker.api.views import attempt_view, dead_letter_view, run_view
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.states import RunState
-from stoker.core.times import iso
 from stoker.services import Services
+from stoker.store.records.runs import Run
 from stoker.store.runs import RunStore, Submitted
 from stoker.submission.runs import RunRequest, Submitter
 
@@ -28,7 +28,7 @@ async def created_response(services: Services, submitted: Submitted) -> Response
     location = f"/api/v1/runs/{submitted.run_id}"
     if submitted.record is not None:
         return json_response(run_view(submitted.record), 201, {"Location": location})
-    run: dict[str, Any] = await read_now(services.db, services.runs.read_run(submitted.run_id))
+    run = await read_now(services.db, services.runs.read_run(submitted.run_id))
     return json_response(run_view(run), 200, {"Location": location, "Idempotent-Replayed": "true"})
 
 
@@ -69,13 +69,12 @@ async def get_run(run_id: str, db: DatabaseDep, runs: RunStoreDep, wakeup: Wakeu
                   wait_seconds: float = Query(0, ge=0, le=limits.MAX_WAIT_SECONDS,
                                               description="long-poll: answer as soon as the run is finished, "
                                                           "or after this many seconds")) -> Response:
-    async def read() -> dict[str, Any]:
-        run: dict[str, Any] = await read_now(db, runs.read_run(run_id))
-        return run
+    async def read() -> Run:
+        return await read_now(db, runs.read_run(run_id))
 
     # Waiting holds no thread (thousands of long-polls leave the thread pool to other requests);
     # woken by local finishes, and the recheck keeps finishes in other processes visible.
-    run = await wakeup.poll_async(read, lambda r: RunState(r["state"]).terminal,
+    run = await wakeup.poll_async(read, lambda r: RunState(r.state).terminal,
                                   seconds=wait_seconds, recheck=0.25)
     return json_response(run_view(run))
 
@@ -86,7 +85,7 @@ async def quick_get_run(request: QuickRequest) -> Response | None:
         return None
     services = request.services
     await authorize(services, request.headers, "read")
-    run: dict[str, Any] = await read_now(services.db, services.runs.read_run(request.path_params["run_id"]))
+    run = await read_now(services.db, services.runs.read_run(request.path_params["run_id"]))
     return json_response(run_view(run))
 
 
@@ -113,9 +112,9 @@ def retry_run(run_id: str, runs: RunStoreDep) -> dict[str, Any]:
             dependencies=[Depends(require("read"))])
 def run_result(run_id: str, runs: RunStoreDep) -> dict[str, Any]:
     run = runs.get(run_id, with_attempts=False)
-    if run["state"] != RunState.SUCCEEDED.value:
-        raise NotFound(f"run {run_id} has no result: it is {run['state']}", state=run["state"])
-    return {"run_id": run_id, "result": run["result"]}
+    if run.state != RunState.SUCCEEDED.value:
+        raise NotFound(f"run {run_id} has no result: it is {run.state}", state=run.state)
+    return {"run_id": run_id, "result": run.result}
 
 
 @router.get("/runs/{run_id}/attempts/{number}", summary="One attempt of a run",
@@ -135,9 +134,7 @@ def list_dead_letters(runs: RunStoreDep, job: str | None = None, run: str | None
                       limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
     entries, next_cursor = runs.dead_letters(
         job=job, run_id=run, request_id=request_id, limit=limit, before_id=cursor_value(cursor))
-    return {"dead_letters": [{**e, "created_at": iso(e["created_at"]),
-                              "links": {"run": f"/api/v1/runs/{e['run_id']}"}} for e in entries],
-            "next_cursor": next_cursor}
+    return {"dead_letters": [dead_letter_view(e) for e in entries], "next_cursor": next_cursor}
 
 
 @router.get("/runs/{run_id}/log", summary="The driver log of a run's attempt (default: the latest)",

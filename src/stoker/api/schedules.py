@@ -33,7 +33,7 @@ def resume(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[s
             dependencies=[Depends(require("read"))])
 def ticks(job: str, jobs: JobStoreDep, schedules: ScheduleServiceDep, limit: PageSize = 50) -> dict[str, Any]:
     found = jobs.get(job)
-    return {"ticks": [schedules.tick_view(t) for t in schedules.store.ticks(found["id"], limit)]}
+    return {"ticks": [schedules.tick_view(t) for t in schedules.store.ticks(found.id, limit)]}
 
 
 @router.post("/{job}/backfill", summary="One run per tick of the job's schedule in a time range",

@@ -51,7 +51,7 @@ async def stream_events(
 ) -> StreamingResponse:
     job_ids = None
     if job is not None:
-        job_ids = [(await run_in_threadpool(jobs.get, job))["id"]]  # 404 if unknown
+        job_ids = [(await run_in_threadpool(jobs.get, job)).id]  # 404 if unknown
     if last_event_id:  # a reconnect: it knows better than the URL it reconnects to
         if not last_event_id.isdigit():
             raise InvalidInput(f"Last-Event-ID must be an event id (an integer), got {last_event_id!r}")

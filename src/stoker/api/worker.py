@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +38,8 @@ def attempt_view(services: Services, claimed: Claimed) -> dict[str, Any] | None:
     view = claimed_view(claimed, resolved)
     cluster_id = (claimed.options or {}).get("cluster")
     if cluster_id:  # a remote worker has no database to read its run's cluster from: it comes along
-        view["cluster"] = cluster_record(services.db, str(cluster_id))
+        found = cluster_record(services.db, str(cluster_id))
+        view["cluster"] = msgspec.structs.asdict(found) if found is not None else None
     return view
 
 

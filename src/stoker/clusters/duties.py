@@ -79,8 +79,8 @@ class ClusterDuties:
             held = self.leases.hold(LEASE, self.holder, ttl)
             if not held:
                 current = self.leases.get(LEASE)
-                if current is not None and gone_here(current["holder"]):
-                    held = self.leases.hold(LEASE, self.holder, ttl, take_from=current["holder"])
+                if current is not None and gone_here(current.holder):
+                    held = self.leases.hold(LEASE, self.holder, ttl, take_from=current.holder)
         except Exception:
             log.warning("the cluster-duties lease could not be renewed; pausing the duties", exc_info=True)
             held = False

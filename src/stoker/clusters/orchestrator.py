@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
+from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
     from stoker.containers.runtime import ContainerRuntime
@@ -45,24 +46,45 @@ class Orchestrator(Protocol):
     def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
         """Raise InvalidInput when this orchestrator cannot run the spec."""
 
-    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
-        """Node rows (name, service, role, cpu, mem, host, port, web_port, workdir, state='planned'),
+    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+        """The nodes (name, service, role, cpu, mem, host, port, web_port, workdir, state='planned'),
         configuration written; nothing started."""
 
-    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
+    def urls(self, cluster: Cluster, nodes: list[Node]) -> tuple[str, str | None]:
         """(master URL for Spark, web URL or None)."""
 
-    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-        """Start one node; the values to record (pid, pid_started_at, state='running')."""
+    def start(self, cluster: Cluster, node: Node) -> dict[str, Any]:
+        """Start one node; the values to record (pid, pid_started_at, state='running', maybe host)."""
 
-    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    def ready(self, cluster: Cluster, nodes: list[Node]) -> str | None:
         """None when the cluster serves; else what it still waits for."""
 
-    def alive(self, node: dict[str, Any]) -> bool: ...
+    def alive(self, node: Node) -> bool: ...
 
-    def stop(self, node: dict[str, Any]) -> None: ...
+    def stop(self, node: Node) -> None: ...
 
-    def log_tail(self, node: dict[str, Any]) -> str: ...
+    def log_tail(self, node: Node) -> str: ...
+
+
+def workdir_of(node: Node) -> Path:
+    """A planned node's directory (every orchestrator that runs processes plans one)."""
+    if node.workdir is None:
+        raise NodeFailed(f"node {node.name} has no directory: it was never planned")
+    return Path(node.workdir)
+
+
+def host_of(node: Node) -> str:
+    """The address a planned Spark node listens on."""
+    if node.host is None:
+        raise NodeFailed(f"node {node.name} has no address: it was never planned")
+    return node.host
+
+
+def master_url_of(cluster: Cluster) -> str:
+    """The master URL of a cluster whose master was planned (its workers start after it)."""
+    if cluster.master_url is None:
+        raise NodeFailed(f"cluster {cluster.id} has no master URL yet")
+    return cluster.master_url
 
 
 def installed() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from stoker.clusters.options import ProductOptions
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
 from stoker.store.clusters import ProductStore
+from stoker.store.records.clusters import Product
 
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 EMPTY_OPTIONS: dict[str, Any] = {"required": {}, "optional": {}, "advanced": {}, "descriptions": {}}
@@ -42,7 +43,7 @@ class Products:
                                                     "web_url": "its web UI, for links"}},
                           template='{"nodes": {}, "services": {}}', orchestrator="external", builtin=True)
 
-    def create(self, body: Any) -> dict[str, Any]:
+    def create(self, body: Any) -> Product:
         if not isinstance(body, dict):
             raise InvalidInput('the body must be {"name": ..., "version": ..., "description": ...}')
         unknown = sorted(set(body) - {"name", "version", "description", "logo_url"})
@@ -56,14 +57,14 @@ class Products:
             raise InvalidInput("description and logo_url must be strings")
         return self.store.create(name, version, description=description, logo_url=logo, options=EMPTY_OPTIONS)
 
-    def get(self, name: str, version: str) -> dict[str, Any]:
+    def get(self, name: str, version: str) -> Product:
         return self.store.get(name, version)
 
     def put_template(self, name: str, version: str, text: str, content_type: str | None) -> str | None:
         """Store a checked template; the answer says what is left to check at launch (or None)."""
         product = self.store.get(name, version)
         fmt = templates.format_of(content_type)
-        note = self.check_template(product, text, fmt, ProductOptions.model_validate(product["options"]))
+        note = self.check_template(product, text, fmt, ProductOptions.model_validate(product.options))
         self.store.update(name, version, template=text, template_format=fmt)
         return note
 
@@ -71,8 +72,8 @@ class Products:
         product = self.store.get(name, version)
         options = ProductOptions.parse(body)
         note = None
-        if product["template"]:
-            note = self.check_template(product, product["template"], product["template_format"], options)
+        if product.template:
+            note = self.check_template(product, product.template, product.template_format, options)
         self.store.update(name, version, options=options.model_dump())
         return note
 
@@ -89,7 +90,7 @@ class Products:
         self.store.update(name, version, orchestrator=body["name"])
 
     @staticmethod
-    def check_template(product: dict[str, Any], text: str, fmt: str, options: ProductOptions) -> str | None:
+    def check_template(product: Product, text: str, fmt: str, options: ProductOptions) -> str | None:
         """Parse always; render and validate too when the options' defaults give every option the
         template reads. Template and options may be put in either order: what cannot be checked
         yet is checked at launch, and the answer (a note) says so."""
@@ -108,15 +109,16 @@ class Products:
         return None
 
 
-def render_spec(product: dict[str, Any], text: str, fmt: str, opts: dict[str, Any], *, user: str,
+def render_spec(product: Product, text: str, fmt: str, opts: dict[str, Any], *, user: str,
                 cluster_id: str, number: int) -> ClusterSpec:
-    context = templates.variables(opts, user=user, product=product["name"], version=product["version"],
+    context = templates.variables(opts, user=user, product=product.name, version=product.version,
                                   cluster_id=cluster_id, number=number)
     return templates.render(text, fmt, context)
 
 
-def default_orchestrator(product: dict[str, Any], spec: ClusterSpec) -> str:
-    """The product's choice, else `containers` when its nodes name a docker_image, else `local`."""
-    if product["orchestrator"]:
-        return str(product["orchestrator"])
+def default_orchestrator(chosen: str | None, spec: ClusterSpec) -> str:
+    """The product's choice (`chosen`), else `containers` when its nodes name a docker_image, else
+    `local`."""
+    if chosen:
+        return chosen
     return "containers" if any(n.docker_image for n in spec.nodes.values()) else "local"

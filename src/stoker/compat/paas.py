@@ -33,6 +33,7 @@ from stoker.clusters.views import (
 )
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, StokerError
+from stoker.store.records.clusters import Cluster
 from stoker.store.tokens import Principal
 
 BASE = "/bigdata/api/v1"
@@ -76,7 +77,7 @@ def _clusters(request: Request) -> ClusterService:
     return services_of(request.app).clusters
 
 
-def _cluster_path(cluster: dict[str, Any]) -> str:
+def _cluster_path(cluster: Cluster) -> str:
     return f"{BASE}/{quote(paas_dn(cluster))}"
 
 
@@ -101,7 +102,7 @@ def products(request: Request, service: ClusterServiceDep) -> dict[str, Any]:
 def create_product(request: Request, service: ClusterServiceDep, body: Any = Body(...),
                    _p: Principal = Depends(require("admin"))) -> JSONResponse:
     product = _clusters(request).products.create(lenient_json(body))
-    location = _absolute(request, f"{BASE}/products/{product['name']}/{product['version']}")
+    location = _absolute(request, f"{BASE}/products/{product.name}/{product.version}")
     return JSONResponse(paas_product_view(product, BASE), status_code=201, headers={"Location": location})
 
 
@@ -128,7 +129,7 @@ async def put_template(name: str, version: str, request: Request, service: Clust
 @router.get("/products/{name}/{version}/template", summary="The template's text, as a JSON string",
             dependencies=[Depends(require("read"))])
 def get_template(name: str, version: str, request: Request) -> str:
-    return str(_clusters(request).products.get(name, version)["template"] or "")
+    return str(_clusters(request).products.get(name, version).template or "")
 
 
 @router.put("/products/{name}/{version}/options", status_code=204, summary="Set the options",
@@ -141,7 +142,7 @@ def put_options(name: str, version: str, request: Request, body: Any = Body(...)
 @router.get("/products/{name}/{version}/options", summary="Read the options",
             dependencies=[Depends(require("read"))])
 def get_options(name: str, version: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
-    options: dict[str, Any] = service.products.get(name, version)["options"]
+    options: dict[str, Any] = service.products.get(name, version).options
     return options
 
 
@@ -152,7 +153,7 @@ async def _put_orchestrator(name: str, version: str, request: Request, service: 
 
 
 def _get_orchestrator(name: str, version: str, request: Request) -> str:
-    return str(_clusters(request).products.get(name, version)["orchestrator"] or "")
+    return str(_clusters(request).products.get(name, version).orchestrator or "")
 
 
 for _spelling in ("orquestrator", "orchestrator"):  # the original's first spelling, and its later one
@@ -167,7 +168,7 @@ for _spelling in ("orquestrator", "orchestrator"):  # the original's first spell
 @router.get("/products/{name}/{version}/logo_url", summary="The product's logo URL, as a JSON string",
             dependencies=[Depends(require("read"))])
 def get_logo_url(name: str, version: str, request: Request) -> str:
-    return str(_clusters(request).products.get(name, version)["logo_url"] or "")
+    return str(_clusters(request).products.get(name, version).logo_url or "")
 
 
 @router.put("/products/{name}/{version}/logo_url", status_code=204, summary='Set the logo URL ({"logo_url": …})',
@@ -190,10 +191,10 @@ def launch(name: str, version: str, request: Request, service: ClusterServiceDep
            principal: Principal = Depends(require("submit"))) -> JSONResponse:
     service = _clusters(request)
     cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
-    queue_url = _absolute(request, f"{BASE}/queue/{cluster['id']}")
-    return JSONResponse({"url": queue_url, "id": cluster["id"], "status": cluster["status"],
+    queue_url = _absolute(request, f"{BASE}/queue/{cluster.id}")
+    return JSONResponse({"url": queue_url, "id": cluster.id, "status": cluster.status,
                          "links": {"queue": queue_url, "cluster": _absolute(request, _cluster_path(cluster)),
-                                   "self": _absolute(request, f"/api/v1/clusters/{cluster['id']}")}},
+                                   "self": _absolute(request, f"/api/v1/clusters/{cluster.id}")}},
                         status_code=202, headers={"Location": queue_url})
 
 
@@ -204,8 +205,8 @@ def queue(queue_id: str, request: Request) -> Response:
     `registered` from the start (the original answered 200 `{"status": "pending"}` until then)."""
     cluster = _clusters(request).store.get(queue_id)
     url = _absolute(request, _cluster_path(cluster))
-    return JSONResponse({"status": "registered", "url": url, "id": cluster["id"],
-                         "cluster_status": cluster["status"]}, status_code=303, headers={"Location": url})
+    return JSONResponse({"status": "registered", "url": url, "id": cluster.id,
+                         "cluster_status": cluster.status}, status_code=303, headers={"Location": url})
 
 
 # -- clusters ----------------------------------------------------------------------------------
@@ -256,7 +257,7 @@ def user_product_version_clusters(user: str, product: str, version: str, request
 ClusterNumber = Annotated[int, Path(ge=1, le=limits.MAX_CLUSTER_NUMBER)]
 
 
-def _by_number(request: Request, user: str, product: str, version: str, n: int) -> dict[str, Any]:
+def _by_number(request: Request, user: str, product: str, version: str, n: int) -> Cluster:
     return _clusters(request).store.by_number(user, product, version, n)
 
 
@@ -270,7 +271,7 @@ def cluster(user: str, product: str, version: str, n: ClusterNumber, request: Re
             dependencies=[Depends(require("read"))])
 def nodes(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     found = _by_number(request, user, product, version, n)
-    return {"nodes": paas_nodes_view(found, _clusters(request).store.nodes(found["id"]))}
+    return {"nodes": paas_nodes_view(found, _clusters(request).store.nodes(found.id))}
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}/services", summary="A cluster's services",
@@ -282,7 +283,7 @@ def services(user: str, product: str, version: str, n: ClusterNumber, request: R
 @router.delete("/clusters/{user}/{product}/{version}/{n}", summary="Destroy a cluster by the original's URL",
                dependencies=[Depends(require("submit"))])
 def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
-    _clusters(request).destroy(_by_number(request, user, product, version, n)["id"])
+    _clusters(request).destroy(_by_number(request, user, product, version, n).id)
     return {"message": "success"}
 
 

@@ -29,6 +29,7 @@ from stoker.api.deps import ServicesDep
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.services import Services
+from stoker.store.records.containers import Batch, BatchRun
 from stoker.submission.container_tasks import (
     TaskCreate,
     TaskOperation,
@@ -97,22 +98,22 @@ def _route(method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any
     return decorate
 
 
-def _command(run: dict[str, Any]) -> str | None:
+def _command(run: BatchRun) -> str | None:
     """The command a run's container was given, as the original's string."""
-    command = ((run.get("options") or {}).get("container") or {}).get("command")
+    command = (run.options.get("container") or {}).get("command")
     if isinstance(command, list):
         return shlex.join(str(part) for part in command)
     return command if isinstance(command, str) else None
 
 
-def _detail(run: dict[str, Any]) -> dict[str, Any]:
-    return {"id": run["id"], **detail_view(run), "command": _command(run)}
+def _detail(run: BatchRun) -> dict[str, Any]:
+    return {"id": run.id, **detail_view(run), "command": _command(run)}
 
 
-def _result(services: Services, batch: dict[str, Any]) -> dict[str, Any]:
+def _result(services: Services, batch: Batch) -> dict[str, Any]:
     """A result with the original's `id` and `command` (its RUN's, the same for every execution)."""
-    first = services.container_jobs.batch_runs(batch["batch_id"], limit=1)
-    return {"id": batch["batch_id"], **result_view(batch), "command": _command(first[0]) if first else None}
+    first = services.container_jobs.batch_runs(batch.batch_id, limit=1)
+    return {"id": batch.batch_id, **result_view(batch), "command": _command(first[0]) if first else None}
 
 
 # -- tasks --------------------------------------------------------------------------------------
@@ -131,8 +132,8 @@ def create_task(request: Request, services: ServicesDep, body: Any = Body(None,
                                                                     "name": "busybox"}])) -> Any:
     def action() -> JSONResponse:
         job = register(services, _parse(TaskCreate, body))
-        return JSONResponse({"task_id": job["id"], "status": job["status"]}, status_code=201,
-                            headers={"Location": f"/task/{job['id']}/"})
+        return JSONResponse({"task_id": job.id, "status": job.status}, status_code=201,
+                            headers={"Location": f"/task/{job.id}/"})
     return _answer(action)
 
 
@@ -201,7 +202,7 @@ def get_detail(result_id: str, detail_id: str, request: Request, services: Servi
 def get_detail_logs(result_id: str, detail_id: str, request: Request, services: ServicesDep) -> Any:
     def action() -> dict[str, Any]:
         row = find_detail(services, result_id, detail_id)
-        output = row["attempt_result"] or {}
-        return {"detail_id": detail_id, "result_id": result_id, "status": detail_status(row),
+        output = row.attempt_result or {}
+        return {"detail_id": detail_id, "result_id": result_id, "status": detail_status(row.state, row.outcome),
                 "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}
     return _answer(action)

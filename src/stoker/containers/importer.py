@@ -15,6 +15,7 @@ from stoker.containers.runtime import ContainerRuntime
 from stoker.core.container_spec import check_registry
 from stoker.core.errors import InvalidInput, Unavailable
 from stoker.store.containers import ContainerStore
+from stoker.store.records.containers import ContainerJob
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class ImageImporter:
         self._threads: list[threading.Thread] = []
 
     def register(self, name: str, spec: dict[str, Any], *, repository: str | None = None,
-                 **policy: Any) -> dict[str, Any]:
+                 **policy: Any) -> ContainerJob:
         """Create a container job: READY at once when the runtime has its image, else SUBMITTED and
         pulled in the background. Refused (503) where there is no runtime; nothing is written then."""
         check_registry(spec["image"], self.allowed_registries)
@@ -40,7 +41,7 @@ class ImageImporter:
         job = self.store.create(name, spec, status="READY" if digest else "SUBMITTED",
                                 image_digest=digest, repository=repository, **policy)
         if digest is None:
-            self.start(job["id"], spec["image"])
+            self.start(job.id, spec["image"])
         return job
 
     def local_digest(self, image: str) -> str | None:
@@ -75,7 +76,7 @@ class ImageImporter:
             return 0
         pending = self.store.pending_imports()
         for job in pending:
-            self.start(job["id"], job["spec"]["image"])
+            self.start(job.id, job.spec["image"])
         return len(pending)
 
     def join(self, timeout: float = 10.0) -> None:

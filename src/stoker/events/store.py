@@ -19,6 +19,7 @@ from stoker.events.body import gunzip_capped, is_gzip
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
 from stoker.store.db import Database
+from stoker.store.records.spark_apps import SparkApp, SparkAppRef, SparkAppRun
 from stoker.store.spark_events import NewChunk, SparkEventRows
 
 if TYPE_CHECKING:  # the analysis (msgspec structs) is imported when a page first needs it
@@ -126,10 +127,10 @@ class EventStore:
     def job_names(self) -> list[str]:
         return self.rows.job_names()
 
-    def runs(self, job_name: str) -> list[dict[str, Any]]:
+    def runs(self, job_name: str) -> list[SparkAppRun]:
         return self.rows.runs(job_name)
 
-    def app(self, job_name: str, run_id: str) -> dict[str, Any]:
+    def app(self, job_name: str, run_id: str) -> SparkApp:
         """The app's row (summary included): one indexed read."""
         return self.rows.app(job_name, run_id)
 
@@ -149,27 +150,27 @@ class EventStore:
 
             yield from merged_stream(plan_groups(index), load)
 
-    def analysis(self, app: dict[str, Any]) -> dict[str, Any]:
+    def analysis(self, app: SparkApp) -> dict[str, Any]:
         """Timeline, stage statistics and cores usage of an app (events/analysis.py). The aggregate
         is kept: a view with no new events reuses the last answer, and new chunks are folded into
         it, so a live application of a million events is read from its first event only once."""
         from stoker.events.analysis import Aggregate
 
         with self._analyses_lock:
-            kept = self._analyses.pop(app["id"], None)
-            if kept is None or kept.event_count != app["event_count"]:
+            kept = self._analyses.pop(app.id, None)
+            if kept is None or kept.event_count != app.event_count:
                 kept = kept or _KeptAnalysis(Aggregate())
                 read: list[int] = []
-                kept.aggregate.add_pieces(self.stream_events(app["id"], kept.last_chunk, read))
+                kept.aggregate.add_pieces(self.stream_events(app.id, kept.last_chunk, read))
                 kept.last_chunk = max(read, default=kept.last_chunk)
-                kept.event_count = app["event_count"]
-                kept.view = kept.aggregate.view(app["start_ms"], app["end_ms"])
-            self._analyses[app["id"]] = kept  # most recently used last
+                kept.event_count = app.event_count
+                kept.view = kept.aggregate.view(app.start_ms, app.end_ms)
+            self._analyses[app.id] = kept  # most recently used last
             while len(self._analyses) > KEPT_ANALYSES:
                 self._analyses.pop(next(iter(self._analyses)))
             return kept.view
 
-    def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
+    def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
         return self.rows.apps_of(app_ids)
 
@@ -186,16 +187,16 @@ class _KeptAnalysis:
     view: dict[str, Any] = field(default_factory=dict)
 
 
-def _ended_by(app: dict[str, Any]) -> str | None:
-    if app["end_ms"] is None:
+def _ended_by(app: SparkApp) -> str | None:
+    if app.end_ms is None:
         return None
-    return app.get("ended_by") or "SparkListenerApplicationEnd"
+    return app.ended_by or "SparkListenerApplicationEnd"
 
 
-def duration_view(app: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
+def duration_view(app: SparkApp, *, now: float | None = None) -> dict[str, Any]:
     """Start, end and duration from the ApplicationStart/End Timestamps (epoch ms)."""
-    start, end = app["start_ms"], app["end_ms"]
-    view: dict[str, Any] = {"job_name": app["job_name"], "run_id": app["run_id"],
+    start, end = app.start_ms, app.end_ms
+    view: dict[str, Any] = {"job_name": app.job_name, "run_id": app.run_id,
                             "start": start, "end": end, "duration_ms": None, "elapsed_ms": None,
                             "ended_by": _ended_by(app)}
     if start is None:
@@ -210,11 +211,11 @@ def duration_view(app: dict[str, Any], *, now: float | None = None) -> dict[str,
     return view
 
 
-def summary_view(app: dict[str, Any]) -> dict[str, Any]:
-    view = {"job_name": app["job_name"], "run_id": app["run_id"]}
-    view.update({name: app[name] for name in SUMMARY_COLUMNS})
-    view.update(events=app["event_count"], first_seen_at=app["first_seen_at"], ended_by=_ended_by(app),
-                last_seen_at=app["last_seen_at"],
-                state="unknown" if app["start_ms"] is None else
-                ("running" if app["end_ms"] is None else "ended"))
+def summary_view(app: SparkApp) -> dict[str, Any]:
+    view: dict[str, Any] = {"job_name": app.job_name, "run_id": app.run_id}
+    view.update({name: getattr(app, name) for name in SUMMARY_COLUMNS})
+    view.update(events=app.event_count, first_seen_at=app.first_seen_at, ended_by=_ended_by(app),
+                last_seen_at=app.last_seen_at,
+                state="unknown" if app.start_ms is None else
+                ("running" if app.end_ms is None else "ended"))
     return view

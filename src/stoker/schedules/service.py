@@ -15,6 +15,7 @@ from stoker.core import schedules as cron
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.core.times import iso
 from stoker.services import Services
+from stoker.store.records.jobs import Job
 from stoker.store.schedules import Firing, PlannedTick, ScheduleRecord, ScheduleStore, TickRecord
 from stoker.submission.runs import RunRequest, Submitter
 
@@ -59,15 +60,15 @@ class ScheduleService:
         return cron.parse(raw, seed=job_name, now=_at(self.clock()), check_fires=not stored)
 
     # -- set and show ---------------------------------------------------------------------------
-    def set(self, job: dict[str, Any], raw: Any) -> None:
+    def set(self, job: Job, raw: Any) -> None:
         """Set the job's schedule from a request (None removes it). Checked first: a bad one is an
         InvalidInput and changes nothing."""
         if raw is None:
-            self.store.delete(job["id"])
+            self.store.delete(job.id)
             return
-        schedule = self.parse(raw, job["name"])
+        schedule = self.parse(raw, job.name)
         nxt = cron.next_tick(schedule, _at(self.clock()))
-        self.store.put(job["id"], schedule.to_dict(), paused=schedule.paused,
+        self.store.put(job.id, schedule.to_dict(), paused=schedule.paused,
                        next_at=nxt.timestamp() if nxt else None)
 
     def stored(self, record: ScheduleRecord) -> cron.Schedule:
@@ -94,24 +95,24 @@ class ScheduleService:
                 "missed": tick.missed_count, "reason": tick.reason, "fired_at": iso(tick.fired_at),
                 "links": {"run": f"/api/v1/runs/{tick.run_id}"} if tick.run_id else {}}
 
-    def pause(self, job: dict[str, Any], paused: bool) -> ScheduleRecord:
+    def pause(self, job: Job, paused: bool) -> ScheduleRecord:
         record = self.require(job)
         nxt = None
         if not paused:
             tick = cron.next_tick(self.stored(record), _at(self.clock()))
             nxt = tick.timestamp() if tick else None
-        self.store.set_paused(job["id"], paused, nxt)
+        self.store.set_paused(job.id, paused, nxt)
         return self.require(job)
 
-    def require(self, job: dict[str, Any]) -> ScheduleRecord:
-        record = self.store.get(job["id"])
+    def require(self, job: Job) -> ScheduleRecord:
+        record = self.store.get(job.id)
         if record is None:
-            raise InvalidInput(f"job {job['name']!r} has no schedule: set one with PATCH /api/v1/jobs/"
-                               f"{job['name']} {{\"schedule\": {{\"cron\": \"0 6 * * *\"}}}}")
+            raise InvalidInput(f"job {job.name!r} has no schedule: set one with PATCH /api/v1/jobs/"
+                               f"{job.name} {{\"schedule\": {{\"cron\": \"0 6 * * *\"}}}}")
         return record
 
     # -- backfill -------------------------------------------------------------------------------
-    def backfill(self, job: dict[str, Any], start: datetime, end: datetime, *, dry_run: bool) -> dict[str, Any]:
+    def backfill(self, job: Job, start: datetime, end: datetime, *, dry_run: bool) -> dict[str, Any]:
         """One run per tick of the job's schedule in [start, end], each under its tick's key."""
         if end < start:
             raise InvalidInput("backfill: `end` is before `start`")
@@ -124,7 +125,7 @@ class ScheduleService:
         refused = [p for p in planned if p.run is None]
         if refused:  # a backfill is asked by a person: refuse it whole, saying why, before queuing any
             raise InvalidInput(f"backfill: the tick {iso(refused[0].tick_at)} cannot run: {refused[0].reason}")
-        outcomes = self.store.backfill(job["id"], planned)
+        outcomes = self.store.backfill(job.id, planned)
         return {"dry_run": False, "ticks": [{"tick": iso(t), "outcome": o, "run_id": r,
                                              "links": {"run": f"/api/v1/runs/{r}"} if r else {}}
                                             for t, o, r in outcomes]}
@@ -138,14 +139,14 @@ class ScheduleService:
             due = self.store.due(now.timestamp(), DUE_BATCH)
             if not due:
                 return queued
-            jobs = {j["id"]: j for j in self.submitter.services.runs.jobs.get_many([r.job_id for r in due])}
+            jobs = {j.id: j for j in self.submitter.services.runs.jobs.get_many([r.job_id for r in due])}
             firings = [self._firing(record, jobs.get(record.job_id), now) for record in due]
             fired = self.store.fire([f for f in firings if f is not None])
             queued += sum(1 for f in fired for _, outcome, _ in f.outcomes if outcome == "queued")
             if len(due) < DUE_BATCH:
                 return queued
 
-    def _firing(self, record: ScheduleRecord, job: dict[str, Any] | None, now: datetime) -> Firing | None:
+    def _firing(self, record: ScheduleRecord, job: Job | None, now: datetime) -> Firing | None:
         assert record.next_at is not None  # due() reads only schedules with a next tick
         if job is None:
             return None
@@ -165,7 +166,7 @@ class ScheduleService:
                       missed_count=cron.count_between(schedule, *due.missed) if due.missed else 0,
                       missed_reason=missed_reason)
 
-    def _plan(self, job: dict[str, Any], schedule: cron.Schedule, tick: datetime, trigger: str) -> PlannedTick:
+    def _plan(self, job: Job, schedule: cron.Schedule, tick: datetime, trigger: str) -> PlannedTick:
         key = cron.tick_key(tick)
         start = cron.previous_tick(schedule, tick) or tick
         params = {**schedule.params, **tick_params(schedule, tick, start)}

@@ -19,11 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from stoker.core.errors import InvalidInput
 from stoker.core.secrets import SecretBox
 from stoker.sinks.events import EVENT_NAMES, Event
 from stoker.store.db import Database
+from stoker.store.records.operations import CursorState
 from stoker.store.webhooks import WebhookRow, WebhookRows
 
 SIGNATURE_HEADER = "X-Stoker-Signature"
@@ -91,9 +93,10 @@ class WebhookStore:
                         self.box.open(r.secret)["secret"]) for r in self.rows.all()]
 
     @staticmethod
-    def _view(row: WebhookRow, delivery: dict[str, Any] | None) -> dict[str, Any]:
+    def _view(row: WebhookRow, delivery: CursorState | None) -> dict[str, Any]:
         return {"id": row.id, "url": row.url, "events": row.events, "description": row.description,
-                "created_at": row.created_at, "delivery": delivery}
+                "created_at": row.created_at,
+                "delivery": msgspec.structs.asdict(delivery) if delivery is not None else None}
 
 
 def _check_url(url: str) -> None:

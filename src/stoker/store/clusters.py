@@ -9,9 +9,10 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -19,6 +20,8 @@ from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState
 from stoker.store.db import Database
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
+from stoker.store.records import from_row
+from stoker.store.records.clusters import Cluster, Node, Product, SparkPlacement, StatusChange
 from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs
 
 # Statuses in which a cluster holds its share of the capacity.
@@ -33,20 +36,7 @@ GONE = ("failed", "destroyed")
 # until the cluster is ready.
 PARKED_AT = 4_102_444_800.0  # 2100-01-01
 
-PRODUCT_FIELDS = ("name", "version", "description", "logo_url", "template", "template_format", "options",
-                  "orchestrator", "builtin", "created_at", "updated_at")
-CLUSTER_FIELDS = ("id", "seq", "owner", "product", "version", "number", "status", "reason", "size",
-                  "options", "spec", "orchestrator", "needs_cores", "needs_mem", "master_url", "web_url",
-                  "created_at", "updated_at")
-NODE_FIELDS = ("name", "service", "role", "cpu", "mem", "host", "port", "web_port", "pid",
-               "pid_started_at", "state", "workdir", "updated_at")
-
-
-def _fields(row: Any, names: Iterable[str]) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in names}
-
-
-def record_cluster_event(conn: Connection, now: float, cluster: dict[str, Any], status: str,
+def record_cluster_event(conn: Connection, now: float, cluster: Mapping[str, Any], status: str,
                          reason: str | None) -> None:
     """The outbox event of a transition: `cluster.<status>`, outside any run or job."""
     payload = {"cluster_id": cluster["id"], "status": status, "reason": reason,
@@ -64,7 +54,7 @@ class ProductStore:
 
     def create(self, name: str, version: str, *, description: str = "", logo_url: str | None = None,
                options: dict[str, Any], template: str | None = None, template_format: str = "json",
-               orchestrator: str | None = None, builtin: bool = False) -> dict[str, Any]:
+               orchestrator: str | None = None, builtin: bool = False) -> Product:
         now = self.clock()
         try:
             with self.db.write() as conn:
@@ -87,13 +77,13 @@ class ProductStore:
             except Conflict:  # another process made it meanwhile
                 pass
 
-    def get(self, name: str, version: str) -> dict[str, Any]:
+    def get(self, name: str, version: str) -> Product:
         with self.db.read() as conn:
             row = conn.execute(sa.select(products).where(products.c.name == name,
                                                          products.c.version == version)).first()
         if row is None:
             raise NotFound(f"no product {name} version {version}", product=name, version=version)
-        return _fields(row, PRODUCT_FIELDS)
+        return from_row(Product, row)
 
     def names(self) -> list[str]:
         with self.db.read() as conn:
@@ -107,10 +97,10 @@ class ProductStore:
             raise NotFound(f"no product named {name}", product=name)
         return found
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[Product]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(products).order_by(products.c.name, products.c.created_at)).all()
-        return [_fields(r, PRODUCT_FIELDS) for r in rows]
+        return [from_row(Product, r) for r in rows]
 
     def update(self, name: str, version: str, **values: Any) -> None:
         with self.db.write() as conn:
@@ -128,7 +118,7 @@ class ClusterStore:
     # -- register ---------------------------------------------------------------------------
     def register(self, *, owner: str, product: str, version: str, size: int | None,
                  options: dict[str, Any], spec: dict[str, Any] | Callable[[str, int], dict[str, Any]],
-                 orchestrator: str, needs: tuple[int, int]) -> dict[str, Any]:
+                 orchestrator: str, needs: tuple[int, int]) -> Cluster:
         """Insert a cluster in status `registered` (its history row and event with it). `spec` may
         be a function of the cluster's id and number, called once both are known (a template that
         renders them, e.g. the original PaaS's `{{ clusterid }}`, sees their real values)."""
@@ -175,7 +165,7 @@ class ClusterStore:
                                  + (f" ({reason})" if reason and to == "failed" else ""))
         return True
 
-    def _history(self, conn: Connection, now: float, cluster: dict[str, Any], status: str,
+    def _history(self, conn: Connection, now: float, cluster: Mapping[str, Any], status: str,
                  reason: str | None) -> None:
         conn.execute(cluster_history.insert().values(cluster_id=cluster["id"], status=status, reason=reason,
                                                      at=now))
@@ -207,13 +197,13 @@ class ClusterStore:
         return [row.id for row in taken if row.status == "degraded"]
 
     # -- nodes -----------------------------------------------------------------------------
-    def set_nodes(self, cluster_id: str, nodes: list[dict[str, Any]]) -> None:
+    def set_nodes(self, cluster_id: str, nodes: builtins.list[Node]) -> None:
         now = self.clock()
         with self.db.write() as conn:
             conn.execute(cluster_nodes.delete().where(cluster_nodes.c.cluster_id == cluster_id))
             if nodes:
-                conn.execute(cluster_nodes.insert(),
-                             [{**n, "cluster_id": cluster_id, "updated_at": now} for n in nodes])
+                conn.execute(cluster_nodes.insert(), [{**msgspec.structs.asdict(n), "cluster_id": cluster_id,
+                                                       "updated_at": now} for n in nodes])
 
     def update_node(self, cluster_id: str, name: str, **values: Any) -> None:
         with self.db.write() as conn:
@@ -221,43 +211,43 @@ class ClusterStore:
                                                       cluster_nodes.c.name == name)
                          .values(**values, updated_at=self.clock()))
 
-    def nodes(self, cluster_id: str) -> list[dict[str, Any]]:
+    def nodes(self, cluster_id: str) -> builtins.list[Node]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(cluster_nodes).where(cluster_nodes.c.cluster_id == cluster_id)
                                 .order_by(cluster_nodes.c.name)).all()
-        return [_fields(r, NODE_FIELDS) for r in rows]
+        return [from_row(Node, r) for r in rows]
 
     # -- reads -----------------------------------------------------------------------------
-    def get(self, cluster_id: str) -> dict[str, Any]:
+    def get(self, cluster_id: str) -> Cluster:
         with self.db.read() as conn:
             row = conn.execute(sa.select(clusters).where(clusters.c.id == cluster_id)).first()
         if row is None:
             raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
-        return _fields(row, CLUSTER_FIELDS)
+        return from_row(Cluster, row)
 
-    def find(self, cluster_id: str) -> dict[str, Any] | None:
+    def find(self, cluster_id: str) -> Cluster | None:
         try:
             return self.get(cluster_id)
         except NotFound:
             return None
 
-    def by_number(self, owner: str, product: str, version: str, number: int) -> dict[str, Any]:
+    def by_number(self, owner: str, product: str, version: str, number: int) -> Cluster:
         with self.db.read() as conn:
             row = conn.execute(sa.select(clusters).where(
                 clusters.c.owner == owner, clusters.c.product == product, clusters.c.version == version,
                 clusters.c.number == number)).first()
         if row is None:
             raise NotFound(f"no cluster {owner}/{product}/{version}/{number}")
-        return _fields(row, CLUSTER_FIELDS)
+        return from_row(Cluster, row)
 
-    def history(self, cluster_id: str) -> list[dict[str, Any]]:
+    def history(self, cluster_id: str) -> builtins.list[StatusChange]:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(cluster_history).where(cluster_history.c.cluster_id == cluster_id)
                                 .order_by(cluster_history.c.id)).all()
-        return [{"status": r.status, "reason": r.reason, "at": r.at} for r in rows]
+        return [from_row(StatusChange, r) for r in rows]
 
     def list(self, *, owner: str | None = None, status: str | None = None,
-             product: str | None = None, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+             product: str | None = None, statuses: Iterable[str] | None = None) -> builtins.list[Cluster]:
         query = sa.select(clusters)
         if owner is not None:
             query = query.where(clusters.c.owner == owner)
@@ -269,7 +259,7 @@ class ClusterStore:
             query = query.where(clusters.c.product == product)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(clusters.c.seq)).all()
-        return [_fields(r, CLUSTER_FIELDS) for r in rows]
+        return [from_row(Cluster, r) for r in rows]
 
     def gone_with_nodes_up(self) -> builtins.list[str]:
         """Clusters destroyed or failed with a node not recorded as stopped."""
@@ -343,7 +333,7 @@ def parked_reason(db: Database, cluster_id: str) -> str | None:
     return f"waiting for cluster {cluster_id} to be ready (it is {status})"
 
 
-def spark_target(db: Database, cluster_id: str) -> dict[str, Any]:
+def spark_target(db: Database, cluster_id: str) -> SparkPlacement:
     """Where a run on the cluster sends its Spark work: status, master URL, and the conf that fits
     its workers (executors no larger than the smallest worker offers)."""
     with db.read() as conn:
@@ -357,10 +347,10 @@ def spark_target(db: Database, cluster_id: str) -> dict[str, Any]:
     if workers:
         conf["spark.executor.memory"] = f"{min(w.mem for w in workers)}m"
         conf["spark.executor.cores"] = str(min(w.cpu for w in workers))
-    return {"status": row.status, "master_url": row.master_url, "conf": conf}
+    return SparkPlacement(status=row.status, master_url=row.master_url, conf=conf)
 
 
-def cluster_record(db: Database, cluster_id: str) -> dict[str, Any] | None:
+def cluster_record(db: Database, cluster_id: str) -> SparkPlacement | None:
     """`spark_target`, or None when there is no such cluster."""
     try:
         return spark_target(db, cluster_id)

@@ -8,6 +8,7 @@ exit code and output are kept). Each write is one transaction.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from stoker.core.errors import Conflict, NotFound
 from stoker.store.db import Database
 from stoker.store.jobs import JobStore
+from stoker.store.records.containers import Batch, BatchRun, ContainerImage, ContainerJob
 from stoker.store.tables import attempts, container_images, jobs, runs
 
 IMAGE_STATUSES = ("SUBMITTED", "IMPORTING", "READY", "ERROR")
@@ -28,7 +30,7 @@ class ContainerStore:
 
     # -- container jobs -------------------------------------------------------------------
     def create(self, name: str, spec: dict[str, Any], *, status: str, image_digest: str | None = None,
-               repository: str | None = None, **policy: Any) -> dict[str, Any]:
+               repository: str | None = None, **policy: Any) -> ContainerJob:
         """A container job and its image row, in one transaction. A repository that is already a
         task, or a taken name, is refused (409) naming the task that has it."""
         now = time.time()
@@ -54,32 +56,36 @@ class ContainerStore:
                          .values(status=status, error=error, image_digest=image_digest,
                                  updated_at=time.time()))
 
-    def get(self, name_or_id: str) -> dict[str, Any]:
+    def get(self, name_or_id: str) -> ContainerJob:
         with self.db.read() as conn:
             row = conn.execute(_job_select().where(
                 sa.or_(jobs.c.id == name_or_id, jobs.c.name == name_or_id))).first()
         if row is None:
             raise NotFound(f"no container job named or with id {name_or_id!r}")
-        return _job_to_dict(row)
+        return _container_job(row)
 
-    def image_of(self, job_id: str) -> dict[str, Any] | None:
+    def image_of(self, job_id: str) -> ContainerImage | None:
         """The image row of a job (None: the job is no container job)."""
         with self.db.read() as conn:
             row = conn.execute(sa.select(container_images)
                                .where(container_images.c.job_id == job_id)).first()
-        return dict(row._mapping) if row is not None else None
+        if row is None:
+            return None
+        return ContainerImage(job_id=row.job_id, image=row.image, repository=row.repository, status=row.status,
+                              error=row.error, image_digest=row.image_digest, created_at=row.created_at,
+                              updated_at=row.updated_at)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[ContainerJob]:
         with self.db.read() as conn:
             rows = conn.execute(_job_select().order_by(jobs.c.created_at, jobs.c.name)).all()
-        return [_job_to_dict(r) for r in rows]
+        return [_container_job(r) for r in rows]
 
-    def pending_imports(self) -> list[dict[str, Any]]:
+    def pending_imports(self) -> list[ContainerJob]:
         """Container jobs whose import was started but never ended (the process that ran it died)."""
         with self.db.read() as conn:
             rows = conn.execute(_job_select().where(
                 container_images.c.status.in_(["SUBMITTED", "IMPORTING"]))).all()
-        return [_job_to_dict(r) for r in rows]
+        return [_container_job(r) for r in rows]
 
     def ended_attempts(self, attempt_ids: list[str]) -> set[str]:
         """Which of these attempts no longer hold their lease (ended, or unknown here)."""
@@ -91,7 +97,7 @@ class ContainerStore:
         return set(attempt_ids) - active
 
     # -- batches of container runs (Stevedore's results and details) -----------------------
-    def batches(self, *, batch_id: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
+    def batches(self, *, batch_id: str | None = None, job_id: str | None = None) -> list[Batch]:
         """Per batch of container runs (of one job, or one batch): its job, times, and run counts by
         (state, last outcome)."""
         last = attempts.alias("last_attempt")
@@ -111,19 +117,17 @@ class ContainerStore:
             query = query.where(runs.c.job_id == job_id)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        out: dict[str, dict[str, Any]] = {}
+        groups: dict[str, list[Any]] = {}  # a row per (state, outcome) of each batch
         for r in rows:
-            batch = out.setdefault(r.batch_id, {"batch_id": r.batch_id, "job_id": r.job_id, "counts": [],
-                                                "submitted_at": r.submitted_at, "start": r.start,
-                                                "end": r.end})
-            batch["counts"].append((r.state, r.outcome, r.n))
-            batch["submitted_at"] = min(batch["submitted_at"], r.submitted_at)
-            batch["start"] = _min(batch["start"], r.start)
-            batch["end"] = _max(batch["end"], r.end)
-        return sorted(out.values(), key=lambda b: b["submitted_at"])
+            groups.setdefault(r.batch_id, []).append(r)
+        out = [Batch(batch_id=batch_id, job_id=group[0].job_id, counts=[(r.state, r.outcome, r.n) for r in group],
+                     submitted_at=min(r.submitted_at for r in group),
+                     start=_least(r.start for r in group), end=_greatest(r.end for r in group))
+               for batch_id, group in groups.items()]
+        return sorted(out, key=lambda b: b.submitted_at)
 
     def batch_runs(self, batch_id: str, *, run_id: str | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[dict[str, Any]]:
+                   offset: int = 0) -> list[BatchRun]:
         """The runs of a batch of container runs (in submission order; a page of them with `limit`),
         each with its latest attempt's outcome and result."""
         last = attempts.alias("last_attempt")
@@ -141,7 +145,7 @@ class ContainerStore:
         if limit is not None:
             query = query.limit(limit).offset(offset)
         with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [BatchRun(**r._mapping) for r in conn.execute(query)]
 
 
 def _job_select() -> sa.Select:  # type: ignore[type-arg]
@@ -150,16 +154,18 @@ def _job_select() -> sa.Select:  # type: ignore[type-arg]
             .join(container_images, container_images.c.job_id == jobs.c.id))
 
 
-def _job_to_dict(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "spec": row.spec, "description": row.description,
-            "max_concurrent_runs": row.max_concurrent_runs, "max_attempts": row.max_attempts,
-            "status": row.status, "error": row.image_error, "image_digest": row.image_digest,
-            "repository": row.repository, "created_at": row.created_at, "updated_at": row.updated_at}
+def _container_job(row: Any) -> ContainerJob:
+    return ContainerJob(id=row.id, name=row.name, spec=row.spec, description=row.description,
+                        max_concurrent_runs=row.max_concurrent_runs, max_attempts=row.max_attempts,
+                        status=row.status, error=row.image_error, image_digest=row.image_digest,
+                        repository=row.repository, created_at=row.created_at, updated_at=row.updated_at)
 
 
-def _min(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
+def _least(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
 
 
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
+def _greatest(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None

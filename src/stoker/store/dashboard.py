@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import sqlalchemy as sa
 
 from stoker.core.states import RunState
 from stoker.store.db import Database
+from stoker.store.records import from_row
+from stoker.store.records.operations import MinuteCount, RunningAttempt
 from stoker.store.tables import attempts, jobs, runs
 
 BUCKET_SECONDS = 60
@@ -36,7 +37,7 @@ class Dashboard:
             return conn.execute(sa.select(runs.c.queued_at).where(runs.c.state == RunState.QUEUED.value)
                                 .order_by(runs.c.seq).limit(1)).scalar()
 
-    def throughput(self, seconds: int = 3600) -> list[dict[str, Any]]:
+    def throughput(self, seconds: int = 3600) -> list[MinuteCount]:
         """Finished runs per minute over the last `seconds`: one row per minute (empty ones too),
         with how many succeeded and how many failed."""
         now = self.clock()
@@ -46,21 +47,22 @@ class Dashboard:
                  .where(runs.c.finished_at >= since).group_by(bucket, runs.c.state))
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        buckets = [{"at": since + i * BUCKET_SECONDS, "succeeded": 0, "failed": 0}
-                   for i in range(seconds // BUCKET_SECONDS)]
+        minutes = seconds // BUCKET_SECONDS
+        succeeded, failed = [0] * minutes, [0] * minutes
         for index, state, count in rows:
-            if not 0 <= index < len(buckets):
+            if not 0 <= index < minutes:
                 continue
             if state == RunState.SUCCEEDED.value:
-                buckets[index]["succeeded"] += count
+                succeeded[index] += count
             elif state == RunState.FAILED.value:
-                buckets[index]["failed"] += count
-        return buckets
+                failed[index] += count
+        return [MinuteCount(at=since + i * BUCKET_SECONDS, succeeded=succeeded[i], failed=failed[i])
+                for i in range(minutes)]
 
-    def running_attempts(self, limit: int = 50) -> list[dict[str, Any]]:
+    def running_attempts(self, limit: int = 50) -> list[RunningAttempt]:
         query = (sa.select(attempts.c.run_id, attempts.c.number, attempts.c.worker_id, attempts.c.executor,
                            attempts.c.started_at, attempts.c.heartbeat_at, jobs.c.name.label("job"))
                  .join(runs, runs.c.id == attempts.c.run_id).join(jobs, jobs.c.id == runs.c.job_id)
                  .where(attempts.c.outcome.is_(None)).order_by(attempts.c.started_at).limit(limit))
         with self.db.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [from_row(RunningAttempt, r) for r in conn.execute(query)]

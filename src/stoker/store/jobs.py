@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.store.db import Database, insert_unless_exists
+from stoker.store.records.jobs import Job
 from stoker.store.tables import jobs
 
 ADHOC_JOB = "adhoc"
@@ -20,17 +21,15 @@ POLICY_FIELDS = ("mode", "cluster", "max_concurrent_runs", "max_attempts", "back
 CLEARABLE = ("options", "notifications")  # an update may set these to None (removing them)
 
 
-def job_to_dict(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id, "name": row.name, "kind": row.kind, "spec": row.spec,
-        "description": row.description, "mode": row.mode,
-        "max_concurrent_runs": row.max_concurrent_runs, "max_attempts": row.max_attempts,
-        "backoff": row.backoff, "backoff_seconds": row.backoff_seconds,
-        "timeout_seconds": row.timeout_seconds, "auto_retry": row.auto_retry,
-        "running_count": row.running_count, "cluster": row.cluster,
-        "options": row.options or {}, "notifications": row.notifications, "conf": row.conf or {},
-        "created_at": row.created_at, "updated_at": row.updated_at,
-    }
+def job_record(row: Any) -> Job:
+    return Job(
+        id=row.id, name=row.name, kind=row.kind, spec=row.spec, description=row.description, mode=row.mode,
+        max_concurrent_runs=row.max_concurrent_runs, max_attempts=row.max_attempts, backoff=row.backoff,
+        backoff_seconds=row.backoff_seconds, timeout_seconds=row.timeout_seconds, auto_retry=row.auto_retry,
+        running_count=row.running_count, cluster=row.cluster, options=row.options or {},
+        notifications=row.notifications, conf=row.conf or {}, created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 class JobStore:
@@ -41,15 +40,15 @@ class JobStore:
         # the transaction that queues a run reads the job row again, so the run's policy is never
         # stale. Another replica's change shows here within `cache_seconds`.
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._cache: dict[str, tuple[float, Job]] = {}
 
-    def cached(self, name_or_id: str) -> dict[str, Any] | None:
+    def cached(self, name_or_id: str) -> Job | None:
         """The job from the cache when it is there and fresh; no database work (an event loop may
         call it)."""
         hit = self._cache.get(name_or_id)
         return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
-    def get_cached(self, name_or_id: str) -> dict[str, Any]:
+    def get_cached(self, name_or_id: str) -> Job:
         hit = self.cached(name_or_id)
         if hit is not None:
             return hit
@@ -60,7 +59,7 @@ class JobStore:
         self._cache[name_or_id] = (now + self.cache_seconds, job)
         return job
 
-    def create(self, name: str, kind: str, spec: dict[str, Any], **policy: Any) -> dict[str, Any]:
+    def create(self, name: str, kind: str, spec: dict[str, Any], **policy: Any) -> Job:
         with self.db.write() as conn:
             self.create_in(conn, name, kind, spec, **policy)
         return self.get(name)
@@ -80,7 +79,7 @@ class JobStore:
             raise Conflict(f"a job named {name!r} already exists", job=name) from exc
         return str(values["id"])
 
-    def update(self, name_or_id: str, **changes: Any) -> dict[str, Any]:
+    def update(self, name_or_id: str, **changes: Any) -> Job:
         values = {k: v for k, v in changes.items()
                   if (k in POLICY_FIELDS or k == "spec") and (v is not None or k in CLEARABLE)}
         self._cache.clear()  # before and after: no reader keeps the old job past this change
@@ -92,21 +91,21 @@ class JobStore:
         self._cache.clear()
         return self.get(row.id)
 
-    def get(self, name_or_id: str) -> dict[str, Any]:
+    def get(self, name_or_id: str) -> Job:
         with self.db.read() as conn:
-            return job_to_dict(self._find(conn, name_or_id))
+            return job_record(self._find(conn, name_or_id))
 
-    def get_many(self, ids: list[str]) -> list[dict[str, Any]]:
+    def get_many(self, ids: list[str]) -> list[Job]:
         """The jobs with these ids, in one read (those that exist)."""
         with self.db.read() as conn:
-            return [job_to_dict(r) for r in conn.execute(sa.select(jobs).where(jobs.c.id.in_(ids)))]
+            return [job_record(r) for r in conn.execute(sa.select(jobs).where(jobs.c.id.in_(ids)))]
 
     def row(self, conn: Connection, name_or_id: str) -> Any:
         return self._find(conn, name_or_id)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[Job]:
         with self.db.read() as conn:
-            return [job_to_dict(r) for r in conn.execute(sa.select(jobs).order_by(jobs.c.name))]
+            return [job_record(r) for r in conn.execute(sa.select(jobs).order_by(jobs.c.name))]
 
     def with_notifications(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """job id -> (name, notifications) of every job that has notifications."""

@@ -8,12 +8,11 @@ clock (not the replicas'), so replicas whose clocks disagree still agree on who 
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.store.db import Database
+from stoker.store.records.operations import LeaseHolder
 from stoker.store.tables import leases
 
 
@@ -59,12 +58,12 @@ class LeaseStore:
         with self.db.write() as conn:
             conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> LeaseHolder | None:
         """The lease's holder, when it was acquired and when it expires (database time), and now."""
         with self.db.read() as conn:
             row = conn.execute(sa.select(leases).where(leases.c.name == name)).first()
             now = self._now(conn)
         if row is None:
             return None
-        return {"name": row.name, "holder": row.holder, "acquired_at": row.acquired_at,
-                "expires_at": row.expires_at, "expired": row.expires_at < now}
+        return LeaseHolder(name=row.name, holder=row.holder, acquired_at=row.acquired_at,
+                           expires_at=row.expires_at, expired=row.expires_at < now)

@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +21,7 @@ from stoker.store.jobs import ADHOC_JOB, JobStore
 from stoker.store.notify import Wakeup
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
 from stoker.store.quick import ReadPlan
+from stoker.store.records.runs import Attempt, AttemptDetail, DeadLetter, PendingAttempt, Run
 from stoker.store.tables import attempts, dead_letters, jobs, runs
 
 
@@ -48,16 +48,16 @@ class Submitted:
     run_id: str
     created: bool  # False: an earlier submission with the same idempotency key
     # The new run as `get` would read it back (no attempts yet): an answer needs no second read.
-    record: dict[str, Any] | None = None
+    record: Run | None = None
 
 
 ATTEMPT_FIELDS = ("id", "number", "worker_id", "executor", "outcome", "started_at", "heartbeat_at",
                   "lease_expires_at", "finished_at", "error", "spark_app_id", "spark_job_group")
 
 
-def attempt_to_dict(row: Any, prefix: str = "") -> dict[str, Any]:
-    """An attempt's fields, from a row of attempts or one whose attempt columns carry `prefix`."""
-    return {name: getattr(row, prefix + name) for name in ATTEMPT_FIELDS}
+def attempt_record(row: Any, prefix: str = "") -> Attempt:
+    """An attempt, from a row of attempts or one whose attempt columns carry `prefix`."""
+    return Attempt(**{name: getattr(row, prefix + name) for name in ATTEMPT_FIELDS})
 
 
 class RunStore:
@@ -147,21 +147,21 @@ class RunStore:
         }
 
     # -- read -----------------------------------------------------------------------------
-    def get(self, run_id: str, *, with_attempts: bool = True) -> dict[str, Any]:
+    def get(self, run_id: str, *, with_attempts: bool = True) -> Run:
         return self.db.read_plan(self.read_run(run_id, with_attempts=with_attempts))
 
-    def read_run(self, run_id: str, *, with_attempts: bool = True) -> ReadPlan[dict[str, Any]]:
+    def read_run(self, run_id: str, *, with_attempts: bool = True) -> ReadPlan[Run]:
         """A run and its attempts, as a plan the hot endpoints run quick (store/quick.py)."""
         params = {"run_id": run_id}
 
-        def assemble(results: builtins.list[builtins.list[Any]]) -> dict[str, Any]:
+        def assemble(results: builtins.list[builtins.list[Any]]) -> Run:
             rows = results[0]
             if not rows:
                 raise NotFound(f"no run with id {run_id!r}")
-            run = _run_to_dict(rows[0])
-            if with_attempts:  # a row per attempt (one with no attempt's columns when it has none)
-                run["attempts"] = [attempt_to_dict(row, ATTEMPT_PREFIX) for row in rows if row.attempt_id is not None]
-            return run
+            # With attempts: a row per attempt (one with no attempt's columns when it has none).
+            found = (tuple(attempt_record(row, ATTEMPT_PREFIX) for row in rows if row.attempt_id is not None)
+                     if with_attempts else None)
+            return run_record(rows[0], found)
 
         return ReadPlan([(_GET_RUN_AND_ATTEMPTS if with_attempts else _GET_RUN, params)], assemble)
 
@@ -176,7 +176,7 @@ class RunStore:
 
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
              limit: int = 50, before_seq: int | None = None,
-             queued_after: float | None = None) -> tuple[list[dict[str, Any]], int | None]:
+             queued_after: float | None = None) -> tuple[list[Run], int | None]:
         """Newest first. Returns (runs, cursor for the next page or None)."""
         query = _run_select()
         if queued_after is not None:
@@ -192,7 +192,7 @@ class RunStore:
         query = query.order_by(runs.c.seq.desc()).limit(limit + 1)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        page = [_run_to_dict(r) for r in rows[:limit]]
+        page = [run_record(r) for r in rows[:limit]]
         cursor = rows[limit - 1].seq if len(rows) > limit else None
         return page, cursor
 
@@ -260,7 +260,7 @@ class RunStore:
         return RunState.RUNNING.value
 
     # -- retry --------------------------------------------------------------------------
-    def retry(self, run_id: str, *, steps: builtins.list[Any] | None = None, lane: str | None = None) -> dict[str, Any]:
+    def retry(self, run_id: str, *, steps: builtins.list[Any] | None = None, lane: str | None = None) -> Run:
         """Queue a finished, unsuccessful run again. Of many concurrent retries exactly one wins."""
         with self.db.write() as conn:
             refusal = self.retry_in(conn, run_id, steps=steps, lane=lane)
@@ -332,7 +332,7 @@ class RunStore:
 
     def dead_letters(self, *, job: str | None = None, run_id: str | None = None,
                      request_id: str | None = None, limit: int = 50, before_id: int | None = None,
-                     ) -> tuple[builtins.list[dict[str, Any]], int | None]:
+                     ) -> tuple[builtins.list[DeadLetter], int | None]:
         query = (sa.select(dead_letters, jobs.c.name.label("job_name"))
                  .join(jobs, jobs.c.id == dead_letters.c.job_id))
         if job is not None:
@@ -345,22 +345,22 @@ class RunStore:
             query = query.where(dead_letters.c.id < before_id)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(dead_letters.c.id.desc()).limit(limit + 1)).all()
-        page = [{"id": r.id, "run_id": r.run_id, "job": r.job_name, "kind": r.kind, "reason": r.reason,
-                 "request_id": r.request_id, "seed_message": r.seed_message,
-                 "created_at": r.created_at} for r in rows[:limit]]
+        page = [DeadLetter(id=r.id, run_id=r.run_id, job=r.job_name, kind=r.kind, reason=r.reason,
+                           request_id=r.request_id, seed_message=r.seed_message, created_at=r.created_at)
+                for r in rows[:limit]]
         return page, (rows[limit - 1].id if len(rows) > limit else None)
 
-    def attempt(self, run_id: str, number: int) -> dict[str, Any]:
+    def attempt(self, run_id: str, number: int) -> AttemptDetail | PendingAttempt:
         with self.db.read() as conn:
             row = conn.execute(sa.select(attempts).where(attempts.c.run_id == run_id,
                                                          attempts.c.number == number)).first()
             if row is not None:
-                return {**attempt_to_dict(row), "run_id": run_id, "result": row.result}
+                return AttemptDetail(**{name: getattr(row, name) for name in ATTEMPT_FIELDS},
+                                     run_id=run_id, result=row.result)
             run = conn.execute(sa.select(runs.c.state, runs.c.attempt_count)
                                .where(runs.c.id == run_id)).first()
         if run is not None and run.state == RunState.QUEUED.value and number == run.attempt_count + 1:
-            return {"id": attempt_id_for(run_id, number), "run_id": run_id, "number": number,
-                    "outcome": None, "pending": True}
+            return PendingAttempt(id=attempt_id_for(run_id, number), run_id=run_id, number=number)
         raise NotFound(f"run {run_id!r} has no attempt number {number}")
 
     def cancel_requested(self, run_ids: builtins.list[str]) -> set[str]:
@@ -402,28 +402,34 @@ _GET_RUN_AND_ATTEMPTS = (
 _STATE_OF = sa.select(runs.c.state).where(runs.c.id == sa.bindparam("run_id"))
 
 
-def _run_to_dict(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id, "seq": row.seq, "job": row.job_name, "job_id": row.job_id,
-        "batch_id": row.batch_id, "state": row.state, "lane": row.lane, "steps": row.steps,
-        "params": row.params, "options": row.options, "has_secrets": row.secrets is not None,
-        "idempotency_key": row.idempotency_key, "priority": row.priority,
-        "attempt_count": row.attempt_count, "max_attempts": row.max_attempts,
-        "queued_at": row.queued_at, "available_at": row.available_at,
-        "started_at": row.started_at, "finished_at": row.finished_at,
-        "cancel_requested": row.cancel_requested, "result": row.result, "error": row.error,
-        "trigger": row.trigger, "scheduled_for": row.scheduled_for,
-        "interval_start": row.interval_start, "interval_end": row.interval_end,
-        "conf": row.conf or {}, "effective_conf": row.effective_conf,
-    }
+def run_record(row: Any, attempts_read: tuple[Attempt, ...] | None = None) -> Run:
+    """A run from a row of `_run_select` (its job's name as `job_name`)."""
+    return Run(
+        id=row.id, seq=row.seq, job=row.job_name, job_id=row.job_id, batch_id=row.batch_id, state=row.state,
+        lane=row.lane, steps=row.steps, params=row.params, options=row.options,
+        has_secrets=row.secrets is not None, idempotency_key=row.idempotency_key, priority=row.priority,
+        attempt_count=row.attempt_count, max_attempts=row.max_attempts, queued_at=row.queued_at,
+        available_at=row.available_at, started_at=row.started_at, finished_at=row.finished_at,
+        cancel_requested=row.cancel_requested, result=row.result, error=row.error, trigger=row.trigger,
+        scheduled_for=row.scheduled_for, interval_start=row.interval_start, interval_end=row.interval_end,
+        conf=row.conf or {}, effective_conf=row.effective_conf, attempts=attempts_read,
+    )
 
 
-def _new_record(values: dict[str, Any], job_name: str) -> dict[str, Any]:
+def _new_record(values: dict[str, Any], job_name: str) -> Run:
     """What `get` returns for a run just inserted with `values`: built from what was written, not
     read back (its seq, assigned by the database, aside: the API never shows it)."""
-    unset = {"seq": None, "started_at": None, "finished_at": None, "cancel_requested": False,
-             "result": None, "error": None, "effective_conf": None}
-    return {**_run_to_dict(SimpleNamespace(**{**unset, **values}, job_name=job_name)), "attempts": []}
+    return Run(
+        id=values["id"], seq=None, job=job_name, job_id=values["job_id"], batch_id=values["batch_id"],
+        state=values["state"], lane=values["lane"], steps=values["steps"], params=values["params"],
+        options=values["options"], has_secrets=values["secrets"] is not None,
+        idempotency_key=values["idempotency_key"], priority=values["priority"],
+        attempt_count=values["attempt_count"], max_attempts=values["max_attempts"],
+        queued_at=values["queued_at"], available_at=values["available_at"], started_at=None, finished_at=None,
+        cancel_requested=False, result=None, error=values["error"], trigger=values["trigger"],
+        scheduled_for=values["scheduled_for"], interval_start=values["interval_start"],
+        interval_end=values["interval_end"], conf=values["conf"] or {}, effective_conf=None, attempts=(),
+    )
 
 
 def _queued_event(values: dict[str, Any], job_name: str) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from stoker.store.db import Database, insert_unless_exists
+from stoker.store.records import from_row
+from stoker.store.records.operations import CursorState, SinkLag
 from stoker.store.tables import outbox, sink_cursors
 
 
@@ -90,22 +92,21 @@ def create(conn: sa.engine.Connection, name: str, position: int, now: float) -> 
                                       {"name": name, "position": position, "updated_at": now}, ["name"]))
 
 
-def status(conn: sa.engine.Connection, names: list[str]) -> dict[str, Any]:
-    """Delivery state of some cursors, for the API."""
+def status(conn: sa.engine.Connection, names: list[str]) -> dict[str, CursorState]:
+    """Delivery state of some cursors, by name."""
     rows = conn.execute(sa.select(sink_cursors).where(sink_cursors.c.name.in_(names))).all()
-    return {r.name: {"position": r.position, "failures": r.failures, "last_error": r.last_error,
-                     "delivered_at": r.delivered_at, "owner": r.owner} for r in rows}
+    return {r.name: from_row(CursorState, r) for r in rows}
 
 
-def lag(conn: sa.engine.Connection) -> list[dict[str, Any]]:
+def lag(conn: sa.engine.Connection) -> list[SinkLag]:
     """How far each sink is behind the outbox: events not yet delivered, and its last error."""
     head = conn.execute(sa.select(sa.func.max(outbox.c.seq))).scalar() or 0
     rows = conn.execute(sa.select(sink_cursors).order_by(sink_cursors.c.name)).all()
-    return [{"name": r.name, "behind": max(0, head - r.position), "failures": r.failures,
-             "last_error": r.last_error, "delivered_at": r.delivered_at} for r in rows]
+    return [SinkLag(name=r.name, behind=max(0, head - r.position), failures=r.failures, last_error=r.last_error,
+                    delivered_at=r.delivered_at) for r in rows]
 
 
-def sink_lag(db: Database) -> list[dict[str, Any]]:
+def sink_lag(db: Database) -> list[SinkLag]:
     """Per sink, in one read: events not yet delivered, its failures and last error, when it last
     delivered (the UI's overview shows it)."""
     with db.read() as conn:

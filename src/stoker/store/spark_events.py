@@ -19,6 +19,8 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import NotFound
 from stoker.store.db import Database
+from stoker.store.records import from_row
+from stoker.store.records.spark_apps import SparkApp, SparkAppRef, SparkAppRun
 from stoker.store.tables import spark_apps, spark_event_chunks
 
 
@@ -187,18 +189,18 @@ class SparkEventRows:
                                 .order_by(spark_apps.c.job_name))
             return [row[0] for row in rows]
 
-    def runs(self, job_name: str) -> list[dict[str, Any]]:
+    def runs(self, job_name: str) -> list[SparkAppRun]:
         c = spark_apps.c
         with self.db.read() as conn:
             rows = conn.execute(sa.select(c.run_id, c.first_seen_at, c.last_seen_at, c.event_count,
                                           c.start_ms, c.end_ms)
                                 .where(c.job_name == job_name).order_by(c.first_seen_at, c.id))
-            runs = [dict(row._mapping) for row in rows]
+            runs = [from_row(SparkAppRun, row) for row in rows]
         if not runs:
             raise NotFound(f"no Spark events for job '{job_name}'")
         return runs
 
-    def app(self, job_name: str, run_id: str) -> dict[str, Any]:
+    def app(self, job_name: str, run_id: str) -> SparkApp:
         """The app's row (summary included): one indexed read."""
         c = spark_apps.c
         with self.db.read() as conn:
@@ -210,7 +212,7 @@ class SparkEventRows:
             if known_job is None:
                 raise NotFound(f"no Spark events for job '{job_name}'")
             raise NotFound(f"job '{job_name}' has no run '{run_id}'")
-        return dict(row._mapping)
+        return from_row(SparkApp, row)
 
     @contextmanager
     def chunks(self, app_pk: int, after_chunk: int = 0) -> Iterator[ChunkSnapshot]:
@@ -225,7 +227,7 @@ class SparkEventRows:
                          .order_by(t.min_generated_at, t.id))]
             yield ChunkSnapshot(conn, spans)
 
-    def apps_of(self, app_ids: list[str]) -> list[dict[str, Any]]:
+    def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
         if not app_ids:
             return []
@@ -233,4 +235,4 @@ class SparkEventRows:
         with self.db.read() as conn:
             rows = conn.execute(sa.select(c.job_name, c.run_id, c.app_id, c.event_count)
                                 .where(c.app_id.in_(app_ids)).order_by(c.id))
-            return [dict(row._mapping) for row in rows]
+            return [from_row(SparkAppRef, row) for row in rows]

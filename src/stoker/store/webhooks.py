@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from stoker.core.errors import NotFound
 from stoker.store import sink_cursors
 from stoker.store.db import Database
+from stoker.store.records.operations import CursorState
 from stoker.store.tables import outbox, webhooks
 from stoker.store.tables import sink_cursors as cursor_rows
 
@@ -34,9 +35,6 @@ class WebhookRow:
         return cls(row.id, row.url, row.events, row.secret, row.description, row.created_at)
 
 
-Delivery = dict[str, Any]  # a cursor's delivery state (sink_cursors.status)
-
-
 class WebhookRows:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -51,7 +49,7 @@ class WebhookRows:
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.seq), 0))).scalar_one()
             sink_cursors.create(conn, cursor, int(start), row.created_at)
 
-    def list(self, cursor_of: Callable[[str], str]) -> builtins.list[tuple[WebhookRow, Delivery | None]]:
+    def list(self, cursor_of: Callable[[str], str]) -> builtins.list[tuple[WebhookRow, CursorState | None]]:
         """Every webhook, oldest first, with the delivery state of its cursor (named by `cursor_of`)."""
         with self.db.read() as conn:
             rows = [WebhookRow.from_row(r) for r in
@@ -59,7 +57,7 @@ class WebhookRows:
             state = sink_cursors.status(conn, [cursor_of(r.id) for r in rows])
         return [(r, state.get(cursor_of(r.id))) for r in rows]
 
-    def get(self, webhook_id: str, cursor: str) -> tuple[WebhookRow, Delivery | None]:
+    def get(self, webhook_id: str, cursor: str) -> tuple[WebhookRow, CursorState | None]:
         with self.db.read() as conn:
             row = conn.execute(sa.select(webhooks).where(webhooks.c.id == webhook_id)).first()
             if row is None:

@@ -20,6 +20,7 @@ from stoker.core import limits
 from stoker.core.container_spec import check_spec
 from stoker.core.errors import Conflict, InvalidInput, NotFound
 from stoker.services import Services
+from stoker.store.records.containers import Batch, BatchRun, ContainerJob
 from stoker.submission.runs import RunRequest, Submitter
 
 MAX_TIMES = limits.MAX_TIMES
@@ -53,7 +54,7 @@ class TaskOperation(Limits):
 
 
 
-def register(services: Services, task: TaskCreate) -> dict[str, Any]:
+def register(services: Services, task: TaskCreate) -> ContainerJob:
     """Register a task (the API's POST /task/ and the UI's form): a container job whose image
     import starts now; 503 without a runtime, 409 for a repository that is a task already."""
     services.containers.require()
@@ -70,21 +71,20 @@ def run_times(services: Services, task_id: str, run: TaskOperation) -> str:
     if not 1 <= run.times <= MAX_TIMES:
         raise InvalidInput(f"times must be between 1 and {MAX_TIMES:,}, not {run.times}")
     task = find_task(services, task_id)
-    if task["status"] != "READY":
-        why = f" ({task['error']})" if task["error"] else ""
-        raise Conflict(f"task {task_id} cannot run: its status is {task['status']}{why}; "
+    if task.status != "READY":
+        why = f" ({task.error})" if task.error else ""
+        raise Conflict(f"task {task_id} cannot run: its status is {task.status}{why}; "
                        f"it runs once READY")
     overrides = run.model_dump(exclude={"operation", "times"}, exclude_none=True)
     batch_id, _ = Submitter(services).submit_batch([RunRequest(container=overrides)],
-                                                   job_name=task["id"], copies=run.times)
+                                                   job_name=task.id, copies=run.times)
     return batch_id
 
 
 def cancel(services: Services, result_id: str) -> dict[str, Any]:
     """Cancel a result's executions that have not ended (409 when none is left); its view after."""
     find_batch(services, result_id)
-    active = [r["id"] for r in services.container_jobs.batch_runs(result_id)
-              if r["state"] in ("QUEUED", "RUNNING")]
+    active = [r.id for r in services.container_jobs.batch_runs(result_id) if r.state in ("QUEUED", "RUNNING")]
     if not active:
         status = result_view(find_batch(services, result_id))["status"]
         raise Conflict(f"result {result_id} is {status}: nothing is left to cancel")
@@ -97,10 +97,11 @@ def cancel(services: Services, result_id: str) -> dict[str, Any]:
 
 
 # -- status rules (pure) ----------------------------------------------------------------------------
-def detail_status(run: dict[str, Any]) -> str:
-    if run["state"] == "FAILED":
-        return "KILLED" if run["outcome"] == "timed_out" else "ERROR"
-    return DETAIL_STATUS[run["state"]]
+def detail_status(state: str, outcome: str | None) -> str:
+    """A detail's status from its run's state and its last attempt's outcome."""
+    if state == "FAILED":
+        return "KILLED" if outcome == "timed_out" else "ERROR"
+    return DETAIL_STATUS[state]
 
 
 def result_status(statuses: Iterable[str]) -> str:
@@ -116,21 +117,21 @@ def result_status(statuses: Iterable[str]) -> str:
 
 
 # -- look-ups and views -------------------------------------------------------------------------
-def find_task(services: Services, task_id: str) -> dict[str, Any]:
+def find_task(services: Services, task_id: str) -> ContainerJob:
     try:
         return services.container_jobs.get(task_id)
     except NotFound:
         raise NotFound(f"task {task_id} does not exist") from None
 
 
-def find_batch(services: Services, result_id: str) -> dict[str, Any]:
+def find_batch(services: Services, result_id: str) -> Batch:
     found = services.container_jobs.batches(batch_id=result_id)
     if not found:
         raise NotFound(f"result {result_id} does not exist")
     return found[0]
 
 
-def find_detail(services: Services, result_id: str, detail_id: str) -> dict[str, Any]:
+def find_detail(services: Services, result_id: str, detail_id: str) -> BatchRun:
     rows = services.container_jobs.batch_runs(result_id, run_id=detail_id)
     if not rows:
         find_batch(services, result_id)
@@ -147,38 +148,38 @@ def _times(submitted_at: float | None, start: float | None, end: float | None) -
             "duration": _epoch(end - start) if start is not None and end is not None else None}
 
 
-def task_view(task: dict[str, Any], *, detailed: bool = False) -> dict[str, Any]:
-    view: dict[str, Any] = {"Id": task["id"], "Name": task["name"], "task_id": task["id"],
-                            "name": task["name"], "status": task["status"]}
+def task_view(task: ContainerJob, *, detailed: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {"Id": task.id, "Name": task.name, "task_id": task.id,
+                            "name": task.name, "status": task.status}
     if detailed:
-        spec = task["spec"]
-        view.update({"repository": task["repository"] or spec["image"], "image": spec["image"],
-                     "command": spec.get("command"), "image_digest": task["image_digest"],
-                     "error": task["error"], "created_at": _epoch(task["created_at"]),
-                     "links": {"job": f"/api/v1/jobs/{task['id']}", "runs": f"/api/v1/jobs/{task['id']}/runs"}})
+        spec = task.spec
+        view.update({"repository": task.repository or spec["image"], "image": spec["image"],
+                     "command": spec.get("command"), "image_digest": task.image_digest,
+                     "error": task.error, "created_at": _epoch(task.created_at),
+                     "links": {"job": f"/api/v1/jobs/{task.id}", "runs": f"/api/v1/jobs/{task.id}/runs"}})
     return view
 
 
-def result_view(batch: dict[str, Any]) -> dict[str, Any]:
-    statuses = [detail_status({"state": s, "outcome": o}) for s, o, n in batch["counts"] for _ in range(n)]
+def result_view(batch: Batch) -> dict[str, Any]:
+    statuses = [detail_status(s, o) for s, o, n in batch.counts for _ in range(n)]
     status = result_status(statuses)
     done = status not in ("QUEUED", "RUNNING")
-    return {"result_id": batch["batch_id"], "task_id": batch["job_id"], "status": status,
-            **_times(batch["submitted_at"], batch["start"], batch["end"] if done else None),
+    return {"result_id": batch.batch_id, "task_id": batch.job_id, "status": status,
+            **_times(batch.submitted_at, batch.start, batch.end if done else None),
             "times": len(statuses), "counts": dict(Counter(statuses)),
-            "links": {"details": f"/result/{batch['batch_id']}/detail/",
-                      "batch": f"/api/v1/batches/{batch['batch_id']}"}}
+            "links": {"details": f"/result/{batch.batch_id}/detail/",
+                      "batch": f"/api/v1/batches/{batch.batch_id}"}}
 
 
-def detail_view(run: dict[str, Any]) -> dict[str, Any]:
-    status = detail_status(run)
-    output = run["attempt_result"] or {}
+def detail_view(run: BatchRun) -> dict[str, Any]:
+    status = detail_status(run.state, run.outcome)
+    output = run.attempt_result or {}
     done = status not in ("QUEUED", "RUNNING")
-    base = f"/result/{run['batch_id']}/detail/{run['id']}"
-    return {"detail_id": run["id"], "result_id": run["batch_id"], "task_id": run["job_id"], "status": status,
-            **_times(run["queued_at"], run["started_at"], run["finished_at"] if done else None),
+    base = f"/result/{run.batch_id}/detail/{run.id}"
+    return {"detail_id": run.id, "result_id": run.batch_id, "task_id": run.job_id, "status": status,
+            **_times(run.queued_at, run.started_at, run.finished_at if done else None),
             "exit_code": output.get("exit_code"),
             "image_digest": output.get("image_digest"),
-            "error": run["error"] if status not in ("COMPLETE",) else None,
-            "attempts": run["attempt_count"],
-            "links": {"logs": f"{base}/logs", "run": f"/api/v1/runs/{run['id']}"}}
+            "error": run.error if status not in ("COMPLETE",) else None,
+            "attempts": run.attempt_count,
+            "links": {"logs": f"{base}/logs", "run": f"/api/v1/runs/{run.id}"}}

@@ -19,6 +19,7 @@ from stoker.core.secret_refs import check_option_refs, check_refs, is_whole_ref,
 from stoker.core.secrets import split_secrets
 from stoker.services import Services
 from stoker.store.clusters import parked_reason
+from stoker.store.records.jobs import Job
 from stoker.store.runs import NewRun, Submitted
 
 _PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -85,20 +86,20 @@ class Submitter:
             check_refs(refs, self.services.secret_store.kinds(r.secret for r in refs))
         return options, checked
 
-    def prepare(self, request: RunRequest, job: dict[str, Any] | None) -> NewRun:
+    def prepare(self, request: RunRequest, job: Job | None) -> NewRun:
         """Validate and shape one run; raises a 4xx error (nothing written) if it is bad."""
-        if job is not None and job["kind"] == "container":
+        if job is not None and job.kind == "container":
             return self.prepare_container(request, job)
         if request.container:
             raise InvalidInput("container settings apply to container jobs only")
         conf = self.conf_layers(request, job)
-        if job is not None and job["kind"] != "pipeline":
-            raise InvalidInput(f"job {job['name']!r} is a {job['kind']} job; only pipeline jobs run here")
+        if job is not None and job.kind != "pipeline":
+            raise InvalidInput(f"job {job.name!r} is a {job.kind} job; only pipeline jobs run here")
         steps = request.steps
         if steps is None:
             if job is None:
                 raise InvalidInput("steps are required for an ad-hoc run")
-            steps = substitute_params(job["spec"].get("steps", []), request.params)
+            steps = substitute_params(job.spec.get("steps", []), request.params)
         self.services.catalog.validate(steps, self.services.roots)
         public, secret = split_secrets(self.options_of(request, job))
         if "secret_env" in secret or "secret_env" in public:
@@ -114,27 +115,27 @@ class Submitter:
             priority=request.priority, waiting_for=waiting_for, conf=conf,
         )
 
-    def conf_layers(self, request: RunRequest, job: dict[str, Any] | None) -> dict[str, dict[str, str]] | None:
+    def conf_layers(self, request: RunRequest, job: Job | None) -> dict[str, dict[str, str]] | None:
         """The run's own Spark layers (its job's, its own), checked now against this server's rules
         (the job's again: the rules may have narrowed since it was saved); settings a warm session
         cannot change are refused here when the run will get one."""
         rules = self.services.settings.conf_rules
-        layers = {"job": spark_conf.check(job.get("conf"), rules, where=f"job {job['name']!r} conf")
+        layers = {"job": spark_conf.check(job.conf, rules, where=f"job {job.name!r} conf")
                   if job is not None else {},
                   "run": spark_conf.check(request.conf, rules)}
         layers = {name: conf for name, conf in layers.items() if conf}
         if not layers:
             return None
-        spark_conf.require_runtime(layers, job["mode"] if job is not None else "session",
-                                   what=f"a run of job {job['name']!r}" if job is not None else "an ad-hoc run")
+        spark_conf.require_runtime(layers, job.mode if job is not None else "session",
+                                   what=f"a run of job {job.name!r}" if job is not None else "an ad-hoc run")
         return layers
 
     @staticmethod
-    def options_of(request: RunRequest, job: dict[str, Any] | None) -> dict[str, Any]:
+    def options_of(request: RunRequest, job: Job | None) -> dict[str, Any]:
         """The run's options: its job's (references to secrets, say) overridden key by key by its own."""
         given = request.options or {}
         check_option_refs(given)
-        return {**((job or {}).get("options") or {}), **given}
+        return {**(job.options if job is not None else {}), **given}
 
     def _check_references(self, options: dict[str, Any], steps: Any) -> None:
         """Every secret the run names exists, with the kind and keys it needs: else 422, nothing queued.
@@ -144,10 +145,10 @@ class Submitter:
             check_refs(refs, self.services.secret_store.kinds(r.secret for r in refs))
 
     @staticmethod
-    def names_secrets(request: RunRequest, job: dict[str, Any] | None) -> bool:
+    def names_secrets(request: RunRequest, job: Job | None) -> bool:
         """Does this request (or its job) name a secret? Then its check reads the database."""
-        steps = request.steps if request.steps is not None else (job or {}).get("spec", {}).get("steps")
-        return bool(references({**((job or {}).get("options") or {}), **(request.options or {})}, steps))
+        steps = request.steps if request.steps is not None else job.spec.get("steps") if job is not None else None
+        return bool(references({**(job.options if job is not None else {}), **(request.options or {})}, steps))
 
     def _check_s3(self, steps: list[Any], secret: dict[str, Any], public: dict[str, Any]) -> None:
         """options.s3 must be usable, and a pipeline that touches S3 must have credentials that
@@ -170,22 +171,22 @@ class Submitter:
             raise InvalidInput(message, problems=[{"step": p.step, "message": f"{p.given}: no S3 credentials"}
                                                   for p in paths])
 
-    def prepare_container(self, request: RunRequest, job: dict[str, Any]) -> NewRun:
+    def prepare_container(self, request: RunRequest, job: Job) -> NewRun:
         """A run of a container job: the job's spec with the run's overrides and parameters, on the
         container lane. Refused (503) where no runtime is, and (409) while the image is not READY."""
         self.services.containers.require()
-        image = self.services.container_jobs.image_of(job["id"])
-        status = image["status"] if image is not None else "unknown"
+        image = self.services.container_jobs.image_of(job.id)
+        status = image.status if image is not None else "unknown"
         if status != "READY":
-            why = f": {image['error']}" if image is not None and image.get("error") else ""
-            raise Conflict(f"container job {job['name']!r} cannot run yet: its image "
-                           f"{job['spec'].get('image')!r} is {status}{why}", status=status)
+            why = f": {image.error}" if image is not None and image.error else ""
+            raise Conflict(f"container job {job.name!r} cannot run yet: its image "
+                           f"{job.spec.get('image')!r} is {status}{why}", status=status)
         if request.steps is not None:
-            raise InvalidInput(f"job {job['name']!r} is a container job: it takes no steps")
+            raise InvalidInput(f"job {job.name!r} is a container job: it takes no steps")
         if request.conf:
-            raise InvalidInput(f"job {job['name']!r} is a container job: Spark settings (conf) apply to "
+            raise InvalidInput(f"job {job.name!r} is a container job: Spark settings (conf) apply to "
                                "pipelines")
-        spec = container_spec.merge(job["spec"], request.container)
+        spec = container_spec.merge(job.spec, request.container)
         spec["command"] = container_spec.parse_command(spec.get("command"))
         spec.update(substitute_params({"command": spec["command"], "env": spec.get("env")}, request.params))
         public, secret = split_secrets(self.options_of(request, job))
@@ -202,11 +203,11 @@ class Submitter:
                       lane=self.services.catalog.route(None, kind="container").lane,
                       priority=request.priority)
 
-    def _cluster(self, options: dict[str, Any], job: dict[str, Any] | None) -> str | None:
+    def _cluster(self, options: dict[str, Any], job: Job | None) -> str | None:
         """A run on a cluster (its option, else its job's policy) records the cluster in its options;
         None when it may start now, else why it waits (its cluster is not ready yet). An unknown
         cluster is 404; a destroyed or failed one 409: the run could never execute."""
-        cluster = options.get("cluster") or (job or {}).get("cluster")
+        cluster = options.get("cluster") or (job.cluster if job is not None else None)
         if cluster is None:
             return None
         if not isinstance(cluster, str):
@@ -217,7 +218,7 @@ class Submitter:
     def submit(self, request: RunRequest, job_name: str | None = None) -> Submitted:
         job = self.services.runs.jobs.get(job_name) if job_name else None
         new = self.prepare(request, job)
-        return self.services.runs.submit(job["id"] if job else None, [new])[0]
+        return self.services.runs.submit(job.id if job else None, [new])[0]
 
     async def submit_async(self, request: RunRequest, job_name: str | None = None) -> Submitted:
         """`submit` for an event loop, through the group commit: concurrent submits share one
@@ -228,11 +229,11 @@ class Submitter:
             job = self.services.runs.jobs.cached(job_name)
             if job is None:
                 job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name)
-        if (job is not None and job["kind"] == "container") or self.names_secrets(request, job):
+        if (job is not None and job.kind == "container") or self.names_secrets(request, job):
             new = await asyncio.to_thread(self.prepare, request, job)  # reads the database: off the loop
         else:
             new = self.prepare(request, job)
-        return await self.services.group_commit.submit_async(job["id"] if job else None, new)
+        return await self.services.group_commit.submit_async(job.id if job else None, new)
 
     def submit_batch(self, requests: list[RunRequest], job_name: str | None = None,
                      copies: int = 1) -> tuple[str, list[Submitted]]:
@@ -240,5 +241,5 @@ class Submitter:
         job = self.services.runs.jobs.get(job_name) if job_name else None
         new_runs = [self.prepare(r, job) for r in requests] * copies
         batch_id = str(uuid.uuid4())
-        return batch_id, self.services.runs.submit(job["id"] if job else None, new_runs,
+        return batch_id, self.services.runs.submit(job.id if job else None, new_runs,
                                                    batch_id=batch_id)

@@ -17,6 +17,7 @@ from stoker.api.deps import ClusterServiceDep
 from stoker.clusters.options import ProductOptions
 from stoker.clusters.service import STATUSES, ClusterService
 from stoker.core.errors import InvalidInput, StokerError
+from stoker.store.records.clusters import Product
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.actions import refused, see_other
 from stoker.ui.pages import live_horizon
@@ -110,10 +111,10 @@ def product_page(name: str, version: str, request: Request, service: ClusterServ
     return _product(request, session, product, None, None)
 
 
-def _product(request: Request, session: UiSession, product: dict[str, Any], given: dict[str, str] | None,
+def _product(request: Request, session: UiSession, product: Product, given: dict[str, str] | None,
              error: StokerError | None) -> HTMLResponse:
     return render(request, "product.html", session, status_code=error.status_code if error else 200,
-                  product=product, fields=option_fields(product["options"], given), prefix=PREFIX,
+                  product=product, fields=option_fields(product.options, given), prefix=PREFIX,
                   message=error.message if error else None,
                   bad_option=error.details.get("option") if error else None)
 
@@ -133,10 +134,10 @@ def _launch(request: Request, service: ClusterService, session: UiSession, name:
             given: dict[str, str]) -> Response:
     product = service.products.get(name, version)
     try:
-        cluster = service.launch(session.principal.owner, name, version, form_options(product["options"], given))
+        cluster = service.launch(session.principal.owner, name, version, form_options(product.options, given))
     except StokerError as exc:
         return _product(request, session, product, given, exc)
-    return see_other(f"/ui/clusters/{cluster['id']}")
+    return see_other(f"/ui/clusters/{cluster.id}")
 
 
 # ---- clusters --------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def clusters_page(request: Request, service: ClusterServiceDep, session: UiSessi
     clusters = service.store.list(status=status or None)  # one query: no nodes, no history
     now = time.time()
     return render(request, "clusters.html", session, clusters=clusters[::-1], status=status, statuses=STATUSES,
-                  after=live_horizon(request), ages={c["id"]: age(c["created_at"], now) for c in clusters})
+                  after=live_horizon(request), ages={c.id: age(c.created_at, now) for c in clusters})
 
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
@@ -158,7 +159,7 @@ def cluster_page(cluster_id: str, request: Request, service: ClusterServiceDep,
     cluster = service.store.get(cluster_id)
     return render(request, "cluster.html", session, cluster=cluster, nodes=service.store.nodes(cluster_id),
                   history=service.store.history(cluster_id), after=after,
-                  destroyable=cluster["status"] != "destroyed", repairable=cluster["status"] == "degraded")
+                  destroyable=cluster.status != "destroyed", repairable=cluster.status == "degraded")
 
 
 @router.post("/clusters/{cluster_id}/destroy")

@@ -31,6 +31,8 @@ from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import RunState
 from stoker.events.store import summary_view
+from stoker.store.records.runs import Run
+from stoker.store.records.spark_apps import SparkApp
 from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.files import written_files
@@ -57,8 +59,8 @@ def overview(request: Request, dashboard: DashboardDep, db: DatabaseDep,
     throughput = dashboard.throughput()
     return render(request, "overview.html", session, counts=dashboard.counts_by_state(), oldest_queued_at=oldest,
                   throughput=throughput, running=dashboard.running_attempts(), sinks=sinks,
-                  finished_hour=sum(b["succeeded"] + b["failed"] for b in throughput),
-                  failed_hour=sum(b["failed"] for b in throughput))
+                  finished_hour=sum(b.succeeded + b.failed for b in throughput),
+                  failed_hour=sum(b.failed for b in throughput))
 
 
 # The runs page's time filter: queued within the last …
@@ -83,39 +85,39 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
     return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
                   job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
                   cursor_given=cursor is not None or bool(batch), after=live_horizon(request),
-                  jobs=[j["name"] for j in runs_store.jobs.list()])
+                  jobs=[j.name for j in runs_store.jobs.list()])
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: FileStoreDep,
              session: UiSession = Depends(current_session)) -> HTMLResponse:
     run = runs.get(run_id)
-    options = redacted_view(run["options"], run["has_secrets"])
+    attempts = run.attempts or ()
+    options = redacted_view(run.options, run.has_secrets)
     log_number, log_text = None, ""
-    if run["attempts"]:
+    if attempts:
         log_number, log_text = runs.attempt_log(run_id)
-    spark_apps = events.apps_of(
-        sorted({a["spark_app_id"] for a in run["attempts"] if a["spark_app_id"]}))
+    spark_apps = events.apps_of(sorted({a.spark_app_id for a in attempts if a.spark_app_id}))
     conf, conf_effective = conf_rows(run)
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
                   conf=conf, conf_effective=conf_effective,
                   after=live_horizon(request),
                   log_tail="\n".join(log_text.splitlines()[-200:]), timeline=_timeline(run),
-                  result=run["result"] if isinstance(run["result"], dict) else None, spark_apps=spark_apps,
-                  written=written_files(files, run["result"]),
-                  retryable=run["state"] in ("FAILED", "CANCELLED"),
-                  cancellable=run["state"] in ("QUEUED", "RUNNING"))
+                  result=run.result if isinstance(run.result, dict) else None, spark_apps=spark_apps,
+                  written=written_files(files, run.result),
+                  retryable=run.state in ("FAILED", "CANCELLED"),
+                  cancellable=run.state in ("QUEUED", "RUNNING"))
 
 
-def _timeline(run: dict[str, Any]) -> list[tuple[str, float]]:
+def _timeline(run: Run) -> list[tuple[str, float]]:
     """The run's states in time order, from its own and its attempts' times."""
-    points: list[tuple[str, float]] = [("QUEUED", run["queued_at"])]
-    for attempt in run["attempts"]:
-        points.append((f"attempt {attempt['number']} started on {attempt['worker_id']}", attempt["started_at"]))
-        if attempt["finished_at"] is not None:
-            points.append((f"attempt {attempt['number']} {attempt['outcome']}", attempt["finished_at"]))
-    if run["finished_at"] is not None:
-        points.append((run["state"], run["finished_at"]))
+    points: list[tuple[str, float]] = [("QUEUED", run.queued_at)]
+    for attempt in run.attempts or ():
+        points.append((f"attempt {attempt.number} started on {attempt.worker_id}", attempt.started_at))
+        if attempt.finished_at is not None:
+            points.append((f"attempt {attempt.number} {attempt.outcome}", attempt.finished_at))
+    if run.finished_at is not None:
+        points.append((run.state, run.finished_at))
     return sorted(points, key=lambda p: p[1])
 
 
@@ -131,9 +133,9 @@ def run_log_download(run_id: str, runs: RunStoreDep, attempt: int | None = None,
 def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
                         _: UiSession = Depends(current_session)) -> Response:
     run = runs.get(run_id, with_attempts=False)
-    result = run["result"]
+    result = run.result
     if not isinstance(result, dict):
-        raise NotFound(f"run {run_id} has no result: it is {run['state']}")
+        raise NotFound(f"run {run_id} has no result: it is {run.state}")
     name = f"run-{run_id}-result.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "json":
@@ -151,7 +153,7 @@ def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
 def jobs_page(request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
               session: UiSession = Depends(current_session)) -> HTMLResponse:
     found = jobs.list()
-    scheduled = schedules.store.get_many([j["id"] for j in found])
+    scheduled = schedules.store.get_many([j.id for j in found])
     words = {job_id: schedules.describe(record) for job_id, record in scheduled.items()}
     return render(request, "jobs.html", session, jobs=found, schedules=words)
 
@@ -167,12 +169,12 @@ def new_job_page(request: Request, session: UiSession = Depends(current_session)
 def job_page(name: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
              notifications: NotificationStoreDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
     job = jobs.get(name)
-    record = schedules.store.get(job["id"])
-    deliveries = notifications.history(job["id"], 20) if job.get("notifications") else []
+    record = schedules.store.get(job.id)
+    deliveries = notifications.history(job.id, 20) if job.notifications else []
     return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
-        job["spec"].get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None,
+        job.spec.get("steps", []), option=orjson.OPT_INDENT_2).decode(), problems=[], message=None,
         schedule=schedules.view(record, ticks=60) if record is not None else None,
-        deliveries=deliveries, delivery_status=notifications.status(job["id"]) if deliveries else None)
+        deliveries=deliveries, delivery_status=notifications.status(job.id) if deliveries else None)
 
 
 @router.get("/functions", response_class=HTMLResponse)
@@ -238,7 +240,7 @@ def _span(start: int | None, end: int | None) -> int:
     return end - start if start and end else 0
 
 
-def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[str, Any]) -> list[dict[str, Any]]:
+def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: SparkApp) -> list[dict[str, Any]]:
     """Jobs then stages as bars on the app's time range (x and width in percent, for an SVG)."""
     spans = [(f"job {j['job_id']}", j["start"], j["end"],
               "job failed" if j["result"] not in (None, "JobSucceeded") else "job",
@@ -247,8 +249,8 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[st
                "stage" + (" skew" if s["skew"] else "") + (" failed" if s["failure"] else ""),
                f"stage {s['stage_id']} {s['name']}") for s in stages]
     times = [t for _, start, end, _, _ in spans for t in (start, end) if t]
-    begin = app["start_ms"] or (min(times) if times else 0)
-    width = max(1, (app["end_ms"] or (max(times) if times else begin + 1)) - begin)
+    begin = app.start_ms or (min(times) if times else 0)
+    width = max(1, (app.end_ms or (max(times) if times else begin + 1)) - begin)
     bars = []
     for label, start, end, cls, title in spans:
         lo = (start or begin) - begin
@@ -264,7 +266,7 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: dict[st
 def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
                           _: UiSession = Depends(current_session)) -> StreamingResponse:
     app = store.app(job_name, run_id)
-    return StreamingResponse(store.stream_events(app["id"]), media_type="application/x-ndjson", headers={
+    return StreamingResponse(store.stream_events(app.id), media_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{job_name}-{run_id}-events.ndjson"'})
 
 

@@ -86,14 +86,14 @@ def register_task(request: Request, services: ServicesDep, session: UiSession = 
         return _tasks(request, services, session, status_code=422, message=_words(exc), form=form)
     except StokerError as exc:
         return _tasks(request, services, session, status_code=exc.status_code, message=exc.message, form=form)
-    return see_other(f"/ui/tasks/{quote(job['id'])}")
+    return see_other(f"/ui/tasks/{quote(job.id)}")
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def task_page(task_id: str, request: Request, services: ServicesDep,
               session: UiSession = Depends(current_session)) -> HTMLResponse:
     task = tasks_service.find_task(services, task_id)
-    results = [tasks_service.result_view(b) for b in services.container_jobs.batches(job_id=task["id"])]
+    results = [tasks_service.result_view(b) for b in services.container_jobs.batches(job_id=task.id)]
     return render(request, "task.html", session, task=task, view=tasks_service.task_view(task, detailed=True),
                   results=results[::-1][:100], result_count=len(results))
 
@@ -130,7 +130,7 @@ def result_page(result_id: str, request: Request, services: ServicesDep, session
     rows = services.container_jobs.batch_runs(result_id, limit=DETAILS_PER_PAGE, offset=offset)
     task = tasks_service.find_task(services, result["task_id"])
     return render(request, "result.html", session, result=result, task=task,
-                  details=[{**tasks_service.detail_view(r), "state": r["state"]} for r in rows], after=after,
+                  details=[{**tasks_service.detail_view(r), "state": r.state} for r in rows], after=after,
                   cancellable=result["status"] in ("QUEUED", "RUNNING"), offset=offset, per_page=DETAILS_PER_PAGE)
 
 
@@ -151,7 +151,7 @@ def detail_page(result_id: str, detail_id: str, request: Request, services: Serv
                 session: UiSession = Depends(current_session)) -> HTMLResponse:
     after = live_horizon(request)
     row = tasks_service.find_detail(services, result_id, detail_id)
-    output = row["attempt_result"] or {}
-    return render(request, "detail.html", session, detail=tasks_service.detail_view(row), state=row["state"],
-                  task=tasks_service.find_task(services, row["job_id"]),
+    output = row.attempt_result or {}
+    return render(request, "detail.html", session, detail=tasks_service.detail_view(row), state=row.state,
+                  task=tasks_service.find_task(services, row.job_id),
                   stdout=output.get("stdout", ""), stderr=output.get("stderr", ""), after=after)

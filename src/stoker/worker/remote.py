@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import msgspec
 
 from stoker.config import Settings
 from stoker.core.attempts import Claimed
@@ -26,6 +27,7 @@ from stoker.core.secrets import split_secrets
 from stoker.executors.base import SparkTarget
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Ending, Lease
+from stoker.store.records.clusters import SparkPlacement
 from stoker.worker.targets import cluster_of, target_of
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class HttpBackend:
         self._secrets: dict[str, Resolved] = {}  # attempt id -> its secrets, as the claim answer gave them
         self._run_of: dict[str, str] = {}  # attempt id -> run id, while the attempt is held
         self._cancel: set[str] = set()  # run ids the last heartbeats said to cancel
-        self._clusters: dict[str, dict[str, Any] | None] = {}  # attempt id -> its run's cluster record
+        self._clusters: dict[str, SparkPlacement | None] = {}  # attempt id -> its run's cluster record
 
     def close(self) -> None:
         self._client.close()
@@ -151,7 +153,9 @@ class HttpBackend:
                 self._secrets[view["attempt_id"]] = Resolved(sections=secrets, steps=view["steps"],
                                                              values=list(view.get("redact") or []))
             if "cluster" in view:
-                self._clusters[view["attempt_id"]] = view["cluster"]
+                found = view["cluster"]  # checked as it is read: a field missing is an error here
+                self._clusters[view["attempt_id"]] = (msgspec.convert(found, SparkPlacement)
+                                                      if found is not None else None)
         return Claimed(
             attempt_id=view["attempt_id"], run_id=view["run_id"], number=view["number"],
             job_id="", job_name=view["job"], mode=view["mode"],

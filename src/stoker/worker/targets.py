@@ -4,12 +4,11 @@ database access; a remote worker gets the record with the attempt it claims)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from stoker.core.attempts import Claimed
 from stoker.executors.base import ClusterUnavailable, SparkTarget
 from stoker.store.clusters import GONE, SERVING, cluster_record
 from stoker.store.db import Database
+from stoker.store.records.clusters import SparkPlacement
 
 
 def cluster_of(claimed: Claimed) -> str | None:
@@ -17,17 +16,17 @@ def cluster_of(claimed: Claimed) -> str | None:
     return str(cluster) if cluster else None
 
 
-def target_of(cluster_id: str, found: dict[str, Any] | None) -> SparkTarget:
+def target_of(cluster_id: str, found: SparkPlacement | None) -> SparkTarget:
     """The master a run on `cluster_id` uses, given the cluster's record as `spark_target` reads it
     (None: no such cluster); ClusterUnavailable when it cannot take the run now, or ever."""
     if found is None:
         raise ClusterUnavailable(f"cluster {cluster_id} does not exist", permanent=True)
-    if found["status"] in GONE:
-        raise ClusterUnavailable(f"cluster {cluster_id} is {found['status']}: the run cannot execute on it",
+    if found.status in GONE:
+        raise ClusterUnavailable(f"cluster {cluster_id} is {found.status}: the run cannot execute on it",
                                  permanent=True)
-    if found["status"] not in SERVING or not found["master_url"]:
-        raise ClusterUnavailable(f"cluster {cluster_id} is {found['status']}, not ready", permanent=False)
-    return SparkTarget(found["master_url"], found["conf"], cluster_id)
+    if found.status not in SERVING or not found.master_url:
+        raise ClusterUnavailable(f"cluster {cluster_id} is {found.status}, not ready", permanent=False)
+    return SparkTarget(found.master_url, found.conf, cluster_id)
 
 
 class ClusterTargets:

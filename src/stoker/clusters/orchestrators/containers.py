@@ -32,11 +32,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from stoker.clusters import processes
-from stoker.clusters.orchestrator import Context, NodeFailed
+from stoker.clusters.orchestrator import Context, NodeFailed, host_of, workdir_of
 from stoker.clusters.orchestrators import local
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput, Unavailable
+from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
     import docker
@@ -95,8 +98,8 @@ class ContainersOrchestrator:
         if runtime is None or not runtime.available:
             self._client()  # raises Unavailable with the runtime's reason
 
-    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
-        base = self.context.cluster_dir(cluster["id"])
+    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+        base = self.context.cluster_dir(cluster.id)
         nodes = []
         for name, node in spec.nodes.items():
             service = spec.service_of(name)
@@ -104,119 +107,119 @@ class ContainersOrchestrator:
             (workdir / "conf").mkdir(parents=True, exist_ok=True)
             conf = dict(spec.services[service].conf) if service else {}
             (workdir / "conf" / "node.json").write_text(json.dumps(
-                {"cluster": cluster["id"], "node": name, "service": service, "spec": node.model_dump(),
+                {"cluster": cluster.id, "node": name, "service": service, "spec": node.model_dump(),
                  "conf": conf}, indent=2, default=str))
-            row = {"name": name, "service": service, "role": spec.role_of(name), "cpu": node.cpu,
-                   "mem": node.mem, "host": None, "port": None, "web_port": None,
-                   "workdir": str(workdir), "state": "planned", "pid": None, "pid_started_at": None}
+            row = Node(cluster_id=cluster.id, name=name, service=service, role=spec.role_of(name), cpu=node.cpu,
+                       mem=node.mem, host=None, port=None, web_port=None, workdir=str(workdir), state="planned",
+                       pid=None, pid_started_at=None)
             if _is_spark(node.model_dump()):
                 (workdir / "work").mkdir(exist_ok=True)
                 (workdir / "logs").mkdir(exist_ok=True)
                 local.write_spark_conf(workdir / "conf", conf)
-                row.update(host=local.HOST, port=processes.free_port(local.HOST),
-                           web_port=processes.free_port(local.HOST))
+                row = msgspec.structs.replace(row, host=local.HOST, port=processes.free_port(local.HOST),
+                                              web_port=processes.free_port(local.HOST))
             nodes.append(row)
         return nodes
 
-    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
-        master = next((n for n in nodes if n["role"] == "master" and n["port"]), None)
+    def urls(self, cluster: Cluster, nodes: list[Node]) -> tuple[str, str | None]:
+        master = next((n for n in nodes if n.role == "master" and n.port), None)
         if master is None:  # not a Spark cluster: runs on it fail in Spark, naming this URL
-            return f"containers://{cluster['id']}", None
-        return f"spark://{master['host']}:{master['port']}", f"http://{master['host']}:{master['web_port']}"
+            return f"containers://{cluster.id}", None
+        return f"spark://{master.host}:{master.port}", f"http://{master.host}:{master.web_port}"
 
-    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    def start(self, cluster: Cluster, node: Node) -> dict[str, Any]:
         import docker.errors
 
-        spec = ClusterSpec.model_validate(cluster["spec"]).nodes[node["name"]].model_dump()
+        spec = ClusterSpec.model_validate(cluster.spec).nodes[node.name].model_dump()
         image = spec["docker_image"]
         client = self._client()
         try:
             try:
                 client.images.get(image)
             except docker.errors.ImageNotFound:
-                raise ImageMissing(f"node {node['name']}: image {image} not found on the container runtime; "
+                raise ImageMissing(f"node {node.name}: image {image} not found on the container runtime; "
                                    f"pull or import it (e.g. `podman pull {image}` or `podman load`)") from None
-            _remove(client, cluster["id"], node["name"])  # one left by an earlier start of this node
+            _remove(client, cluster.id, node.name)  # one left by an earlier start of this node
             args: dict[str, Any] = {
-                "command": _command(node["name"], spec), "environment": _env(node["name"], spec),
-                "hostname": _hostname(node["name"]), "mem": node["mem"],
-                "volumes": {str(Path(node["workdir"]) / "conf"): {"bind": CONF_MOUNT, "mode": "ro"}}}
+                "command": _command(node.name, spec), "environment": _env(node.name, spec),
+                "hostname": _hostname(node.name), "mem": node.mem,
+                "volumes": {str(workdir_of(node) / "conf"): {"bind": CONF_MOUNT, "mode": "ro"}}}
             if _is_spark(spec):
-                if node["role"] == "worker":
+                if node.role == "worker":
                     self._wait_for_master(client, cluster)
                 args.update(_spark_args(cluster, node))
             mem = args.pop("mem")
             container = client.containers.run(
-                image, detach=True, name=f"stoker-{cluster['id'][:8]}-{_safe(node['name'])}",
-                labels={LABEL_CLUSTER: cluster["id"], LABEL_NODE: node["name"]},
-                nano_cpus=int(node["cpu"] * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
+                image, detach=True, name=f"stoker-{cluster.id[:8]}-{_safe(node.name)}",
+                labels={LABEL_CLUSTER: cluster.id, LABEL_NODE: node.name},
+                nano_cpus=int(node.cpu * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
             container.reload()
             state = container.attrs.get("State", {})
             return {"pid": state.get("Pid") or None, "pid_started_at": None, "state": "running",
-                    "host": node["host"] if _is_spark(spec) else _address(container.attrs)}
+                    "host": node.host if _is_spark(spec) else _address(container.attrs)}
         except docker.errors.APIError as exc:
-            _remove(client, cluster["id"], node["name"])
-            raise NodeFailed(f"node {node['name']}: the container runtime refused it: {exc.explanation or exc}"
+            _remove(client, cluster.id, node.name)
+            raise NodeFailed(f"node {node.name}: the container runtime refused it: {exc.explanation or exc}"
                              ) from None
         finally:
             client.close()
 
-    def _wait_for_master(self, client: docker.DockerClient, cluster: dict[str, Any]) -> None:
+    def _wait_for_master(self, client: docker.DockerClient, cluster: Cluster) -> None:
         """A worker that finds no master retries only after 5-15 s: start it once the master listens."""
-        host, _, port = str(cluster["master_url"]).removeprefix("spark://").rpartition(":")
+        host, _, port = str(cluster.master_url).removeprefix("spark://").rpartition(":")
         deadline = time.monotonic() + MASTER_WAIT_SECONDS
         while not processes.port_open(host, int(port), timeout=0.2):
-            spec = ClusterSpec.model_validate(cluster["spec"])
+            spec = ClusterSpec.model_validate(cluster.spec)
             master = next(n for n in spec.nodes if spec.role_of(n) == "master")
-            container = _find(client, cluster["id"], master)
+            container = _find(client, cluster.id, master)
             if container is None or container.status not in ("created", "running"):
                 raise NodeFailed(f"node {master}: its container exited"
                                  + _tail_text(_logs(container) if container is not None else ""))
             if time.monotonic() > deadline:
-                raise NodeFailed(f"the master at {cluster['master_url']} did not listen within "
+                raise NodeFailed(f"the master at {cluster.master_url} did not listen within "
                                  f"{MASTER_WAIT_SECONDS:.0f} s")
             time.sleep(0.1)
 
-    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    def ready(self, cluster: Cluster, nodes: list[Node]) -> str | None:
         client = self._client()
         try:
             for node in nodes:
-                container = _find(client, cluster["id"], node["name"])
+                container = _find(client, cluster.id, node.name)
                 if container is None:
-                    raise NodeFailed(f"node {node['name']}: its container is gone")
+                    raise NodeFailed(f"node {node.name}: its container is gone")
                 if container.status != "running":
-                    raise NodeFailed(f"node {node['name']}: its container {container.status} (exit code "
+                    raise NodeFailed(f"node {node.name}: its container {container.status} (exit code "
                                      f"{container.attrs.get('State', {}).get('ExitCode')})"
                                      + _tail_text(_logs(container)))
         finally:
             client.close()
-        if any(n["role"] == "master" and n["port"] for n in nodes):
+        if any(n.role == "master" and n.port for n in nodes):
             return local.workers_registered(nodes)
         return None
 
     # -- watch, stop ---------------------------------------------------------------------------
-    def alive(self, node: dict[str, Any]) -> bool:
+    def alive(self, node: Node) -> bool:
         client = self._client()
         try:
-            container = _find(client, _cluster_of(node), node["name"])
+            container = _find(client, node.cluster_id, node.name)
             return container is not None and container.status == "running"
         finally:
             client.close()
 
-    def stop(self, node: dict[str, Any]) -> None:
+    def stop(self, node: Node) -> None:
         client = self._client()
         try:
-            _remove(client, _cluster_of(node), node["name"])
+            _remove(client, node.cluster_id, node.name)
         finally:
             client.close()
 
-    def log_tail(self, node: dict[str, Any]) -> str:
+    def log_tail(self, node: Node) -> str:
         try:
             client = self._client()
         except Unavailable:
             return ""
         try:
-            container = _find(client, _cluster_of(node), node["name"])
+            container = _find(client, node.cluster_id, node.name)
             return _logs(container) if container is not None else ""
         finally:
             client.close()
@@ -226,20 +229,20 @@ def _is_spark(spec: dict[str, Any]) -> bool:
     return spec.get("spark") is True
 
 
-def _spark_args(cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+def _spark_args(cluster: Cluster, node: Node) -> dict[str, Any]:
     """The container of a Spark standalone daemon: the host's Java and pyspark mounted read-only,
     the node's own directories read-write at the same paths, the host's network."""
     spark_home = str(local.spark_home())
     java = os.path.realpath(shutil.which("java") or "java")
-    workdir = Path(node["workdir"])
+    workdir, host = workdir_of(node), host_of(node)
     conf = json.loads((workdir / "conf" / "stoker-node.json").read_text())
     daemon = str(conf.get("daemon.memory", "256m"))
-    common = ["--host", node["host"], "--port", str(node["port"]), "--webui-port", str(node["web_port"])]
-    if node["role"] == "master":
+    common = ["--host", host, "--port", str(node.port), "--webui-port", str(node.web_port)]
+    if node.role == "master":
         daemon_args = [local.MASTER_CLASS, *common]
     else:
-        daemon_args = [local.WORKER_CLASS, str(cluster["master_url"]), *common, "--cores", str(node["cpu"]),
-                       "--memory", f"{node['mem']}m", "--work-dir", str(workdir / "work")]
+        daemon_args = [local.WORKER_CLASS, str(cluster.master_url), *common, "--cores", str(node.cpu),
+                       "--memory", f"{node.mem}m", "--work-dir", str(workdir / "work")]
     # Debian's JDK keeps its security files under /etc/java-N-openjdk (linked from its conf/).
     host_paths = [*HOST_MOUNTS, *(str(p) for p in sorted(Path("/etc").glob("java*")))]
     volumes = {path: {"bind": path, "mode": "ro"} for path in host_paths if Path(path).exists()}
@@ -247,12 +250,12 @@ def _spark_args(cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]
     volumes[str(workdir)] = {"bind": str(workdir), "mode": "rw"}
     return {
         "command": [java, f"-Xmx{daemon}", "-cp", f"{workdir / 'conf'}/:{spark_home}/jars/*", *daemon_args],
-        "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": node["host"],
+        "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": host,
                         "SPARK_CONF_DIR": str(workdir / "conf"), "SPARK_LOG_DIR": str(workdir / "logs"),
                         "SPARK_WORKER_DIR": str(workdir / "work"), "SPARK_SCALA_VERSION": _scala_version(spark_home),
                         "JAVA_HOME": str(Path(java).parent.parent), "PATH": "/usr/local/bin:/usr/bin:/bin"},
         "network_mode": "host", "volumes": volumes, "hostname": None,
-        "mem": node["mem"] + _mb(daemon) + JVM_OVERHEAD_MB}
+        "mem": node.mem + _mb(daemon) + JVM_OVERHEAD_MB}
 
 
 def _scala_version(spark_home: str) -> str:
@@ -272,14 +275,6 @@ def _mb(size: str) -> int:
     if factor is None or not number.isdigit():
         raise InvalidInput(f"daemon.memory {size!r} is not a JVM size such as 256m or 1g")
     return max(1, int(int(number) * factor))
-
-
-def _cluster_of(node: dict[str, Any]) -> str:
-    """The cluster id of a node row: the launch's rows carry no id, the store's are under its
-    directory (clusters/<id>/<node>)."""
-    if node.get("cluster_id"):
-        return str(node["cluster_id"])
-    return Path(node["workdir"]).parent.name
 
 
 def _find(client: docker.DockerClient, cluster_id: str, node: str) -> Container | None:

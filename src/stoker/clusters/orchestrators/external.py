@@ -8,6 +8,7 @@ from typing import Any
 from stoker.clusters.orchestrator import Context
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
+from stoker.store.records.clusters import Cluster, Node
 
 SCHEMES = ("spark://", "k8s://", "yarn")
 
@@ -26,23 +27,23 @@ class ExternalOrchestrator:
             raise InvalidInput(f"option 'master' must be a Spark master URL starting with one of {list(SCHEMES)}",
                                option="master")
 
-    def plan(self, cluster: dict[str, Any], spec: ClusterSpec) -> list[dict[str, Any]]:
+    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
         return []
 
-    def urls(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[str, str | None]:
-        return str(cluster["options"]["master"]), cluster["options"].get("web_url") or None
+    def urls(self, cluster: Cluster, nodes: list[Node]) -> tuple[str, str | None]:
+        return str(cluster.options["master"]), cluster.options.get("web_url") or None
 
-    def start(self, cluster: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    def start(self, cluster: Cluster, node: Node) -> dict[str, Any]:
         return {"state": "running"}
 
-    def ready(self, cluster: dict[str, Any], nodes: list[dict[str, Any]]) -> str | None:
+    def ready(self, cluster: Cluster, nodes: list[Node]) -> str | None:
         return None
 
-    def alive(self, node: dict[str, Any]) -> bool:
+    def alive(self, node: Node) -> bool:
         return True
 
-    def stop(self, node: dict[str, Any]) -> None:
+    def stop(self, node: Node) -> None:
         return None
 
-    def log_tail(self, node: dict[str, Any]) -> str:
+    def log_tail(self, node: Node) -> str:
         return ""
