@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The container runtime of container jobs, as part of `make setup`: Podman (it serves the Docker
-# Engine API), runc, busybox-static (the built-in image) and docker-registry (a real local registry
-# for the tests), installed with apt-get when missing; then the built-in image
+# Engine API), runc, busybox-static (the built-in image), docker-registry (a real local registry
+# for the tests) and iproute2 + util-linux (`ip netns`, `unshare`: the hosts-in-namespaces test,
+# tests/e2e/test_hosts_netns.py), installed with apt-get when missing; then the built-in image
 # localhost/stoker/busybox:latest, built offline. Idempotent and quick once done. Where it cannot
 # install (not root, no apt-get), it says so in one line: everything else works, and container jobs
 # are refused until a runtime is there (or STOKER_DOCKER_HOST points at one).
 set -u
 PYTHON="${1:-python3}"
-PACKAGES=(podman runc busybox-static docker-registry)
+PACKAGES=(podman runc busybox-static docker-registry iproute2 util-linux)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

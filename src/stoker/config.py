@@ -122,13 +122,17 @@ class Settings(BaseSettings):
     files_max_archive_files: int = Field(100_000, description="files one directory archive may carry")
     files_preview_max_bytes: int = Field(8 * 1024 * 1024, description="bytes one preview reads at most")
     # -- clusters (docs/clusters.md) ----------------------------------------------------------
-    cluster_capacity: str | None = Field(None, description="capacity clusters are admitted against, "
+    cluster_capacity: str | None = Field(None, description="the local host's capacity (docs/hosts.md), "
                                                            "'cores=8,mem=8192' (MB); default: this host's")
+    local_host: bool = Field(True, description="register this machine as the container host `local` at "
+                                               "start (false on a deployment whose nodes run on other hosts)")
     cluster_launch_timeout_seconds: float = Field(120.0, description="start of the processes → every "
                                                                      "worker ALIVE")
     cluster_reconcile_seconds: float = Field(2.0, description="how often recorded nodes are compared "
                                                               "with reality")
     cluster_lease_seconds: float = Field(15.0, description="the cluster duties' leader lease")
+    host_down_after_seconds: float = Field(10.0, description="a host whose container API has failed every "
+                                                             "check for this long is down (its nodes lost)")
     # -- run-event sinks (docs/events-and-sinks.md) -------------------------------------------
     nats_url: str | None = Field(None, description="NATS server of the JetStream sink; unset: off")
     nats_stream: str = Field("STOKER_RUNS", description="the JetStream stream")
@@ -209,7 +213,8 @@ class Settings(BaseSettings):
         return ClusterSettings(
             capacity=Capacity.parse(self.cluster_capacity) if self.cluster_capacity else Capacity.of_this_host(),
             launch_timeout_seconds=self.cluster_launch_timeout_seconds,
-            reconcile_seconds=self.cluster_reconcile_seconds, lease_seconds=self.cluster_lease_seconds)
+            reconcile_seconds=self.cluster_reconcile_seconds, lease_seconds=self.cluster_lease_seconds,
+            host_down_after_seconds=self.host_down_after_seconds)
 
     @property
     def sinks(self) -> SinkSettings:
@@ -307,6 +312,9 @@ class ClusterSettings:
     # The leader lease of the cluster duties (one replica runs them): renewed every third of this;
     # another replica takes over this long after the holder died.
     lease_seconds: float = 15.0
+    # A host is down once its container API has failed every check for this long: one slow answer
+    # on a busy machine must not lose its nodes.
+    host_down_after_seconds: float = 10.0
 
 
 # -- the publisher's and its sinks' part ---------------------------------------------------------

@@ -94,6 +94,7 @@ def _include_routers(app: FastAPI) -> None:
         files,
         functions,
         health,
+        hosts,
         jobs,
         metrics,
         runs,
@@ -107,7 +108,7 @@ def _include_routers(app: FastAPI) -> None:
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
-                   delight, clusters, paas, stream, webhooks, secrets, files):
+                   delight, clusters, hosts, paas, stream, webhooks, secrets, files):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

@@ -39,6 +39,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     clusters = ClusterService(db, settings.data_dir, settings.clusters, containers=containers)
     if migrate:
         clusters.products.ensure_builtins()
+        if settings.local_host:
+            clusters.hosts.ensure_local(settings.clusters.capacity)
     box = SecretBox.from_settings(secret(settings.secret_key), settings.data_dir)
     secret_store = SecretStore(db, box)
     if migrate:  # a lost or wrong master key is a clear error now, never a failure mid-run

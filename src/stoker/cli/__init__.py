@@ -396,6 +396,7 @@ def _add_groups() -> None:
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
     from stoker.cli.files import files
+    from stoker.cli.hosts import hosts
     from stoker.cli.jobs import jobs
     from stoker.cli.runs import batches, dead_letters, health, login, metrics, runs
     from stoker.cli.secrets import secrets
@@ -409,6 +410,7 @@ def _add_groups() -> None:
     main.add_command(secrets)
     main.add_command(products)
     main.add_command(clusters)
+    main.add_command(hosts)
 
 
 _add_groups()

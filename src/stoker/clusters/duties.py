@@ -1,6 +1,6 @@
-"""The cluster duties of a `stoker serve` process: reconcile (Stoker may have been killed while
-clusters ran), carry out repairs asked for, and schedule — on a timer and whenever a launch or
-destroy changes something.
+"""The cluster duties of a `stoker serve` process: check every host's container API, reconcile
+(Stoker may have been killed while clusters ran), carry out repairs asked for, and schedule — on a
+timer and whenever a launch or destroy changes something.
 
 Several replicas may share one database; the duties then run in only one of them, the holder of
 the `cluster-duties` lease (store/leases.py). The holder renews it every third of its lifetime;
@@ -100,8 +100,8 @@ class ClusterDuties:
         while not self._stop.is_set():
             self.service.changed.clear()
             if self.lead():
-                for duty in (self.service.reconcile, self.service.stop_destroyed_nodes, self.service.run_repairs,
-                             self.service.schedule, self.service.store.release_parked):
+                for duty in (self.service.check_hosts, self.service.reconcile, self.service.stop_destroyed_nodes,
+                             self.service.run_repairs, self.service.schedule, self.service.store.release_parked):
                     if self._stop.is_set():
                         break
                     try:

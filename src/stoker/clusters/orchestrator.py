@@ -2,13 +2,15 @@
 (entry-point group `stoker.orchestrators`), chosen per product by name; clients never send code.
 
 A launch calls, in order: `check` (at launch time: can it run this spec at all?), `plan`
-(status `configuring`: each node's ports, directories and configuration), `start` per node
+(status `configuring`: each node's ports, directories and configuration on the host the scheduler
+placed it on; `runs_on` says which registered hosts it can use), `start` per node
 (`configured` once all run), then `ready` until it answers None (`ready`). The reconciler calls
 `alive`; destroy and failure clean-up call `stop`; `repair` starts the dead nodes again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -16,19 +18,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
+from stoker.store.hosts import Host
 from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
+    from stoker.clusters.hosts import HostService
     from stoker.containers.runtime import ContainerRuntime
 
 
 @dataclass(frozen=True)
 class Context:
-    """What an orchestrator gets from Stoker: where it may keep the nodes' files, and the container
-    runtime of this process (its Docker Engine API address may change when Stoker restarts)."""
+    """What an orchestrator gets from Stoker: where it may keep the nodes' files, the container
+    runtime of this process (its Docker Engine API address may change when Stoker restarts), and the
+    registered hosts (a Docker client of each)."""
 
     data_dir: Path
     containers: ContainerRuntime | None = None
+    hosts: HostService | None = None
 
     def cluster_dir(self, cluster_id: str) -> Path:
         return self.data_dir / "clusters" / cluster_id
@@ -46,9 +52,13 @@ class Orchestrator(Protocol):
     def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
         """Raise InvalidInput when this orchestrator cannot run the spec."""
 
-    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+    def runs_on(self, host: Host) -> bool:
+        """Whether this orchestrator can start nodes on the host (placement uses only those)."""
+
+    def plan(self, cluster: Cluster, spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[Node]:
         """The nodes (name, service, role, cpu, mem, host, port, web_port, workdir, state='planned'),
-        configuration written; nothing started."""
+        configuration written; nothing started. `hosts`: the host each node was placed on (the node
+        listens on its address)."""
 
     def urls(self, cluster: Cluster, nodes: list[Node]) -> tuple[str, str | None]:
         """(master URL for Spark, web URL or None)."""

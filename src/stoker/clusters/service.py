@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from stoker.clusters import orchestrator
+from stoker.clusters.hosts import HostService
 from stoker.clusters.options import ProductOptions
 from stoker.clusters.orchestrator import Context, NodeFailed, Orchestrator
 from stoker.clusters.products import Products, default_orchestrator, render_spec
 from stoker.clusters.spec import ClusterSpec
 from stoker.config import ClusterSettings
 from stoker.core.errors import Conflict, InvalidInput
+from stoker.core.placement import Room, Want, place
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
+from stoker.store.hosts import HostStore
 from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
@@ -46,8 +49,9 @@ class ClusterService:
                  containers: ContainerRuntime | None = None) -> None:
         self.store = ClusterStore(db)
         self.products = Products(ProductStore(db))
+        self.hosts = HostService(HostStore(db), containers, down_after=settings.host_down_after_seconds)
         self.settings = settings
-        self.context = Context(data_dir=data_dir.resolve(), containers=containers)
+        self.context = Context(data_dir=data_dir.resolve(), containers=containers, hosts=self.hosts)
         self.changed = threading.Event()  # wakes the scheduler (a launch, a destroy)
         # Set by the cluster duties: True while this process holds their lease, False while another
         # does, None where no duties run (then this process acts on its own nodes itself).
@@ -78,10 +82,13 @@ class ClusterService:
         orch = self.orchestrator(orch_name)
         orch.check(spec, opts)
         needs = spec.needs() if orch.uses_capacity else (0, 0)
-        cap = self.settings.capacity
-        if needs[0] > cap.cores or needs[1] > cap.mem:
-            raise InvalidInput(f"this cluster can never fit: it needs {needs[0]} cores and {needs[1]} MB; the "
-                               f"registered capacity is {cap.cores} cores and {cap.mem} MB")
+        if orch.uses_capacity:
+            # Against every host it could use, empty, drained or not: what fails here never fits.
+            empty = [Room(h.name, h.cores, h.mem) for h in self.hosts.store.list() if orch.runs_on(h)]
+            never = place(_wants(spec), empty).reason
+            if never is not None:
+                raise InvalidInput("this cluster can never fit on the registered hosts: "
+                                   + never.removeprefix("waiting for a host: ") + " (even with nothing else running)")
 
         def final_spec(cluster_id: str, number: int) -> dict[str, Any]:
             # Rendered again with the cluster's own id and number (`clusterid`, `clusterdn`): the
@@ -97,20 +104,25 @@ class ClusterService:
 
     # -- scheduling --------------------------------------------------------------------------
     def schedule(self) -> None:
-        """Admit waiting clusters in FIFO order while the capacity allows; the first that does not
-        fit waits (with the reason) and so do all behind it."""
+        """Admit waiting clusters in FIFO order while the hosts' capacity allows, each node placed on
+        a host with room for it (core/placement.py); the first that does not fit waits (with the
+        reason, host by host) and so do all behind it."""
         for cluster in self.store.list(status="registered"):
             self.store.transition(cluster.id, "scheduling", allowed_from=("registered",))
-        cap = self.settings.capacity
-        used_cores, used_mem = self.store.used()
         for cluster in self.store.list(status="scheduling"):
-            free_cores, free_mem = cap.cores - used_cores, cap.mem - used_mem
-            if cluster.needs_cores > free_cores or cluster.needs_mem > free_mem:
-                self.store.set_reason(cluster.id, f"waiting for capacity: needs {cluster.needs_cores} cores "
-                                      f"and {cluster.needs_mem} MB, {free_cores} cores and {free_mem} MB free")
-                return
+            orch = self.orchestrator(cluster.orchestrator)
+            spec = ClusterSpec.model_validate(cluster.spec)
+            placed: dict[str, str] = {}
+            if orch.uses_capacity:
+                placement = place(_wants(spec), self.hosts.store.rooms(orch.runs_on))
+                if placement.reason is not None:
+                    self.store.set_reason(cluster.id, placement.reason)
+                    return
+                placed = placement.hosts
+            # The placement is recorded with the admission, so the next cluster sees it as taken.
+            self.store.set_nodes(cluster.id, [_planned(cluster.id, name, node.cpu, node.mem, placed.get(name))
+                                              for name, node in spec.nodes.items()] if placed else [])
             if self.store.transition(cluster.id, "scheduled", allowed_from=("scheduling",)):
-                used_cores, used_mem = used_cores + cluster.needs_cores, used_mem + cluster.needs_mem
                 self._in_thread(cluster.id, self._launch)
 
     def _in_thread(self, cluster_id: str, work: Any) -> None:
@@ -141,7 +153,11 @@ class ClusterService:
         nodes: list[Node] = []
         try:
             self._move(cluster_id, "configuring", ("scheduled",))
-            nodes = orch.plan(cluster, ClusterSpec.model_validate(cluster.spec))
+            placed = {n.name: n.host_name for n in self.store.nodes(cluster_id) if n.host_name}
+            hosts = {h.name: h for h in self.hosts.store.list()}
+            nodes = [msgspec.structs.replace(n, host_name=placed.get(n.name)) for n in orch.plan(
+                cluster, ClusterSpec.model_validate(cluster.spec),
+                {node: hosts[host] for node, host in placed.items() if host in hosts})]
             self.store.set_nodes(cluster_id, nodes)
             master_url, web_url = orch.urls(cluster, nodes)
             cluster = msgspec.structs.replace(cluster, master_url=master_url, web_url=web_url)
@@ -164,7 +180,8 @@ class ClusterService:
         """Start `nodes[index]`, which becomes the node as started (its process), and record it."""
         node = nodes[index] = msgspec.structs.replace(nodes[index], **orch.start(cluster, nodes[index]))
         self.store.update_node(cluster.id, node.name, pid=node.pid, pid_started_at=node.pid_started_at,
-                               state=node.state, host=node.host)
+                               state=node.state, host=node.host, host_name=node.host_name, port=node.port,
+                               web_port=node.web_port, workdir=node.workdir)
 
     def _wait_ready(self, orch: Orchestrator, cluster: Cluster, nodes: list[Node],
                     stop: threading.Event) -> None:
@@ -192,9 +209,19 @@ class ClusterService:
         recorded = {n.name: n for n in self.store.nodes(cluster_id)}
         # Every node, started or not: one may be running whose start was not recorded yet (a
         # container is found by its labels; a process node without a pid is nothing to stop).
+        down = self.hosts.down()
         for node in [*nodes, *recorded.values()]:
-            if node.state != "stopped":
+            if node.state == "stopped":
+                continue
+            try:
                 orch.stop(node)
+            except Exception as exc:
+                if node.host_name not in down:
+                    raise
+                # Its host does not answer: what runs there cannot be reached (a dead machine keeps
+                # nothing running; one cut off by the network keeps its container until removed).
+                log.warning("cluster %s: node %s is on host %s, which does not answer; not stopped (%s)",
+                            cluster_id, node.name, node.host_name, exc)
         for name in recorded:
             self.store.update_node(cluster_id, name, state="stopped")
 
@@ -244,16 +271,45 @@ class ClusterService:
             self._in_thread(cluster_id, self._repair)
 
     def _repair(self, cluster_id: str, stop: threading.Event) -> None:
+        """Start the lost nodes again: on their host when it answers, else on another host with
+        room for them (a moved master means new URLs, and every worker restarts to join it)."""
         cluster = self.store.get(cluster_id)
         orch = self.orchestrator(cluster.orchestrator)
         nodes = self.store.nodes(cluster_id)
+        down = self.hosts.down()
+        lost = {n.name for n in nodes if n.host_name in down or not orch.alive(n)}
+        stranded = [n for n in nodes if n.name in lost and n.host_name in down]
+        moved: dict[str, str] = {}
+        if stranded:
+            placement = place([Want(n.name, n.cpu, n.mem) for n in stranded], self.hosts.store.rooms(orch.runs_on))
+            if placement.reason is not None:
+                self.store.set_reason(cluster_id, f"repair waits: {placement.reason}")
+                return
+            moved = placement.hosts
         restarted = []
         try:
+            if moved:
+                hosts = {h.name: h for h in self.hosts.store.list()}
+                fresh = {n.name: n for n in orch.plan(cluster, ClusterSpec.model_validate(cluster.spec),
+                                                      {name: hosts[h] for name, h in moved.items()})}
+                nodes = [msgspec.structs.replace(n, host=fresh[n.name].host, port=fresh[n.name].port,
+                                                 web_port=fresh[n.name].web_port, workdir=fresh[n.name].workdir,
+                                                 host_name=moved[n.name], state="planned", pid=None,
+                                                 pid_started_at=None) if n.name in moved else n for n in nodes]
+                if any(n.role == "master" and n.name in moved for n in nodes):
+                    master_url, web_url = orch.urls(cluster, nodes)
+                    self.store.set_urls(cluster_id, master_url, web_url)
+                    cluster = msgspec.structs.replace(cluster, master_url=master_url, web_url=web_url)
+                    lost |= {n.name for n in nodes if n.role != "master"}  # they join the new master
             for index in sorted(range(len(nodes)), key=lambda i: nodes[i].role != "master"):
-                if not orch.alive(nodes[index]):
+                if nodes[index].name not in lost:
+                    continue
+                _check(stop)
+                if nodes[index].name not in moved:
                     orch.stop(nodes[index])  # what is left of its group (e.g. executors of a killed worker)
-                    self._start(orch, cluster, nodes, index)
-                    restarted.append(nodes[index].name)
+                self._start(orch, cluster, nodes, index)
+                name = nodes[index].name
+                restarted.append(name + (f" on {moved[name]}" if name in moved else ""))
             self._wait_ready(orch, cluster, nodes, stop)
         except Stopped:
             return
@@ -264,18 +320,25 @@ class ClusterService:
                               reason=f"repaired: restarted {', '.join(restarted) or 'nothing'}")
 
     # -- reconcile ---------------------------------------------------------------------------
+    def check_hosts(self) -> None:
+        """Ask every host's container API whether it answers (a duty, before the reconcile)."""
+        if self.hosts.check():
+            self.changed.set()
+
     def reconcile(self) -> None:
-        """Compare recorded nodes with reality: a dead node of a ready cluster makes it degraded; a
-        launch that no thread of this process drives (cut off by a restart) fails and is cleaned up."""
+        """Compare recorded nodes with reality: a dead node of a ready cluster, or a node on a host
+        that stopped answering, makes it degraded; a launch that no thread of this process drives
+        (cut off by a restart) fails and is cleaned up."""
+        down, unsure = self.hosts.down(), self.hosts.unsure()
         for cluster in self.store.list(statuses=(*HOLDING,)):
             if self.busy(cluster.id):
                 continue
             try:
-                self._reconcile(cluster)
+                self._reconcile(cluster, down, unsure)
             except Exception as exc:  # e.g. the container runtime is away: nothing is concluded
                 log.warning("cluster %s: could not check its nodes (%s); trying again", cluster.id, exc)
 
-    def _reconcile(self, cluster: Cluster) -> None:
+    def _reconcile(self, cluster: Cluster, down: set[str], unsure: set[str]) -> None:
         orch = self.orchestrator(cluster.orchestrator)
         if cluster.status in LAUNCHING:
             self._stop_nodes(orch, cluster.id, [])
@@ -283,13 +346,19 @@ class ClusterService:
                                   reason="the launch was cut off (Stoker stopped while it ran); "
                                          "everything it started was stopped")
             return
-        nodes = self.store.nodes(cluster.id)
-        dead = [n.name for n in nodes if n.state == "running" and not orch.alive(n)]
-        for name in dead:
-            self.store.update_node(cluster.id, name, state="dead")
-        if dead and cluster.status == "ready":
-            self.store.transition(cluster.id, "degraded", allowed_from=("ready",),
-                                  reason=f"node(s) {', '.join(dead)} died")
+        # Nodes on a host failing its checks (not yet down) are not asked: nothing is concluded.
+        nodes = [n for n in self.store.nodes(cluster.id) if n.state == "running" and n.host_name not in unsure]
+        # A host that does not answer is not asked about its nodes: they are lost with it.
+        stranded = [n for n in nodes if n.host_name in down]
+        dead = [n for n in nodes if n.host_name not in down and not orch.alive(n)]
+        for node in [*stranded, *dead]:
+            self.store.update_node(cluster.id, node.name, state="dead")
+        if (stranded or dead) and cluster.status == "ready":
+            reasons = [f"node(s) {', '.join(n.name for n in dead)} died"] if dead else []
+            for host in sorted({str(n.host_name) for n in stranded}):
+                names = ", ".join(n.name for n in stranded if n.host_name == host)
+                reasons.append(f"host {host} stopped answering: node(s) {names} lost")
+            self.store.transition(cluster.id, "degraded", allowed_from=("ready",), reason="; ".join(reasons))
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, cluster_id: str) -> Cluster:
@@ -298,6 +367,16 @@ class ClusterService:
 
 class LaunchFailed(Exception):
     pass
+
+
+def _wants(spec: ClusterSpec) -> list[Want]:
+    return [Want(name, node.cpu, node.mem) for name, node in spec.nodes.items()]
+
+
+def _planned(cluster_id: str, name: str, cpu: int, mem: int, host_name: str | None) -> Node:
+    """A node as admission records it: where it goes and what it takes; nothing started."""
+    return Node(cluster_id=cluster_id, name=name, service=None, role=None, cpu=cpu, mem=mem, host=None, port=None,
+                web_port=None, pid=None, pid_started_at=None, state="planned", workdir=None, host_name=host_name)
 
 
 def _check(stop: threading.Event) -> None:

@@ -24,8 +24,8 @@ def product_view(product: Product, base: str) -> dict[str, Any]:
 
 def node_view(node: Node) -> dict[str, Any]:
     return {"name": node.name, "service": node.service, "role": node.role, "cpu": node.cpu,
-            "mem": node.mem, "host": node.host, "port": node.port, "web_port": node.web_port,
-            "pid": node.pid, "state": node.state}
+            "mem": node.mem, "host": node.host, "host_name": node.host_name, "port": node.port,
+            "web_port": node.web_port, "pid": node.pid, "state": node.state}
 
 
 def services_view(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,7 +102,7 @@ def paas_nodes_view(cluster: Cluster, nodes: list[Node]) -> list[dict[str, Any]]
         row = recorded.get(name)
         view = node_view(row) if row is not None else {
             "name": name, "service": None, "role": None, "cpu": spec.get("cpu"), "mem": spec.get("mem"),
-            "host": None, "port": None, "web_port": None, "pid": None, "state": None}
+            "host": None, "host_name": None, "port": None, "web_port": None, "pid": None, "state": None}
         out.append({**view, "dn": f"{dn}/nodes/{name}", "status": view["state"] or cluster.status,
                     "docker_image": spec.get("docker_image"),
                     "disks": _as_named_list(spec.get("disks"), {"host": view["host"]}),

@@ -14,6 +14,8 @@ import logging
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from stoker.core.errors import Unavailable
 from stoker.core.periodic import Periodic
@@ -197,20 +200,32 @@ class ContainerRuntime:
 
 
 def _pings(docker_host: str) -> bool:
-    import docker
-    import docker.errors
-    import requests
+    return ping(docker_host)[0]
 
+
+def ping(docker_host: str, timeout: float = 2.0) -> tuple[bool, str | None]:
+    """Whether a Docker Engine API answers `/_ping`; when not, what went wrong. A plain request on a
+    socket closed whatever happens (the docker SDK and httpcore both leak the unix socket of a
+    failed connect)."""
+    parts = urlsplit(docker_host)
     try:
-        client = docker.DockerClient(base_url=docker_host, timeout=2)
-    except docker.errors.DockerException:
-        return False
-    try:
-        return bool(client.ping())
-    except (docker.errors.DockerException, requests.RequestException):
-        return False
-    finally:
-        client.close()
+        if parts.scheme == "unix":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(parts.path)
+                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                status_line = sock.makefile("rb").readline(200).decode("latin-1").strip()
+        else:
+            with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout) as raw, \
+                    (ssl.create_default_context().wrap_socket(raw, server_hostname=parts.hostname)
+                     if parts.scheme == "https" else contextlib.nullcontext(raw)) as sock:
+                sock.sendall(f"GET /_ping HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+                status_line = sock.makefile("rb").readline(200).decode("latin-1").strip()
+    except OSError as exc:
+        return False, f"{type(exc).__name__}: {exc}"[:500]
+    if status_line.split(" ")[1:2] != ["200"]:
+        return False, f"/_ping answered {status_line[:200]!r}"
+    return True, None
 
 
 def _die_with_parent() -> None:

@@ -178,6 +178,12 @@ class ClusterStore:
                          .where(clusters.c.id == cluster_id, clusters.c.reason.is_distinct_from(reason))
                          .values(reason=reason))
 
+    def set_urls(self, cluster_id: str, master_url: str, web_url: str | None) -> None:
+        """A repair that moved the master to another host: where runs find it now."""
+        with self.db.write() as conn:
+            conn.execute(clusters.update().where(clusters.c.id == cluster_id)
+                         .values(master_url=master_url, web_url=web_url, updated_at=self.clock()))
+
     # -- repairs ---------------------------------------------------------------------------
     def request_repair(self, cluster_id: str) -> bool:
         """Record that a repair is asked for; False when the cluster is not degraded."""

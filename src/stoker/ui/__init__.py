@@ -22,13 +22,14 @@ from stoker.ui.session import SignInRequired
 
 
 def install(app: FastAPI) -> None:
-    from stoker.ui import actions, clusters, files, pages, secrets, tasks
+    from stoker.ui import actions, clusters, files, hosts, pages, secrets, tasks
 
     app.state.ui_sessions = UiSessionStore(services_of(app).db)
     app.state.ui_templates = make_templates()
     app.include_router(pages.router)
     app.include_router(actions.router)
     app.include_router(clusters.router)
+    app.include_router(hosts.router)
     app.include_router(tasks.router)
     app.include_router(secrets.router)
     app.include_router(files.router)

@@ -1,6 +1,8 @@
 """The `containers` orchestrator: each node of a cluster is a container of the image its spec names
-(`docker_image`), with its `cpu` and `mem` as limits, on the container runtime of container jobs
-(a Docker Engine API: STOKER_DOCKER_HOST or the private Podman service of `stoker serve`).
+(`docker_image`), with its `cpu` and `mem` as limits, on the host the scheduler placed it on: the
+registered host's container API (docs/hosts.md), or for the host `local` the container runtime of
+container jobs (STOKER_DOCKER_HOST or the private Podman service of `stoker serve`). Another host may
+not share this machine's disk: there a node's configuration is copied into its container.
 
 Containers carry labels naming their cluster and node, so they are found by label, never by a name
 or id kept in memory: a restarted Stoker (with a new Podman API socket) finds them as they are, and
@@ -8,15 +10,17 @@ stopping a node removes whatever container carries its labels. Nodes run on the 
 network (each gets its own address, recorded as the node's host) with their node name as hostname.
 A node runs its image's own command unless the spec gives `command` (a list or a string) and `env`.
 
-No registry may be reachable: an image the runtime does not have fails the launch saying so, it is
-never pulled behind the user's back. A node is ready when its container runs.
+An image the local runtime does not have fails the launch saying so (no registry may be reachable
+from this machine: it is never pulled behind the user's back); another host pulls the images it
+needs from their registry. A node is ready when its container runs.
 
 Spark nodes (`"spark": true` on every node; services with roles master and worker, as for `local`)
 run Spark's standalone master or worker in their container without a Spark image: the host's Java
 and pyspark's jars are mounted read-only (with /usr, /lib, /lib64 and the JDK's /etc/java* files,
 so any small image such as the built-in busybox one will do; a self-contained Spark image would
-weigh about 700 MB), on the host's network at free loopback ports, so drivers reach them as they
-reach `local` nodes. The container's memory limit is the node's `mem` plus the daemon's heap and
+weigh about 700 MB; every host must have them at the paths this machine has), on the host's
+network, listening on the host's address (loopback for `local`), so drivers and the other nodes
+reach them. The container's memory limit is the node's `mem` plus the daemon's heap and
 256 MB of JVM overhead (the worker's executors run inside it). Ready = the master's `/json` lists
 every worker ALIVE.
 """
@@ -24,11 +28,14 @@ every worker ALIVE.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
 import shutil
+import tarfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +46,7 @@ from stoker.clusters.orchestrator import Context, NodeFailed, host_of, workdir_o
 from stoker.clusters.orchestrators import local
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput, Unavailable
+from stoker.store.hosts import Host
 from stoker.store.records.clusters import Cluster, Node
 
 if TYPE_CHECKING:
@@ -47,7 +55,8 @@ if TYPE_CHECKING:
 
 LABEL_CLUSTER = "io.stoker.cluster"
 LABEL_NODE = "io.stoker.cluster.node"
-CONF_MOUNT = "/etc/stoker"  # the node's configuration, read-only inside its container
+CONF_MOUNT = "/etc/stoker"  # the node's configuration, inside its container
+NODE_DIR = "/stoker"  # a Spark node's work and log directories, inside its container on another host
 LOG_TAIL_LINES = 20
 API_TIMEOUT_SECONDS = 60
 HOST_MOUNTS = ("/usr", "/lib", "/lib64", "/etc/alternatives")  # the host's Java and its libraries
@@ -68,12 +77,24 @@ class ContainersOrchestrator:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    def _client(self) -> docker.DockerClient:
+    def _client(self, host_name: str | None = None) -> docker.DockerClient:
+        """The container API of a node's host; this machine's when it names none (or `local`)."""
+        hosts = self.context.hosts
+        if not self._on_this_machine(host_name) and hosts is not None:
+            return hosts.docker_client(host_name, timeout=API_TIMEOUT_SECONDS)
         runtime = self.context.containers
         if runtime is None or not runtime.available:
             reason = runtime.reason if runtime is not None else "no container runtime"
             raise Unavailable(f"the containers orchestrator needs a container runtime: {reason}")
         return runtime.client(timeout=API_TIMEOUT_SECONDS)
+
+    def _on_this_machine(self, host_name: str | None) -> bool:
+        hosts = self.context.hosts
+        return host_name is None or hosts is None or hosts.store.get(host_name).local
+
+    def _remote_hosts(self) -> bool:
+        hosts = self.context.hosts
+        return hosts is not None and any(not h.local for h in hosts.store.list())
 
     # -- launch -----------------------------------------------------------------------------
     def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
@@ -95,10 +116,15 @@ class ContainersOrchestrator:
             if shutil.which("java") is None:
                 raise Unavailable("Spark nodes need Java on this host (it is mounted into their containers)")
         runtime = self.context.containers
-        if runtime is None or not runtime.available:
+        if (runtime is None or not runtime.available) and not self._remote_hosts():
             self._client()  # raises Unavailable with the runtime's reason
 
-    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+    def runs_on(self, host: Host) -> bool:
+        if host.local:
+            return self.context.containers is not None and self.context.containers.available
+        return True  # through its container API
+
+    def plan(self, cluster: Cluster, spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[Node]:
         base = self.context.cluster_dir(cluster.id)
         nodes = []
         for name, node in spec.nodes.items():
@@ -116,8 +142,8 @@ class ContainersOrchestrator:
                 (workdir / "work").mkdir(exist_ok=True)
                 (workdir / "logs").mkdir(exist_ok=True)
                 local.write_spark_conf(workdir / "conf", conf)
-                row = msgspec.structs.replace(row, host=local.HOST, port=processes.free_port(local.HOST),
-                                              web_port=processes.free_port(local.HOST))
+                address = hosts[name].address if name in hosts else local.HOST
+                row = msgspec.structs.replace(row, host=address, port=_port(address), web_port=_port(address))
             nodes.append(row)
         return nodes
 
@@ -132,27 +158,30 @@ class ContainersOrchestrator:
 
         spec = ClusterSpec.model_validate(cluster.spec).nodes[node.name].model_dump()
         image = spec["docker_image"]
-        client = self._client()
+        client = self._client(node.host_name)
+        # On this machine the node's directory is mounted from our disk, as it always was; another
+        # host may not share it, so there the configuration goes with the container, through the API.
+        shared_disk = self._on_this_machine(node.host_name)
         try:
-            try:
-                client.images.get(image)
-            except docker.errors.ImageNotFound:
-                raise ImageMissing(f"node {node.name}: image {image} not found on the container runtime; "
-                                   f"pull or import it (e.g. `podman pull {image}` or `podman load`)") from None
+            self._image(client, image, node)
             _remove(client, cluster.id, node.name)  # one left by an earlier start of this node
             args: dict[str, Any] = {
                 "command": _command(node.name, spec), "environment": _env(node.name, spec),
-                "hostname": _hostname(node.name), "mem": node.mem,
-                "volumes": {str(workdir_of(node) / "conf"): {"bind": CONF_MOUNT, "mode": "ro"}}}
+                "hostname": _hostname(node.name), "mem": node.mem}
+            if shared_disk:
+                args["volumes"] = {str(workdir_of(node) / "conf"): {"bind": CONF_MOUNT, "mode": "ro"}}
             if _is_spark(spec):
                 if node.role == "worker":
-                    self._wait_for_master(client, cluster)
-                args.update(_spark_args(cluster, node))
+                    self._wait_for_master(cluster)
+                args.update(_spark_args(cluster, node, shared_disk=shared_disk))
             mem = args.pop("mem")
-            container = client.containers.run(
-                image, detach=True, name=f"stoker-{cluster.id[:8]}-{_safe(node.name)}",
+            container = client.containers.create(
+                image, name=f"stoker-{cluster.id[:8]}-{_safe(node.name)}",
                 labels={LABEL_CLUSTER: cluster.id, LABEL_NODE: node.name},
                 nano_cpus=int(node.cpu * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
+            if not shared_disk:
+                container.put_archive("/", _node_archive(workdir_of(node) / "conf", spark=_is_spark(spec)))
+            container.start()
             container.reload()
             state = container.attrs.get("State", {})
             return {"pid": state.get("Pid") or None, "pid_started_at": None, "state": "running",
@@ -164,26 +193,56 @@ class ContainersOrchestrator:
         finally:
             client.close()
 
-    def _wait_for_master(self, client: docker.DockerClient, cluster: Cluster) -> None:
+    def _image(self, client: docker.DockerClient, image: str, node: Node) -> None:
+        """The image on the node's host: there already, or (another host) pulled from its registry."""
+        import docker.errors
+
+        try:
+            client.images.get(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        if not self._on_this_machine(node.host_name):
+            try:
+                client.images.pull(image)
+                return
+            except docker.errors.APIError as exc:
+                raise ImageMissing(f"node {node.name}: image {image} not found on host {node.host_name}, and "
+                                   f"pulling it failed: {exc.explanation or exc}; pull or import it there") from None
+        raise ImageMissing(f"node {node.name}: image {image} not found on the container runtime; "
+                           f"pull or import it (e.g. `podman pull {image}` or `podman load`)")
+
+    def _master_host(self, address: str) -> str | None:
+        """The registered host the master listens on (by its address); None: this machine."""
+        hosts = self.context.hosts
+        if hosts is None:
+            return None
+        return next((h.name for h in hosts.store.list() if h.address == address and not h.local), None)
+
+    def _wait_for_master(self, cluster: Cluster) -> None:
         """A worker that finds no master retries only after 5-15 s: start it once the master listens."""
         host, _, port = str(cluster.master_url).removeprefix("spark://").rpartition(":")
+        spec = ClusterSpec.model_validate(cluster.spec)
+        master = next(n for n in spec.nodes if spec.role_of(n) == "master")
+        client = self._client(self._master_host(host))
         deadline = time.monotonic() + MASTER_WAIT_SECONDS
-        while not processes.port_open(host, int(port), timeout=0.2):
-            spec = ClusterSpec.model_validate(cluster.spec)
-            master = next(n for n in spec.nodes if spec.role_of(n) == "master")
-            container = _find(client, cluster.id, master)
-            if container is None or container.status not in ("created", "running"):
-                raise NodeFailed(f"node {master}: its container exited"
-                                 + _tail_text(_logs(container) if container is not None else ""))
-            if time.monotonic() > deadline:
-                raise NodeFailed(f"the master at {cluster.master_url} did not listen within "
-                                 f"{MASTER_WAIT_SECONDS:.0f} s")
-            time.sleep(0.1)
+        try:
+            while not processes.port_open(host, int(port), timeout=0.2):
+                container = _find(client, cluster.id, master)
+                if container is None or container.status not in ("created", "running"):
+                    raise NodeFailed(f"node {master}: its container exited"
+                                     + _tail_text(_logs(container) if container is not None else ""))
+                if time.monotonic() > deadline:
+                    raise NodeFailed(f"the master at {cluster.master_url} did not listen within "
+                                     f"{MASTER_WAIT_SECONDS:.0f} s")
+                time.sleep(0.1)
+        finally:
+            client.close()
 
     def ready(self, cluster: Cluster, nodes: list[Node]) -> str | None:
-        client = self._client()
-        try:
-            for node in nodes:
+        for node in nodes:
+            client = self._client(node.host_name)
+            try:
                 container = _find(client, cluster.id, node.name)
                 if container is None:
                     raise NodeFailed(f"node {node.name}: its container is gone")
@@ -191,15 +250,15 @@ class ContainersOrchestrator:
                     raise NodeFailed(f"node {node.name}: its container {container.status} (exit code "
                                      f"{container.attrs.get('State', {}).get('ExitCode')})"
                                      + _tail_text(_logs(container)))
-        finally:
-            client.close()
+            finally:
+                client.close()
         if any(n.role == "master" and n.port for n in nodes):
             return local.workers_registered(nodes)
         return None
 
     # -- watch, stop ---------------------------------------------------------------------------
     def alive(self, node: Node) -> bool:
-        client = self._client()
+        client = self._client(node.host_name)
         try:
             container = _find(client, node.cluster_id, node.name)
             return container is not None and container.status == "running"
@@ -207,7 +266,7 @@ class ContainersOrchestrator:
             client.close()
 
     def stop(self, node: Node) -> None:
-        client = self._client()
+        client = self._client(node.host_name)
         try:
             _remove(client, node.cluster_id, node.name)
         finally:
@@ -215,7 +274,7 @@ class ContainersOrchestrator:
 
     def log_tail(self, node: Node) -> str:
         try:
-            client = self._client()
+            client = self._client(node.host_name)
         except Unavailable:
             return ""
         try:
@@ -229,13 +288,15 @@ def _is_spark(spec: dict[str, Any]) -> bool:
     return spec.get("spark") is True
 
 
-def _spark_args(cluster: Cluster, node: Node) -> dict[str, Any]:
+def _spark_args(cluster: Cluster, node: Node, *, shared_disk: bool = True) -> dict[str, Any]:
     """The container of a Spark standalone daemon: the host's Java and pyspark mounted read-only,
-    the node's own directories read-write at the same paths, the host's network."""
+    the host's network; on this machine the node's own directories read-write at the same paths,
+    on another host directories inside the container (its configuration copied at CONF_MOUNT)."""
     spark_home = str(local.spark_home())
     java = os.path.realpath(shutil.which("java") or "java")
-    workdir, host = workdir_of(node), host_of(node)
-    conf = json.loads((workdir / "conf" / "stoker-node.json").read_text())
+    planned, host = workdir_of(node), host_of(node)
+    conf = json.loads((planned / "conf" / "stoker-node.json").read_text())
+    workdir, conf_dir = (planned, planned / "conf") if shared_disk else (Path(NODE_DIR), Path(CONF_MOUNT))
     daemon = str(conf.get("daemon.memory", "256m"))
     common = ["--host", host, "--port", str(node.port), "--webui-port", str(node.web_port)]
     if node.role == "master":
@@ -247,15 +308,50 @@ def _spark_args(cluster: Cluster, node: Node) -> dict[str, Any]:
     host_paths = [*HOST_MOUNTS, *(str(p) for p in sorted(Path("/etc").glob("java*")))]
     volumes = {path: {"bind": path, "mode": "ro"} for path in host_paths if Path(path).exists()}
     volumes[spark_home] = {"bind": spark_home, "mode": "ro"}
-    volumes[str(workdir)] = {"bind": str(workdir), "mode": "rw"}
+    if shared_disk:
+        volumes[str(workdir)] = {"bind": str(workdir), "mode": "rw"}
     return {
-        "command": [java, f"-Xmx{daemon}", "-cp", f"{workdir / 'conf'}/:{spark_home}/jars/*", *daemon_args],
+        "command": [java, f"-Xmx{daemon}", "-cp", f"{conf_dir}/:{spark_home}/jars/*", *daemon_args],
         "environment": {"SPARK_HOME": spark_home, "SPARK_LOCAL_IP": host,
-                        "SPARK_CONF_DIR": str(workdir / "conf"), "SPARK_LOG_DIR": str(workdir / "logs"),
+                        "SPARK_CONF_DIR": str(conf_dir), "SPARK_LOG_DIR": str(workdir / "logs"),
                         "SPARK_WORKER_DIR": str(workdir / "work"), "SPARK_SCALA_VERSION": _scala_version(spark_home),
                         "JAVA_HOME": str(Path(java).parent.parent), "PATH": "/usr/local/bin:/usr/bin:/bin"},
         "network_mode": "host", "volumes": volumes, "hostname": None,
         "mem": node.mem + _mb(daemon) + JVM_OVERHEAD_MB}
+
+
+def _port(address: str) -> int:
+    """A free port on the node's address: checked when it is this machine's; on another host, one
+    free here (the same range, very likely free there too: nothing else of ours runs there)."""
+    try:
+        return processes.free_port(address)
+    except OSError:
+        return processes.free_port()
+
+
+def _parents(path: str) -> list[str]:
+    """/etc/stoker → ["/etc", "/etc/stoker"]: the directories an archive must hold for the path."""
+    parts = path.strip("/").split("/")
+    return ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _node_archive(conf_dir: Path, *, spark: bool) -> bytes:
+    """A tar of the node's configuration at CONF_MOUNT (and a Spark node's work and log directories),
+    for the container API's archive upload."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        dirs = [*_parents(CONF_MOUNT), *((*_parents(NODE_DIR), f"{NODE_DIR}/work", f"{NODE_DIR}/logs")
+                                          if spark else ())]
+        for name in dirs:
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path in sorted(conf_dir.iterdir()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(f"{CONF_MOUNT.lstrip('/')}/{path.name}")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _scala_version(spark_home: str) -> str:

@@ -3,11 +3,13 @@ master a team already has) is registered so runs can target it; no process is st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from stoker.clusters.orchestrator import Context
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
+from stoker.store.hosts import Host
 from stoker.store.records.clusters import Cluster, Node
 
 SCHEMES = ("spark://", "k8s://", "yarn")
@@ -27,7 +29,10 @@ class ExternalOrchestrator:
             raise InvalidInput(f"option 'master' must be a Spark master URL starting with one of {list(SCHEMES)}",
                                option="master")
 
-    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+    def runs_on(self, host: Host) -> bool:
+        return False  # it starts nothing anywhere
+
+    def plan(self, cluster: Cluster, spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[Node]:
         return []
 
     def urls(self, cluster: Cluster, nodes: list[Node]) -> tuple[str, str | None]:

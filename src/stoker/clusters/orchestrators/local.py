@@ -1,6 +1,7 @@
-"""The `local` orchestrator: each node of a Spark standalone cluster is its own JVM on this host,
-started through pyspark's `spark-class` (`org.apache.spark.deploy.master.Master` / `…worker.Worker`)
-on free loopback ports, with its cores and memory, its own work, log and conf directories, in its
+"""The `local` orchestrator: each node of a Spark standalone cluster is its own JVM on this host (the
+registered host `local`, the machine of the process running the cluster duties), started through
+pyspark's `spark-class` (`org.apache.spark.deploy.master.Master` / `…worker.Worker`) on free ports of
+that host's address (loopback by default), with its cores and memory, its own work, log and conf directories, in its
 own session (it survives a restart of Stoker; stopping it stops its process group).
 """
 
@@ -10,6 +11,7 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from stoker.clusters import processes
 from stoker.clusters.orchestrator import Context, NodeFailed, host_of, master_url_of, workdir_of
 from stoker.clusters.spec import ClusterSpec
 from stoker.core.errors import InvalidInput
+from stoker.store.hosts import Host
 from stoker.store.records.clusters import Cluster, Node
 
 HOST = "127.0.0.1"
@@ -43,10 +46,14 @@ class LocalOrchestrator:
     def check(self, spec: ClusterSpec, options: dict[str, Any]) -> None:
         check_standalone(spec, "the local orchestrator")
 
-    def plan(self, cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+    def runs_on(self, host: Host) -> bool:
+        return host.local  # it starts processes on this machine only
+
+    def plan(self, cluster: Cluster, spec: ClusterSpec, hosts: Mapping[str, Host]) -> list[Node]:
         base = self.context.cluster_dir(cluster.id)
         nodes = []
         for name, node in spec.nodes.items():
+            address = hosts[name].address if name in hosts else HOST
             service = spec.service_of(name)
             conf = dict(spec.services[service].conf) if service else {}
             workdir = base / name
@@ -55,8 +62,8 @@ class LocalOrchestrator:
             (workdir / "logs").mkdir(exist_ok=True)
             write_spark_conf(workdir / "conf", conf)
             nodes.append(Node(cluster_id=cluster.id, name=name, service=service, role=spec.role_of(name),
-                              cpu=node.cpu, mem=node.mem, host=HOST, port=processes.free_port(HOST),
-                              web_port=processes.free_port(HOST), workdir=str(workdir), state="planned",
+                              cpu=node.cpu, mem=node.mem, host=address, port=processes.free_port(address),
+                              web_port=processes.free_port(address), workdir=str(workdir), state="planned",
                               pid=None, pid_started_at=None))
         return nodes
 

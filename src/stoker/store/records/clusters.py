@@ -65,6 +65,7 @@ class Node(msgspec.Struct, frozen=True, kw_only=True):
     state: str  # planned | running | dead | stopped
     workdir: str | None
     updated_at: float | None = None
+    host_name: str | None = None  # the registered host it was placed on (docs/hosts.md)
 
 
 class SparkPlacement(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,8 @@ the claim and reap queries.
 - `sate`: Sate's processing requests and executions;
 - `containers`: the image of each container job;
 - `schedules`: jobs' schedules and the ticks they fired, skipped or missed.
-- `secrets`: named secrets, and the deliveries of job notifications.
+- `secrets`: named secrets, and the deliveries of job notifications;
+- `hosts`: the machines that run cluster nodes and container tasks.
 
 Importing this package defines them all: `metadata` always holds every table.
 """
@@ -36,6 +37,7 @@ from stoker.store.tables.core import (
     ui_sessions,
 )
 from stoker.store.tables.events import spark_apps, spark_event_chunks
+from stoker.store.tables.hosts import hosts
 from stoker.store.tables.sate import sate_executions, sate_requests
 from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
@@ -43,7 +45,7 @@ from stoker.store.tables.sinks import sink_cursors, webhooks
 
 __all__ = [
     "attempts", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
-    "jobs", "leases", "metadata", "notification_deliveries", "outbox", "products", "runs",
+    "hosts", "jobs", "leases", "metadata", "notification_deliveries", "outbox", "products", "runs",
     "sate_executions", "sate_requests", "schedule_ticks", "schedules", "secrets", "settings_kv", "sink_cursors",
     "spark_apps", "spark_event_chunks", "tokens", "ui_sessions", "webhooks",
 ]

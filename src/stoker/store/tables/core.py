@@ -238,7 +238,8 @@ cluster_nodes = sa.Table(
     sa.Column("role", sa.String(40)),
     sa.Column("cpu", sa.Integer, nullable=False),
     sa.Column("mem", sa.Integer, nullable=False),
-    sa.Column("host", sa.String(200)),
+    sa.Column("host", sa.String(200)),  # the address it listens on
+    sa.Column("host_name", sa.String(100)),  # the registered host it was placed on (store/hosts.py)
     sa.Column("port", sa.Integer),
     sa.Column("web_port", sa.Integer),
     # The process (and its process group): pid plus its start time, so a recycled pid is not taken

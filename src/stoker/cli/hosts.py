@@ -1,0 +1,96 @@
+"""`stoker hosts list|show|add|drain|undrain|remove`: the container hosts (docs/hosts.md) through the
+API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from stoker.cli import API_TOKEN, API_URL, _call, _client
+
+
+def _request(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    return _call(_client(url, token).request, method, path, **kwargs)
+
+
+def host_line(host: dict[str, Any]) -> str:
+    state = host["state"] + ("" if host["health"] == "up" else f", {host['health']}")
+    free, used = host["free"], host["used"]
+    clusters = sorted({n["cluster_id"][:8] for n in host["nodes"]})
+    return (f"{host['name']:<16} {host['endpoint'] or '(this machine)':<28} {host['address']:<15} {state:<17} "
+            f"cores {used['cores']}/{host['cores']} (free {free['cores']})  mem {used['mem']}/{host['mem']} MB  "
+            f"nodes: {len(host['nodes'])}" + (f" of {', '.join(clusters)}" if clusters else ""))
+
+
+@click.group()
+def hosts() -> None:
+    """Container hosts: the machines that run cluster nodes and container tasks."""
+
+
+@hosts.command("list")
+@API_URL
+@API_TOKEN
+def list_hosts(url: str, token: str | None) -> None:
+    """Each host: endpoint, address, state and health, capacity used and free, its nodes."""
+    found = _request(url, token, "GET", "/api/v1/hosts")["hosts"]
+    if not found:
+        click.echo("no hosts")
+    for host in found:
+        click.echo(host_line(host))
+
+
+@hosts.command("show")
+@click.argument("name")
+@API_URL
+@API_TOKEN
+def show_host(name: str, url: str, token: str | None) -> None:
+    """One host as JSON, with the nodes placed on it."""
+    click.echo(json.dumps(_request(url, token, "GET", f"/api/v1/hosts/{name}"), indent=2))
+
+
+@hosts.command("add")
+@click.argument("name")
+@click.option("--endpoint", required=True, help="its container API, e.g. tcp://10.0.0.5:8888 "
+                                                "(`podman system service --time=0 tcp:10.0.0.5:8888` there)")
+@click.option("--cores", type=int, required=True)
+@click.option("--mem", type=int, required=True, help="MB")
+@click.option("--address", default=None, help="where other hosts reach it (default: the endpoint's)")
+@API_URL
+@API_TOKEN
+def add_host(name: str, endpoint: str, cores: int, mem: int, address: str | None, url: str,
+             token: str | None) -> None:
+    """Register a host."""
+    body: dict[str, Any] = {"name": name, "endpoint": endpoint, "cores": cores, "mem": mem}
+    if address:
+        body["address"] = address
+    click.echo(host_line(_request(url, token, "POST", "/api/v1/hosts", json=body)))
+
+
+@hosts.command("drain")
+@click.argument("name")
+@API_URL
+@API_TOKEN
+def drain_host(name: str, url: str, token: str | None) -> None:
+    """Place nothing new on the host; what runs there stays."""
+    click.echo(host_line(_request(url, token, "POST", f"/api/v1/hosts/{name}/drain")))
+
+
+@hosts.command("undrain")
+@click.argument("name")
+@API_URL
+@API_TOKEN
+def undrain_host(name: str, url: str, token: str | None) -> None:
+    """Let the host take new nodes and tasks again."""
+    click.echo(host_line(_request(url, token, "POST", f"/api/v1/hosts/{name}/undrain")))
+
+
+@hosts.command("remove")
+@click.argument("name")
+@API_URL
+@API_TOKEN
+def remove_host(name: str, url: str, token: str | None) -> None:
+    """Remove a host nothing runs on."""
+    _request(url, token, "DELETE", f"/api/v1/hosts/{name}")
+    click.echo(f"removed host {name}")
