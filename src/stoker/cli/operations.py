@@ -81,6 +81,12 @@ COMMAND_OF: dict[str, str] = {
     "download_file_api_v1_files__path__get": "files get",
     "put_file_api_v1_files__path__put": "files put",
     "delete_file_api_v1_files__path__delete": "files rm",
+    "list_hosts_api_v1_hosts_get": "hosts list",
+    "register_host_api_v1_hosts_post": "hosts add",
+    "get_host_api_v1_hosts__name__get": "hosts show",
+    "remove_host_api_v1_hosts__name__delete": "hosts remove",
+    "drain_host_api_v1_hosts__name__drain_post": "hosts drain",
+    "undrain_host_api_v1_hosts__name__undrain_post": "hosts undrain",
     "healthz_healthz_get": "health",
     "metrics_metrics_get": "metrics",
 }

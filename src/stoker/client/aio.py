@@ -63,7 +63,7 @@ class AsyncStokerClient:
                 response = await self.http.request(
                     call.method, call.path, params=call.params, json=call.json,
                     content=call.body() if call.body is not None else call.content,
-                    headers=call.headers, timeout=self._timeout(call))
+                    headers=call.headers, **self._timeout(call))
             except httpx.TransportError as exc:
                 if (delay := attempts.after_error(exc)) is None:
                     raise Unreachable(self.url, exc) from exc
@@ -76,13 +76,14 @@ class AsyncStokerClient:
                 raise error_of(response)
             return call.parse(response)
 
-    def _timeout(self, call: Call[Any]) -> httpx.Timeout | None:
+    def _timeout(self, call: Call[Any]) -> dict[str, Any]:
+        """The call's own timeout, if it has one; else nothing, so the client's applies (None would mean none)."""
         if call.body is not None:
-            return httpx.Timeout(self.http.timeout.connect, read=None)
+            return {"timeout": httpx.Timeout(self.http.timeout.connect, read=None)}
         if call.read_timeout is None:
-            return None
-        return httpx.Timeout(self.http.timeout.connect, read=call.read_timeout, write=self.http.timeout.write,
-                             pool=self.http.timeout.pool)
+            return {}
+        return {"timeout": httpx.Timeout(self.http.timeout.connect, read=call.read_timeout,
+                                         write=self.http.timeout.write, pool=self.http.timeout.pool)}
 
     @asynccontextmanager
     async def stream(self, path: str, *, params: dict[str, Any] | None = None,
