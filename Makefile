@@ -7,9 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast check bench java listener containers ui-assets browser airflow clean
+.PHONY: setup run test test-fast check bench java listener containers ui-assets browser oidc-provider airflow clean
 
-setup: java $(STAMP) listener containers ui-assets browser airflow
+setup: java $(STAMP) listener containers ui-assets browser oidc-provider airflow
 
 java:
 	@bash scripts/check_java.sh
@@ -33,6 +33,10 @@ ui-assets:
 
 browser:
 	@bash scripts/ui_browser.sh
+
+# The OpenID Connect provider the sign-in tests start (npm, pinned by tests/oidc/package-lock.json).
+oidc-provider:
+	@bash scripts/oidc_provider.sh
 
 # The Airflow provider's tests: Apache Airflow in its own virtualenv (.venv-airflow), with the provider
 # and Stoker's client (without the server's dependencies). A few minutes the first time; then a stamp.

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     # clients of the seed APIs on a trusted network (e.g. "submit read"); a wrong token is still 401.
     anonymous_scopes: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="scopes of requests without a token (e.g. 'submit read'); default none")
+    # -- teams, the audit log, sign-in for people (docs/teams.md) -----------------------------
+    audit_retention_days: float = Field(365.0, description="audit entries older than this are deleted; "
+                                                           "0 keeps them")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect provider of the UI's sign-in "
+                                                      "(its issuer URL); unset: token sign-in only")
+    oidc_client_id: str = Field("stoker", description="this Stoker's client id at the provider")
+    oidc_client_secret: SecretStr | None = Field(None, description="its client secret (none: a public "
+                                                                   "client, PKCE alone)")
+    oidc_scopes: str = Field("openid profile email groups", description="scopes asked of the provider")
+    oidc_groups_claim: str = Field("groups", description="the ID token's (or user info's) claim that lists "
+                                                         "the person's groups")
+    oidc_groups: str = Field("", description="provider groups → teams: 'group=team:role, …'; "
+                                             "'group=*:admin' makes server admins")
     # -- runs, leases, workers ----------------------------------------------------------------
     lease_seconds: float = Field(DEFAULT_LEASE_SECONDS, description="an attempt's lease without a heartbeat")
     heartbeat_seconds: float = Field(5.0, description="how often a worker renews its attempts' leases")

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 
 from stoker.config import Settings
 from stoker.core.secrets import SecretBox
+from stoker.store.audit import AuditLog
 from stoker.store.db import Database
 from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
+from stoker.store.teams import TeamStore
 from stoker.store.tokens import LISTENER_USER, TokenCache, TokenStore
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ class Services:
     queue: Queue
     tokens: TokenStore
     token_cache: TokenCache
+    teams: TeamStore
+    audit: AuditLog
     secrets: SecretBox
     secret_store: SecretStore  # named secrets (store/secrets.py), under the same key ring
     catalog: Catalog

@@ -65,10 +65,13 @@ def test_queue_depth_and_oldest_age_per_lane(services):
     assert 0 <= samples[("stoker_queue_oldest_age_seconds", (("lane", "instant"),))] < 60
 
 
-def test_metrics_need_the_read_scope(api, services):
+def test_metrics_need_the_admin_scope(api, services):
     assert api.get("/metrics", headers={"Authorization": ""}).status_code == 401
     worker = services.tokens.create("w", ["worker"])
     assert api.get("/metrics", headers={"Authorization": f"Bearer {worker}"}).status_code == 403
+    # They name every team's jobs: a team's reader is not shown them.
+    reader = services.tokens.create("r", ["read", "submit"])
+    assert api.get("/metrics", headers={"Authorization": f"Bearer {reader}"}).status_code == 403
 
 
 def test_every_response_has_a_request_id_and_a_sane_one_is_kept(api, caplog):

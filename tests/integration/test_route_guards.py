@@ -16,8 +16,9 @@ from stoker.store.tokens import SCOPES
 # Open on purpose: the liveness probe, and the API's own documentation.
 OPEN_ROUTES = {"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 # The web UI's own guard is the session cookie (stoker.ui.session), checked below: open are only its
-# sign-in page, its static files and the redirect from / to it.
-UI_OPEN_ROUTES = {"/", "/ui/sign-in", "/ui/static"}
+# sign-in page (and the two steps of signing in through an OIDC provider), its static files and the
+# redirect from / to it.
+UI_OPEN_ROUTES = {"/", "/ui/sign-in", "/ui/static", "/ui/oidc/start", "/ui/oidc/callback"}
 
 
 def is_ui(path: str) -> bool:

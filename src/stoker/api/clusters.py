@@ -41,8 +41,9 @@ def get_product(name: str, version: str, service: ClusterServiceDep) -> dict[str
 @router.post("/products/{name}/{version}/clusters", status_code=202,
              summary="Launch a cluster of a product with options (e.g. {\"size\": 2})", response_model=None)
 def launch(name: str, version: str, service: ClusterServiceDep, body: Any = Body(default=None),
-           principal: Principal = Depends(require("submit"))) -> JSONResponse:
-    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
+           principal: Principal = Depends(require("edit"))) -> JSONResponse:
+    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {},
+                             team=principal.team)
     view = full_view(service, cluster.id, BASE)
     return JSONResponse(view, status_code=202, headers={"Location": view["links"]["self"]})
 
@@ -65,34 +66,36 @@ def cluster_duties(service: ClusterServiceDep) -> dict[str, Any]:
             "expired": lease.expired}
 
 
-@router.get("/clusters", summary="List clusters (filter by status or product)",
-            dependencies=[Depends(require("read"))])
-def list_clusters(service: ClusterServiceDep, status: str | None = None, product: str | None = None) -> dict[str, Any]:
-    return {"clusters": list_view(service, BASE, status=status, product=product)}
+@router.get("/clusters", summary="List the team's clusters (filter by status or product)")
+def list_clusters(service: ClusterServiceDep, status: str | None = None, product: str | None = None,
+                  principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"clusters": list_view(service, BASE, status=status, product=product, team=principal.sees)}
 
 
-@router.get("/clusters/{cluster_id}", summary="A cluster: status, history, master URL and nodes",
-            dependencies=[Depends(require("read"))])
-def get_cluster(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
-    return full_view(service, cluster_id, BASE)
+@router.get("/clusters/{cluster_id}", summary="A cluster: status, history, master URL and nodes")
+def get_cluster(cluster_id: str, service: ClusterServiceDep,
+                principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return full_view(service, cluster_id, BASE, principal.sees)
 
 
-@router.get("/clusters/{cluster_id}/nodes", summary="A cluster's nodes", dependencies=[Depends(require("read"))])
-def cluster_nodes(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
-    return {"nodes": full_view(service, cluster_id, BASE)["nodes"]}
+@router.get("/clusters/{cluster_id}/nodes", summary="A cluster's nodes")
+def cluster_nodes(cluster_id: str, service: ClusterServiceDep,
+                  principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"nodes": full_view(service, cluster_id, BASE, principal.sees)["nodes"]}
 
 
-@router.delete("/clusters/{cluster_id}", summary="Destroy a cluster: stop every node, then `destroyed`",
-               dependencies=[Depends(require("submit"))])
-def destroy(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
-    service.destroy(cluster_id)
+@router.delete("/clusters/{cluster_id}", summary="Destroy a cluster: stop every node, then `destroyed`")
+def destroy(cluster_id: str, service: ClusterServiceDep,
+            principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
+    service.destroy(cluster_id, principal.sees)
     return full_view(service, cluster_id, BASE)
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202,
-             summary="Restart the dead nodes of a degraded cluster", dependencies=[Depends(require("submit"))])
-def repair(cluster_id: str, service: ClusterServiceDep) -> dict[str, Any]:
-    service.repair(cluster_id)
+             summary="Restart the dead nodes of a degraded cluster")
+def repair(cluster_id: str, service: ClusterServiceDep,
+           principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
+    service.repair(cluster_id, principal.sees)
     return full_view(service, cluster_id, BASE)
 
 

@@ -22,6 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from stoker.catalog import Catalog, StorageRoots
 from stoker.clusters.service import ClusterService
 from stoker.config import Settings
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.events.checking import PayloadChecker
 from stoker.events.store import EventStore
 from stoker.files import FileLimits, FileStore
@@ -39,7 +40,7 @@ from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
-from stoker.store.tokens import TokenStore
+from stoker.store.tokens import Principal, TokenStore
 
 
 def services_of(app: FastAPI) -> Services:
@@ -64,16 +65,29 @@ def stream_hub_of(app: FastAPI) -> StreamHub:
     return hub
 
 
-def file_store_of(app: FastAPI) -> FileStore:
-    """The storage root as the files API and the UI's file browser see it (one per app)."""
-    store: FileStore | None = getattr(app.state, "file_store", None)
+def file_store_of(app: FastAPI, team: str = DEFAULT_TEAM) -> FileStore:
+    """A team's storage root as the files API and the UI's file browser see it (one per team and
+    app): the root its pipelines read and write (catalog/paths.py `StorageRoots.for_team`)."""
+    stores: dict[str, FileStore] | None = getattr(app.state, "file_stores", None)
+    if stores is None:
+        stores = app.state.file_stores = {}
+    store = stores.get(team)
     if store is None:
         services = services_of(app)
         s = services.settings
-        store = app.state.file_store = FileStore(services.roots, FileLimits(
+        store = stores[team] = FileStore(services.roots.for_team(team), FileLimits(
             max_file_bytes=s.files_max_bytes, max_dir_entries=s.files_max_dir_entries,
             max_archive_files=s.files_max_archive_files, preview_max_bytes=s.files_preview_max_bytes))
     return store
+
+
+def principal_of(request: Request) -> Principal:
+    """Who the request's authorization let in (api/auth.py `require`, or the UI's session): a
+    dependency that needs it runs after that one, since a route's own dependencies come first."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        raise RuntimeError(f"{request.url.path}: no principal; the route declares no require(...)")
+    return principal
 
 
 async def _services(request: Request) -> Services:
@@ -152,7 +166,7 @@ async def _stream_hub(request: Request) -> StreamHub:
 
 
 async def _file_store(request: Request) -> FileStore:
-    return file_store_of(request.app)
+    return file_store_of(request.app, principal_of(request).team)
 
 
 async def _schedule_service(request: Request) -> ScheduleService:

@@ -53,13 +53,13 @@ def _limits(request: Request) -> BodyLimits:
 @router.post("/collect", response_model=CollectAck, openapi_extra=_PAYLOAD_DOC,
              summary="Store a payload of Spark listener events (the listener posts here)")
 async def collect(request: Request, store: EventStoreDep, checker: PayloadCheckerDep,
-                  _: Principal = Depends(require("ingest"))) -> Response:
+                  principal: Principal = Depends(require("ingest"))) -> Response:
     limits = _limits(request)
     body = await read_capped(request, limits.max_compressed_bytes)
     # Checking is CPU work, done in helper processes (checking.py); storing is database work, in a
     # thread: neither on the event loop.
     payload = await checker.check(body, limits)
-    result = await run_in_threadpool(store.ingest, payload, body)
+    result = await run_in_threadpool(lambda: store.ingest(payload, body, team=principal.ingest_team))
     request.app.state.process_metrics.ingested(len(body), result.events)
     # The acknowledgement is two fixed fields: written directly, not validated by the response model.
     return Response(b'{"status":"%s","events":%d}' % (result.status.encode(), result.events),
@@ -67,14 +67,14 @@ async def collect(request: Request, store: EventStoreDep, checker: PayloadChecke
 
 
 @router.get("/api/v1/spark/jobs", response_model=JobList, summary="Job names with Spark events")
-def list_jobs(store: EventStoreDep, _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"jobs": store.job_names()}
+def list_jobs(store: EventStoreDep, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"jobs": store.job_names(principal.sees)}
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs", response_model=RunList,
             summary="The runs (Spark apps) of a job")
-def list_runs(job_name: str, store: EventStoreDep, _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"job_name": job_name, "runs": [msgspec.structs.asdict(r) for r in store.runs(job_name)]}
+def list_runs(job_name: str, store: EventStoreDep, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"job_name": job_name, "runs": [msgspec.structs.asdict(r) for r in store.runs(job_name, principal.sees)]}
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/events",
@@ -83,20 +83,20 @@ def list_runs(job_name: str, store: EventStoreDep, _: Principal = Depends(requir
                              "description": "One event per line, exactly as received, sorted by "
                                             "generated_at (ties in arrival order)."}})
 def run_events(job_name: str, run_id: str, store: EventStoreDep,
-               _: Principal = Depends(require("read"))) -> StreamingResponse:
-    app = store.app(job_name, run_id)  # 404 before the stream starts
+               principal: Principal = Depends(require("read"))) -> StreamingResponse:
+    app = store.app(job_name, run_id, principal.sees)  # 404 before the stream starts
     return StreamingResponse(store.stream_events(app.id), media_type=NDJSON)
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/duration", response_model=Duration,
             summary="Application duration from its start and end Timestamps")
 def run_duration(job_name: str, run_id: str, store: EventStoreDep,
-                 _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return duration_view(store.app(job_name, run_id))
+                 principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return duration_view(store.app(job_name, run_id, principal.sees))
 
 
 @router.get("/api/v1/spark/jobs/{job_name}/runs/{run_id}/summary", response_model=Summary,
             summary="What the application did, maintained at ingest")
 def run_summary(job_name: str, run_id: str, store: EventStoreDep,
-                _: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return summary_view(store.app(job_name, run_id))
+                principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return summary_view(store.app(job_name, run_id, principal.sees))

@@ -137,7 +137,7 @@ def archive_response(store: FileStore, path: str, fmt: Literal["zip", "tar"]) ->
 
 
 @router.put("/files/{path:path}", summary="Upload a file (streamed; atomic; optional SHA-256)",
-            dependencies=[Depends(require("submit"))], status_code=201,
+            dependencies=[Depends(require("edit"))], status_code=201,
             responses={200: {"description": "an existing file was replaced (?overwrite=true)"},
                        400: {"description": "a refused path, a checksum mismatch or a body shorter than announced"},
                        409: {"description": "the file exists (send ?overwrite=true), or a directory is in the way"},
@@ -168,7 +168,7 @@ async def put_file(path: PathParam, request: Request, store: FileStoreDep,
 
 
 @router.delete("/files/{path:path}", summary="Delete a file, or a directory (?recursive=true)",
-               dependencies=[Depends(require("submit"))], status_code=204,
+               dependencies=[Depends(require("edit"))], status_code=204,
                responses={400: {"description": "a refused path"}, 404: {"description": "no such file or directory"},
                           409: {"description": "a directory that is not empty, without ?recursive=true"}})
 def delete_file(path: PathParam, store: FileStoreDep,

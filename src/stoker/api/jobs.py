@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import ValidationError
 
-from stoker.api.auth import authorize, require
+from stoker.api.auth import Editor, Reader, Runner, authorize
 from stoker.api.deps import (
     ContainerStoreDep,
     JobStoreDep,
@@ -50,10 +50,10 @@ def checked_conf(settings: Settings, conf: dict[str, Any], mode: str, name: str)
 
 
 @router.post("", status_code=201, summary="Create a job: a named pipeline or container, plus its run policy",
-             dependencies=[Depends(require("submit"))],
              responses={409: {"description": "a job with this name exists"},
                         503: {"description": "a container job where no container runtime is"}})
-def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServiceDep,
+               principal: Editor) -> dict[str, Any]:
     """A container job's image is imported (pulled) in the background: its runs are refused (409)
     until `image_status` is READY. A `schedule` is checked before anything is made."""
     container = body.model_dump(include=set(CONTAINER_FIELDS), exclude_none=True)
@@ -61,49 +61,50 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
     if body.schedule is not None:
         schedules.parse(body.schedule, body.name)
     policy["options"], policy["notifications"] = Submitter(services).check_job_settings(
-        body.kind, body.steps, body.options, body.notifications)
+        body.kind, body.steps, body.options, body.notifications, team=principal.team)
     if body.kind == "container":
         if body.steps is not None:
             raise InvalidInput("a container job takes `image` and `command`, not `steps`")
         if body.conf:
             raise InvalidInput("a container job takes no Spark settings (conf)")
         services.containers.require()
-        job_id = services.images.register(body.name, container_spec.check_spec(container), **policy).id
+        job_id = services.images.register(body.name, container_spec.check_spec(container), team=principal.team,
+                                          **policy).id
     else:
         if body.steps is None or container:
             raise InvalidInput("a pipeline job takes `steps` (give kind: container for an image)")
-        validate_job_steps(services.catalog, services.roots, body.steps)
+        validate_job_steps(services.catalog, services.roots.for_team(principal.team), body.steps)
         if body.conf is not None:
             policy["conf"] = checked_conf(services.settings, body.conf, body.mode or "session", body.name)
-        job_id = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, **policy).id
+        job_id = services.runs.jobs.create(body.name, "pipeline", {"steps": body.steps}, team=principal.team,
+                                           **policy).id
     if body.schedule is not None:
         schedules.set(services.runs.jobs.get(job_id), body.schedule)
     return _job(job_id, services.runs.jobs, services.container_jobs, schedules)
 
 
-@router.get("", summary="List jobs", dependencies=[Depends(require("read"))])
-def list_jobs(jobs: JobStoreDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
-    found = jobs.list()
+@router.get("", summary="List the team's jobs")
+def list_jobs(jobs: JobStoreDep, schedules: ScheduleServiceDep, principal: Reader) -> dict[str, Any]:
+    found = jobs.list(principal.sees)
     scheduled = schedules.store.get_many([j.id for j in found])
     return {"jobs": [_with_schedule(job_view(j), scheduled.get(j.id), schedules, ticks=0) for j in found]}
 
 
 @router.get("/{job}", summary="Get a job by name or id: its steps, policy and schedule (in words, its next "
-            "five ticks, its last ones)", dependencies=[Depends(require("read"))])
+            "five ticks, its last ones)")
 def get_job(job: str, jobs: JobStoreDep, container_jobs: ContainerStoreDep, schedules: ScheduleServiceDep,
-            notifications: NotificationStoreDep) -> dict[str, Any]:
-    view = _job(job, jobs, container_jobs, schedules)
+            notifications: NotificationStoreDep, principal: Reader) -> dict[str, Any]:
+    view = _job(job, jobs, container_jobs, schedules, principal.sees)
     if view.get("notifications"):  # failures to deliver show on the job itself
         view["notification_deliveries"] = notifications.status(view["id"])
     return view
 
 
 @router.get("/{job}/notifications", summary="A job's notifications and their delivery history, newest first: "
-            "each message's event, run, destination, state (pending, delivered, failed), tries and last error",
-            dependencies=[Depends(require("read"))])
-def job_notifications(job: str, jobs: JobStoreDep, notifications: NotificationStoreDep,
+            "each message's event, run, destination, state (pending, delivered, failed), tries and last error")
+def job_notifications(job: str, jobs: JobStoreDep, notifications: NotificationStoreDep, principal: Reader,
                       limit: PageSize = 50) -> dict[str, Any]:
-    found = jobs.get(job)
+    found = jobs.get(job, principal.sees)
     return {"job": found.name, "notifications": found.notifications,
             "status": notifications.status(found.id),
             "deliveries": [delivery_view(d) for d in notifications.history(found.id, limit)]}
@@ -117,8 +118,9 @@ def delivery_view(d: Delivery) -> dict[str, Any]:
             "links": {"run": f"/api/v1/runs/{d.run_id}"}}
 
 
-def _job(job: str, jobs: JobStore, container_jobs: ContainerStore, schedules: ScheduleService) -> dict[str, Any]:
-    found = jobs.get(job)
+def _job(job: str, jobs: JobStore, container_jobs: ContainerStore, schedules: ScheduleService,
+         team: str | None = None) -> dict[str, Any]:
+    found = jobs.get(job, team)
     view = job_view(found)
     if found.kind == "container":  # with its image's import status (a Stevedore task's status)
         image = container_jobs.get(found.id)
@@ -133,13 +135,13 @@ def _with_schedule(view: dict[str, Any], record: Any, schedules: ScheduleService
     return view
 
 
-@router.patch("/{job}", summary="Change a job's steps, policy, Spark settings, schedule, options or notifications",
-              dependencies=[Depends(require("submit"))])
-def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: ScheduleServiceDep) -> dict[str, Any]:
+@router.patch("/{job}", summary="Change a job's steps, policy, Spark settings, schedule, options or notifications")
+def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: ScheduleServiceDep,
+               principal: Editor) -> dict[str, Any]:
     """`conf` replaces the job's Spark settings ({} removes them); runs already queued keep theirs."""
     jobs = services.runs.jobs
     changes = body.model_dump(exclude_none=True, exclude={"schedule"})
-    found = jobs.get(job)
+    found = jobs.get(job, principal.sees)  # another team's job: 404, nothing changes
     if "conf" in changes and found.kind != "pipeline" and changes["conf"]:
         raise InvalidInput(f"job {job!r} is a container job: it takes no Spark settings (conf)")
     if "conf" in changes or ("mode" in changes and found.conf):
@@ -148,7 +150,7 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
     if "steps" in changes and found.kind != "pipeline":
         raise InvalidInput(f"job {job!r} is a container job: it has no steps")
     if "steps" in changes:
-        validate_job_steps(services.catalog, services.roots, changes["steps"])
+        validate_job_steps(services.catalog, services.roots.for_team(found.team_id), changes["steps"])
         changes["spec"] = {"steps": changes.pop("steps")}
     for field in ("options", "notifications"):  # null removes them
         if field in body.model_fields_set:
@@ -156,26 +158,27 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
     if {"options", "notifications", "spec"} & set(changes):  # every secret they name exists
         options, notifications = Submitter(services).check_job_settings(
             found.kind, changes.get("spec", found.spec).get("steps"),
-            changes.get("options", found.options), changes.get("notifications", found.notifications))
+            changes.get("options", found.options), changes.get("notifications", found.notifications),
+            team=found.team_id)
         if "options" in changes:
             changes["options"] = options
         if "notifications" in changes:
             changes["notifications"] = notifications
     if "schedule" in body.model_fields_set and body.schedule is not None:
         schedules.parse(body.schedule, found.name)  # checked before anything changes
-    updated = jobs.update(job, **changes)
+    updated = jobs.update(found.id, **changes)
     if "schedule" in body.model_fields_set:  # null removes it
         schedules.set(updated, body.schedule)
     return _job(updated.id, jobs, services.container_jobs, schedules)
 
 
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
-             dependencies=[Depends(require("submit"))], response_model=dict[str, Any],
+             response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
                         404: {"description": "no such job"}})
-async def submit_job_run(job: str, body: JobRunCreate, services: ServicesDep,
+async def submit_job_run(job: str, body: JobRunCreate, services: ServicesDep, principal: Runner,
                          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
-    return await _submit_job_run(services, job, body, idempotency_key)
+    return await _submit_job_run(services, job, body, idempotency_key, principal.team)
 
 
 async def quick_submit_job_run(request: QuickRequest) -> Response | None:
@@ -188,24 +191,27 @@ async def quick_submit_job_run(request: QuickRequest) -> Response | None:
     if data is None:
         return None
     services = request.services
-    await authorize(services, request.headers, "submit")
+    principal = await authorize(services, request.headers, "run")
     try:
         body = JobRunCreate.model_validate(data)
     except ValidationError:
         return None
-    return await _submit_job_run(services, request.path_params["job"], body, request.headers.get("idempotency-key"))
+    return await _submit_job_run(services, request.path_params["job"], body, request.headers.get("idempotency-key"),
+                                 principal.team)
 
 
-async def _submit_job_run(services: Services, job: str, body: JobRunCreate, idempotency_key: str | None) -> Response:
+async def _submit_job_run(services: Services, job: str, body: JobRunCreate, idempotency_key: str | None,
+                          team: str) -> Response:
+    """A run of the team's job of this name (another team's job is not found)."""
     submitted = await Submitter(services).submit_async(
         RunRequest(params=body.params, options=body.options, priority=body.priority, container=body.container,
-                   conf=body.conf or {},
-                   idempotency_key=idempotency_key or body.idempotency_key), job_name=job)
-    return await created_response(services, submitted)
+                   conf=body.conf or {}, idempotency_key=idempotency_key or body.idempotency_key, team=team),
+        job_name=job)
+    return await created_response(services, submitted, team)
 
 
-@router.get("/{job}/runs", summary="List a job's runs, newest first", dependencies=[Depends(require("read"))])
-def list_job_runs(job: str, runs: RunStoreDep, state: RunState | None = None, limit: PageSize = 50,
-                  cursor: Cursor = None) -> dict[str, Any]:
-    runs.jobs.get(job)  # 404 for an unknown job
-    return list_runs_page(runs, job=job, state=state, limit=limit, cursor=cursor)
+@router.get("/{job}/runs", summary="List a job's runs, newest first")
+def list_job_runs(job: str, runs: RunStoreDep, principal: Reader, state: RunState | None = None,
+                  limit: PageSize = 50, cursor: Cursor = None) -> dict[str, Any]:
+    found = runs.jobs.get(job, principal.sees)  # 404 for an unknown job, or another team's
+    return list_runs_page(runs, job=found.id, state=state, limit=limit, cursor=cursor, team=principal.sees)

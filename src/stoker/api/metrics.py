@@ -173,7 +173,7 @@ def _request_id(scope: Scope) -> str:
 @router.get("/metrics", summary="Prometheus metrics: runs, queues, attempts, dead letters, sinks, "
                                 "ingest, HTTP (text exposition format)",
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
-            dependencies=[Depends(require("read"))])
+            dependencies=[Depends(require("admin"))])
 def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -31,37 +31,38 @@ def secret_view(record: SecretRecord, used_by: list[str]) -> dict[str, Any]:
              responses={409: {"description": "a secret with this name exists"},
                         422: {"description": "a bad name, kind, key or value (nothing is stored)"}})
 def create_secret(body: SecretCreate, store: SecretStoreDep,
-                  principal: Principal = Depends(require("submit"))) -> dict[str, Any]:
-    record = store.create(body.name, body.kind, body.values, description=body.description, by=principal.owner)
+                  principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
+    record = store.create(body.name, body.kind, body.values, description=body.description, by=principal.owner,
+                          team=principal.team)
     return secret_view(record, [])
 
 
-@router.get("", summary="List secrets: names, kinds, key names, who changed them and when, the jobs that use "
-                        "them; never values", dependencies=[Depends(require("read"))])
-def list_secrets(store: SecretStoreDep) -> dict[str, Any]:
-    users = store.users()
-    return {"secrets": [secret_view(r, users.get(r.name, [])) for r in store.list()]}
+@router.get("", summary="List the team's secrets: names, kinds, key names, who changed them and when, the "
+                        "jobs that use them; never values")
+def list_secrets(store: SecretStoreDep, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    users = store.users(team=principal.team)
+    return {"secrets": [secret_view(r, users.get(r.name, [])) for r in store.list(team=principal.team)]}
 
 
-@router.get("/{name}", summary="One secret, without its values", dependencies=[Depends(require("read"))],
+@router.get("/{name}", summary="One secret, without its values",
             responses={404: {"description": "no such secret"}})
-def get_secret(name: str, store: SecretStoreDep) -> dict[str, Any]:
-    return secret_view(store.get(name), store.users().get(name, []))
+def get_secret(name: str, store: SecretStoreDep, principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return secret_view(store.get(name, team=principal.team), store.users(team=principal.team).get(name, []))
 
 
 @router.put("/{name}", summary="Change a secret's values (rotate it) or description; runs use the new "
                                "values from their next attempt on",
             responses={404: {"description": "no such secret"}, 422: {"description": "bad values (nothing changes)"}})
 def update_secret(name: str, body: SecretUpdate, store: SecretStoreDep,
-                  principal: Principal = Depends(require("submit"))) -> dict[str, Any]:
-    record = store.update(name, values=body.values, description=body.description, by=principal.owner)
-    return secret_view(record, store.users().get(name, []))
+                  principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
+    record = store.update(name, values=body.values, description=body.description, by=principal.owner,
+                          team=principal.team)
+    return secret_view(record, store.users(team=principal.team).get(name, []))
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a secret no job names",
-               dependencies=[Depends(require("submit"))],
                responses={404: {"description": "no such secret"},
                           409: {"description": "jobs name it (listed in `used_by`): change them first"}})
-def delete_secret(name: str, store: SecretStoreDep) -> Response:
-    store.delete(name)
+def delete_secret(name: str, store: SecretStoreDep, principal: Principal = Depends(require("edit"))) -> Response:
+    store.delete(name, team=principal.team)
     return Response(status_code=204)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -22,6 +23,7 @@ from stoker.api.auth import require
 from stoker.api.deps import JobStoreDep, StreamHub, StreamHubDep
 from stoker.core.errors import InvalidInput
 from stoker.sinks.events import Event
+from stoker.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -36,11 +38,12 @@ def format_event(event: Event) -> bytes:
 
 @router.get(
     "/stream", summary="Run events as server-sent events (filter by job or run; resume by event id)",
-    dependencies=[Depends(require("read"))], response_class=StreamingResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_events(
     request: Request,
+    principal: Annotated[Principal, Depends(require("read"))],
     hub: StreamHubDep,
     jobs: JobStoreDep,
     job: str | None = Query(None, description="only this job's runs (name or id)"),
@@ -51,7 +54,7 @@ async def stream_events(
 ) -> StreamingResponse:
     job_ids = None
     if job is not None:
-        job_ids = [(await run_in_threadpool(jobs.get, job)).id]  # 404 if unknown
+        job_ids = [(await run_in_threadpool(jobs.get, job, principal.sees)).id]  # 404 if unknown (or another team's)
     if last_event_id:  # a reconnect: it knows better than the URL it reconnects to
         if not last_event_id.isdigit():
             raise InvalidInput(f"Last-Event-ID must be an event id (an integer), got {last_event_id!r}")
@@ -60,15 +63,16 @@ async def stream_events(
         start = after
     else:
         start = await run_in_threadpool(hub.feed.horizon)
-    body = _events(request, hub, start, job_ids, run, keepalive)
+    # The token's team's events only (an admin's: every team's).
+    body = _events(request, hub, start, job_ids, run, keepalive, None if principal.admin else principal.team)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def _events(request: Request, hub: StreamHub, position: int, job_ids: list[str] | None,
-                  run_id: str | None, keepalive: float) -> AsyncIterator[bytes]:
+                  run_id: str | None, keepalive: float, team: str | None) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
-    read = partial(hub.feed.read, limit=BATCH, job_ids=job_ids, run_id=run_id)
+    read = partial(hub.feed.read, limit=BATCH, job_ids=job_ids, run_id=run_id, team=team)
     with hub.signal.subscribe() as sub:
         # The first bytes flush the headers, so the client knows it is connected before any event.
         yield b"retry: %d\n: connected, after %d\n\n" % (RECONNECT_MS, position)

@@ -35,6 +35,7 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         checker.start()
+        audit_writer.start()
         if background is not None:
             background.start()
         try:
@@ -44,12 +45,17 @@ def create_app(services: Services, *, background: Background | None = None) -> F
             if background is not None:
                 background.stop()
             checker.stop()
+            audit_writer.stop()
 
+    from stoker.store.audit import AuditWriter
     from stoker.store.secrets import RedactionCache
+
+    audit_writer = AuditWriter(services.audit)
 
     app = FastAPI(title="Stoker", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs", openapi_url="/openapi.json")
     app.state.services = services
+    app.state.audit_writer = audit_writer  # the audit middleware's entries, written in batches
     app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
     # One per app: it caches app ids across requests, and hides secrets' values from what it stores.
     app.state.event_store = EventStore(services.db, redaction=RedactionCache(services.secret_store))
@@ -76,6 +82,9 @@ def _install_observability(app: FastAPI, services: Services) -> None:
     registry.register(StoreCollector(services.db))
     app.state.metrics_registry = registry
     app.state.process_metrics = ProcessMetrics(registry)
+    from stoker.api.audit import AuditMiddleware
+
+    app.add_middleware(AuditMiddleware)  # inside the request id: it reads what authorization left
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.process_metrics)  # and the request id
     # Outermost: an oversized body is refused before anything else reads it. /collect has a cap
     # of its own (events/body.py), larger, enforced as it streams.
@@ -89,6 +98,7 @@ def _install_observability(app: FastAPI, services: Services) -> None:
 
 def _include_routers(app: FastAPI) -> None:
     from stoker.api import (
+        audit,
         clusters,
         events,
         files,
@@ -101,6 +111,7 @@ def _include_routers(app: FastAPI) -> None:
         schedules,
         secrets,
         stream,
+        teams,
         webhooks,
         worker,
     )
@@ -108,7 +119,7 @@ def _include_routers(app: FastAPI) -> None:
 
     # Routes are matched in order: `/collect`, the busiest endpoint, is tried first.
     for module in (events, health, functions, jobs, schedules, runs, worker, metrics, speedy, sate, stevedore,
-                   delight, clusters, hosts, paas, stream, webhooks, secrets, files):
+                   delight, clusters, hosts, paas, stream, webhooks, secrets, files, teams, audit):
         app.include_router(module.router)
     from stoker.api.fastpath import install_quick_routes
 

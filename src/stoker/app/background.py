@@ -24,6 +24,7 @@ class Background:
                  cluster_duties: bool = True, schedules: bool = True) -> None:
         from stoker.clusters.duties import ClusterDuties
         from stoker.sinks.publisher import Publisher
+        from stoker.store.audit import audit_pruner
         from stoker.store.ui_sessions import ui_session_pruner
         from stoker.worker.loop import Worker
         from stoker.worker.reaper import Reaper
@@ -41,6 +42,7 @@ class Background:
                                            interval_seconds=min(5.0, settings.spark_app_silence_seconds / 4))
         self.publisher = Publisher(services)  # run events to webhooks and NATS (stoker.sinks)
         self.session_pruner = ui_session_pruner(services.db)
+        self.audit_pruner = audit_pruner(services.db, settings.audit_retention_days * 86400)
         # Launch, schedule and reconcile clusters: in the one process that owns the nodes (serve).
         self.clusters = ClusterDuties(services.clusters) if cluster_duties else None
         # Fire jobs' schedules: in every API process (any may fire; the store decides which does).
@@ -59,6 +61,7 @@ class Background:
         self.reaper.start()
         self.silent_apps.start()
         self.session_pruner.start()
+        self.audit_pruner.start()
         self.publisher.start()
         if self.clusters is not None:
             self.clusters.start()
@@ -91,6 +94,7 @@ class Background:
         self.reaper.stop()
         self.silent_apps.stop()
         self.session_pruner.stop()
+        self.audit_pruner.stop()
         self.publisher.stop()
         if self.clusters is not None:
             self.clusters.stop()

@@ -6,13 +6,15 @@ from __future__ import annotations
 from stoker.config import Settings, secret
 from stoker.core.secrets import SecretBox
 from stoker.services import Services
+from stoker.store.audit import AuditLog
 from stoker.store.db import Database
 from stoker.store.group_commit import GroupCommitter
 from stoker.store.notify import Wakeup
 from stoker.store.queue import Queue
 from stoker.store.runs import RunStore
 from stoker.store.secrets import SecretStore
-from stoker.store.tokens import ADMIN_USER, SCOPES, TokenCache, TokenStore
+from stoker.store.teams import TeamStore
+from stoker.store.tokens import ADMIN_USER, SCOPES, SERVER_START, TokenCache, TokenStore
 
 
 def build_services(settings: Settings, *, migrate: bool = True) -> Services:
@@ -32,6 +34,9 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         db.upgrade()
     wakeup = Wakeup()
     tokens = TokenStore(db)
+    teams = TeamStore(db)
+    if migrate:
+        teams.ensure_default(ADMIN_USER)  # `make run` needs no set-up: the admin owns the default team
     runs = RunStore(db, wakeup)
     # Started (a private Podman service) by `stoker serve` / `stoker worker` when no host is set.
     containers = ContainerRuntime(settings.docker_host)
@@ -47,10 +52,10 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         secret_store.check_master_key()
     return Services(
         settings=settings, db=db, wakeup=wakeup, runs=runs, queue=Queue(db), group_commit=GroupCommitter(runs),
-        tokens=tokens, token_cache=TokenCache(tokens),
+        tokens=tokens, token_cache=TokenCache(tokens), teams=teams, audit=AuditLog(db),
         secrets=box, secret_store=secret_store,
         catalog=load_catalog(),
-        roots=StorageRoots(settings.storage_root, settings.storage_roots),
+        roots=StorageRoots(settings.storage_root, settings.storage_roots, teams_dir=settings.data_dir / "teams"),
         containers=containers, container_jobs=container_jobs,
         images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries),
         clusters=clusters,
@@ -65,6 +70,6 @@ def bootstrap_admin_token(services: Services) -> str | None:
         return None
     if services.tokens.any_admin():
         return None
-    return services.tokens.create("admin (first start)", ["admin"], user=ADMIN_USER, shared=True)
+    return services.tokens.create("admin (first start)", ["admin"], user=ADMIN_USER, shared=True, by=SERVER_START)
 
 

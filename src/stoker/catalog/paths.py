@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stoker.catalog.errors import PathRefused
 from stoker.catalog.s3paths import S3_SCHEMES, parse_s3_url
+from stoker.core.teams import DEFAULT_TEAM, check_team_name
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _GLOB_CHARS = "*?["
@@ -20,12 +21,31 @@ _GLOB_CHARS = "*?["
 
 class StorageRoots:
     """The directories a run may touch. Relative paths land in `storage_root`; absolute paths
-    must already be inside it or inside one of `extra_roots`."""
+    must already be inside it or inside one of `extra_roots`.
 
-    def __init__(self, storage_root: Path, extra_roots: Sequence[Path] = ()) -> None:
+    These are the default team's roots. Every other team has one root of its own,
+    `<teams_dir>/<team>/files` (docs/teams.md), which `for_team` hands out: a team's pipelines and
+    its files API see that root and no other, so one team's paths never name another's files."""
+
+    def __init__(self, storage_root: Path, extra_roots: Sequence[Path] = (), *,
+                 teams_dir: Path | None = None) -> None:
         # Roots are realpath'd once so containment compares like with like (e.g. /tmp → /private/tmp).
         self.storage_root = Path(os.path.realpath(storage_root))
         self.extra_roots = tuple(Path(os.path.realpath(r)) for r in extra_roots)
+        self.teams_dir = teams_dir
+        self._teams: dict[str, StorageRoots] = {}
+
+    def for_team(self, team: str) -> StorageRoots:
+        """The roots of `team` (made on first use); the default team's are these."""
+        if team == DEFAULT_TEAM or self.teams_dir is None:
+            return self
+        found = self._teams.get(team)
+        if found is None:
+            check_team_name(team)  # a name that could climb out of teams_dir never gets here
+            root = self.teams_dir / team / "files"
+            root.mkdir(parents=True, exist_ok=True)
+            found = self._teams[team] = StorageRoots(root)
+        return found
 
     @property
     def roots(self) -> tuple[Path, ...]:

@@ -250,14 +250,19 @@ def token() -> None:
               type=click.Choice(["admin", "submit", "read", "worker", "ingest"]))
 @click.option("--user", default=None, help="the user it acts for, short and URL-safe (default: made from NAME); "
                                            "it names the user's clusters in URLs")
+@click.option("--team", default="default", show_default=True, help="the team it acts in (stoker team create)")
+@click.option("--role", default=None, type=click.Choice(["viewer", "runner", "editor", "owner"]),
+              help="the user's role in the team (default: a member's is kept; a new member's follows the scopes)")
 @DATA_DIR
-def token_create(name: str, scopes: tuple[str, ...], user: str | None, data_dir: Path | None) -> None:
+def token_create(name: str, scopes: tuple[str, ...], user: str | None, team: str, role: str | None,
+                 data_dir: Path | None) -> None:
     """Make a token; it is printed once and only its hash is kept. NAME describes it."""
     from stoker.app.wiring import build_services
     from stoker.core.errors import StokerError
 
     try:
-        click.echo(build_services(_settings(data_dir)).tokens.create(name, list(scopes), user=user))
+        click.echo(build_services(_settings(data_dir)).tokens.create(name, list(scopes), user=user, team=team,
+                                                                     role=role))
     except StokerError as exc:
         raise click.UsageError(exc.message) from None
 
@@ -268,7 +273,7 @@ def token_list(data_dir: Path | None) -> None:
     from stoker.app.wiring import build_services
 
     for t in build_services(_settings(data_dir)).tokens.list():
-        click.echo(f"{t['id']}  {t['user'] or '-':<16} {t['name']:<30} {' '.join(t['scopes']):<30} "
+        click.echo(f"{t['id']}  {t['user'] or '-':<16} {t['team']:<12} {t['name']:<30} {' '.join(t['scopes']):<30} "
                    f"{'revoked' if t['revoked'] else ''}")
 
 
@@ -400,6 +405,7 @@ def _add_groups() -> None:
     from stoker.cli.jobs import jobs
     from stoker.cli.runs import batches, dead_letters, health, login, metrics, runs
     from stoker.cli.secrets import secrets
+    from stoker.cli.teams import team
     from stoker.cli.webhooks import webhooks
 
     for command in (runs, batches, dead_letters, health, metrics, login, apps, webhooks):
@@ -411,6 +417,7 @@ def _add_groups() -> None:
     main.add_command(products)
     main.add_command(clusters)
     main.add_command(hosts)
+    main.add_command(team)
 
 
 _add_groups()

@@ -25,6 +25,7 @@ from stoker.clusters.spec import ClusterSpec
 from stoker.config import ClusterSettings
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.core.placement import Room, Want, place
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.clusters import HOLDING, LIVE, ClusterStore, ProductStore
 from stoker.store.db import Database
 from stoker.store.hosts import HostStore
@@ -63,7 +64,7 @@ class ClusterService:
         return orchestrator.load(name, self.context)
 
     # -- launch -----------------------------------------------------------------------------
-    def launch(self, owner: str, name: str, version: str, body: Any) -> Cluster:
+    def launch(self, owner: str, name: str, version: str, body: Any, *, team: str = DEFAULT_TEAM) -> Cluster:
         """Check everything that can be checked now (422 naming the problem), then register."""
         product = self.products.get(name, version)
         if not isinstance(body, dict):
@@ -98,7 +99,7 @@ class ClusterService:
 
         cluster = self.store.register(owner=owner, product=name, version=version,
                                       size=size if isinstance(size, int) else None, options=opts,
-                                      spec=final_spec, orchestrator=orch_name, needs=needs)
+                                      spec=final_spec, orchestrator=orch_name, needs=needs, team=team)
         self.changed.set()
         return cluster
 
@@ -110,6 +111,10 @@ class ClusterService:
         for cluster in self.store.list(status="registered"):
             self.store.transition(cluster.id, "scheduling", allowed_from=("registered",))
         for cluster in self.store.list(status="scheduling"):
+            over = self._over_team_quota(cluster)
+            if over is not None:  # its team's quota: it waits, and other teams' clusters go on
+                self.store.set_reason(cluster.id, over)
+                continue
             orch = self.orchestrator(cluster.orchestrator)
             spec = ClusterSpec.model_validate(cluster.spec)
             placed: dict[str, str] = {}
@@ -124,6 +129,17 @@ class ClusterService:
                                               for name, node in spec.nodes.items()] if placed else [])
             if self.store.transition(cluster.id, "scheduled", allowed_from=("scheduling",)):
                 self._in_thread(cluster.id, self._launch)
+
+    def _over_team_quota(self, cluster: Cluster) -> str | None:
+        """Why a cluster waits for its team's quota of cores or memory (docs/teams.md), or None."""
+        cores, mem = self.store.team_room(cluster.team_id)
+        if cores is not None and cluster.needs_cores > cores:
+            return (f"waiting for team {cluster.team_id}'s quota: needs {cluster.needs_cores} cores, "
+                    f"{max(cores, 0)} left of the team's max_cores")
+        if mem is not None and cluster.needs_mem > mem:
+            return (f"waiting for team {cluster.team_id}'s quota: needs {cluster.needs_mem} MB, "
+                    f"{max(mem, 0)} left of the team's max_memory_mb")
+        return None
 
     def _in_thread(self, cluster_id: str, work: Any) -> None:
         with self._lock:
@@ -226,8 +242,9 @@ class ClusterService:
             self.store.update_node(cluster_id, name, state="stopped")
 
     # -- destroy, repair ------------------------------------------------------------------------
-    def destroy(self, cluster_id: str) -> Cluster:
-        cluster = self.store.get(cluster_id)
+    def destroy(self, cluster_id: str, team: str | None = None) -> Cluster:
+        """Destroy a cluster (of `team`, when given: another team's is not found)."""
+        cluster = self.store.get(cluster_id, team)
         if cluster.status == "destroyed":
             return cluster
         with self._lock:
@@ -254,10 +271,10 @@ class ClusterService:
                 cluster = self.store.get(cluster_id)
                 self._stop_nodes(self.orchestrator(cluster.orchestrator), cluster_id, [])
 
-    def repair(self, cluster_id: str) -> Cluster:
+    def repair(self, cluster_id: str, team: str | None = None) -> Cluster:
         """Ask for a repair; the process running the cluster duties (maybe another replica)
-        carries it out at its next round."""
-        cluster = self.store.get(cluster_id)
+        carries it out at its next round. Of `team`, when given."""
+        cluster = self.store.get(cluster_id, team)
         if not self.store.request_repair(cluster_id):
             cluster = self.store.get(cluster_id)
             raise Conflict(f"cluster {cluster_id} is {cluster.status}; only a degraded cluster is repaired",

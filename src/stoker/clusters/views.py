@@ -53,16 +53,17 @@ def cluster_view(cluster: Cluster, nodes: list[Node], history: list[StatusChange
 
 # Views read through the service's store: the native router and the PaaS adapter show a cluster
 # the same way.
-def full_view(service: ClusterService, cluster_id: str, base: str) -> dict[str, Any]:
-    cluster = service.store.get(cluster_id)
+def full_view(service: ClusterService, cluster_id: str, base: str, team: str | None = None) -> dict[str, Any]:
+    cluster = service.store.get(cluster_id, team)
     return cluster_view(cluster, service.store.nodes(cluster_id), service.store.history(cluster_id), base)
 
 
 def list_view(service: ClusterService, base: str, *, owner: str | None = None, status: str | None = None,
-              product: str | None = None) -> list[dict[str, Any]]:
+              product: str | None = None, team: str | None = None) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    return [full_view(service, c.id, base) for c in service.store.list(owner=owner, status=status, product=product)]
+    return [full_view(service, c.id, base)
+            for c in service.store.list(owner=owner, status=status, product=product, team=team)]
 
 
 # -- the Big Data PaaS's shapes (compat/paas.py) -------------------------------------------------
@@ -128,10 +129,10 @@ def paas_cluster_view(service: ClusterService, cluster: Cluster, base: str) -> d
 
 
 def paas_list_view(service: ClusterService, base: str, *, owner: str | None = None,
-                   product: str | None = None, version: str | None = None, status: str | None = None
-                   ) -> list[dict[str, Any]]:
+                   product: str | None = None, version: str | None = None, status: str | None = None,
+                   team: str | None = None) -> list[dict[str, Any]]:
     """Clusters in the original's shape, destroyed ones included (its UI lists them as inactive)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    found = service.store.list(owner=owner, status=status, product=product)
+    found = service.store.list(owner=owner, status=status, product=product, team=team)
     return [paas_cluster_view(service, c, base) for c in found if version is None or c.version == version]

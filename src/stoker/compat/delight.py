@@ -43,6 +43,7 @@ from stoker.api.body_limit import read_capped
 from stoker.compat.sate import SateRoute
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.events.intake import body_limits, gunzip_capped, ingest, last_chunk
+from stoker.store.tokens import Principal
 
 log = logging.getLogger(__name__)
 
@@ -151,15 +152,15 @@ def _busy_answer(exc: Busy) -> JSONResponse:
 
 @router.post("/bulk", summary="The Delight agent's bulk of events (base64 of gzipped NDJSON)",
              response_model=None)
-async def bulk(request: Request, _: Any = Depends(require("ingest"))) -> JSONResponse:
+async def bulk(request: Request, principal: Principal = Depends(require("ingest"))) -> JSONResponse:
     try:
         with in_flight(request.app).slot():
-            return await _bulk(request)
+            return await _bulk(request, principal.ingest_team)
     except Busy as exc:
         return _busy_answer(exc)
 
 
-async def _bulk(request: Request) -> JSONResponse:
+async def _bulk(request: Request, team: str | None) -> JSONResponse:
     limits = body_limits(request.app.state)
     # base64 makes the gzip a third larger; the JSON around it is small.
     body = await _body(request, limits.max_compressed_bytes * 4 // 3 + 64 * 1024)
@@ -182,16 +183,16 @@ async def _bulk(request: Request) -> JSONResponse:
         return JSONResponse({"status": "stored", "events": 0})
     messages = [{"message_type": "spark-event", "generated_at": sent_at, "content": line} for line in events]
     result = await ingest(request.app.state, _payload(job_name, run_id, sent_at, payload_counter,
-                                                      message_counter, messages))
+                                                      message_counter, messages), team)
     return JSONResponse({"status": result.status, "events": result.events})
 
 
-async def _alive(request: Request, what: str) -> JSONResponse:
+async def _alive(request: Request, what: str, team: str | None) -> JSONResponse:
     body = await _body(request, 64 * 1024)
     job_name, run_id = names(body["dmAppId"])
     now_ms = int(time.time() * 1000)
     await ingest(request.app.state, _payload(job_name, run_id, now_ms, 0, 0,
-                                             [{"message_type": "heartbeat", "generated_at": now_ms}]))
+                                             [{"message_type": "heartbeat", "generated_at": now_ms}]), team)
     if what == "ack":
         log.info("Delight agent of %s/%s: all events sent (ack)", job_name, run_id)
     return JSONResponse({"status": what})
@@ -199,11 +200,11 @@ async def _alive(request: Request, what: str) -> JSONResponse:
 
 @router.post("/heartbeat", summary="The Delight agent's heartbeat (every 10 s): the app is alive",
              response_model=None)
-async def heartbeat(request: Request, _: Any = Depends(require("ingest"))) -> JSONResponse:
-    return await _alive(request, "heartbeat")
+async def heartbeat(request: Request, principal: Principal = Depends(require("ingest"))) -> JSONResponse:
+    return await _alive(request, "heartbeat", principal.ingest_team)
 
 
 @router.post("/ack", summary="The Delight agent's acknowledgement: the app ended, its events are sent",
              response_model=None)
-async def ack(request: Request, _: Any = Depends(require("ingest"))) -> JSONResponse:
-    return await _alive(request, "ack")
+async def ack(request: Request, principal: Principal = Depends(require("ingest"))) -> JSONResponse:
+    return await _alive(request, "ack", principal.ingest_team)

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
-from stoker.api.deps import ClusterServiceDep, services_of
+from stoker.api.deps import ClusterServiceDep, principal_of, services_of
 from stoker.clusters.bodies import lenient_json, orchestrator_choice, template_text
 from stoker.clusters.service import ClusterService
 from stoker.clusters.views import (
@@ -71,6 +71,11 @@ class PaasRoute(APIRoute):
 
 
 router = APIRouter(prefix=BASE, tags=["Big Data PaaS API"], route_class=PaasRoute)
+
+
+def _sees(request: Request) -> str | None:
+    """The team whose clusters this request reaches (None: an admin's, every team's)."""
+    return principal_of(request).sees
 
 
 def _clusters(request: Request) -> ClusterService:
@@ -188,9 +193,10 @@ def put_logo_url(name: str, version: str, request: Request, body: Any = Body(...
 @router.post("/products/{name}/{version}", status_code=202, summary="Launch a cluster ({\"size\": N, ...})",
              response_model=None)
 def launch(name: str, version: str, request: Request, service: ClusterServiceDep, body: Any = Body(default=None),
-           principal: Principal = Depends(require("submit"))) -> JSONResponse:
+           principal: Principal = Depends(require("edit"))) -> JSONResponse:
     service = _clusters(request)
-    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {})
+    cluster = service.launch(principal.owner, name, version, lenient_json(body) if body is not None else {},
+                             team=principal.team)
     queue_url = _absolute(request, f"{BASE}/queue/{cluster.id}")
     return JSONResponse({"url": queue_url, "id": cluster.id, "status": cluster.status,
                          "links": {"queue": queue_url, "cluster": _absolute(request, _cluster_path(cluster)),
@@ -203,7 +209,7 @@ def launch(name: str, version: str, request: Request, service: ClusterServiceDep
 def queue(queue_id: str, request: Request) -> Response:
     """Stoker registers a cluster within the launch request itself, so its queue entry is
     `registered` from the start (the original answered 200 `{"status": "pending"}` until then)."""
-    cluster = _clusters(request).store.get(queue_id)
+    cluster = _clusters(request).store.get(queue_id, _sees(request))
     url = _absolute(request, _cluster_path(cluster))
     return JSONResponse({"status": "registered", "url": url, "id": cluster.id,
                          "cluster_status": cluster.status}, status_code=303, headers={"Location": url})
@@ -212,45 +218,47 @@ def queue(queue_id: str, request: Request) -> Response:
 # -- clusters ----------------------------------------------------------------------------------
 @router.get("/clusters", summary="Clusters (filter by status or product)")
 def clusters(request: Request, service: ClusterServiceDep, status: str | None = None, product: str | None = None,
-             _p: Principal = Depends(require("read"))) -> dict[str, Any]:
-    return {"clusters": paas_list_view(_clusters(request), BASE, status=status, product=product)}
+             principal: Principal = Depends(require("read"))) -> dict[str, Any]:
+    return {"clusters": paas_list_view(_clusters(request), BASE, status=status, product=product,
+                                       team=principal.sees)}
 
 
 @router.get("/clusters/{ref}", summary="A cluster by id, else the clusters of user `ref`",
             dependencies=[Depends(require("read"))])
 def cluster_or_user(ref: str, request: Request) -> dict[str, Any]:
     service = _clusters(request)
-    found = service.store.find(ref)
+    found = service.store.find(ref, _sees(request))
     if found is not None:
         return paas_cluster_view(service, found, BASE)
-    return {"clusters": paas_list_view(service, BASE, owner=ref)}
+    return {"clusters": paas_list_view(service, BASE, owner=ref, team=_sees(request))}
 
 
 # The same path template as the GET above (`ref`, here a cluster id), so the document and the Allow
 # header of a 405 name one resource with both its methods.
-@router.delete("/clusters/{ref}", summary="Destroy a cluster (by id)", dependencies=[Depends(require("submit"))])
+@router.delete("/clusters/{ref}", summary="Destroy a cluster (by id)", dependencies=[Depends(require("edit"))])
 def destroy(ref: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
-    service.destroy(ref)
+    service.destroy(ref, _sees(request))
     return {"message": "success"}
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202, summary="Restart a degraded cluster's dead nodes",
-             dependencies=[Depends(require("submit"))])
+             dependencies=[Depends(require("edit"))])
 def repair(cluster_id: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
-    service.repair(cluster_id)
+    service.repair(cluster_id, _sees(request))
     return paas_cluster_view(service, service.store.get(cluster_id), BASE)
 
 
 @router.get("/clusters/{user}/{product}", summary="A user's clusters of a product",
             dependencies=[Depends(require("read"))])
 def user_product_clusters(user: str, product: str, request: Request) -> dict[str, Any]:
-    return {"clusters": paas_list_view(_clusters(request), BASE, owner=user, product=product)}
+    return {"clusters": paas_list_view(_clusters(request), BASE, owner=user, product=product, team=_sees(request))}
 
 
 @router.get("/clusters/{user}/{product}/{version}", summary="A user's clusters of a product version",
             dependencies=[Depends(require("read"))])
 def user_product_version_clusters(user: str, product: str, version: str, request: Request) -> dict[str, Any]:
-    return {"clusters": paas_list_view(_clusters(request), BASE, owner=user, product=product, version=version)}
+    return {"clusters": paas_list_view(_clusters(request), BASE, owner=user, product=product, version=version,
+                                       team=_sees(request))}
 
 
 # The n of /clusters/{user}/{product}/{version}/{n}: 1, 2, … per user, product and version.
@@ -258,7 +266,7 @@ ClusterNumber = Annotated[int, Path(ge=1, le=limits.MAX_CLUSTER_NUMBER)]
 
 
 def _by_number(request: Request, user: str, product: str, version: str, n: int) -> Cluster:
-    return _clusters(request).store.by_number(user, product, version, n)
+    return _clusters(request).store.by_number(user, product, version, n, _sees(request))
 
 
 @router.get("/clusters/{user}/{product}/{version}/{n}", summary="A cluster by the original's URL",
@@ -281,7 +289,7 @@ def services(user: str, product: str, version: str, n: ClusterNumber, request: R
 
 
 @router.delete("/clusters/{user}/{product}/{version}/{n}", summary="Destroy a cluster by the original's URL",
-               dependencies=[Depends(require("submit"))])
+               dependencies=[Depends(require("edit"))])
 def destroy_by_number(user: str, product: str, version: str, n: ClusterNumber, request: Request) -> dict[str, Any]:
     _clusters(request).destroy(_by_number(request, user, product, version, n).id)
     return {"message": "success"}

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from stoker.api.auth import require
+from stoker.api.auth import Reader, Runner
 from stoker.api.deps import RunStoreDep, ServicesDep
 from stoker.api.fastpath import write_now
 from stoker.core import limits
@@ -88,7 +88,7 @@ def _body(raw: bytes, shape: str) -> dict[str, Any]:
     return body
 
 
-def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewRun:
+def _run_of(services: Services, payload: Any, team: str, force_error: bool = False) -> NewRun:
     """What a payload runs, through the submission service (validation, secrets, job kind): a payload
     with Stoker `steps` or a registered `job` runs those; any other payload, of any type, the
     built-in processor. A truthy force_error makes the execution fail first."""
@@ -98,15 +98,15 @@ def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewR
         if not isinstance(options, dict):
             raise InvalidInput("payload.options must be an object")
         if "job" in payload:
-            job = services.runs.jobs.get(str(payload["job"]))
+            job = services.runs.jobs.get(str(payload["job"]), team)
             params = payload.get("params")
             if not isinstance(params, dict):  # the payload itself, but for what is not a parameter
                 params = {k: v for k, v in payload.items() if k not in ("job", "options")}
-            new = submitter.prepare(RunRequest(params=params, options=options), job)
+            new = submitter.prepare(RunRequest(params=params, options=options, team=team), job)
         else:
-            new = submitter.prepare(RunRequest(steps=payload["steps"], options=options), None)
+            new = submitter.prepare(RunRequest(steps=payload["steps"], options=options, team=team), None)
     else:
-        new = submitter.prepare(RunRequest(steps=[PING]), None)
+        new = submitter.prepare(RunRequest(steps=[PING], team=team), None)
     if force_error:
         steps = [FORCED, *(new.steps or [])]
         new = dataclasses.replace(new, steps=steps, lane=services.catalog.route(steps).lane)
@@ -114,46 +114,47 @@ def _run_of(services: Services, payload: Any, force_error: bool = False) -> NewR
 
 
 @router.post("/requests", status_code=201, summary="Create a processing request ({\"payload\": anything})",
-             dependencies=[Depends(require("submit"))], response_model=None,
+             response_model=None,
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "example": {"payload": {"message": "ping"}}}}}})
-def create_request(services: ServicesDep, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
+def create_request(services: ServicesDep, principal: Runner, raw: bytes = Depends(raw_body)) -> dict[str, Any]:
     """The body is kept as sent (extra fields too) and answered with its id. A payload of Stoker
     `steps` or a `job` is validated now; its options.s3 is sealed and shown redacted."""
     body = _body(raw, REQUEST_SHAPE)
     if "payload" not in body:
         raise InvalidInput(f"the processing request has no 'payload': send {REQUEST_SHAPE}")
-    new = _run_of(services, body["payload"])
+    new = _run_of(services, body["payload"], principal.team)
     payload = body["payload"]
     if isinstance(payload, dict) and "options" in payload:
         body = {**body, "payload": {**payload, "options": new.options}}  # the secrets only sealed
-    return SateStore(services.runs).create_request(body, new.secrets).view()
+    return SateStore(services.runs, team=principal.team).create_request(body, new.secrets).view()
 
 
 @router.post("/requests/{request_id}/executions", status_code=201, summary="Execute a processing request",
-             dependencies=[Depends(require("submit"))], response_model=None,
+             response_model=None,
              openapi_extra={"requestBody": {"content": {"application/json": {
                  "example": {"force_error": False}}}}},
              responses={404: {"description": "unknown request"},
                         409: {"description": "an execution is active, the request already succeeded, "
                                              "or it failed too often (published as a dead letter)"},
                         422: {"description": "the body is not an object with force_error"}})
-async def create_execution(request_id: RequestId, services: ServicesDep,
+async def create_execution(request_id: RequestId, services: ServicesDep, principal: Runner,
                            raw: bytes = Depends(raw_body)) -> dict[str, Any]:
-    return await write_now(services, lambda: _create_execution(services, request_id, raw))
+    return await write_now(services, lambda: _create_execution(services, request_id, raw, principal.sees))
 
 
-def _create_execution(services: Services, request_id: str, raw: bytes) -> dict[str, Any]:
-    sate = SateStore(services.runs)
+def _create_execution(services: Services, request_id: str, raw: bytes, team: str | None) -> dict[str, Any]:
+    sate = SateStore(services.runs, team=team)
     refusal = sate.refusal(request_id)
     if refusal is not None:
         raise _sate_refusal(refusal, request_id)
     body = _body(raw, EXECUTION_SHAPE)
     if "force_error" not in body:
         raise InvalidInput(f"specify the force_error property: send {EXECUTION_SHAPE}")
-    payload = sate.request(request_id).body["payload"]
+    request = sate.request(request_id)
     try:
-        return sate.execute(request_id, body, _run_of(services, payload, bool(body["force_error"])))
+        return sate.execute(request_id, body, _run_of(services, request.body["payload"], request.team,
+                                                      bool(body["force_error"])))
     except Conflict as exc:
         raise _sate_refusal(exc, request_id) from exc
 
@@ -176,18 +177,18 @@ def _sate_refusal(refusal: Conflict, request_id: str) -> Conflict:
 
 
 @router.get("/requests/{request_id}/results", summary="Results of a processing request's executions",
-            dependencies=[Depends(require("read"))], response_model=None)
-def request_results(request_id: RequestId, runs: RunStoreDep) -> dict[str, Any]:
-    sate = SateStore(runs)
+            response_model=None)
+def request_results(request_id: RequestId, runs: RunStoreDep, principal: Reader) -> dict[str, Any]:
+    sate = SateStore(runs, team=principal.sees)
     sate.request(request_id)  # 404 for an unknown request
     return {"results": sate.results(request_id=request_id)}
 
 
 @router.get("/executions/{execution_id}/results", summary="The result of one execution",
-            dependencies=[Depends(require("read"))], response_model=None)
+            response_model=None)
 def execution_results(execution_id: Annotated[str, Path(max_length=limits.MAX_ID)],
-                      runs: RunStoreDep) -> dict[str, Any]:
-    sate = SateStore(runs)
+                      runs: RunStoreDep, principal: Reader) -> dict[str, Any]:
+    sate = SateStore(runs, team=principal.sees)
     results = sate.results(execution_id=execution_id)
     if not results:
         if not sate.execution_exists(execution_id):

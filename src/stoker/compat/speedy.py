@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
-from stoker.api.auth import authorize, require
+from stoker.api.auth import Reader, Runner, authorize, require
 from stoker.api.deps import ServicesDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.views import claimed_view
@@ -29,10 +29,9 @@ class SpeedySubmit(BaseModel):
                                     description="`s3` holds aws_access_key_id / aws_secret_access_key")
 
 
-@router.post("/submit", summary="Queue a job of steps; answers its job_id",
-             dependencies=[Depends(require("submit"))], response_model=dict[str, str])
-async def submit(body: SpeedySubmit, services: ServicesDep) -> Response:
-    return await _submit(services, body)
+@router.post("/submit", summary="Queue a job of steps; answers its job_id", response_model=dict[str, str])
+async def submit(body: SpeedySubmit, services: ServicesDep, principal: Runner) -> Response:
+    return await _submit(services, body, principal.team)
 
 
 async def quick_submit(request: QuickRequest) -> Response | None:
@@ -41,16 +40,16 @@ async def quick_submit(request: QuickRequest) -> Response | None:
     data = await request.json_body()
     if data is None:
         return None
-    await authorize(request.services, request.headers, "submit")
+    principal = await authorize(request.services, request.headers, "run")
     try:
         body = SpeedySubmit.model_validate(data)
     except ValidationError:
         return None
-    return await _submit(request.services, body)
+    return await _submit(request.services, body, principal.team)
 
 
-async def _submit(services: Services, body: SpeedySubmit) -> Response:
-    submitted = await Submitter(services).submit_async(RunRequest(steps=body.steps, options=body.options))
+async def _submit(services: Services, body: SpeedySubmit, team: str) -> Response:
+    submitted = await Submitter(services).submit_async(RunRequest(steps=body.steps, options=body.options, team=team))
     return json_response({"job_id": submitted.run_id})
 
 
@@ -81,20 +80,20 @@ def pop(services: ServicesDep, response: Response, worker_id: str = "speedy-pop"
 
 
 @router.get("/status/{job_id}", summary="QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED or NOT_FOUND",
-            dependencies=[Depends(require("read"))], response_model=dict[str, str],
+            response_model=dict[str, str],
             responses={404: {"description": "no such job: {\"status\": \"NOT_FOUND\"}"}})
-async def status(job_id: str, services: ServicesDep) -> Response:
-    return await _status(services, job_id)
+async def status(job_id: str, services: ServicesDep, principal: Reader) -> Response:
+    return await _status(services, job_id, principal.sees)
 
 
 async def quick_status(request: QuickRequest) -> Response:
     """GET /jobs/status/{job_id}: the route's work without its per-request machinery (api/fastpath.py)."""
-    await authorize(request.services, request.headers, "read")
-    return await _status(request.services, request.path_params["job_id"])
+    principal = await authorize(request.services, request.headers, "read")
+    return await _status(request.services, request.path_params["job_id"], principal.sees)
 
 
-async def _status(services: Services, job_id: str) -> Response:
-    state = await read_now(services.db, services.runs.read_state(job_id))
+async def _status(services: Services, job_id: str, team: str | None) -> Response:
+    state = await read_now(services.db, services.runs.read_state(job_id, team))
     if state is None:
         return json_response({"status": "NOT_FOUND"}, 404)
     return json_response({"status": state})

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stoker.api.auth import require
-from stoker.api.deps import ServicesDep
+from stoker.api.deps import ServicesDep, principal_of
 from stoker.core import limits
 from stoker.core.errors import InvalidInput, StokerError
 from stoker.services import Services
@@ -98,6 +98,11 @@ def _route(method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any
     return decorate
 
 
+def _sees(request: Request) -> str | None:
+    """The team whose tasks and results this request reaches (None: an admin's, every team's)."""
+    return principal_of(request).sees
+
+
 def _command(run: BatchRun) -> str | None:
     """The command a run's container was given, as the original's string."""
     command = (run.options.get("container") or {}).get("command")
@@ -112,7 +117,7 @@ def _detail(run: BatchRun) -> dict[str, Any]:
 
 def _result(services: Services, batch: Batch) -> dict[str, Any]:
     """A result with the original's `id` and `command` (its RUN's, the same for every execution)."""
-    first = services.container_jobs.batch_runs(batch.batch_id, limit=1)
+    first = services.container_jobs.batch_runs(batch.batch_id, limit=1)  # the batch was found in the team
     return {"id": batch.batch_id, **result_view(batch), "command": _command(first[0]) if first else None}
 
 
@@ -120,18 +125,18 @@ def _result(services: Services, batch: Batch) -> dict[str, Any]:
 @_route("GET", "/task", summary="List tasks (Id, Name, and their status)",
         dependencies=[Depends(require("read"))])
 def list_tasks(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
-    return [task_view(t) for t in services.container_jobs.all()]
+    return [task_view(t) for t in services.container_jobs.all(_sees(request))]
 
 
 @_route("POST", "/task", status_code=201, summary="Register an image as a task; its import starts",
-        dependencies=[Depends(require("submit"))],
+        dependencies=[Depends(require("edit"))],
         responses={409: {"description": "the repository is already a task"},
                    503: {"description": "no container runtime"}})
 def create_task(request: Request, services: ServicesDep, body: Any = Body(None,
                 examples=[{"repository": "localhost/stoker/busybox:latest",
                                                                     "name": "busybox"}])) -> Any:
     def action() -> JSONResponse:
-        job = register(services, _parse(TaskCreate, body))
+        job = register(services, _parse(TaskCreate, body), principal_of(request).team)
         return JSONResponse({"task_id": job.id, "status": job.status}, status_code=201,
                             headers={"Location": f"/task/{job.id}/"})
     return _answer(action)
@@ -140,17 +145,17 @@ def create_task(request: Request, services: ServicesDep, body: Any = Body(None,
 @_route("GET", "/task/{task_id}", summary="A task: its image, status and the reason of an ERROR",
         dependencies=[Depends(require("read"))])
 def get_task(task_id: str, request: Request, services: ServicesDep) -> Any:
-    return _answer(lambda: task_view(find_task(services, task_id), detailed=True))
+    return _answer(lambda: task_view(find_task(services, task_id, _sees(request)), detailed=True))
 
 
 @_route("POST", "/task/{task_id}", status_code=201, summary="Run a task N times (operation RUN)",
-        dependencies=[Depends(require("submit"))],
+        dependencies=[Depends(require("run"))],
         responses={404: {"description": "unknown task"}, 409: {"description": "the task is not READY"},
                    422: {"description": "times outside 1…10,000, or bad parameters"}})
 def run_task(task_id: str, request: Request, services: ServicesDep,
              body: Any = Body(None, examples=[{"operation": "RUN", "times": 3, "command": "echo hello"}])) -> Any:
     def action() -> JSONResponse:
-        batch_id = run_times(services, task_id, _parse(TaskOperation, body))
+        batch_id = run_times(services, task_id, _parse(TaskOperation, body), _sees(request))
         return JSONResponse({"result_id": batch_id}, status_code=201,
                             headers={"Location": f"/result/{batch_id}/"})
     return _answer(action)
@@ -159,17 +164,17 @@ def run_task(task_id: str, request: Request, services: ServicesDep,
 # -- results and details ------------------------------------------------------------------------
 @_route("GET", "/result", summary="List results (one per RUN of a task)", dependencies=[Depends(require("read"))])
 def list_results(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
-    return [_result(services, b) for b in services.container_jobs.batches()]
+    return [_result(services, b) for b in services.container_jobs.batches(team=_sees(request))]
 
 
 @_route("GET", "/result/{result_id}", summary="A result: status, submitted_at, start, end, duration",
         dependencies=[Depends(require("read"))])
 def get_result(result_id: str, request: Request, services: ServicesDep) -> Any:
-    return _answer(lambda: _result(services, find_batch(services, result_id)))
+    return _answer(lambda: _result(services, find_batch(services, result_id, _sees(request))))
 
 
 @_route("POST", "/result/{result_id}", status_code=202, summary="Cancel a result (operation CANCEL)",
-        dependencies=[Depends(require("submit"))],
+        dependencies=[Depends(require("run"))],
         responses={404: {"description": "unknown result"}, 409: {"description": "nothing left to cancel"}})
 def operate_result(result_id: str, request: Request, services: ServicesDep, body: Any = Body(None,
                    examples=[{"operation": "CANCEL"}])) -> Any:
@@ -177,8 +182,8 @@ def operate_result(result_id: str, request: Request, services: ServicesDep, body
         operation = _parse(ResultOperation, body)
         if operation.operation.upper() != "CANCEL":
             raise InvalidInput(f"unknown operation {operation.operation!r}: a result knows CANCEL")
-        cancel(services, result_id)
-        return _result(services, find_batch(services, result_id))
+        cancel(services, result_id, _sees(request))
+        return _result(services, find_batch(services, result_id, _sees(request)))
     return _answer(action)
 
 
@@ -186,22 +191,22 @@ def operate_result(result_id: str, request: Request, services: ServicesDep, body
         dependencies=[Depends(require("read"))])
 def list_details(result_id: str, request: Request, services: ServicesDep) -> Any:
     def action() -> list[dict[str, Any]]:
-        find_batch(services, result_id)
-        return [_detail(r) for r in services.container_jobs.batch_runs(result_id)]
+        find_batch(services, result_id, _sees(request))
+        return [_detail(r) for r in services.container_jobs.batch_runs(result_id, team=_sees(request))]
     return _answer(action)
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}", summary="One execution",
         dependencies=[Depends(require("read"))])
 def get_detail(result_id: str, detail_id: str, request: Request, services: ServicesDep) -> Any:
-    return _answer(lambda: _detail(find_detail(services, result_id, detail_id)))
+    return _answer(lambda: _detail(find_detail(services, result_id, detail_id, _sees(request))))
 
 
 @_route("GET", "/result/{result_id}/detail/{detail_id}/logs",
         summary="An execution's output: stdout and stderr apart", dependencies=[Depends(require("read"))])
 def get_detail_logs(result_id: str, detail_id: str, request: Request, services: ServicesDep) -> Any:
     def action() -> dict[str, Any]:
-        row = find_detail(services, result_id, detail_id)
+        row = find_detail(services, result_id, detail_id, _sees(request))
         output = row.attempt_result or {}
         return {"detail_id": detail_id, "result_id": result_id, "status": detail_status(row.state, row.outcome),
                 "stdout": output.get("stdout", ""), "stderr": output.get("stderr", "")}

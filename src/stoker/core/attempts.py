@@ -26,3 +26,5 @@ class Claimed:
     lease_expires_at: float
     # The run's own Spark settings by layer ({"job": {...}, "run": {...}}; docs/spark-conf.md).
     conf: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The run's team: whose file roots its steps see (docs/teams.md).
+    team: str = "default"

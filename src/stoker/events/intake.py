@@ -20,11 +20,12 @@ def body_limits(state: Any) -> BodyLimits:
     return limits
 
 
-async def ingest(state: Any, body: bytes) -> IngestResult:
-    """Check and store one collector payload (gzip or JSON bytes): 4xx errors as /collect's."""
+async def ingest(state: Any, body: bytes, team: str | None = None) -> IngestResult:
+    """Check and store one collector payload (gzip or JSON bytes): 4xx errors as /collect's; with
+    `team`, into that team's apps only (EventStore.ingest)."""
     payload = await state.payload_checker.check(body, body_limits(state))
     store: EventStore = state.event_store
-    result = await run_in_threadpool(store.ingest, payload, body)
+    result = await run_in_threadpool(lambda: store.ingest(payload, body, team=team))
     state.process_metrics.ingested(len(body), result.events)
     return result
 

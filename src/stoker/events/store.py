@@ -86,8 +86,11 @@ class EventStore:
         self._analyses_lock = threading.Lock()
 
     # ---- ingest -------------------------------------------------------------------------------
-    def ingest(self, payload: Payload, received: bytes, *, now: float | None = None) -> IngestResult:
-        """Store a checked payload; `received` is the body it came in (gzip or JSON), kept as is."""
+    def ingest(self, payload: Payload, received: bytes, *, now: float | None = None,
+               team: str | None = None) -> IngestResult:
+        """Store a checked payload; `received` is the body it came in (gzip or JSON), kept as is.
+        `team`: the poster's team, whose app it must be (None: a trusted poster, e.g. the listener
+        of Stoker's own runs, whose apps are their runs' teams')."""
         now = time.time() if now is None else now
         times = payload.times
         chunk = None
@@ -99,7 +102,7 @@ class EventStore:
                              max(times), is_ordered(times), codec, pack_times(times), body)
             counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
-        status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now)
+        status = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now, team=team)
         return IngestResult(status, len(times) if status == "stored" else 0)
 
     def _redacted(self, received: bytes) -> bytes:
@@ -124,15 +127,15 @@ class EventStore:
         return self.rows.end_silent(now - silent_seconds, SILENCE)
 
     # ---- queries ------------------------------------------------------------------------------
-    def job_names(self) -> list[str]:
-        return self.rows.job_names()
+    def job_names(self, team: str | None = None) -> list[str]:
+        return self.rows.job_names(team)
 
-    def runs(self, job_name: str) -> list[SparkAppRun]:
-        return self.rows.runs(job_name)
+    def runs(self, job_name: str, team: str | None = None) -> list[SparkAppRun]:
+        return self.rows.runs(job_name, team)
 
-    def app(self, job_name: str, run_id: str) -> SparkApp:
-        """The app's row (summary included): one indexed read."""
-        return self.rows.app(job_name, run_id)
+    def app(self, job_name: str, run_id: str, team: str | None = None) -> SparkApp:
+        """The app's row (summary included): one indexed read; within `team` when given."""
+        return self.rows.app(job_name, run_id, team)
 
     def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None
                       ) -> Iterator[bytes]:

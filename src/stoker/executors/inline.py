@@ -21,6 +21,6 @@ class InlineExecutor:
         def no_spark() -> Any:
             raise RuntimeError("this pipeline was routed to the inline executor but needs Spark")
 
-        ctx = RunContext(spark=no_spark, roots=self.roots, log=execution.log,
+        ctx = RunContext(spark=no_spark, roots=self.roots.for_team(execution.claimed.team), log=execution.log,
                          cancelled=execution.control.cancelled)
         return self.catalog.execute(execution.claimed.steps or [], ctx)

@@ -97,16 +97,17 @@ class SparkSessionExecutor:
     def _execute_s3(self, execution: Execution, base: Any) -> Any:
         """Choose the way to S3 (docs/s3.md): direct when Spark has S3A, else staged."""
         steps = execution.claimed.steps or []
-        s3_paths = self.catalog.s3_paths(steps, self.roots)
+        roots = self.roots.for_team(execution.claimed.team)  # the run's team's files, no other's
+        s3_paths = self.catalog.s3_paths(steps, roots)
         s3 = execution.secrets.get("s3")
         if not s3_paths:
             # A plugin may still reach S3 through Spark; only the direct way hands Spark the keys.
             conf = s3a_conf(s3) if s3 and self.direct_s3(base) else {}
-            return self._execute(execution, base, steps, self.roots, conf)
+            return self._execute(execution, base, steps, roots, conf)
         if self.direct_s3(base):
             execution.log.info("S3: direct way (Spark's s3a connector, the run's keys on its own session)")
-            return self._execute(execution, base, steps, self.roots, s3a_conf(s3))
-        return run_staged(execution, self.settings, s3_paths, steps, self.roots,
+            return self._execute(execution, base, steps, roots, s3a_conf(s3))
+        return run_staged(execution, self.settings, s3_paths, steps, roots,
                           lambda staged: self._execute(execution, base, staged.steps, staged.roots, {},
                                                         staged.sources))
 

@@ -69,12 +69,13 @@ class SparkSubmitExecutor:
 
     def execute(self, execution: Execution) -> Any:
         steps = execution.claimed.steps or []
-        paths = self.catalog.s3_paths(steps, self.roots) if self.catalog is not None else []
+        roots = self.roots.for_team(execution.claimed.team)  # the run's team's files, no other's
+        paths = self.catalog.s3_paths(steps, roots) if self.catalog is not None else []
         if not paths:
-            return self._submit(execution, steps, self.roots, execution.secrets.get("s3"))
+            return self._submit(execution, steps, roots, execution.secrets.get("s3"))
         # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way, and
         # then the driver never gets the keys.
-        return run_staged(execution, self.settings, paths, steps, self.roots,
+        return run_staged(execution, self.settings, paths, steps, roots,
                           lambda staged: self._submit(execution, staged.steps, staged.roots, None))
 
     def _submit(self, execution: Execution, steps: list[Any], roots: Any, s3: dict[str, Any] | None) -> Any:

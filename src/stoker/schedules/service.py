@@ -171,7 +171,7 @@ class ScheduleService:
         start = cron.previous_tick(schedule, tick) or tick
         params = {**schedule.params, **tick_params(schedule, tick, start)}
         try:
-            new = self.submitter.prepare(RunRequest(params=params, idempotency_key=key), job)
+            new = self.submitter.prepare(RunRequest(params=params, idempotency_key=key, team=job.team_id), job)
         except StokerError as exc:
             return PlannedTick(tick.timestamp(), key, None, reason=exc.message)
         new.trigger, new.scheduled_for = trigger, tick.timestamp()

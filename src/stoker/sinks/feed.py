@@ -72,7 +72,7 @@ class OutboxFeed:
 
     # -- reading --------------------------------------------------------------------------
     def read(self, after: int, *, limit: int = 500, job_ids: Collection[str] | None = None,
-             run_id: str | None = None) -> tuple[list[Event], int]:
+             run_id: str | None = None, team: str | None = None) -> tuple[list[Event], int]:
         """Events after `after` up to the settled horizon, oldest first, and the seq read through.
 
         The second value is where the next read starts: with filters, rows that did not match were
@@ -81,6 +81,7 @@ class OutboxFeed:
         horizon = self.horizon()
         if horizon <= after:
             return [], after
-        events = outbox.read_events(self.db, after, horizon, limit=limit, job_ids=job_ids, run_id=run_id)
+        events = outbox.read_events(self.db, after, horizon, limit=limit, job_ids=job_ids, run_id=run_id,
+                                    team=team)
         through = events[-1].seq if len(events) == limit else horizon
         return events, through

@@ -51,9 +51,11 @@ class Webhook:
     url: str
     events: frozenset[str] | None
     secret: str
+    team: str = "default"
 
     def wants(self, event: Event) -> bool:
-        return self.events is None or event.event in self.events
+        """Its team's events (of the names it chose): never another team's."""
+        return event.team == self.team and (self.events is None or event.event in self.events)
 
 
 class WebhookStore:
@@ -63,7 +65,7 @@ class WebhookStore:
         self.clock = clock
 
     def create(self, url: str, events: Sequence[str] | None = None, secret: str | None = None,
-               description: str = "") -> dict[str, Any]:
+               description: str = "", *, team: str = "default") -> dict[str, Any]:
         """Register a webhook; the answer is the only place its secret ever appears."""
         _check_url(url)
         if events is not None:
@@ -74,28 +76,29 @@ class WebhookStore:
         secret = secret or "whsec_" + pysecrets.token_urlsafe(32)
         row = WebhookRow(id=str(uuid.uuid4()), url=url, events=sorted(set(events)) if events else None,
                          secret=self.box.seal({"secret": secret}), description=description,
-                         created_at=self.clock())
+                         created_at=self.clock(), team=team)
         self.rows.create(row, cursor_name(row.id))
         return {**self._view(row, None), "secret": secret}
 
-    def list(self) -> list[dict[str, Any]]:
-        return [self._view(row, delivery) for row, delivery in self.rows.list(cursor_name)]
+    def list(self, *, team: str | None = None) -> list[dict[str, Any]]:
+        """Every webhook (of `team`; None: every team's)."""
+        return [self._view(row, delivery) for row, delivery in self.rows.list(cursor_name, team=team)]
 
-    def get(self, webhook_id: str) -> dict[str, Any]:
-        return self._view(*self.rows.get(webhook_id, cursor_name(webhook_id)))
+    def get(self, webhook_id: str, *, team: str | None = None) -> dict[str, Any]:
+        return self._view(*self.rows.get(webhook_id, cursor_name(webhook_id), team=team))
 
-    def delete(self, webhook_id: str) -> None:
-        self.rows.delete(webhook_id, cursor_name(webhook_id))
+    def delete(self, webhook_id: str, *, team: str | None = None) -> None:
+        self.rows.delete(webhook_id, cursor_name(webhook_id), team=team)
 
     def active(self) -> builtins.list[Webhook]:
         """Every registered webhook with its secret opened: for the publisher only."""
         return [Webhook(r.id, r.url, frozenset(r.events) if r.events is not None else None,
-                        self.box.open(r.secret)["secret"]) for r in self.rows.all()]
+                        self.box.open(r.secret)["secret"], r.team) for r in self.rows.all()]
 
     @staticmethod
     def _view(row: WebhookRow, delivery: CursorState | None) -> dict[str, Any]:
         return {"id": row.id, "url": row.url, "events": row.events, "description": row.description,
-                "created_at": row.created_at,
+                "team": row.team, "created_at": row.created_at,
                 "delivery": msgspec.structs.asdict(delivery) if delivery is not None else None}
 
 

@@ -18,11 +18,12 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.outbox import notify_work_arrived, record_events, run_event
 from stoker.store.records import from_row
 from stoker.store.records.clusters import Cluster, Node, Product, SparkPlacement, StatusChange
-from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs
+from stoker.store.tables import cluster_history, cluster_nodes, clusters, jobs, outbox, products, runs, teams
 
 # Statuses in which a cluster holds its share of the capacity.
 HOLDING = ("scheduled", "configuring", "configured", "ready", "degraded")
@@ -43,7 +44,8 @@ def record_cluster_event(conn: Connection, now: float, cluster: Mapping[str, Any
                "product": cluster["product"], "version": cluster["version"], "owner": cluster["owner"],
                "number": cluster["number"]}
     conn.execute(outbox.insert().values(run_id=None, job_id=None, event=f"cluster.{status}",
-                                        payload=payload, created_at=now))
+                                        payload=payload, created_at=now,
+                                        team_id=cluster.get("team_id") or DEFAULT_TEAM))
     notify_work_arrived(conn)  # publishers in other processes (PostgreSQL) see it at once
 
 
@@ -118,7 +120,7 @@ class ClusterStore:
     # -- register ---------------------------------------------------------------------------
     def register(self, *, owner: str, product: str, version: str, size: int | None,
                  options: dict[str, Any], spec: dict[str, Any] | Callable[[str, int], dict[str, Any]],
-                 orchestrator: str, needs: tuple[int, int]) -> Cluster:
+                 orchestrator: str, needs: tuple[int, int], team: str = DEFAULT_TEAM) -> Cluster:
         """Insert a cluster in status `registered` (its history row and event with it). `spec` may
         be a function of the cluster's id and number, called once both are known (a template that
         renders them, e.g. the original PaaS's `{{ clusterid }}`, sees their real values)."""
@@ -135,7 +137,7 @@ class ClusterStore:
                               "number": number, "status": "registered", "size": size, "options": options,
                               "spec": spec(cluster_id, number) if callable(spec) else spec,
                               "orchestrator": orchestrator, "needs_cores": needs[0],
-                              "needs_mem": needs[1], "created_at": now, "updated_at": now}
+                              "needs_mem": needs[1], "created_at": now, "updated_at": now, "team_id": team}
                     conn.execute(clusters.insert().values(**values))
                     self._history(conn, now, values, "registered", None)
                 break
@@ -154,7 +156,7 @@ class ClusterStore:
                 clusters.update().where(clusters.c.id == cluster_id, clusters.c.status.in_(list(allowed_from)))
                 .values(status=to, reason=reason, updated_at=now, **values)
                 .returning(clusters.c.id, clusters.c.product, clusters.c.version, clusters.c.owner,
-                           clusters.c.number)).first()
+                           clusters.c.number, clusters.c.team_id)).first()
             if row is None:
                 return False
             self._history(conn, now, row._asdict(), to, reason)
@@ -224,24 +226,31 @@ class ClusterStore:
         return [from_row(Node, r) for r in rows]
 
     # -- reads -----------------------------------------------------------------------------
-    def get(self, cluster_id: str) -> Cluster:
+    # Reads take `team`: another team's cluster is not found (None: every team's, an admin's).
+    def get(self, cluster_id: str, team: str | None = None) -> Cluster:
+        query = sa.select(clusters).where(clusters.c.id == cluster_id)
+        if team is not None:
+            query = query.where(clusters.c.team_id == team)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(clusters).where(clusters.c.id == cluster_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
         return from_row(Cluster, row)
 
-    def find(self, cluster_id: str) -> Cluster | None:
+    def find(self, cluster_id: str, team: str | None = None) -> Cluster | None:
         try:
-            return self.get(cluster_id)
+            return self.get(cluster_id, team)
         except NotFound:
             return None
 
-    def by_number(self, owner: str, product: str, version: str, number: int) -> Cluster:
+    def by_number(self, owner: str, product: str, version: str, number: int,
+                  team: str | None = None) -> Cluster:
+        query = sa.select(clusters).where(clusters.c.owner == owner, clusters.c.product == product,
+                                          clusters.c.version == version, clusters.c.number == number)
+        if team is not None:
+            query = query.where(clusters.c.team_id == team)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(clusters).where(
-                clusters.c.owner == owner, clusters.c.product == product, clusters.c.version == version,
-                clusters.c.number == number)).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no cluster {owner}/{product}/{version}/{number}")
         return from_row(Cluster, row)
@@ -253,8 +262,11 @@ class ClusterStore:
         return [from_row(StatusChange, r) for r in rows]
 
     def list(self, *, owner: str | None = None, status: str | None = None,
-             product: str | None = None, statuses: Iterable[str] | None = None) -> builtins.list[Cluster]:
+             product: str | None = None, statuses: Iterable[str] | None = None,
+             team: str | None = None) -> builtins.list[Cluster]:
         query = sa.select(clusters)
+        if team is not None:
+            query = query.where(clusters.c.team_id == team)
         if owner is not None:
             query = query.where(clusters.c.owner == owner)
         if status is not None:
@@ -279,6 +291,21 @@ class ClusterStore:
         """A sweep for a run parked while its cluster turned ready (submit and transition raced)."""
         with self.db.write() as conn:
             return release_parked_runs(conn, self.clock())
+
+    def team_room(self, team: str) -> tuple[int | None, int | None]:
+        """(cores, MB) the team may still take under its quotas (None: no limit) with the clusters
+        it holds now."""
+        with self.db.read() as conn:
+            quota = conn.execute(sa.select(teams.c.max_cores, teams.c.max_memory_mb)
+                                 .where(teams.c.id == team)).first()
+            if quota is None or (quota.max_cores is None and quota.max_memory_mb is None):
+                return None, None
+            cores, mem = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(clusters.c.needs_cores), 0),
+                          sa.func.coalesce(sa.func.sum(clusters.c.needs_mem), 0))
+                .where(clusters.c.status.in_(HOLDING), clusters.c.team_id == team)).one()
+        return (None if quota.max_cores is None else quota.max_cores - int(cores),
+                None if quota.max_memory_mb is None else quota.max_memory_mb - int(mem))
 
     def used(self) -> tuple[int, int]:
         """(cores, MB) held by admitted clusters."""
@@ -324,11 +351,14 @@ def fail_queued_runs(conn: Connection, now: float, cluster_id: str, why: str) ->
                                         state=RunState.FAILED, error=error) for r in failed])
 
 
-def parked_reason(db: Database, cluster_id: str) -> str | None:
+def parked_reason(db: Database, cluster_id: str, team: str | None = None) -> str | None:
     """None when runs may start on the cluster now; else why a new run waits (it is parked).
-    NotFound / Conflict when it never can."""
+    NotFound (another team's cluster too) / Conflict when it never can."""
+    query = sa.select(clusters.c.status).where(clusters.c.id == cluster_id)
+    if team is not None:
+        query = query.where(clusters.c.team_id == team)
     with db.read() as conn:
-        status = conn.execute(sa.select(clusters.c.status).where(clusters.c.id == cluster_id)).scalar()
+        status = conn.execute(query).scalar()
     if status is None:
         raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
     if status in GONE:

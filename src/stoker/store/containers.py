@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from stoker.core.errors import Conflict, NotFound
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.jobs import JobStore
 from stoker.store.records.containers import Batch, BatchRun, ContainerImage, ContainerJob
@@ -37,12 +38,14 @@ class ContainerStore:
         with self.db.write() as conn:
             if repository is not None:
                 taken = conn.execute(
-                    sa.select(jobs.c.id, jobs.c.name).join(container_images,
+                    sa.select(jobs.c.id, jobs.c.name, jobs.c.team_id).join(container_images,
                                                            container_images.c.job_id == jobs.c.id)
                     .where(container_images.c.repository == repository)).first()
-                if taken is not None:
+                if taken is not None and taken.team_id == policy.get("team", DEFAULT_TEAM):
                     raise Conflict(f"repository {repository!r} is already registered as task "
                                    f"{taken.id} ({taken.name!r})", task_id=taken.id, name=taken.name)
+                if taken is not None:  # another team's task: not named (a repository is one task server-wide)
+                    raise Conflict(f"repository {repository!r} is already registered as a task")
             job_id = self.jobs.create_in(conn, name, CONTAINER_KIND, spec, **policy)
             conn.execute(container_images.insert().values(
                 job_id=job_id, image=spec["image"], repository=repository, status=status,
@@ -56,10 +59,13 @@ class ContainerStore:
                          .values(status=status, error=error, image_digest=image_digest,
                                  updated_at=time.time()))
 
-    def get(self, name_or_id: str) -> ContainerJob:
+    def get(self, name_or_id: str, team: str | None = None) -> ContainerJob:
+        """A container job (of `team`: another team's is not found)."""
+        query = _job_select().where(sa.or_(jobs.c.id == name_or_id, jobs.c.name == name_or_id))
+        if team is not None:
+            query = query.where(jobs.c.team_id == team)
         with self.db.read() as conn:
-            row = conn.execute(_job_select().where(
-                sa.or_(jobs.c.id == name_or_id, jobs.c.name == name_or_id))).first()
+            row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"no container job named or with id {name_or_id!r}")
         return _container_job(row)
@@ -75,9 +81,12 @@ class ContainerStore:
                               error=row.error, image_digest=row.image_digest, created_at=row.created_at,
                               updated_at=row.updated_at)
 
-    def all(self) -> list[ContainerJob]:
+    def all(self, team: str | None = None) -> list[ContainerJob]:
+        query = _job_select().order_by(jobs.c.created_at, jobs.c.name)
+        if team is not None:
+            query = query.where(jobs.c.team_id == team)
         with self.db.read() as conn:
-            rows = conn.execute(_job_select().order_by(jobs.c.created_at, jobs.c.name)).all()
+            rows = conn.execute(query).all()
         return [_container_job(r) for r in rows]
 
     def pending_imports(self) -> list[ContainerJob]:
@@ -97,7 +106,8 @@ class ContainerStore:
         return set(attempt_ids) - active
 
     # -- batches of container runs (Stevedore's results and details) -----------------------
-    def batches(self, *, batch_id: str | None = None, job_id: str | None = None) -> list[Batch]:
+    def batches(self, *, batch_id: str | None = None, job_id: str | None = None,
+                team: str | None = None) -> list[Batch]:
         """Per batch of container runs (of one job, or one batch): its job, times, and run counts by
         (state, last outcome)."""
         last = attempts.alias("last_attempt")
@@ -115,6 +125,8 @@ class ContainerStore:
             query = query.where(runs.c.batch_id == batch_id)
         if job_id is not None:
             query = query.where(runs.c.job_id == job_id)
+        if team is not None:
+            query = query.where(runs.c.team_id == team)
         with self.db.read() as conn:
             rows = conn.execute(query).all()
         groups: dict[str, list[Any]] = {}  # a row per (state, outcome) of each batch
@@ -127,7 +139,7 @@ class ContainerStore:
         return sorted(out, key=lambda b: b.submitted_at)
 
     def batch_runs(self, batch_id: str, *, run_id: str | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[BatchRun]:
+                   offset: int = 0, team: str | None = None) -> list[BatchRun]:
         """The runs of a batch of container runs (in submission order; a page of them with `limit`),
         each with its latest attempt's outcome and result."""
         last = attempts.alias("last_attempt")
@@ -142,6 +154,8 @@ class ContainerStore:
         )
         if run_id is not None:
             query = query.where(runs.c.id == run_id)
+        if team is not None:
+            query = query.where(runs.c.team_id == team)
         if limit is not None:
             query = query.limit(limit).offset(offset)
         with self.db.read() as conn:
@@ -158,7 +172,8 @@ def _container_job(row: Any) -> ContainerJob:
     return ContainerJob(id=row.id, name=row.name, spec=row.spec, description=row.description,
                         max_concurrent_runs=row.max_concurrent_runs, max_attempts=row.max_attempts,
                         status=row.status, error=row.image_error, image_digest=row.image_digest,
-                        repository=row.repository, created_at=row.created_at, updated_at=row.updated_at)
+                        repository=row.repository, created_at=row.created_at, updated_at=row.updated_at,
+                        team_id=row.team_id)
 
 
 def _least(values: Iterable[float | None]) -> float | None:

@@ -14,9 +14,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from stoker.core.states import RunState
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.notify import CHANNEL
-from stoker.store.tables import outbox
+from stoker.store.tables import outbox, runs
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,17 @@ def run_event(event: RunEventName, *, run_id: str, job_id: str, job: str, state:
 
 
 def record_events(conn: Connection, now: float, events: Iterable[Mapping[str, Any]]) -> None:
-    """Append events (made by `run_event`) to the outbox."""
+    """Append events (made by `run_event`) to the outbox, each in its run's team (the streams and
+    webhooks of that team alone deliver it)."""
     rows = [
         {"run_id": e["run_id"], "job_id": e["job_id"], "event": e["event"], "payload": dict(e),
-         "created_at": now}
+         "created_at": now, "team_of_run": e["run_id"]}
         for e in events
     ]
     if rows:
-        conn.execute(outbox.insert(), rows)
+        # (An event of a run not in the runs table, as some tests write, is the default team's.)
+        team = sa.select(runs.c.team_id).where(runs.c.id == sa.bindparam("team_of_run")).scalar_subquery()
+        conn.execute(outbox.insert().values(team_id=sa.func.coalesce(team, DEFAULT_TEAM)), rows)
 
 
 def notify_work_arrived(conn: Connection) -> None:
@@ -88,6 +92,7 @@ class Event:
     event: str
     payload: dict[str, Any]
     created_at: float
+    team: str = "default"  # whose it is: only that team's streams and webhooks deliver it
 
     def document(self) -> dict[str, Any]:
         """The payload plus its identity; the same shape on the stream, webhooks and NATS."""
@@ -107,7 +112,7 @@ class Event:
     @classmethod
     def from_row(cls, row: Any) -> Event:
         return cls(seq=row.seq, run_id=row.run_id, job_id=row.job_id, event=row.event,
-                   payload=dict(row.payload or {}), created_at=row.created_at)
+                   payload=dict(row.payload or {}), created_at=row.created_at, team=row.team_id)
 
 
 # ---- reading (sinks/feed.py decides up to where it is safe to read) ------------------------------
@@ -141,11 +146,14 @@ def settled_head(db: Database) -> int | None:
 
 
 def read_events(db: Database, after: int, upto: int, *, limit: int,
-                job_ids: Collection[str] | None = None, run_id: str | None = None) -> list[Event]:
+                job_ids: Collection[str] | None = None, run_id: str | None = None,
+                team: str | None = None) -> list[Event]:
     """Events with after < seq <= upto, oldest first, at most `limit`, optionally of some jobs or
-    of one run."""
+    of one run, or of one team."""
     query = (sa.select(outbox).where(outbox.c.seq > after, outbox.c.seq <= upto)
              .order_by(outbox.c.seq).limit(limit))
+    if team is not None:
+        query = query.where(outbox.c.team_id == team)
     if job_ids is not None:
         query = query.where(outbox.c.job_id.in_(list(job_ids)))
     if run_id is not None:

@@ -12,6 +12,8 @@ transaction, and every guarantee is held by the database:
   of a job start. On SQLite the transaction began with BEGIN IMMEDIATE, which serialises all
   writers; the same statements are then atomic as a whole.
 * a partial unique index allows one active attempt (outcome IS NULL) per run.
+* teams: a team at its quota of RUNNING runs gets no candidates, and candidates are taken from the
+  teams with work queued in turn, fewest RUNNING first (store/team_share.py).
 * finish, heartbeat and reap change an attempt only `WHERE outcome IS NULL` (and, for reap, only
   while its lease is expired): whoever ends an attempt first wins; the other gets Fenced and
   changes nothing.
@@ -36,6 +38,7 @@ from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay,
 from stoker.store.db import Database
 from stoker.store.outbox import RunEventName, notify_work_arrived, record_events, run_event
 from stoker.store.tables import attempts, dead_letters, jobs, runs
+from stoker.store.team_share import TeamShares, container_needs
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class Lease:
     cancel_requested: bool
 
 
+def _needs(candidate: Any, job_rows: Mapping[str, Any]) -> tuple[float, int]:
+    """What a candidate takes from its team's quotas of cores and memory: a container run its limits."""
+    return container_needs(job_rows[candidate.job_id].spec) if candidate.lane == "container" else (0.0, 0)
+
+
 class Queue:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -76,16 +84,19 @@ class Queue:
             return []
         now = self.clock()
         with self.db.write() as conn:
-            candidates = conn.execute(
-                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane)
+            query = (
+                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.team_id)
                 .join(jobs, jobs.c.id == runs.c.job_id)
                 .where(runs.c.state == RunState.QUEUED.value, runs.c.lane.in_(lanes),
                        runs.c.available_at <= now,
                        jobs.c.running_count < jobs.c.max_concurrent_runs)
                 .order_by(runs.c.priority.desc(), runs.c.seq)
-                .limit(limit * 2)
                 .with_for_update(skip_locked=True, of=runs)
-            ).all()
+            )
+            # Teams' quotas and their fair share of the workers (store/team_share.py).
+            shares = TeamShares.read(conn, lanes=lanes, now=now)
+            candidates = (conn.execute(query.limit(limit * 2)).all() if shares is None
+                          else shares.candidates(conn, query, limit * 2))
             if not candidates:
                 return []
             job_rows = {
@@ -102,7 +113,8 @@ class Queue:
             per_lane: Counter[str] = Counter()
             for cand in candidates:
                 lane_full = lane_limits is not None and per_lane[cand.lane] >= lane_limits[cand.lane]
-                if len(chosen) < limit and free[cand.job_id] > 0 and not lane_full:
+                if (len(chosen) < limit and free[cand.job_id] > 0 and not lane_full
+                        and (shares is None or shares.take(cand.team_id, _needs(cand, job_rows)))):
                     free[cand.job_id] -= 1
                     per_lane[cand.lane] += 1
                     chosen.append(cand)
@@ -119,7 +131,7 @@ class Queue:
                 .values(state=RunState.RUNNING.value, attempt_count=runs.c.attempt_count + 1,
                         started_at=sa.func.coalesce(runs.c.started_at, now))
                 .returning(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.steps,
-                           runs.c.params, runs.c.options, runs.c.secrets, runs.c.conf)
+                           runs.c.params, runs.c.options, runs.c.secrets, runs.c.conf, runs.c.team_id)
             ).all()
             conn.execute(attempts.insert(), [
                 {"id": attempt_ids[r.id], "run_id": r.id, "number": r.attempt_count,
@@ -141,7 +153,7 @@ class Queue:
                 job_name=job_rows[r.job_id].name, mode=job_rows[r.job_id].mode, lane=r.lane,
                 steps=r.steps, params=r.params, options=r.options, secrets=r.secrets,
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
-                conf=r.conf or {},
+                conf=r.conf or {}, team=r.team_id,
             ) for r in rows),
             key=lambda c: order[c.run_id],
         )

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.states import RunState, attempt_id_for
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.clusters import PARKED_AT
 from stoker.store.db import Database
 from stoker.store.jobs import ADHOC_JOB, JobStore
@@ -41,6 +42,8 @@ class NewRun:
     interval_end: float | None = None
     # Its Spark settings (docs/spark-conf.md), checked: {"job": {...}, "run": {...}}; None: none.
     conf: dict[str, dict[str, str]] | None = None
+    # Whose run it is: the team its job is looked up in (an ad-hoc run's: that team's `adhoc` job).
+    team: str = DEFAULT_TEAM
 
 
 @dataclass
@@ -70,9 +73,12 @@ class RunStore:
 
     # -- submit ---------------------------------------------------------------------------
     def submit(self, job: str | None, new_runs: list[NewRun], *, batch_id: str | None = None) -> list[Submitted]:
-        """Queue runs of a job (by name or id; None: the `adhoc` job) in one transaction."""
+        """Queue runs of a job (by name or id, in the runs' team; None: the team's `adhoc` job) in
+        one transaction. A run is its job's team's."""
+        team = new_runs[0].team if new_runs else DEFAULT_TEAM
         with self.db.write() as conn:
-            job_row = self.jobs.ensure(conn, ADHOC_JOB) if job is None else self.jobs.row(conn, job)
+            job_row = (self.jobs.ensure(conn, ADHOC_JOB, team=team) if job is None
+                       else self.jobs.row(conn, job, team))
             out = self.submit_in(conn, job_row, new_runs, batch_id=batch_id)
         self.wake_local(any(s.created for s in out))
         return out
@@ -81,13 +87,14 @@ class RunStore:
         """Queue runs of several jobs in one transaction (group commit): each item's own answer,
         in order; an item whose job does not exist gets its NotFound and the others go on."""
         out: builtins.list[Submitted | Exception | None] = [None] * len(items)
-        by_job: dict[str | None, builtins.list[int]] = {}
-        for index, (job, _new) in enumerate(items):
-            by_job.setdefault(job, []).append(index)
+        by_job: dict[tuple[str, str | None], builtins.list[int]] = {}
+        for index, (job, new) in enumerate(items):
+            by_job.setdefault((new.team, job), []).append(index)
         with self.db.write() as conn:
-            for job, indexes in by_job.items():
+            for (team, job), indexes in by_job.items():
                 try:
-                    job_row = self.jobs.ensure(conn, ADHOC_JOB) if job is None else self.jobs.row(conn, job)
+                    job_row = (self.jobs.ensure(conn, ADHOC_JOB, team=team) if job is None
+                               else self.jobs.row(conn, job, team))
                 except NotFound as exc:
                     for index in indexes:
                         out[index] = exc
@@ -143,16 +150,18 @@ class RunStore:
             "available_at": PARKED_AT if new.waiting_for else now, "queued_at": now,
             "error": new.waiting_for, "trigger": new.trigger, "scheduled_for": new.scheduled_for,
             "interval_start": new.interval_start, "interval_end": new.interval_end,
-            "conf": new.conf or None,
+            "conf": new.conf or None, "team_id": job_row.team_id,
         }
 
     # -- read -----------------------------------------------------------------------------
-    def get(self, run_id: str, *, with_attempts: bool = True) -> Run:
-        return self.db.read_plan(self.read_run(run_id, with_attempts=with_attempts))
+    # Reads and changes of one run take `team`: another team's run is not found (None: any team's,
+    # for an admin and the server's own duties). The team is in each statement's WHERE.
+    def get(self, run_id: str, *, with_attempts: bool = True, team: str | None = None) -> Run:
+        return self.db.read_plan(self.read_run(run_id, with_attempts=with_attempts, team=team))
 
-    def read_run(self, run_id: str, *, with_attempts: bool = True) -> ReadPlan[Run]:
+    def read_run(self, run_id: str, *, with_attempts: bool = True, team: str | None = None) -> ReadPlan[Run]:
         """A run and its attempts, as a plan the hot endpoints run quick (store/quick.py)."""
-        params = {"run_id": run_id}
+        params = {"run_id": run_id} if team is None else {"run_id": run_id, "team": team}
 
         def assemble(results: builtins.list[builtins.list[Any]]) -> Run:
             rows = results[0]
@@ -163,22 +172,27 @@ class RunStore:
                      if with_attempts else None)
             return run_record(rows[0], found)
 
-        return ReadPlan([(_GET_RUN_AND_ATTEMPTS if with_attempts else _GET_RUN, params)], assemble)
+        statement = (_GET_RUN_AND_ATTEMPTS if with_attempts else _GET_RUN)[team is not None]
+        return ReadPlan([(statement, params)], assemble)
 
-    def state_of(self, run_id: str) -> str | None:
-        return self.db.read_plan(self.read_state(run_id))
+    def state_of(self, run_id: str, team: str | None = None) -> str | None:
+        return self.db.read_plan(self.read_state(run_id, team))
 
-    def read_state(self, run_id: str) -> ReadPlan[str | None]:
+    def read_state(self, run_id: str, team: str | None = None) -> ReadPlan[str | None]:
         def assemble(results: builtins.list[builtins.list[Any]]) -> str | None:
             return str(results[0][0][0]) if results[0] else None
 
-        return ReadPlan([(_STATE_OF, {"run_id": run_id})], assemble)
+        params = {"run_id": run_id} if team is None else {"run_id": run_id, "team": team}
+        return ReadPlan([(_STATE_OF[team is not None], params)], assemble)
 
     def list(self, *, job: str | None = None, state: str | None = None, batch_id: str | None = None,
              limit: int = 50, before_seq: int | None = None,
-             queued_after: float | None = None) -> tuple[list[Run], int | None]:
-        """Newest first. Returns (runs, cursor for the next page or None)."""
+             queued_after: float | None = None, team: str | None = None) -> tuple[list[Run], int | None]:
+        """Newest first (of `team`'s runs; None: every team's). Returns (runs, cursor for the next
+        page or None)."""
         query = _run_select()
+        if team is not None:
+            query = query.where(runs.c.team_id == team)
         if queued_after is not None:
             query = query.where(runs.c.queued_at >= queued_after)
         if job is not None:
@@ -196,33 +210,40 @@ class RunStore:
         cursor = rows[limit - 1].seq if len(rows) > limit else None
         return page, cursor
 
-    def count_by_state(self, *, batch_id: str) -> dict[str, int]:
+    def count_by_state(self, *, batch_id: str, team: str | None = None) -> dict[str, int]:
+        query = sa.select(runs.c.state, sa.func.count()).where(runs.c.batch_id == batch_id)
+        if team is not None:
+            query = query.where(runs.c.team_id == team)
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(runs.c.state, sa.func.count()).where(runs.c.batch_id == batch_id)
-                .group_by(runs.c.state)
-            ).all()
+            rows = conn.execute(query.group_by(runs.c.state)).all()
         return dict(rows)
 
-    def attempt_log(self, run_id: str, number: int | None = None) -> tuple[int, str]:
+    def attempt_log(self, run_id: str, number: int | None = None, *, team: str | None = None) -> tuple[int, str]:
         with self.db.read() as conn:
             query = sa.select(attempts.c.number, attempts.c.log).where(attempts.c.run_id == run_id)
+            the_run = sa.select(runs.c.id).where(runs.c.id == run_id)
+            if team is not None:
+                query = query.where(attempts.c.run_id.in_(the_run.where(runs.c.team_id == team)))
+                the_run = the_run.where(runs.c.team_id == team)
             if number is not None:
                 query = query.where(attempts.c.number == number)
             row = conn.execute(query.order_by(attempts.c.number.desc()).limit(1)).first()
             if row is None:
-                if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                if conn.execute(the_run).first() is None:
                     raise NotFound(f"no run with id {run_id!r}")
                 raise NotFound(f"run {run_id} has no attempt"
                                + (f" number {number}" if number is not None else " yet"))
             return row.number, row.log or ""
 
     # -- cancel ---------------------------------------------------------------------------
-    def cancel(self, run_id: str) -> str:
+    def cancel(self, run_id: str, *, team: str | None = None) -> str:
         """QUEUED: cancelled at once. RUNNING: marked; its worker stops it and reports `cancelled`."""
         with self.db.write() as conn:
-            outcome = self.cancel_in(conn, run_id, self.clock())
-            state = None if outcome else conn.execute(sa.select(runs.c.state).where(runs.c.id == run_id)).scalar()
+            outcome = self.cancel_in(conn, run_id, self.clock(), team=team)
+            found = sa.select(runs.c.state).where(runs.c.id == run_id)
+            if team is not None:
+                found = found.where(runs.c.team_id == team)
+            state = None if outcome else conn.execute(found).scalar()
         if outcome == RunState.RUNNING.value:
             if self.wakeup is not None:
                 self.wakeup.notify()  # the local worker's heartbeat loop checks for cancel requests
@@ -235,11 +256,14 @@ class RunStore:
                        state=state)
 
     @staticmethod
-    def cancel_in(conn: Connection, run_id: str, now: float, why: str = "cancelled before it started") -> str | None:
+    def cancel_in(conn: Connection, run_id: str, now: float, why: str = "cancelled before it started", *,
+                  team: str | None = None) -> str | None:
         """Cancel inside the caller's transaction: CANCELLED (it was QUEUED), RUNNING (its worker is
-        asked to stop it; the caller wakes the local worker after commit), None (it had finished)."""
+        asked to stop it; the caller wakes the local worker after commit), None (it had finished, or
+        is another team's)."""
+        mine = runs.c.id == run_id if team is None else sa.and_(runs.c.id == run_id, runs.c.team_id == team)
         row = conn.execute(
-            runs.update().where(runs.c.id == run_id, runs.c.state == RunState.QUEUED.value)
+            runs.update().where(mine, runs.c.state == RunState.QUEUED.value)
             .values(state=RunState.CANCELLED.value, finished_at=now, error=why)
             .returning(runs.c.id, runs.c.job_id)
         ).first()
@@ -248,7 +272,7 @@ class RunStore:
                                                 job=_job_name(conn, row.job_id), state=RunState.CANCELLED)])
             return RunState.CANCELLED.value
         row = conn.execute(
-            runs.update().where(runs.c.id == run_id, runs.c.state == RunState.RUNNING.value)
+            runs.update().where(mine, runs.c.state == RunState.RUNNING.value)
             .values(cancel_requested=True).returning(runs.c.id, runs.c.job_id, runs.c.attempt_count)
         ).first()
         if row is None:
@@ -260,17 +284,19 @@ class RunStore:
         return RunState.RUNNING.value
 
     # -- retry --------------------------------------------------------------------------
-    def retry(self, run_id: str, *, steps: builtins.list[Any] | None = None, lane: str | None = None) -> Run:
+    def retry(self, run_id: str, *, steps: builtins.list[Any] | None = None, lane: str | None = None,
+              team: str | None = None) -> Run:
         """Queue a finished, unsuccessful run again. Of many concurrent retries exactly one wins."""
         with self.db.write() as conn:
-            refusal = self.retry_in(conn, run_id, steps=steps, lane=lane)
+            refusal = self.retry_in(conn, run_id, steps=steps, lane=lane, team=team)
         if refusal is not None:
             raise refusal  # after the commit: a refusal for used-up attempts is recorded
         self.wake_local()
         return self.get(run_id)
 
     def retry_in(self, conn: Connection, run_id: str, *, steps: builtins.list[Any] | None = None,
-                 lane: str | None = None, dead_letter: Mapping[str, Any] | None = None) -> Conflict | None:
+                 lane: str | None = None, dead_letter: Mapping[str, Any] | None = None,
+                 team: str | None = None) -> Conflict | None:
         """One conditional UPDATE re-queues the run; otherwise return (not raise) the refusal, which
         says why and where to look. A refusal because the attempts are used up is written to the
         dead-letter list (and the outbox) in the caller's transaction, so the caller must commit;
@@ -282,14 +308,14 @@ class RunStore:
             values["steps"] = steps
         if lane is not None:
             values["lane"] = lane
+        mine = runs.c.id == run_id if team is None else sa.and_(runs.c.id == run_id, runs.c.team_id == team)
         row = conn.execute(
-            runs.update().where(runs.c.id == run_id,
-                                runs.c.state.in_([RunState.FAILED.value, RunState.CANCELLED.value]),
+            runs.update().where(mine, runs.c.state.in_([RunState.FAILED.value, RunState.CANCELLED.value]),
                                 runs.c.attempt_count < runs.c.max_attempts)
             .values(**values).returning(runs.c.job_id, runs.c.attempt_count)
         ).first()
         if row is None:
-            refusal = self.retry_refusal_in(conn, run_id, dead_letter=dead_letter)
+            refusal = self.retry_refusal_in(conn, run_id, dead_letter=dead_letter, team=team)
             # None: the run became retryable after the UPDATE looked (read committed); say so.
             return refusal or Conflict(f"run {run_id} changed while it was being retried; try again")
         record_events(conn, now, [run_event("queued", run_id=run_id, job_id=row.job_id,
@@ -299,11 +325,14 @@ class RunStore:
         return None
 
     def retry_refusal_in(self, conn: Connection, run_id: str, *,
-                         dead_letter: Mapping[str, Any] | None = None) -> Conflict | None:
+                         dead_letter: Mapping[str, Any] | None = None, team: str | None = None) -> Conflict | None:
         """Why a retry of the run would be refused now, or None when it would be accepted. A refusal
         because the attempts are used up is recorded (see retry_in)."""
         now = self.clock()
-        run = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        found = sa.select(runs).where(runs.c.id == run_id)
+        if team is not None:
+            found = found.where(runs.c.team_id == team)
+        run = conn.execute(found).first()
         if run is None:
             raise NotFound(f"no run with id {run_id!r}")
         if (run.state in (RunState.FAILED.value, RunState.CANCELLED.value)
@@ -332,9 +361,12 @@ class RunStore:
 
     def dead_letters(self, *, job: str | None = None, run_id: str | None = None,
                      request_id: str | None = None, limit: int = 50, before_id: int | None = None,
-                     ) -> tuple[builtins.list[DeadLetter], int | None]:
+                     team: str | None = None) -> tuple[builtins.list[DeadLetter], int | None]:
+        """The dead-letter list, newest first: of `team`'s jobs (None: every team's)."""
         query = (sa.select(dead_letters, jobs.c.name.label("job_name"))
                  .join(jobs, jobs.c.id == dead_letters.c.job_id))
+        if team is not None:
+            query = query.where(jobs.c.team_id == team)
         if job is not None:
             query = query.where(sa.or_(jobs.c.name == job, jobs.c.id == job))
         if run_id is not None:
@@ -350,8 +382,11 @@ class RunStore:
                 for r in rows[:limit]]
         return page, (rows[limit - 1].id if len(rows) > limit else None)
 
-    def attempt(self, run_id: str, number: int) -> AttemptDetail | PendingAttempt:
+    def attempt(self, run_id: str, number: int, *, team: str | None = None) -> AttemptDetail | PendingAttempt:
         with self.db.read() as conn:
+            if team is not None and conn.execute(sa.select(runs.c.id).where(
+                    runs.c.id == run_id, runs.c.team_id == team)).first() is None:
+                raise NotFound(f"run {run_id!r} has no attempt number {number}")
             row = conn.execute(sa.select(attempts).where(attempts.c.run_id == run_id,
                                                          attempts.c.number == number)).first()
             if row is not None:
@@ -392,14 +427,20 @@ def _run_select() -> sa.Select:  # type: ignore[type-arg]
 
 # The hot reads' statements, built once: building a select and its cache key per call cost more
 # than SQLite took to answer it (bench/bench_submit.py, profiled).
-_GET_RUN = _run_select().where(runs.c.id == sa.bindparam("run_id"))
+def _any_or_team(statement: Any) -> tuple[Any, Any]:
+    """(the statement, the statement within the team named by the `team` parameter): indexed by
+    whether a team is given."""
+    return statement, statement.where(runs.c.team_id == sa.bindparam("team"))
+
+
+_GET_RUN = _any_or_team(_run_select().where(runs.c.id == sa.bindparam("run_id")))
 # A run and its attempts in one statement: one snapshot without a transaction, one round trip.
 ATTEMPT_PREFIX = "attempt_"  # the attempt columns' labels there (runs has columns of the same names)
-_GET_RUN_AND_ATTEMPTS = (
+_GET_RUN_AND_ATTEMPTS = _any_or_team(
     _run_select().add_columns(*(attempts.c[name].label(ATTEMPT_PREFIX + name) for name in ATTEMPT_FIELDS))
     .outerjoin(attempts, attempts.c.run_id == runs.c.id)
     .where(runs.c.id == sa.bindparam("run_id")).order_by(attempts.c.number))
-_STATE_OF = sa.select(runs.c.state).where(runs.c.id == sa.bindparam("run_id"))
+_STATE_OF = _any_or_team(sa.select(runs.c.state).where(runs.c.id == sa.bindparam("run_id")))
 
 
 def run_record(row: Any, attempts_read: tuple[Attempt, ...] | None = None) -> Run:
@@ -412,7 +453,7 @@ def run_record(row: Any, attempts_read: tuple[Attempt, ...] | None = None) -> Ru
         available_at=row.available_at, started_at=row.started_at, finished_at=row.finished_at,
         cancel_requested=row.cancel_requested, result=row.result, error=row.error, trigger=row.trigger,
         scheduled_for=row.scheduled_for, interval_start=row.interval_start, interval_end=row.interval_end,
-        conf=row.conf or {}, effective_conf=row.effective_conf, attempts=attempts_read,
+        conf=row.conf or {}, effective_conf=row.effective_conf, attempts=attempts_read, team_id=row.team_id,
     )
 
 
@@ -429,6 +470,7 @@ def _new_record(values: dict[str, Any], job_name: str) -> Run:
         cancel_requested=False, result=None, error=values["error"], trigger=values["trigger"],
         scheduled_for=values["scheduled_for"], interval_start=values["interval_start"],
         interval_end=values["interval_end"], conf=values["conf"] or {}, effective_conf=None, attempts=(),
+        team_id=values["team_id"],
     )
 
 

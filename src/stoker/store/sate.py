@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.secrets import redacted_view
 from stoker.core.states import attempt_id_for
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.runs import NewRun, RunStore
 from stoker.store.tables import attempts, runs, sate_executions, sate_requests
 
@@ -65,31 +66,40 @@ class SateRequest:
     body: dict[str, Any]
     secrets: str | None
     run_id: str | None
+    team: str = DEFAULT_TEAM
 
     def view(self) -> dict[str, Any]:
         return request_object(self.id, self.body, self.secrets is not None)
 
 
 class SateStore:
-    def __init__(self, runs: RunStore, *, clock: Callable[[], float] = time.time) -> None:
+    """Sate's requests and executions as one team sees them (`team`; None: every team's, an
+    admin's): another team's request or execution is not found; a request made is the team's."""
+
+    def __init__(self, runs: RunStore, *, clock: Callable[[], float] = time.time, team: str | None = None) -> None:
         self.runs = runs
         self.db = runs.db
         self.clock = clock
+        self.team = team
+
+    def _mine(self, query: Any) -> Any:
+        return query if self.team is None else query.where(sate_requests.c.team_id == self.team)
 
     def create_request(self, body: dict[str, Any], secrets: str | None) -> SateRequest:
-        request = SateRequest(str(uuid.uuid4()), body, secrets, None)
+        request = SateRequest(str(uuid.uuid4()), body, secrets, None, self.team or DEFAULT_TEAM)
         extra = {k: v for k, v in body.items() if k != "payload"} or None
         with self.db.write() as conn:
             conn.execute(sate_requests.insert().values(id=request.id, payload=body["payload"], extra=extra,
-                                                       secrets=secrets, created_at=self.clock()))
+                                                       secrets=secrets, created_at=self.clock(),
+                                                       team_id=self.team or DEFAULT_TEAM))
         return request
 
     def request(self, request_id: str) -> SateRequest:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(sate_requests).where(sate_requests.c.id == request_id)).first()
+            row = conn.execute(self._mine(sa.select(sate_requests).where(sate_requests.c.id == request_id))).first()
         if row is None:
             raise NotFound(f"processing request {request_id} does not exist")
-        return SateRequest(row.id, _body(row.payload, row.extra), row.secrets, row.run_id)
+        return SateRequest(row.id, _body(row.payload, row.extra), row.secrets, row.run_id, row.team_id)
 
     def refusal(self, request_id: str) -> Conflict | None:
         """The gateway rules, before anything else of an execution is looked at: the refusal a new
@@ -108,10 +118,10 @@ class SateStore:
         now = self.clock()
         with self.db.write() as conn:
             row = self._lock(conn, request_id)
-            new_run = replace(new_run, secrets=row.secrets, idempotency_key=request_id)
+            new_run = replace(new_run, secrets=row.secrets, idempotency_key=request_id, team=row.team_id)
             refusal: Conflict | None = None
             if row.run_id is None:
-                job_row = self.runs.jobs.ensure(conn, SATE_JOB, **SATE_POLICY)
+                job_row = self.runs.jobs.ensure(conn, SATE_JOB, team=row.team_id, **SATE_POLICY)
                 [submitted] = self.runs.submit_in(conn, job_row, [new_run])
                 run_id, number = submitted.run_id, 1
                 conn.execute(sate_requests.update().where(sate_requests.c.id == request_id)
@@ -146,7 +156,7 @@ class SateStore:
         if execution_id is not None:
             query = query.where(sate_executions.c.id == execution_id)
         with self.db.read() as conn:
-            rows = conn.execute(query.order_by(sate_executions.c.number)).all()
+            rows = conn.execute(self._mine(query).order_by(sate_executions.c.number)).all()
         return [{
             "id": str(uuid.uuid5(_RESULT_NAMESPACE, r.id)), "is_success": r.outcome == "succeeded",
             "processing_start_time": sate_time(r.started_at),
@@ -159,13 +169,13 @@ class SateStore:
         } for r in rows]
 
     def execution_exists(self, execution_id: str) -> bool:
+        query = (sa.select(sate_executions.c.id).join(sate_requests, sate_requests.c.id == sate_executions.c.request_id)
+                 .where(sate_executions.c.id == execution_id))
         with self.db.read() as conn:
-            return conn.execute(sa.select(sate_executions.c.id)
-                                .where(sate_executions.c.id == execution_id)).first() is not None
+            return conn.execute(self._mine(query)).first() is not None
 
-    @staticmethod
-    def _lock(conn: Connection, request_id: str) -> Any:
-        row = conn.execute(sa.select(sate_requests).where(sate_requests.c.id == request_id)
+    def _lock(self, conn: Connection, request_id: str) -> Any:
+        row = conn.execute(self._mine(sa.select(sate_requests).where(sate_requests.c.id == request_id))
                            .with_for_update()).first()
         if row is None:
             raise NotFound(f"processing request {request_id} does not exist")

@@ -260,7 +260,7 @@ class ScheduleStore:
                        "tick": tick_at, "until": until_at, "trigger": trigger, "reason": reason,
                        "missed": missed_count}
             conn.execute(outbox.insert().values(run_id=None, job_id=job_row.id, event=f"schedule.{outcome}",
-                                                payload=payload, created_at=now))
+                                                payload=payload, created_at=now, team_id=job_row.team_id))
 
     # -- what happened -------------------------------------------------------------------------
     def ticks(self, job_id: str, limit: int) -> builtins.list[TickRecord]:

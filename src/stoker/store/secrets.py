@@ -38,6 +38,7 @@ from stoker.core.secrets import (
     encrypt_values,
     new_data_key,
 )
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.tables import jobs, runs, secrets, settings_kv, webhooks
 
@@ -184,13 +185,15 @@ class SecretStore:
             after = rows[-1][0]
 
     # -- secrets --------------------------------------------------------------------------
+    # -- secrets: each a team's (names are unique in a team; another team's is not found) ---------
     def create(self, name: str, kind: str, values: dict[str, Any], *, description: str = "",
-               by: str) -> SecretRecord:
+               by: str, team: str = DEFAULT_TEAM) -> SecretRecord:
         check_name(name)
         checked = check_values(kind, values)
         now = self.clock()
         with self.db.write() as conn:
-            if conn.execute(sa.select(secrets.c.name).where(secrets.c.name == name)).first() is not None:
+            if conn.execute(sa.select(secrets.c.name).where(secrets.c.name == name,
+                                                            secrets.c.team_id == team)).first() is not None:
                 raise Conflict(f"a secret named {name!r} exists; change it with PUT /api/v1/secrets/{name}",
                                secret=name)
             kid, wrapped, ciphertext = self._encrypt(conn, checked)
@@ -198,17 +201,17 @@ class SecretStore:
                 conn.execute(secrets.insert().values(
                     name=name, kind=kind, key_names=sorted(checked), description=description, ciphertext=ciphertext,
                     wrapped_key=wrapped, master_key_id=kid, version=1, created_at=now, created_by=by,
-                    updated_at=now, updated_by=by))
+                    updated_at=now, updated_by=by, team_id=team))
             except sa.exc.IntegrityError as exc:
                 raise Conflict(f"a secret named {name!r} exists", secret=name) from exc
-        return self.get(name)
+        return self.get(name, team=team)
 
     def update(self, name: str, *, values: dict[str, Any] | None = None, description: str | None = None,
-               by: str) -> SecretRecord:
+               by: str, team: str = DEFAULT_TEAM) -> SecretRecord:
         """New values replace the old ones whole (a new data key each time); the kind stays."""
         now = self.clock()
         with self.db.write() as conn:
-            row = self._row(conn, name)
+            row = self._row(conn, name, team)
             changes: dict[str, Any] = {"updated_at": now, "updated_by": by}
             if values is not None:
                 checked = check_values(row.kind, values)
@@ -217,48 +220,49 @@ class SecretStore:
                                master_key_id=kid, version=row.version + 1)
             if description is not None:
                 changes["description"] = description
-            conn.execute(secrets.update().where(secrets.c.name == name).values(**changes))
-        return self.get(name)
+            conn.execute(secrets.update().where(secrets.c.name == name, secrets.c.team_id == team).values(**changes))
+        return self.get(name, team=team)
 
-    def delete(self, name: str) -> None:
-        """Refused (409) while a job names it: its next run would fail."""
-        used_by = self.users().get(name)
+    def delete(self, name: str, *, team: str = DEFAULT_TEAM) -> None:
+        """Refused (409) while a job of the team names it: its next run would fail."""
+        used_by = self.users(team=team).get(name)
         if used_by:
             raise Conflict(f"secret {name!r} is used by job(s) {', '.join(used_by)}: change them first",
                            used_by=used_by)
         with self.db.write() as conn:
-            if not conn.execute(secrets.delete().where(secrets.c.name == name)).rowcount:
+            if not conn.execute(secrets.delete().where(secrets.c.name == name, secrets.c.team_id == team)).rowcount:
                 raise NotFound(f"no secret named {name!r}")
 
-    def get(self, name: str) -> SecretRecord:
+    def get(self, name: str, *, team: str = DEFAULT_TEAM) -> SecretRecord:
         with self.db.read() as conn:
-            return SecretRecord.from_row(self._row(conn, name))
+            return SecretRecord.from_row(self._row(conn, name, team))
 
-    def list(self) -> builtins.list[SecretRecord]:
+    def list(self, *, team: str = DEFAULT_TEAM) -> builtins.list[SecretRecord]:
         with self.db.read() as conn:
             return [SecretRecord.from_row(r) for r in conn.execute(
                 sa.select(*[c for c in secrets.c if c.name not in ("ciphertext", "wrapped_key")])
-                .order_by(secrets.c.name))]
+                .where(secrets.c.team_id == team).order_by(secrets.c.name))]
 
-    def kinds(self, names: Iterable[str]) -> dict[str, tuple[str, builtins.list[str]]]:
-        """name -> (kind, key names) of those of `names` that exist: what a submit checks."""
+    def kinds(self, names: Iterable[str], *, team: str = DEFAULT_TEAM) -> dict[str, tuple[str, builtins.list[str]]]:
+        """name -> (kind, key names) of those of `names` that exist in `team`: what a submit checks."""
         wanted = sorted(set(names))
         if not wanted:
             return {}
         with self.db.read() as conn:
             rows = conn.execute(sa.select(secrets.c.name, secrets.c.kind, secrets.c.key_names)
-                                .where(secrets.c.name.in_(wanted))).all()
+                                .where(secrets.c.name.in_(wanted), secrets.c.team_id == team)).all()
         return {r.name: (r.kind, list(r.key_names)) for r in rows}
 
-    def open_many(self, names: Iterable[str]) -> dict[str, Named]:
-        """The named secrets, opened, for the attempt that uses them (missing ones are left out)."""
+    def open_many(self, names: Iterable[str], *, team: str = DEFAULT_TEAM) -> dict[str, Named]:
+        """The named secrets of `team`, opened, for the attempt that uses them (missing ones are
+        left out: a run never opens another team's secret)."""
         wanted = sorted(set(names))
         if not wanted:
             return {}
         with self.db.read() as conn:
             rows = conn.execute(sa.select(secrets.c.name, secrets.c.kind, secrets.c.ciphertext,
                                           secrets.c.wrapped_key, secrets.c.master_key_id)
-                                .where(secrets.c.name.in_(wanted))).all()
+                                .where(secrets.c.name.in_(wanted), secrets.c.team_id == team)).all()
         return {r.name: Named(r.kind, decrypt_values(self.box.unwrap(r.master_key_id, r.wrapped_key), r.ciphertext))
                 for r in rows}
 
@@ -268,16 +272,16 @@ class SecretStore:
         try:
             inline = self.box.open(claimed.secrets) if claimed.secrets else {}
             names = {ref.secret for ref in references(claimed.options, claimed.steps)}
-            named = self.open_many(names) if names else {}
+            named = self.open_many(names, team=claimed.team) if names else {}
         except MasterKeyError as exc:
             raise SecretUnavailable(f"the run's secrets cannot be opened: {exc}") from exc
         return resolve(claimed.options, inline, claimed.steps, named)
 
-    def users(self) -> dict[str, builtins.list[str]]:
-        """secret name -> the names of the jobs that name it (options, steps, notifications)."""
+    def users(self, *, team: str = DEFAULT_TEAM) -> dict[str, builtins.list[str]]:
+        """secret name -> the names of the team's jobs that name it (options, steps, notifications)."""
         with self.db.read() as conn:
             rows = conn.execute(sa.select(jobs.c.name, jobs.c.spec, jobs.c.options, jobs.c.notifications)
-                                .order_by(jobs.c.name)).all()
+                                .where(jobs.c.team_id == team).order_by(jobs.c.name)).all()
         out: dict[str, builtins.list[str]] = {}
         for row in rows:
             for name in job_references(row.spec, row.options, row.notifications):
@@ -307,8 +311,8 @@ class SecretStore:
         return kid, wrapped, encrypt_values(data_key, values)
 
     @staticmethod
-    def _row(conn: Connection, name: str) -> Any:
-        row = conn.execute(sa.select(secrets).where(secrets.c.name == name)).first()
+    def _row(conn: Connection, name: str, team: str) -> Any:
+        row = conn.execute(sa.select(secrets).where(secrets.c.name == name, secrets.c.team_id == team)).first()
         if row is None:
             raise NotFound(f"no secret named {name!r}")
         return row

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.errors import NotFound
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.store.db import Database
 from stoker.store.records import from_row
 from stoker.store.records.spark_apps import SparkApp, SparkAppRef, SparkAppRun
@@ -73,10 +74,14 @@ class ChunkSnapshot:
 # Ingest runs a handful of fixed statements per payload. As textual SQL (the same on SQLite and
 # PostgreSQL) they are compiled once: building them as Core constructs on every payload cost more
 # than the database work itself for small payloads.
-_SELECT_APP = sa.text("SELECT id FROM spark_apps WHERE job_name = :job_name AND run_id = :run_id")
+_SELECT_APP = sa.text("SELECT id, team_id FROM spark_apps WHERE job_name = :job_name AND run_id = :run_id")
+# A new app is its run's team's when its run_id is one of Stoker's runs (the listener of a run
+# Stoker started), else the team of the token that posted it.
 _INSERT_APP = sa.text(
-    "INSERT INTO spark_apps (job_name, run_id, first_seen_at, last_seen_at) "
-    "VALUES (:job_name, :run_id, :now, :now) ON CONFLICT DO NOTHING RETURNING id")
+    "INSERT INTO spark_apps (job_name, run_id, first_seen_at, last_seen_at, team_id) "
+    "VALUES (:job_name, :run_id, :now, :now, "
+    "        COALESCE((SELECT team_id FROM runs WHERE id = :run_key), CAST(:team AS VARCHAR(64)))) "
+    "ON CONFLICT DO NOTHING RETURNING id, team_id")
 _INSERT_CHUNK = sa.text(
     "INSERT INTO spark_event_chunks (spark_app_id, payload_counter, message_counter, event_count, "
     "min_generated_at, max_generated_at, ordered, codec, times, body, received_at) "
@@ -115,22 +120,28 @@ class SparkEventRows:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # (job_name, run_id) -> app row id, filled after a commit. App rows are never deleted, so a
-        # cached id stays right; it saves the look-up statement on every payload of a running app.
-        self._app_ids: dict[tuple[str, str], int] = {}
+        # (job_name, run_id) -> (app row id, its team), filled after a commit. App rows are never
+        # deleted, so a cached id stays right; it saves the look-up statement on every payload of a
+        # running app.
+        self._app_ids: dict[tuple[str, str], tuple[int, str]] = {}
 
     # ---- ingest -------------------------------------------------------------------------------
     def store_payload(self, job_name: str, run_id: str, chunk: NewChunk | None,
-                      counters: dict[str, int], facts: dict[str, object], now: float) -> str:
+                      counters: dict[str, int], facts: dict[str, object], now: float, *,
+                      team: str | None = None, new_app_team: str = DEFAULT_TEAM) -> str:
         """Store a payload's chunk and add it to its app's summary, in one transaction: "stored",
-        "duplicate" (a retry of a stored payload) or, with no chunk, "heartbeat"."""
+        "duplicate" (a retry of a stored payload) or, with no chunk, "heartbeat". With `team`, the
+        app must be that team's (an ingest token is bound to its team): another team's app is not
+        found, and nothing is stored. A new app is its run's team's, or else `new_app_team`'s."""
         if chunk is not None:
             update = _summary_update(tuple(counters), tuple(facts))
         key = (job_name, run_id)
         with self.db.write() as conn:
-            app_pk = self._app_ids.get(key)
-            if app_pk is None:
-                app_pk = self._ensure_app(conn, job_name, run_id, now)
+            known = self._app_ids.get(key)
+            app_pk, app_team = known if known is not None else self._ensure_app(
+                conn, job_name, run_id, now, team if team is not None else new_app_team)
+            if team is not None and app_team != team:
+                raise NotFound(f"no Spark app of job '{job_name}', run '{run_id}' in team '{team}'")
             if chunk is None:
                 conn.execute(_SEEN, {"now": now, "app": app_pk})
                 status = "heartbeat"
@@ -150,7 +161,7 @@ class SparkEventRows:
                 status = "stored"
         if len(self._app_ids) > 100_000:
             self._app_ids.clear()
-        self._app_ids[key] = app_pk  # committed: the row exists for good
+        self._app_ids[key] = (app_pk, app_team)  # committed: the row exists for good
         return status
 
     def last_counters(self, job_name: str, run_id: str) -> tuple[int, int] | None:
@@ -172,43 +183,47 @@ class SparkEventRows:
         return int(ended or 0)
 
     @staticmethod
-    def _ensure_app(conn: Connection, job_name: str, run_id: str, now: float) -> int:
+    def _ensure_app(conn: Connection, job_name: str, run_id: str, now: float, team: str) -> tuple[int, str]:
         names = {"job_name": job_name, "run_id": run_id}
-        found = conn.execute(_SELECT_APP, names).scalar()
-        if found is not None:
-            return int(found)
-        created = conn.execute(_INSERT_APP, {**names, "now": now}).scalar()
-        if created is None:  # PostgreSQL: a concurrent payload created it first
-            created = conn.execute(_SELECT_APP, names).scalar_one()
-        return int(created)
+        found = conn.execute(_SELECT_APP, names).first()
+        if found is None:
+            found = conn.execute(_INSERT_APP, {**names, "now": now, "team": team, "run_key": run_id}).first()
+        if found is None:  # PostgreSQL: a concurrent payload created it first
+            found = conn.execute(_SELECT_APP, names).one()
+        return int(found[0]), str(found[1])
 
-    # ---- queries ------------------------------------------------------------------------------
-    def job_names(self) -> list[str]:
+    # ---- queries (each within `team` when given: another team's apps are not there) -----------
+    def job_names(self, team: str | None = None) -> list[str]:
+        query = sa.select(spark_apps.c.job_name).distinct().order_by(spark_apps.c.job_name)
+        if team is not None:
+            query = query.where(spark_apps.c.team_id == team)
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(spark_apps.c.job_name).distinct()
-                                .order_by(spark_apps.c.job_name))
-            return [row[0] for row in rows]
+            return [row[0] for row in conn.execute(query)]
 
-    def runs(self, job_name: str) -> list[SparkAppRun]:
+    def runs(self, job_name: str, team: str | None = None) -> list[SparkAppRun]:
         c = spark_apps.c
+        query = (sa.select(c.run_id, c.first_seen_at, c.last_seen_at, c.event_count, c.start_ms, c.end_ms)
+                 .where(c.job_name == job_name).order_by(c.first_seen_at, c.id))
+        if team is not None:
+            query = query.where(c.team_id == team)
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(c.run_id, c.first_seen_at, c.last_seen_at, c.event_count,
-                                          c.start_ms, c.end_ms)
-                                .where(c.job_name == job_name).order_by(c.first_seen_at, c.id))
-            runs = [from_row(SparkAppRun, row) for row in rows]
+            runs = [from_row(SparkAppRun, row) for row in conn.execute(query)]
         if not runs:
             raise NotFound(f"no Spark events for job '{job_name}'")
         return runs
 
-    def app(self, job_name: str, run_id: str) -> SparkApp:
+    def app(self, job_name: str, run_id: str, team: str | None = None) -> SparkApp:
         """The app's row (summary included): one indexed read."""
         c = spark_apps.c
+        query = sa.select(spark_apps).where(c.job_name == job_name, c.run_id == run_id)
+        known = sa.select(c.id).where(c.job_name == job_name).limit(1)
+        if team is not None:
+            query, known = query.where(c.team_id == team), known.where(c.team_id == team)
         with self.db.read() as conn:
-            row = conn.execute(sa.select(spark_apps).where(
-                c.job_name == job_name, c.run_id == run_id)).first()
+            row = conn.execute(query).first()
         if row is None:
             with self.db.read() as conn:
-                known_job = conn.execute(sa.select(c.id).where(c.job_name == job_name).limit(1)).first()
+                known_job = conn.execute(known).first()
             if known_job is None:
                 raise NotFound(f"no Spark events for job '{job_name}'")
             raise NotFound(f"job '{job_name}' has no run '{run_id}'")

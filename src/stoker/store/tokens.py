@@ -12,9 +12,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from stoker.core.errors import Conflict, InvalidInput
+from stoker.core.errors import Conflict, InvalidInput, NotFound
+from stoker.core.teams import DEFAULT_TEAM, check_role, role_allows, role_for_scopes
+from stoker.store.audit import AuditEntry, record
 from stoker.store.db import Database
-from stoker.store.tables import tokens
+from stoker.store.memberships import ensure_default_team, team_exists, upsert_membership
+from stoker.store.tables import memberships, tokens
 
 SCOPES = ("admin", "submit", "read", "worker", "ingest")
 TOKEN_PREFIX = "stk_"
@@ -53,6 +56,29 @@ class Principal:
     name: str  # the token's description
     scopes: frozenset[str]
     user: str = ""  # the user it acts for (URL-safe); "" only for tokens of before user names
+    team: str = DEFAULT_TEAM  # the team it acts in
+    role: str | None = None  # its user's role in that team (None: not a member, or no longer)
+
+    @property
+    def admin(self) -> bool:
+        """A server admin: passes every check, sees every team."""
+        return "admin" in self.scopes
+
+    @property
+    def ingest_team(self) -> str | None:
+        """The team whose Spark apps this principal's events go to (an ingest token is bound to
+        its team); None for the listener of Stoker's own runs and admins, whose events go to the
+        run's team."""
+        return None if self.admin or self.user == LISTENER_USER else self.team
+
+    @property
+    def sees(self) -> str | None:
+        """The team whose resources this principal's reads and lists see; None: every team (an admin)."""
+        return None if self.admin else self.team
+
+    def may(self, role: str | None) -> bool:
+        """Whether its user's role in its team is at least `role` (an admin always may)."""
+        return self.admin or role_allows(self.role, role)
 
     @property
     def owner(self) -> str:
@@ -71,32 +97,49 @@ class TokenStore:
         self.revocations = 0
 
     def create(self, name: str, scopes: list[str], token: str | None = None, *, user: str | None = None,
-               shared: bool = False) -> str:
-        """Make a token for `user`. A user name belongs to one live token: a chosen one that is
-        taken is refused (409; revoke the old token first to hand its name on), unless `shared`
-        (the server's built-in users, e.g. a new STOKER_ADMIN_TOKEN for `admin`). Without one, the
-        user name is made from `name`, with -2, -3 … when that is taken."""
+               shared: bool = False, team: str = DEFAULT_TEAM, role: str | None = None,
+               by: AuditEntry | None = None) -> str:
+        """Make a token for `user`, acting in `team`. A user name belongs to one live token per
+        team: a chosen one that is taken is refused (409; revoke the old token first to hand its
+        name on), unless `shared` (the server's built-in users, e.g. a new STOKER_ADMIN_TOKEN for
+        `admin`). Without one, the user name is made from `name`, with -2, -3 … when that is taken.
+
+        The user joins `team` with `role` (a member's role changes to it); without one, a new
+        member gets what the scopes let it do (admin → owner, submit → editor, else viewer). The
+        audit log records it, as `by` says (the command line when None)."""
         bad = [s for s in scopes if s not in SCOPES]
         if bad or not scopes:
             raise ValueError(f"unknown scope(s) {bad}; choose from {', '.join(SCOPES)}")
+        if role is not None:
+            check_role(role)
         chosen = user is not None
         user = check_user_name(user if user is not None else user_slug(name))
         token = token or new_token()
         with self.db.write() as conn:
+            if team == DEFAULT_TEAM:
+                ensure_default_team(conn)
+            elif not team_exists(conn, team):
+                raise NotFound(f"no team {team!r} (make it first: stoker team create {team})")
             if not shared:
                 live = set(conn.execute(sa.select(tokens.c.user_name).where(
-                    tokens.c.user_name.like(f"{user}%"), tokens.c.revoked_at.is_(None))).scalars())
+                    tokens.c.user_name.like(f"{user}%"), tokens.c.team_id == team,
+                    tokens.c.revoked_at.is_(None))).scalars())
                 if user in live and chosen:
                     holder = conn.execute(sa.select(tokens.c.name).where(
-                        tokens.c.user_name == user, tokens.c.revoked_at.is_(None)).limit(1)).scalar()
+                        tokens.c.user_name == user, tokens.c.team_id == team,
+                        tokens.c.revoked_at.is_(None)).limit(1)).scalar()
                     raise Conflict(f"user name {user!r} is taken (by the token {holder!r}); choose another "
                                    "one, or revoke that token first", field="user")
                 base, n = user[:28], 2
                 while user in live:
                     user, n = f"{base}-{n}", n + 1
+            token_id = str(uuid.uuid4())
             conn.execute(tokens.insert().values(
-                id=str(uuid.uuid4()), name=name, user_name=user, token_hash=hash_token(token),
-                scopes=" ".join(sorted(set(scopes))), created_at=time.time()))
+                id=token_id, name=name, user_name=user, token_hash=hash_token(token),
+                scopes=" ".join(sorted(set(scopes))), created_at=time.time(), team_id=team))
+            upsert_membership(conn, team, user, role or role_for_scopes(scopes), only_if_missing=role is None)
+            record(conn, _by(by, team, "token.create", token_id,
+                             {"user": user, "name": name, "scopes": sorted(set(scopes))}))
         return token
 
     def ensure(self, name: str, scopes: list[str], token: str, *, user: str | None = None) -> None:
@@ -106,7 +149,7 @@ class TokenStore:
                                  .where(tokens.c.token_hash == hash_token(token))).first()
         if known is None:
             try:
-                self.create(name, scopes, token, user=user or user_slug(name), shared=True)
+                self.create(name, scopes, token, user=user or user_slug(name), shared=True, by=SERVER_START)
             except sa.exc.IntegrityError:
                 pass  # another replica registered it at the same moment
 
@@ -120,24 +163,56 @@ class TokenStore:
 
     def lookup_hash(self, token_hash: str) -> Principal | None:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash,
-                                                       tokens.c.revoked_at.is_(None))).first()
-        if row is None:
-            return None
-        return Principal(row.id, row.name, frozenset(row.scopes.split()), row.user_name or "")
+            row = conn.execute(principal_select().where(tokens.c.token_hash == token_hash,
+                                                        tokens.c.revoked_at.is_(None))).first()
+        return None if row is None else principal_of(row)
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, *, team: str | None = None) -> list[dict[str, Any]]:
+        """Every token (of `team`), oldest first: never the token itself, nor its hash."""
+        query = sa.select(tokens).order_by(tokens.c.created_at)
+        if team is not None:
+            query = query.where(tokens.c.team_id == team)
         with self.db.read() as conn:
-            return [{"id": r.id, "name": r.name, "user": r.user_name, "scopes": r.scopes.split(),
+            return [{"id": r.id, "name": r.name, "user": r.user_name, "team": r.team_id, "scopes": r.scopes.split(),
                      "created_at": r.created_at, "revoked": r.revoked_at is not None}
-                    for r in conn.execute(sa.select(tokens).order_by(tokens.c.created_at))]
+                    for r in conn.execute(query)]
 
-    def revoke(self, token_id: str) -> bool:
+    def revoke(self, token_id: str, *, team: str | None = None, by: AuditEntry | None = None) -> bool:
+        """Revoke a token (of `team` only, when given: another team's is not found)."""
         with self.db.write() as conn:
-            revoked: bool = conn.execute(tokens.update().where(tokens.c.id == token_id)
-                                         .values(revoked_at=time.time())).rowcount > 0
+            query = tokens.update().where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+            if team is not None:
+                query = query.where(tokens.c.team_id == team)
+            found = conn.execute(sa.select(tokens.c.team_id).where(tokens.c.id == token_id)).scalar()
+            revoked: bool = conn.execute(query.values(revoked_at=time.time())).rowcount > 0
+            if revoked:
+                record(conn, _by(by, str(found), "token.revoke", token_id, None))
         self.revocations += 1
         return revoked
+
+
+# Who makes the tokens the server registers itself at start (the admin's, the listener's).
+SERVER_START = AuditEntry(actor="stoker", team="", action="", source="start")
+
+
+def principal_select() -> sa.Select[Any]:
+    """A token's row with its user's role in its team (NULL when not a member)."""
+    return (sa.select(tokens.c.id, tokens.c.name, tokens.c.scopes, tokens.c.user_name, tokens.c.team_id,
+                      memberships.c.role)
+            .outerjoin(memberships, sa.and_(memberships.c.team_id == tokens.c.team_id,
+                                            memberships.c.user_name == tokens.c.user_name)))
+
+
+def principal_of(row: Any) -> Principal:
+    return Principal(row.id, row.name, frozenset(row.scopes.split()), row.user_name or "", row.team_id, row.role)
+
+
+def _by(by: AuditEntry | None, team: str, action: str, target: str, detail: dict[str, Any] | None) -> AuditEntry:
+    """The audit entry of a token change: `by` (who asked, from where) with what was done."""
+    if by is None:
+        return AuditEntry(actor="cli", team=team, action=action, target=target, source="cli", detail=detail)
+    return AuditEntry(actor=by.actor, team=team, action=action, target=target, source=by.source,
+                      token_id=by.token_id, detail=detail)
 
 
 class TokenCache:

@@ -12,12 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from stoker.core.periodic import Periodic
 from stoker.store.db import Database
 from stoker.store.tables import tokens, ui_sessions
-from stoker.store.tokens import Principal
+from stoker.store.tokens import Principal, principal_of, principal_select
 
 DEFAULT_TTL_SECONDS = 12 * 3600
 
@@ -52,18 +50,15 @@ class UiSessionStore:
     def lookup(self, session_id: str) -> UiSession | None:
         """The live session of this id: None when unknown, expired, signed out or its token revoked."""
         now = self.clock()
-        query = (sa.select(ui_sessions.c.csrf_token, ui_sessions.c.expires_at, tokens.c.id, tokens.c.name,
-                           tokens.c.scopes, tokens.c.user_name)
-                 .join(tokens, tokens.c.id == ui_sessions.c.token_id)
+        query = (principal_select().add_columns(ui_sessions.c.csrf_token, ui_sessions.c.expires_at)
+                 .join(ui_sessions, tokens.c.id == ui_sessions.c.token_id)
                  .where(ui_sessions.c.id_hash == _hash(session_id), ui_sessions.c.revoked_at.is_(None),
                         ui_sessions.c.expires_at > now, tokens.c.revoked_at.is_(None)))
         with self.db.read() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return UiSession(Principal(row.id, row.name, frozenset(row.scopes.split()), row.user_name or ""),
-                         row.csrf_token,
-                         row.expires_at)
+        return UiSession(principal_of(row), row.csrf_token, row.expires_at)
 
     def close(self, session_id: str) -> None:
         """Sign out: the session is revoked (kept for the record) and never accepted again."""

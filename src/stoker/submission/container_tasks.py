@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stoker.core import limits
 from stoker.core.container_spec import check_spec
 from stoker.core.errors import Conflict, InvalidInput, NotFound
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.services import Services
 from stoker.store.records.containers import Batch, BatchRun, ContainerJob
 from stoker.submission.runs import RunRequest, Submitter
@@ -54,46 +55,49 @@ class TaskOperation(Limits):
 
 
 
-def register(services: Services, task: TaskCreate) -> ContainerJob:
+# Every function takes the caller's team: a task, result or detail of another team is not found
+# (`team` None: every team's, an admin's); what is made is the team's.
+def register(services: Services, task: TaskCreate, team: str = DEFAULT_TEAM) -> ContainerJob:
     """Register a task (the API's POST /task/ and the UI's form): a container job whose image
     import starts now; 503 without a runtime, 409 for a repository that is a task already."""
     services.containers.require()
     spec = check_spec({"image": task.repository, **task.model_dump(exclude={"repository", "name"},
                                                                    exclude_none=True)})
     return services.images.register(task.name or task.repository, spec, repository=task.repository,
-                                     **TASK_POLICY)
+                                     team=team, **TASK_POLICY)
 
 
-def run_times(services: Services, task_id: str, run: TaskOperation) -> str:
+def run_times(services: Services, task_id: str, run: TaskOperation, team: str | None = None) -> str:
     """Run a READY task `times` times (one batch, the result); the result's id."""
     if run.operation.upper() != "RUN":
         raise InvalidInput(f"unknown operation {run.operation!r}: a task knows RUN")
     if not 1 <= run.times <= MAX_TIMES:
         raise InvalidInput(f"times must be between 1 and {MAX_TIMES:,}, not {run.times}")
-    task = find_task(services, task_id)
+    task = find_task(services, task_id, team)
     if task.status != "READY":
         why = f" ({task.error})" if task.error else ""
         raise Conflict(f"task {task_id} cannot run: its status is {task.status}{why}; "
                        f"it runs once READY")
     overrides = run.model_dump(exclude={"operation", "times"}, exclude_none=True)
-    batch_id, _ = Submitter(services).submit_batch([RunRequest(container=overrides)],
+    batch_id, _ = Submitter(services).submit_batch([RunRequest(container=overrides, team=task.team_id)],
                                                    job_name=task.id, copies=run.times)
     return batch_id
 
 
-def cancel(services: Services, result_id: str) -> dict[str, Any]:
+def cancel(services: Services, result_id: str, team: str | None = None) -> dict[str, Any]:
     """Cancel a result's executions that have not ended (409 when none is left); its view after."""
-    find_batch(services, result_id)
-    active = [r.id for r in services.container_jobs.batch_runs(result_id) if r.state in ("QUEUED", "RUNNING")]
+    find_batch(services, result_id, team)
+    active = [r.id for r in services.container_jobs.batch_runs(result_id, team=team)
+              if r.state in ("QUEUED", "RUNNING")]
     if not active:
-        status = result_view(find_batch(services, result_id))["status"]
+        status = result_view(find_batch(services, result_id, team))["status"]
         raise Conflict(f"result {result_id} is {status}: nothing is left to cancel")
     for run_id in active:
         try:
-            services.runs.cancel(run_id)
+            services.runs.cancel(run_id, team=team)
         except Conflict:
             pass  # it finished meanwhile
-    return result_view(find_batch(services, result_id))
+    return result_view(find_batch(services, result_id, team))
 
 
 # -- status rules (pure) ----------------------------------------------------------------------------
@@ -117,24 +121,24 @@ def result_status(statuses: Iterable[str]) -> str:
 
 
 # -- look-ups and views -------------------------------------------------------------------------
-def find_task(services: Services, task_id: str) -> ContainerJob:
+def find_task(services: Services, task_id: str, team: str | None = None) -> ContainerJob:
     try:
-        return services.container_jobs.get(task_id)
+        return services.container_jobs.get(task_id, team)
     except NotFound:
         raise NotFound(f"task {task_id} does not exist") from None
 
 
-def find_batch(services: Services, result_id: str) -> Batch:
-    found = services.container_jobs.batches(batch_id=result_id)
+def find_batch(services: Services, result_id: str, team: str | None = None) -> Batch:
+    found = services.container_jobs.batches(batch_id=result_id, team=team)
     if not found:
         raise NotFound(f"result {result_id} does not exist")
     return found[0]
 
 
-def find_detail(services: Services, result_id: str, detail_id: str) -> BatchRun:
-    rows = services.container_jobs.batch_runs(result_id, run_id=detail_id)
+def find_detail(services: Services, result_id: str, detail_id: str, team: str | None = None) -> BatchRun:
+    rows = services.container_jobs.batch_runs(result_id, run_id=detail_id, team=team)
     if not rows:
-        find_batch(services, result_id)
+        find_batch(services, result_id, team)
         raise NotFound(f"result {result_id} has no detail {detail_id}")
     return rows[0]
 

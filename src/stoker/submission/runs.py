@@ -17,6 +17,7 @@ from stoker.core import notifications as notify
 from stoker.core.errors import Conflict, InvalidInput
 from stoker.core.secret_refs import check_option_refs, check_refs, is_whole_ref, references
 from stoker.core.secrets import split_secrets
+from stoker.core.teams import DEFAULT_TEAM
 from stoker.services import Services
 from stoker.store.clusters import parked_reason
 from stoker.store.records.jobs import Job
@@ -34,6 +35,8 @@ class RunRequest:
     priority: int = 0
     container: dict[str, Any] = field(default_factory=dict)  # a container job's run overrides
     conf: dict[str, Any] = field(default_factory=dict)  # the run's Spark settings (docs/spark-conf.md)
+    # The team it is submitted in (the token's): its job, files, secrets and cluster are that team's.
+    team: str = DEFAULT_TEAM
 
 
 def substitute_params(steps: Any, params: dict[str, Any]) -> Any:
@@ -63,7 +66,8 @@ class Submitter:
         self.services = services
 
     def check_job_settings(self, kind: str, steps: Any, options: dict[str, Any] | None,
-                           notifications: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+                           notifications: Any, *, team: str = DEFAULT_TEAM,
+                           ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """A job's `options` (what every run starts from) and `notifications`, checked before the
         job is written: options hold references to secrets, never values (a job is read by everyone
         who may read jobs, and runs unattended); every secret named, in the options, the steps or a
@@ -83,7 +87,7 @@ class Submitter:
                 raise InvalidInput("options.s3 applies to pipeline jobs; a container job takes options.secret_env")
         refs.extend(references(options, steps))
         if refs:
-            check_refs(refs, self.services.secret_store.kinds(r.secret for r in refs))
+            check_refs(refs, self.services.secret_store.kinds((r.secret for r in refs), team=team))
         return options, checked
 
     def prepare(self, request: RunRequest, job: Job | None) -> NewRun:
@@ -100,19 +104,20 @@ class Submitter:
             if job is None:
                 raise InvalidInput("steps are required for an ad-hoc run")
             steps = substitute_params(job.spec.get("steps", []), request.params)
-        self.services.catalog.validate(steps, self.services.roots)
+        roots = self.services.roots.for_team(request.team)  # its paths name its team's files
+        self.services.catalog.validate(steps, roots)
         public, secret = split_secrets(self.options_of(request, job))
         if "secret_env" in secret or "secret_env" in public:
             raise InvalidInput("options.secret_env applies to container runs; a pipeline takes its S3 keys "
                                "as options.s3")
-        self._check_references(public, steps)
-        waiting_for = self._cluster(public, job)
-        self._check_s3(steps, secret, public)
+        self._check_references(public, steps, request.team)
+        waiting_for = self._cluster(public, job, request.team)
+        self._check_s3(steps, secret, public, roots)
         return NewRun(
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
             idempotency_key=request.idempotency_key, lane=self.services.catalog.route(steps).lane,
-            priority=request.priority, waiting_for=waiting_for, conf=conf,
+            priority=request.priority, waiting_for=waiting_for, conf=conf, team=request.team,
         )
 
     def conf_layers(self, request: RunRequest, job: Job | None) -> dict[str, dict[str, str]] | None:
@@ -137,12 +142,12 @@ class Submitter:
         check_option_refs(given)
         return {**(job.options if job is not None else {}), **given}
 
-    def _check_references(self, options: dict[str, Any], steps: Any) -> None:
-        """Every secret the run names exists, with the kind and keys it needs: else 422, nothing queued.
-        The values are not read: they are resolved when an attempt starts."""
+    def _check_references(self, options: dict[str, Any], steps: Any, team: str) -> None:
+        """Every secret the run names exists in its team, with the kind and keys it needs: else 422,
+        nothing queued. The values are not read: they are resolved when an attempt starts."""
         refs = references(options, steps)
         if refs:
-            check_refs(refs, self.services.secret_store.kinds(r.secret for r in refs))
+            check_refs(refs, self.services.secret_store.kinds((r.secret for r in refs), team=team))
 
     @staticmethod
     def names_secrets(request: RunRequest, job: Job | None) -> bool:
@@ -150,7 +155,7 @@ class Submitter:
         steps = request.steps if request.steps is not None else job.spec.get("steps") if job is not None else None
         return bool(references({**(job.options if job is not None else {}), **(request.options or {})}, steps))
 
-    def _check_s3(self, steps: list[Any], secret: dict[str, Any], public: dict[str, Any]) -> None:
+    def _check_s3(self, steps: list[Any], secret: dict[str, Any], public: dict[str, Any], roots: Any) -> None:
         """options.s3 must be usable, and a pipeline that touches S3 must have credentials that
         can apply: the run's own (given, or a named secret's), or the server's when the operator
         allows them."""
@@ -161,7 +166,7 @@ class Submitter:
         if (has_credentials(secret.get("s3")) or is_whole_ref(public.get("s3"))
                 or self.services.settings.s3_allow_server_credentials):
             return
-        paths = self.services.catalog.s3_paths(steps, self.services.roots)
+        paths = self.services.catalog.s3_paths(steps, roots)
         if paths:
             first = paths[0]
             message = (f"step {first.step} uses {first.given} but the run has no S3 credentials: give "
@@ -193,7 +198,7 @@ class Submitter:
         if set(secret) - {"secret_env"} or "s3" in public:
             raise InvalidInput("options.s3 applies to pipelines; a container run takes its secrets as "
                                "options.secret_env")
-        self._check_references(public, None)
+        self._check_references(public, None, request.team)
         if secret:  # sealed at rest, redacted in every answer, handed only to the attempt that runs
             secret["secret_env"] = container_spec.check_env(secret["secret_env"], "options.secret_env")
         return NewRun(steps=None, params=request.params,
@@ -201,9 +206,9 @@ class Submitter:
                       secrets=self.services.secrets.seal(secret) if secret else None,
                       idempotency_key=request.idempotency_key,
                       lane=self.services.catalog.route(None, kind="container").lane,
-                      priority=request.priority)
+                      priority=request.priority, team=request.team)
 
-    def _cluster(self, options: dict[str, Any], job: Job | None) -> str | None:
+    def _cluster(self, options: dict[str, Any], job: Job | None, team: str) -> str | None:
         """A run on a cluster (its option, else its job's policy) records the cluster in its options;
         None when it may start now, else why it waits (its cluster is not ready yet). An unknown
         cluster is 404; a destroyed or failed one 409: the run could never execute."""
@@ -213,10 +218,10 @@ class Submitter:
         if not isinstance(cluster, str):
             raise InvalidInput("options.cluster must be a cluster id (GET /api/v1/clusters)")
         options["cluster"] = cluster
-        return parked_reason(self.services.db, cluster)
+        return parked_reason(self.services.db, cluster, team)  # another team's cluster: 404
 
     def submit(self, request: RunRequest, job_name: str | None = None) -> Submitted:
-        job = self.services.runs.jobs.get(job_name) if job_name else None
+        job = self.services.runs.jobs.get(job_name, request.team) if job_name else None
         new = self.prepare(request, job)
         return self.services.runs.submit(job.id if job else None, [new])[0]
 
@@ -226,9 +231,9 @@ class Submitter:
         second (a thread reads it on a miss), and validation runs here, before anything is queued."""
         job = None
         if job_name:
-            job = self.services.runs.jobs.cached(job_name)
+            job = self.services.runs.jobs.cached(job_name, request.team)
             if job is None:
-                job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name)
+                job = await asyncio.to_thread(self.services.runs.jobs.get_cached, job_name, request.team)
         if (job is not None and job.kind == "container") or self.names_secrets(request, job):
             new = await asyncio.to_thread(self.prepare, request, job)  # reads the database: off the loop
         else:
@@ -238,7 +243,8 @@ class Submitter:
     def submit_batch(self, requests: list[RunRequest], job_name: str | None = None,
                      copies: int = 1) -> tuple[str, list[Submitted]]:
         """Queue all runs in one transaction; `copies` repeats each (validated once)."""
-        job = self.services.runs.jobs.get(job_name) if job_name else None
+        team = requests[0].team if requests else DEFAULT_TEAM
+        job = self.services.runs.jobs.get(job_name, team) if job_name else None
         new_runs = [self.prepare(r, job) for r in requests] * copies
         batch_id = str(uuid.uuid4())
         return batch_id, self.services.runs.submit(job.id if job else None, new_runs,

@@ -22,7 +22,7 @@ from stoker.ui.session import SignInRequired
 
 
 def install(app: FastAPI) -> None:
-    from stoker.ui import actions, clusters, files, hosts, pages, secrets, tasks
+    from stoker.ui import actions, clusters, files, hosts, oidc, pages, secrets, tasks
 
     app.state.ui_sessions = UiSessionStore(services_of(app).db)
     app.state.ui_templates = make_templates()
@@ -33,6 +33,7 @@ def install(app: FastAPI) -> None:
     app.include_router(tasks.router)
     app.include_router(secrets.router)
     app.include_router(files.router)
+    app.include_router(oidc.router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static", check_dir=False), name="ui-static")
 
     @app.get("/", include_in_schema=False)

@@ -125,7 +125,7 @@ async def launch(name: str, version: str, request: Request, service: ClusterServ
     """Launch with the form's options; a refusal comes back as the form, the service's words on top
     and next to the option they are about."""
     form = await request.form()
-    authorize(session, "submit", str(form.get("csrf_token", "")))
+    authorize(session, "edit", str(form.get("csrf_token", "")))
     given = {k[len(PREFIX):]: str(v) for k, v in form.items() if k.startswith(PREFIX)}
     return await run_in_threadpool(_launch, request, service, session, name, version, given)
 
@@ -134,7 +134,8 @@ def _launch(request: Request, service: ClusterService, session: UiSession, name:
             given: dict[str, str]) -> Response:
     product = service.products.get(name, version)
     try:
-        cluster = service.launch(session.principal.owner, name, version, form_options(product.options, given))
+        cluster = service.launch(session.principal.owner, name, version, form_options(product.options, given),
+                                 team=session.principal.team)
     except StokerError as exc:
         return _product(request, session, product, given, exc)
     return see_other(f"/ui/clusters/{cluster.id}")
@@ -146,7 +147,8 @@ def clusters_page(request: Request, service: ClusterServiceDep, session: UiSessi
                   status: str = "") -> HTMLResponse:
     if status and status not in STATUSES:
         raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
-    clusters = service.store.list(status=status or None)  # one query: no nodes, no history
+    # One query: no nodes, no history; the session's team's clusters.
+    clusters = service.store.list(status=status or None, team=session.principal.sees)
     now = time.time()
     return render(request, "clusters.html", session, clusters=clusters[::-1], status=status, statuses=STATUSES,
                   after=live_horizon(request), ages={c.id: age(c.created_at, now) for c in clusters})
@@ -156,7 +158,7 @@ def clusters_page(request: Request, service: ClusterServiceDep, session: UiSessi
 def cluster_page(cluster_id: str, request: Request, service: ClusterServiceDep,
                  session: UiSession = Depends(current_session)) -> HTMLResponse:
     after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
-    cluster = service.store.get(cluster_id)
+    cluster = service.store.get(cluster_id, session.principal.sees)
     return render(request, "cluster.html", session, cluster=cluster, nodes=service.store.nodes(cluster_id),
                   history=service.store.history(cluster_id), after=after,
                   destroyable=cluster.status != "destroyed", repairable=cluster.status == "degraded")
@@ -166,9 +168,9 @@ def cluster_page(cluster_id: str, request: Request, service: ClusterServiceDep,
 def destroy(cluster_id: str, request: Request, service: ClusterServiceDep,
             session: UiSession = Depends(current_session),
             csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
-        service.destroy(cluster_id)
+        service.destroy(cluster_id, session.principal.sees)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
     return see_other(f"/ui/clusters/{quote(cluster_id)}")
@@ -177,9 +179,9 @@ def destroy(cluster_id: str, request: Request, service: ClusterServiceDep,
 @router.post("/clusters/{cluster_id}/repair")
 def repair(cluster_id: str, request: Request, service: ClusterServiceDep, session: UiSession = Depends(current_session),
            csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
-        service.repair(cluster_id)
+        service.repair(cluster_id, session.principal.sees)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/clusters/{quote(cluster_id)}")
     return see_other(f"/ui/clusters/{quote(cluster_id)}")

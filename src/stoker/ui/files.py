@@ -18,7 +18,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from stoker.api.deps import FileStoreDep
 from stoker.api.files import archive_response, entry_view, file_response
 from stoker.catalog import PathRefused
 from stoker.core.errors import InvalidInput, StokerError
@@ -27,7 +26,7 @@ from stoker.files.preview import preview
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.actions import refused, see_other
 from stoker.ui.render import render
-from stoker.ui.session import CSRF_HEADER, authorize, current_session
+from stoker.ui.session import CSRF_HEADER, TeamFileStoreDep, authorize, current_session
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PAGE = 200  # entries of a folder a page
@@ -60,7 +59,7 @@ def written_files(store: FileStore, result: Any) -> list[str]:
 
 
 @router.get("/files", response_class=HTMLResponse)
-def files_page(request: Request, store: FileStoreDep, session: UiSession = Depends(current_session),
+def files_page(request: Request, store: TeamFileStoreDep, session: UiSession = Depends(current_session),
                path: str = Query("", max_length=4096), cursor: str | None = Query(None, max_length=4096)
                ) -> HTMLResponse:
     try:
@@ -94,7 +93,7 @@ def files_page(request: Request, store: FileStoreDep, session: UiSession = Depen
 
 
 @router.get("/files/download")
-def files_download(store: FileStoreDep, _: UiSession = Depends(current_session),
+def files_download(store: TeamFileStoreDep, _: UiSession = Depends(current_session),
                    path: str = Query(max_length=4096), archive: str | None = Query(None, pattern="^(zip|tar)$"),
                    ) -> Response:
     """The API's download, for the signed-in browser (Range, ETag; a directory as an archive)."""
@@ -105,11 +104,11 @@ def files_download(store: FileStoreDep, _: UiSession = Depends(current_session),
 
 
 @router.put("/files/upload")
-async def files_upload(request: Request, store: FileStoreDep, session: UiSession = Depends(current_session),
+async def files_upload(request: Request, store: TeamFileStoreDep, session: UiSession = Depends(current_session),
                        path: str = Query(max_length=4096), overwrite: bool = False) -> JSONResponse:
     """One file from the page's script, streamed as the API's PUT streams it; answers in JSON."""
     try:
-        authorize(session, "submit", request.headers.get(CSRF_HEADER))
+        authorize(session, "edit", request.headers.get(CSRF_HEADER))
         length = request.headers.get("content-length")
         done = await store.upload(path, request.stream(), overwrite=overwrite,
                                   length=int(length) if length and length.isdigit() else None)
@@ -122,11 +121,11 @@ async def files_upload(request: Request, store: FileStoreDep, session: UiSession
 
 
 @router.post("/files/upload")
-async def files_upload_form(request: Request, store: FileStoreDep, session: UiSession = Depends(current_session),
+async def files_upload_form(request: Request, store: TeamFileStoreDep, session: UiSession = Depends(current_session),
                             csrf_token: str = Form(""), directory: str = Form(""), overwrite: str = Form(""),
                             files: list[UploadFile] | None = None) -> Response:
     """The same upload without JavaScript: the form's files, one by one."""
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     back = browse_url(directory.strip("/"))
     try:
         chosen = [f for f in (files or []) if f.filename]
@@ -149,9 +148,9 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 
 
 @router.post("/files/delete")
-def files_delete(request: Request, store: FileStoreDep, session: UiSession = Depends(current_session),
+def files_delete(request: Request, store: TeamFileStoreDep, session: UiSession = Depends(current_session),
                  csrf_token: str = Form(""), path: str = Form(""), recursive: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     parent = browse_url(path.strip("/").rpartition("/")[0])
     try:
         store.delete(path, recursive=bool(recursive))

@@ -17,7 +17,6 @@ from stoker.api.deps import (
     DashboardDep,
     DatabaseDep,
     EventStoreDep,
-    FileStoreDep,
     JobStoreDep,
     NotificationStoreDep,
     RunStoreDep,
@@ -37,7 +36,7 @@ from stoker.store.sink_cursors import sink_lag
 from stoker.store.ui_sessions import UiSession
 from stoker.ui.files import written_files
 from stoker.ui.render import render
-from stoker.ui.session import current_session
+from stoker.ui.session import TeamFileStoreDep, current_session
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -81,22 +80,22 @@ def runs_page(request: Request, runs_store: RunStoreDep, session: UiSession = De
     runs, next_cursor = runs_store.list(
         job=job or None, state=state or None, batch_id=batch or None, limit=limit,
         before_seq=int(cursor) if cursor else None,
-        queued_after=time.time() - SINCE[since] if since else None)
+        queued_after=time.time() - SINCE[since] if since else None, team=session.principal.sees)
     return render(request, "runs.html", session, runs=[run_view(r) for r in runs], next_cursor=next_cursor,
                   job=job, state=state, since=since, states=STATES, ranges=list(SINCE), batch=batch,
                   cursor_given=cursor is not None or bool(batch), after=live_horizon(request),
-                  jobs=[j.name for j in runs_store.jobs.list()])
+                  jobs=[j.name for j in runs_store.jobs.list(session.principal.sees)])
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: FileStoreDep,
+def run_page(run_id: str, request: Request, runs: RunStoreDep, events: EventStoreDep, files: TeamFileStoreDep,
              session: UiSession = Depends(current_session)) -> HTMLResponse:
-    run = runs.get(run_id)
+    run = runs.get(run_id, team=session.principal.sees)
     attempts = run.attempts or ()
     options = redacted_view(run.options, run.has_secrets)
     log_number, log_text = None, ""
     if attempts:
-        log_number, log_text = runs.attempt_log(run_id)
+        log_number, log_text = runs.attempt_log(run_id, team=session.principal.sees)
     spark_apps = events.apps_of(sorted({a.spark_app_id for a in attempts if a.spark_app_id}))
     conf, conf_effective = conf_rows(run)
     return render(request, "run.html", session, run=run, options=options, log_number=log_number,
@@ -123,16 +122,16 @@ def _timeline(run: Run) -> list[tuple[str, float]]:
 
 @router.get("/runs/{run_id}/log")
 def run_log_download(run_id: str, runs: RunStoreDep, attempt: int | None = None,
-                     _: UiSession = Depends(current_session)) -> PlainTextResponse:
-    number, text = runs.attempt_log(run_id, attempt)
+                     session: UiSession = Depends(current_session)) -> PlainTextResponse:
+    number, text = runs.attempt_log(run_id, attempt, team=session.principal.sees)
     return PlainTextResponse(text, headers={
         "Content-Disposition": f'attachment; filename="run-{run_id}-attempt-{number}.log"'})
 
 
 @router.get("/runs/{run_id}/result.{fmt}")
 def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
-                        _: UiSession = Depends(current_session)) -> Response:
-    run = runs.get(run_id, with_attempts=False)
+                        session: UiSession = Depends(current_session)) -> Response:
+    run = runs.get(run_id, with_attempts=False, team=session.principal.sees)
     result = run.result
     if not isinstance(result, dict):
         raise NotFound(f"run {run_id} has no result: it is {run.state}")
@@ -152,7 +151,7 @@ def run_result_download(run_id: str, fmt: str, runs: RunStoreDep,
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
               session: UiSession = Depends(current_session)) -> HTMLResponse:
-    found = jobs.list()
+    found = jobs.list(session.principal.sees)
     scheduled = schedules.store.get_many([j.id for j in found])
     words = {job_id: schedules.describe(record) for job_id, record in scheduled.items()}
     return render(request, "jobs.html", session, jobs=found, schedules=words)
@@ -168,7 +167,7 @@ def new_job_page(request: Request, session: UiSession = Depends(current_session)
 @router.get("/jobs/{name}", response_class=HTMLResponse)
 def job_page(name: str, request: Request, jobs: JobStoreDep, schedules: ScheduleServiceDep,
              notifications: NotificationStoreDep, session: UiSession = Depends(current_session)) -> HTMLResponse:
-    job = jobs.get(name)
+    job = jobs.get(name, session.principal.sees)
     record = schedules.store.get(job.id)
     deliveries = notifications.history(job.id, 20) if job.notifications else []
     return render(request, "job_form.html", session, job=job, steps_text=orjson.dumps(
@@ -187,7 +186,7 @@ def functions_page(request: Request, catalog: CatalogDep,
 @router.get("/dead-letters", response_class=HTMLResponse)
 def dead_letters_page(request: Request, runs: RunStoreDep, session: UiSession = Depends(current_session),
                       cursor: int | None = Query(None)) -> HTMLResponse:
-    entries, next_cursor = runs.dead_letters(limit=50, before_id=cursor)
+    entries, next_cursor = runs.dead_letters(limit=50, before_id=cursor, team=session.principal.sees)
     return render(request, "dead_letters.html", session, entries=entries, next_cursor=next_cursor)
 
 
@@ -203,7 +202,8 @@ def tokens_page(request: Request, tokens: TokenStoreDep,
 @router.get("/spark", response_class=HTMLResponse)
 def spark_apps_page(request: Request, store: EventStoreDep,
                     session: UiSession = Depends(current_session)) -> HTMLResponse:
-    apps = [(job, r) for job in store.job_names() for r in store.runs(job)]
+    team = session.principal.sees
+    apps = [(job, r) for job in store.job_names(team) for r in store.runs(job, team)]
     return render(request, "spark_apps.html", session, apps=apps)
 
 
@@ -218,7 +218,7 @@ def spark_app_page(job_name: str, run_id: str, request: Request, store: EventSto
                    session: UiSession = Depends(current_session),
                    order: str = Query("id", pattern="^(id|duration)$"),
                    offset: int = Query(0, ge=0, le=10**9)) -> HTMLResponse:
-    app = store.app(job_name, run_id)
+    app = store.app(job_name, run_id, session.principal.sees)
     analysis = store.analysis(app)
     stages = analysis["stages"]
     if order == "duration":
@@ -264,16 +264,17 @@ def _bars(jobs: list[dict[str, Any]], stages: list[dict[str, Any]], app: SparkAp
 
 @router.get("/spark/{job_name}/{run_id}/events.ndjson")
 def spark_events_download(job_name: str, run_id: str, store: EventStoreDep,
-                          _: UiSession = Depends(current_session)) -> StreamingResponse:
-    app = store.app(job_name, run_id)
+                          session: UiSession = Depends(current_session)) -> StreamingResponse:
+    app = store.app(job_name, run_id, session.principal.sees)
     return StreamingResponse(store.stream_events(app.id), media_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{job_name}-{run_id}-events.ndjson"'})
 
 
 @router.get("/stream")
-async def run_events_stream(request: Request, jobs: JobStoreDep, _: UiSession = Depends(current_session),
+async def run_events_stream(request: Request, jobs: JobStoreDep, session: UiSession = Depends(current_session),
                             after: int | None = Query(None, ge=0)) -> StreamingResponse:
     """The API's run-event stream (GET /api/v1/events/stream), authorised by the session cookie,
-    since a browser's EventSource cannot send a bearer token."""
-    return await stream_events(request, stream_hub_of(request.app), jobs, job=None, run=None, after=after,
+    since a browser's EventSource cannot send a bearer token: the session's team's events."""
+    return await stream_events(request, session.principal, stream_hub_of(request.app), jobs, job=None, run=None,
+                               after=after,
                                keepalive=15.0, last_event_id=request.headers.get("Last-Event-ID"))

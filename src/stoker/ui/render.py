@@ -60,7 +60,7 @@ def render(request: Request, template: str, session: UiSession | None, *, status
     principal = session.principal if session is not None else None
     context.update(
         session=session, csrf=session.csrf_token if session else "",
-        can_submit=principal is not None and principal.allows("submit"),
+        can_submit=principal is not None and principal.allows("submit") and principal.may("runner"),
         is_admin=principal is not None and principal.allows("admin"),
     )
     response = templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -36,20 +36,21 @@ def parse_values(text: str) -> dict[str, str]:
 @router.get("/secrets", response_class=HTMLResponse)
 def secrets_page(request: Request, store: SecretStoreDep,
                  session: UiSession = Depends(current_session)) -> HTMLResponse:
-    users = store.users()
-    return render(request, "secrets.html", session, secrets=store.list(), users=users, message=None)
+    team = session.principal.team
+    return render(request, "secrets.html", session, secrets=store.list(team=team), users=store.users(team=team),
+                  message=None)
 
 
 @router.post("/secrets")
 def create_secret(request: Request, store: SecretStoreDep, session: UiSession = Depends(current_session),
                   csrf_token: str = Form(""), name: str = Form(""), kind: str = Form(""), values: str = Form(""),
                   description: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
         if kind not in ("s3", "env", "generic"):
             raise InvalidInput("kind must be s3, env or generic")
         store.create(name.strip(), kind, parse_values(values), description=description.strip(),
-                     by=session.principal.owner)
+                     by=session.principal.owner, team=session.principal.team)
     except StokerError as exc:
         return refused(request, session, exc, "/ui/secrets")
     return see_other("/ui/secrets")
@@ -58,9 +59,9 @@ def create_secret(request: Request, store: SecretStoreDep, session: UiSession = 
 @router.post("/secrets/{name}/values")
 def rotate_secret(name: str, request: Request, store: SecretStoreDep, session: UiSession = Depends(current_session),
                   csrf_token: str = Form(""), values: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
-        store.update(name, values=parse_values(values), by=session.principal.owner)
+        store.update(name, values=parse_values(values), by=session.principal.owner, team=session.principal.team)
     except StokerError as exc:
         return refused(request, session, exc, "/ui/secrets")
     return see_other(f"/ui/secrets#secret-{quote(name)}")
@@ -69,9 +70,9 @@ def rotate_secret(name: str, request: Request, store: SecretStoreDep, session: U
 @router.post("/secrets/{name}/delete")
 def delete_secret(name: str, request: Request, store: SecretStoreDep, session: UiSession = Depends(current_session),
                   csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     try:
-        store.delete(name)
+        store.delete(name, team=session.principal.team)
     except StokerError as exc:  # a job names it (409): the page says which
         return refused(request, session, exc, "/ui/secrets")
     return see_other("/ui/secrets")

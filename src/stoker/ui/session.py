@@ -8,11 +8,16 @@ so hiding a button is a courtesy and the server is the gate.
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from stoker.api.auth import refuse_unless_allowed
+from stoker.api.deps import file_store_of
+from stoker.core.teams import NEEDS
+from stoker.files import FileStore
 from stoker.store.ui_sessions import UiSession, UiSessionStore
 
 COOKIE = "stoker_session"
@@ -42,13 +47,21 @@ async def current_session(request: Request) -> UiSession:
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(quote(target, safe="/?=&"))
+    request.state.principal = session.principal  # for the audit log (api/audit.py)
     return session
 
 
-def authorize(session: UiSession, scope: str, csrf_token: str | None) -> None:
-    """Refuse (403) an action without the session's CSRF token or without the scope it needs."""
+def authorize(session: UiSession, need: str, csrf_token: str | None) -> None:
+    """Refuse (403) an action without the session's CSRF token, or without the scope and team role
+    it needs (`need`: a name of core/teams.py NEEDS, as the same API call declares it)."""
     if not csrf_token or not hmac.compare_digest(csrf_token, session.csrf_token):
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
-    if not session.principal.allows(scope):
-        raise HTTPException(403, f"this token lacks the '{scope}' scope "
-                                 f"(it has: {', '.join(sorted(session.principal.scopes))})")
+    refuse_unless_allowed(session.principal, NEEDS[need])
+
+
+async def _team_file_store(request: Request, session: Annotated[UiSession, Depends(current_session)]) -> FileStore:
+    return file_store_of(request.app, session.principal.team)
+
+
+# The signed-in person's team's files (the API's FileStoreDep, for a session instead of a token).
+TeamFileStoreDep = Annotated[FileStore, Depends(_team_file_store)]

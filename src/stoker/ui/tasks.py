@@ -64,8 +64,9 @@ def tasks_page(request: Request, services: ServicesDep, session: UiSession = Dep
 def _tasks(request: Request, services: Services, session: UiSession, *, status_code: int = 200,
            message: str | None = None,
            form: dict[str, str] | None = None) -> HTMLResponse:
-    return render(request, "tasks.html", session, status_code=status_code, tasks=services.container_jobs.all(),
-                  runtime=services.containers, message=message, form=form or {})
+    return render(request, "tasks.html", session, status_code=status_code,
+                  tasks=services.container_jobs.all(session.principal.sees), runtime=services.containers,
+                  message=message, form=form or {})
 
 
 @router.post("/tasks")
@@ -74,14 +75,15 @@ def register_task(request: Request, services: ServicesDep, session: UiSession = 
                   repository: str = Form(""), name: str = Form(""), command: str = Form(""),
                   env: str = Form(""), timeout_seconds: str = Form(""), memory_mb: str = Form(""),
                   cpus: str = Form(""), network: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "edit", csrf_token)
     form = {"repository": repository, "name": name, "command": command, "env": env,
             "timeout_seconds": timeout_seconds, "memory_mb": memory_mb, "cpus": cpus, "network": network}
     try:
         body = {"repository": repository.strip(), **_limits(command, env, timeout_seconds, memory_mb, cpus, network)}
         if name.strip():
             body["name"] = name.strip()
-        job = tasks_service.register(services, tasks_service.TaskCreate.model_validate(body))
+        job = tasks_service.register(services, tasks_service.TaskCreate.model_validate(body),
+                                     session.principal.team)
     except ValidationError as exc:
         return _tasks(request, services, session, status_code=422, message=_words(exc), form=form)
     except StokerError as exc:
@@ -92,7 +94,7 @@ def register_task(request: Request, services: ServicesDep, session: UiSession = 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def task_page(task_id: str, request: Request, services: ServicesDep,
               session: UiSession = Depends(current_session)) -> HTMLResponse:
-    task = tasks_service.find_task(services, task_id)
+    task = tasks_service.find_task(services, task_id, session.principal.sees)
     results = [tasks_service.result_view(b) for b in services.container_jobs.batches(job_id=task.id)]
     return render(request, "task.html", session, task=task, view=tasks_service.task_view(task, detailed=True),
                   results=results[::-1][:100], result_count=len(results))
@@ -102,14 +104,14 @@ def task_page(task_id: str, request: Request, services: ServicesDep,
 def run_task(task_id: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
              csrf_token: str = Form(""), times: str = Form("1"), command: str = Form(""),
              env: str = Form(""), timeout_seconds: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     back = f"/ui/tasks/{quote(task_id)}"
     try:
         if not times.strip().isdigit():
             raise InvalidInput(f"times must be a whole number from 1 to {tasks_service.MAX_TIMES:,}, not {times!r}")
         body = {"times": int(times), **_limits(command, env, timeout_seconds, "", "", "")}
         operation = tasks_service.TaskOperation.model_validate(body)
-        result_id = tasks_service.run_times(services, task_id, operation)
+        result_id = tasks_service.run_times(services, task_id, operation, session.principal.sees)
     except ValidationError as exc:
         return refused(request, session, InvalidInput(_words(exc)), back)
     except StokerError as exc:
@@ -126,9 +128,9 @@ DETAILS_PER_PAGE = 100
 def result_page(result_id: str, request: Request, services: ServicesDep, session: UiSession = Depends(current_session),
                 offset: int = Query(0, ge=0, le=tasks_service.MAX_TIMES)) -> HTMLResponse:
     after = live_horizon(request)  # before reading: a change after this is streamed, none is missed
-    result = tasks_service.result_view(tasks_service.find_batch(services, result_id))
+    result = tasks_service.result_view(tasks_service.find_batch(services, result_id, session.principal.sees))
     rows = services.container_jobs.batch_runs(result_id, limit=DETAILS_PER_PAGE, offset=offset)
-    task = tasks_service.find_task(services, result["task_id"])
+    task = tasks_service.find_task(services, result["task_id"], session.principal.sees)
     return render(request, "result.html", session, result=result, task=task,
                   details=[{**tasks_service.detail_view(r), "state": r.state} for r in rows], after=after,
                   cancellable=result["status"] in ("QUEUED", "RUNNING"), offset=offset, per_page=DETAILS_PER_PAGE)
@@ -138,9 +140,9 @@ def result_page(result_id: str, request: Request, services: ServicesDep, session
 def cancel_result(result_id: str, request: Request, services: ServicesDep,
                   session: UiSession = Depends(current_session),
                   csrf_token: str = Form("")) -> Response:
-    authorize(session, "submit", csrf_token)
+    authorize(session, "run", csrf_token)
     try:
-        tasks_service.cancel(services, result_id)
+        tasks_service.cancel(services, result_id, session.principal.sees)
     except StokerError as exc:
         return refused(request, session, exc, f"/ui/results/{quote(result_id)}")
     return see_other(f"/ui/results/{quote(result_id)}")

@@ -161,7 +161,8 @@ class HttpBackend:
             job_id="", job_name=view["job"], mode=view["mode"],
             lane=view["lane"], steps=view["steps"], params=view.get("params") or {}, options=options,
             secrets=None, timeout_seconds=view.get("timeout_seconds"),
-            lease_expires_at=_epoch(view["lease_expires_at"]), conf=view.get("conf") or {})
+            lease_expires_at=_epoch(view["lease_expires_at"]), conf=view.get("conf") or {},
+            team=view.get("team") or "default")
 
     def target_of(self, claimed: Claimed) -> SparkTarget | None:
         """The Spark master of a run on a cluster, from the cluster record the server sent with the
@@ -198,7 +199,7 @@ def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | 
 
     settings.storage_root.mkdir(parents=True, exist_ok=True)
     catalog = load_catalog()
-    roots = StorageRoots(settings.storage_root, settings.storage_roots)
+    roots = StorageRoots(settings.storage_root, settings.storage_roots, teams_dir=settings.data_dir / "teams")
     # Its Spark apps report their events to the same Stoker, with this worker's token.
     executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir),
                                 docker_host=docker_host)

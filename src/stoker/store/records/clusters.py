@@ -45,6 +45,7 @@ class Cluster(msgspec.Struct, frozen=True, kw_only=True):
     web_url: str | None
     created_at: float
     updated_at: float
+    team_id: str = "default"  # the team it belongs to (docs/teams.md)
 
 
 class Node(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,6 +23,7 @@ class ContainerJob(msgspec.Struct, frozen=True, kw_only=True):
     repository: str | None  # set for tasks registered through Stevedore
     created_at: float
     updated_at: float
+    team_id: str = "default"  # the team it belongs to (docs/teams.md)
 
 
 class ContainerImage(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,3 +27,4 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     conf: dict[str, str]  # its Spark settings ({} when none)
     created_at: float
     updated_at: float
+    team_id: str = "default"  # the team it belongs to (docs/teams.md)

@@ -74,6 +74,7 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     conf: dict[str, dict[str, str]]  # its own layers as fixed at submit: {"job": {...}, "run": {...}}
     effective_conf: dict[str, dict[str, str]] | None  # what its latest attempt ran with (None: not yet)
     attempts: tuple[Attempt, ...] | None = None
+    team_id: str = "default"  # its job's team (docs/teams.md)
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ the claim and reap queries.
 - `schedules`: jobs' schedules and the ticks they fired, skipped or missed.
 - `secrets`: named secrets, and the deliveries of job notifications;
 - `hosts`: the machines that run cluster nodes and container tasks.
+- `teams`: teams, their members' roles, and the audit log (every resource table has a `team_id`).
 
 Importing this package defines them all: `metadata` always holds every table.
 """
@@ -42,10 +43,36 @@ from stoker.store.tables.sate import sate_executions, sate_requests
 from stoker.store.tables.schedules import schedule_ticks, schedules
 from stoker.store.tables.secrets import notification_deliveries, secrets
 from stoker.store.tables.sinks import sink_cursors, webhooks
+from stoker.store.tables.teams import audit_log, memberships, teams
 
 __all__ = [
-    "attempts", "cluster_history", "cluster_nodes", "clusters", "container_images", "dead_letters",
-    "hosts", "jobs", "leases", "metadata", "notification_deliveries", "outbox", "products", "runs",
-    "sate_executions", "sate_requests", "schedule_ticks", "schedules", "secrets", "settings_kv", "sink_cursors",
-    "spark_apps", "spark_event_chunks", "tokens", "ui_sessions", "webhooks",
+    "attempts",
+    "audit_log",
+    "cluster_history",
+    "cluster_nodes",
+    "clusters",
+    "container_images",
+    "dead_letters",
+    "hosts",
+    "jobs",
+    "leases",
+    "memberships",
+    "metadata",
+    "notification_deliveries",
+    "outbox",
+    "products",
+    "runs",
+    "sate_executions",
+    "sate_requests",
+    "schedule_ticks",
+    "schedules",
+    "secrets",
+    "settings_kv",
+    "sink_cursors",
+    "spark_apps",
+    "spark_event_chunks",
+    "teams",
+    "tokens",
+    "ui_sessions",
+    "webhooks",
 ]

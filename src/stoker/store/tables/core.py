@@ -11,6 +11,12 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+
+def team_id() -> sa.Column[str]:
+    """The team a row belongs to (tables/teams.py): rows of before teams are in the default team."""
+    return sa.Column("team_id", sa.String(64), nullable=False, server_default="default")
+
+
 tokens = sa.Table(
     "tokens",
     metadata,
@@ -22,13 +28,14 @@ tokens = sa.Table(
     sa.Column("scopes", sa.String(200), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
+    team_id(),  # the team it acts in, for its user
 )
 
 jobs = sa.Table(
     "jobs",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),  # unique in its team
     sa.Column("kind", sa.String(20), nullable=False),  # pipeline | container
     sa.Column("spec", sa.JSON, nullable=False),  # {"steps": [...]} or {"image": ..., "command": [...]}
     sa.Column("description", sa.Text, nullable=False, server_default=""),
@@ -56,6 +63,8 @@ jobs = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.CheckConstraint("running_count >= 0", name="ck_jobs_running_count_nonnegative"),
     sa.CheckConstraint("max_concurrent_runs >= 1", name="ck_jobs_max_concurrent_runs_positive"),
+    team_id(),
+    sa.UniqueConstraint("team_id", "name", name="uq_jobs_team_name"),
     sa.CheckConstraint("max_attempts >= 1", name="ck_jobs_max_attempts_positive"),
 )
 
@@ -94,6 +103,7 @@ runs = sa.Table(
     # "run": {...}}), and what its latest attempt ran with (key -> {"value", "source"}, redacted).
     sa.Column("conf", sa.JSON),
     sa.Column("effective_conf", sa.JSON),
+    team_id(),  # its job's, copied so that queue and lists filter without a join
     sa.UniqueConstraint("job_id", "idempotency_key", name="uq_runs_job_idempotency_key"),
     sa.CheckConstraint(
         "state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')", name="ck_runs_state"
@@ -102,6 +112,7 @@ runs = sa.Table(
 )
 sa.Index("ix_runs_claim", runs.c.state, runs.c.lane, runs.c.priority, runs.c.seq)
 sa.Index("ix_runs_job_state", runs.c.job_id, runs.c.state, runs.c.seq)
+sa.Index("ix_runs_team_seq", runs.c.team_id, runs.c.seq)  # a team's runs, newest first
 
 attempts = sa.Table(
     "attempts",
@@ -170,6 +181,7 @@ outbox = sa.Table(
     sa.Column("event", sa.String(40), nullable=False),  # queued | running | succeeded | failed | ...
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    team_id(),  # whose event it is: streams and webhooks deliver it only in that team
 )
 
 settings_kv = sa.Table(
@@ -221,6 +233,7 @@ clusters = sa.Table(
     sa.Column("repair_requested_at", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    team_id(),
     sa.ForeignKeyConstraint(["product", "version"], ["products.name", "products.version"]),
     sa.UniqueConstraint("owner", "product", "version", "number", name="uq_clusters_owner_number"),
     sa.CheckConstraint(

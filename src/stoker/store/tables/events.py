@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables.core import metadata
+from stoker.store.tables.core import metadata, team_id
 
 spark_apps = sa.Table(
     "spark_apps",
@@ -49,6 +49,7 @@ spark_apps = sa.Table(
     sa.Column("input_records", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("output_bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("output_records", sa.BigInteger, nullable=False, server_default="0"),
+    team_id(),  # a run's app is its run's team's; an app posted from outside, the ingest token's
     sa.UniqueConstraint("job_name", "run_id", name="uq_spark_apps_job_run"),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables.core import metadata
+from stoker.store.tables.core import metadata, team_id
 
 sate_requests = sa.Table(
     "sate_requests",
@@ -18,6 +18,7 @@ sate_requests = sa.Table(
     sa.Column("secrets", sa.Text),
     sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.id")),
     sa.Column("created_at", sa.Float, nullable=False),
+    team_id(),
 )
 
 sate_executions = sa.Table(

@@ -14,7 +14,7 @@ from stoker.store.tables.core import metadata
 secrets = sa.Table(
     "secrets",
     metadata,
-    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),  # unique in its team
     sa.Column("kind", sa.String(20), nullable=False),  # s3 | env | generic
     sa.Column("key_names", sa.JSON, nullable=False),  # the key names, sorted (shown; values never are)
     sa.Column("description", sa.Text, nullable=False, server_default=""),
@@ -26,6 +26,7 @@ secrets = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("team_id", sa.String(64), primary_key=True, server_default="default"),
     sa.CheckConstraint("kind IN ('s3', 'env', 'generic')", name="ck_secrets_kind"),
 )
 

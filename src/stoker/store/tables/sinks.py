@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from stoker.store.tables.core import metadata
+from stoker.store.tables.core import metadata, team_id
 
 # One row per sink ("nats", "webhook:<id>"). `position` is the last outbox seq delivered; the
 # owner/lease pair makes one publisher process at a time deliver for the sink (see store/sink_cursors.py).
@@ -33,4 +33,5 @@ webhooks = sa.Table(
     sa.Column("secret", sa.Text, nullable=False),  # sealed with the SecretBox, never shown again
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.Float, nullable=False),
+    team_id(),  # it hears only its team's events
 )
