@@ -7,9 +7,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 DATA   ?= data
 
-.PHONY: setup run test test-fast check bench java listener containers ui-assets browser oidc-provider clean
+.PHONY: setup run test test-fast check bench java listener containers ui-assets browser oidc-provider airflow clean
 
-setup: java $(STAMP) listener containers ui-assets browser oidc-provider
+setup: java $(STAMP) listener containers ui-assets browser oidc-provider airflow
 
 java:
 	@bash scripts/check_java.sh
@@ -38,6 +38,11 @@ browser:
 oidc-provider:
 	@bash scripts/oidc_provider.sh
 
+# The Airflow provider's tests: Apache Airflow in its own virtualenv (.venv-airflow), with the provider
+# and Stoker's client (without the server's dependencies). A few minutes the first time; then a stamp.
+airflow:
+	@bash scripts/airflow_venv.sh $(PYTHON)
+
 run: setup
 	$(BIN)/stoker serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
@@ -45,7 +50,7 @@ run: setup
 # Needs only the Python environment (no Java, listener, Podman or browser): seconds on a fresh clone
 # once the venv exists.
 check: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench providers
 	$(BIN)/mypy
 
 test: setup check
@@ -60,4 +65,4 @@ bench: setup
 	$(BIN)/python bench/bench_containers.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .venv-airflow build *.egg-info src/*.egg-info

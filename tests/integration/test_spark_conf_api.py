@@ -140,11 +140,13 @@ def test_the_cli_takes_conf_like_spark_submit(client, monkeypatch):
 
     sent = {}
 
-    def fake_submit(self, body, idempotency_key=None):
-        sent.update(body)
-        return {"id": "r", "state": "QUEUED"}
+    def fake_submit(self, **body):
+        from stoker.client import Run
 
-    monkeypatch.setattr("stoker.client.StokerClient.submit", fake_submit)
+        sent.update(body)
+        return Run(id="r", job="adhoc", state="QUEUED")
+
+    monkeypatch.setattr("stoker.client.sync.Runs.submit", fake_submit)
     result = CliRunner().invoke(main, ["submit", '[["range", 1], ["collect"]]', "--conf",
                                        "spark.sql.shuffle.partitions=8", "--conf",
                                        "spark.sql.session.timeZone=UTC", "--token", "t"])

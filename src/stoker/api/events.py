@@ -8,12 +8,12 @@ from typing import Any
 import msgspec
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.auth import require
 from stoker.api.body_limit import read_capped
 from stoker.api.deps import EventStoreDep, PayloadCheckerDep
+from stoker.api.schemas import CollectAck, Duration, JobList, RunList, Summary
 from stoker.events.body import BodyLimits
 from stoker.events.store import duration_view, summary_view
 from stoker.store.tokens import Principal
@@ -22,73 +22,6 @@ router = APIRouter(tags=["spark events"])
 
 
 NDJSON = "application/x-ndjson"
-
-
-class CollectAck(BaseModel):
-    status: str  # stored | duplicate | heartbeat
-    events: int
-
-
-class JobList(BaseModel):
-    jobs: list[str]
-
-
-class RunInfo(BaseModel):
-    run_id: str
-    first_seen_at: float
-    last_seen_at: float
-    event_count: int
-    start_ms: int | None
-    end_ms: int | None
-
-
-class RunList(BaseModel):
-    job_name: str
-    runs: list[RunInfo]
-
-
-class Duration(BaseModel):
-    job_name: str
-    run_id: str
-    state: str  # ended | running | unknown (no application start seen)
-    start: int | None
-    end: int | None
-    duration_ms: int | None
-    elapsed_ms: int | None
-    ended_by: str | None  # SparkListenerApplicationEnd, or "heartbeat timeout" (its driver fell silent)
-
-
-class Summary(BaseModel):
-    job_name: str
-    run_id: str
-    state: str
-    app_name: str | None
-    app_id: str | None
-    spark_version: str | None
-    start_ms: int | None
-    end_ms: int | None
-    events: int
-    jobs: int
-    failed_jobs: int
-    stages: int
-    failed_stages: int
-    tasks: int
-    failed_tasks: int
-    killed_tasks: int
-    executors_added: int
-    executors_removed: int
-    task_time_ms: int
-    gc_time_ms: int
-    shuffle_read_bytes: int
-    shuffle_write_bytes: int
-    spilled_bytes: int
-    input_bytes: int
-    input_records: int
-    output_bytes: int
-    output_records: int
-    first_seen_at: float
-    last_seen_at: float
-    ended_by: str | None
 
 
 _PAYLOAD_DOC = {

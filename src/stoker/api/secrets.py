@@ -6,43 +6,18 @@ version, who made and last changed it and when, and which jobs name it.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import Field
 
 from stoker.api.auth import require
 from stoker.api.deps import SecretStoreDep
-from stoker.api.models import Body
+from stoker.api.schemas import SecretCreate, SecretUpdate
 from stoker.core.times import iso
 from stoker.store.secrets import SecretRecord
 from stoker.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/secrets", tags=["secrets"])
-
-VALUES_DESCRIPTION = (
-    "the secret's values, key → string; write-only (never shown back). s3: aws_access_key_id and "
-    "aws_secret_access_key (required), aws_session_token, region, endpoint_url; env: environment "
-    "variable names; generic: any keys")
-
-
-class SecretCreate(Body):
-    name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                      description="how jobs and runs name it", examples=["warehouse"])
-    kind: Literal["s3", "env", "generic"] = Field(
-        ..., description="s3: S3 credentials (`options.s3: {\"secret\": name}`); env: a container's secret "
-                         "environment (`options.secret_env`); generic: values for `{{secrets/name/key}}` in steps "
-                         "and for notification destinations")
-    values: dict[str, str] = Field(..., description=VALUES_DESCRIPTION,
-                                   examples=[{"aws_access_key_id": "AKIA…", "aws_secret_access_key": "…"}])
-    description: str = Field("", max_length=1000)
-
-
-class SecretUpdate(Body):
-    values: dict[str, str] | None = Field(None, description="new values, replacing the old ones whole; the "
-                                          "next attempt of every run that names the secret uses them")
-    description: str | None = Field(None, max_length=1000)
-
 
 def secret_view(record: SecretRecord, used_by: list[str]) -> dict[str, Any]:
     return {"name": record.name, "kind": record.kind, "keys": record.keys, "description": record.description,

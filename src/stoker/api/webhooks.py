@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from stoker.api.auth import require
 from stoker.api.deps import WebhookStoreDep
+from stoker.api.schemas import WebhookCreate
 from stoker.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -18,16 +18,6 @@ Owner = Annotated[Principal, Depends(require("manage"))]
 def _team(principal: Principal) -> str | None:
     """Whose webhooks a request sees: its team's; an admin's, every team's."""
     return None if principal.admin else principal.team
-
-
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(description="absolute http(s) URL that receives one POST per event")
-    events: list[str] | None = Field(None, description="event names to send (default: all)")
-    secret: str | None = Field(None, min_length=16, max_length=256,
-                               description="HMAC key for X-Stoker-Signature (default: generated)")
-    description: str = Field("", max_length=1000)
 
 
 @router.post("", status_code=201, summary="Register a webhook; the answer shows its secret, once")

@@ -14,13 +14,14 @@ from typing import Any
 import click
 
 from stoker import __version__
+from stoker.cli.remote import JSON, TOKEN, URL, api_errors, connect, emit_json
 from stoker.config import Settings
 
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                         envvar="STOKER_DATA_DIR", help="where SQLite, files and keys live [default: ./data]")
-API_URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
-                       help="Stoker's address")
-API_TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+# The client-side options (kept under these names for the modules that use them).
+API_URL = URL
+API_TOKEN = TOKEN
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -288,20 +289,15 @@ def token_revoke(token_id: str, data_dir: Path | None) -> None:
 
 
 # -- client side ------------------------------------------------------------------------------
-def _client(url: str, token_value: str | None):  # type: ignore[no-untyped-def]
+def _client(url: str | None, token_value: str | None):  # type: ignore[no-untyped-def]
     from stoker.client import StokerClient
 
     return StokerClient(url, token_value)
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from stoker.client import ApiError
-
-    try:
+    with api_errors():
         return fn(*args, **kwargs)
-    except ApiError as exc:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        raise click.ClickException(f"{exc.status}: {detail}") from exc
 
 
 @main.command()
@@ -311,16 +307,17 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @click.option("--param", "params", multiple=True, help="NAME=VALUE for the job's {{placeholders}}")
 @click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE",
               help="a Spark setting for this run, as spark-submit --conf takes it (repeatable; docs/spark-conf.md)")
-@click.option("--idempotency-key", default=None)
+@click.option("--idempotency-key", default=None, help="resubmitting with the same key returns the same run "
+                                                      "(default: a new key, reused by the client's retries)")
 @click.option("--wait", is_flag=True, help="follow the run live (its progress), then print its result")
-@click.option("--json", "as_json", is_flag=True, help="with --wait: JSON lines (each stream message, then the run)")
 @click.option("--explain", is_flag=True, help="check the steps and show each one's schema and Spark's plan; "
                                              "nothing is queued")
+@JSON
 @API_URL
 @API_TOKEN
 def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tuple[str, ...],
-           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, as_json: bool, explain: bool,
-           url: str, token: str | None) -> None:
+           conf: tuple[str, ...], idempotency_key: str | None, wait: bool, explain: bool, as_json: bool,
+           url: str | None, token: str | None) -> None:
     """Submit a run: STEPS_JSON like '[["range", 5], ["collect"]]', a --file, or a --job."""
     body: dict[str, Any] = {}
     if steps_file is not None:
@@ -339,30 +336,24 @@ def submit(steps_json: str | None, steps_file: Any, job: str | None, params: tup
         body["conf"] = {**(body.get("conf") or {}), **dict(_parse_conf(c) for c in conf)}
     if "steps" not in body and "job" not in body:
         raise click.UsageError("give STEPS_JSON, --file or --job")
-    client = _client(url, token)
-    if explain:
-        from stoker.cli.watch import explain_pipeline
+    unknown = set(body) - {"steps", "job", "params", "options", "priority", "conf", "idempotency_key"}
+    if unknown:
+        raise click.UsageError(f"unknown field(s) in the run body: {', '.join(sorted(unknown))}")
+    body["idempotency_key"] = idempotency_key or body.get("idempotency_key")
+    from stoker.cli.runs import follow, watch_live
 
-        sys.exit(explain_pipeline(client, body, as_json=as_json))
-    run = _call(client.submit, body, idempotency_key)
-    if not as_json:
-        click.echo(f"run {run['id']} {run['state']}")
-    if wait:
-        _watch(client, run["id"], as_json)
-    elif as_json:
-        click.echo(json.dumps(run))
+    with connect(url, token) as client:
+        if explain:
+            from stoker.cli.watch import explain_pipeline
 
-
-def _watch(client: Any, run_id: str, as_json: bool) -> None:
-    """Follow a run live (cli/watch.py), then its result or error; exit 1 unless it succeeded."""
-    from stoker.cli.output import print_result
-    from stoker.cli.watch import follow
-
-    run = _call(follow, client, run_id, as_json=as_json)
-    if not as_json:
-        print_result(run)
-    if run["state"] != "SUCCEEDED":
-        sys.exit(1)
+            sys.exit(explain_pipeline(client, body, as_json=as_json))
+        run = client.runs.submit(**body)
+        if wait:  # live: its progress on the run's stream (cli/watch.py)
+            if not as_json:
+                click.echo(f"run {run.id} {run.state}")
+            watch_live(client, run.id, as_json)
+        else:
+            follow(client, run, wait=False, as_json=as_json)
 
 
 def _parse_conf(raw: str) -> tuple[str, str]:
@@ -383,67 +374,55 @@ def _parse_param(raw: str) -> tuple[str, Any]:
         return name, value
 
 
-@main.group(invoke_without_command=True)
-@click.option("--job", default=None)
-@click.option("--state", default=None)
-@click.option("--limit", default=20, show_default=True)
-@API_URL
-@API_TOKEN
-@click.pass_context
-def runs(ctx: click.Context, job: str | None, state: str | None, limit: int, url: str, token: str | None) -> None:
-    """List runs, newest first (`stoker runs watch ID`: follow one live)."""
-    from stoker.cli.output import print_runs
-
-    if ctx.invoked_subcommand is not None:
-        return
-
-    query = {k: v for k, v in {"job": job, "state": state, "limit": limit}.items() if v is not None}
-    print_runs(_call(_client(url, token).request, "GET", "/api/v1/runs", params=query)["runs"])
-
-
-@runs.command("watch")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines: each stream message, then the finished run")
-@API_URL
-@API_TOKEN
-def watch_run(run_id: str, as_json: bool, url: str, token: str | None) -> None:
-    """Follow a run live: its stages, tasks done, rows read, the time left; then its result or error."""
-    _watch(_client(url, token), run_id, as_json)
-
-
 @main.command()
 @click.argument("run_id")
+@JSON
 @API_URL
 @API_TOKEN
-def status(run_id: str, url: str, token: str | None) -> None:
+def status(run_id: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Show a run: state, attempts, result or error."""
     from stoker.cli.output import print_result, print_run_line
 
-    run = _call(_client(url, token).run, run_id)
+    with connect(url, token) as client:
+        run = client.runs.get(run_id).as_dict()
+    if as_json:
+        emit_json(run)
+        return
     print_run_line(run)
     print_result(run)
 
 
 @main.command()
+@JSON
 @API_URL
 @API_TOKEN
-def functions(url: str, token: str | None) -> None:
+def functions(as_json: bool, url: str | None, token: str | None) -> None:
     """List the function catalog."""
     from stoker.cli.output import print_functions
 
-    print_functions(_call(_client(url, token).request, "GET", "/api/v1/functions")["functions"])
+    with connect(url, token) as client:
+        found = client.functions()
+    if as_json:
+        emit_json(found)
+    else:
+        print_functions(found)
 
 
 def _add_groups() -> None:
+    from stoker.cli.apps import apps
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
     from stoker.cli.files import files
     from stoker.cli.hosts import hosts
     from stoker.cli.jobs import jobs
+    from stoker.cli.runs import batches, dead_letters, health, login, metrics, runs
     from stoker.cli.secrets import secrets
     from stoker.cli.teams import team
     from stoker.cli.tuning import tuning
+    from stoker.cli.webhooks import webhooks
 
+    for command in (runs, batches, dead_letters, health, metrics, login, apps, webhooks):
+        main.add_command(command)
     main.add_command(events)
     main.add_command(files)
     main.add_command(jobs)

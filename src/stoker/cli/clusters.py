@@ -1,5 +1,5 @@
-"""`stoker products …` and `stoker clusters launch|list|show|destroy|repair`: the native API's
-clusters resources from the command line."""
+"""`stoker products …` and `stoker clusters launch|list|show|nodes|destroy|repair|duties`: the native
+API's clusters resources from the command line, through the client."""
 
 from __future__ import annotations
 
@@ -11,23 +11,17 @@ from typing import Any
 
 import click
 
-URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
-                   help="Stoker's address")
-TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+from stoker.cli.remote import JSON, connect, parse_pairs, remote, show
+from stoker.cli.remote import TOKEN as TOKEN  # re-exported: other command modules take them from here
+from stoker.cli.remote import URL as URL
+
 SETTLED = ("ready", "failed", "destroyed", "degraded")
 
 
-def _request(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    from stoker.client import ApiError, StokerClient
-
-    client = StokerClient(url, token)
-    try:
+def _request(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One API call of a command (the client's `request`), its error a one-line message."""
+    with connect(url, token) as client:
         return client.request(method, path, **kwargs)
-    except ApiError as exc:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        raise click.ClickException(f"{exc.status}: {detail}") from exc
-    finally:
-        client.http.close()
 
 
 def _line(cluster: dict[str, Any]) -> str:
@@ -42,22 +36,32 @@ def products() -> None:
 
 
 @products.command("list")
-@URL
-@TOKEN
-def products_list(url: str, token: str | None) -> None:
+@JSON
+@remote
+def products_list(as_json: bool, url: str | None, token: str | None) -> None:
     """List products and their versions."""
-    for p in _request(url, token, "GET", "/api/v1/products")["products"]:
-        click.echo(f"{p['name']} {p['version']}  [{p['orchestrator'] or 'default'}]  {p['description']}")
+    with connect(url, token) as client:
+        found = client.products.list()
+
+    def human() -> None:
+        for p in found:
+            click.echo(f"{p['name']} {p['version']}  [{p['orchestrator'] or 'default'}]  {p['description']}")
+    show(found, as_json, human)
 
 
 @products.command("show")
 @click.argument("name")
 @click.argument("version")
-@URL
-@TOKEN
-def products_show(name: str, version: str, url: str, token: str | None) -> None:
+@JSON
+@remote
+def products_show(name: str, version: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Show a product: template, options, orchestrator."""
-    click.echo(json.dumps(_request(url, token, "GET", f"/api/v1/products/{name}/{version}"), indent=2))
+    with connect(url, token) as client:
+        show(client.products.get(name, version), True)
+
+
+def _template(template: Path) -> tuple[str, bool]:
+    return template.read_text(), template.suffix in (".yaml", ".yml")
 
 
 @products.command("create")
@@ -69,28 +73,73 @@ def products_show(name: str, version: str, url: str, token: str | None) -> None:
 @click.option("--options", "options", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="options JSON file")
 @click.option("--orchestrator", default=None, help="a server-side orchestrator by name, e.g. local")
-@URL
-@TOKEN
+@JSON
+@remote
 def products_create(name: str, version: str, description: str, template: Path | None, options: Path | None,
-                    orchestrator: str | None, url: str, token: str | None) -> None:
+                    orchestrator: str | None, as_json: bool, url: str | None, token: str | None) -> None:
     """Register a product, then set its options, template and orchestrator."""
-    base = f"/api/v1/products/{name}/{version}"
-    _request(url, token, "POST", "/api/v1/products", json={"name": name, "version": version,
-                                                            "description": description})
-    if options is not None:
-        _request(url, token, "PUT", f"{base}/options", json=json.loads(options.read_text()))
-    if template is not None:
-        kind = "application/yaml" if template.suffix in (".yaml", ".yml") else "application/json"
-        _request(url, token, "PUT", f"{base}/template", content=template.read_bytes(),
-                 headers={"content-type": kind})
-    if orchestrator is not None:
-        _request(url, token, "PUT", f"{base}/orchestrator", json={"name": orchestrator})
-    click.echo(f"product {name} {version} registered")
+    with connect(url, token) as client:
+        client.products.create(name, version, description=description)
+        if options is not None:
+            client.products.put_options(name, version, json.loads(options.read_text()))
+        if template is not None:
+            text, yaml = _template(template)
+            client.products.put_template(name, version, text, yaml=yaml)
+        if orchestrator is not None:
+            client.products.put_orchestrator(name, version, orchestrator)
+        found = client.products.get(name, version)
+    show(found, as_json, lambda: click.echo(f"product {name} {version} registered"))
+
+
+@products.command("template")
+@click.argument("name")
+@click.argument("version")
+@click.argument("template", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@JSON
+@remote
+def products_template(name: str, version: str, template: Path, as_json: bool, url: str | None,
+                      token: str | None) -> None:
+    """Set a product's Jinja2 template (.json, or .yaml/.yml)."""
+    text, yaml = _template(template)
+    with connect(url, token) as client:
+        client.products.put_template(name, version, text, yaml=yaml)
+        found = client.products.get(name, version)
+    show(found, as_json, lambda: click.echo(f"product {name} {version}: template set"))
+
+
+@products.command("options")
+@click.argument("name")
+@click.argument("version")
+@click.argument("options", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@JSON
+@remote
+def products_options(name: str, version: str, options: Path, as_json: bool, url: str | None,
+                     token: str | None) -> None:
+    """Set a product's options (a JSON file: required, optional, advanced)."""
+    with connect(url, token) as client:
+        client.products.put_options(name, version, json.loads(options.read_text()))
+        found = client.products.get(name, version)
+    show(found, as_json, lambda: click.echo(f"product {name} {version}: options set"))
+
+
+@products.command("orchestrator")
+@click.argument("name")
+@click.argument("version")
+@click.argument("orchestrator")
+@JSON
+@remote
+def products_orchestrator(name: str, version: str, orchestrator: str, as_json: bool, url: str | None,
+                          token: str | None) -> None:
+    """Choose a product's orchestrator by name (local, external, containers …)."""
+    with connect(url, token) as client:
+        client.products.put_orchestrator(name, version, orchestrator)
+        found = client.products.get(name, version)
+    show(found, as_json, lambda: click.echo(f"product {name} {version}: orchestrator {orchestrator}"))
 
 
 @click.group()
 def clusters() -> None:
-    """Clusters: launch, list, show, destroy, repair."""
+    """Clusters: launch, list, show, nodes, destroy, repair, duties."""
 
 
 @clusters.command("launch")
@@ -99,79 +148,115 @@ def clusters() -> None:
 @click.option("--size", type=int, default=None, help="number of worker nodes")
 @click.option("--option", "options", multiple=True, help="NAME=VALUE (VALUE as JSON when it parses)")
 @click.option("--no-wait", is_flag=True, help="return once registered")
-@URL
-@TOKEN
+@JSON
+@remote
 def clusters_launch(product: str, version: str, size: int | None, options: tuple[str, ...], no_wait: bool,
-                    url: str, token: str | None) -> None:
+                    as_json: bool, url: str | None, token: str | None) -> None:
     """Launch a cluster and follow its status until it is ready (or failed)."""
-    body: dict[str, Any] = {}
-    for raw in options:
-        name, sep, value = raw.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{raw!r} is not NAME=VALUE", param_hint="--option")
-        try:
-            body[name] = json.loads(value)
-        except json.JSONDecodeError:
-            body[name] = value
+    body = parse_pairs(options, "--option")
     if size is not None:
         body["size"] = size
-    cluster = _request(url, token, "POST", f"/api/v1/products/{product}/{version}/clusters", json=body)
-    started, last = time.monotonic(), None
-    while True:
-        if cluster["status"] != last:
-            last = cluster["status"]
-            click.echo(f"[{time.monotonic() - started:6.1f}s] {cluster['id']} {last}"
+    started = time.monotonic()
+
+    def progress(cluster: dict[str, Any]) -> None:
+        if not as_json:
+            click.echo(f"[{time.monotonic() - started:6.1f}s] {cluster['id']} {cluster['status']}"
                        + (f"  ({cluster['reason']})" if cluster.get("reason") else ""))
-        if no_wait or last in SETTLED:
-            break
-        time.sleep(0.3)
-        cluster = _request(url, token, "GET", f"/api/v1/clusters/{cluster['id']}")
-    if last == "ready":
+
+    with connect(url, token) as client:
+        cluster = client.clusters.launch(product, version, body)
+        if no_wait:
+            progress(cluster)
+        else:
+            cluster = client.clusters.wait(cluster["id"], on_change=progress)
+    if as_json:
+        show(cluster, True)
+    elif cluster["status"] == "ready":
         click.echo(f"master: {cluster['master_url']}  web: {cluster['web_url'] or '-'}")
-    elif last == "failed":
+    if cluster["status"] == "failed":
         sys.exit(1)
 
 
 @clusters.command("list")
 @click.option("--status", default=None)
 @click.option("--product", default=None)
-@URL
-@TOKEN
-def clusters_list(status: str | None, product: str | None, url: str, token: str | None) -> None:
+@JSON
+@remote
+def clusters_list(status: str | None, product: str | None, as_json: bool, url: str | None,
+                  token: str | None) -> None:
     """List clusters."""
-    query = {k: v for k, v in {"status": status, "product": product}.items() if v}
-    for cluster in _request(url, token, "GET", "/api/v1/clusters", params=query)["clusters"]:
-        click.echo(_line(cluster))
+    with connect(url, token) as client:
+        found = client.clusters.list(status=status, product=product)
+
+    def human() -> None:
+        for cluster in found:
+            click.echo(_line(cluster))
+    show(found, as_json, human)
 
 
 @clusters.command("show")
 @click.argument("cluster_id")
-@URL
-@TOKEN
-def clusters_show(cluster_id: str, url: str, token: str | None) -> None:
+@JSON
+@remote
+def clusters_show(cluster_id: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Show a cluster: status, history and nodes."""
-    cluster = _request(url, token, "GET", f"/api/v1/clusters/{cluster_id}")
-    click.echo(_line(cluster))
-    for h in cluster["history"]:
-        click.echo(f"  {h['at']}  {h['status']}" + (f"  ({h['reason']})" if h["reason"] else ""))
-    for n in cluster["nodes"]:
+    with connect(url, token) as client:
+        cluster = client.clusters.get(cluster_id)
+
+    def human() -> None:
+        click.echo(_line(cluster))
+        for h in cluster["history"]:
+            click.echo(f"  {h['at']}  {h['status']}" + (f"  ({h['reason']})" if h["reason"] else ""))
+        _print_nodes(cluster["nodes"])
+    show(cluster, as_json, human)
+
+
+def _print_nodes(nodes: list[dict[str, Any]]) -> None:
+    for n in nodes:
         click.echo(f"  node {n['name']:<10} {n['service'] or '-':<14} {n['host']}:{n['port']}  pid {n['pid']}  "
                    f"{n['state']}")
 
 
+@clusters.command("nodes")
+@click.argument("cluster_id")
+@JSON
+@remote
+def clusters_nodes(cluster_id: str, as_json: bool, url: str | None, token: str | None) -> None:
+    """A cluster's nodes: service, address, process, state."""
+    with connect(url, token) as client:
+        nodes = client.clusters.nodes(cluster_id)
+    show(nodes, as_json, lambda: _print_nodes(nodes))
+
+
 @clusters.command("destroy")
 @click.argument("cluster_id")
-@URL
-@TOKEN
-def clusters_destroy(cluster_id: str, url: str, token: str | None) -> None:
+@JSON
+@remote
+def clusters_destroy(cluster_id: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Destroy a cluster: every node stopped."""
-    click.echo(_line(_request(url, token, "DELETE", f"/api/v1/clusters/{cluster_id}")))
+    with connect(url, token) as client:
+        cluster = client.clusters.destroy(cluster_id)
+    show(cluster, as_json, lambda: click.echo(_line(cluster)))
 
 
 @clusters.command("repair")
 @click.argument("cluster_id")
-@URL
-@TOKEN
-def clusters_repair(cluster_id: str, url: str, token: str | None) -> None:
+@JSON
+@remote
+def clusters_repair(cluster_id: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Restart the dead nodes of a degraded cluster."""
-    click.echo(_line(_request(url, token, "POST", f"/api/v1/clusters/{cluster_id}/repair")))
+    with connect(url, token) as client:
+        cluster = client.clusters.repair(cluster_id)
+    show(cluster, as_json, lambda: click.echo(_line(cluster)))
+
+
+@clusters.command("duties")
+@JSON
+@remote
+def clusters_duties(as_json: bool, url: str | None, token: str | None) -> None:
+    """Which process holds the cluster duties (scheduler, reconciler) now."""
+    with connect(url, token) as client:
+        found = client.clusters.duties()
+    show(found, as_json, lambda: click.echo(f"{found['lease']}: held by {found.get('holder') or 'nobody'}"
+                                            + (f" on {found['host']} (pid {found['pid']})" if found.get("host")
+                                               else "")))

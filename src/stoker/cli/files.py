@@ -8,13 +8,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
-URL = click.option("--url", envvar="STOKER_URL", default="http://127.0.0.1:8000", show_default=True,
-                   help="Stoker's address")
-TOKEN = click.option("--token", envvar="STOKER_TOKEN", default=None, help="API token (or STOKER_TOKEN)")
+from stoker.cli.remote import JSON, TOKEN, URL, connect, show
+
 QUIET = click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 BAR_FROM = 1024 * 1024  # smaller transfers need no bar
 
@@ -24,18 +22,8 @@ def files() -> None:
     pass
 
 
-@contextmanager
-def _client(url: str, token: str | None) -> Iterator[Any]:
-    from stoker.client import ApiError, StokerClient
-
-    client = StokerClient(url, token, timeout=60)
-    try:
-        yield client
-    except ApiError as exc:
-        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        raise click.ClickException(f"{exc.status}: {detail}") from exc
-    finally:
-        client.http.close()
+def _client(url: str | None, token: str | None):  # type: ignore[no-untyped-def]
+    return connect(url, token, timeout=60)
 
 
 @contextmanager
@@ -69,10 +57,11 @@ def _remote_for(local: Path, remote: str | None) -> str:
 @click.option("--recursive", "-r", is_flag=True, help="LOCAL is a directory: put every file under it")
 @click.option("--checksum", is_flag=True, help="send each file's SHA-256; the server checks it before publishing")
 @QUIET
+@JSON
 @URL
 @TOKEN
 def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, checksum: bool, quiet: bool,
-        url: str, token: str | None) -> None:
+        as_json: bool, url: str | None, token: str | None) -> None:
     """Upload LOCAL to REMOTE (default: its name at the root; REMOTE ending in / is a directory).
     Written atomically: readers see the old file or the whole new one."""
     if local.is_dir():
@@ -85,10 +74,11 @@ def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, check
     with _client(url, token) as client:
         for path, target in pairs:
             size = path.stat().st_size
-            with _progress(f"put {target}", size, quiet) as (advance, _total):
-                entry = client.put_file(path, target, overwrite=overwrite, checksum=checksum, progress=advance)
-            click.echo(f"{entry['path']}  {_size(entry['size'])}" + (f"  sha256 {entry['sha256']}"
-                                                                     if entry.get("sha256") else ""))
+            with _progress(f"put {target}", size, quiet or as_json) as (advance, _total):
+                entry = client.files.put(path, target, overwrite=overwrite, checksum=checksum, progress=advance)
+            line = f"{entry['path']}  {_size(entry['size'])}" + (f"  sha256 {entry['sha256']}"
+                                                                     if entry.get("sha256") else "")
+            show(entry, as_json, lambda: click.echo(line))  # noqa: B023 (called at once)
 
 
 @files.command("get")
@@ -97,13 +87,15 @@ def put(local: Path, remote: str | None, overwrite: bool, recursive: bool, check
 @click.option("--archive", type=click.Choice(["zip", "tar"]), default=None,
               help="a directory's archive format [default: zip]")
 @QUIET
+@JSON
 @URL
 @TOKEN
-def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: str, token: str | None) -> None:
+def get(remote: str, local: Path | None, archive: str | None, quiet: bool, as_json: bool, url: str | None,
+        token: str | None) -> None:
     """Download REMOTE into LOCAL (default: its name, here). A directory (a Spark output such as
     out/adults.parquet) comes as one archive: NAME.zip (or --archive tar)."""
     with _client(url, token) as client:
-        entry = client.file_info(remote)
+        entry = client.files.info(remote)
         if entry is None:
             raise click.ClickException(f"404: no file or directory {remote!r} in the storage root")
         if entry["kind"] == "directory":
@@ -114,9 +106,10 @@ def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: 
         target = local or Path(name)
         if target.is_dir():
             target = target / name
-        with _progress(f"get {entry['path']}", entry["size"], quiet) as (advance, set_total):
-            written = client.get_file(entry["path"], target, archive=archive, progress=advance, total=set_total)
-        click.echo(f"{target}  {_size(written)}")
+        with _progress(f"get {entry['path']}", entry["size"], quiet or as_json) as (advance, set_total):
+            written = client.files.get(entry["path"], target, archive=archive, progress=advance, total=set_total)
+    show({"path": entry["path"], "local": str(target), "bytes": written}, as_json,
+         lambda: click.echo(f"{target}  {_size(written)}"))
 
 
 @files.command("ls")
@@ -125,14 +118,14 @@ def get(remote: str, local: Path | None, archive: str | None, quiet: bool, url: 
 @click.option("--json", "as_json", is_flag=True, help="one JSON object a line")
 @URL
 @TOKEN
-def ls(prefix: str, recursive: bool, as_json: bool, url: str, token: str | None) -> None:
+def ls(prefix: str, recursive: bool, as_json: bool, url: str | None, token: str | None) -> None:
     """List PREFIX: a directory (out/) or the start of names (out/ad); default: the root."""
     with _client(url, token) as client:
         if prefix and not prefix.endswith("/"):  # `ls out` lists the directory out, as ls does
-            entry = client.file_info(prefix)
+            entry = client.files.info(prefix)
             if entry is not None and entry["kind"] == "directory":
                 prefix += "/"
-        entries = client.list_files(prefix, recursive=recursive)
+        entries = client.files.list(prefix, recursive=recursive)
         if as_json:
             for entry in entries:
                 click.echo(json.dumps(entry))
@@ -157,14 +150,15 @@ def ls(prefix: str, recursive: bool, as_json: bool, url: str, token: str | None)
 @files.command("rm")
 @click.argument("remote", nargs=-1, required=True)
 @click.option("--recursive", "-r", is_flag=True, help="a directory with everything in it")
+@JSON
 @URL
 @TOKEN
-def rm(remote: tuple[str, ...], recursive: bool, url: str, token: str | None) -> None:
+def rm(remote: tuple[str, ...], recursive: bool, as_json: bool, url: str | None, token: str | None) -> None:
     """Delete files (or, with -r, directories) in the storage root."""
     with _client(url, token) as client:
         for path in remote:
-            client.delete_file(path, recursive=recursive)
-            click.echo(f"deleted {path}")
+            client.files.delete(path, recursive=recursive)
+            show({"deleted": path}, as_json, lambda: click.echo(f"deleted {path}"))  # noqa: B023 (called at once)
 
 
 @files.command("preview")
@@ -173,10 +167,10 @@ def rm(remote: tuple[str, ...], recursive: bool, url: str, token: str | None) ->
 @click.option("--json", "as_json", is_flag=True, help="the API's answer as it is")
 @URL
 @TOKEN
-def preview(remote: str, rows: int, as_json: bool, url: str, token: str | None) -> None:
+def preview(remote: str, rows: int, as_json: bool, url: str | None, token: str | None) -> None:
     """The schema and first rows of a CSV, JSON lines or Parquet file or directory (read with pyarrow)."""
     with _client(url, token) as client:
-        answer = client.preview_file(remote, rows=rows)
+        answer = client.files.preview(remote, rows=rows)
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return

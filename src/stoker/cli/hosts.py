@@ -3,15 +3,15 @@ API."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from stoker.cli import API_TOKEN, API_URL, _call, _client
+from stoker.cli.remote import JSON, show
 
 
-def _request(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+def _request(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
     return _call(_client(url, token).request, method, path, **kwargs)
 
 
@@ -30,11 +30,15 @@ def hosts() -> None:
 
 
 @hosts.command("list")
+@JSON
 @API_URL
 @API_TOKEN
-def list_hosts(url: str, token: str | None) -> None:
+def list_hosts(as_json: bool, url: str | None, token: str | None) -> None:
     """Each host: endpoint, address, state and health, capacity used and free, its nodes."""
     found = _request(url, token, "GET", "/api/v1/hosts")["hosts"]
+    if as_json:
+        show(found, True)
+        return
     if not found:
         click.echo("no hosts")
     for host in found:
@@ -43,11 +47,12 @@ def list_hosts(url: str, token: str | None) -> None:
 
 @hosts.command("show")
 @click.argument("name")
+@JSON
 @API_URL
 @API_TOKEN
-def show_host(name: str, url: str, token: str | None) -> None:
+def show_host(name: str, as_json: bool, url: str | None, token: str | None) -> None:
     """One host as JSON, with the nodes placed on it."""
-    click.echo(json.dumps(_request(url, token, "GET", f"/api/v1/hosts/{name}"), indent=2))
+    show(_request(url, token, "GET", f"/api/v1/hosts/{name}"), True)
 
 
 @hosts.command("add")
@@ -57,40 +62,47 @@ def show_host(name: str, url: str, token: str | None) -> None:
 @click.option("--cores", type=int, required=True)
 @click.option("--mem", type=int, required=True, help="MB")
 @click.option("--address", default=None, help="where other hosts reach it (default: the endpoint's)")
+@JSON
 @API_URL
 @API_TOKEN
-def add_host(name: str, endpoint: str, cores: int, mem: int, address: str | None, url: str,
+def add_host(name: str, endpoint: str, cores: int, mem: int, address: str | None, as_json: bool, url: str | None,
              token: str | None) -> None:
     """Register a host."""
     body: dict[str, Any] = {"name": name, "endpoint": endpoint, "cores": cores, "mem": mem}
     if address:
         body["address"] = address
-    click.echo(host_line(_request(url, token, "POST", "/api/v1/hosts", json=body)))
+    host = _request(url, token, "POST", "/api/v1/hosts", json=body)
+    show(host, as_json, lambda: click.echo(host_line(host)))
 
 
 @hosts.command("drain")
 @click.argument("name")
+@JSON
 @API_URL
 @API_TOKEN
-def drain_host(name: str, url: str, token: str | None) -> None:
+def drain_host(name: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Place nothing new on the host; what runs there stays."""
-    click.echo(host_line(_request(url, token, "POST", f"/api/v1/hosts/{name}/drain")))
+    host = _request(url, token, "POST", f"/api/v1/hosts/{name}/drain")
+    show(host, as_json, lambda: click.echo(host_line(host)))
 
 
 @hosts.command("undrain")
 @click.argument("name")
+@JSON
 @API_URL
 @API_TOKEN
-def undrain_host(name: str, url: str, token: str | None) -> None:
+def undrain_host(name: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Let the host take new nodes and tasks again."""
-    click.echo(host_line(_request(url, token, "POST", f"/api/v1/hosts/{name}/undrain")))
+    host = _request(url, token, "POST", f"/api/v1/hosts/{name}/undrain")
+    show(host, as_json, lambda: click.echo(host_line(host)))
 
 
 @hosts.command("remove")
 @click.argument("name")
+@JSON
 @API_URL
 @API_TOKEN
-def remove_host(name: str, url: str, token: str | None) -> None:
+def remove_host(name: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Remove a host nothing runs on."""
     _request(url, token, "DELETE", f"/api/v1/hosts/{name}")
-    click.echo(f"removed host {name}")
+    show({"removed": name}, as_json, lambda: click.echo(f"removed host {name}"))

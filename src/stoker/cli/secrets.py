@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from stoker.cli import API_TOKEN, API_URL, DATA_DIR, _call, _client, _settings
+from stoker.cli import API_TOKEN, API_URL, DATA_DIR, _settings
+from stoker.cli.remote import JSON, connect, show
 
 
 @click.group()
@@ -19,26 +20,33 @@ def secrets() -> None:
 
 
 @secrets.command("list")
+@JSON
 @API_URL
 @API_TOKEN
-def list_secrets(url: str, token: str | None) -> None:
+def list_secrets(as_json: bool, url: str | None, token: str | None) -> None:
     """Names, kinds, keys, who changed them and when, the jobs that use them (never values)."""
-    found = _call(_client(url, token).request, "GET", "/api/v1/secrets")["secrets"]
-    if not found:
-        click.echo("no secrets")
-    for s in found:
-        used = ", ".join(s["used_by"]) or "-"
-        click.echo(f"{s['name']:<24} {s['kind']:<8} v{s['version']:<3} keys: {', '.join(s['keys'])}  "
-                   f"updated {s['updated_at']} by {s['updated_by']}  used by: {used}")
+    with connect(url, token) as client:
+        found = client.secrets.list()
+
+    def human() -> None:
+        if not found:
+            click.echo("no secrets")
+        for s in found:
+            used = ", ".join(s["used_by"]) or "-"
+            click.echo(f"{s['name']:<24} {s['kind']:<8} v{s['version']:<3} keys: {', '.join(s['keys'])}  "
+                       f"updated {s['updated_at']} by {s['updated_by']}  used by: {used}")
+    show(found, as_json, human)
 
 
 @secrets.command("show")
 @click.argument("name")
+@JSON
 @API_URL
 @API_TOKEN
-def show_secret(name: str, url: str, token: str | None) -> None:
+def show_secret(name: str, as_json: bool, url: str | None, token: str | None) -> None:
     """One secret, without its values."""
-    click.echo(json.dumps(_call(_client(url, token).request, "GET", f"/api/v1/secrets/{name}"), indent=2))
+    with connect(url, token) as client:
+        show(client.secrets.get(name), True)
 
 
 @secrets.command("set")
@@ -50,12 +58,15 @@ def show_secret(name: str, url: str, token: str | None) -> None:
 @click.option("--from-json", "from_json", type=click.File(), default=None,
               help="a JSON object of keys and values (- for stdin)")
 @click.option("--description", default=None)
+@JSON
 @API_URL
 @API_TOKEN
 def set_secret(name: str, kind: str | None, values: tuple[str, ...], from_json: Any, description: str | None,
-               url: str, token: str | None) -> None:
+               as_json: bool, url: str | None, token: str | None) -> None:
     """Create a secret, or replace its values (rotate it): the next attempt of every run that names
     it uses the new values. Values never come back."""
+    from stoker.client import NotFound
+
     given: dict[str, str] = {}
     if from_json is not None:
         loaded = json.load(from_json)
@@ -71,42 +82,35 @@ def set_secret(name: str, kind: str | None, values: tuple[str, ...], from_json: 
         elif value.startswith("@"):
             value = Path(value[1:]).read_text().rstrip("\n")
         given[key] = value
-    client = _client(url, token)
-    from stoker.client import ApiError
-
-    try:
-        client.request("GET", f"/api/v1/secrets/{name}")
-        exists = True
-    except ApiError as exc:
-        if exc.status != 404:
-            raise click.ClickException(f"{exc.status}: {exc.detail}") from exc
-        exists = False
-    if exists:
-        if kind is not None:
-            raise click.UsageError(f"secret {name!r} exists; its kind cannot change (delete it first)")
-        body: dict[str, Any] = {}
-        if given:
-            body["values"] = given
-        if description is not None:
-            body["description"] = description
-        done = _call(client.request, "PUT", f"/api/v1/secrets/{name}", json=body)
-        click.echo(f"secret {name} changed: version {done['version']}, keys {', '.join(done['keys'])}")
-        return
-    if not given:
-        raise click.UsageError("give its values: --value KEY=VALUE (or KEY=@FILE, KEY=-) or --from-json")
-    done = _call(client.request, "POST", "/api/v1/secrets", json={
-        "name": name, "kind": kind or "generic", "values": given, "description": description or ""})
-    click.echo(f"secret {name} created ({done['kind']}), keys {', '.join(done['keys'])}")
+    with connect(url, token) as client:
+        try:
+            client.secrets.get(name)
+            exists = True
+        except NotFound:
+            exists = False
+        if exists:
+            if kind is not None:
+                raise click.UsageError(f"secret {name!r} exists; its kind cannot change (delete it first)")
+            done = client.secrets.update(name, values=given or None, description=description)
+            show(done, as_json, lambda: click.echo(
+                f"secret {name} changed: version {done['version']}, keys {', '.join(done['keys'])}"))
+            return
+        if not given:
+            raise click.UsageError("give its values: --value KEY=VALUE (or KEY=@FILE, KEY=-) or --from-json")
+        done = client.secrets.create(name, kind or "generic", given, description=description or "")
+    show(done, as_json, lambda: click.echo(f"secret {name} created ({done['kind']}), keys {', '.join(done['keys'])}"))
 
 
 @secrets.command("delete")
 @click.argument("name")
+@JSON
 @API_URL
 @API_TOKEN
-def delete_secret(name: str, url: str, token: str | None) -> None:
+def delete_secret(name: str, as_json: bool, url: str | None, token: str | None) -> None:
     """Delete a secret no job names."""
-    _call(_client(url, token).request, "DELETE", f"/api/v1/secrets/{name}")
-    click.echo(f"secret {name} deleted")
+    with connect(url, token) as client:
+        client.secrets.delete(name)
+    show({"deleted": name}, as_json, lambda: click.echo(f"secret {name} deleted"))
 
 
 @secrets.command("generate-key")

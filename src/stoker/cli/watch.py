@@ -58,10 +58,14 @@ def stream_messages(http: httpx.Client, run_id: str, *, on_connect: Callable[[],
 def follow(client: Any, run_id: str, *, as_json: bool = False, console: Console | None = None) -> dict[str, Any]:
     """Follow the run until it ends; return it as `GET /api/v1/runs/{id}` shows it then."""
     console = console or Console(highlight=False)
-    state: dict[str, Any] = {"run": client.run(run_id), "progress": None}
+    def fetch() -> dict[str, Any]:
+        shown: dict[str, Any] = client.runs.get(run_id).as_dict()
+        return shown
+
+    state: dict[str, Any] = {"run": fetch(), "progress": None}
 
     def ended() -> bool:
-        state["run"] = client.run(run_id)
+        state["run"] = fetch()
         return bool(state["run"]["state"] in TERMINAL)
 
     def emit(doc: dict[str, Any]) -> None:
@@ -72,7 +76,7 @@ def follow(client: Any, run_id: str, *, as_json: bool = False, console: Console 
             emit(doc)
             if _finished(doc):
                 break
-        final: dict[str, Any] = client.run(run_id)
+        final = fetch()
         emit({"event": "run.finished", "run": final})
         return final
     with Live(render(state["run"], None), console=console, refresh_per_second=4, transient=False) as live:
@@ -84,7 +88,7 @@ def follow(client: Any, run_id: str, *, as_json: bool = False, console: Console 
             live.update(render(state["run"], state["progress"]))
             if _finished(doc):
                 break
-        state["run"] = client.run(run_id)
+        state["run"] = fetch()
         if state["progress"] is not None:  # as it ended (the last pushed one was while it ran)
             state["progress"] = client.request("GET", f"/api/v1/runs/{run_id}/progress")
         live.update(render(state["run"], state["progress"]))
