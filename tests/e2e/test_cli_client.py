@@ -37,8 +37,15 @@ def cli(server, tmp_path, monkeypatch):
 
 
 def test_runs_and_batches(cli):
-    run = cli("submit", '[["noop"]]', "--wait", "--json")
+    # --wait --json follows the run's stream as JSON lines (cli/watch.py); the last is the finished run.
+    followed = cli("submit", '[["noop"]]', "--wait", "--json", plain=True)
+    assert followed.exit_code == 0, followed.output
+    last = json.loads(followed.output.splitlines()[-1])
+    assert last["event"] == "run.finished"
+    run = last["run"]
     assert run["state"] == "SUCCEEDED" and run["result"] == {"type": "noop"}
+    assert cli("runs", "progress", run["id"], "--json")["state"] == "SUCCEEDED"
+    assert cli("runs", "spark", run["id"], "--json")["stages"] == []  # a no-op runs no Spark
     assert cli("runs", "show", run["id"], "--json")["id"] == run["id"]
     assert run["id"] in [r["id"] for r in cli("runs", "list", "--limit", "5", "--json")]
     assert cli("runs", "result", run["id"], "--json") == {"type": "noop"}
