@@ -139,3 +139,33 @@ def test_products_and_an_external_cluster(cli, tmp_path):
     assert cli("clusters", "show", cluster["id"], "--json")["id"] == cluster["id"]
     assert isinstance(cli("clusters", "nodes", cluster["id"], "--json"), list)
     assert cli("clusters", "destroy", cluster["id"], "--json")["status"] in ("destroyed", "destroying")
+
+
+def test_teams_tokens_and_the_audit_log_over_the_api(cli, server):
+    me = cli("me", "--json")
+    assert me["admin"] is True and me["team"] == "default"
+    assert cli("teams", "create", "cli-red", "--description", "the red team", "--json")["id"] == "cli-red"
+    assert "cli-red" in [t["id"] for t in cli("teams", "list", "--json")]
+    assert "the red team" in cli("teams", "list", plain=True).output  # people get a line per team
+    quotas = cli("teams", "quotas", "cli-red", "--max-running-runs", "2", "--json")
+    assert quotas["quotas"]["max_running_runs"] == 2 and quotas["quotas"]["max_cores"] is None
+    assert cli("teams", "set-member", "cli-red", "carol", "runner", "--json")["role"] == "runner"
+    assert {"user": "carol", "role": "runner"}.items() <= cli("teams", "members", "cli-red", "--json")[0].items()
+    assert cli("teams", "show", "cli-red", "--json")["members"][0]["user"] == "carol"
+    cli("teams", "remove-member", "cli-red", "carol", "--json")
+    assert cli("teams", "members", "cli-red", "--json") == []
+    # A token of the caller's team, shown once, listed without its value, then revoked.
+    made = cli("tokens", "create", "cli nightly", "--user", "dave", "--scope", "read", "--json")
+    assert made["token"].startswith("stk_") and made["team"] == "default"
+    listed = [t for t in cli("tokens", "list", "--json") if t["name"] == "cli nightly"]
+    assert len(listed) == 1 and "token" not in listed[0]
+    revoked = cli("tokens", "revoke", listed[0]["id"], "--json")
+    assert revoked == {"id": listed[0]["id"], "revoked": True}
+    with server.client() as c:
+        assert c.get("/api/v1/me", headers={"Authorization": f"Bearer {made['token']}"}).status_code == 401
+    # The audit log saw the team being made and the token revoked.
+    actions = [e["action"] for e in cli("audit", "--limit", "200", "--json")["entries"]]
+    assert any("/api/v1/teams" in a for a in actions), actions
+    assert any("/api/v1/tokens" in a for a in actions), actions
+    missing = cli("teams", "show", "no-such-team", ok=False)
+    assert missing.exit_code == 1 and "404" in missing.output

@@ -409,6 +409,7 @@ def functions(as_json: bool, url: str | None, token: str | None) -> None:
 
 
 def _add_groups() -> None:
+    from stoker.cli.access import audit, me, teams, tokens
     from stoker.cli.apps import apps
     from stoker.cli.clusters import clusters, products
     from stoker.cli.events import events
@@ -421,7 +422,7 @@ def _add_groups() -> None:
     from stoker.cli.tuning import tuning
     from stoker.cli.webhooks import webhooks
 
-    for command in (runs, batches, dead_letters, health, metrics, login, apps, webhooks):
+    for command in (runs, batches, dead_letters, health, metrics, login, apps, webhooks, me, teams, tokens, audit):
         main.add_command(command)
     main.add_command(events)
     main.add_command(files)

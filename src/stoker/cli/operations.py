@@ -13,6 +13,19 @@ def is_native(path: str) -> bool:
 
 
 COMMAND_OF: dict[str, str] = {
+    # teams, tokens and the audit log (cli/access.py)
+    "me_api_v1_me_get": "me",
+    "list_teams_api_v1_teams_get": "teams list",
+    "create_team_api_v1_teams_post": "teams create",
+    "get_team_api_v1_teams__team__get": "teams show",
+    "set_quotas_api_v1_teams__team__quotas_put": "teams quotas",
+    "list_members_api_v1_teams__team__members_get": "teams members",
+    "set_member_api_v1_teams__team__members__user__put": "teams set-member",
+    "remove_member_api_v1_teams__team__members__user__delete": "teams remove-member",
+    "list_tokens_api_v1_tokens_get": "tokens list",
+    "create_token_api_v1_tokens_post": "tokens create",
+    "revoke_token_api_v1_tokens__token_id__delete": "tokens revoke",
+    "audit_api_v1_audit_get": "audit",
     # runs and batches
     "submit_run_api_v1_runs_post": "submit",
     "list_runs_api_v1_runs_get": "runs list",
@@ -97,16 +110,8 @@ COMMAND_OF: dict[str, str] = {
 
 # Operations whose client-side command is not built yet, each with why; the parity test accepts
 # them and fails when an entry is stale (mapped above, or gone from the API): the list only shrinks.
-# Teams (issue 28) landed at the end of the client's session: `stoker team` and `stoker token` work
-# on the database directly, not over these routes; `stoker teams|tokens|audit|me` over the API are next.
-_TEAMS = "teams' routes arrived after the CLI's parity work; `stoker team`/`stoker token` act on the database"
-PENDING: dict[str, str] = dict.fromkeys((
-    "me_api_v1_me_get", "list_teams_api_v1_teams_get", "create_team_api_v1_teams_post",
-    "get_team_api_v1_teams__team__get", "set_quotas_api_v1_teams__team__quotas_put",
-    "list_members_api_v1_teams__team__members_get", "set_member_api_v1_teams__team__members__user__put",
-    "remove_member_api_v1_teams__team__members__user__delete", "list_tokens_api_v1_tokens_get",
-    "create_token_api_v1_tokens_post", "revoke_token_api_v1_tokens__token_id__delete",
-    "audit_api_v1_audit_get"), _TEAMS)
+# Empty: every operation has its command.
+PENDING: dict[str, str] = {}
 
 # Commands that speak a protocol rather than show an answer: no --json (a worker runs until stopped).
 NO_JSON = {"worker"}
