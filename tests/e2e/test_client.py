@@ -221,3 +221,45 @@ def test_the_readmes_example_and_a_refused_path(stoker):
     with pytest.raises(BadRequest) as refused:
         stoker.runs.submit([["read_csv", "/etc/passwd"], ["collect"]])
     assert refused.value.status == 400 and "/etc/passwd" in str(refused.value.detail)
+
+
+def test_teams_tokens_audit_hosts_tuning_and_a_runs_own_work(server, stoker):
+    assert stoker.teams.me()["admin"] is True
+    assert stoker.teams.create("client-blue", description="blue")["id"] == "client-blue"
+    assert "client-blue" in [t["id"] for t in stoker.teams.list()]
+    assert stoker.teams.set_quotas("client-blue", max_cores=8)["quotas"]["max_cores"] == 8
+    assert stoker.teams.set_member("client-blue", "erin", "editor")["role"] == "editor"
+    assert [m["user"] for m in stoker.teams.members("client-blue")] == ["erin"]
+    assert stoker.teams.get("client-blue")["members"][0]["role"] == "editor"
+    stoker.teams.remove_member("client-blue", "erin")
+    assert stoker.teams.members("client-blue") == []
+    with pytest.raises(NotFound):
+        stoker.teams.get("no-such-team")
+    made = stoker.tokens.create("client ci", user="frank", scopes=["read"])
+    [listed] = [t for t in stoker.tokens.list() if t["name"] == "client ci"]
+    with StokerClient(server.url, made["token"]) as frank:
+        assert frank.teams.me()["user"] == "frank"
+        stoker.tokens.revoke(listed["id"])
+        with pytest.raises(Unauthorized):
+            frank.teams.me()
+    actions = [e["action"] for e in stoker.audit.entries(page_size=2)]  # paged: every entry, two at a time
+    assert any("/api/v1/teams" in a for a in actions) and any("/api/v1/tokens" in a for a in actions)
+    # Hosts: the machine itself is registered; draining is undone.
+    assert "local" in [h["name"] for h in stoker.hosts.list()]
+    assert stoker.hosts.drain("local")["state"] == "draining"
+    assert stoker.hosts.undrain("local")["state"] != "draining"
+    # A job's tuning (off unless asked) and a run's own Spark work and progress.
+    stoker.jobs.create("client-tuned", steps=NOOP)
+    assert stoker.jobs.tuning("client-tuned")["policy"]["mode"] == "off"
+    run = stoker.runs.wait(stoker.runs.submit(NOOP).id, timeout=60)
+    assert stoker.runs.spark(run.id)["stages"] == [] and stoker.runs.progress(run.id)["state"] == "SUCCEEDED"
+    with pytest.raises(BadRequest):  # explain's 422: the steps are refused before any Spark work
+        stoker.runs.explain([["no_such_function"]])
+
+    async def from_async() -> tuple[str, dict[str, object]]:
+        async with AsyncStokerClient(server.url, harness.TOKEN) as client:
+            entries = [e async for e in client.audit.entries(actor="admin", page_size=50)]
+            return (await client.teams.me())["team"], {"entries": len(entries),
+                                                       "progress": (await client.runs.progress(run.id))["state"]}
+    team, seen = asyncio.run(from_async())
+    assert team == "default" and seen["progress"] == "SUCCEEDED"

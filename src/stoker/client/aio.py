@@ -46,6 +46,10 @@ class AsyncStokerClient:
         self.events = AsyncEvents(self)
         self.webhooks = AsyncWebhooks(self)
         self.secrets = AsyncSecrets(self)
+        self.teams = AsyncTeams(self)
+        self.tokens = AsyncTokens(self)
+        self.audit = AsyncAudit(self)
+        self.hosts = AsyncHosts(self)
 
     async def __aenter__(self) -> AsyncStokerClient:
         return self
@@ -147,7 +151,21 @@ class AsyncResource:
         self._c = client
 
 
-class AsyncRuns(AsyncResource):
+class AsyncRunsWatching:
+    _c: AsyncStokerClient
+
+    async def spark(self, run_id: str, *, attempt: int | None = None) -> dict[str, Any]:
+        return await self._c.send(calls.run_spark(run_id, attempt=attempt))
+
+    async def progress(self, run_id: str) -> dict[str, Any]:
+        return await self._c.send(calls.run_progress(run_id))
+
+    async def explain(self, steps: builtins.list[Any] | None = None, *, job: str | None = None,
+                      params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self._c.send(calls.explain(steps, job=job, params=params))
+
+
+class AsyncRuns(AsyncResource, AsyncRunsWatching):
     async def submit(self, steps: builtins.list[Any] | None = None, *, job: str | None = None,
                      params: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
                      priority: int | None = None, conf: dict[str, Any] | None = None,
@@ -220,6 +238,9 @@ class AsyncBatches(AsyncResource):
 
 
 class AsyncJobs(AsyncResource):
+    async def tuning(self, job: str) -> dict[str, Any]:
+        return await self._c.send(calls.job_tuning(job))
+
     async def create(self, name: str, **fields: Any) -> dict[str, Any]:
         return await self._c.send(calls.create_job(name, **fields))
 
@@ -433,3 +454,86 @@ async def _chunks(local: str | os.PathLike[str]) -> AsyncIterator[bytes]:
     with open(local, "rb") as handle:
         while chunk := await asyncio.to_thread(handle.read, CHUNK):
             yield chunk
+
+
+class AsyncTeams(AsyncResource):
+    """Teams, their quotas and members (docs/teams.md); `me()`: who this client's token acts for."""
+
+    async def me(self) -> dict[str, Any]:
+        return await self._c.send(calls.me())
+
+    async def list(self) -> builtins.list[dict[str, Any]]:
+        return await self._c.send(calls.list_teams())
+
+    async def get(self, team: str) -> dict[str, Any]:
+        return await self._c.send(calls.get_team(team))
+
+    async def create(self, name: str, *, description: str = "") -> dict[str, Any]:
+        return await self._c.send(calls.create_team(name, description))
+
+    async def set_quotas(self, team: str, *, max_running_runs: int | None = None, max_cores: int | None = None,
+                   max_memory_mb: int | None = None) -> dict[str, Any]:
+        return await self._c.send(calls.set_quotas(team, max_running_runs=max_running_runs, max_cores=max_cores,
+                                             max_memory_mb=max_memory_mb))
+
+    async def members(self, team: str) -> builtins.list[dict[str, Any]]:
+        return await self._c.send(calls.list_members(team))
+
+    async def set_member(self, team: str, user: str, role: str) -> dict[str, Any]:
+        return await self._c.send(calls.set_member(team, user, role))
+
+    async def remove_member(self, team: str, user: str) -> None:
+        await self._c.send(calls.remove_member(team, user))
+
+
+class AsyncTokens(AsyncResource):
+    """The tokens of this token's team (owners); a made token is shown once."""
+
+    async def list(self) -> builtins.list[dict[str, Any]]:
+        return await self._c.send(calls.list_tokens())
+
+    async def create(self, name: str, *, user: str, scopes: builtins.list[str],
+                     role: str | None = None) -> dict[str, Any]:
+        return await self._c.send(calls.create_token(name, user, scopes, role))
+
+    async def revoke(self, token_id: str) -> None:
+        await self._c.send(calls.revoke_token(token_id))
+
+
+class AsyncAudit(AsyncResource):
+    async def entries(self, *, actor: str | None = None, action: str | None = None, team: str | None = None,
+                since: float | None = None, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every entry (owners: their team's; admins: all), oldest first, page by page."""
+        after = 0
+        while True:
+            page = await self._c.send(calls.audit(after=after, limit=page_size, actor=actor, action=action, team=team,
+                                            since=since))
+            for entry in page["entries"]:
+                yield entry
+            if page["next_after"] is None:
+                return
+            after = page["next_after"]
+
+
+class AsyncHosts(AsyncResource):
+    """The machines that run cluster nodes and container tasks (docs/hosts.md); changes are admins'."""
+
+    async def list(self) -> builtins.list[dict[str, Any]]:
+        return await self._c.send(calls.list_hosts())
+
+    async def get(self, name: str) -> dict[str, Any]:
+        return await self._c.send(calls.get_host(name))
+
+    async def add(self, **body: Any) -> dict[str, Any]:
+        """Register a host: `name`, `endpoint` (its container API), `cores`, `mem` … as POST
+        /api/v1/hosts takes them."""
+        return await self._c.send(calls.add_host(body))
+
+    async def drain(self, name: str) -> dict[str, Any]:
+        return await self._c.send(calls.drain_host(name))
+
+    async def undrain(self, name: str) -> dict[str, Any]:
+        return await self._c.send(calls.drain_host(name, undrain=True))
+
+    async def remove(self, name: str) -> None:
+        await self._c.send(calls.remove_host(name))

@@ -376,3 +376,105 @@ def health() -> Call[dict[str, Any]]:
 
 def metrics() -> Call[str]:
     return call("GET", "/metrics", text_of)
+
+
+# --- a run's Spark work and progress, explain, tuning --------------------------------------------
+
+def run_spark(run_id: str, *, attempt: int | None = None) -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/runs/{segment(run_id)}/spark", json_of, params={"attempt": attempt})
+
+
+def run_progress(run_id: str) -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/runs/{segment(run_id)}/progress", json_of)
+
+
+def explain(steps: list[Any] | None = None, *, job: str | None = None,
+            params: dict[str, Any] | None = None) -> Call[dict[str, Any]]:
+    body: dict[str, Any] = {"steps": steps, "job": job, "params": params or {}}
+    # Nothing is queued: safe to send again. Spark's analysis may take a while on a cold session.
+    return call("POST", f"{API}/runs/explain", json_of, json={k: v for k, v in body.items() if v is not None},
+                repeatable=True, read_timeout=300.0)
+
+
+def job_tuning(job: str) -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/jobs/{segment(job)}/tuning", json_of)
+
+
+# --- teams, members, tokens, the audit log --------------------------------------------------------
+
+def me() -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/me", json_of)
+
+
+def list_teams() -> Call[list[dict[str, Any]]]:
+    return call("GET", f"{API}/teams", field("teams"))
+
+
+def get_team(team: str) -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/teams/{segment(team)}", json_of)
+
+
+def create_team(name: str, description: str = "") -> Call[dict[str, Any]]:
+    return call("POST", f"{API}/teams", json_of, json={"name": name, "description": description})
+
+
+def set_quotas(team: str, *, max_running_runs: int | None = None, max_cores: int | None = None,
+               max_memory_mb: int | None = None) -> Call[dict[str, Any]]:
+    return call("PUT", f"{API}/teams/{segment(team)}/quotas", json_of,
+                json={"max_running_runs": max_running_runs, "max_cores": max_cores, "max_memory_mb": max_memory_mb})
+
+
+def list_members(team: str) -> Call[list[dict[str, Any]]]:
+    return call("GET", f"{API}/teams/{segment(team)}/members", field("members"))
+
+
+def set_member(team: str, user: str, role: str) -> Call[dict[str, Any]]:
+    return call("PUT", f"{API}/teams/{segment(team)}/members/{segment(user)}", json_of, json={"role": role})
+
+
+def remove_member(team: str, user: str) -> Call[None]:
+    return call("DELETE", f"{API}/teams/{segment(team)}/members/{segment(user)}", nothing)
+
+
+def list_tokens() -> Call[list[dict[str, Any]]]:
+    return call("GET", f"{API}/tokens", field("tokens"))
+
+
+def create_token(name: str, user: str, scopes: list[str], role: str | None = None) -> Call[dict[str, Any]]:
+    body: dict[str, Any] = {"name": name, "user": user, "scopes": scopes}
+    if role is not None:
+        body["role"] = role
+    return call("POST", f"{API}/tokens", json_of, json=body)  # not repeatable: a second token
+
+
+def revoke_token(token_id: str) -> Call[None]:
+    return call("DELETE", f"{API}/tokens/{segment(token_id)}", nothing)
+
+
+def audit(*, after: int = 0, limit: int = 100, actor: str | None = None, action: str | None = None,
+          team: str | None = None, since: float | None = None) -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/audit", json_of, params={"after": after, "limit": limit, "actor": actor,
+                                                         "action": action, "team": team, "since": since})
+
+
+# --- hosts ----------------------------------------------------------------------------------------
+
+def list_hosts() -> Call[list[dict[str, Any]]]:
+    return call("GET", f"{API}/hosts", field("hosts"))
+
+
+def get_host(name: str) -> Call[dict[str, Any]]:
+    return call("GET", f"{API}/hosts/{segment(name)}", json_of)
+
+
+def add_host(body: dict[str, Any]) -> Call[dict[str, Any]]:
+    return call("POST", f"{API}/hosts", json_of, json=body)
+
+
+def drain_host(name: str, *, undrain: bool = False) -> Call[dict[str, Any]]:
+    return call("POST", f"{API}/hosts/{segment(name)}/{'undrain' if undrain else 'drain'}", json_of,
+                repeatable=True)
+
+
+def remove_host(name: str) -> Call[None]:
+    return call("DELETE", f"{API}/hosts/{segment(name)}", nothing)

@@ -48,6 +48,10 @@ class StokerClient:
         self.events = Events(self)
         self.webhooks = Webhooks(self)
         self.secrets = Secrets(self)
+        self.teams = Teams(self)
+        self.tokens = Tokens(self)
+        self.audit = Audit(self)
+        self.hosts = Hosts(self)
 
     def __enter__(self) -> StokerClient:
         return self
@@ -156,7 +160,25 @@ class Resource:
         self._c = client
 
 
-class Runs(Resource):
+class RunsWatching:
+    """A run's own Spark work, its progress, and a pipeline checked before it runs (docs/watching.md)."""
+
+    _c: StokerClient
+
+    def spark(self, run_id: str, *, attempt: int | None = None) -> dict[str, Any]:
+        return self._c.send(calls.run_spark(run_id, attempt=attempt))
+
+    def progress(self, run_id: str) -> dict[str, Any]:
+        return self._c.send(calls.run_progress(run_id))
+
+    def explain(self, steps: builtins.list[Any] | None = None, *, job: str | None = None,
+                params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Each step's output schema and Spark's plan; a refused step raises BadRequest (422) with the
+        step and column in its message. Nothing is queued."""
+        return self._c.send(calls.explain(steps, job=job, params=params))
+
+
+class Runs(Resource, RunsWatching):
     def submit(self, steps: list[Any] | None = None, *, job: str | None = None, params: dict[str, Any] | None = None,
                options: dict[str, Any] | None = None, priority: int | None = None, conf: dict[str, Any] | None = None,
                idempotency_key: str | None = None) -> Run:
@@ -234,6 +256,10 @@ class Batches(Resource):
 
 
 class Jobs(Resource):
+    def tuning(self, job: str) -> dict[str, Any]:
+        """The job's tuning: policy, current and baseline settings, every trial (docs/tuning.md)."""
+        return self._c.send(calls.job_tuning(job))
+
     def create(self, name: str, **fields: Any) -> dict[str, Any]:
         """Fields as the API's JobCreate: kind, steps, image, command, mode, max_attempts, schedule …"""
         return self._c.send(calls.create_job(name, **fields))
@@ -481,3 +507,85 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class Teams(Resource):
+    """Teams, their quotas and members (docs/teams.md); `me()`: who this client's token acts for."""
+
+    def me(self) -> dict[str, Any]:
+        return self._c.send(calls.me())
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return self._c.send(calls.list_teams())
+
+    def get(self, team: str) -> dict[str, Any]:
+        return self._c.send(calls.get_team(team))
+
+    def create(self, name: str, *, description: str = "") -> dict[str, Any]:
+        return self._c.send(calls.create_team(name, description))
+
+    def set_quotas(self, team: str, *, max_running_runs: int | None = None, max_cores: int | None = None,
+                   max_memory_mb: int | None = None) -> dict[str, Any]:
+        return self._c.send(calls.set_quotas(team, max_running_runs=max_running_runs, max_cores=max_cores,
+                                             max_memory_mb=max_memory_mb))
+
+    def members(self, team: str) -> builtins.list[dict[str, Any]]:
+        return self._c.send(calls.list_members(team))
+
+    def set_member(self, team: str, user: str, role: str) -> dict[str, Any]:
+        return self._c.send(calls.set_member(team, user, role))
+
+    def remove_member(self, team: str, user: str) -> None:
+        self._c.send(calls.remove_member(team, user))
+
+
+class Tokens(Resource):
+    """The tokens of this token's team (owners); a made token is shown once."""
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return self._c.send(calls.list_tokens())
+
+    def create(self, name: str, *, user: str, scopes: builtins.list[str],
+               role: str | None = None) -> dict[str, Any]:
+        return self._c.send(calls.create_token(name, user, scopes, role))
+
+    def revoke(self, token_id: str) -> None:
+        self._c.send(calls.revoke_token(token_id))
+
+
+class Audit(Resource):
+    def entries(self, *, actor: str | None = None, action: str | None = None, team: str | None = None,
+                since: float | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every entry (owners: their team's; admins: all), oldest first, page by page."""
+        after = 0
+        while True:
+            page = self._c.send(calls.audit(after=after, limit=page_size, actor=actor, action=action, team=team,
+                                            since=since))
+            yield from page["entries"]
+            if page["next_after"] is None:
+                return
+            after = page["next_after"]
+
+
+class Hosts(Resource):
+    """The machines that run cluster nodes and container tasks (docs/hosts.md); changes are admins'."""
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return self._c.send(calls.list_hosts())
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._c.send(calls.get_host(name))
+
+    def add(self, **body: Any) -> dict[str, Any]:
+        """Register a host: `name`, `endpoint` (its container API), `cores`, `mem` … as POST
+        /api/v1/hosts takes them."""
+        return self._c.send(calls.add_host(body))
+
+    def drain(self, name: str) -> dict[str, Any]:
+        return self._c.send(calls.drain_host(name))
+
+    def undrain(self, name: str) -> dict[str, Any]:
+        return self._c.send(calls.drain_host(name, undrain=True))
+
+    def remove(self, name: str) -> None:
+        self._c.send(calls.remove_host(name))
