@@ -153,6 +153,24 @@ def test_run_events_stream_as_they_happen(stoker):
     assert states[0] == "QUEUED" and states[-1] == "SUCCEEDED"
 
 
+def test_a_runs_stream_brings_its_progress_only_when_asked(stoker):
+    run = stoker.runs.submit([["sleep", 3], ["noop"]])
+    seen = []
+    for event in stoker.events.stream(run=run.id, after=0, progress=True):
+        seen.append(event)
+        if event.data.get("state") == "SUCCEEDED" and event.data.get("event") != "run.progress":
+            break
+    progress = [e for e in seen if e.data.get("event") == "run.progress"]
+    assert progress and all(e.id == -1 and e.data["state"] == "RUNNING" for e in progress[:1])
+    # Without it (the default), only run events, each with its id.
+    again = []
+    for event in stoker.events.stream(run=run.id, after=0):
+        again.append(event)
+        if event.data["state"] == "SUCCEEDED":
+            break
+    assert all(e.id > 0 and e.data.get("event") != "run.progress" for e in again)
+
+
 def test_spark_events_as_ndjson_lines(server, stoker):
     events = [(1000 + i, f'{{"Event":"SparkListenerLogStart","n":{i}}}') for i in range(300)]
     events[0] = (1000, '{"Event":"SparkListenerApplicationStart","App Name":"a","Timestamp":1000}')

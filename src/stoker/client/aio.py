@@ -399,7 +399,7 @@ class AsyncSpark(AsyncResource):
 
 class AsyncEvents(AsyncResource):
     async def stream(self, *, job: str | None = None, run: str | None = None, after: int | None = None,
-                     reconnect: bool = True) -> AsyncIterator[Event]:
+                     reconnect: bool = True, progress: bool = False) -> AsyncIterator[Event]:
         last = after
         while True:
             params = {"job": job, "run": run, "after": last}
@@ -408,7 +408,8 @@ class AsyncEvents(AsyncResource):
                                           params={k: v for k, v in params.items() if v is not None}) as response:
                     async for event in sse_events_async(response.aiter_lines()):
                         last = event.id if event.id >= 0 else last
-                        yield event
+                        if progress or event.data.get("event") != "run.progress":
+                            yield event
             except httpx.TransportError:
                 if not reconnect:
                     raise

@@ -440,9 +440,11 @@ class Spark(Resource):
 
 class Events(Resource):
     def stream(self, *, job: str | None = None, run: str | None = None, after: int | None = None,
-               reconnect: bool = True) -> Iterator[Event]:
+               reconnect: bool = True, progress: bool = False) -> Iterator[Event]:
         """Run events as they happen (server-sent events), from `after` (0: the oldest kept) or from
-        now. When the connection breaks it reconnects and resumes after the last event seen."""
+        now. When the connection breaks it reconnects and resumes after the last event seen. A stream
+        of one `run` also carries its progress while it runs (`"event": "run.progress"`, no id:
+        docs/watching.md): yielded only with `progress=True`."""
         last = after
         while True:
             params = {"job": job, "run": run, "after": last}
@@ -451,7 +453,8 @@ class Events(Resource):
                                     params={k: v for k, v in params.items() if v is not None}) as response:
                     for event in sse_events(response.iter_lines()):
                         last = event.id if event.id >= 0 else last
-                        yield event
+                        if progress or event.data.get("event") != "run.progress":
+                            yield event
             except httpx.TransportError:  # broke mid-stream (failing to connect raises Unreachable)
                 if not reconnect:
                     raise
