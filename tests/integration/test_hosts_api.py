@@ -179,14 +179,16 @@ def test_the_health_check_asks_each_hosts_container_api(hosts_api, hosts_service
 
 def test_the_cli_lists_adds_drains_and_removes(hosts_api, monkeypatch):
     from stoker.cli import main
+    from stoker.cli.remote import api_errors
     from stoker.client import StokerClient
 
-    def client(url, token):
+    def request(url, token, method, path, **kwargs):  # cli/remote.py's request, on the in-process app
         made = StokerClient(url, token)
         made.http = hosts_api  # the TestClient is an httpx client on the app
-        return made
+        with api_errors():  # as connect() does: the server's message, one line
+            return made.request(method, path, **kwargs)
 
-    monkeypatch.setattr("stoker.cli.hosts._client", client)
+    monkeypatch.setattr("stoker.cli.hosts._request", request)
     runner = CliRunner()
     added = runner.invoke(main, ["hosts", "add", "node1", "--endpoint", "tcp://10.250.0.11:8888", "--cores", "2",
                                  "--mem", "2048"])

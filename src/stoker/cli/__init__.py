@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from stoker import __version__
-from stoker.cli.remote import JSON, TOKEN, URL, api_errors, connect, emit_json
+from stoker.cli.remote import JSON, TOKEN, URL, connect, emit_json
 from stoker.config import Settings
 
 DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -289,17 +289,6 @@ def token_revoke(token_id: str, data_dir: Path | None) -> None:
 
 
 # -- client side ------------------------------------------------------------------------------
-def _client(url: str | None, token_value: str | None):  # type: ignore[no-untyped-def]
-    from stoker.client import StokerClient
-
-    return StokerClient(url, token_value)
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    with api_errors():
-        return fn(*args, **kwargs)
-
-
 @main.command()
 @click.argument("steps_json", required=False)
 @click.option("--file", "steps_file", type=click.File(), help="a JSON file with the steps (or a run body)")

@@ -9,12 +9,8 @@ from typing import Any
 
 import click
 
-from stoker.cli.remote import JSON, connect, emit_json, remote, show
-
-
-def _call(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    with connect(url, token) as client:
-        return client.request(method, path, **kwargs)
+from stoker.cli.remote import JSON, emit_json, remote, show
+from stoker.cli.remote import request as _call
 
 
 def _lines(lines: Iterable[str]) -> None:

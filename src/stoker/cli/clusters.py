@@ -18,12 +18,6 @@ from stoker.cli.remote import URL as URL
 SETTLED = ("ready", "failed", "destroyed", "degraded")
 
 
-def _request(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    """One API call of a command (the client's `request`), its error a one-line message."""
-    with connect(url, token) as client:
-        return client.request(method, path, **kwargs)
-
-
 def _line(cluster: dict[str, Any]) -> str:
     reason = f"  ({cluster['reason']})" if cluster.get("reason") else ""
     return (f"{cluster['id']}  {cluster['product']} {cluster['version']}  size={cluster['size']}  "

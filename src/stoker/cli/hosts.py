@@ -7,12 +7,9 @@ from typing import Any
 
 import click
 
-from stoker.cli import API_TOKEN, API_URL, _call, _client
+from stoker.cli import API_TOKEN, API_URL
 from stoker.cli.remote import JSON, show
-
-
-def _request(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    return _call(_client(url, token).request, method, path, **kwargs)
+from stoker.cli.remote import request as _request
 
 
 def host_line(host: dict[str, Any]) -> str:

@@ -27,6 +27,12 @@ def remote(command: F) -> F:
     return URL(TOKEN(command))
 
 
+def request(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One API call of a command (the client's `request`), its error a one-line message."""
+    with connect(url, token) as client:
+        return client.request(method, path, **kwargs)
+
+
 @contextmanager
 def connect(url: str | None, token: str | None, *, timeout: float = 30.0) -> Iterator[StokerClient]:
     """A client for one command; an error of the API (or of the connection) ends the command with

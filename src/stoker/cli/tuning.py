@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from stoker.cli.clusters import TOKEN, URL, _request
+from stoker.cli.remote import TOKEN, URL
+from stoker.cli.remote import request as _request
 
 
 @click.group()
