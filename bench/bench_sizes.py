@@ -3,6 +3,7 @@ hand in a warm PySpark session with the same resources, alternating run by run; 
 
     .venv/bin/python bench/bench_sizes.py [--sizes 10,100,1024,2048] [--runs 5]
         [--pipelines csv_filter,group_by,join,sort] [--s3-max-mb 1024] [--data DIR] [--keep-data]
+        [--cluster]
 
 Data (generated once per size, seeded, under --data; reused by later invocations with --keep-data):
   people.csv        id,name,age,city,score (bench_s3's columns), about SIZE MB of CSV part files
@@ -18,6 +19,10 @@ Sides, alternating run by run after one warm-up each, so machine noise hits all 
   pyspark   the same operations in this process's warm PySpark session (local[*], Spark's own
             defaults: a user's hand-written job), same cores and driver memory
   s3        (csv_filter, sizes ≤ --s3-max-mb) Stoker with input and output in moto's S3 server
+With --cluster both sides run on Spark standalone instead of local[*]: Stoker launches two identical
+`spark-standalone` clusters (2 workers of 1 core, --worker-mem MB each); Stoker's runs go to one
+(`options.cluster`), the hand-written session's executors to the other, so each side has the same
+resources and neither waits for the other's executors to let go of cores (no S3 side then).
 MB/s is input bytes read over the p50. "cores busy" is from the collected listener events: the
 task time of the run's jobs (its job group) over cores × the span from its first task's launch to
 its last task's end; "of wall" divides by cores × the run's whole time instead. "py MB" is the peak
@@ -131,7 +136,7 @@ def run_pyspark(spark: Any, pipeline: str, paths: dict[str, Path], out: Path, gr
     return time.perf_counter() - started
 
 
-def floor_session(url: str, app_run_id: str) -> Any:
+def floor_session(url: str, app_run_id: str, master: str = "local[*]", conf: dict[str, str] | None = None) -> Any:
     """A plain warm PySpark session, as a user starts one (Spark's defaults), plus Stoker's listener
     so its tasks are measured the same way (Stoker's sessions carry the same listener)."""
     from pyspark.sql import SparkSession
@@ -139,11 +144,33 @@ def floor_session(url: str, app_run_id: str) -> Any:
     from stoker.events.listener_conf import listener_conf
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master("local[*]").appName("bench-pyspark").config("spark.ui.enabled", "false")
+    builder = SparkSession.builder.master(master).appName("bench-pyspark").config("spark.ui.enabled", "false")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in listener_conf(url, TOKEN, FLOOR_JOB, app_run_id).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def launch_cluster(client: Any, worker_mem: int) -> str:
+    answer = client.post("/bigdata/api/v1/products/spark-standalone/4.3",
+                         json={"size": 2, "worker.cores": 1, "worker.mem": worker_mem})
+    answer.raise_for_status()
+    return str(answer.json()["id"])
+
+
+def wait_ready(client: Any, cluster_id: str, timeout: float = 300) -> str:
+    """The cluster's master URL, once it is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = client.get(f"/api/v1/clusters/{cluster_id}").json()
+        if view["status"] == "ready":
+            return str(view["master_url"])
+        if view["status"] == "failed":
+            raise RuntimeError(f"cluster {cluster_id} failed: {view['reason']}")
+        time.sleep(0.5)
+    raise RuntimeError(f"cluster {cluster_id} was not ready in {timeout:.0f} s")
 
 
 # -- what the events say -------------------------------------------------------------------------
@@ -208,26 +235,41 @@ def main() -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "data" / "bench-sizes"))
     parser.add_argument("--keep-data", action="store_true", help="keep the generated inputs for the next run")
     parser.add_argument("--name", default="sizes", help="results file name under bench/results/")
+    parser.add_argument("--cluster", action="store_true", help="both sides on 2-worker standalone clusters")
+    parser.add_argument("--worker-mem", type=int, default=2048, help="MB of each cluster worker (--cluster)")
     args = parser.parse_args()
+    if args.cluster:
+        args.s3_max_mb = 0
     sizes = [int(s) for s in args.sizes.split(",")]
     pipelines = args.pipelines.split(",")
     cores = os.cpu_count() or 1
     data = Path(args.data)
-    results: dict[str, Any] = {"cores": cores, "runs": args.runs, "cells": []}
+    results: dict[str, Any] = {"cores": cores, "runs": args.runs, "cluster": args.cluster, "cells": []}
     groups: dict[str, tuple[str, str, str, float]] = {}  # job group → (size/pipeline/side key, ...)
 
     with tempfile.TemporaryDirectory(prefix="stoker-bench-sizes-") as t:
         tmp = Path(t)
-        server = Server(tmp / "stoker", env={"STOKER_STORAGE_ROOTS": str(data)}, fast_leases=False,
-                        start_timeout=120)
+        env = {"STOKER_STORAGE_ROOTS": str(data)}
+        if args.cluster:  # two clusters of a master and 2 workers: 6 cores booked on a 2-core machine
+            env["STOKER_CLUSTER_CAPACITY"] = "cores=6"
+        server = Server(tmp / "stoker", env=env, fast_leases=False, start_timeout=120)
         data.mkdir(parents=True, exist_ok=True)
         server.start()
         moto = start_moto(tmp / "moto.log") if args.s3_max_mb else None
         spark = None
+        clusters: list[str] = []
         try:
             client = server.client(timeout=300)
             floor_app = f"floor-{os.getpid()}"  # the listener's run id for the floor's events
-            spark = floor_session(server.url, floor_app)
+            options: dict[str, Any] = {}
+            if args.cluster:
+                clusters = [launch_cluster(client, args.worker_mem) for _ in range(2)]
+                masters = [wait_ready(client, c) for c in clusters]
+                options = {"cluster": clusters[0]}
+                spark = floor_session(server.url, floor_app, masters[1], {
+                    "spark.executor.cores": "1", "spark.executor.memory": f"{args.worker_mem}m"})
+            else:
+                spark = floor_session(server.url, floor_app)
             stoker_app = None
             out_root = tmp / "stoker" / "files" / "out"
             for size in sizes:
@@ -241,7 +283,8 @@ def main() -> None:
                         alice.upload_file(str(part), "alice-bucket", f"bench/{size}/people.csv/{part.name}")
                 for pipeline in pipelines:
                     nbytes = input_bytes(pipeline, paths)
-                    body = {"steps": stoker_steps(pipeline, str_paths, str(out_root / f"{size}-{pipeline}"))}
+                    body = {"steps": stoker_steps(pipeline, str_paths, str(out_root / f"{size}-{pipeline}")),
+                            "options": options}
                     s3_body = None
                     if s3_on and pipeline == "csv_filter":
                         assert moto is not None
@@ -308,6 +351,10 @@ def main() -> None:
         finally:
             if spark is not None:
                 spark.stop()
+            for cluster in clusters:
+                server_client = server.client()
+                server_client.delete(f"/api/v1/clusters/{cluster}")
+                server_client.close()
             if moto is not None:
                 stop_moto(moto)
             server.stop(timeout=30)
