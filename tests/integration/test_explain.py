@@ -172,3 +172,20 @@ def test_a_submit_whose_schema_is_not_known_without_running_is_queued_as_before(
                                                               "aws_secret_access_key": "secret-example"}}})
     assert s3.status_code == 201, s3.text
     assert len(queued(client)) == 2
+
+
+def test_a_pipeline_submitted_again_over_unchanged_files_is_not_analysed_again(client, services, monkeypatch):
+    from stoker.catalog import submit_check
+
+    analysed = []
+    real = submit_check.explain
+    monkeypatch.setattr(submit_check, "explain", lambda *a: analysed.append(1) or real(*a))
+    steps = [READ, ["filter", "age > 30"], ["count"]]
+    for _ in range(3):
+        assert client.post("/api/v1/runs", json={"steps": steps}).status_code == 201
+    assert len(analysed) == 1
+    # The file changes (its `age` column renamed): the same pipeline is analysed again, and refused.
+    (services.roots.storage_root / "people.csv").write_text(PEOPLE.replace("age", "years") + "dd,50,Oslo\n")
+    refused = client.post("/api/v1/runs", json={"steps": steps})
+    assert refused.status_code == 422 and refused.json()["problems"][0]["column"] == "age", refused.text
+    assert len(analysed) == 2
