@@ -25,7 +25,8 @@ With --cluster both sides run on Spark standalone instead of local[*]: Stoker la
 resources and neither waits for the other's executors to let go of cores (no S3 side then).
 MB/s is input bytes read over the p50. "cores busy" is from the collected listener events: the
 task time of the run's jobs (its job group) over cores × the span from its first task's launch to
-its last task's end; "of wall" divides by cores × the run's whole time instead. "py MB" is the peak
+its last task's end; "of wall" divides by cores × the run's whole time instead; "outside tasks s" is
+the run's time before its first task and after its last (submit, queue, session, planning, answer). "py MB" is the peak
 resident memory (VmHWM) of Stoker's Python processes (the JVM is a child process, not counted).
 """
 
@@ -197,15 +198,16 @@ def task_times(client: Any, job_name: str, app_id: str) -> dict[str, list[tuple[
     return tasks
 
 
-def busy(tasks: list[tuple[int, int, int]], wall_s: float, cores: int) -> tuple[float, float, int, float]:
+def busy(tasks: list[tuple[int, int, int]], wall_s: float, cores: int) -> tuple[float, float, int, float, float]:
     """(share of cores busy over the tasks' span, share over the run's wall time, task count,
-    share of task time in JVM GC)."""
+    share of task time in JVM GC, seconds of the run outside the tasks' span: the submit, the queue,
+    the session, planning between jobs and the answer, which the cores-busy share does not see)."""
     if not tasks:
-        return 0.0, 0.0, 0, 0.0
+        return 0.0, 0.0, 0, 0.0, wall_s
     total = sum(end - start for start, end, _ in tasks)
     span = max(end for _, end, _ in tasks) - min(start for start, _, _ in tasks)
     gc = sum(g for _, _, g in tasks) / max(total, 1)
-    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc
+    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc, wall_s - span / 1000
 
 
 def python_peak_mb(pid: int) -> float:
@@ -347,6 +349,7 @@ def main() -> None:
                     cell[side]["cores_busy_of_wall"] = percentile([s[1] for s in shares], 50)
                     cell[side]["tasks"] = int(percentile([s[2] for s in shares], 50))
                     cell[side]["gc_share"] = percentile([s[3] for s in shares], 50)
+                    cell[side]["outside_tasks_s"] = percentile([s[4] for s in shares], 50)
             client.close()
         finally:
             if spark is not None:
@@ -371,10 +374,10 @@ def main() -> None:
             rows.append([f"{c['size_mb']} MB", c["pipeline"], side, f"{c['input_mb']:.0f}", f"{s['p50_s']:.2f}",
                          f"{s['p95_s']:.2f}", f"{s['mb_per_s']:.1f}", ratio,
                          f"{s.get('cores_busy', 0):.0%}", f"{s.get('cores_busy_of_wall', 0):.0%}", s.get("tasks", ""),
-                         f"{s.get('gc_share', 0):.0%}",
+                         f"{s.get('gc_share', 0):.0%}", f"{s.get('outside_tasks_s', 0):.2f}",
                          f"{c['py_peak_mb']:.0f}" if side != "pyspark" and c["py_peak_mb"] else ""])
     print_table(["size", "pipeline", "side", "input MB", "p50 s", "p95 s", "MB/s", "ratio", "cores busy",
-                 "of wall", "tasks", "GC", "py MB"], rows)
+                 "of wall", "tasks", "GC", "outside tasks s", "py MB"], rows)
     print("written to", write_results(args.name, results))
 
 

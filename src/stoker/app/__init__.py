@@ -62,6 +62,9 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     from stoker.app.explain_spark import explain_spark
 
     app.state.explain_spark = explain_spark(background)  # POST /api/v1/runs/explain's Spark
+    from stoker.catalog.submit_check import ColumnCheck
+
+    services.column_check = ColumnCheck(services.catalog, app.state.explain_spark)  # and the submits'
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)

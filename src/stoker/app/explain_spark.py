@@ -1,8 +1,10 @@
-"""The Spark session a process explains pipelines on (`POST /api/v1/runs/explain`).
+"""The Spark session a process explains pipelines on (`POST /api/v1/runs/explain`, and submits that
+read a local file: catalog/submit_check.py).
 
-With an embedded worker: its warm session (lent as an attempt borrows it; analysis runs no job, so
-it barely shares). Without one (an API replica, or the worker in a child process): a `local[1]`
-session of this process's own, started on the first explanation (a JVM: seconds, once) — never
+With an embedded worker: its warm session, on whichever master it is (analysis runs no job, so it
+barely shares, and asking for the worker's own master would stop a warm session on a cluster).
+Without one (an API replica, or the worker in a child process): a `local[1]` session of this
+process's own, started on the first explanation (a JVM: seconds, once) — never
 before, so an API that nobody asks to explain starts no JVM.
 """
 
@@ -31,7 +33,7 @@ def explain_spark(background: Background | None) -> SparkLease:
     @contextmanager
     def lease() -> Iterator[SparkSession]:
         if executor is not None:
-            session = executor.session()
+            session = executor.borrow()
             try:
                 yield session
             finally:

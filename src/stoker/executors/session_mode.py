@@ -70,6 +70,16 @@ class SparkSessionExecutor:
             self._users += 1
             return self._session
 
+    def borrow(self) -> Any:
+        """The warm session on whichever master it is now (the worker's own if none): for work that
+        runs no Spark job, such as analysing a plan, which must not move the session off a cluster's
+        master. The caller releases it."""
+        with self._lock:
+            if self._session is not None:
+                self._users += 1
+                return self._session
+        return self.session()
+
     def release(self) -> None:
         with self._lock:
             self._users -= 1
@@ -137,8 +147,9 @@ class SparkSessionExecutor:
                 session.conf.set(key, value)
             return session
 
-        execution.log.info("session mode: Spark app %s on %s, job group %s", sc.applicationId, sc.master, group)
-        execution.annotate(spark_app_id=sc.applicationId, spark_job_group=group,
+        app_id = sc.applicationId  # a call into the JVM each time it is read
+        execution.log.info("session mode: Spark app %s on %s, job group %s", app_id, sc.master, group)
+        execution.annotate(spark_app_id=app_id, spark_job_group=group,
                            conf=effective(attempt_conf.layers(execution, self.settings, FAST_DEFAULTS)))
         sc.setJobGroup(group, f"stoker run {execution.claimed.run_id} attempt {execution.claimed.number}",
                        interruptOnCancel=True)
