@@ -67,7 +67,8 @@ def no_spark() -> Any:
 # --- validation -------------------------------------------------------------------------------
 
 def test_valid_pipeline_passes(catalog: Catalog, roots: StorageRoots) -> None:
-    assert catalog.validate(GOOD, roots) is None
+    # valid: the checked plan, a bound step per step
+    assert [step.spec.name for step in catalog.validate(GOOD, roots)] == [step[0] for step in GOOD]
 
 
 @pytest.mark.parametrize("steps", [None, {}, [], "read_csv", 3])
