@@ -14,7 +14,7 @@ Jobs (each written with the configuration such a user would pick):
   over_partitioned  an aggregation with 400 shuffle partitions, AQE off
   spill_sort        a global sort on small executors (512m)
   ds_q19            TPC-DS-shaped q19: store_sales ⋈ date_dim ⋈ item ⋈ customer ⋈ address ⋈ store, revenue per
-                    brand and manufacturer where the customer's zip is not the store's (2g executors)
+                    brand and manufacturer where the customer's zip is not the store's (AQE off)
   ds_q55            TPC-DS-shaped q55: store_sales ⋈ date_dim ⋈ item, one manager's revenue per brand in a month
   cached_gc         a frame cached MEMORY_ONLY on small executors (512m), read three times by one query
   pandas_udf        a grouped pandas function (`zscore` per ship date), then the outliers counted
@@ -143,7 +143,7 @@ JOBS: dict[str, tuple[list[Any], dict[str, Any]]] = {
                 ["group_by", ["i_brand_id", "i_brand", "i_manufact_id", "i_manufact"],
                  {"ext_price": "sum(ss_ext_sales_price)"}],
                 ["sort", "-ext_price", "i_brand", "i_brand_id", "i_manufact_id", "i_manufact"], ["limit", 100],
-                ["collect"]], {"spark.executor.memory": "2g"}),
+                ["collect"]], {"spark.sql.adaptive.enabled": "false"}),
     "ds_q55": ([["read_parquet", f"{D}/store_sales.parquet"], ["join", f"{D}/date_dim.parquet", "date_sk"],
                 ["filter", "d_moy = 11 AND d_year = 1999"], ["join", f"{D}/item.parquet", "item_sk"],
                 ["filter", "i_manager_id = 28"],
