@@ -26,6 +26,8 @@ def client(services, spark):  # the shared SparkSession: explanations run on the
     (root / "people.csv").write_text(PEOPLE)
     pq.write_table(pa.table({"id": [1, 2], "amount": [3.5, 4.0]}), root / "sales.parquet")
     app = create_app(services, background=Background(services, embedded_worker=False))
+    with app.state.explain_spark():  # up, as after the process's first explanation or checked submit
+        pass
     with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
         yield c
 

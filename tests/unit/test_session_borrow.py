@@ -74,3 +74,37 @@ def test_a_borrowed_session_is_not_stopped_under_its_borrower(executor) -> None:
     executor.release()
     assert moved.wait(5) and lent.stopped
     thread.join()
+
+
+def test_a_submits_check_never_waits_for_spark_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API process with no worker: the first check finds no session and goes on at once, while
+    one starts in the background; the checks after it is up get it."""
+    import threading
+    import time
+
+    from stoker.app.explain_spark import ExplainSpark
+    from stoker.executors import spark_session
+
+    may_finish = threading.Event()
+    starts: list[str] = []
+
+    def slow_build(master: str, app_name: str, conf: dict[str, str] | None = None) -> FakeSession:
+        starts.append(master)
+        may_finish.wait(10)  # a JVM starting
+        return FakeSession(master)
+
+    monkeypatch.setattr(spark_session, "build_spark_session", slow_build)
+    spark = ExplainSpark(None)
+    began = time.monotonic()
+    with spark.if_ready() as session:
+        assert session is None
+    with spark.if_ready() as session:  # still starting: no second start
+        assert session is None
+    assert time.monotonic() - began < 1.0
+    may_finish.set()
+    deadline = time.monotonic() + 5
+    while not spark.own and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with spark.if_ready() as session:
+        assert session is not None and session.master == "local[1]"
+    assert starts == ["local[1]"]

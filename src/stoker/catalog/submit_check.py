@@ -7,20 +7,28 @@ written before the run starts; a type the CSV sample guesses otherwise than Spar
 left to the run to report, as before, and so is a pipeline whose input schema is not known without
 running it (an S3 input no run has read yet). A pipeline that reads no local file is not explained:
 its check is one look at its bound arguments, so submitting one costs what it did.
+
+The check runs only on a Spark session that is already up (the embedded worker's warm session, or
+the API process's explain session, which the first such submit starts in the background): a
+submit never waits for a JVM to start, so the few submits before it is up are queued unchecked and
+their runs report the typo as before.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from stoker.catalog.errors import CatalogError, PipelineInvalid
-from stoker.catalog.explain import SparkLease, explain
+from stoker.catalog.explain import explain
 from stoker.catalog.paths import StorageRoots, is_remote
 from stoker.catalog.validate import BoundStep
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from stoker.catalog.registry import Catalog
 
 _LOG = logging.getLogger("stoker.catalog.submit_check")
@@ -37,7 +45,7 @@ class ColumnCheck:
     """`check(steps, roots)`: raises PipelineInvalid naming the unknown columns Spark's analyser
     finds, explaining on the process's explain session (app/explain_spark.py)."""
 
-    def __init__(self, catalog: Catalog, spark: SparkLease) -> None:
+    def __init__(self, catalog: Catalog, spark: Callable[[], AbstractContextManager[SparkSession | None]]) -> None:
         self.catalog = catalog
         self.spark = spark
 
@@ -48,6 +56,8 @@ class ColumnCheck:
     def __call__(self, steps: Any, roots: StorageRoots) -> None:
         try:
             with self.spark() as session:
+                if session is None:  # no session runs yet: the submit does not wait for a JVM
+                    return
                 explain(self.catalog, steps, roots, session)
         except PipelineInvalid as exc:
             unknown = [problem for problem in exc.problems if problem.get("column")]
