@@ -53,12 +53,12 @@ class HttpBackend:
         self._client.close()
 
     def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
-              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+              executor_by_lane: Mapping[str, str], own_runtime: bool = True) -> list[Claimed]:
         # The server maps the instant lane to the inline executor itself (`executor_by_lane`).
         lanes = {lane: n for lane, n in lane_limits.items() if n > 0}
         answer = self._post("/api/v1/worker/claim", {
             "worker_id": worker_id, "lanes": lanes, "lease_seconds": lease_seconds,
-            "wait_seconds": self.claim_wait_seconds})
+            "wait_seconds": self.claim_wait_seconds, "own_runtime": own_runtime})
         return [self._claimed(view) for view in answer["attempts"]]
 
     def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
@@ -162,7 +162,7 @@ class HttpBackend:
             lane=view["lane"], steps=view["steps"], params=view.get("params") or {}, options=options,
             secrets=None, timeout_seconds=view.get("timeout_seconds"),
             lease_expires_at=_epoch(view["lease_expires_at"]), conf=view.get("conf") or {},
-            team=view.get("team") or "default")
+            team=view.get("team") or "default", host=view.get("host"), host_endpoint=view.get("host_endpoint"))
 
     def target_of(self, claimed: Claimed) -> SparkTarget | None:
         """The Spark master of a run on a cluster, from the cluster record the server sent with the
