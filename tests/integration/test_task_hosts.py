@@ -61,7 +61,7 @@ def test_a_draining_host_gets_nothing_and_a_run_that_fits_nowhere_waits_saying_w
 
 
 def test_a_down_host_gets_nothing(database):
-    runs, queue, store, ids = _setup(database, times=1)
+    _, queue, store, _ = _setup(database, times=1)
     store.record_check("node1", up=False, error="refused", down_after=0)
     [claimed] = queue.claim("w", limit=10, lanes=("container",))
     assert claimed.host == "node2"
