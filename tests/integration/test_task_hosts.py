@@ -18,7 +18,7 @@ def _setup(database, *, hosts=(("node1", 3), ("node2", 3)), times=4, spec=SPEC):
     for name, cores in hosts:
         store.create(name, endpoint=f"tcp://10.0.0.{len(name)}:{8800 + cores}", address="10.0.0.1",
                      cores=cores, mem=4096)
-    job = runs.jobs.create("box", "container", spec, max_concurrent_runs=10)
+    job = runs.jobs.create("box", "container", spec, max_concurrent_runs=10, backoff_seconds=0)
     subs = runs.submit(job.id, [NewRun(options={"container": spec}, lane="container") for _ in range(times)])
     return runs, queue, store, [s.run_id for s in subs]
 
@@ -82,3 +82,16 @@ def test_a_worker_without_a_runtime_gets_no_run_placed_on_the_local_machine(data
         runs.get(ids[0]).waiting)
     claimed = queue.claim("w", limit=10, lanes=("container",))
     assert [(c.host, c.host_endpoint) for c in claimed] == [("local", None), ("local", None)]
+
+
+def test_a_retry_on_another_host_is_told_where_the_earlier_attempt_ran(database):
+    _, queue, store, _ = _setup(database, times=1)
+    [first] = queue.claim("w", limit=10, lanes=("container",))
+    assert first.host == "node1" and first.earlier_host_endpoint is None
+    queue.finish(Ending(first.attempt_id, Outcome.FAILED, error="its host stopped answering"))
+    store.set_state("node1", "draining")
+    [again] = queue.claim("w", limit=10, lanes=("container",))
+    endpoints = {h.name: h.endpoint for h in store.list()}
+    assert again.run_id == first.run_id and again.number == 2
+    assert again.host == "node2" and again.earlier_host_endpoint == endpoints["node1"]
+

@@ -91,6 +91,7 @@ def claimed_view(claimed: Claimed, resolved: Resolved) -> dict[str, Any]:
         "job": claimed.job_name, "mode": claimed.mode, "lane": claimed.lane, "steps": resolved.steps,
         "params": claimed.params, "options": options, "timeout_seconds": claimed.timeout_seconds,
         "conf": claimed.conf, "team": claimed.team, "host": claimed.host, "host_endpoint": claimed.host_endpoint,
+        "earlier_host_endpoint": claimed.earlier_host_endpoint,
         "lease_expires_at": iso(claimed.lease_expires_at), "redact": resolved.values,
         "links": {"heartbeat": f"/api/v1/attempts/{claimed.attempt_id}/heartbeat",
                   "finish": f"/api/v1/attempts/{claimed.attempt_id}/finish"},

@@ -87,8 +87,12 @@ class ContainerExecutor:
         spec = container_spec(claimed.options)
         client = self.client(claimed.host_endpoint)
         # Only a later attempt can find a container of its run (left by a worker that died).
-        # (On the host this attempt was placed on: one that died took its containers with it.)
+        # On the host this attempt was placed on, and on the one the attempt before it ran on (a
+        # host that died took its containers with it: nothing to remove there, nothing to wait for).
         removed = remove_run_containers(client, claimed.run_id) if claimed.number > 1 else 0
+        earlier = claimed.earlier_host_endpoint
+        if earlier and earlier != (claimed.host_endpoint or self.docker_host):
+            removed += _remove_on_earlier_host(self.client(earlier), claimed.run_id, execution)
         if removed:
             execution.log.info("removed %d container(s) left by an earlier attempt of this run", removed)
         container = client.containers.create(
@@ -223,6 +227,20 @@ def remove_run_containers(client: docker.DockerClient, run_id: str) -> int:
     return removed
 
 
+
+
+def _remove_on_earlier_host(client: docker.DockerClient, run_id: str, execution: Execution) -> int:
+    """The run's containers on the host its earlier attempt ran on; a host that does not answer is
+    logged and passed over (one that died took its containers with it)."""
+    import docker.errors
+    import requests
+
+    try:
+        return remove_run_containers(client, run_id)
+    except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
+        execution.log.warning("the host of the earlier attempt did not answer (%s): its container, if "
+                              "any, was not removed", exc)
+        return 0
 
 
 def _is_podman(client: docker.DockerClient) -> bool:

@@ -38,7 +38,7 @@ from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay,
 from stoker.store.db import Database
 from stoker.store.outbox import RunEventName, notify_work_arrived, record_events, run_event
 from stoker.store.tables import attempts, dead_letters, jobs, runs
-from stoker.store.task_hosts import TaskHosts
+from stoker.store.task_hosts import TaskHosts, earlier_hosts
 from stoker.store.team_share import TeamShares, container_needs
 
 
@@ -166,6 +166,8 @@ class Queue:
                  "heartbeat_at": now, "lease_expires_at": lease_until}
                 for r in rows
             ])
+            retried = [c.id for c in chosen if c.lane == "container" and c.attempt_count > 0]
+            earlier = earlier_hosts(conn, retried, task_hosts) if retried and task_hosts is not None else {}
             record_events(conn, now, [
                 run_event("running", run_id=r.id, job_id=r.job_id, job=job_rows[r.job_id].name,
                           state=RunState.RUNNING, attempt=r.attempt_count,
@@ -181,6 +183,7 @@ class Queue:
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
                 conf=r.conf or {}, team=r.team_id, host=placed.get(r.id),
                 host_endpoint=task_hosts.endpoints.get(placed[r.id]) if task_hosts and r.id in placed else None,
+                earlier_host_endpoint=earlier.get(r.id),
             ) for r in rows),
             key=lambda c: order[c.run_id],
         )

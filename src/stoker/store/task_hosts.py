@@ -12,14 +12,16 @@ FOR UPDATE; SQLite serialises writers anyway), so two claimers never both take a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from stoker.core.placement import Room, Want, place
 from stoker.store.hosts import rooms, task_needs
-from stoker.store.tables import hosts
+from stoker.store.tables import attempts, hosts, runs
 
 NO_RUNTIME = "the local machine's, and this worker has no container runtime of its own"
 
@@ -59,3 +61,13 @@ class TaskHosts:
     def _take(self, host: str, cores: int, mem: int) -> None:
         room = self.free[host]
         self.free[host] = Room(room.host, room.cores - cores, room.mem - mem, room.refused)
+
+
+def earlier_hosts(conn: Connection, run_ids: Sequence[str], task_hosts: TaskHosts) -> dict[str, str]:
+    """Run id → the container API of the host its latest attempt ran on (registered hosts with an
+    endpoint only), for retried container runs being started now."""
+    latest = (sa.select(attempts.c.run_id, attempts.c.host_name).join(runs, runs.c.id == attempts.c.run_id)
+              .where(attempts.c.run_id.in_(list(run_ids)), attempts.c.number == runs.c.attempt_count - 1,
+                     attempts.c.host_name.is_not(None)))
+    return {run_id: endpoint for run_id, host in conn.execute(latest)
+            if (endpoint := task_hosts.endpoints.get(host)) is not None}
