@@ -95,3 +95,23 @@ def test_a_retry_on_another_host_is_told_where_the_earlier_attempt_ran(database)
     assert again.run_id == first.run_id and again.number == 2
     assert again.host == "node2" and again.earlier_host_endpoint == endpoints["node1"]
 
+
+
+def test_the_api_shows_why_a_container_run_waits_for_a_host(services):
+    from fastapi.testclient import TestClient
+
+    from conftest import ADMIN_TOKEN
+    from stoker.app import create_app
+
+    services.clusters.hosts.register("node1", endpoint="tcp://10.0.0.9:8888", cores=2, mem=1024)
+    services.clusters.hosts.drain("local")
+    spec = {"image": "busybox", "cpus": 1, "memory_mb": 2048}  # more memory than any host has
+    job = services.runs.jobs.create("big", "container", spec)
+    [sub] = services.runs.submit(job.id, [NewRun(options={"container": spec}, lane="container")])
+    with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        assert client.get(f"/api/v1/runs/{sub.run_id}").json()["waiting_for"] is None  # not tried yet
+        assert services.queue.claim("w", limit=5, lanes=("container",)) == []
+        waiting = client.get(f"/api/v1/runs/{sub.run_id}").json()
+    assert waiting["state"] == "QUEUED"
+    assert waiting["waiting_for"].startswith("waiting for a host: needs 1 cores and 2048 MB in all")
+    assert waiting["waiting_for"].endswith("local is draining; node1 has 2 cores and 1024 MB free")
