@@ -2,9 +2,11 @@
 each against its one-host peer in the same run.
 
     .venv/bin/python bench/bench_hosts.py [--runs 4000] [--pipelines 40] [--launches 2] [--no-workers]
+                                          [--remote] [--no-launches]
 
-1. Runs/s for 1, 2 and 4 `stoker worker` processes behind one `stoker serve --no-worker` on a fresh
-   PostgreSQL database each: no-op runs (batches of 500) and a small Spark pipeline (range →
+1. Runs/s for 1, 2 and 4 `stoker worker` processes (with `--remote`: `stoker worker --remote`, the
+   HTTP lease only, no database access, as on worker hosts) behind one `stoker serve --no-worker`
+   on a fresh PostgreSQL database each: no-op runs (batches of 500) and a small Spark pipeline (range →
    filter → collect, one run per request), from the first submit to the last SUCCEEDED. The ratio
    is against 1 worker. On a machine of 2 cores more workers mostly add contention: read it as
    what the queue costs, not as a cluster's scaling.
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +60,21 @@ def pipelines_per_s(client: httpx.Client, runs: int) -> float:
     return runs / (time.perf_counter() - started)
 
 
-def by_workers(counts: list[int], runs: int, pipelines: int) -> dict[int, dict[str, float]]:
+@contextlib.contextmanager
+def remote_worker_process(api_url: str, token: str, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`stoker worker --remote`: a data dir of its own, no database, the API's token only."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STOKER_DATABASE_URL", "STOKER_ADMIN_TOKEN")}
+    proc = subprocess.Popen([sys.executable, "-m", "stoker.cli", "worker", "--remote", api_url, "--token", token,
+                             "--data-dir", str(data_dir)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def by_workers(counts: list[int], runs: int, pipelines: int, *, remote: bool = False) -> dict[int, dict[str, float]]:
     results = {}
     for count in counts:
         with tempfile.TemporaryDirectory(prefix="stoker-bench-hosts-") as tmp:
@@ -65,8 +83,12 @@ def by_workers(counts: list[int], runs: int, pipelines: int) -> dict[int, dict[s
             try:
                 with stoker_server(data, database_url=url, args=("--no-worker",)) as client, \
                         contextlib.ExitStack() as workers:
-                    for _ in range(count):
-                        workers.enter_context(worker_process(data, url))
+                    token = client.post("/api/v1/tokens", json={
+                        "name": "bench workers", "user": "bench", "scopes": ["worker", "ingest"]}).json()["token"]
+                    for i in range(count):
+                        workers.enter_context(
+                            remote_worker_process(str(client.base_url).rstrip("/"), token, Path(tmp) / f"w{i}")
+                            if remote else worker_process(data, url))
                     bench_batch(client, 1000, 500)  # warm-up
                     results[count] = {"noop_runs_per_s": bench_batch(client, runs, 500),
                                       "pipelines_per_s": pipelines_per_s(client, pipelines)}
@@ -145,16 +167,21 @@ def main() -> None:
     parser.add_argument("--pipelines", type=int, default=40)
     parser.add_argument("--launches", type=int, default=2)
     parser.add_argument("--no-workers", action="store_true", help="only the cluster launches")
+    parser.add_argument("--no-launches", action="store_true", help="only the runs/s by worker count")
+    parser.add_argument("--remote", action="store_true", help="remote workers (HTTP lease, no database)")
     args = parser.parse_args()
-    results: dict[str, object] = {}
+    results: dict[str, object] = {"remote_workers": args.remote}
     if not args.no_workers:
-        workers = by_workers([1, 2, 4], args.runs, args.pipelines)
+        workers = by_workers([1, 2, 4], args.runs, args.pipelines, remote=args.remote)
         base = workers[1]
         print_table(["workers", "no-op runs/s", "× 1 worker", "pipelines/s", "× 1 worker"],
                     [[n, f"{r['noop_runs_per_s']:.0f}", f"{r['noop_runs_per_s'] / base['noop_runs_per_s']:.2f}",
                       f"{r['pipelines_per_s']:.1f}", f"{r['pipelines_per_s'] / base['pipelines_per_s']:.2f}"]
                      for n, r in workers.items()])
         results["workers"] = workers
+    if args.no_launches:
+        print("written to", write_results("hosts", results))
+        return
     launches = cluster_launches(args.launches)
     print_table(["cluster launch → ready (median)", "one host", "two hosts", "two / one"],
                 [["master + 2 workers (containers)", f"{launches['one_host_s']:.2f} s",

@@ -147,3 +147,27 @@ def test_a_remote_worker_gets_its_runs_cluster_with_the_claim(server, client):
         assert backend.target_of(dataclasses.replace(claimed, options={})) is None  # the worker's own Spark
     finally:
         backend.close()
+
+
+def test_a_remote_worker_given_several_replicas_goes_on_with_the_next_when_one_cannot_be_reached(server, client):
+    from harness import free_port
+    from stoker.core.states import Outcome
+    from stoker.store.queue import Ending
+    from stoker.worker.remote import HttpBackend
+
+    dead = f"http://127.0.0.1:{free_port()}"  # a replica that is gone: nothing listens there
+    backend = HttpBackend(f"{dead}, {server.url}", WORKER_TOKEN, claim_wait_seconds=1)
+    try:
+        run_id = client.post("/api/v1/runs", json={"steps": [["sleep", 1], ["noop"]]}).json()["id"]
+        [claimed] = backend.claim("w", lane_limits={"spark": 1}, lease_seconds=5, executor_by_lane={})
+        assert claimed.run_id == run_id and backend.url == server.url.rstrip("/")  # it stays on the live one
+        assert set(backend.heartbeat([claimed.attempt_id], lease_seconds=5)) == {claimed.attempt_id}
+        assert backend.finish(Ending(claimed.attempt_id, Outcome.SUCCEEDED, result={"ok": 1})) == "SUCCEEDED"
+    finally:
+        backend.close()
+    only_dead = HttpBackend(dead, WORKER_TOKEN, claim_wait_seconds=0)
+    try:
+        with pytest.raises(httpx.TransportError):
+            only_dead.claim("w", lane_limits={"spark": 1}, lease_seconds=5, executor_by_lane={})
+    finally:
+        only_dead.close()

@@ -141,3 +141,29 @@ def test_a_runs_cluster_decides_its_master_or_why_not():
         with pytest.raises(ClusterUnavailable, match=said) as err:
             target_of("c1", found)
         assert is_permanent(err.value) is permanent
+
+
+def test_a_replica_that_took_over_the_duties_writes_a_nodes_configuration_again(tmp_path):
+    """The launch planned the nodes on one API replica's disk; a repair on another one (the duties
+    moved: api1 died) has none of it and writes the same configuration on its own disk."""
+    import shutil
+    from types import SimpleNamespace
+
+    from stoker.clusters.orchestrator import Context
+    from stoker.clusters.orchestrators.containers import ContainersOrchestrator
+    from stoker.containers.runtime import ContainerRuntime
+
+    raw = {"nodes": {"master": {"docker_image": "img", "cpu": 1, "mem": 256, "spark": True}},
+           "services": {"spark-master": {"role": "master", "nodes": ["master"],
+                                         "conf": {"daemon.memory": "256m", "spark.eventLog.enabled": "false"}}}}
+    cluster = SimpleNamespace(id="c1", spec=raw)
+    first = ContainersOrchestrator(Context(tmp_path / "api1", containers=ContainerRuntime(None)))
+    [node] = first.plan(cluster, validate_spec(raw), {})
+    planned = tmp_path / "api1" / "clusters" / "c1" / "master" / "conf"
+    assert first._conf_dir(cluster, node) == planned
+    second = ContainersOrchestrator(Context(tmp_path / "api2", containers=ContainerRuntime(None)))
+    shutil.rmtree(tmp_path / "api1")  # the first replica's disk is gone with it
+    again = second._conf_dir(cluster, node)
+    assert again == tmp_path / "api2" / "clusters" / "c1" / "master" / "conf"
+    assert sorted(p.name for p in again.iterdir()) == ["node.json", "spark-defaults.conf", "stoker-node.json"]
+    assert (again / "spark-defaults.conf").read_text() == "spark.eventLog.enabled false\n"

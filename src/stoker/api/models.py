@@ -170,6 +170,9 @@ class Claim(Body):
     wait_seconds: float = Field(0, ge=0, le=limits.MAX_WAIT_SECONDS, description="long-poll: wait this long for work")
     lease_seconds: float | None = Field(None, ge=limits.MIN_LEASE_SECONDS, le=limits.MAX_LEASE_SECONDS,
                                         description="default: the server's STOKER_LEASE_SECONDS")
+    own_runtime: bool = Field(True, description="whether the worker has a container runtime of its own; "
+                                                "without one it gets only container runs placed on a "
+                                                "registered host (docs/hosts.md)")
 
 
 class Heartbeat(Body):

@@ -86,10 +86,11 @@ async def get_run(run_id: str, db: DatabaseDep, runs: RunStoreDep, wakeup: Wakeu
 
 
 async def _with_waiting(db: Database, run: Run) -> dict[str, Any]:
-    """A run's view; a QUEUED run's says why it waits when its team is at its quota (docs/teams.md)."""
+    """A run's view; a QUEUED run's says why it waits when its team is at its quota (docs/teams.md),
+    or, for a container run, when no host has room for it (docs/hosts.md)."""
     view = run_view(run)
     if run.state == RunState.QUEUED.value:
-        view["waiting_for"] = await run_in_threadpool(quota_reason, db, run.team_id)
+        view["waiting_for"] = await run_in_threadpool(quota_reason, db, run.team_id) or run.waiting
     return view
 
 

@@ -44,7 +44,8 @@ def attempt_view(services: Services, claimed: Claimed) -> dict[str, Any] | None:
 
 
 async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease_seconds: float,
-                        wait_seconds: float, lanes: dict[str, int] | None = None) -> list[Claimed]:
+                        wait_seconds: float, lanes: dict[str, int] | None = None,
+                        own_runtime: bool = True) -> list[Claimed]:
     """Claim now; if nothing is there, wait (woken by new work, holding no thread) until
     `wait_seconds` pass."""
     executors = EXECUTOR_BY_LANE if lanes else None
@@ -52,7 +53,8 @@ async def claim_waiting(services: Services, worker_id: str, *, limit: int, lease
     async def claim_now() -> list[Claimed]:
         claimed: list[Claimed] = await run_in_threadpool(
             lambda: services.queue.claim(worker_id, limit=limit, lease_seconds=lease_seconds,
-                                         lane_limits=lanes, executor_by_lane=executors))
+                                         lane_limits=lanes, executor_by_lane=executors,
+                                         own_runtime=own_runtime))
         return claimed
 
     return await services.wakeup.poll_async(claim_now, bool, seconds=wait_seconds, recheck=1.0)
@@ -65,7 +67,8 @@ async def claim(body: Claim, services: ServicesDep) -> dict[str, Any]:
     claimed = await claim_waiting(services, body.worker_id, limit=body.limit,
                             lease_seconds=body.lease_seconds or services.settings.lease_seconds,
                             wait_seconds=body.wait_seconds,
-                            lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None)
+                            lanes={str(k): v for k, v in body.lanes.items()} if body.lanes is not None else None,
+                            own_runtime=body.own_runtime)
     views = await run_in_threadpool(lambda: [attempt_view(services, c) for c in claimed])
     return {"attempts": [v for v in views if v is not None]}
 

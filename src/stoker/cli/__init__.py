@@ -123,7 +123,8 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
     services.images.resume()
     from stoker.containers.janitor import ContainerJanitor
 
-    janitor = ContainerJanitor(services.container_jobs, services.containers)
+    janitor = ContainerJanitor(services.container_jobs, services.containers,
+                               hosts=services.clusters.hosts.answering_endpoints)
     janitor.start()
     podman_watchdog = services.containers.watchdog()
     podman_watchdog.start()
@@ -162,7 +163,8 @@ def serve(host: str, port: int, data_dir: Path | None, no_worker: bool, concurre
               help="stop when this process is gone (set by `stoker serve` for its worker)")
 @click.option("--remote", "remote_url", default=None, metavar="URL",
               help="lease attempts from the Stoker API at URL instead of the database "
-                   "(needs --token with the worker scope, and ingest for Spark events)")
+                   "(needs --token with the worker scope, and ingest for Spark events); several API "
+                   "replicas: URL1,URL2 (the next is used when one cannot be reached)")
 @API_TOKEN
 @click.option("--podman", is_flag=True,
               help="run container runs on a private Podman API service (when STOKER_DOCKER_HOST is unset)")

@@ -101,6 +101,10 @@ class HostService:
             raise Unavailable(f"host {name}: its container API socket {socket} does not exist")
         return docker.DockerClient(base_url=endpoint, timeout=int(timeout))
 
+    def answering_endpoints(self) -> list[str]:
+        """The container APIs of the registered hosts (not the local one) not known to be down."""
+        return [h.endpoint for h in self.store.list() if h.endpoint and h.health != "down"]
+
     def down(self) -> set[str]:
         """The hosts the last check found not answering."""
         return {h.name for h in self.store.list() if h.health == "down"}

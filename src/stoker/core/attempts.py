@@ -28,6 +28,12 @@ class Claimed:
     conf: dict[str, dict[str, str]] = field(default_factory=dict)
     # The run's team: whose file roots its steps see (docs/teams.md).
     team: str = "default"
+    # A container run's host (docs/hosts.md) and its container API; None: the worker's own runtime.
+    host: str | None = None
+    host_endpoint: str | None = None
+    # A retried container run's earlier attempt ran on this host's API: a container it left there
+    # (its worker died) is removed before this one starts, so a run never has two at once.
+    earlier_host_endpoint: str | None = None
 
 
 def attempt_tag(run_id: str, number: int) -> str:

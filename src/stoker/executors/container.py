@@ -55,35 +55,44 @@ class ContainerFailed(Exception):
 class ContainerExecutor:
     name = CONTAINER_EXECUTOR
 
-    def __init__(self, docker_host: str, *, api_timeout: float = 60.0) -> None:
-        self.docker_host = docker_host
+    def __init__(self, docker_host: str | None, *, api_timeout: float = 60.0) -> None:
+        self.docker_host = docker_host  # this worker's own runtime; None: only runs placed on a host
         self.api_timeout = api_timeout
-        self._client: docker.DockerClient | None = None
+        self._clients: dict[str, docker.DockerClient] = {}  # by endpoint
         self._lock = threading.Lock()
         self._digests: dict[str, str | None] = {}  # image id -> registry digest (one inspect per image)
-        self._podman: bool | None = None  # known at the first wait
+        self._podman: dict[str, bool] = {}  # by endpoint, known at its first wait
 
-    def client(self) -> docker.DockerClient:
-        """One client per executor, made at first use (its connection pool serves every thread)."""
+    def client(self, endpoint: str | None = None) -> docker.DockerClient:
+        """One client per container API (this worker's runtime, or a host's a run was placed on),
+        made at first use (its connection pool serves every thread)."""
+        endpoint = endpoint or self.docker_host
+        if endpoint is None:
+            raise RuntimeError("this worker has no container runtime of its own and the run was placed on no host")
         with self._lock:
-            if self._client is None:
+            if endpoint not in self._clients:
                 import docker
 
-                self._client = docker.DockerClient(base_url=self.docker_host, timeout=int(self.api_timeout))
-            return self._client
+                self._clients[endpoint] = docker.DockerClient(base_url=endpoint, timeout=int(self.api_timeout))
+            return self._clients[endpoint]
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def execute(self, execution: Execution) -> Any:
         claimed = execution.claimed
         spec = container_spec(claimed.options)
-        client = self.client()
+        client = self.client(claimed.host_endpoint)
         # Only a later attempt can find a container of its run (left by a worker that died).
+        # On the host this attempt was placed on, and on the one the attempt before it ran on (a
+        # host that died took its containers with it: nothing to remove there, nothing to wait for).
         removed = remove_run_containers(client, claimed.run_id) if claimed.number > 1 else 0
+        earlier = claimed.earlier_host_endpoint
+        if earlier and earlier != (claimed.host_endpoint or self.docker_host):
+            removed += _remove_on_earlier_host(self.client(earlier), claimed.run_id, execution)
         if removed:
             execution.log.info("removed %d container(s) left by an earlier attempt of this run", removed)
         container = client.containers.create(
@@ -94,12 +103,12 @@ class ContainerExecutor:
             name=f"stoker-{claimed.run_id}-{claimed.number}", detach=True,
             **limits(spec))
         try:
-            return self._run(execution, container, spec)
+            return self._run(execution, container, spec, claimed.host)
         finally:
             with contextlib.suppress(Exception):  # already gone, or the runtime is down: logged by labels
                 container.remove(force=True)
 
-    def _run(self, execution: Execution, container: Container, spec: dict[str, Any]) -> Any:
+    def _run(self, execution: Execution, container: Container, spec: dict[str, Any], host: str | None) -> Any:
         import requests
 
         control = execution.control
@@ -110,7 +119,8 @@ class ContainerExecutor:
         container.start()
         # Registered once started: a cancel that came earlier runs the hook right here.
         control.on_cancel(lambda: _stop(container, kill=control.reason is Outcome.TIMED_OUT))
-        execution.log.info("container %s started (image %s)", container.short_id, spec["image"])
+        execution.log.info("container %s started (image %s)%s", container.short_id, spec["image"],
+                           f" on host {host}" if host else "")
         timeout = spec.get("timeout_seconds")
         try:
             exit_code = self._wait(container, timeout) if timeout else self._wait_forever(container)
@@ -122,6 +132,8 @@ class ContainerExecutor:
         if exit_code != 0:
             container.reload()  # for State.OOMKilled
         result = self._result(container, exit_code, started)
+        if host is not None:
+            result["host"] = host
         # Podman on cgroup v1 does not always set OOMKilled; a SIGKILL (137) we did not send to a
         # container with a memory limit is the kernel's OOM killer.
         result["oom_killed"] = result["oom_killed"] or (
@@ -143,11 +155,11 @@ class ContainerExecutor:
         On Podman, its own wait endpoint is asked to look every 10 ms: the Docker-compatible one
         looks every 250 ms, which cost each short run ~200 ms (measured: start → exit seen, 380 ms
         vs 190 ms for `echo`). The SDK's request helpers are used for it, as it has no method."""
-        if self._podman is None:
-            self._podman = _is_podman(self.client())
-        if not self._podman:
-            return int(container.wait(timeout=timeout).get("StatusCode", -1))
         api = container.client.api
+        if api.base_url not in self._podman:
+            self._podman[api.base_url] = _is_podman(container.client)
+        if not self._podman[api.base_url]:
+            return int(container.wait(timeout=timeout).get("StatusCode", -1))
         response = api._post(api._url("/libpod/containers/{0}/wait", container.id),
                              params={"condition": ["stopped", "exited"], "interval": "10ms"}, timeout=timeout)
         api._raise_for_status(response)
@@ -215,6 +227,20 @@ def remove_run_containers(client: docker.DockerClient, run_id: str) -> int:
     return removed
 
 
+
+
+def _remove_on_earlier_host(client: docker.DockerClient, run_id: str, execution: Execution) -> int:
+    """The run's containers on the host its earlier attempt ran on; a host that does not answer is
+    logged and passed over (one that died took its containers with it)."""
+    import docker.errors
+    import requests
+
+    try:
+        return remove_run_containers(client, run_id)
+    except (requests.exceptions.RequestException, docker.errors.APIError) as exc:
+        execution.log.warning("the host of the earlier attempt did not answer (%s): its container, if "
+                              "any, was not removed", exc)
+        return 0
 
 
 def _is_podman(client: docker.DockerClient) -> bool:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -38,6 +41,35 @@ SHORT_LIVED_JVM: dict[str, str] = {
 }
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def driver_address(master: str) -> str:
+    """The address a driver of `master` listens on and is reached at: loopback for a local master
+    or one on this machine's loopback; otherwise this machine's address on the route to the master
+    (the executors run on the master's hosts and connect back to the driver: docs/deploy.md)."""
+    host = urlsplit(master.split(",")[0]).hostname if master.startswith("spark://") else None
+    if not host:
+        return LOOPBACK
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return LOOPBACK
+    except ValueError:
+        if host == "localhost":
+            return LOOPBACK
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 7077))  # no packet is sent: this only picks the route
+            return str(probe.getsockname()[0])
+    except OSError:
+        return LOOPBACK
+
+
+def driver_conf(master: str) -> dict[str, str]:
+    address = driver_address(master)
+    return {"spark.driver.host": address, "spark.driver.bindAddress": address}
+
+
 def build_spark_session(master: str = "local[*]", app_name: str = "stoker",
                         conf: dict[str, str] | None = None) -> SparkSession:
     """Start (or return the running) SparkSession for this process."""
@@ -48,7 +80,7 @@ def build_spark_session(master: str = "local[*]", app_name: str = "stoker",
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in {**FAST_DEFAULTS, **(conf or {})}.items():
+    for key, value in {**FAST_DEFAULTS, **driver_conf(master), **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 

@@ -20,7 +20,7 @@ from stoker.core.secrets import write_private
 from stoker.core.spark_conf import effective, is_runtime
 from stoker.executors import conf as attempt_conf
 from stoker.executors.base import Execution
-from stoker.executors.spark_session import FAST_DEFAULTS, SHORT_LIVED_JVM
+from stoker.executors.spark_session import FAST_DEFAULTS, SHORT_LIVED_JVM, driver_address, driver_conf
 from stoker.executors.staging import run_staged
 
 DRIVER = Path(__file__).with_name("submit_driver.py")
@@ -55,7 +55,8 @@ class SparkSubmitExecutor:
         never shows on a command line). The run's own settings come over the server's and the
         cluster's (docs/spark-conf.md); Stoker's listener and the app's name over everything."""
         target = execution.target
-        conf = {**FAST_DEFAULTS, **SHORT_LIVED_JVM, **self.settings.spark_conf, **(target.conf if target else {}),
+        conf = {**FAST_DEFAULTS, **SHORT_LIVED_JVM, **driver_conf(self.master_of(execution)),
+                **self.settings.spark_conf, **(target.conf if target else {}),
                 **attempt_conf.own(execution), **self.listener(execution.claimed.job_name),
                 "spark.app.name": execution.job_group}  # how the run's events are found while it runs
         properties = workdir / "spark.properties"
@@ -93,7 +94,8 @@ class SparkSubmitExecutor:
                                                                   {**FAST_DEFAULTS, **SHORT_LIVED_JVM})))
             # The driver's environment: Spark's own variables (a protocol with the child process).
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-                   "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+                   "SPARK_LOCAL_IP": (driver_address(self.master_of(execution)) if execution.target is not None
+                                      else os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")),
                    "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]),
                                                   os.environ.get("PYTHONPATH", "")])}
             log_path = Path(tmp) / "driver.log"

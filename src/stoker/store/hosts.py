@@ -5,18 +5,21 @@ core/hosts.py; placement is core/placement.py over `rooms()`."""
 from __future__ import annotations
 
 import builtins
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from stoker.core.errors import Conflict, NotFound
 from stoker.core.placement import Room
 from stoker.store.clusters import HOLDING
 from stoker.store.db import Database
-from stoker.store.tables import cluster_nodes, clusters, hosts
+from stoker.store.tables import attempts, cluster_nodes, clusters, hosts, jobs, runs
+from stoker.store.team_share import container_needs
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,31 @@ def _holding_nodes() -> sa.Select[Any]:
             .join(clusters, clusters.c.id == cluster_nodes.c.cluster_id)
             .where(clusters.c.status.in_(HOLDING), cluster_nodes.c.state != "stopped",
                    cluster_nodes.c.host_name.is_not(None)))
+
+
+def usage(conn: Connection) -> dict[str, Usage]:
+    """Capacity held on each host: the nodes placed there, and the container tasks running there
+    (store/task_hosts.py: `task_needs` of their job)."""
+    query = _holding_nodes().subquery()
+    totals = sa.select(query.c.host_name, sa.func.sum(query.c.cpu), sa.func.sum(query.c.mem)).group_by(
+        query.c.host_name)
+    held = {row[0]: [int(row[1]), int(row[2])] for row in conn.execute(totals)}
+    for host_name, spec in conn.execute(
+            sa.select(attempts.c.host_name, jobs.c.spec).join(runs, runs.c.id == attempts.c.run_id)
+            .join(jobs, jobs.c.id == runs.c.job_id)
+            .where(attempts.c.outcome.is_(None), attempts.c.host_name.is_not(None))):
+        cores, mem = task_needs(spec)
+        taken = held.setdefault(host_name, [0, 0])
+        taken[0] += cores
+        taken[1] += mem
+    return {name: Usage(cores, mem) for name, (cores, mem) in held.items()}
+
+
+def task_needs(spec: Any) -> tuple[int, int]:
+    """(cores, MB) a container task holds on its host: its limits, a whole core at least (a host's
+    capacity counts whole cores), 1 core when unset (as its team's quota counts it)."""
+    cores, mem = container_needs(spec)
+    return max(1, math.ceil(cores)), mem
 
 
 class HostStore:
@@ -162,12 +190,9 @@ class HostStore:
 
     # -- what runs where ---------------------------------------------------------------------------
     def usage(self) -> dict[str, Usage]:
-        """Capacity held on each host by the nodes placed there."""
-        query = _holding_nodes().subquery()
-        totals = sa.select(query.c.host_name, sa.func.sum(query.c.cpu), sa.func.sum(query.c.mem)).group_by(
-            query.c.host_name)
+        """Capacity held on each host by the nodes and container tasks placed there."""
         with self.db.read() as conn:
-            return {row[0]: Usage(int(row[1]), int(row[2])) for row in conn.execute(totals)}
+            return usage(conn)
 
     def placed(self) -> dict[str, builtins.list[PlacedNode]]:
         """The nodes on each host, by cluster and node name."""
@@ -182,11 +207,22 @@ class HostStore:
 
     def rooms(self, eligible: Callable[[Host], bool] = lambda _host: True) -> builtins.list[Room]:
         """Every host as placement sees it: free capacity, or why it takes nothing new."""
-        used = self.usage()
-        rooms = []
-        for host in self.list():
-            taken = used.get(host.name, Usage(0, 0))
-            refused = ("draining" if host.state == "draining" else "not answering" if host.health == "down"
-                       else None if eligible(host) else "not usable by this orchestrator")
-            rooms.append(Room(host.name, host.cores - taken.cores, host.mem - taken.mem, refused))
-        return rooms
+        with self.db.read() as conn:
+            return rooms(conn, eligible, "not usable by this orchestrator")
+
+
+def rooms(conn: Connection, eligible: Callable[[Host], bool], not_eligible: str, *,
+          lock: bool = False) -> list[Room]:
+    """Every host as placement sees it (free capacity, or why it takes nothing new); with `lock`,
+    the host rows are locked (PostgreSQL: FOR UPDATE) so that two placements cannot both take the
+    same room."""
+    query = sa.select(hosts).order_by(hosts.c.name)
+    found = [_host(r) for r in conn.execute(query.with_for_update() if lock else query)]
+    used = usage(conn) if found else {}
+    placed = []
+    for host in found:
+        taken = used.get(host.name, Usage(0, 0))
+        refused = ("draining" if host.state == "draining" else "not answering" if host.health == "down"
+                   else None if eligible(host) else not_eligible)
+        placed.append(Room(host.name, host.cores - taken.cores, host.mem - taken.mem, refused))
+    return placed

@@ -38,6 +38,7 @@ from stoker.core.states import Outcome, RunState, attempt_id_for, backoff_delay,
 from stoker.store.db import Database
 from stoker.store.outbox import RunEventName, notify_work_arrived, record_events, run_event
 from stoker.store.tables import attempts, dead_letters, jobs, runs
+from stoker.store.task_hosts import TaskHosts, earlier_hosts
 from stoker.store.team_share import TeamShares, container_needs
 
 
@@ -74,9 +75,12 @@ class Queue:
     def claim(self, worker_id: str, *, limit: int = 1, lease_seconds: float = DEFAULT_LEASE_SECONDS,
               lanes: Sequence[str] = ("spark", "instant", "container"),
               lane_limits: Mapping[str, int] | None = None,
-              executor_by_lane: Mapping[str, str] | None = None) -> list[Claimed]:
+              executor_by_lane: Mapping[str, str] | None = None,
+              own_runtime: bool = True) -> list[Claimed]:
         """Start up to `limit` QUEUED runs of `lanes` (FIFO within a priority), or with
-        `lane_limits` up to so many of each lane in one transaction."""
+        `lane_limits` up to so many of each lane in one transaction. Container runs are placed on
+        a registered host with room (store/task_hosts.py); `own_runtime`: whether the claiming
+        worker has a container runtime of its own (the host `local`)."""
         if lane_limits is not None:
             lane_limits = {lane: n for lane, n in lane_limits.items() if n > 0}
             lanes, limit = tuple(lane_limits), sum(lane_limits.values())
@@ -85,7 +89,8 @@ class Queue:
         now = self.clock()
         with self.db.write() as conn:
             query = (
-                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.team_id)
+                sa.select(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.team_id,
+                          runs.c.waiting)
                 .join(jobs, jobs.c.id == runs.c.job_id)
                 .where(runs.c.state == RunState.QUEUED.value, runs.c.lane.in_(lanes),
                        runs.c.available_at <= now,
@@ -111,13 +116,34 @@ class Queue:
             free = {jid: j.max_concurrent_runs - j.running_count for jid, j in job_rows.items()}
             chosen: list[Any] = []
             per_lane: Counter[str] = Counter()
+            task_hosts = (TaskHosts.read(conn, own_runtime=own_runtime)
+                          if any(c.lane == "container" for c in candidates) else None)
+            placed: dict[str, str] = {}  # run id → the host its container goes to
+            waiting: dict[str, str] = {}  # run id → why it fits on no host (when that changed)
             for cand in candidates:
                 lane_full = lane_limits is not None and per_lane[cand.lane] >= lane_limits[cand.lane]
-                if (len(chosen) < limit and free[cand.job_id] > 0 and not lane_full
-                        and (shares is None or shares.take(cand.team_id, _needs(cand, job_rows)))):
-                    free[cand.job_id] -= 1
-                    per_lane[cand.lane] += 1
-                    chosen.append(cand)
+                if len(chosen) >= limit or free[cand.job_id] <= 0 or lane_full:
+                    continue
+                host = None
+                if cand.lane == "container" and task_hosts is not None:
+                    host, why = task_hosts.place(job_rows[cand.job_id].spec)
+                    if host is None:
+                        if why != cand.waiting:
+                            waiting[cand.id] = str(why)
+                        continue
+                elif cand.lane == "container" and not own_runtime:
+                    continue  # no host is registered and this worker has no runtime: another's work
+                if shares is not None and not shares.take(cand.team_id, _needs(cand, job_rows)):
+                    if host is not None and task_hosts is not None:
+                        task_hosts.give_back(host, job_rows[cand.job_id].spec)
+                    continue
+                if host is not None:
+                    placed[cand.id] = host
+                free[cand.job_id] -= 1
+                per_lane[cand.lane] += 1
+                chosen.append(cand)
+            if waiting:
+                _grouped_update(conn, runs, [(run_id, {"waiting": why}) for run_id, why in waiting.items()])
             if not chosen:
                 return []
             for job_id, n in Counter(c.job_id for c in chosen).items():
@@ -129,17 +155,19 @@ class Queue:
             rows = conn.execute(
                 runs.update().where(runs.c.id.in_(list(attempt_ids)))
                 .values(state=RunState.RUNNING.value, attempt_count=runs.c.attempt_count + 1,
-                        started_at=sa.func.coalesce(runs.c.started_at, now))
+                        started_at=sa.func.coalesce(runs.c.started_at, now), waiting=None)
                 .returning(runs.c.id, runs.c.job_id, runs.c.attempt_count, runs.c.lane, runs.c.steps,
                            runs.c.params, runs.c.options, runs.c.secrets, runs.c.conf, runs.c.team_id)
             ).all()
             conn.execute(attempts.insert(), [
                 {"id": attempt_ids[r.id], "run_id": r.id, "number": r.attempt_count,
                  "worker_id": worker_id, "executor": (executor_by_lane or {}).get(r.lane),
-                 "started_at": now,
+                 "started_at": now, "host_name": placed.get(r.id),
                  "heartbeat_at": now, "lease_expires_at": lease_until}
                 for r in rows
             ])
+            retried = [c.id for c in chosen if c.lane == "container" and c.attempt_count > 0]
+            earlier = earlier_hosts(conn, retried, task_hosts) if retried and task_hosts is not None else {}
             record_events(conn, now, [
                 run_event("running", run_id=r.id, job_id=r.job_id, job=job_rows[r.job_id].name,
                           state=RunState.RUNNING, attempt=r.attempt_count,
@@ -153,7 +181,9 @@ class Queue:
                 job_name=job_rows[r.job_id].name, mode=job_rows[r.job_id].mode, lane=r.lane,
                 steps=r.steps, params=r.params, options=r.options, secrets=r.secrets,
                 timeout_seconds=job_rows[r.job_id].timeout_seconds, lease_expires_at=lease_until,
-                conf=r.conf or {}, team=r.team_id,
+                conf=r.conf or {}, team=r.team_id, host=placed.get(r.id),
+                host_endpoint=task_hosts.endpoints.get(placed[r.id]) if task_hosts and r.id in placed else None,
+                earlier_host_endpoint=earlier.get(r.id),
             ) for r in rows),
             key=lambda c: order[c.run_id],
         )

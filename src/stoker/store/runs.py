@@ -55,7 +55,7 @@ class Submitted:
 
 
 ATTEMPT_FIELDS = ("id", "number", "worker_id", "executor", "outcome", "started_at", "heartbeat_at",
-                  "lease_expires_at", "finished_at", "error", "spark_app_id", "spark_job_group")
+                  "lease_expires_at", "finished_at", "error", "spark_app_id", "spark_job_group", "host_name")
 
 
 def attempt_record(row: Any, prefix: str = "") -> Attempt:
@@ -454,6 +454,7 @@ def run_record(row: Any, attempts_read: tuple[Attempt, ...] | None = None) -> Ru
         cancel_requested=row.cancel_requested, result=row.result, error=row.error, trigger=row.trigger,
         scheduled_for=row.scheduled_for, interval_start=row.interval_start, interval_end=row.interval_end,
         conf=row.conf or {}, effective_conf=row.effective_conf, attempts=attempts_read, team_id=row.team_id,
+        waiting=row.waiting,
     )
 
 

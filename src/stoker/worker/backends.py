@@ -19,8 +19,10 @@ from stoker.store.queue import Ending, Lease
 
 class LeaseBackend(Protocol):
     def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
-              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
-        """Start attempts; may wait briefly for work (then `idle_seconds` is 0)."""
+              executor_by_lane: Mapping[str, str], own_runtime: bool = True) -> list[Claimed]:
+        """Start attempts; may wait briefly for work (then `idle_seconds` is 0). `own_runtime`:
+        whether this worker has a container runtime of its own (else it gets only container runs
+        placed on a registered host)."""
 
     def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
         """Renew leases; an attempt missing from the answer lost its lease."""
@@ -58,10 +60,10 @@ class DatabaseBackend:
         self.services = services
 
     def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
-              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+              executor_by_lane: Mapping[str, str], own_runtime: bool = True) -> list[Claimed]:
         return self.services.queue.claim(worker_id, lane_limits=lane_limits,
                                          lease_seconds=lease_seconds,
-                                         executor_by_lane=executor_by_lane)
+                                         executor_by_lane=executor_by_lane, own_runtime=own_runtime)
 
     def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
         return self.services.queue.heartbeat(attempt_ids, lease_seconds=lease_seconds)

@@ -78,9 +78,11 @@ class Worker:
         self.executors = executors
         self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.concurrency = concurrency
-        # No container executor (no runtime here): this worker leaves container runs to others.
+        # No container executor: this worker leaves container runs to others. One without a runtime
+        # of its own runs only those placed on a registered host (docs/hosts.md).
         self.slots = {SPARK: concurrency,
                       CONTAINER: container_concurrency if CONTAINER_EXECUTOR in executors else 0}
+        self.own_runtime = getattr(executors.get(CONTAINER_EXECUTOR), "docker_host", None) is not None
         self.active: dict[str, Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -167,7 +169,7 @@ class Worker:
         limits = {INSTANT: INSTANT_BATCH, **{lane: self.slots[lane] - busy[lane] for lane in POOLED_LANES}}
         claimed = self.backend.claim(self.worker_id, lane_limits=limits,
                                      lease_seconds=self.settings.lease_seconds,
-                                     executor_by_lane=EXECUTOR_BY_LANE)
+                                     executor_by_lane=EXECUTOR_BY_LANE, own_runtime=self.own_runtime)
         instant = [c for c in claimed if c.lane == INSTANT]
         for c in claimed:
             if c.lane != INSTANT:
@@ -317,7 +319,8 @@ def build_executors(settings: Settings, catalog: Any, roots: Any,
                     listener: Callable[[str], dict[str, str]], *,
                     docker_host: str | None = None) -> dict[str, Executor]:
     """The executors every worker has, by name (core/routing.py names them): inline (no Spark),
-    spark_session, spark_submit; and container where a container runtime is (`docker_host`)."""
+    spark_session, spark_submit; and container, on the runtime at `docker_host` if any, and on the
+    hosts container runs are placed on (docs/hosts.md)."""
     from stoker.executors.inline import InlineExecutor
     from stoker.executors.session_mode import SESSION_EVENTS_JOB, SparkSessionExecutor
     from stoker.executors.submit_mode import SparkSubmitExecutor
@@ -327,10 +330,9 @@ def build_executors(settings: Settings, catalog: Any, roots: Any,
         SparkSessionExecutor(settings, catalog, roots, listener(SESSION_EVENTS_JOB)),
         SparkSubmitExecutor(settings, roots, listener, catalog),
     ]
-    if docker_host is not None:
-        from stoker.executors.container import ContainerExecutor
+    from stoker.executors.container import ContainerExecutor
 
-        executors.append(ContainerExecutor(docker_host))
+    executors.append(ContainerExecutor(docker_host))
     return {executor.name: executor for executor in executors}
 
 

@@ -37,35 +37,62 @@ FINISH_RETRY_SECONDS = 30.0
 
 
 class HttpBackend:
+    """`url`: one API, or several replicas separated by commas: a request that cannot reach the
+    current one (connection refused, no route, the connection cut) goes to the next, and the worker
+    stays there (docs/deploy.md)."""
+
     def __init__(self, url: str, token: str, *, timeout: float = 30.0,
                  claim_wait_seconds: float = CLAIM_WAIT_SECONDS) -> None:
-        self.url = url.rstrip("/")
+        self.urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
         self.claim_wait_seconds = claim_wait_seconds
-        self._client = httpx.Client(base_url=self.url, timeout=timeout + claim_wait_seconds,
-                                    headers={"Authorization": f"Bearer {token}"})
+        self._clients = [httpx.Client(base_url=u, timeout=timeout + claim_wait_seconds,
+                                      headers={"Authorization": f"Bearer {token}"}) for u in self.urls]
+        self._current = 0  # the replica requests go to
         self._lock = threading.Lock()
         self._secrets: dict[str, Resolved] = {}  # attempt id -> its secrets, as the claim answer gave them
         self._run_of: dict[str, str] = {}  # attempt id -> run id, while the attempt is held
         self._cancel: set[str] = set()  # run ids the last heartbeats said to cancel
         self._clusters: dict[str, SparkPlacement | None] = {}  # attempt id -> its run's cluster record
 
+    @property
+    def url(self) -> str:
+        return self.urls[self._current]
+
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients:
+            client.close()
+
+    def _send(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST to the current replica; one that cannot be reached hands over to the next (each
+        tried once); the last one's error when none answers."""
+        start = self._current
+        for step in range(len(self._clients)):
+            index = (start + step) % len(self._clients)
+            try:
+                response = self._clients[index].post(path, json=body)
+            except httpx.TransportError:
+                if step == len(self._clients) - 1:
+                    raise
+                log.warning("the API at %s cannot be reached; trying %s", self.urls[index],
+                            self.urls[(index + 1) % len(self.urls)])
+                continue
+            self._current = index
+            return response
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
-              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+              executor_by_lane: Mapping[str, str], own_runtime: bool = True) -> list[Claimed]:
         # The server maps the instant lane to the inline executor itself (`executor_by_lane`).
         lanes = {lane: n for lane, n in lane_limits.items() if n > 0}
         answer = self._post("/api/v1/worker/claim", {
             "worker_id": worker_id, "lanes": lanes, "lease_seconds": lease_seconds,
-            "wait_seconds": self.claim_wait_seconds})
+            "wait_seconds": self.claim_wait_seconds, "own_runtime": own_runtime})
         return [self._claimed(view) for view in answer["attempts"]]
 
     def heartbeat(self, attempt_ids: Sequence[str], *, lease_seconds: float) -> dict[str, Lease]:
         leases: dict[str, Lease] = {}
         for attempt_id in attempt_ids:
-            response = self._client.post(f"/api/v1/attempts/{attempt_id}/heartbeat",
-                                         json={"lease_seconds": lease_seconds})
+            response = self._send(f"/api/v1/attempts/{attempt_id}/heartbeat", {"lease_seconds": lease_seconds})
             if response.status_code == 409:
                 continue  # fenced: the worker stops the attempt
             response.raise_for_status()
@@ -103,7 +130,7 @@ class HttpBackend:
     def annotate(self, attempt_id: str, **fields: Any) -> None:
         known = {k: v for k, v in fields.items() if k in ("spark_app_id", "spark_job_group", "executor", "conf")}
         if known:
-            self._client.post(f"/api/v1/attempts/{attempt_id}/annotate", json=known).raise_for_status()
+            self._send(f"/api/v1/attempts/{attempt_id}/annotate", known).raise_for_status()
 
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
         with self._lock:
@@ -118,7 +145,7 @@ class HttpBackend:
 
     # -- helpers --------------------------------------------------------------------------
     def _post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self._client.post(path, json=body)
+        response = self._send(path, body)
         response.raise_for_status()
         return response.json()
 
@@ -130,7 +157,7 @@ class HttpBackend:
         delay = 0.5
         while True:
             try:
-                response = self._client.post(path, json=body)
+                response = self._send(path, body)
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code}"
@@ -162,7 +189,8 @@ class HttpBackend:
             lane=view["lane"], steps=view["steps"], params=view.get("params") or {}, options=options,
             secrets=None, timeout_seconds=view.get("timeout_seconds"),
             lease_expires_at=_epoch(view["lease_expires_at"]), conf=view.get("conf") or {},
-            team=view.get("team") or "default")
+            team=view.get("team") or "default", host=view.get("host"), host_endpoint=view.get("host_endpoint"),
+            earlier_host_endpoint=view.get("earlier_host_endpoint"))
 
     def target_of(self, claimed: Claimed) -> SparkTarget | None:
         """The Spark master of a run on a cluster, from the cluster record the server sent with the
@@ -200,8 +228,9 @@ def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | 
     settings.storage_root.mkdir(parents=True, exist_ok=True)
     catalog = load_catalog()
     roots = StorageRoots(settings.storage_root, settings.storage_roots, teams_dir=settings.data_dir / "teams")
-    # Its Spark apps report their events to the same Stoker, with this worker's token.
-    executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir),
+    # Its Spark apps report their events to the same Stoker (the first replica), with this worker's token.
+    executors = build_executors(settings, catalog, roots,
+                                listener_for(url.split(",")[0].strip(), token, settings.data_dir),
                                 docker_host=docker_host)
     backend = HttpBackend(url, token)
     return Worker(backend, executors, settings=settings, catalog=catalog,

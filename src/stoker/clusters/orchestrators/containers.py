@@ -130,18 +130,13 @@ class ContainersOrchestrator:
         for name, node in spec.nodes.items():
             service = spec.service_of(name)
             workdir = base / _safe(name)
-            (workdir / "conf").mkdir(parents=True, exist_ok=True)
-            conf = dict(spec.services[service].conf) if service else {}
-            (workdir / "conf" / "node.json").write_text(json.dumps(
-                {"cluster": cluster.id, "node": name, "service": service, "spec": node.model_dump(),
-                 "conf": conf}, indent=2, default=str))
+            _write_conf(cluster, spec, name, workdir / "conf")
             row = Node(cluster_id=cluster.id, name=name, service=service, role=spec.role_of(name), cpu=node.cpu,
                        mem=node.mem, host=None, port=None, web_port=None, workdir=str(workdir), state="planned",
                        pid=None, pid_started_at=None)
             if _is_spark(node.model_dump()):
                 (workdir / "work").mkdir(exist_ok=True)
                 (workdir / "logs").mkdir(exist_ok=True)
-                local.write_spark_conf(workdir / "conf", conf)
                 address = hosts[name].address if name in hosts else local.HOST
                 row = msgspec.structs.replace(row, host=address, port=_port(address), web_port=_port(address))
             nodes.append(row)
@@ -162,6 +157,7 @@ class ContainersOrchestrator:
         # On this machine the node's directory is mounted from our disk, as it always was; another
         # host may not share it, so there the configuration goes with the container, through the API.
         shared_disk = self._on_this_machine(node.host_name)
+        conf_dir = workdir_of(node) / "conf" if shared_disk else self._conf_dir(cluster, node)
         try:
             self._image(client, image, node)
             _remove(client, cluster.id, node.name)  # one left by an earlier start of this node
@@ -173,14 +169,14 @@ class ContainersOrchestrator:
             if _is_spark(spec):
                 if node.role == "worker":
                     self._wait_for_master(cluster)
-                args.update(_spark_args(cluster, node, shared_disk=shared_disk))
+                args.update(_spark_args(cluster, node, conf_dir, shared_disk=shared_disk))
             mem = args.pop("mem")
             container = client.containers.create(
                 image, name=f"stoker-{cluster.id[:8]}-{_safe(node.name)}",
                 labels={LABEL_CLUSTER: cluster.id, LABEL_NODE: node.name},
                 nano_cpus=int(node.cpu * 1e9), mem_limit=f"{mem}m", memswap_limit=f"{mem}m", **args)
             if not shared_disk:
-                container.put_archive("/", _node_archive(workdir_of(node) / "conf", spark=_is_spark(spec)))
+                container.put_archive("/", _node_archive(conf_dir, spark=_is_spark(spec)))
             container.start()
             container.reload()
             state = container.attrs.get("State", {})
@@ -192,6 +188,16 @@ class ContainersOrchestrator:
                              ) from None
         finally:
             client.close()
+
+    def _conf_dir(self, cluster: Cluster, node: Node) -> Path:
+        """The node's configuration as planned; written again here when this machine does not have
+        it: the cluster duties moved to another API replica (its own disk) since the launch."""
+        planned = workdir_of(node) / "conf"
+        if planned.is_dir():
+            return planned
+        again = self.context.cluster_dir(cluster.id) / _safe(node.name) / "conf"
+        _write_conf(cluster, ClusterSpec.model_validate(cluster.spec), node.name, again)
+        return again
 
     def _image(self, client: docker.DockerClient, image: str, node: Node) -> None:
         """The image on the node's host: there already, or (another host) pulled from its registry."""
@@ -288,14 +294,15 @@ def _is_spark(spec: dict[str, Any]) -> bool:
     return spec.get("spark") is True
 
 
-def _spark_args(cluster: Cluster, node: Node, *, shared_disk: bool = True) -> dict[str, Any]:
+def _spark_args(cluster: Cluster, node: Node, own_conf: Path, *, shared_disk: bool = True) -> dict[str, Any]:
     """The container of a Spark standalone daemon: the host's Java and pyspark mounted read-only,
     the host's network; on this machine the node's own directories read-write at the same paths,
-    on another host directories inside the container (its configuration copied at CONF_MOUNT)."""
+    on another host directories inside the container (its configuration, from `own_conf` on this
+    machine, copied at CONF_MOUNT)."""
     spark_home = str(local.spark_home())
     java = os.path.realpath(shutil.which("java") or "java")
     planned, host = workdir_of(node), host_of(node)
-    conf = json.loads((planned / "conf" / "stoker-node.json").read_text())
+    conf = json.loads((own_conf / "stoker-node.json").read_text())
     workdir, conf_dir = (planned, planned / "conf") if shared_disk else (Path(NODE_DIR), Path(CONF_MOUNT))
     daemon = str(conf.get("daemon.memory", "256m"))
     common = ["--host", host, "--port", str(node.port), "--webui-port", str(node.web_port)]
@@ -327,6 +334,19 @@ def _port(address: str) -> int:
         return processes.free_port(address)
     except OSError:
         return processes.free_port()
+
+
+def _write_conf(cluster: Cluster, spec: ClusterSpec, name: str, conf_dir: Path) -> None:
+    """A node's configuration files: node.json, and a Spark node's Spark settings."""
+    node = spec.nodes[name]
+    service = spec.service_of(name)
+    conf = dict(spec.services[service].conf) if service else {}
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    (conf_dir / "node.json").write_text(json.dumps(
+        {"cluster": cluster.id, "node": name, "service": service, "spec": node.model_dump(), "conf": conf},
+        indent=2, default=str))
+    if _is_spark(node.model_dump()):
+        local.write_spark_conf(conf_dir, conf)
 
 
 def _parents(path: str) -> list[str]:

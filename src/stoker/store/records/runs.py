@@ -22,6 +22,7 @@ class Attempt(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
     spark_app_id: str | None
     spark_job_group: str | None
+    host_name: str | None = None  # the host its container runs on (docs/hosts.md)
 
 
 class AttemptDetail(Attempt, frozen=True, kw_only=True):
@@ -75,6 +76,7 @@ class Run(msgspec.Struct, frozen=True, kw_only=True):
     effective_conf: dict[str, dict[str, str]] | None  # what its latest attempt ran with (None: not yet)
     attempts: tuple[Attempt, ...] | None = None
     team_id: str = "default"  # its job's team (docs/teams.md)
+    waiting: str | None = None  # why a QUEUED container run waits: no host has room (docs/hosts.md)
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):

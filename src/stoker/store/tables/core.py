@@ -105,6 +105,9 @@ runs = sa.Table(
     # "run": {...}}), and what its latest attempt ran with (key -> {"value", "source"}, redacted).
     sa.Column("conf", sa.JSON),
     sa.Column("effective_conf", sa.JSON),
+    # Why a QUEUED container run waits: no registered host has room for it (docs/hosts.md); NULL
+    # once it starts or when nothing holds it back.
+    sa.Column("waiting", sa.Text),
     team_id(),  # its job's, copied so that queue and lists filter without a join
     sa.UniqueConstraint("job_id", "idempotency_key", name="uq_runs_job_idempotency_key"),
     sa.CheckConstraint(
@@ -135,6 +138,8 @@ attempts = sa.Table(
     sa.Column("log", sa.Text),
     sa.Column("spark_app_id", sa.String(200)),
     sa.Column("spark_job_group", sa.String(200)),
+    # The host a container attempt runs on (docs/hosts.md); its capacity is held while the attempt is.
+    sa.Column("host_name", sa.String(63)),
     sa.UniqueConstraint("run_id", "number", name="uq_attempts_run_number"),
     sa.CheckConstraint(
         "outcome IS NULL OR outcome IN ('succeeded', 'failed', 'timed_out', 'lost', 'cancelled')",
@@ -146,6 +151,12 @@ sa.Index(
     "uq_attempts_one_active_per_run",
     attempts.c.run_id,
     unique=True,
+    sqlite_where=attempts.c.outcome.is_(None),
+    postgresql_where=attempts.c.outcome.is_(None),
+)
+sa.Index(
+    "ix_attempts_active_host",
+    attempts.c.host_name,
     sqlite_where=attempts.c.outcome.is_(None),
     postgresql_where=attempts.c.outcome.is_(None),
 )
