@@ -19,6 +19,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from _server import percentile, print_table, stoker_server, write_results
 
@@ -108,18 +109,22 @@ def main() -> None:
     def stats(xs: list[float]) -> dict[str, float]:
         return {"p50_ms": percentile(xs, 50) * 1000, "p95_ms": percentile(xs, 95) * 1000, "n": len(xs)}
 
-    result = {"stoker_http_session_mode": stats(stoker_times), "pyspark_warm_direct": stats(direct_times),
-              "spark_submit_cold": stats(submit_times)}
+    result: dict[str, Any] = {"stoker_http_session_mode": stats(stoker_times),
+                              "pyspark_warm_direct": stats(direct_times)}
+    if submit_times:  # --submit-runs 0 leaves the cold spark-submit out
+        result["spark_submit_cold"] = stats(submit_times)
     floor = result["pyspark_warm_direct"]["p50_ms"]
     result["ratio_stoker_to_floor_p50"] = result["stoker_http_session_mode"]["p50_ms"] / floor
-    result["ratio_submit_to_stoker_p50"] = (result["spark_submit_cold"]["p50_ms"]
-                                            / result["stoker_http_session_mode"]["p50_ms"])
+    if submit_times:
+        result["ratio_submit_to_stoker_p50"] = (result["spark_submit_cold"]["p50_ms"]
+                                                / result["stoker_http_session_mode"]["p50_ms"])
     rows = [[name, f"{s['p50_ms']:.0f}", f"{s['p95_ms']:.0f}", s["n"]]
             for name, s in result.items() if isinstance(s, dict)]
     print_table(["pipeline: csv 10k → filter → group_by → collect", "p50 ms", "p95 ms", "runs"], rows)
     print(f"stoker p50 / warm pyspark p50 = {result['ratio_stoker_to_floor_p50']:.2f} "
           f"(difference {result['stoker_http_session_mode']['p50_ms'] - floor:+.0f} ms)")
-    print(f"cold spark-submit p50 / stoker p50 = {result['ratio_submit_to_stoker_p50']:.1f}")
+    if submit_times:
+        print(f"cold spark-submit p50 / stoker p50 = {result['ratio_submit_to_stoker_p50']:.1f}")
     print("written to", write_results("pipeline", result))
 
 
