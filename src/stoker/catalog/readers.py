@@ -31,6 +31,9 @@ def read_files(sc: StepContext, fmt: str, path: str, options: dict[str, Any]) ->
     paths = sc.roots.expand(path)
     if not paths:
         raise FileNotFoundError(f"no files match {path!r}")
+    if sc.run.remote is not None and is_remote(path) and not sc.explaining:
+        frame: DataFrame = sc.run.remote.read(sc.spark, fmt, path, {**options, **({"schema": ddl} if ddl else {})})
+        return frame
     reader = sc.spark.read.format(fmt)
     if options:
         reader = reader.options(**options)
