@@ -95,3 +95,19 @@ def test_a_write_that_fails_in_the_executors_leaves_nothing_visible(api, s3):
     done = run(api, steps, s3.options("alice"))
     assert done["state"] == "FAILED"
     assert s3.keys_under("alice-bucket", "out/") == []  # neither output nor a temporary prefix
+
+
+def test_submit_mode_has_its_driver_commit_what_the_executors_wrote(api, s3):
+    """spark-submit's driver gets the keys in its 0600 spec file (not in its properties file),
+    has the executors read and write, and commits; the worker stages nothing."""
+    steps = [["read_csv", "s3://alice-bucket/in/people.csv", {"header": True, "inferSchema": True}],
+             ["filter", "age > 30"], ["write_parquet", "s3://alice-bucket/out/submitted/"]]
+    api.post("/api/v1/jobs", json={"name": "submitted", "steps": steps, "mode": "submit"}).raise_for_status()
+    made = api.post("/api/v1/jobs/submitted/runs", json={"options": {"s3": s3.options("alice")}})
+    done = wait_for_state(api, made.json()["id"], timeout=180)
+    assert done["state"] == "SUCCEEDED", done["error"]
+    assert done["result"]["rows"] == 3 and done["result"]["path"] == "s3://alice-bucket/out/submitted/"
+    log = api.get(f"/api/v1/runs/{done['id']}/log").text
+    assert "S3: executors' way" in log and "S3: staged way" not in log
+    assert s3.options("alice")["aws_secret_access_key"] not in log
+    assert "out/submitted/_SUCCESS" in s3.keys_under("alice-bucket", "out/")

@@ -219,14 +219,21 @@ class ExecutorS3:
 
 def run_through_executors(execution: Execution, settings: Settings, paths: list[S3Path],
                           run: Callable[[ExecutorS3], Any]) -> Any:
-    """`run(remote)` the pipeline with its S3 read and written by the executors, then commit its
-    outputs; the temporary prefixes go however this ends. The result names the URL as given."""
-    execution.log.info("S3: executors' way (%d S3 path(s); the executors may not share the worker's disk, "
-                       "so they read and write S3 themselves)", len(paths))
-    s3 = execution.secrets.get("s3")
-    client = s3_client(s3, allow_server=settings.s3_allow_server_credentials, server_endpoint=settings.s3_endpoint_url)
-    access = access_of(s3, allow_server=settings.s3_allow_server_credentials, server_endpoint=settings.s3_endpoint_url)
-    with ExecutorS3(client, access, paths, attempt_id=execution.claimed.attempt_id, log=execution.log) as remote:
+    """`run(remote)` the pipeline with its S3 read and written by the executors (session mode)."""
+    return through_executors(execution.secrets.get("s3"), paths, run, attempt_id=execution.claimed.attempt_id,
+                             log=execution.log, allow_server=settings.s3_allow_server_credentials,
+                             server_endpoint=settings.s3_endpoint_url)
+
+
+def through_executors(s3: Mapping[str, Any] | None, paths: list[S3Path], run: Callable[[ExecutorS3], Any], *,
+                      attempt_id: str, log: logging.Logger, allow_server: bool, server_endpoint: str | None) -> Any:
+    """`run(remote)`, then commit its outputs; the temporary prefixes go however this ends. The
+    result names the URL as given. Session mode and the submit-mode driver alike."""
+    log.info("S3: executors' way (%d S3 path(s); the executors may not share the worker's disk, so they "
+             "read and write S3 themselves)", len(paths))
+    client = s3_client(s3, allow_server=allow_server, server_endpoint=server_endpoint)
+    access = access_of(s3, allow_server=allow_server, server_endpoint=server_endpoint)
+    with ExecutorS3(client, access, paths, attempt_id=attempt_id, log=log) as remote:
         result = run(remote)
         remote.commit()
     if isinstance(result, dict) and isinstance(result.get("path"), str):

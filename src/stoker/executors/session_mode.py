@@ -129,8 +129,8 @@ class SparkSessionExecutor:
             if self._direct is None or self._direct[0] is not base:
                 found = s3a_on_classpath(base)
                 self._direct = (base, found)
-                log.info("S3A filesystem %s on the Spark classpath: S3 runs take the %s way",
-                         "found" if found else "not found", "direct" if found else "staged")
+                log.info("S3A filesystem %s on the Spark classpath: S3 runs take the %s", "found" if found
+                         else "not found", "direct way" if found else "staged or the executors' way (docs/s3.md)")
             return self._direct[1]
 
     def _execute(self, execution: Execution, base: Any, steps: list[Any], roots: Any,
