@@ -105,9 +105,9 @@ def run_on(client: httpx.Client, cluster_id: str, **extra) -> dict:
     return wait_run(client, run["id"])
 
 
-def wait_run(client: httpx.Client, run_id: str) -> dict:
+def wait_run(client: httpx.Client, run_id: str, timeout: float = 120) -> dict:
     return wait_for(lambda: (r := client.get(f"/api/v1/runs/{run_id}", params={"wait_seconds": 10}).json())
-                    ["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and r, 120, f"run {run_id}")
+                    ["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and r, timeout, f"run {run_id}")
 
 
 def test_submit_mode_runs_on_the_cluster_through_the_job_policy(stoker, cluster):
@@ -180,7 +180,7 @@ def test_s3_on_the_cluster_goes_through_the_executors_and_its_keys_stay_out_of_t
     with client_of(stoker) as client:
         made = client.post("/api/v1/runs", json={"steps": steps, "options": {"cluster": cluster, "s3": keys}})
         assert made.status_code == 201, made.text
-        run = wait_run(client, made.json()["id"])
+        run = wait_run(client, made.json()["id"], timeout=300)  # S3 both ways, on a busy CI machine
         assert run["state"] == "SUCCEEDED", run["error"]
         assert run["result"]["rows"] == 3
         log_text = client.get(f"/api/v1/runs/{run['id']}/log").text
@@ -194,7 +194,7 @@ def test_s3_on_the_cluster_goes_through_the_executors_and_its_keys_stay_out_of_t
         back = client.post("/api/v1/runs", json={
             "steps": [["read_parquet", "s3://alice-bucket/cluster/adults/"], ["count"]],
             "options": {"cluster": cluster, "s3": keys}}).json()
-        back = wait_run(client, back["id"])
+        back = wait_run(client, back["id"], timeout=300)
         assert back["state"] == "SUCCEEDED" and back["result"]["count"] == 3, back["error"]
 
         app_id = run["attempts"][-1]["spark_app_id"]

@@ -6,12 +6,11 @@ is chosen by itself."""
 from __future__ import annotations
 
 import pytest
+from test_s3 import PEOPLE, failing_write
 
 from conftest import ADMIN_TOKEN, make_services, wait_for_state
 
 pytestmark = pytest.mark.spark
-
-PEOPLE = "name,age,city\nana,34,Lisbon\nbo,28,Oslo\ncy,41,Lisbon\ndee,52,Oslo\n"
 
 
 @pytest.fixture
@@ -87,11 +86,7 @@ def test_csv_and_json_writes_keep_their_modes_and_read_back(api, s3):
 
 
 def test_a_write_that_fails_in_the_executors_leaves_nothing_visible(api, s3):
-    s3.client().put_object(Bucket="alice-bucket", Key="in/bad.csv",
-                           Body=(PEOPLE + "eve,not-a-number,Rome\n").encode())
-    steps = [["read_csv", "s3://alice-bucket/in/bad.csv",
-              {"header": True, "schema": "name STRING, age INT, city STRING", "mode": "FAILFAST"}],
-             ["write_parquet", "s3://alice-bucket/out/bad/"]]
+    steps = failing_write(s3)
     done = run(api, steps, s3.options("alice"))
     assert done["state"] == "FAILED"
     assert s3.keys_under("alice-bucket", "out/") == []  # neither output nor a temporary prefix
