@@ -3,6 +3,7 @@ hand in a warm PySpark session with the same resources, alternating run by run; 
 
     .venv/bin/python bench/bench_sizes.py [--sizes 10,100,1024,2048] [--runs 5]
         [--pipelines csv_filter,group_by,join,sort] [--s3-max-mb 1024] [--data DIR] [--keep-data]
+        [--cluster]
 
 Data (generated once per size, seeded, under --data; reused by later invocations with --keep-data):
   people.csv        id,name,age,city,score (bench_s3's columns), about SIZE MB of CSV part files
@@ -18,9 +19,14 @@ Sides, alternating run by run after one warm-up each, so machine noise hits all 
   pyspark   the same operations in this process's warm PySpark session (local[*], Spark's own
             defaults: a user's hand-written job), same cores and driver memory
   s3        (csv_filter, sizes ≤ --s3-max-mb) Stoker with input and output in moto's S3 server
+With --cluster both sides run on Spark standalone instead of local[*]: Stoker launches two identical
+`spark-standalone` clusters (2 workers of 1 core, --worker-mem MB each); Stoker's runs go to one
+(`options.cluster`), the hand-written session's executors to the other, so each side has the same
+resources and neither waits for the other's executors to let go of cores (no S3 side then).
 MB/s is input bytes read over the p50. "cores busy" is from the collected listener events: the
 task time of the run's jobs (its job group) over cores × the span from its first task's launch to
-its last task's end; "of wall" divides by cores × the run's whole time instead. "py MB" is the peak
+its last task's end; "of wall" divides by cores × the run's whole time instead; "outside tasks s" is
+the run's time before its first task and after its last (submit, queue, session, planning, answer). "py MB" is the peak
 resident memory (VmHWM) of Stoker's Python processes (the JVM is a child process, not counted).
 """
 
@@ -131,7 +137,7 @@ def run_pyspark(spark: Any, pipeline: str, paths: dict[str, Path], out: Path, gr
     return time.perf_counter() - started
 
 
-def floor_session(url: str, app_run_id: str) -> Any:
+def floor_session(url: str, app_run_id: str, master: str = "local[*]", conf: dict[str, str] | None = None) -> Any:
     """A plain warm PySpark session, as a user starts one (Spark's defaults), plus Stoker's listener
     so its tasks are measured the same way (Stoker's sessions carry the same listener)."""
     from pyspark.sql import SparkSession
@@ -139,11 +145,33 @@ def floor_session(url: str, app_run_id: str) -> Any:
     from stoker.events.listener_conf import listener_conf
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master("local[*]").appName("bench-pyspark").config("spark.ui.enabled", "false")
+    builder = SparkSession.builder.master(master).appName("bench-pyspark").config("spark.ui.enabled", "false")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in listener_conf(url, TOKEN, FLOOR_JOB, app_run_id).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def launch_cluster(client: Any, worker_mem: int) -> str:
+    answer = client.post("/bigdata/api/v1/products/spark-standalone/4.3",
+                         json={"size": 2, "worker.cores": 1, "worker.mem": worker_mem})
+    answer.raise_for_status()
+    return str(answer.json()["id"])
+
+
+def wait_ready(client: Any, cluster_id: str, timeout: float = 300) -> str:
+    """The cluster's master URL, once it is ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = client.get(f"/api/v1/clusters/{cluster_id}").json()
+        if view["status"] == "ready":
+            return str(view["master_url"])
+        if view["status"] == "failed":
+            raise RuntimeError(f"cluster {cluster_id} failed: {view['reason']}")
+        time.sleep(0.5)
+    raise RuntimeError(f"cluster {cluster_id} was not ready in {timeout:.0f} s")
 
 
 # -- what the events say -------------------------------------------------------------------------
@@ -170,15 +198,16 @@ def task_times(client: Any, job_name: str, app_id: str) -> dict[str, list[tuple[
     return tasks
 
 
-def busy(tasks: list[tuple[int, int, int]], wall_s: float, cores: int) -> tuple[float, float, int, float]:
+def busy(tasks: list[tuple[int, int, int]], wall_s: float, cores: int) -> tuple[float, float, int, float, float]:
     """(share of cores busy over the tasks' span, share over the run's wall time, task count,
-    share of task time in JVM GC)."""
+    share of task time in JVM GC, seconds of the run outside the tasks' span: the submit, the queue,
+    the session, planning between jobs and the answer, which the cores-busy share does not see)."""
     if not tasks:
-        return 0.0, 0.0, 0, 0.0
+        return 0.0, 0.0, 0, 0.0, wall_s
     total = sum(end - start for start, end, _ in tasks)
     span = max(end for _, end, _ in tasks) - min(start for start, _, _ in tasks)
     gc = sum(g for _, _, g in tasks) / max(total, 1)
-    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc
+    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc, wall_s - span / 1000
 
 
 def python_peak_mb(pid: int) -> float:
@@ -208,26 +237,41 @@ def main() -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "data" / "bench-sizes"))
     parser.add_argument("--keep-data", action="store_true", help="keep the generated inputs for the next run")
     parser.add_argument("--name", default="sizes", help="results file name under bench/results/")
+    parser.add_argument("--cluster", action="store_true", help="both sides on 2-worker standalone clusters")
+    parser.add_argument("--worker-mem", type=int, default=2048, help="MB of each cluster worker (--cluster)")
     args = parser.parse_args()
+    if args.cluster:
+        args.s3_max_mb = 0
     sizes = [int(s) for s in args.sizes.split(",")]
     pipelines = args.pipelines.split(",")
     cores = os.cpu_count() or 1
     data = Path(args.data)
-    results: dict[str, Any] = {"cores": cores, "runs": args.runs, "cells": []}
+    results: dict[str, Any] = {"cores": cores, "runs": args.runs, "cluster": args.cluster, "cells": []}
     groups: dict[str, tuple[str, str, str, float]] = {}  # job group → (size/pipeline/side key, ...)
 
     with tempfile.TemporaryDirectory(prefix="stoker-bench-sizes-") as t:
         tmp = Path(t)
-        server = Server(tmp / "stoker", env={"STOKER_STORAGE_ROOTS": str(data)}, fast_leases=False,
-                        start_timeout=120)
+        env = {"STOKER_STORAGE_ROOTS": str(data)}
+        if args.cluster:  # two clusters of a master and 2 workers: 6 cores booked on a 2-core machine
+            env["STOKER_CLUSTER_CAPACITY"] = "cores=6"
+        server = Server(tmp / "stoker", env=env, fast_leases=False, start_timeout=120)
         data.mkdir(parents=True, exist_ok=True)
         server.start()
         moto = start_moto(tmp / "moto.log") if args.s3_max_mb else None
         spark = None
+        clusters: list[str] = []
         try:
             client = server.client(timeout=300)
             floor_app = f"floor-{os.getpid()}"  # the listener's run id for the floor's events
-            spark = floor_session(server.url, floor_app)
+            options: dict[str, Any] = {}
+            if args.cluster:
+                clusters = [launch_cluster(client, args.worker_mem) for _ in range(2)]
+                masters = [wait_ready(client, c) for c in clusters]
+                options = {"cluster": clusters[0]}
+                spark = floor_session(server.url, floor_app, masters[1], {
+                    "spark.executor.cores": "1", "spark.executor.memory": f"{args.worker_mem}m"})
+            else:
+                spark = floor_session(server.url, floor_app)
             stoker_app = None
             out_root = tmp / "stoker" / "files" / "out"
             for size in sizes:
@@ -241,7 +285,8 @@ def main() -> None:
                         alice.upload_file(str(part), "alice-bucket", f"bench/{size}/people.csv/{part.name}")
                 for pipeline in pipelines:
                     nbytes = input_bytes(pipeline, paths)
-                    body = {"steps": stoker_steps(pipeline, str_paths, str(out_root / f"{size}-{pipeline}"))}
+                    body = {"steps": stoker_steps(pipeline, str_paths, str(out_root / f"{size}-{pipeline}")),
+                            "options": options}
                     s3_body = None
                     if s3_on and pipeline == "csv_filter":
                         assert moto is not None
@@ -304,10 +349,15 @@ def main() -> None:
                     cell[side]["cores_busy_of_wall"] = percentile([s[1] for s in shares], 50)
                     cell[side]["tasks"] = int(percentile([s[2] for s in shares], 50))
                     cell[side]["gc_share"] = percentile([s[3] for s in shares], 50)
+                    cell[side]["outside_tasks_s"] = percentile([s[4] for s in shares], 50)
             client.close()
         finally:
             if spark is not None:
                 spark.stop()
+            for cluster in clusters:
+                server_client = server.client()
+                server_client.delete(f"/api/v1/clusters/{cluster}")
+                server_client.close()
             if moto is not None:
                 stop_moto(moto)
             server.stop(timeout=30)
@@ -324,10 +374,10 @@ def main() -> None:
             rows.append([f"{c['size_mb']} MB", c["pipeline"], side, f"{c['input_mb']:.0f}", f"{s['p50_s']:.2f}",
                          f"{s['p95_s']:.2f}", f"{s['mb_per_s']:.1f}", ratio,
                          f"{s.get('cores_busy', 0):.0%}", f"{s.get('cores_busy_of_wall', 0):.0%}", s.get("tasks", ""),
-                         f"{s.get('gc_share', 0):.0%}",
+                         f"{s.get('gc_share', 0):.0%}", f"{s.get('outside_tasks_s', 0):.2f}",
                          f"{c['py_peak_mb']:.0f}" if side != "pyspark" and c["py_peak_mb"] else ""])
     print_table(["size", "pipeline", "side", "input MB", "p50 s", "p95 s", "MB/s", "ratio", "cores busy",
-                 "of wall", "tasks", "GC", "py MB"], rows)
+                 "of wall", "tasks", "GC", "outside tasks s", "py MB"], rows)
     print("written to", write_results(args.name, results))
 
 

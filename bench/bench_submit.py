@@ -5,7 +5,11 @@ Starts a bare FastAPI app (one async JSON endpoint) and `stoker serve --no-worke
 requests/s, p50/p99 latency and Stoker's ratio to the bare app (run again right before each case:
 each ratio is to the bare run next to it):
 
-    .venv/bin/python bench/bench_submit.py [--seconds 10] [--postgres]
+    .venv/bin/python bench/bench_submit.py [--seconds 10] [--postgres] [--profile DIR]
+
+With --profile, `py-spy record --gil` samples `stoker serve` during each Stoker case (py-spy is not a
+dependency: `.venv/bin/pip install py-spy`); the collapsed stacks go to DIR/<case>.txt and the
+functions that take the most samples, by themselves and with what they call, are printed.
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only the endpoints whose name contains this "
                                                    "(the bare app always runs: the ratios need it)")
     parser.add_argument("--connections", default="8,64", help="comma-separated, e.g. 8 or 8,64")
+    parser.add_argument("--profile", default="", help="directory for py-spy profiles of each Stoker case")
     parser.add_argument("--sate-requests", type=int, default=6000,
                         help="processing requests made before each Sate case (more than it executes)")
     args = parser.parse_args()
@@ -159,7 +164,13 @@ def main() -> None:
                             script.write_text(LUA_POST.format(body=body, token=TOKEN))
                         else:
                             script.write_text(f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n')
+                        spy = None
+                        if args.profile and name != bare_case[0]:
+                            spy = start_profile(Path(args.profile), f"{connections}-{name}", base, args.seconds)
                         figures = run_wrk(wrk, target, connections, args.seconds, script)
+                        if spy is not None:
+                            spy.wait(timeout=args.seconds + 60)
+                            print_profile(Path(spy.args[-1]))
                         if name == bare_case[0]:
                             bare_rps = figures["rps"]
                         ratio = figures["rps"] / bare_rps
@@ -172,6 +183,43 @@ def main() -> None:
                 drop_postgres(pg_name)
     print_table(["conns", "endpoint", "req/s", "p50 ms", "p99 ms", "vs bare", "non-2xx"], rows)
     write_results("submit-postgres" if args.postgres else "submit-sqlite", results)
+
+
+def start_profile(directory: Path, case: str, base_url: str, seconds: int) -> subprocess.Popen:
+    """py-spy sampling the server that listens at base_url for `seconds` (started before wrk)."""
+    import psutil
+
+    port = int(base_url.rsplit(":", 1)[1])
+    pid = next(c.pid for c in psutil.net_connections("tcp")
+               if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid)
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / (re.sub(r"[^A-Za-z0-9]+", "-", case).strip("-") + ".txt")
+    return subprocess.Popen([spy, "record", "--gil", "-r", "250", "-f", "raw", "-d", str(seconds),
+                             "-p", str(pid), "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_profile(raw: Path, top: int = 15) -> None:
+    """The functions with the most samples: by themselves (the stack's last frame) and with what
+    they call (every frame of the stack, once per stack)."""
+    own: dict[str, int] = {}
+    under: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [re.sub(r" \(.*?/(site-packages|src)/", " (", f) for f in stack.split(";")]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            under[frame] = under.get(frame, 0) + n
+    print(f"{raw.name}: {total} samples")
+    for title, table in (("by itself", own), ("with what it calls", under)):
+        print(f"  {title}:")
+        for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"    {n / max(total, 1):6.1%}  {frame}")
 
 
 if __name__ == "__main__":

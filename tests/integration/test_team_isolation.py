@@ -122,6 +122,11 @@ def test_a_cluster_over_its_teams_quota_waits_with_the_reason_and_other_teams_go
     client, t, services = two_teams
     services.teams.set_quotas("red", max_running_runs=None, max_cores=2, max_memory_mb=None)
     assert client.put("/api/v1/teams/red/quotas", json={"max_cores": 2}, headers=bearer(t["alice"])).status_code == 403
+    # Types as declared, no coercion: `false` is no number of MiB, "2" no number of cores; nothing changes.
+    for body in ({"max_memory_mb": False}, {"max_cores": "2"}, {"max_running_runs": 1.5}):
+        refused = client.put("/api/v1/teams/red/quotas", json=body, headers=bearer(t["admin"]))
+        assert refused.status_code == 422, (body, refused.text)
+    assert services.clusters.store.team_room("red") == (2, None)
     launched = client.post("/api/v1/products/spark-standalone/4.3/clusters", json={"size": 2},
                            headers=bearer(t["alice"]))  # 3 nodes of 1 core: more than red's 2
     assert launched.status_code == 202

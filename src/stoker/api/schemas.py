@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from stoker.api.models import Body
 
@@ -38,9 +38,7 @@ class SecretUpdate(Body):
 
 # --- webhooks (api/webhooks.py) -------------------------------------------------------------------
 
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookCreate(Body):
     url: str = Field(description="absolute http(s) URL that receives one POST per event")
     events: list[str] | None = Field(None, description="event names to send (default: all)")
     secret: str | None = Field(None, min_length=16, max_length=256,

@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from stoker.api.audit import source_of
 from stoker.api.auth import require
 from stoker.api.deps import services_of
+from stoker.api.models import Body
 from stoker.core.errors import InvalidInput, NotFound
 from stoker.core.teams import ROLES
 from stoker.store.audit import AuditEntry
@@ -44,30 +45,22 @@ def _own(principal: Principal, team: str) -> str:
     return team
 
 
-class TeamCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TeamCreate(Body):
     name: str = Field(max_length=64, description="short and URL-safe: a-z, 0-9, '.', '_', '-'")
     description: str = Field("", max_length=1000)
 
 
-class Quotas(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Quotas(Body):
     max_running_runs: int | None = Field(None, ge=0, le=1_000_000, description="RUNNING runs at once (null: no limit)")
     max_cores: int | None = Field(None, ge=0, le=1_000_000, description="cores across its clusters and container tasks")
     max_memory_mb: int | None = Field(None, ge=0, le=1_000_000_000, description="memory (MiB), likewise")
 
 
-class MemberRole(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberRole(Body):
     role: str = Field(description=f"one of {', '.join(ROLES)}", pattern="^(" + "|".join(ROLES) + ")$")
 
 
-class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TokenCreate(Body):
     name: str = Field(min_length=1, max_length=200, description="what the token is for")
     user: str = Field(max_length=64, description="the member it acts for (a new one joins the team)")
     scopes: list[str] = Field(description="of read, submit (owners); worker, ingest, admin (admins only)",

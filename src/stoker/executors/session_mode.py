@@ -148,8 +148,9 @@ class SparkSessionExecutor:
                 session.conf.set(key, value)
             return session
 
-        execution.log.info("session mode: Spark app %s on %s, job group %s", sc.applicationId, sc.master, group)
-        execution.annotate(spark_app_id=sc.applicationId, spark_job_group=group,
+        app_id = sc.applicationId  # a call into the JVM each time it is read
+        execution.log.info("session mode: Spark app %s on %s, job group %s", app_id, sc.master, group)
+        execution.annotate(spark_app_id=app_id, spark_job_group=group,
                            conf=effective(attempt_conf.layers(execution, self.settings, FAST_DEFAULTS)))
         sc.setJobGroup(group, f"stoker run {execution.claimed.run_id} attempt {execution.claimed.number}",
                        interruptOnCancel=True)
