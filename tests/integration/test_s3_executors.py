@@ -6,7 +6,11 @@ is chosen by itself."""
 from __future__ import annotations
 
 import pytest
-from test_s3 import PEOPLE, failing_write
+from test_s3 import (  # the staged way's test, run here again the executors' way
+    PEOPLE,
+    failing_write,
+    test_a_repeat_read_of_an_unchanged_s3_object_skips_inference,  # noqa: F401
+)
 
 from conftest import ADMIN_TOKEN, make_services, wait_for_state
 
@@ -33,6 +37,12 @@ def api(spark, s3, tmp_path):
         client.services = services
         yield client
     services.close()
+
+
+@pytest.fixture
+def s3_api(api):
+    """For the tests taken from test_s3.py: this module's API, the executors' way."""
+    return api
 
 
 def run(api, steps, s3_options):

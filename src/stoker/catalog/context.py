@@ -25,7 +25,13 @@ class RemoteFiles(Protocol):
     """S3 read and written by the executor tasks themselves (executors/s3_executors.py), for runs
     whose executors may not share the worker's disk; `url` is an s3a:// URL as paths resolve it."""
 
-    def read(self, spark: Any, fmt: str, url: str, options: Mapping[str, Any]) -> Any: ...
+    def identity(self, url: str) -> Hashable:
+        """What the URL names now (keys, ETags, sizes): the schema cache's key for a read of it."""
+        ...
+
+    def read(self, spark: Any, fmt: str, url: str, options: Mapping[str, Any], schema: Any = None) -> Any:
+        """A frame of what the URL names; `schema` (a StructType or DDL) skips inference."""
+        ...
 
     def write(self, frame: Any, fmt: str, url: str, mode: str, options: Mapping[str, Any]) -> int:
         """Rows written (published only when the whole pipeline has succeeded)."""

@@ -24,7 +24,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +92,7 @@ class ExecutorS3:
         self.attempt_id = attempt_id
         self.log = log
         self.pending: list[_Pending] = []
+        self._listed: dict[str, list[dict[str, Any]]] = {}
         self.skipped: set[str] = set()
 
     def __enter__(self) -> ExecutorS3:
@@ -107,35 +108,42 @@ class ExecutorS3:
             delete(self.client, path.url.bucket, leftovers, self.log, quiet=True)
 
     # -- reads -------------------------------------------------------------------------------
-    def read(self, spark: Any, fmt: str, url: str, options: Mapping[str, Any]) -> Any:
-        parsed = parse_s3_url(url)
-        assert parsed is not None, url
-        directory, found = source_objects(self.client, parsed.bucket, parsed.key)
-        files = data_files(directory, found) if directory and found[0]["Key"] != parsed.key else found
-        if not files:
-            raise S3Failed(f"S3 no data files under s3://{parsed.bucket}/{parsed.key}", permanent=True)
-        sizes = [(f"{parsed.bucket}/{o['Key']}", int(o["Size"])) for o in files]
+    def _listing(self, url: str) -> list[dict[str, Any]]:
+        """The data objects a read of `url` names, listed once per attempt."""
+        if url not in self._listed:
+            parsed = parse_s3_url(url)
+            assert parsed is not None, url
+            directory, found = source_objects(self.client, parsed.bucket, parsed.key)
+            files = data_files(directory, found) if directory and found[0]["Key"] != parsed.key else found
+            if not files:
+                raise S3Failed(f"S3 no data files under s3://{parsed.bucket}/{parsed.key}", permanent=True)
+            self._listed[url] = [{**o, "Path": f"{parsed.bucket}/{o['Key']}"} for o in files]
+        return self._listed[url]
+
+    def identity(self, url: str) -> Hashable:
+        return ("s3", url, tuple(sorted((o["Key"], o.get("ETag"), o["Size"]) for o in self._listing(url))))
+
+    def read(self, spark: Any, fmt: str, url: str, options: Mapping[str, Any], schema: Any = None) -> Any:
+        sizes = [(o["Path"], int(o["Size"])) for o in self._listing(url)]
         self.log.info("S3 executors: reading %s (%d object(s), %.1f MB) in the executor tasks", url,
                       len(sizes), sum(s for _, s in sizes) / MB)
-        options = dict(options)
-        ddl = options.pop("schema", None)
         if fmt == "parquet":
-            return self._read_parquet(spark, sizes, ddl)
+            return self._read_parquet(spark, sizes, schema)
         whole = str(options.get("multiLine", options.get("multiline", ""))).lower() == "true"
         ranges = s3tasks.line_ranges(sizes, SPLIT_BYTES)
         lines = _load(spark, s3tasks.source(s3tasks.LinesSource, self.access, ranges=ranges, whole=whole))
-        return _parse_lines(spark, lines, fmt, options, ddl)
+        return _parse_lines(spark, lines, fmt, options, schema)
 
-    def _read_parquet(self, spark: Any, sizes: list[tuple[str, int]], ddl: str | None) -> Any:
+    def _read_parquet(self, spark: Any, sizes: list[tuple[str, int]], ddl: Any) -> Any:
         import pyarrow.parquet as pq
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-        schema: Any
-        if ddl is not None:
+        schema: Any = ddl
+        if isinstance(ddl, str):
             from pyspark.sql.types import _parse_datatype_string
 
             schema = _parse_datatype_string(ddl)
-        else:
+        elif ddl is None:
             try:
                 schema = from_arrow_schema(pq.read_schema(sizes[0][0], filesystem=self.access.filesystem()))
             except OSError as exc:
@@ -271,7 +279,7 @@ def _load(spark: Any, source: type[Any]) -> Any:
     return spark.read.format(source.name()).load()
 
 
-def _parse_lines(spark: Any, lines: Any, fmt: str, options: Mapping[str, Any], ddl: str | None) -> Any:
+def _parse_lines(spark: Any, lines: Any, fmt: str, options: Mapping[str, Any], ddl: Any) -> Any:
     """Spark's own CSV or JSON reader over a dataset of lines (DataFrameReader.csv/json of a
     Dataset[String], which pyspark offers only for RDDs)."""
     from pyspark.sql import DataFrame
@@ -279,8 +287,10 @@ def _parse_lines(spark: Any, lines: Any, fmt: str, options: Mapping[str, Any], d
     reader = spark._jsparkSession.read()
     for key, value in options.items():
         reader = reader.option(key, _option(value))
-    if ddl is not None:
+    if isinstance(ddl, str):
         reader = reader.schema(ddl)
+    elif ddl is not None:  # a StructType (the schema cache's)
+        reader = reader.schema(spark._jsparkSession.parseDataType(ddl.json()))
     dataset = getattr(lines._jdf, "as")(spark._jvm.org.apache.spark.sql.Encoders.STRING())  # `as` is Python's
     return DataFrame(reader.csv(dataset) if fmt == "csv" else reader.json(dataset), spark)
 
