@@ -13,9 +13,12 @@ Jobs (each written with the configuration such a user would pick):
   zipf_join         a join on a Zipf-skewed key, AQE off
   over_partitioned  an aggregation with 400 shuffle partitions, AQE off
   spill_sort        a global sort on small executors (512m)
+  ds_q19            TPC-DS-shaped q19: store_sales ⋈ date_dim ⋈ item ⋈ customer ⋈ address ⋈ store, revenue per
+                    brand and manufacturer where the customer's zip is not the store's (AQE off)
+  ds_q55            TPC-DS-shaped q55: store_sales ⋈ date_dim ⋈ item, one manager's revenue per brand in a month
+  cached_gc         a frame cached MEMORY_ONLY on small executors (512m), read three times by one query
+  pandas_udf        a grouped pandas function (`zscore` per ship date), then the outliers counted
   driver_bound      a small query after driver-side work (a sleep step)
-(not here: TPC-DS q19/q55, and the issue's cached-RDD and pandas-UDF jobs, which need functions the
-catalog does not have)
 
 Days: the input changes ±30% from day to day (seeded), and one day (the 4th) is skewed 3× (another
 input-size bucket). Per job and day: the twin runs, then the tuned job (alternating which goes
@@ -25,13 +28,19 @@ of the tuned job's runs after its first (baseline) day, their ratios, and the pr
 each trial (predicted vs measured core-seconds). `--quick`: q1, over_partitioned and driver_bound
 for 3 days (about 10-15 minutes here).
 
-Not run here (the issue's other baselines): Spark defaults with AQE, and Sparklens- and Dr.
-Elephant-style rules applied once.
+Baselines in the same run, interleaved with the two above (`--no-baselines` leaves them out):
+  Spark defaults + AQE  the same steps with none of the owner's conf, AQE on
+  Sparklens-style       the as-written conf plus the executor count the replayed task timeline of the
+                        as-written job's first day gave (tuning/replay.py), applied once
+  Dr. Elephant-style    the as-written conf plus every setting the rules (tuning/diagnosis.py, recommend.py)
+                        gave after that day, applied once, never re-measured nor rolled back
+Each is one row of the table per job, its ratios against the as-written job's medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -75,13 +84,28 @@ def make_day(root: Path, day: str, factor: float, seed: int) -> None:
     write_parquet(root / day / "customer.parquet", {
         "custkey": list(range(orders // 10 + 1)), "c_mktsegment": [rng.choice(["BUILDING", "MACHINERY", "AUTO"])
                                                                   for _ in range(orders // 10 + 1)]})
+    # TPC-DS-shaped: store_sales and its dimensions, joined on shared key names (item_sk, date_sk, ...)
+    customers, stores = 5000, 20
     write_parquet(root / day / "store_sales.parquet", {
         "item_sk": [rng.randrange(2000) for _ in range(n)],
-        "ss_sold_date_sk": [rng.randrange(365) for _ in range(n)],
+        "date_sk": [rng.randrange(365) for _ in range(n)],
+        "customer_sk": [rng.randrange(customers) for _ in range(n)],
+        "store_sk": [rng.randrange(stores) for _ in range(n)],
         "ss_ext_sales_price": [rng.random() * 100 for _ in range(n)]})
     write_parquet(root / day / "item.parquet", {
         "item_sk": list(range(2000)), "i_brand_id": [rng.randrange(50) for _ in range(2000)],
+        "i_brand": [f"brand#{rng.randrange(50)}" for _ in range(2000)],
+        "i_manufact_id": [rng.randrange(100) for _ in range(2000)],
+        "i_manufact": [f"manufact#{rng.randrange(100)}" for _ in range(2000)],
         "i_manager_id": [rng.randrange(30) for _ in range(2000)]})
+    write_parquet(root / day / "date_dim.parquet", {
+        "date_sk": list(range(365)), "d_year": [1999] * 365, "d_moy": [min(12, d // 30 + 1) for d in range(365)]})
+    write_parquet(root / day / "ds_customer.parquet", {
+        "customer_sk": list(range(customers)), "addr_sk": [rng.randrange(customers) for _ in range(customers)]})
+    write_parquet(root / day / "customer_address.parquet", {
+        "addr_sk": list(range(customers)), "ca_zip": [f"{rng.randrange(100):05d}" for _ in range(customers)]})
+    write_parquet(root / day / "store.parquet", {
+        "store_sk": list(range(stores)), "s_zip": [f"{rng.randrange(100):05d}" for _ in range(stores)]})
     weights = [1 / (k + 1) ** 1.2 for k in range(5000)]
     write_parquet(root / day / "zipf.parquet", {"k": rng.choices(range(5000), weights, k=n),
                                                 "v": [rng.random() for _ in range(n)]})
@@ -111,6 +135,31 @@ JOBS: dict[str, tuple[list[Any], dict[str, Any]]] = {
                          {"spark.sql.adaptive.enabled": "false", "spark.sql.shuffle.partitions": "400"}),
     "spill_sort": ([["read_parquet", f"{D}/lineitem.parquet"], ["sort", "l_extendedprice"], ["limit", 10],
                     ["collect"]], {"spark.executor.memory": "512m"}),
+    "ds_q19": ([["read_parquet", f"{D}/store_sales.parquet"], ["join", f"{D}/date_dim.parquet", "date_sk"],
+                ["filter", "d_moy = 11 AND d_year = 1999"], ["join", f"{D}/item.parquet", "item_sk"],
+                ["filter", "i_manager_id = 8"], ["join", f"{D}/ds_customer.parquet", "customer_sk"],
+                ["join", f"{D}/customer_address.parquet", "addr_sk"], ["join", f"{D}/store.parquet", "store_sk"],
+                ["filter", "substr(ca_zip, 1, 5) <> substr(s_zip, 1, 5)"],
+                ["group_by", ["i_brand_id", "i_brand", "i_manufact_id", "i_manufact"],
+                 {"ext_price": "sum(ss_ext_sales_price)"}],
+                ["sort", "-ext_price", "i_brand", "i_brand_id", "i_manufact_id", "i_manufact"], ["limit", 100],
+                ["collect"]], {"spark.sql.adaptive.enabled": "false"}),
+    "ds_q55": ([["read_parquet", f"{D}/store_sales.parquet"], ["join", f"{D}/date_dim.parquet", "date_sk"],
+                ["filter", "d_moy = 11 AND d_year = 1999"], ["join", f"{D}/item.parquet", "item_sk"],
+                ["filter", "i_manager_id = 28"],
+                ["group_by", ["i_brand_id", "i_brand"], {"ext_price": "sum(ss_ext_sales_price)"}],
+                ["sort", "-ext_price", "i_brand_id"], ["limit", 100], ["collect"]], {}),
+    "cached_gc": ([["read_parquet", f"{D}/lineitem.parquet"],
+                   ["with_column", "tag", "concat(l_returnflag, l_linestatus, '-', cast(orderkey AS string))"],
+                   ["cache", "MEMORY_ONLY"],
+                   ["sql", "SELECT 'flag' AS what, l_returnflag AS k, count(DISTINCT tag) AS n FROM input "
+                           "GROUP BY l_returnflag UNION ALL "
+                           "SELECT 'status', l_linestatus, count(DISTINCT tag) FROM input GROUP BY l_linestatus "
+                           "UNION ALL SELECT 'big', cast(l_quantity > 25 AS string), count(DISTINCT tag) "
+                           "FROM input GROUP BY l_quantity > 25"], ["collect"]],
+                  {"spark.executor.memory": "512m"}),
+    "pandas_udf": ([["read_parquet", f"{D}/lineitem.parquet"], ["zscore", "l_extendedprice", "l_shipdate"],
+                    ["filter", "abs(l_extendedprice_z) > 1.6"], ["count"]], {}),
     "driver_bound": ([["sleep", 8], ["read_parquet", f"{D}/item.parquet"], ["count"]], {}),
 }
 # The joins' steps above end in a frame: finish them with a count.
@@ -153,37 +202,73 @@ def figures(runs: list[dict[str, Any]], key: str) -> list[float]:
     return [r[key] for r in runs if r[key] is not None]
 
 
+# How each configuration beside Stoker's `auto` is made (docs/tuning.md, "the proof"); all are
+# measured with tuning `advise` (profiled, never changed).
+AS_WRITTEN, DEFAULTS, SPARKLENS, ELEPHANT, AUTO = "as written", "Spark defaults + AQE", "Sparklens-style", \
+    "Dr. Elephant-style", "Stoker auto"
+SUFFIX = {AS_WRITTEN: "-as-written", DEFAULTS: "-defaults", SPARKLENS: "-sparklens", ELEPHANT: "-elephant", AUTO: ""}
+EXECUTOR_COUNT = ("spark.cores.max", "spark.executor.instances")
+
+
+def rules_applied_once(advised: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+    """The rule-based baselines, from what the loop advised after the as-written job's first run
+    (tuning/diagnosis.py's findings, tuning/recommend.py's settings, tuning/replay.py's executor
+    count), applied once and never re-measured nor rolled back: Dr. Elephant-style takes every
+    setting the rules gave, Sparklens-style only the executor count from the replayed task timeline.
+    A baseline whose rules changed nothing is the as-written configuration (not run again)."""
+    settings = dict(advised["conf"]) if advised else {}
+    count = {k: v for k, v in settings.items() if k in EXECUTOR_COUNT}
+    return {name: found for name, found in ((SPARKLENS, count), (ELEPHANT, settings)) if found}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--days", type=int, default=6)
-    parser.add_argument("--jobs", default=None)
+    parser.add_argument("--jobs", default=None, help=f"comma-separated, of: {', '.join(JOBS)}")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="only the as-written twin beside auto (no defaults, Sparklens-, Dr. Elephant-style)")
     args = parser.parse_args()
     names = args.jobs.split(",") if args.jobs else list(QUICK if args.quick else JOBS)
+    unknown = [n for n in names if n not in JOBS]
+    if unknown:
+        parser.error(f"unknown job {', '.join(unknown)}; the jobs are {', '.join(JOBS)}")
     days = 3 if args.quick and args.days == 6 else args.days
     rng = random.Random(2026)
     factors = [1.0] + [1.0 + rng.uniform(-0.3, 0.3) for _ in range(days - 1)]
     if days >= 4:
         factors[3] = 3.0  # the skewed day: another input-size bucket
     rows: list[list[object]] = []
-    result: dict[str, Any] = {"days": days, "factors": factors, "jobs": {}}
+    result: dict[str, Any] = {"days": days, "factors": factors, "jobs": {}, "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="stoker-bench-tuning-") as tmp:
         data = Path(tmp) / "data"
         files = data / "files"
         for i, factor in enumerate(factors):
             make_day(files, f"day{i + 1}", factor, seed=100 + i)
         try:
-            run_jobs(data, names, days, rows, result)
+            run_jobs(data, names, days, not args.no_baselines, rows, result)
         finally:
             kill_every_node(data)  # the cluster's JVMs outlive the server by design
-    headers = ["job", "trials", "rollbacks", "core-s before", "core-s after", "ratio", "CPU-s before", "CPU-s after",
-               "ratio", "s before", "s after", "ratio", "pred. err core-s"]
+    result["load_after"] = os.getloadavg()
+    headers = ["job", "configuration", "runs", "exploratory", "rollbacks", "core-s", "ratio", "CPU-s", "ratio",
+               "duration s", "ratio", "pred. err core-s"]
     print_table(headers, rows)
+    print("load average before / after:", " / ".join(" ".join(f"{x:.1f}" for x in result[k])
+                                                       for k in ("load_before", "load_after")))
     result["table"] = {"headers": headers, "rows": rows}
     print("written to", write_results("tuning", result))
 
 
-def run_jobs(data: Path, names: list[str], days: int, rows: list[list[object]], result: dict[str, Any]) -> None:
+def make_job(client: Any, job: str, steps: list[Any], cluster: str, conf: dict[str, str], mode: str,
+             allow: list[str]) -> None:
+    made = client.post("/api/v1/jobs", json={"name": job, "steps": steps, "mode": "submit", "cluster": cluster,
+                                             "conf": conf, "max_attempts": 1,
+                                             "tuning": {"mode": mode, "allow": allow}})
+    assert made.status_code == 201, made.text
+
+
+def run_jobs(data: Path, names: list[str], days: int, baselines: bool, rows: list[list[object]],
+             result: dict[str, Any]) -> None:
     with stoker_server(data, extra_env={"STOKER_CLUSTER_CAPACITY": "cores=3",
                                         "STOKER_TUNING_INTERVAL_SECONDS": "0.5"}) as client:
         cluster = client.post(f"{P}/products/spark-standalone/4.3", json={"size": 2}).json()["id"]
@@ -191,40 +276,63 @@ def run_jobs(data: Path, names: list[str], days: int, rows: list[list[object]], 
              "the cluster")
         for name in names:
             steps, conf = JOBS[name]
-            for job, mode in ((name, "auto"), (f"{name}-as-written", "advise")):
-                # the owner lets tuning change what they wrote (the job's own conf wins otherwise)
-                allow = [k for k in conf if k in TUNABLE]
-                made = client.post("/api/v1/jobs", json={"name": job, "steps": steps, "mode": "submit",
-                                                         "cluster": cluster, "conf": conf, "max_attempts": 1,
-                                                         "tuning": {"mode": mode, "allow": allow}})
-                assert made.status_code == 201, made.text
+            # the owner lets tuning change what they wrote (the job's own conf wins otherwise)
+            allow = [k for k in conf if k in TUNABLE]
+            make_job(client, name, steps, cluster, conf, "auto", allow)
+            make_job(client, name + SUFFIX[AS_WRITTEN], steps, cluster, conf, "advise", allow)
+            variants = [AS_WRITTEN, AUTO]
+            if baselines:
+                # Spark's defaults: none of the owner's conf, AQE on (Spark 4's default, said explicitly)
+                make_job(client, name + SUFFIX[DEFAULTS], steps, cluster, {"spark.sql.adaptive.enabled": "true"},
+                         "advise", [])
+                variants.append(DEFAULTS)
+            applied: dict[str, dict[str, str]] = {}
             for day in range(days):
-                order = [name, f"{name}-as-written"] if day % 2 else [f"{name}-as-written", name]
-                for job in order:
-                    run = run_day(client, job, f"day{day + 1}")
-                    print(f"{job} day{day + 1}: {run['state']}", flush=True)
-            tuned = client.get(f"/api/v1/jobs/{name}/tuning").json()
-            written = client.get(f"/api/v1/jobs/{name}-as-written/tuning").json()
-            result["jobs"][name] = {"tuned": tuned, "as_written": written}
-            rows.append(summarise(name, tuned, written))
-            print("  ".join(str(x) for x in rows[-1]), flush=True)
+                if day == 1 and baselines:  # the rules read the as-written job's first day
+                    advised = next((t for t in client.get(f"/api/v1/jobs/{name}{SUFFIX[AS_WRITTEN]}/tuning")
+                                    .json()["trials"] if t["status"] == "advised"), None)
+                    applied = rules_applied_once(advised)
+                    for variant, settings in applied.items():
+                        make_job(client, name + SUFFIX[variant], steps, cluster, {**conf, **settings}, "advise", [])
+                        variants.append(variant)
+                # interleaved: each day starts with another configuration, so all see the same machine
+                shift = day % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    run = run_day(client, name + SUFFIX[variant], f"day{day + 1}")
+                    print(f"{name} ({variant}) day{day + 1}: {run['state']}", flush=True)
+            views = {v: client.get(f"/api/v1/jobs/{name}{SUFFIX[v]}/tuning").json() for v in variants}
+            result["jobs"][name] = {"views": views, "rules_applied_once": applied}
+            for variant in (AS_WRITTEN, DEFAULTS, SPARKLENS, ELEPHANT, AUTO):
+                if variant in views:
+                    rows.append(summarise(name, variant, views[variant], views[AS_WRITTEN]))
+                elif variant in (SPARKLENS, ELEPHANT) and baselines:
+                    rows.append([name, variant, "= as written (no rule fired)"] + [""] * 9)
+                else:
+                    continue
+                print("  ".join(str(x) for x in rows[-1]), flush=True)
 
 
-def summarise(name: str, tuned: dict[str, Any], written: dict[str, Any]) -> list[object]:
-    after = tuned["runs"][1:]  # the tuned job's first run is its baseline
-    before = written["runs"]
-    row: list[object] = [name, len([t for t in tuned["trials"] if t["status"] != "advised"]),
-                         len([t for t in tuned["trials"] if t["status"] == "rolled_back"])]
+def interval(values: list[float]) -> str:
+    lo, hi = bootstrap(values)
+    return f"{statistics.median(values):.1f} [{lo:.1f}-{hi:.1f}]"
+
+
+def summarise(name: str, variant: str, view: dict[str, Any], written: dict[str, Any]) -> list[object]:
+    """One row: this configuration's runs (Stoker auto's after its first, baseline, day) against the
+    as-written job's."""
+    runs = view["runs"][1:] if variant == AUTO else view["runs"]
+    tried = [t for t in view["trials"] if t["status"] != "advised"]
+    row: list[object] = [name, variant, len(runs), sum(b["exploratory_runs"] for b in view["buckets"])
+                         if variant == AUTO else "-",
+                         len([t for t in tried if t["status"] == "rolled_back"]) if variant == AUTO else "-"]
     for key in ("core_s", "cpu_s", "duration_s"):
-        b, a = figures(before, key), figures(after, key)
-        if not b or not a:
-            row += ["-", "-", "-"]
+        mine, theirs = figures(runs, key), figures(written["runs"], key)
+        if not mine:
+            row += ["-", "-"]
             continue
-        (blo, bhi), (alo, ahi) = bootstrap(b), bootstrap(a)
-        mb, ma = statistics.median(b), statistics.median(a)
-        row += [f"{mb:.1f} [{blo:.1f}-{bhi:.1f}]", f"{ma:.1f} [{alo:.1f}-{ahi:.1f}]", f"{ma / mb:.2f}"]
+        row += [interval(mine), f"{statistics.median(mine) / statistics.median(theirs):.2f}" if theirs else "-"]
     errors = [abs(t["prediction"]["core_ms"]["expected"] - t["measured"]["core_ms"]["trial"])
-              / t["measured"]["core_ms"]["trial"] for t in tuned["trials"]
+              / t["measured"]["core_ms"]["trial"] for t in tried
               if t["measured"] and t["measured"]["core_ms"]["trial"]]
     row.append(f"{statistics.median(errors):.0%}" if errors else "-")
     return row

@@ -20,6 +20,7 @@ from stoker.store.tokens import LISTENER_USER, TokenCache, TokenStore
 
 if TYPE_CHECKING:
     from stoker.catalog import Catalog, StorageRoots
+    from stoker.catalog.submit_check import ColumnCheck
     from stoker.clusters.service import ClusterService
     from stoker.containers.importer import ImageImporter
     from stoker.containers.runtime import ContainerRuntime
@@ -46,6 +47,9 @@ class Services:
     container_jobs: ContainerStore
     images: ImageImporter
     clusters: ClusterService
+    # A Spark pipeline reading a local file is explained at submit, its column typos refused
+    # (catalog/submit_check.py); set by create_app, which has the Spark to explain on.
+    column_check: ColumnCheck | None = None
 
     def close(self) -> None:
         self.group_commit.close()

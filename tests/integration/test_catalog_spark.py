@@ -165,3 +165,42 @@ def test_spark_parser_backs_up_the_sql_guard(spark: Any) -> None:
     for statement in ("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x", "CREATE TABLE t AS SELECT 1",
                       "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT 1", "SET a = b"):
         assert jvm_statement_problem(spark, statement), statement
+
+
+def test_cache_and_zscore(spark: Any, files: Path) -> None:
+    catalog = load_catalog([])
+    people = people_rows()
+    cache_manager = spark._jsparkSession.sharedState().cacheManager()
+
+    # a cached frame read twice by one query; released when the run ends (a warm session's later
+    # runs share the SparkContext), and also when a later step fails
+    result = run(catalog, spark, files, [
+        PEOPLE, ["cache", "MEMORY_ONLY"],
+        ["sql", "SELECT a.city, count(*) AS pairs FROM input a JOIN input b ON a.city = b.city "
+                "GROUP BY a.city ORDER BY a.city"], ["collect"]])
+    per_city = {c: sum(1 for p in people if p["city"] == c) for c in CITIES}
+    assert result["rows"] == [[c, per_city[c] ** 2] for c in sorted(CITIES)]
+    assert cache_manager.isEmpty()
+    with pytest.raises(StepFailed):
+        run(catalog, spark, files, [PEOPLE, ["cache"], ["filter", "nope > 1"], ["count"]])
+    assert cache_manager.isEmpty()
+
+    # zscore: (age − the city's mean) ÷ the city's standard deviation, by a grouped pandas function
+    result = run(catalog, spark, files, [PEOPLE, ["zscore", "age", "city"], ["sort", "id"], ["collect", 1000]])
+    assert [c["name"] for c in result["columns"]] == ["id", "name", "age", "city", "age_z"]
+    for city in CITIES:
+        ages = [p["age"] for p in people if p["city"] == city]
+        mean = sum(ages) / len(ages)
+        std = (sum((a - mean) ** 2 for a in ages) / len(ages)) ** 0.5
+        got = {row[0]: row[4] for row in result["rows"] if row[3] == city}
+        assert all(abs(got[p["id"]] - (p["age"] - mean) / std) < 1e-9 for p in people if p["city"] == city)
+    # a constant group has no spread: every value is its mean
+    result = run(catalog, spark, files, [PEOPLE, ["with_column", "one", "1"], ["zscore", "one", "city"],
+                                         ["group_by", [], {"m": "max(abs(one_z))"}], ["collect"]])
+    assert result["rows"] == [[0.0]]
+    with pytest.raises(StepFailed) as info:
+        run(catalog, spark, files, [PEOPLE, ["zscore", "name", "city"], ["count"]])
+    assert info.value.step == 1 and "'name' is string, not a number" in info.value.message
+    with pytest.raises(StepFailed) as info:
+        run(catalog, spark, files, [PEOPLE, ["zscore", "age", "town"], ["count"]])
+    assert "no group column 'town'" in info.value.message

@@ -26,6 +26,8 @@ def client(services, spark):  # the shared SparkSession: explanations run on the
     (root / "people.csv").write_text(PEOPLE)
     pq.write_table(pa.table({"id": [1, 2], "amount": [3.5, 4.0]}), root / "sales.parquet")
     app = create_app(services, background=Background(services, embedded_worker=False))
+    with app.state.explain_spark():  # up, as after the process's first explanation or checked submit
+        pass
     with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
         yield c
 
@@ -123,3 +125,67 @@ def test_the_job_forms_check_button_shows_schemas_or_the_refused_column(client):
     assert bad.status_code == 422 and 'id="step-problems"' in bad.text
     assert "column <code>agee</code>; did you mean <code>age</code>" in bad.text
     assert client.get("/api/v1/jobs/checked").status_code == 404  # checking saves nothing
+
+
+# ---- the same check at submit: a column typo over a known file is refused, nothing queued ------
+def queued(client) -> list[str]:
+    return [run["id"] for run in client.get("/api/v1/runs", params={"limit": 100}).json()["runs"]]
+
+
+def test_a_submit_with_a_column_typo_over_a_known_file_is_refused_and_queues_nothing(client):
+    before = client.get("/api/v1/runs").json()
+    refused = client.post("/api/v1/runs", json={"steps": [READ, ["filter", "agee > 30"], ["count"]]})
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["problems"]
+    assert (problem["step"], problem["function"], problem["column"]) == (1, "filter", "agee")
+    assert "age" in problem["suggestion"] and "agee" in refused.json()["detail"]
+    parquet = client.post("/api/v1/runs", json={"steps": [["read_parquet", "sales.parquet"],
+                                                          ["select", "id", "amout"], ["collect"]]})
+    assert parquet.status_code == 422 and parquet.json()["problems"][0]["column"] == "amout"
+    speedy = client.post("/jobs/submit", json={"steps": [READ, ["select", "nmae"], ["collect"]]})  # a seed API's
+    assert speedy.status_code == 422 and "nmae" in speedy.text
+    assert client.get("/api/v1/runs").json() == before  # nothing queued, nothing changed
+    good = client.post("/api/v1/runs", json={"steps": [READ, ["filter", "age > 30"], ["count"]]})
+    assert good.status_code == 201 and queued(client) == [good.json()["id"]]
+
+
+def test_a_jobs_run_is_checked_with_its_params(client):
+    made = client.post("/api/v1/jobs", json={"name": "adults", "steps": [READ, ["filter", "{{column}} > 30"],
+                                                                        ["count"]]})
+    assert made.status_code == 201, made.text
+    typo = client.post("/api/v1/jobs/adults/runs", json={"params": {"column": "agge"}})
+    assert typo.status_code == 422 and typo.json()["problems"][0]["column"] == "agge", typo.text
+    assert queued(client) == []
+    good = client.post("/api/v1/jobs/adults/runs", json={"params": {"column": "age"}})
+    assert good.status_code == 201, good.text
+
+
+def test_a_submit_whose_schema_is_not_known_without_running_is_queued_as_before(client):
+    """A file not there yet (it may be written before the run starts) and an S3 input no run has
+    read: nothing to check against, so the typo is the run's to report."""
+    later = client.post("/api/v1/runs", json={"steps": [["read_csv", "later.csv", {"header": True}],
+                                                        ["filter", "agee > 30"], ["count"]]})
+    assert later.status_code == 201, later.text
+    s3 = client.post("/api/v1/runs", json={"steps": [["read_csv", "s3://bucket/in.csv", {"header": True}],
+                                                     ["filter", "agee > 30"], ["count"]],
+                                           "options": {"s3": {"aws_access_key_id": "AKIAEXAMPLE",
+                                                              "aws_secret_access_key": "secret-example"}}})
+    assert s3.status_code == 201, s3.text
+    assert len(queued(client)) == 2
+
+
+def test_a_pipeline_submitted_again_over_unchanged_files_is_not_analysed_again(client, services, monkeypatch):
+    from stoker.catalog import submit_check
+
+    analysed = []
+    real = submit_check.explain
+    monkeypatch.setattr(submit_check, "explain", lambda *a: analysed.append(1) or real(*a))
+    steps = [READ, ["filter", "age > 30"], ["count"]]
+    for _ in range(3):
+        assert client.post("/api/v1/runs", json={"steps": steps}).status_code == 201
+    assert len(analysed) == 1
+    # The file changes (its `age` column renamed): the same pipeline is analysed again, and refused.
+    (services.roots.storage_root / "people.csv").write_text(PEOPLE.replace("age", "years") + "dd,50,Oslo\n")
+    refused = client.post("/api/v1/runs", json={"steps": steps})
+    assert refused.status_code == 422 and refused.json()["problems"][0]["column"] == "age", refused.text
+    assert len(analysed) == 2

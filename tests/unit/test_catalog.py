@@ -67,7 +67,8 @@ def no_spark() -> Any:
 # --- validation -------------------------------------------------------------------------------
 
 def test_valid_pipeline_passes(catalog: Catalog, roots: StorageRoots) -> None:
-    assert catalog.validate(GOOD, roots) is None
+    # valid: the checked plan, a bound step per step
+    assert [step.spec.name for step in catalog.validate(GOOD, roots)] == [step[0] for step in GOOD]
 
 
 @pytest.mark.parametrize("steps", [None, {}, [], "read_csv", 3])
@@ -118,6 +119,12 @@ def test_wrong_arity(catalog: Catalog, roots: StorageRoots, step: list[Any], exp
     (["join", "c.csv", [], "inner"], "must be a string or a non-empty array of strings"),
     (["join", "c.csv", "id", "sideways"], "argument 'how' must be one of inner, left"),
     (["sort", "-"], "sort column '-' is empty"),
+    (["cache", "MEMORY_ONLY_2"], "argument 'level' must be one of MEMORY_AND_DISK, MEMORY_AND_DISK_DESER"),
+    (["cache", 1], "argument 'level' must be a string, got integer"),
+    (["zscore", "age"], "takes at least 2 arguments, got 1"),
+    (["zscore", "age", ""], "a group column must not be empty"),
+    (["zscore", "", "city"], "a column name must not be empty"),
+    (["zscore", "age", "city", "age"], "cannot be both the one standardised and a group column"),
 ])
 def test_wrong_argument_types(catalog: Catalog, roots: StorageRoots, step: list[Any], expected: str) -> None:
     problem = one_problem(catalog, [PEOPLE, step, ["collect"]], roots)
@@ -297,7 +304,7 @@ def test_describe_shape(catalog: Catalog, roots: StorageRoots) -> None:
     json.dumps(described)
     by_name = {d["name"]: d for d in described}
     expected = {"range", "read_csv", "read_json", "read_parquet", "select", "filter", "with_column",
-                "drop", "rename", "distinct", "sort", "limit", "group_by", "join", "union", "sql",
+                "drop", "rename", "distinct", "sort", "limit", "group_by", "join", "union", "cache", "zscore", "sql",
                 "count", "collect", "write_csv", "write_json", "write_parquet", "noop", "sleep", "fail",
                 "sate_ping"}
     assert set(by_name) == expected
@@ -305,6 +312,8 @@ def test_describe_shape(catalog: Catalog, roots: StorageRoots) -> None:
     assert by_name["write_csv"]["signature"] == "write_csv(path: string[, mode: string[, options: object]])"
     assert by_name["select"]["signature"] == "select(col: string, ...)"
     assert by_name["collect"]["signature"] == "collect([max_rows: integer])"
+    assert by_name["cache"]["signature"] == "cache([level: string])"
+    assert by_name["zscore"]["signature"] == "zscore(col: string, by: string, ...)"
     assert by_name["read_csv"]["args"] == [
         {"name": "path", "type": "string", "required": True, "variadic": False},
         {"name": "options", "type": "object", "required": False, "variadic": False}]

@@ -191,6 +191,9 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
                         404: {"description": "no such job"}})
 async def submit_job_run(job: str, body: JobRunCreate, services: ServicesDep, principal: Runner,
                          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
+    """The job's steps with these params, checked as `POST /api/v1/runs` checks a pipeline: a 422
+    names the step (and, for an unknown column of a local file, the `column` and Spark's
+    `suggestion`), and nothing is queued."""
     return await _submit_job_run(services, job, body, idempotency_key, principal.team)
 
 

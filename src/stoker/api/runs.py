@@ -50,7 +50,10 @@ def list_runs_page(runs_store: RunStore, *, job: str | None, state: RunState | N
 async def submit_run(body: RunCreate, services: ServicesDep, principal: Runner,
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
-    arguments or a last step that is no action answer 422 naming the step, and nothing is queued."""
+    arguments or a last step that is no action answer 422 naming the step, and nothing is queued.
+    A Spark pipeline reading a local file is also checked by Spark's analyser against the file's
+    schema (as `POST /api/v1/runs/explain` does): an unknown column answers 422 naming the step,
+    the `column` and Spark's `suggestion`."""
     if (body.steps is None) == (body.job is None):
         raise InvalidInput("give either `steps` (an ad-hoc pipeline) or `job` (a job's name), not both")
     submitted = await Submitter(services).submit_async(

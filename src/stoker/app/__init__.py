@@ -59,9 +59,12 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     app.state.payload_checker = checker  # checks /collect payloads (in helper processes once started)
     # One per app: it caches app ids across requests, and hides secrets' values from what it stores.
     app.state.event_store = EventStore(services.db, redaction=RedactionCache(services.secret_store))
-    from stoker.app.explain_spark import explain_spark
+    from stoker.app.explain_spark import ExplainSpark
 
-    app.state.explain_spark = explain_spark(background)  # POST /api/v1/runs/explain's Spark
+    app.state.explain_spark = ExplainSpark(background)  # POST /api/v1/runs/explain's Spark
+    from stoker.catalog.submit_check import ColumnCheck
+
+    services.column_check = ColumnCheck(services.catalog, app.state.explain_spark.if_ready)  # and the submits'
     _install_error_handlers(app)
     _include_routers(app)
     _install_observability(app, services)

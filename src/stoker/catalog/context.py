@@ -80,6 +80,14 @@ class PlanRun:
         self.explaining = explaining
         self.schema_sources: dict[int, str] = {}
         self._session: SparkSession | None = None
+        # Frames a step cached: released when the plan ends, since a warm session's runs share one
+        # SparkContext (and its block manager) with every later run.
+        self.persisted: list[DataFrame] = []
+
+    def release(self) -> None:
+        """Unpersist what the plan cached (blocking: the next run must not find the memory taken)."""
+        while self.persisted:
+            self.persisted.pop().unpersist(blocking=True)
 
     def session(self) -> SparkSession:
         if self._session is None:
@@ -147,6 +155,17 @@ class StepContext:
     def shape(self, frame: DataFrame) -> DataFrame:
         """A new source frame, shaped for the input size: one partition when small."""
         return frame.coalesce(1) if self.small else frame
+
+    def persist(self, frame: DataFrame, level: str) -> DataFrame:
+        """Cache a frame at a storage level (a name of pyspark's StorageLevel) for the rest of the
+        plan; it is released when the plan ends, whether it succeeded or not."""
+        from pyspark import StorageLevel
+
+        if self.explaining:  # nothing runs; a cache mark would outlive the explanation
+            return frame
+        cached = frame.persist(getattr(StorageLevel, level))
+        self._execution.persisted.append(cached)
+        return cached
 
     def read(self, fmt: str, path: str, options: dict[str, Any] | None = None) -> DataFrame:
         """Read a resolved path in a format, through the schema cache, shaped for the input size."""

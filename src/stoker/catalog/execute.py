@@ -17,6 +17,13 @@ MAX_MESSAGE = 2000
 
 
 def run_plan(plan: list[BoundStep], execution: PlanRun) -> dict[str, Any]:
+    try:
+        return _run_steps(plan, execution)
+    finally:
+        execution.release()
+
+
+def _run_steps(plan: list[BoundStep], execution: PlanRun) -> dict[str, Any]:
     ctx = execution.ctx
     frame: Any = None
     result: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ from stoker.catalog.s3paths import S3Path, parse_s3_url
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.spec import FunctionSpec
 from stoker.catalog.tuning import PARTITION_BYTES, SMALL_INPUT_BYTES, Tuning, plan_tuning
-from stoker.catalog.validate import check_pipeline
+from stoker.catalog.validate import BoundStep, check_pipeline
 from stoker.core.routing import Route, route
 
 ENTRY_POINT_GROUP = "stoker.functions"
@@ -55,9 +55,9 @@ class Catalog:
         """Every function, for GET /api/v1/functions."""
         return [spec.describe() for spec in self._functions.values()]
 
-    def validate(self, steps: Any, roots: StorageRoots) -> None:
-        """Raise PipelineInvalid (422) or PathRefused (400); return None when steps are valid."""
-        check_pipeline(self._functions, steps, roots)
+    def validate(self, steps: Any, roots: StorageRoots) -> list[BoundStep]:
+        """Raise PipelineInvalid (422) or PathRefused (400); return the checked plan when steps are valid."""
+        return check_pipeline(self._functions, steps, roots)
 
     def s3_paths(self, steps: Any, roots: StorageRoots) -> list[S3Path]:
         """Every S3 URL the (valid) pipeline reads or writes, in step order."""

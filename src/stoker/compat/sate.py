@@ -88,10 +88,13 @@ def _body(raw: bytes, shape: str) -> dict[str, Any]:
     return body
 
 
-def _run_of(services: Services, payload: Any, team: str, force_error: bool = False) -> NewRun:
+def _run_of(services: Services, payload: Any, team: str, force_error: bool = False, *,
+            check_columns: bool = True) -> NewRun:
     """What a payload runs, through the submission service (validation, secrets, job kind): a payload
     with Stoker `steps` or a registered `job` runs those; any other payload, of any type, the
-    built-in processor. A truthy force_error makes the execution fail first."""
+    built-in processor. A truthy force_error makes the execution fail first. `check_columns`:
+    Spark's analysis of a pipeline over a local file (catalog/submit_check.py), done when the
+    request is created, not again on the write path of each execution."""
     submitter = Submitter(services)
     if isinstance(payload, dict) and ("steps" in payload or "job" in payload):
         options = payload.get("options", {})
@@ -102,9 +105,11 @@ def _run_of(services: Services, payload: Any, team: str, force_error: bool = Fal
             params = payload.get("params")
             if not isinstance(params, dict):  # the payload itself, but for what is not a parameter
                 params = {k: v for k, v in payload.items() if k not in ("job", "options")}
-            new = submitter.prepare(RunRequest(params=params, options=options, team=team), job)
+            new = submitter.prepare(RunRequest(params=params, options=options, team=team), job,
+                                    check_columns=check_columns)
         else:
-            new = submitter.prepare(RunRequest(steps=payload["steps"], options=options, team=team), None)
+            new = submitter.prepare(RunRequest(steps=payload["steps"], options=options, team=team), None,
+                                    check_columns=check_columns)
     else:
         new = submitter.prepare(RunRequest(steps=[PING], team=team), None)
     if force_error:
@@ -154,7 +159,7 @@ def _create_execution(services: Services, request_id: str, raw: bytes, team: str
     request = sate.request(request_id)
     try:
         return sate.execute(request_id, body, _run_of(services, request.body["payload"], request.team,
-                                                      bool(body["force_error"])))
+                                                      bool(body["force_error"]), check_columns=False))
     except Conflict as exc:
         raise _sate_refusal(exc, request_id) from exc
 

@@ -75,6 +75,18 @@ class SparkSessionExecutor:
             self._users += 1
             return self._session
 
+    def borrow(self, *, start: bool = True) -> Any:
+        """The warm session on whichever master it is now (the worker's own if none, or None when
+        not `start`): for work that runs no Spark job, such as analysing a plan, which must not move
+        the session off a cluster's master. The caller releases a session it got."""
+        with self._lock:
+            if self._session is not None:
+                self._users += 1
+                return self._session
+            if not start:
+                return None
+        return self.session()
+
     def release(self) -> None:
         with self._lock:
             self._users -= 1

@@ -11,7 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from stoker.catalog.paths import StorageRoots
 from stoker.catalog.s3paths import has_credentials, options_problem
+from stoker.catalog.submit_check import reads_local_files
 from stoker.core import container_spec, spark_conf
 from stoker.core import notifications as notify
 from stoker.core.errors import Conflict, InvalidInput
@@ -92,8 +94,10 @@ class Submitter:
             check_refs(refs, self.services.secret_store.kinds((r.secret for r in refs), team=team))
         return options, checked
 
-    def prepare(self, request: RunRequest, job: Job | None) -> NewRun:
-        """Validate and shape one run; raises a 4xx error (nothing written) if it is bad."""
+    def prepare(self, request: RunRequest, job: Job | None, *, check_columns: bool = True) -> NewRun:
+        """Validate and shape one run; raises a 4xx error (nothing written) if it is bad.
+        `check_columns=False`: a Spark pipeline over a local file is not explained here (the caller
+        does it off its event loop: `check_columns`)."""
         if job is not None and job.kind == "container":
             return self.prepare_container(request, job)
         if request.container:
@@ -107,7 +111,7 @@ class Submitter:
                 raise InvalidInput("steps are required for an ad-hoc run")
             steps = substitute_params(job.spec.get("steps", []), request.params)
         roots = self.services.roots.for_team(request.team)  # its paths name its team's files
-        self.services.catalog.validate(steps, roots)
+        plan = self.services.catalog.validate(steps, roots)
         public, secret = split_secrets(self.options_of(request, job))
         if "secret_env" in secret or "secret_env" in public:
             raise InvalidInput("options.secret_env applies to container runs; a pipeline takes its S3 keys "
@@ -115,12 +119,34 @@ class Submitter:
         self._check_references(public, steps, request.team)
         waiting_for = self._cluster(public, job, request.team)
         self._check_s3(steps, secret, public, roots)
+        lane = self.services.catalog.route(steps).lane
+        if check_columns and self._explains(lane) and reads_local_files(plan):
+            self._check_columns(steps, roots)
         return NewRun(
             steps=steps, params=request.params, options=public,
             secrets=self.services.secrets.seal(secret) if secret else None,
-            idempotency_key=request.idempotency_key, lane=self.services.catalog.route(steps).lane,
+            idempotency_key=request.idempotency_key, lane=lane,
             priority=request.priority, waiting_for=waiting_for, conf=conf, team=request.team,
         )
+
+    def _explains(self, lane: str) -> bool:
+        return self.services.column_check is not None and lane == "spark"
+
+    def needs_column_check(self, new: NewRun) -> bool:
+        """Whether a run prepared with `check_columns=False` has its columns to check: a Spark
+        pipeline reading a local file (a look at its steps, no Spark)."""
+        check = self.services.column_check
+        return (check is not None and self._explains(new.lane)
+                and check.applies(new.steps, self.services.roots.for_team(new.team)))
+
+    def check_columns(self, new: NewRun) -> None:
+        """Refuse the run's column typos (PipelineInvalid, 422): a blocking Spark analysis."""
+        self._check_columns(new.steps, self.services.roots.for_team(new.team))
+
+    def _check_columns(self, steps: Any, roots: StorageRoots) -> None:
+        check = self.services.column_check
+        if check is not None:
+            check(steps, roots)
 
     def conf_layers(self, request: RunRequest, job: Job | None) -> dict[str, dict[str, str]] | None:
         """The run's own Spark layers (its job's, its own), checked now against this server's rules
@@ -254,7 +280,9 @@ class Submitter:
                 or (job is not None and tuning_policy.stored(job.tuning).mode == "auto")):
             new = await asyncio.to_thread(self.prepare, request, job)  # reads the database: off the loop
         else:
-            new = self.prepare(request, job)
+            new = self.prepare(request, job, check_columns=False)
+            if self.needs_column_check(new):  # a Spark analysis: off the loop
+                await asyncio.to_thread(self.check_columns, new)
         return await self.services.group_commit.submit_async(job.id if job else None, new)
 
     def submit_batch(self, requests: list[RunRequest], job_name: str | None = None,

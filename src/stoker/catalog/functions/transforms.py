@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 JOIN_TYPES: tuple[str, ...] = ("inner", "left", "right", "full", "outer", "left_outer", "right_outer",
                                "full_outer", "left_semi", "semi", "left_anti", "anti", "cross")
+# Storage levels a cached frame may take (pyspark.StorageLevel names); the replicated ones are left
+# out: a pipeline's cache lives for one run, where losing an executor recomputes it anyway.
+STORAGE_LEVELS: tuple[str, ...] = ("MEMORY_AND_DISK", "MEMORY_AND_DISK_DESER", "MEMORY_ONLY", "DISK_ONLY")
 _PEOPLE = ["read_csv", "people.csv", {"header": True, "inferSchema": True}]
 
 
@@ -132,3 +135,12 @@ def union(sc: StepContext, frame: DataFrame, other: str) -> DataFrame:
     combined = frame.unionByName(sc.read_path_or_table(other))
     # A union's partitioning is unknown to Spark even when both sides have one partition.
     return sc.shape(combined)
+
+
+@function(kind="transform",
+          args=[Arg("level", "string", required=False, default="MEMORY_AND_DISK", choices=STORAGE_LEVELS)],
+          example=[_PEOPLE, ["cache"], ["sql", "SELECT a.city, count(*) AS pairs FROM input a JOIN input b "
+                                                "ON a.city = b.city GROUP BY a.city"], ["collect"]])
+def cache(sc: StepContext, frame: DataFrame, level: str) -> DataFrame:
+    """Keep the frame in executor memory (or on disk: level) for the steps that read it more than once."""
+    return sc.persist(frame, level)
