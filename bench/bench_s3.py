@@ -1,12 +1,14 @@
-"""S3, staged way, against the same pipeline on local files, in the same run.
+"""S3, staged way and executors' way, against the same pipeline on local files, in the same run.
 
     .venv/bin/python bench/bench_s3.py [--mb 50] [--runs 3]
 
 Pipeline: read_csv (about 50 MB, header, inferSchema) → filter → write_parquet (overwrite).
-  s3      input in moto's S3 server (IAM enforced), output to it: staged by the worker
-  local   the same file and output under the storage root
-Both go over HTTP to one warm `stoker serve` (session mode) and alternate run by run, so machine
-noise hits both alike. MB/s is input bytes over submit → SUCCEEDED; the overhead is the
+  s3        input in moto's S3 server (IAM enforced), output to it: staged by the worker
+  executors the same S3 run on a second `stoker serve` with STOKER_S3_WAY=executors: the Spark
+            tasks read and write S3 themselves (pyarrow's S3FileSystem in Python data sources)
+  local     the same file and output under the storage root
+All go over HTTP to warm `stoker serve`s (session mode, local[*] master) and alternate run by run,
+so machine noise hits them alike. MB/s is input bytes over submit → SUCCEEDED; the overhead is the
 difference of the medians; the time spent moving bytes (download, upload, publish) is read from
 the run's log.
 """
@@ -18,6 +20,7 @@ import random
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from _server import percentile, print_table, stoker_server, write_results
@@ -83,14 +86,23 @@ def main() -> None:
             s3_body = {"steps": steps("s3://alice-bucket/bench/people.csv", "s3://alice-bucket/bench/out/"),
                        "options": {"s3": moto.options("alice")}}
             local_body = {"steps": steps("bench/people.csv", "bench/out")}
-            s3_times, local_times, staged = [], [], []
-            with stoker_server(data) as client:
+            executors_body = {**s3_body, "steps": steps("s3://alice-bucket/bench/people.csv",
+                                                        "s3://alice-bucket/bench/out-executors/")}
+            s3_times, local_times, executors_times, staged = [], [], [], []
+            with ExitStack() as servers:
+                client = servers.enter_context(stoker_server(data))
+                executors = servers.enter_context(stoker_server(tmp / "data-executors",
+                                                                extra_env={"STOKER_S3_WAY": "executors"}))
                 timed(client, local_body)  # warm: JVM, code paths, schema cache
                 timed(client, s3_body)
+                timed(executors, executors_body)
                 for _ in range(args.runs):
                     elapsed, done = timed(client, s3_body)
                     s3_times.append(elapsed)
                     staged.append(staging_seconds(client.get(f"/api/v1/runs/{done['id']}/log").text))
+                    elapsed, done = timed(executors, executors_body)
+                    assert "S3: executors' way" in executors.get(f"/api/v1/runs/{done['id']}/log").text
+                    executors_times.append(elapsed)
                     local_times.append(timed(client, local_body)[0])
             written = sum(o["Size"] for o in moto.client().list_objects_v2(
                 Bucket="alice-bucket", Prefix="bench/out/").get("Contents", []))
@@ -102,7 +114,8 @@ def main() -> None:
         return {"p50_s": p50, "max_s": max(xs), "mb_per_s": size / MB / p50, "n": len(xs)}
 
     result = {"input_mb": size / MB, "output_mb": written / MB, "s3_staged": stats(s3_times),
-              "local_files": stats(local_times), "staging_p50_s": percentile(staged, 50)}
+              "s3_executors": stats(executors_times), "local_files": stats(local_times),
+              "staging_p50_s": percentile(staged, 50)}
     result["overhead_s"] = result["s3_staged"]["p50_s"] - result["local_files"]["p50_s"]
     result["overhead_ratio"] = result["s3_staged"]["p50_s"] / result["local_files"]["p50_s"]
     rows = [[name, f"{s['p50_s']:.2f}", f"{s['max_s']:.2f}", f"{s['mb_per_s']:.1f}", s["n"]]
@@ -110,6 +123,9 @@ def main() -> None:
     print_table([f"csv {size / MB:.0f} MB → filter → parquet", "p50 s", "max s", "MB/s", "runs"], rows)
     print(f"S3 staged / local = {result['overhead_ratio']:.2f}× (overhead {result['overhead_s']:+.2f} s; "
           f"staging itself {result['staging_p50_s']:.2f} s p50; parquet written {written / MB:.1f} MB)")
+    result["executors_vs_staged_ratio"] = result["s3_executors"]["p50_s"] / result["s3_staged"]["p50_s"]
+    print(f"S3 executors' way / staged = {result['executors_vs_staged_ratio']:.2f}× "
+          f"(executors / local = {result['s3_executors']['p50_s'] / result['local_files']['p50_s']:.2f}×)")
     print("written to", write_results("s3", result))
 
 

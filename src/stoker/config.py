@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     s3_allow_server_credentials: bool = Field(False, description="let runs use the server's AWS credentials")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint for the server's credentials")
     s3_max_run_bytes: int = Field(10 * 1024**3, description="what one run may stage (read plus written)")
+    s3_way: Literal["auto", "staged", "executors"] = Field(
+        "auto", description="how S3 runs without s3a move bytes: auto (staged on a local[...] master, "
+                            "through the executors on a cluster), or always one way (docs/s3.md)")
     # -- files API (docs/files.md) ------------------------------------------------------------
     files_max_bytes: int = Field(10 * 1024**3, description="the largest file one upload may write")
     files_max_dir_entries: int = Field(100_000, description="entries a directory may hold before an upload "

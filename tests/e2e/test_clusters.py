@@ -105,9 +105,9 @@ def run_on(client: httpx.Client, cluster_id: str, **extra) -> dict:
     return wait_run(client, run["id"])
 
 
-def wait_run(client: httpx.Client, run_id: str) -> dict:
+def wait_run(client: httpx.Client, run_id: str, timeout: float = 120) -> dict:
     return wait_for(lambda: (r := client.get(f"/api/v1/runs/{run_id}", params={"wait_seconds": 10}).json())
-                    ["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and r, 120, f"run {run_id}")
+                    ["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and r, timeout, f"run {run_id}")
 
 
 def test_submit_mode_runs_on_the_cluster_through_the_job_policy(stoker, cluster):
@@ -164,6 +164,51 @@ def test_a_pipeline_runs_on_the_cluster_with_executors_on_both_workers(stoker, c
         added = wait_for(executors_added, 30, "two SparkListenerExecutorAdded events")
         ports = {int(a["Executor Info"]["Log Urls"]["stdout"].split(":")[2].split("/")[0]) for a in added}
         assert ports == {n["web_port"] for n in view["nodes"] if n["role"] == "worker"}  # one on each worker
+
+
+def test_s3_on_the_cluster_goes_through_the_executors_and_its_keys_stay_out_of_the_events(stoker, cluster, moto_s3):
+    """A cluster's executors may be on other hosts, so the worker stages nothing: the executor tasks
+    read and write S3 themselves (docs/s3.md), the output is published whole, and the run's secret
+    key is nowhere in its log, its view, or the Spark events Stoker collected from the application."""
+    moto_s3.empty("alice-bucket")
+    moto_s3.client().put_object(Bucket="alice-bucket", Key="in/people.csv",
+                                Body=b"name,age\nana,34\nbo,28\ncy,41\ndee,52\n")
+    keys = moto_s3.options("alice")
+    secret = keys["aws_secret_access_key"]
+    steps = [["read_csv", "s3://alice-bucket/in/people.csv", {"header": True, "inferSchema": True}],
+             ["filter", "age > 30"], ["write_parquet", "s3://alice-bucket/cluster/adults/"]]
+    with client_of(stoker) as client:
+        made = client.post("/api/v1/runs", json={"steps": steps, "options": {"cluster": cluster, "s3": keys}})
+        assert made.status_code == 201, made.text
+        run = wait_run(client, made.json()["id"], timeout=300)  # S3 both ways, on a busy CI machine
+        assert run["state"] == "SUCCEEDED", run["error"]
+        assert run["result"]["rows"] == 3
+        log_text = client.get(f"/api/v1/runs/{run['id']}/log").text
+        assert "S3: executors' way" in log_text and "S3: staged way" not in log_text
+        written = moto_s3.keys_under("alice-bucket", "cluster/")
+        assert "cluster/adults/_SUCCESS" in written and len(written) >= 2
+        assert all(k.startswith("cluster/adults/") for k in written)  # no temporary prefix left
+        staging = stoker["server"].data_dir / "staging"
+        assert not staging.exists() or not list(staging.iterdir())
+
+        back = client.post("/api/v1/runs", json={
+            "steps": [["read_parquet", "s3://alice-bucket/cluster/adults/"], ["count"]],
+            "options": {"cluster": cluster, "s3": keys}}).json()
+        back = wait_run(client, back["id"], timeout=300)
+        assert back["state"] == "SUCCEEDED" and back["result"]["count"] == 3, back["error"]
+
+        app_id = run["attempts"][-1]["spark_app_id"]
+
+        def events_of_both_runs():
+            body = client.get(f"/api/v1/spark/jobs/stoker-session/runs/{app_id}/events").text
+            ends = body.count("SparkListenerSQLExecutionEnd")
+            return body if ends >= 2 and "SparkListenerEnvironmentUpdate" in body else None
+
+        events = wait_for(events_of_both_runs, 60, "the SQL executions' events of both runs")
+        assert "stoker_s3_" in events  # the executors' data sources ran in this application
+        for text in (events, log_text, client.get(f"/api/v1/runs/{run['id']}/log").text,
+                     json.dumps(client.get(f"/api/v1/runs/{run['id']}").json())):
+            assert secret not in text
 
 
 def test_the_cli_lists_shows_launches_and_destroys(stoker, cluster, tmp_path):

@@ -117,13 +117,17 @@ def test_bad_endpoint_is_permanent(s3_api, s3):
     assert "endpoint unreachable" in done["error"] and "alice-bucket" in done["error"]
 
 
-def test_a_failed_write_leaves_nothing_under_the_target_prefix(s3_api, s3):
+def failing_write(s3) -> list:
+    """A pipeline whose write fails half-way through its rows (a bad value read FAILFAST)."""
     s3.client().put_object(Bucket="alice-bucket", Key="in/bad.csv",
                            Body=(PEOPLE + "eve,not-a-number,Rome\n").encode())
-    steps = [["read_csv", "s3://alice-bucket/in/bad.csv",
-              {"header": True, "schema": "name STRING, age INT, city STRING", "mode": "FAILFAST"}],
-             ["write_parquet", "s3://alice-bucket/out/bad/"]]
-    done = run(s3_api, steps, s3.options("alice"))
+    return [["read_csv", "s3://alice-bucket/in/bad.csv",
+             {"header": True, "schema": "name STRING, age INT, city STRING", "mode": "FAILFAST"}],
+            ["write_parquet", "s3://alice-bucket/out/bad/"]]
+
+
+def test_a_failed_write_leaves_nothing_under_the_target_prefix(s3_api, s3):
+    done = run(s3_api, failing_write(s3), s3.options("alice"))
     assert done["state"] == "FAILED"
     assert s3.keys_under("alice-bucket", "out/") == []
 

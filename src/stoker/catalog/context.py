@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stoker.catalog.errors import Cancelled
 from stoker.catalog.paths import StorageRoots
@@ -19,6 +19,23 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _LOG = logging.getLogger("stoker.catalog")
+
+
+class RemoteFiles(Protocol):
+    """S3 read and written by the executor tasks themselves (executors/s3_executors.py), for runs
+    whose executors may not share the worker's disk; `url` is an s3a:// URL as paths resolve it."""
+
+    def identity(self, url: str) -> Hashable:
+        """What the URL names now (keys, ETags, sizes): the schema cache's key for a read of it."""
+        ...
+
+    def read(self, spark: Any, fmt: str, url: str, options: Mapping[str, Any], schema: Any = None) -> Any:
+        """A frame of what the URL names; `schema` (a StructType or DDL) skips inference."""
+        ...
+
+    def write(self, frame: Any, fmt: str, url: str, mode: str, options: Mapping[str, Any]) -> int:
+        """Rows written (published only when the whole pipeline has succeeded)."""
+        ...
 
 
 @dataclass
@@ -39,6 +56,8 @@ class RunContext:
     # The run's own runtime Spark settings (docs/spark-conf.md): set on its session over Stoker's
     # input sizing, under the SQL guard's.
     conf: Mapping[str, str] = field(default_factory=dict)
+    # S3 through the executors (docs/s3.md, the executors' way); None: Spark's own paths.
+    remote: RemoteFiles | None = None
 
     @property
     def logger(self) -> logging.Logger:

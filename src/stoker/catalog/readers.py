@@ -31,23 +31,35 @@ def read_files(sc: StepContext, fmt: str, path: str, options: dict[str, Any]) ->
     paths = sc.roots.expand(path)
     if not paths:
         raise FileNotFoundError(f"no files match {path!r}")
-    reader = sc.spark.read.format(fmt)
-    if options:
-        reader = reader.options(**options)
+    remote = sc.run.remote if is_remote(path) and not sc.explaining else None
+    sources = sc.run.sources
+    if remote is not None:  # the executors read S3 (docs/s3.md); the objects' identity keys the cache
+        sources = {**sources, path: remote.identity(path)}
+
+        def load(schema: Any = None) -> DataFrame:
+            frame: DataFrame = remote.read(sc.spark, fmt, path, options, schema)
+            return frame
+    else:
+        reader = sc.spark.read.format(fmt)
+        if options:
+            reader = reader.options(**options)
+
+        def load(schema: Any = None) -> DataFrame:
+            return (reader.schema(schema) if schema is not None else reader).load(paths)
     if ddl is not None:
         sc.note_schema("the schema option")
-        return reader.schema(ddl).load(paths)
-    key = cache_key(fmt, paths, options, sc.run.sources)
+        return load(ddl)
+    key = cache_key(fmt, paths, options, sources)
     cached = sc.schema_cache.get(key) if key is not None else None
     if cached is not None:
         sc.log.debug("step %d: schema cache hit for %s", sc.step, path)
         sc.note_schema("the schema cache (an earlier run's read of the same files)")
-        return reader.schema(cached).load(paths)
+        return load(cached)
     if sc.explaining:
         schema, how = explain_schema(fmt, paths, options)
         sc.note_schema(how)
-        return reader.schema(schema).load(paths) if schema is not None else reader.load(paths)
-    frame = reader.load(paths)
+        return load(schema)
+    frame = load()
     if key is not None:
         sc.schema_cache.put(key, frame.schema)
     return frame

@@ -11,15 +11,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stoker.config import Settings
 from stoker.core.routing import SPARK_SESSION
+from stoker.core.s3_ways import DIRECT, EXECUTORS, choose_way
 from stoker.core.spark_conf import effective
 from stoker.executors import conf as attempt_conf
 from stoker.executors.base import Execution, SparkTarget, s3a_conf, s3a_on_classpath
+from stoker.executors.s3_executors import run_through_executors
 from stoker.executors.spark_session import FAST_DEFAULTS, build_spark_session
 from stoker.executors.staging import run_staged
+
+if TYPE_CHECKING:
+    from stoker.catalog.context import RemoteFiles
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +121,14 @@ class SparkSessionExecutor:
             # A plugin may still reach S3 through Spark; only the direct way hands Spark the keys.
             conf = s3a_conf(s3) if s3 and self.direct_s3(base) else {}
             return self._execute(execution, base, steps, roots, conf)
-        if self.direct_s3(base):
+        way = choose_way(s3a=self.direct_s3(base), master=base.sparkContext.master,
+                         on_cluster=execution.target is not None, override=self.settings.s3_way)
+        if way == DIRECT:
             execution.log.info("S3: direct way (Spark's s3a connector, the run's keys on its own session)")
             return self._execute(execution, base, steps, roots, s3a_conf(s3))
+        if way == EXECUTORS:
+            return run_through_executors(execution, self.settings, s3_paths, lambda remote: self._execute(
+                execution, base, steps, roots, {}, remote=remote))
         return run_staged(execution, self.settings, s3_paths, steps, roots,
                           lambda staged: self._execute(execution, base, staged.steps, staged.roots, {},
                                                         staged.sources))
@@ -131,12 +141,13 @@ class SparkSessionExecutor:
             if self._direct is None or self._direct[0] is not base:
                 found = s3a_on_classpath(base)
                 self._direct = (base, found)
-                log.info("S3A filesystem %s on the Spark classpath: S3 runs take the %s way",
-                         "found" if found else "not found", "direct" if found else "staged")
+                log.info("S3A filesystem %s on the Spark classpath: S3 runs take the %s", "found" if found
+                         else "not found", "direct way" if found else "staged or the executors' way (docs/s3.md)")
             return self._direct[1]
 
     def _execute(self, execution: Execution, base: Any, steps: list[Any], roots: Any,
-                 conf: dict[str, str], sources: Mapping[str, Hashable] | None = None) -> Any:
+                 conf: dict[str, str], sources: Mapping[str, Hashable] | None = None,
+                 remote: RemoteFiles | None = None) -> Any:
         from stoker.catalog import RunContext
 
         sc = base.sparkContext
@@ -159,7 +170,7 @@ class SparkSessionExecutor:
         ctx = RunContext(spark=attempt_session, roots=roots,
                          max_rows=self.settings.result_max_rows, max_bytes=self.settings.result_max_bytes,
                          log=execution.log, cancelled=execution.control.cancelled, sources=sources or {},
-                         conf=own_conf)
+                         conf=own_conf, remote=remote)
         return self.catalog.execute(steps, ctx)
 
     def stop(self) -> None:

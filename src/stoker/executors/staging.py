@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,10 +23,19 @@ from stoker.catalog.s3paths import S3Path
 from stoker.config import Settings
 from stoker.executors.base import Execution
 from stoker.executors.s3client import S3Failed, explain, s3_client
+from stoker.executors.s3objects import (
+    PARALLEL,
+    SUCCESS,
+    check_writable,
+    delete,
+    existing,
+    parallel,
+    publish,
+    source_objects,
+    temporary_prefix,
+)
 
 MB = 1024 * 1024
-PARALLEL = 8  # objects moved at once; each large one also moves in parallel parts
-SUCCESS = "_SUCCESS"
 # Spark's own bookkeeping files in a written directory, never uploaded.
 _SKIP_SUFFIXES = (".crc",)
 
@@ -93,35 +101,21 @@ class S3Staging:
             local = self.directory / ("out" if path.writes else "in") / str(n) / name
             local.parent.mkdir(parents=True)
             if path.writes:
-                self._check_writable(path)
+                check_writable(self.client, path)
                 staged.outputs.append(_Output(path, local))
             else:
                 staged.sources[str(local)] = self._download(path, local)
             rewritten[path.step][path.position + 1] = str(local)
         return staged
 
-    def _objects(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            return [obj for page in pages for obj in page.get("Contents", [])]
-        except Exception as exc:
-            raise explain(exc, bucket, prefix or None) from None
-
     def _download(self, path: S3Path, local: Path) -> Hashable:
         """Copy the object (or every object under the prefix) to `local`; returns their identity."""
         bucket, key = path.url.bucket, path.url.key
-        directory = key.rstrip("/") + "/" if key.rstrip("/") else ""
-        # One object when the key names one; else every object under it as a directory.
-        found = [] if key.endswith("/") or not key else [o for o in self._objects(bucket, key) if o["Key"] == key]
-        if found:
-            objects = found
+        directory, found = source_objects(self.client, bucket, key)
+        if len(found) == 1 and found[0]["Key"] == key:
             jobs = [(key, local, found[0]["Size"])]
         else:
-            objects = [o for o in self._objects(bucket, directory) if not o["Key"].endswith("/")]
-            if not objects:
-                raise S3Failed(f"S3 no such key: s3://{bucket}/{key} (no object and nothing under it)",
-                               permanent=True)
-            jobs = [(o["Key"], local / o["Key"][len(directory):], o["Size"]) for o in objects]
+            jobs = [(o["Key"], local / o["Key"][len(directory):], o["Size"]) for o in found]
         self._count(sum(size for _, _, size in jobs), f"reading s3://{bucket}/{key}")
         config = transfer_config()
 
@@ -134,26 +128,17 @@ class S3Staging:
                 raise explain(exc, bucket, object_key) from None
 
         started = time.perf_counter()
-        self._parallel(fetch, jobs)
+        parallel(fetch, jobs)
         self.log.info("S3 staged: read %s (%d object(s), %.1f MB) in %.2f s", path.given, len(jobs),
                       sum(size for _, _, size in jobs) / MB, time.perf_counter() - started)
-        return ("s3", bucket, key, tuple(sorted((o["Key"], o.get("ETag"), o["Size"]) for o in objects)))
-
-    def _check_writable(self, path: S3Path) -> None:
-        if path.mode == "errorifexists" and self._existing(path):
-            raise S3Failed(f"S3 path already exists: {path.given} (write mode errorifexists; use "
-                           "overwrite or append)", permanent=True)
-
-    def _existing(self, path: S3Path) -> list[str]:
-        prefix = path.url.key.rstrip("/") + "/"
-        return [o["Key"] for o in self._objects(path.url.bucket, prefix)]
+        return ("s3", bucket, key, tuple(sorted((o["Key"], o.get("ETag"), o["Size"]) for o in found)))
 
     # -- after the run -----------------------------------------------------------------------
     def publish(self, staged: StagedRun, result: Any) -> Any:
         """Upload what each write produced under a temporary prefix, then publish it under the
         target prefix, `_SUCCESS` last; the result names the S3 URL, not the staging path."""
         for output in staged.outputs:
-            if output.path.mode == "ignore" and self._existing(output.path):
+            if output.path.mode == "ignore" and existing(self.client, output.path):
                 self.log.info("S3 staged: %s exists, mode ignore: nothing written", output.path.given)
                 continue
             self._publish(output)
@@ -165,13 +150,11 @@ class S3Staging:
 
     def _publish(self, output: _Output) -> None:
         bucket = output.path.url.bucket
-        target = output.path.url.key.rstrip("/") + "/"
         files = sorted(p for p in output.local.rglob("*") if p.is_file()
                        and p.name != SUCCESS and not p.name.endswith(_SKIP_SUFFIXES)
                        and not p.name.startswith("."))
         self._count(sum(p.stat().st_size for p in files), f"writing {output.path.given}")
-        parent = str(PurePosixPath(target.rstrip("/")).parent)
-        temporary = ("" if parent == "." else parent + "/") + f"_stoker_temporary_{self.attempt_id}/"
+        temporary = temporary_prefix(output.path, self.attempt_id)
         relative = [p.relative_to(output.local).as_posix() for p in files]
         config = transfer_config()
 
@@ -181,42 +164,15 @@ class S3Staging:
             except Exception as exc:
                 raise explain(exc, bucket, temporary + name) from None
 
-        published: list[str] = []
         started = time.perf_counter()
         try:
-            self._parallel(upload, relative)
-            if output.path.mode == "overwrite":
-                self._delete(bucket, self._existing(output.path))
-
-            def copy(name: str) -> None:
-                try:
-                    self.client.copy({"Bucket": bucket, "Key": temporary + name}, bucket, target + name,
-                                     Config=config)
-                except Exception as exc:
-                    raise explain(exc, bucket, target + name) from None
-                published.append(target + name)
-
-            self._parallel(copy, relative)
-            self.client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
-        except BaseException:
-            # Half a publish must not look like output: take back what was copied.
-            self._delete(bucket, published, quiet=True)
-            raise
+            parallel(upload, relative)
+            publish(self.client, output.path, temporary, relative, self.log, config)
         finally:
-            self._delete(bucket, [temporary + name for name in relative], quiet=True)
+            delete(self.client, bucket, [temporary + name for name in relative], self.log, quiet=True)
         self.log.info("S3 staged: wrote %s (%d file(s), %.1f MB), then %s, in %.2f s", output.path.given,
                       len(files), sum(p.stat().st_size for p in files) / MB, SUCCESS,
                       time.perf_counter() - started)
-
-    def _delete(self, bucket: str, keys: list[str], *, quiet: bool = False) -> None:
-        for start in range(0, len(keys), 1000):
-            chunk = [{"Key": key} for key in keys[start:start + 1000]]
-            try:
-                self.client.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
-            except Exception as exc:
-                if not quiet:
-                    raise explain(exc, bucket) from None
-                self.log.warning("S3 staged: could not remove %d object(s) in bucket %s", len(chunk), bucket)
 
     # -- shared ----------------------------------------------------------------------------
     def _count(self, size: int, what: str) -> None:
@@ -225,16 +181,6 @@ class S3Staging:
             raise S3Failed(f"S3 staging limit: {what} brings this run to {self.moved / MB:.1f} MB moved, "
                            f"over the limit of {self.max_bytes / MB:.1f} MB per run "
                            "(STOKER_S3_MAX_RUN_BYTES)", permanent=True)
-
-    @staticmethod
-    def _parallel(work: Callable[[Any], None], items: list[Any]) -> None:
-        if len(items) <= 1:
-            for item in items:
-                work(item)
-            return
-        with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="stoker-s3") as pool:
-            for _ in pool.map(work, items):
-                pass
 
 
 def staging_root(data_dir: Path) -> Path:

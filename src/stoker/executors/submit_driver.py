@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def main(spec_path: str, result_path: str) -> int:
@@ -23,7 +24,7 @@ def main(spec_path: str, result_path: str) -> int:
     ctx = RunContext(spark=lambda: spark, roots=roots, max_rows=spec["max_rows"], max_bytes=spec["max_bytes"],
                      conf=spec.get("conf") or {})
     try:
-        result = load_catalog().execute(spec["steps"], ctx)
+        result = execute(load_catalog(), spec, ctx)
         outcome = {"ok": True, "result": result}
     except Exception as exc:  # reported to the worker as the attempt's error
         import traceback
@@ -34,6 +35,24 @@ def main(spec_path: str, result_path: str) -> int:
     Path(result_path).write_bytes(orjson.dumps(outcome))
     spark.stop()
     return 0 if outcome["ok"] else 1
+
+
+def execute(catalog: Any, spec: dict[str, Any], ctx: Any) -> Any:
+    """The pipeline, with S3 through the executors when the worker chose that way (docs/s3.md)."""
+    through = spec.get("executors_s3")
+    if not through:
+        return catalog.execute(spec["steps"], ctx)
+    import dataclasses
+    import logging
+
+    from stoker.executors.s3_executors import through_executors
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    paths = catalog.s3_paths(spec["steps"], ctx.roots)
+    return through_executors(through["s3"], paths, lambda remote: catalog.execute(
+        spec["steps"], dataclasses.replace(ctx, remote=remote)), attempt_id=through["attempt_id"],
+        log=logging.getLogger("stoker.driver"), allow_server=through["allow_server"],
+        server_endpoint=through["server_endpoint"])
 
 
 if __name__ == "__main__":

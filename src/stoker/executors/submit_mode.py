@@ -16,6 +16,7 @@ import orjson
 
 from stoker.config import Settings
 from stoker.core.routing import SPARK_SUBMIT
+from stoker.core.s3_ways import EXECUTORS, choose_way
 from stoker.core.secrets import write_private
 from stoker.core.spark_conf import effective, is_runtime
 from stoker.executors import conf as attempt_conf
@@ -74,19 +75,27 @@ class SparkSubmitExecutor:
         paths = self.catalog.s3_paths(steps, roots) if self.catalog is not None else []
         if not paths:
             return self._submit(execution, steps, roots, execution.secrets.get("s3"))
-        # The driver's classpath is pyspark's own, without hadoop-aws: always the staged way, and
-        # then the driver never gets the keys.
+        # The driver's classpath is pyspark's own, without hadoop-aws: never the direct way. On a
+        # cluster the driver has the executors read and write S3 (the keys go to it in the 0600
+        # spec file, never into a Spark conf); else the worker stages, and the driver gets no keys.
+        if choose_way(s3a=False, master=self.master_of(execution), on_cluster=execution.target is not None,
+                      override=self.settings.s3_way) == EXECUTORS:
+            return self._submit(execution, steps, roots, None, executors_s3={
+                "s3": execution.secrets.get("s3"), "attempt_id": execution.claimed.attempt_id,
+                "allow_server": self.settings.s3_allow_server_credentials,
+                "server_endpoint": self.settings.s3_endpoint_url})
         return run_staged(execution, self.settings, paths, steps, roots,
                           lambda staged: self._submit(execution, staged.steps, staged.roots, None))
 
-    def _submit(self, execution: Execution, steps: list[Any], roots: Any, s3: dict[str, Any] | None) -> Any:
+    def _submit(self, execution: Execution, steps: list[Any], roots: Any, s3: dict[str, Any] | None,
+                executors_s3: dict[str, Any] | None = None) -> Any:
         with tempfile.TemporaryDirectory(prefix="stoker-submit-") as tmp:
             result_path = Path(tmp) / "result.json"
             write_private(Path(tmp) / "spec.json", orjson.dumps({
                 "steps": steps, "storage_root": str(roots.storage_root),
                 "extra_roots": [str(r) for r in roots.extra_roots],
                 "max_rows": self.settings.result_max_rows, "max_bytes": self.settings.result_max_bytes,
-                "s3": s3,
+                "s3": s3, "executors_s3": executors_s3,
                 # the run's runtime settings again, over the driver's input sizing (catalog/tuning.py)
                 "conf": {k: v for k, v in attempt_conf.own(execution).items() if is_runtime(k)},
             }))

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from stoker.catalog.functions._checks import options_check
+from stoker.catalog.paths import is_remote
 from stoker.catalog.spec import Arg, FunctionSpec, function
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ def write(sc: StepContext, frame: DataFrame, fmt: str, path: str, mode: str,
 
     opts: dict[str, Any] = {"header": True} if fmt == "csv" else {}
     opts.update(options or {})
+    if sc.run.remote is not None and is_remote(path):
+        rows = sc.run.remote.write(frame, fmt, path, mode, opts)
+        return {"type": "write", "format": fmt, "path": path, "rows": rows}
     observation = Observation(f"stoker_write_{uuid.uuid4().hex}")
     observed = frame.observe(observation, F.count(F.lit(1)).alias("rows"))
     writer = observed.write.mode(mode)

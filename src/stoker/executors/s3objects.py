@@ -1,0 +1,113 @@
+"""S3 bookkeeping shared by the staged way and the executors' way (docs/s3.md): what a read names,
+whether an output may be written, and the commit of an output written under a temporary prefix
+(copied under the target prefix, `_SUCCESS` last, the temporary prefix removed)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
+from typing import Any
+
+from stoker.catalog.s3paths import S3Path
+from stoker.executors.s3client import S3Failed, explain
+
+PARALLEL = 8  # objects moved at once; each large one also moves in parallel parts
+SUCCESS = "_SUCCESS"
+
+
+def objects(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [obj for page in pages for obj in page.get("Contents", [])]
+    except Exception as exc:
+        raise explain(exc, bucket, prefix or None) from None
+
+
+def source_objects(client: Any, bucket: str, key: str) -> tuple[str, list[dict[str, Any]]]:
+    """(the directory prefix, the objects) a read of s3://bucket/key means: the one object the key
+    names, else every object under it as a directory. Raises S3Failed when there is none."""
+    directory = key.rstrip("/") + "/" if key.rstrip("/") else ""
+    found = [] if key.endswith("/") or not key else [o for o in objects(client, bucket, key) if o["Key"] == key]
+    if found:
+        return directory, found
+    under = [o for o in objects(client, bucket, directory) if not o["Key"].endswith("/")]
+    if not under:
+        raise S3Failed(f"S3 no such key: s3://{bucket}/{key} (no object and nothing under it)", permanent=True)
+    return directory, under
+
+
+def data_files(directory: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of a directory read that hold data: not Spark's or Hadoop's bookkeeping
+    (`_SUCCESS`, `.crc`, hidden files), as Spark's own file listing skips them."""
+    def is_data(key: str) -> bool:
+        name = PurePosixPath(key[len(directory):]).name
+        return not name.startswith(("_", ".")) and not name.endswith(".crc")
+
+    return [o for o in found if is_data(o["Key"])]
+
+
+def existing(client: Any, path: S3Path) -> list[str]:
+    prefix = path.url.key.rstrip("/") + "/"
+    return [o["Key"] for o in objects(client, path.url.bucket, prefix)]
+
+
+def check_writable(client: Any, path: S3Path) -> None:
+    if path.mode == "errorifexists" and existing(client, path):
+        raise S3Failed(f"S3 path already exists: {path.given} (write mode errorifexists; use "
+                       "overwrite or append)", permanent=True)
+
+
+def temporary_prefix(path: S3Path, attempt_id: str) -> str:
+    """The prefix an attempt's output is written under before it is published: beside the target,
+    so a listing of the target never sees it."""
+    parent = str(PurePosixPath(path.url.key.rstrip("/")).parent)
+    return ("" if parent == "." else parent + "/") + f"_stoker_temporary_{attempt_id}/"
+
+
+def delete(client: Any, bucket: str, keys: list[str], log: logging.Logger, *, quiet: bool = False) -> None:
+    for start in range(0, len(keys), 1000):
+        chunk = [{"Key": key} for key in keys[start:start + 1000]]
+        try:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+        except Exception as exc:
+            if not quiet:
+                raise explain(exc, bucket) from None
+            log.warning("S3: could not remove %d object(s) in bucket %s", len(chunk), bucket)
+
+
+def publish(client: Any, path: S3Path, temporary: str, names: list[str], log: logging.Logger,
+            config: Any = None) -> None:
+    """Copy the files `names` from the temporary prefix under the target prefix (after removing
+    what was there, in mode overwrite), then `_SUCCESS`. Half a publish must not look like output:
+    on failure what was copied is taken back. The caller removes the temporary prefix."""
+    bucket, target = path.url.bucket, path.url.key.rstrip("/") + "/"
+    published: list[str] = []
+
+    def copy(name: str) -> None:
+        try:
+            extra = {"Config": config} if config is not None else {}
+            client.copy({"Bucket": bucket, "Key": temporary + name}, bucket, target + name, **extra)
+        except Exception as exc:
+            raise explain(exc, bucket, target + name) from None
+        published.append(target + name)
+
+    try:
+        if path.mode == "overwrite":
+            delete(client, bucket, existing(client, path), log)
+        parallel(copy, names)
+        client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
+    except BaseException:
+        delete(client, bucket, published, log, quiet=True)
+        raise
+
+
+def parallel(work: Callable[[Any], None], items: list[Any]) -> None:
+    if len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="stoker-s3") as pool:
+        for _ in pool.map(work, items):
+            pass
