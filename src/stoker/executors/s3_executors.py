@@ -3,7 +3,7 @@ executor tasks read and write S3 themselves with pyarrow's S3 filesystem (s3task
 only lists what a read names, checks that an output may be written, and commits.
 
 Both directions are pyspark 4's Python data sources (s3tasks.py), registered on the attempt's own
-session, so no jar is needed (mapInArrow would need pandas, which Stoker does not install).
+session, so no jar is needed (mapInArrow would also need pandas on every executor host).
 Reads keep Spark's own parsers: CSV and JSON become a dataset of lines (each object cut into
 line-aligned ranges, one task each) that Spark's CSV and JSON readers parse, so header,
 inferSchema, sep, mode... mean what they mean for files; Parquet comes as Arrow batches in the
