@@ -153,3 +153,17 @@ def test_layers_override_in_order_and_say_where_each_key_came_from():
         "a": {"value": "4", "source": "run"}, "b": {"value": "2", "source": "server"},
         "c": {"value": "3", "source": "cluster"},
         "spark.x.password": {"value": spark_conf.REDACTED, "source": "job"}}
+
+
+@pytest.mark.parametrize(("conf", "fits"), [
+    ({}, True), ({"spark.executor.memory": "512m"}, True), ({"spark.executor.memory": "2g"}, True),
+    ({"spark.executor.memory": "2049m"}, False), ({"spark.executor.memory": "3G"}, False),
+    ({"spark.executor.cores": "2"}, True), ({"spark.executor.cores": "2", "spark.executor.memory": "1g"}, False),
+    ({"spark.executor.cores": "4"}, False)])
+def test_executors_that_fit_no_worker_are_named(conf, fits):
+    workers = [(2, 512), (1, 2048)]  # (cores, MiB): the big-memory worker has one core
+    problem = spark_conf.unplaceable(conf, workers)
+    assert (problem is None) == fits, problem
+    if not fits:
+        assert "never start" in problem and "1 cores and 2048 MiB" in problem
+    assert spark_conf.unplaceable({"spark.executor.memory": "64g"}, []) is None  # workers not known

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -274,6 +274,25 @@ def _mib(size: str) -> float:
     """A memory size in MiB (no unit: MiB, as Spark reads these keys)."""
     digits = size.rstrip("bkmgtp")
     return int(digits) * _UNITS_MIB[size[len(digits):] or "m"]
+
+
+def unplaceable(conf: Mapping[str, str], workers: Sequence[tuple[int, int]]) -> str | None:
+    """Why no executor of `conf` can ever start on these workers ((cores, memory MiB) each; a
+    standalone master never places an executor on a worker smaller than it asks), or None. Such a
+    run would wait for executors for ever."""
+    if not workers:
+        return None  # not known (an external cluster)
+    try:
+        memory = _mib(conf["spark.executor.memory"].lower()) if "spark.executor.memory" in conf else 0.0
+        cores = int(conf.get("spark.executor.cores", "1"))
+    except (ValueError, KeyError):
+        return None  # check() refuses a malformed value
+    if any(cpu >= cores and mem >= memory for cpu, mem in workers):
+        return None
+    largest = max(workers, key=lambda w: (w[1], w[0]))
+    return (f"spark.executor.memory {conf.get('spark.executor.memory', '(default)')} and spark.executor.cores "
+            f"{cores} fit no worker of the cluster (the largest has {largest[0]} cores and {largest[1]} MiB): "
+            "its executors would never start; ask for less, or launch larger workers")
 
 
 def _zone_ok(zone: str) -> bool:

@@ -369,6 +369,24 @@ def parked_reason(db: Database, cluster_id: str, team: str | None = None) -> str
     return f"waiting for cluster {cluster_id} to be ready (it is {status})"
 
 
+def worker_sizes(db: Database, cluster_id: str) -> list[tuple[int, int]]:
+    """(cores, memory MiB) of each worker node of a cluster: its nodes once planned, before that its
+    spec's (none for an external cluster, or one with no such cluster)."""
+    with db.read() as conn:
+        rows = conn.execute(sa.select(cluster_nodes.c.cpu, cluster_nodes.c.mem).where(
+            cluster_nodes.c.cluster_id == cluster_id, cluster_nodes.c.role == "worker")).all()
+        spec = conn.execute(sa.select(clusters.c.spec).where(clusters.c.id == cluster_id)).scalar()
+    if rows:
+        return [(int(row.cpu), int(row.mem)) for row in rows]
+    if not isinstance(spec, dict):
+        return []
+    nodes = spec.get("nodes") or {}
+    names = [name for service in (spec.get("services") or {}).values()
+             if isinstance(service, dict) and service.get("role") == "worker" for name in service.get("nodes") or []]
+    sizes = [nodes[name] for name in names if isinstance(nodes.get(name), dict)]
+    return [(int(size.get("cpu") or 1), int(size.get("mem") or 0)) for size in sizes]
+
+
 def spark_target(db: Database, cluster_id: str) -> SparkPlacement:
     """Where a run on the cluster sends its Spark work: status, master URL, and the conf that fits
     its workers (executors no larger than the smallest worker offers)."""

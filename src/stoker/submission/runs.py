@@ -21,7 +21,7 @@ from stoker.core.secret_refs import check_option_refs, check_refs, is_whole_ref,
 from stoker.core.secrets import split_secrets
 from stoker.core.teams import DEFAULT_TEAM
 from stoker.services import Services
-from stoker.store.clusters import parked_reason
+from stoker.store.clusters import parked_reason, worker_sizes
 from stoker.store.records.jobs import Job
 from stoker.store.runs import NewRun, Submitted
 from stoker.store.tuning import TuningStore
@@ -118,6 +118,12 @@ class Submitter:
                                "as options.s3")
         self._check_references(public, steps, request.team)
         waiting_for = self._cluster(public, job, request.team)
+        if public.get("cluster"):
+            # The user's own settings (a tuned layer is the loop's to keep within the workers).
+            asked = spark_conf.merged({k: v for k, v in (conf or {}).items() if k != "tuning"})
+            problem = spark_conf.unplaceable(asked, worker_sizes(self.services.db, public["cluster"]))
+            if problem:
+                raise InvalidInput(f"cluster {public['cluster']}: {problem}")
         self._check_s3(steps, secret, public, roots)
         lane = self.services.catalog.route(steps).lane
         if check_columns and self._explains(lane) and reads_local_files(plan):

@@ -1,0 +1,36 @@
+"""A run whose Spark settings ask for executors larger than every worker of its cluster is refused at
+submit (a standalone master would never start them: the run would wait for ever), and nothing is
+queued; settings that fit, or none, are taken."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from conftest import ADMIN_TOKEN
+from stoker.app import create_app
+
+STEPS = [["range", 10], ["count"]]
+
+
+def test_executors_larger_than_every_worker_are_refused_at_submit(services):
+    with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        launched = client.post("/api/v1/products/spark-standalone/4.3/clusters",
+                               json={"size": 2, "worker.cores": 1, "worker.mem": 512})
+        assert launched.status_code == 202, launched.text
+        cluster = launched.json()["id"]
+        # Executor settings need an application of the run's own: a job in submit mode.
+        made = client.post("/api/v1/jobs", json={"name": "nightly", "steps": STEPS, "mode": "submit",
+                                                 "cluster": cluster})
+        assert made.status_code == 201, made.text
+        for conf, says in (({"spark.executor.memory": "2g"}, "512 MiB"), ({"spark.executor.cores": "2"}, "1 cores")):
+            refused = client.post("/api/v1/jobs/nightly/runs", json={"conf": conf})
+            assert refused.status_code == 422, refused.text
+            assert "never start" in refused.json()["detail"] and says in refused.json()["detail"]
+        big = client.post("/api/v1/jobs", json={"name": "big", "steps": STEPS, "mode": "submit", "cluster": cluster,
+                                                "conf": {"spark.executor.memory": "1g"}})
+        assert big.status_code == 201, big.text
+        assert client.post("/api/v1/jobs/big/runs", json={}).status_code == 422  # the job's own settings
+        assert client.get("/api/v1/runs").json()["runs"] == []  # nothing queued
+        for conf in ({"spark.executor.memory": "512m"}, {}):
+            taken = client.post("/api/v1/jobs/nightly/runs", json={"conf": conf})
+            assert taken.status_code == 201, taken.text
