@@ -34,3 +34,19 @@ def test_executors_larger_than_every_worker_are_refused_at_submit(services):
         for conf in ({"spark.executor.memory": "512m"}, {}):
             taken = client.post("/api/v1/jobs/nightly/runs", json={"conf": conf})
             assert taken.status_code == 201, taken.text
+
+
+def test_a_tuned_layer_that_fits_no_worker_is_left_out_of_the_run(services):
+    """The tuning loop may ask for more memory (a GC finding: 1.5×); on a cluster whose workers are
+    smaller the run goes on with the user's settings instead of waiting for ever."""
+    from stoker.submission.runs import Submitter
+
+    with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        cluster = client.post("/api/v1/products/spark-standalone/4.3/clusters",
+                              json={"size": 1, "worker.cores": 2, "worker.mem": 1024}).json()["id"]
+    submitter = Submitter(services)
+    own = {"job": {"spark.executor.memory": "1g"}}
+    assert submitter._fit_cluster({**own, "tuning": {"spark.executor.memory": "1536m"}}, cluster) == own
+    fitting = {**own, "tuning": {"spark.executor.cores": "2"}}
+    assert submitter._fit_cluster(fitting, cluster) == fitting
+    assert submitter._fit_cluster({"tuning": {"spark.executor.memory": "4g"}}, cluster) is None

@@ -119,11 +119,7 @@ class Submitter:
         self._check_references(public, steps, request.team)
         waiting_for = self._cluster(public, job, request.team)
         if public.get("cluster"):
-            # The user's own settings (a tuned layer is the loop's to keep within the workers).
-            asked = spark_conf.merged({k: v for k, v in (conf or {}).items() if k != "tuning"})
-            problem = spark_conf.unplaceable(asked, worker_sizes(self.services.db, public["cluster"]))
-            if problem:
-                raise InvalidInput(f"cluster {public['cluster']}: {problem}")
+            conf = self._fit_cluster(conf, public["cluster"])
         self._check_s3(steps, secret, public, roots)
         lane = self.services.catalog.route(steps).lane
         if check_columns and self._explains(lane) and reads_local_files(plan):
@@ -134,6 +130,21 @@ class Submitter:
             idempotency_key=request.idempotency_key, lane=lane,
             priority=request.priority, waiting_for=waiting_for, conf=conf, team=request.team,
         )
+
+    def _fit_cluster(self, conf: dict[str, dict[str, str]] | None,
+                     cluster: str) -> dict[str, dict[str, str]] | None:
+        """The layers, if their executors fit a worker of the cluster. The user's own settings that
+        fit none are refused (the run would wait for executors for ever); a tuned layer that would
+        not fit is left out of this run (the loop's trial then measures no change)."""
+        workers = worker_sizes(self.services.db, cluster)
+        layers = conf or {}
+        own = {name: layer for name, layer in layers.items() if name != "tuning"}
+        problem = spark_conf.unplaceable(spark_conf.merged(own), workers)
+        if problem:
+            raise InvalidInput(f"cluster {cluster}: {problem}")
+        if "tuning" in layers and spark_conf.unplaceable(spark_conf.merged(layers), workers):
+            return own or None
+        return conf
 
     def _explains(self, lane: str) -> bool:
         return self.services.column_check is not None and lane == "spark"
