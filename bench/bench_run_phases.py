@@ -2,7 +2,7 @@
 `stoker serve`, each run's phases from its own record and its collected Spark events.
 
     .venv/bin/python bench/bench_run_phases.py [--runs 12] [--size 10] [--pipeline group_by] [--cluster]
-        [--data DIR] [--profile FILE]
+        [--data DIR] [--profile FILE] [--conf KEY=VALUE ...]
 
 Inputs are bench_sizes.py's (generated under --data if missing). Phases, in ms, per run:
   submit    the HTTP POST until its answer
@@ -14,11 +14,14 @@ Inputs are bench_sizes.py's (generated under --data if missing). Phases, in ms, 
 With --cluster the runs go to a 2-worker `spark-standalone` cluster launched first. With --profile,
 py-spy (`.venv/bin/pip install py-spy`) samples the server from the fourth run on, idle threads
 included, into FILE (collapsed stacks): the worker thread's samples say where its wall time went.
+--conf adds server-level Spark settings (STOKER_SPARK_CONF_DEFAULTS), e.g. to try the warm session
+without one of its defaults: --conf spark.scheduler.mode=FIFO.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import tempfile
 import time
@@ -43,12 +46,15 @@ def main() -> None:
     parser.add_argument("--cluster", action="store_true")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / "data" / "bench-sizes"))
     parser.add_argument("--profile", default="")
+    parser.add_argument("--conf", action="append", default=[], help="KEY=VALUE, a server-level Spark setting")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stoker-bench-phases-") as t:
+        conf = dict(item.split("=", 1) for item in args.conf)
         server = Server(Path(t) / "stoker", env={"STOKER_STORAGE_ROOTS": str(data),
-                                                 "STOKER_CLUSTER_CAPACITY": "cores=6"},
+                                                 "STOKER_CLUSTER_CAPACITY": "cores=6",
+                                                 "STOKER_SPARK_CONF_DEFAULTS": json.dumps(conf)},
                         fast_leases=False, start_timeout=120).start()
         spy = None
         try:
