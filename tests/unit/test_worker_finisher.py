@@ -41,7 +41,7 @@ class SlowFinishes:
         self.lock = threading.Lock()
 
     def claim(self, worker_id: str, *, lane_limits: Mapping[str, int], lease_seconds: float,
-              executor_by_lane: Mapping[str, str]) -> list[Claimed]:
+              executor_by_lane: Mapping[str, str], own_runtime: bool = True) -> list[Claimed]:
         with self.lock:
             if not self.queued:
                 return []
