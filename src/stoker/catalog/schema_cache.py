@@ -63,15 +63,15 @@ def cache_key(fmt: str, paths: Sequence[str], options: Mapping[str, Any],
     """The key for a read, or None when the inputs cannot be signed cheaply (S3 read directly,
     huge dirs, missing files): those reads simply infer as Spark would. `sources` names the
     identity of paths that stand for data elsewhere (staged S3 objects)."""
-    signature: list[Hashable] = []
+    signed: list[Hashable] = []
     for path in paths:
         source = _source(path, sources) if sources else None
-        sig = ("source", source) if source is not None else _signature(path)
+        sig = ("source", source) if source is not None else signature(path)
         if sig is None:
             return None
-        signature.append(sig)
+        signed.append(sig)
     opts = tuple(sorted((k.lower(), repr(v)) for k, v in options.items()))
-    return (fmt, tuple(signature), opts)
+    return (fmt, tuple(signed), opts)
 
 
 def _source(path: str, sources: Mapping[str, Hashable]) -> Hashable | None:
@@ -84,7 +84,9 @@ def _source(path: str, sources: Mapping[str, Hashable]) -> Hashable | None:
     return None
 
 
-def _signature(path: str) -> tuple[Any, ...] | None:
+def signature(path: str) -> tuple[Any, ...] | None:
+    """A local path's identity for caching: its size and time, or a directory's every file's (None
+    when remote, missing, or past MAX_SIGNED_FILES files)."""
     if is_remote(path):
         return None
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from stoker.catalog.errors import CatalogError, PipelineInvalid
 from stoker.catalog.explain import explain
 from stoker.catalog.paths import StorageRoots, is_remote
+from stoker.catalog.schema_cache import signature
 from stoker.catalog.validate import BoundStep
 
 if TYPE_CHECKING:
@@ -49,18 +49,9 @@ def reads_local_files(plan: Sequence[BoundStep]) -> bool:
     return bool(local_inputs(plan))
 
 
-def _stat(path: str) -> tuple[int, int] | None:
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_size, found.st_mtime_ns
-
-
-# Pipelines that passed, remembered with their inputs' sizes and times: a job submitted again over
-# unchanged files (the nightly job, a client's retry loop) is not analysed again. A file rewritten
-# in place inside a directory may keep the directory's time: the run then reports a typo, as it
-# did before the check existed; only passes are remembered, so nothing is ever refused from here.
+# Pipelines that passed, remembered with their inputs' signatures (the schema cache's: sizes and
+# times, a directory's every file): a job submitted again over unchanged files (the nightly job, a
+# client's retry loop) is not analysed again. Inputs without a signature are analysed every time.
 PASSED_KEPT = 1024
 
 
@@ -82,16 +73,17 @@ class ColumnCheck:
         try:
             plan = self.catalog.validate(steps, roots)
             inputs = local_inputs(plan)
-            key = json.dumps([steps, [(path, _stat(path)) for path in inputs]], sort_keys=True, default=str)
+            signatures = [signature(path) for path in inputs]
+            key = json.dumps([steps, signatures], sort_keys=True, default=str) if None not in signatures else None
             with self._lock:
-                if key in self._passed:
+                if key is not None and key in self._passed:
                     self._passed.move_to_end(key)
                     return
             with self.spark() as session:
                 if session is None:  # no session runs yet: the submit does not wait for a JVM
                     return
                 explained = explain(self.catalog, steps, roots, session)
-            if explained.get("plan") is None:  # some input had no known schema: not all checked
+            if explained.get("plan") is None or key is None:  # not all checked, or not to be known again
                 return
             with self._lock:
                 self._passed[key] = None
