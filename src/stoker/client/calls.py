@@ -39,6 +39,16 @@ class Call(Generic[T]):
     # A streamed body, made afresh for each try (an upload's chunks); its answer may take any time.
     body: Callable[[], Any] | None = None
 
+    def timeout(self, client: httpx.Timeout) -> dict[str, Any]:
+        """The call's own timeout, if it has one, built on the client's (`client`); else nothing,
+        so the client's applies (None would mean none)."""
+        if self.body is not None:
+            return {"timeout": httpx.Timeout(client.connect, read=None)}
+        if self.read_timeout is None:
+            return {}
+        return {"timeout": httpx.Timeout(client.connect, read=self.read_timeout, write=client.write,
+                                         pool=client.pool)}
+
 
 def call(method: str, path: str, parse: Callable[[httpx.Response], T], *, repeatable: bool | None = None,
          params: Mapping[str, Any] | None = None, **kwargs: Any) -> Call[T]:

@@ -69,7 +69,7 @@ class StokerClient:
             try:
                 response = self.http.request(call.method, call.path, params=call.params, json=call.json,
                                              content=call.body() if call.body is not None else call.content,
-                                             headers=call.headers, **self._timeout(call))
+                                             headers=call.headers, **call.timeout(self.http.timeout))
             except httpx.TransportError as exc:
                 delay = attempts.after_error(exc)
                 if delay is None:
@@ -83,15 +83,6 @@ class StokerClient:
                     continue
                 raise error_of(response)
             return call.parse(response)
-
-    def _timeout(self, call: Call[Any]) -> dict[str, Any]:
-        """The call's own timeout, if it has one; else nothing, so the client's applies (None would mean none)."""
-        if call.body is not None:
-            return {"timeout": httpx.Timeout(self.http.timeout.connect, read=None)}
-        if call.read_timeout is None:
-            return {}
-        return {"timeout": httpx.Timeout(self.http.timeout.connect, read=call.read_timeout,
-                                         write=self.http.timeout.write, pool=self.http.timeout.pool)}
 
     @contextmanager
     def stream(self, path: str, *, params: dict[str, Any] | None = None,
