@@ -369,15 +369,21 @@ def parked_reason(db: Database, cluster_id: str, team: str | None = None) -> str
     return f"waiting for cluster {cluster_id} to be ready (it is {status})"
 
 
+def _planned_workers(conn: sa.Connection, cluster_id: str) -> list[tuple[int, int]]:
+    """(cores, memory MiB) of each worker node recorded for a cluster (once planned)."""
+    rows = conn.execute(sa.select(cluster_nodes.c.cpu, cluster_nodes.c.mem).where(
+        cluster_nodes.c.cluster_id == cluster_id, cluster_nodes.c.role == "worker")).all()
+    return [(int(row.cpu), int(row.mem)) for row in rows]
+
+
 def worker_sizes(db: Database, cluster_id: str) -> list[tuple[int, int]]:
     """(cores, memory MiB) of each worker node of a cluster: its nodes once planned, before that its
     spec's (none for an external cluster, or one with no such cluster)."""
     with db.read() as conn:
-        rows = conn.execute(sa.select(cluster_nodes.c.cpu, cluster_nodes.c.mem).where(
-            cluster_nodes.c.cluster_id == cluster_id, cluster_nodes.c.role == "worker")).all()
+        planned = _planned_workers(conn, cluster_id)
         spec = conn.execute(sa.select(clusters.c.spec).where(clusters.c.id == cluster_id)).scalar()
-    if rows:
-        return [(int(row.cpu), int(row.mem)) for row in rows]
+    if planned:
+        return planned
     if not isinstance(spec, dict):
         return []
     nodes = spec.get("nodes") or {}
@@ -393,14 +399,13 @@ def spark_target(db: Database, cluster_id: str) -> SparkPlacement:
     with db.read() as conn:
         row = conn.execute(sa.select(clusters.c.status, clusters.c.master_url)
                            .where(clusters.c.id == cluster_id)).first()
-        workers = conn.execute(sa.select(cluster_nodes.c.cpu, cluster_nodes.c.mem).where(
-            cluster_nodes.c.cluster_id == cluster_id, cluster_nodes.c.role == "worker")).all()
+        workers = _planned_workers(conn, cluster_id)
     if row is None:
         raise NotFound(f"no cluster with id {cluster_id!r}", cluster=cluster_id)
     conf: dict[str, str] = {}
     if workers:
-        conf["spark.executor.memory"] = f"{min(w.mem for w in workers)}m"
-        conf["spark.executor.cores"] = str(min(w.cpu for w in workers))
+        conf["spark.executor.memory"] = f"{min(mem for _cpu, mem in workers)}m"
+        conf["spark.executor.cores"] = str(min(cpu for cpu, _mem in workers))
     return SparkPlacement(status=row.status, master_url=row.master_url, conf=conf)
 
 
