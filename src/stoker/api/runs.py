@@ -43,10 +43,16 @@ def list_runs_page(runs_store: RunStore, *, job: str | None, state: RunState | N
     return {"runs": [run_view(r) for r in runs], "next_cursor": next_cursor}
 
 
+# Submit refuses a run that could never start: its named cluster has ended, or a container job's
+# image is still being imported (or failed to).
+CANNOT_START = {"description": "the run cannot start: its cluster is gone, or its container job's image is not ready"}
+
+
 @router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
              response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
-                        404: {"description": "no such job"}})
+                        404: {"description": "no such job"},
+                        409: CANNOT_START})
 async def submit_run(body: RunCreate, services: ServicesDep, principal: Runner,
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
@@ -157,7 +163,8 @@ def run_log(run_id: str, runs: RunStoreDep, principal: Reader,
 
 
 @router.post("/batches", status_code=201, summary="Submit N runs at once (one transaction)",
-             responses={404: {"description": "no such job"}})
+             responses={404: {"description": "no such job"},
+                        409: CANNOT_START})
 def submit_batch(body: BatchCreate, services: ServicesDep, principal: Runner) -> dict[str, Any]:
     if (body.count is None) == (body.params_list is None):
         raise InvalidInput("give either `count` or `params_list`")
