@@ -10,6 +10,7 @@ from stoker.api.auth import Reader, Runner, authorize
 from stoker.api.deps import DatabaseDep, RunStoreDep, ServicesDep, WakeupDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.models import BatchCreate, RunCreate
+from stoker.api.openapi import CANNOT_START
 from stoker.api.paging import Cursor, PageSize, cursor_value
 from stoker.api.views import attempt_view, dead_letter_view, run_view
 from stoker.core import limits
@@ -42,10 +43,6 @@ def list_runs_page(runs_store: RunStore, *, job: str | None, state: RunState | N
         batch_id=batch_id, team=team)
     return {"runs": [run_view(r) for r in runs], "next_cursor": next_cursor}
 
-
-# Submit refuses a run that could never start: its named cluster has ended, or a container job's
-# image is still being imported (or failed to).
-CANNOT_START = {"description": "the run cannot start: its cluster is gone, or its container job's image is not ready"}
 
 
 @router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
