@@ -72,7 +72,7 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
             raise InvalidInput("a container job takes no Spark settings (conf)")
         if body.tuning is not None and tuning_policy.check(body.tuning, {}).on:
             raise InvalidInput("a container job has no Spark settings to tune (tuning applies to pipelines)")
-        services.containers.require()
+        services.images.require()
         job_id = services.images.register(body.name, container_spec.check_spec(container), team=principal.team,
                                           **policy).id
     else:
