@@ -217,9 +217,9 @@ def test_the_first_view_after_a_restart_reads_the_digests_and_equals_a_full_pass
 
 
 def test_chunks_stored_before_digests_are_read_from_their_events(database, monkeypatch):
-    """Chunks stored before migration 0019 have no digest (and a digest of another version is not
-    trusted): those are read from their events, the rest from their digests, and the view is the
-    same."""
+    """Chunks stored before migration 0019 have no digest (and a digest of another version, or one
+    that cannot be read, is not trusted): those are read from their events, the rest from their
+    digests, and the view is the same."""
     import sqlalchemy as sa
 
     from stoker.events import digest
@@ -227,18 +227,20 @@ def test_chunks_stored_before_digests_are_read_from_their_events(database, monke
     from stoker.store.tables import spark_event_chunks
 
     events = several_stages_with_failures()
-    store_in_payloads(EventStore(database), events, 4)
+    store_in_payloads(EventStore(database), events, 3)
     c = spark_event_chunks.c
+    future = compress_body(digest._encoder.encode((digest.VERSION + 1, b"", [], [])))
     with database.write() as conn:
         ids = [row.id for row in conn.execute(sa.select(c.id).order_by(c.id))]
-        conn.execute(sa.update(spark_event_chunks).where(c.id.in_(ids[:2])).values(digest=None))
-        future = compress_body(digest._encoder.encode((digest.VERSION + 1, b"", [], [])))
-        conn.execute(sa.update(spark_event_chunks).where(c.id == ids[-1]).values(digest=future))
+        assert len(ids) == 6
+        for chunk_id, value in ((ids[0], None), (ids[1], None), (ids[2], b"not zstd"),
+                                (ids[3], compress_body(b"\xc1")), (ids[5], future)):
+            conn.execute(sa.update(spark_event_chunks).where(c.id == chunk_id).values(digest=value))
     loads = count_chunk_loads(monkeypatch)
     restarted = EventStore(database)
     app = restarted.app("job", "run-1")
     assert restarted.analysis(app) == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
-    assert sorted(loads) == [*ids[:2], ids[-1]]
+    assert sorted(loads) == [*ids[:4], ids[5]]  # ids[4] from its digest
 
 
 def test_a_redacted_chunk_has_no_digest_and_its_view_shows_no_secret(database):

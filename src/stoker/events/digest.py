@@ -33,11 +33,11 @@ def pack(delta: SummaryDelta) -> bytes:
 
 
 def unpack(data: bytes) -> SummaryDelta | None:
-    """The part of a summary a digest holds; None for a digest of another version or shape (the
-    chunk is then read from its events)."""
+    """The part of a summary a digest holds; None for a digest of another version or shape, or
+    not msgpack at all (the chunk is then read from its events)."""
     try:
         version, records, failures, others = _decoder.decode(data)
-    except msgspec.ValidationError:
+    except msgspec.MsgspecError:
         return None
     if version != VERSION:
         return None

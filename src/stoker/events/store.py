@@ -26,6 +26,7 @@ from stoker.store.spark_events import ChunkSnapshot, NewChunk, SparkEventRows
 
 if TYPE_CHECKING:  # the analysis (msgspec structs) is imported when a page first needs it
     from stoker.events.analysis import Aggregate
+    from stoker.events.summary import SummaryDelta
 
 SUMMARY_COLUMNS = (
     "app_name", "app_id", "spark_version", "start_ms", "end_ms", "jobs", "failed_jobs", "stages",
@@ -175,7 +176,7 @@ class EventStore:
             digested: set[int] = set()
             if pending:
                 for chunk_id, packed in snapshot.digests():
-                    delta = digests.unpack(decompress_body("zstd", packed)) if chunk_id in pending else None
+                    delta = _digest(packed) if chunk_id in pending else None
                     if delta is not None:
                         aggregate.add_delta(delta)
                         digested.add(chunk_id)
@@ -220,6 +221,14 @@ class EventStore:
     def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
         return self.rows.apps_of(app_ids)
+
+
+def _digest(packed: bytes) -> SummaryDelta | None:
+    """A stored digest read back; None when it cannot be (its chunk is then read from its events)."""
+    try:
+        return digests.unpack(decompress_body("zstd", packed))
+    except zstandard.ZstdError:
+        return None
 
 
 def _merged(snapshot: ChunkSnapshot, index: list[ChunkMeta]) -> Iterator[bytes]:
