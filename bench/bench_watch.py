@@ -9,8 +9,9 @@
    pushes it). Reported: events/s and the server's CPU seconds (its ingest helpers included) per
    100,000 events, and the watched/unwatched ratios. Target: under 2% cost.
 2. The run page of a RUNNING run with `--tasks` tasks of its own (and as many of another run's in
-   the same application), in-process like bench/bench_ui.py: the first view (the aggregate built)
-   and later views (kept), p50/p95 of `--repeat`; peer: the Spark application page of the same
+   the same application), in-process like bench/bench_ui.py: the first view (the aggregate built;
+   the process's first page, then an app's first view in a warm server; wall and CPU time) and
+   later views (kept), p50/p95 of `--repeat`; peer: the Spark application page of the same
    application. Target: under 200 ms.
 Prints a table and writes bench/results/watch-<time>.json.
 """
@@ -173,17 +174,24 @@ def bench_run_page(tasks: int, repeat: int) -> dict:
             out = {}
             pages = (("run page", f"/ui/runs/{run_id}"), ("Spark app page", f"/ui/spark/stoker-session/{APP_ID}"))
             for name, path in pages:
-                app.state.event_store._analyses.clear()  # cold: the aggregate is built by this view
-                started = time.perf_counter()
-                response = page.get(path)
-                cold = (time.perf_counter() - started) * 1000
-                assert response.status_code == 200, response.text[:300]
+                # Cold: the aggregate is built by this view. The first is also the process's first
+                # view of its page (templates, imports); the second is a running server's first view
+                # of an application. CPU seconds too: on a shared machine, wall time is mostly load.
+                colds = []
+                for _ in range(2):
+                    app.state.event_store._analyses.clear()
+                    started, cpu = time.perf_counter(), time.process_time()
+                    response = page.get(path)
+                    colds.append(((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000))
+                    assert response.status_code == 200, response.text[:300]
                 times = []
                 for _ in range(repeat):
                     started = time.perf_counter()
                     assert page.get(path).status_code == 200
                     times.append((time.perf_counter() - started) * 1000)
-                out[name] = {"cold_ms": cold, "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
+                out[name] = {"cold_ms": colds[0][0], "cold_cpu_ms": colds[0][1], "app_cold_ms": colds[1][0],
+                             "app_cold_cpu_ms": colds[1][1], "p50_ms": percentile(times, 50),
+                             "p95_ms": percentile(times, 95)}
                 print("page", name, out[name], flush=True)
             progress = api.get(f"/api/v1/runs/{run_id}/progress").json()
             assert progress["tasks"]["done"] == tasks, progress["tasks"]
@@ -232,7 +240,9 @@ def main() -> None:
              f"{s['watched']['cpu_s_per_100k']:.2f} CPU s / 100k events",
              f"throughput {s['throughput_cost']:+.1%}, CPU {s['cpu_cost']:+.1%} (target < 2%)"]]
     for name, page in results["page"].items():
-        rows.append([f"{name}, {args.tasks:,} tasks of the run", f"first view {page['cold_ms']:.0f} ms",
+        rows.append([f"{name}, {args.tasks:,} tasks of the run",
+                     f"first view {page['cold_ms']:.0f} ms ({page['cold_cpu_ms']:.0f} ms CPU), the app's first "
+                     f"in a warm server {page['app_cold_ms']:.0f} ms ({page['app_cold_cpu_ms']:.0f} ms CPU)",
                      f"p50 {page['p50_ms']:.1f} ms, p95 {page['p95_ms']:.1f} ms",
                      "target < 200 ms" if name == "run page" else "peer"])
     print_table(["measure", "", "", "vs"], rows)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,27 +73,34 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(log_path: Path) -> MotoS3:
+Spawn = Callable[[list[str], dict[str, str], Path], "subprocess.Popen[bytes]"]
+
+
+def _popen(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log_file:  # the child keeps its own descriptor
+        return subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def start_moto(log_path: Path, *, address: str = "127.0.0.1", spawn: Spawn = _popen) -> MotoS3:
+    """moto listening on `address` (loopback, or a test host's own: tests/e2e/test_hosts_netns.py
+    passes the address of its `s3` host and a `spawn` that starts the process on that host)."""
     import boto3
 
     executable = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
     port = _free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_REQUESTS)}
-    log_file = open(log_path, "wb")  # noqa: SIM115 - closed with the process, in stop_moto
-    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                               stdout=log_file, stderr=subprocess.STDOUT)
-    log_file.close()
+    process = spawn([executable, "-H", address, "-p", str(port)], env, log_path)
     deadline = time.monotonic() + 30
     while True:  # a TCP connect is not an HTTP request, so it spends none of the free ones
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((address, port), timeout=0.5).close()
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"moto_server did not start: {log_path.read_text()[-2000:]}") from None
             time.sleep(0.1)
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{address}:{port}"
     iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="setup", aws_secret_access_key="setup")
     keys: dict[str, Keys] = {}

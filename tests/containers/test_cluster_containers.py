@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 
 import pytest
@@ -163,6 +164,22 @@ SPARK_TEMPLATE = {
                                   "conf": {"daemon.memory": "256m"}}}}
 
 
+ONE_WORKER = {"nodes": {n: SPARK_TEMPLATE["nodes"][n] for n in ("master", "worker0")},
+              "services": {**SPARK_TEMPLATE["services"],
+                           "spark-worker": {**SPARK_TEMPLATE["services"]["spark-worker"], "nodes": ["worker0"]}}}
+
+
+def launch_spark(client, product: str, template: dict = SPARK_TEMPLATE) -> dict:
+    """A product of a Spark template launched and ready: the cluster's view."""
+    assert client.post(f"{P}/products", json={"name": product, "version": "1"}).status_code == 201
+    assert client.put(f"{P}/products/{product}/1/template", json=template).status_code == 204
+    r = client.post(f"{P}/products/{product}/1", json={})
+    assert r.status_code == 202, r.text
+    cluster = status(client, r.json()["id"], ("ready", "failed"), timeout=120)
+    assert cluster["status"] == "ready", cluster["reason"]
+    return cluster
+
+
 def test_spark_nodes_run_a_standalone_cluster_in_small_containers(container_api, container_runtime):
     """A Spark master and two workers in busybox containers (the host's Java and pyspark mounted):
     ready once the master lists both workers ALIVE; destroy removes the containers, closes the ports."""
@@ -171,12 +188,7 @@ def test_spark_nodes_run_a_standalone_cluster_in_small_containers(container_api,
     from stoker.clusters import processes
 
     client = container_api
-    assert client.post(f"{P}/products", json={"name": "spark-ct", "version": "1"}).status_code == 201
-    assert client.put(f"{P}/products/spark-ct/1/template", json=SPARK_TEMPLATE).status_code == 204
-    r = client.post(f"{P}/products/spark-ct/1", json={})
-    assert r.status_code == 202, r.text
-    cluster = status(client, r.json()["id"], ("ready", "failed"), timeout=120)
-    assert cluster["status"] == "ready", cluster["reason"]
+    cluster = launch_spark(client, "spark-ct")
     assert cluster["orchestrator"] == "containers" and cluster["master_url"].startswith("spark://127.0.0.1:")
     with urllib.request.urlopen(cluster["web_url"] + "/json", timeout=5) as answer:
         state = json.loads(answer.read())
@@ -202,6 +214,54 @@ def test_spark_nodes_run_a_standalone_cluster_in_small_containers(container_api,
     assert containers_of(container_runtime, cluster["id"]) == []
     assert not any(processes.port_open("127.0.0.1", n["port"]) or processes.port_open("127.0.0.1", n["web_port"])
                    for n in cluster["nodes"])
+
+
+def test_executors_in_spark_node_containers_run_the_drivers_python(container_api, container_runtime, moto_s3):
+    """Executors of a containers cluster run Python (here the S3 executors' way: a Python data
+    source with pyarrow's S3 filesystem in the executor tasks) with the driver's interpreter, which
+    the nodes mount read-only at its own path (the venv and the Python it was made from): the
+    busybox image has no Python of its own. A CSV in S3 is filtered into Parquet in S3."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    client = container_api
+    moto_s3.empty("alice-bucket")
+    moto_s3.client().put_object(Bucket="alice-bucket", Key="ct/in/people.csv",
+                                Body=b"name,age\nana,34\nbo,28\ncy,41\ndee,52\n")
+    cluster = launch_spark(client, "spark-py", ONE_WORKER)
+    found = containers_of(container_runtime, cluster["id"], running_only=True)
+    worker = next(c for c in found if c["Labels"]["io.stoker.cluster.node"] == "worker0")
+    mounts = {m["Destination"] for m in inspect(container_runtime, worker["Id"])["Mounts"]}
+    assert {sys.prefix, sys.base_prefix} <= mounts | {"/usr"}
+    # The driver's interpreter (PYSPARK_PYTHON) runs inside the node, with the venv's pyarrow.
+    probe = subprocess.run([*container_runtime.podman, "exec", worker["Id"], sys.executable, "-c",
+                            "import pyarrow, sys; print(sys.prefix)"], env=container_runtime.env,
+                           capture_output=True, text=True)
+    assert probe.returncode == 0 and probe.stdout.strip() == sys.prefix, probe.stderr
+
+    # A schema given: no inference passes, one Spark job reading and writing (the test's time is the
+    # cluster's and the session's start).
+    steps = [["read_csv", "s3://alice-bucket/ct/in/people.csv", {"header": True, "schema": "name STRING, age INT"}],
+             ["filter", "age > 30"], ["write_parquet", "s3://alice-bucket/ct/adults/"]]
+    made = client.post("/api/v1/runs", json={"steps": steps,
+                                             "options": {"cluster": cluster["id"], "s3": moto_s3.options("alice")}})
+    assert made.status_code == 201, made.text
+    run = wait_until(lambda: client.get(f"/api/v1/runs/{made.json()['id']}").json(),
+                     lambda r: r["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"), 240, "the S3 run")
+    worker_log = subprocess.run([*container_runtime.podman, "logs", worker["Id"]], env=container_runtime.env,
+                                capture_output=True, text=True).stderr[-5000:]
+    assert run["state"] == "SUCCEEDED", f"{run['error']}\n{worker_log}"
+    assert "S3: executors' way" in client.get(f"/api/v1/runs/{run['id']}/log").text
+    written = moto_s3.keys_under("alice-bucket", "ct/adults/")
+    parts = [k for k in written if k.endswith(".parquet")]
+    assert "ct/adults/_SUCCESS" in written and parts
+    s3 = moto_s3.client()
+    rows = [row for k in parts for row in pq.read_table(io.BytesIO(
+        s3.get_object(Bucket="alice-bucket", Key=k)["Body"].read())).to_pylist()]
+    assert sorted((row["name"], row["age"]) for row in rows) == [("ana", 34), ("cy", 41), ("dee", 52)]
+    assert client.delete(f"{P}/clusters/{cluster['id']}").status_code == 200
+    assert containers_of(container_runtime, cluster["id"]) == []
 
 
 def test_a_runtime_that_is_away_degrades_nothing(container_api, container_services, container_runtime):

@@ -269,3 +269,16 @@ def test_janitor_removes_containers_of_ended_attempts_only(container_services, c
         for container in client.containers.list(all=True, filters={"label": f"io.stoker.run={run.run_id}"}):
             container.remove(force=True)
         client.close()
+
+
+def test_a_run_of_a_job_whose_image_is_not_ready_is_a_documented_409(container_api):
+    client = container_api
+    created = client.post("/api/v1/jobs", json={"name": "ghost", "kind": "container",
+                                                "image": "localhost/stoker/no-such-image:1", "command": "true"})
+    assert created.status_code == 201, created.text
+    refused = client.post("/api/v1/jobs/ghost/runs", json={})
+    assert refused.status_code == 409, refused.text
+    assert "cannot run yet" in refused.json()["detail"]
+    assert client.get("/api/v1/jobs/ghost/runs").json()["runs"] == []  # nothing queued
+    for path in ("/api/v1/jobs/{job}/runs", "/api/v1/runs", "/api/v1/batches"):
+        assert "409" in client.get("/openapi.json").json()["paths"][path]["post"]["responses"], path

@@ -133,3 +133,42 @@ def test_nodes_spread_over_hosts_and_a_lost_host_is_repaired_onto_the_other(tmp_
             assert host_a.labelled(cluster_id) == []
     finally:
         services.close()
+
+
+def test_an_api_without_a_runtime_of_its_own_imports_and_runs_container_jobs_on_a_host(
+        tmp_path, container_runtime, two_hosts):
+    """An API replica on a machine without Podman (docs/deploy.md): a container job is refused until
+    a container host is registered, then its image is imported through that host's API, and its runs
+    are placed there by a worker that has no runtime either."""
+    host_a, _host_b = two_hosts
+    services = make_services(tmp_path / "data", local_host=False, lease_seconds=5.0, heartbeat_seconds=1.0)
+    assert not services.containers.available
+    from stoker.app import Background, create_app
+
+    app = create_app(services, background=Background(services, embedded_worker=True, schedules=False))
+    image = f"{container_runtime.registry}/{PUSHED_REPOSITORY}:1"  # on no host yet
+    job = {"name": "hello", "kind": "container", "image": image, "command": "echo hello-from-a-host",
+           "memory_mb": 64}
+    try:
+        with TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as api:
+            refused = api.post("/api/v1/jobs", json=job)
+            assert refused.status_code == 503 and "POST /api/v1/hosts" in refused.json()["detail"], refused.text
+            assert api.get("/api/v1/jobs/hello").status_code == 404  # nothing was made
+            assert api.post("/api/v1/hosts", json={"name": "hosta", "endpoint": host_a.endpoint, "cores": 2,
+                                                   "mem": 1024}).status_code == 201
+            assert api.post("/api/v1/jobs", json=job).status_code == 201
+            ready = wait_until(lambda: api.get("/api/v1/jobs/hello").json(),
+                               lambda j: j["image_status"] in ("READY", "ERROR"), 60, "the image import")
+            assert ready["image_status"] == "READY", ready
+            pulled = subprocess.run([*host_a.podman, "image", "exists", image], env=host_a.env)
+            assert pulled.returncode == 0  # imported through the host's API
+            run_id = api.post("/api/v1/jobs/hello/runs", json={}).json()["id"]
+            run = wait_until(lambda: api.get(f"/api/v1/runs/{run_id}").json(),
+                             lambda r: r["state"] in ("SUCCEEDED", "FAILED"), 60, "the run")
+            assert run["state"] == "SUCCEEDED", run
+            attempt = api.get(f"/api/v1/runs/{run_id}/attempts/1").json()
+            assert attempt["host_name"] == "hosta", attempt
+            assert "hello-from-a-host" in api.get(f"/api/v1/runs/{run_id}/log").text
+    finally:
+        services.images.join()
+        services.close()

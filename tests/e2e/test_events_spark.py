@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -69,7 +70,13 @@ def test_listener_stream_matches_event_log_and_history_server(tmp_path, stoker):
         pytest.fail("listener jar missing: run scripts/build_listener.sh")
     log_dir = tmp_path / "eventlog"
     log_dir.mkdir()
-    conf = listener_conf(stoker.url, TOKEN, "e2e-job")
+    # A replica that is down first (nothing listens on the port): the listener fails over to the
+    # next and the events still arrive live, all of them, in order.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    conf = listener_conf(f"{down}/, {stoker.url}", TOKEN, "e2e-job")
+    assert conf["spark.stoker.url"] == f"{down},{stoker.url}"
     conf.update({
         "spark.eventLog.enabled": "true", "spark.eventLog.dir": f"file:{log_dir}",
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "3",

@@ -2,13 +2,16 @@
 PostgreSQL; `api1` and `api2` run `stoker serve` over it (each data dir on a tmpfs only it sees);
 `node1` and `node2` run a Podman API service each (storage of their own); `worker1` and `worker2`
 run remote workers (`stoker worker --remote` given both APIs: a token, no database, no container
-runtime, data dirs on tmpfs of their own).
+runtime, data dirs on tmpfs of their own); `s3` runs moto's S3 server (IAM enforced).
 
 Through the API on api1: the two node hosts are registered, a Spark cluster of two workers lands on
 both (listening on their hosts' addresses), ready once the master on node1 lists the worker on
-node2 ALIVE; a container task run 4 times is placed on both node hosts and completes there (the
-workers reach each host's container API); a pipeline on the cluster runs from a remote worker, its
-driver on the worker's host and its executors on both node hosts (as its Spark events say).
+node2 ALIVE; a pipeline from S3 to S3 runs on it from worker2, its driver on worker2's host and its
+executors on both node hosts (as its Spark events say), which read and write the objects on the
+s3 host themselves with the driver's Python (mounted into the node containers); the output is in
+S3, whole, and the keys are in none of the run's events, log, view or Spark conf; a container task
+run 4 times is placed on both node hosts and completes there (the workers reach each host's
+container API).
 
 Then, under a steady load of submits (each with its idempotency key, sent again to the other API
 when one fails), one host at a time dies (every process of its namespace SIGKILLed): api1
@@ -16,15 +19,14 @@ mid-submit (clients and workers go on with api2, which takes over the cluster du
 host running a run (its lease expires, the other worker runs it again); node1, the master's host:
 the cluster turns degraded naming the host, and a repair moves the master and the lost worker onto
 node2 (new URLs; the worker that stayed restarts to join the new master), where the master lists
-both workers ALIVE. No run is lost or doubled: every key has one run, which succeeded once.
-
-Not covered yet (issue 20): S3 on its own host."""
+both workers ALIVE. No run is lost or doubled: every key has one run, which succeeded once."""
 
 from __future__ import annotations
 
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,9 +41,10 @@ import pytest
 
 from conftest import ADMIN_TOKEN
 from harness import wait_for
+from moto_s3 import MotoS3, start_moto
 from netns_hosts import Net, require_netns
 
-# Seven hosts, a cluster launched and repaired, the kills one after another: minutes on a busy 2-core machine.
+# Eight hosts, a cluster launched and repaired, the kills one after another: minutes on a busy 2-core machine.
 pytestmark = [pytest.mark.netns, pytest.mark.e2e, pytest.mark.containers, pytest.mark.timeout(900)]
 
 SUBNET = "10.213.77"  # the test's own range: nothing else is addressed
@@ -73,9 +76,11 @@ def hosts():
         from stoker.containers.runtime import podman_env
 
         for name, octet in (("db", 5), ("api1", 11), ("api2", 12), ("worker1", 31), ("worker2", 32),
-                            ("node1", 21), ("node2", 22)):
+                            ("node1", 21), ("node2", 22), ("s3", 40)):
             net.add_host(name, octet)
         database_url = _start_postgres(net, tmp)
+        s3 = start_moto(tmp / "s3.log", address=net.addresses["s3"],
+                        spawn=lambda argv, env, log: net.spawn("s3", argv, env=env, log=log))
         for node in ("node1", "node2"):  # each its own storage and image; reached only by its API
             podman = podman_command(tmp / node / "root", tmp / node / "runroot")
             ensure_builtin_image(podman)
@@ -100,7 +105,7 @@ def hosts():
                       log=tmp / f"{api}.log", private=data.parent)
             # api1 first: it upgrades the database and takes the cluster duties.
             wait_for(lambda api=api: _answers(f"http://{net.addresses[api]}:8000"), 90, f"stoker serve on {api}")
-        yield net, tmp
+        yield net, tmp, s3
     finally:
         net.close()
         keep = os.environ.get("STOKER_NETNS_LOGS")  # a directory to keep every host's log in
@@ -206,23 +211,26 @@ class SteadySubmits:
             client.close()
 
 
-def _start_remote_workers(net: Net, tmp: Path, api: httpx.Client) -> None:
-    """`stoker worker --remote` on worker1 and worker2, given both API replicas: a token with the
-    worker and ingest scopes, no database, no container runtime of their own, each data dir on a
-    tmpfs only it sees; short leases, so a dead worker's attempts are retried within seconds."""
+def _worker_token(api: httpx.Client) -> str:
+    """A token for the remote workers, with the worker and ingest scopes."""
     made = api.post("/api/v1/tokens", json={"name": "remote workers", "user": "workers",
                                             "scopes": ["worker", "ingest"]})
     assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+def _start_remote_worker(net: Net, tmp: Path, worker: str, token: str) -> None:
+    """`stoker worker --remote` on a worker host, given both API replicas: no database, no
+    container runtime of its own, its data dir on a tmpfs only it sees; short leases, so a dead
+    worker's attempts are retried within seconds."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("STOKER_DATABASE_URL", "STOKER_DOCKER_HOST", "SPARK_LOCAL_IP", "STOKER_ADMIN_TOKEN")}
     env.update(STOKER_LEASE_SECONDS="5", STOKER_HEARTBEAT_SECONDS="1")
     apis = ",".join(f"http://{net.addresses[a]}:8000" for a in ("api1", "api2"))
-    for worker in ("worker1", "worker2"):
-        data = tmp / worker / "data"
-        net.spawn(worker, [sys.executable, "-m", "stoker.cli", "worker", "--remote", apis,
-                           "--token", made.json()["token"],
-                           "--worker-id", worker, "--data-dir", str(data)],
-                  env=env, log=tmp / f"{worker}.log", private=data.parent)
+    data = tmp / worker / "data"
+    net.spawn(worker, [sys.executable, "-m", "stoker.cli", "worker", "--remote", apis, "--token", token,
+                       "--worker-id", worker, "--data-dir", str(data)],
+              env=env, log=tmp / f"{worker}.log", private=data.parent)
 
 
 def _logs(tmp: Path, *hosts: str) -> str:
@@ -234,21 +242,53 @@ def _wait_run(api: httpx.Client, run_id: str, timeout: float) -> dict:
                     ["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") and r, timeout, f"run {run_id}")
 
 
-def _a_pipeline_runs_on_the_cluster_from_a_remote_worker(net: Net, tmp: Path, api: httpx.Client,
-                                                         cluster_id: str) -> None:
-    submitted = api.post("/api/v1/runs", json={"steps": [["range", 20000], ["filter", "id % 7 = 0"], ["count"]],
-                                               "options": {"cluster": cluster_id}})
-    assert submitted.status_code == 201, submitted.text
-    run = _wait_run(api, submitted.json()["id"], 180)
-    assert run["state"] == "SUCCEEDED", str(run["error"]) + _logs(tmp, "worker1", "worker2")
-    assert run["result"]["count"] == 2858
-    [attempt] = run["attempts"]
-    worker = attempt["worker_id"]
-    assert worker in ("worker1", "worker2") and attempt["spark_app_id"]
-    nodes = {net.addresses["node1"], net.addresses["node2"]}
+def _s3_to_s3_on_the_cluster_from_worker2(net: Net, tmp: Path, s3: MotoS3, api: httpx.Client,
+                                          cluster_id: str) -> None:
+    """A pipeline from S3 to S3 on the cluster, run by worker2: its driver on worker2's host, its
+    executors on both node hosts (Spark node containers running the driver's Python, mounted), and
+    S3 on a host of its own. The executors read and write the objects themselves (the executors'
+    way: nothing passes through a worker's disk); the output is published whole; the keys are in
+    none of the run's collected Spark events, its log, its view or the Spark conf it shows."""
+    import io
 
-    def hosts_seen() -> tuple[set[str], set[str]] | None:
-        # The events the driver streamed: where its block manager (the driver's) and its executors ran.
+    import pyarrow.parquet as pq
+
+    s3.client().put_object(Bucket="alice-bucket", Key="in/people.csv",
+                           Body=b"name,age\nana,34\nbo,28\ncy,41\ndee,52\n")
+    keys = s3.options("alice")
+    submitted = api.post("/api/v1/runs", json={
+        "steps": [["read_csv", "s3://alice-bucket/in/people.csv", {"header": True, "inferSchema": True}],
+                  ["filter", "age > 30"], ["write_parquet", "s3://alice-bucket/out/adults/"]],
+        "options": {"cluster": cluster_id, "s3": keys}})
+    assert submitted.status_code == 201, submitted.text
+    run = _wait_run(api, submitted.json()["id"], 240)
+    assert run["state"] == "SUCCEEDED", str(run["error"]) + _logs(tmp, "worker2", "s3")
+    assert run["result"]["rows"] == 3
+    [attempt] = run["attempts"]
+    assert attempt["worker_id"] == "worker2" and attempt["spark_app_id"]
+    log = api.get(f"/api/v1/runs/{run['id']}/log").text
+    assert "S3: executors' way" in log
+
+    written = s3.keys_under("alice-bucket", "out/")
+    parts = [k for k in written if k.endswith(".parquet")]
+    assert "out/adults/_SUCCESS" in written and parts and all(k.startswith("out/adults/") for k in written)
+    objects = s3.client()
+    rows = [row for key in parts for row in pq.read_table(io.BytesIO(
+        objects.get_object(Bucket="alice-bucket", Key=key)["Body"].read())).to_pylist()]
+    assert sorted((r["name"], r["age"]) for r in rows) == [("ana", 34), ("cy", 41), ("dee", 52)]
+    assert "S3: staged way" not in log
+    # Who moved the bytes, as the s3 host's access log says: the executors on the node hosts read
+    # the input and wrote the part; worker2 only listed, and published the committed part.
+    by_host = _s3_requests(tmp / "s3.log")
+    nodes = {net.addresses["node1"], net.addresses["node2"]}
+    readers = {a for a, request in by_host if request.startswith("GET /alice-bucket/in/people.csv ")}
+    part_writers = {a for a, request in by_host if request.startswith("PUT /alice-bucket/out/_stoker_temporary_")
+                    and "/part-" in request}
+    assert readers and readers <= nodes and part_writers and part_writers <= nodes, by_host
+
+    def events_and_hosts() -> tuple[str, set[str], set[str]] | None:
+        # The events the driver streamed: where its block manager (the driver's) and its executors
+        # ran, and the end of its SQL execution (the whole run's events are in).
         answer = api.get(f"/api/v1/spark/jobs/stoker-session/runs/{attempt['spark_app_id']}/events")
         if answer.status_code != 200:
             return None
@@ -258,10 +298,31 @@ def _a_pipeline_runs_on_the_cluster_from_a_remote_worker(net: Net, tmp: Path, ap
             if event.get("Event") == "SparkListenerBlockManagerAdded":
                 block_manager = event["Block Manager ID"]
                 (driver if block_manager["Executor ID"] == "driver" else executors).add(block_manager["Host"])
-        return (driver, executors) if driver and executors >= nodes else None
+        complete = ("SparkListenerSQLExecutionEnd" in answer.text
+                    and "SparkListenerEnvironmentUpdate" in answer.text)
+        return (answer.text, driver, executors) if complete and executors >= nodes else None
 
-    driver, executors = wait_for(hosts_seen, 60, "the driver's and both executors' hosts in the Spark events")
-    assert driver == {net.addresses[worker]} and executors == nodes
+    events, driver, executors = wait_for(events_and_hosts, 60,
+                                         "the run's Spark events, from the driver's and both executors' hosts")
+    assert driver == {net.addresses["worker2"]} and executors == nodes
+    assert "stoker_s3_" in events  # the executors' data sources ran in this application
+    view = api.get(f"/api/v1/runs/{run['id']}").json()
+    assert view["effective_conf"]  # the Spark conf the attempt ran with, as the API shows it
+    for secret in (keys["aws_secret_access_key"], keys["aws_access_key_id"]):
+        for where, text in (("events", events), ("log", log), ("view", json.dumps(view)),
+                            ("conf", json.dumps(view["effective_conf"]))):
+            assert secret not in text, f"an S3 key in the run's {where}"
+
+
+def _s3_requests(log: Path) -> list[tuple[str, str]]:
+    """(client address, request line) of each request in moto's access log (werkzeug's format:
+    `ADDR - - [time] "METHOD PATH HTTP/1.1" status -`, in colour)."""
+    found = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace")).splitlines():
+        matched = re.match(r'(\S+) - - \[[^]]*\] "([^"]*)"', line)
+        if matched:
+            found.append((matched[1], matched[2]))
+    return found
 
 
 def _a_container_task_runs_4_times_over_both_node_hosts(api: httpx.Client, tmp: Path) -> None:
@@ -293,17 +354,17 @@ def _master_state(web_url: str) -> dict:
 
 
 def test_stoker_across_hosts_loses_nothing_when_one_host_at_a_time_dies(hosts):
-    net, tmp = hosts
+    net, tmp, s3 = hosts
     clients = [httpx.Client(base_url=f"http://{net.addresses[a]}:8000", timeout=30,
                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) for a in ("api1", "api2")]
     try:
-        _across_hosts(net, tmp, *clients)
+        _across_hosts(net, tmp, s3, *clients)
     finally:
         for client in clients:
             client.close()
 
 
-def _across_hosts(net: Net, tmp: Path, api: httpx.Client, api2: httpx.Client) -> None:
+def _across_hosts(net: Net, tmp: Path, s3: MotoS3, api: httpx.Client, api2: httpx.Client) -> None:
     # api1's data dir is on a tmpfs of its own: not even this test process sees the cluster's files.
     assert not (tmp / "api1" / "data" / "clusters").exists()
     for node in ("node1", "node2"):
@@ -341,9 +402,11 @@ def _across_hosts(net: Net, tmp: Path, api: httpx.Client, api2: httpx.Client) ->
     assert sorted(w["host"] for w in state["workers"] if w["state"] == "ALIVE") == sorted(
         [net.addresses["node1"], net.addresses["node2"]])
 
-    _start_remote_workers(net, tmp, api)
+    token = _worker_token(api)
+    _start_remote_worker(net, tmp, "worker2", token)  # alone for now: the S3 run is its
+    _s3_to_s3_on_the_cluster_from_worker2(net, tmp, s3, api, cluster_id)
+    _start_remote_worker(net, tmp, "worker1", token)
     _a_container_task_runs_4_times_over_both_node_hosts(api, tmp)
-    _a_pipeline_runs_on_the_cluster_from_a_remote_worker(net, tmp, api, cluster_id)
 
     load = SteadySubmits([str(c.base_url) for c in (api, api2)]).start()
     try:

@@ -271,6 +271,55 @@ def test_the_run_page_shows_its_own_stages_and_progress(client, services):
     assert 'data-chart="cores"' in html
 
 
+def test_a_runs_first_view_after_a_restart_equals_the_view_built_from_its_events(tmp_path, backend_url,
+                                                                                  monkeypatch):
+    """After a restart the run's view and progress come from the digests ingest stored with each
+    chunk (no event read again), and say what a view built from the events themselves says (the
+    same server with every digest dropped: a database of chunks stored before digests existed)."""
+    import sqlalchemy as sa
+
+    from conftest import make_services
+    from stoker.store.spark_events import ChunkSnapshot
+    from stoker.store.tables import spark_event_chunks
+
+    loads: list[int] = []  # the chunks whose events were read
+    load = ChunkSnapshot.load
+    monkeypatch.setattr(ChunkSnapshot, "load", lambda self, ids: loads.extend(ids) or load(self, ids))
+
+    def started(services):
+        app = create_app(services, background=Background(services, embedded_worker=False))
+        return TestClient(app, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+    def first_views(run_id):
+        loads.clear()
+        services = make_services(tmp_path / "data", backend_url)  # a restart: nothing kept in memory
+        try:
+            with started(services) as client:
+                spark = client.get(f"/api/v1/runs/{run_id}/spark").json()
+                progress = client.get(f"/api/v1/runs/{run_id}/progress").json()
+        finally:
+            services.close()
+        return spark, {k: v for k, v in progress.items() if k not in ("estimate", "elapsed_s")}  # the clock moved
+
+    services = make_services(tmp_path / "data", backend_url)
+    with started(services) as client:
+        run, _ = start_run(client, services)
+        events = session_events(attempt_tag(run["id"], 1), "stoker-other-run-1")
+        for counter, start in enumerate(range(0, len(events), 3), start=1):
+            ingest(client, "stoker-session", APP_ID, events[start:start + 3], counter)
+    services.close()
+    spark, progress = first_views(run["id"])
+    assert loads == []  # the digests only
+    assert (spark["totals"]["done"], spark["totals"]["failed_tasks"], progress["tasks"]["done"]) == (2, 1, 2)
+    services = make_services(tmp_path / "data", backend_url)
+    with services.db.write() as conn:
+        conn.execute(sa.update(spark_event_chunks).values(digest=None))
+    services.close()
+    from_events, progress_from_events = first_views(run["id"])
+    assert len(loads) >= 5  # every chunk's events read, this time
+    assert spark == from_events and progress == progress_from_events
+
+
 def test_a_stage_whose_shuffle_exists_already_is_skipped_not_planned():
     """A later job lists the shuffle an earlier one wrote as a new stage that never runs: once a
     later stage of that job runs, it counts as skipped, not as tasks still to do."""

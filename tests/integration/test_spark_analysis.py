@@ -12,6 +12,7 @@ from harness import payload_bytes
 from stoker.events.analysis import analyse
 from stoker.events.payload import parse_payload
 from stoker.events.store import EventStore
+from stoker.store.spark_events import ChunkSnapshot
 
 
 def ev(kind: str, **fields: object) -> bytes:
@@ -84,6 +85,19 @@ def store_payload(store, events, counter):
     return store.ingest(parse_payload(body), body)
 
 
+def count_chunk_loads(monkeypatch) -> list[int]:
+    """The ids of the chunks whose events (bodies) are read from here on."""
+    loads: list[int] = []
+    load = ChunkSnapshot.load
+
+    def counted(self, ids):
+        loads.extend(ids)
+        return load(self, ids)
+
+    monkeypatch.setattr(ChunkSnapshot, "load", counted)
+    return loads
+
+
 def test_the_kept_aggregate_folds_in_only_new_chunks(database, monkeypatch):
     """An app viewed once keeps its aggregate: the payloads stored after are folded in from what
     ingest's own decode kept of them (no chunk is read again), and the view is the same as a full
@@ -91,23 +105,25 @@ def test_the_kept_aggregate_folds_in_only_new_chunks(database, monkeypatch):
     store = EventStore(database)
     events = app_events()
     store_payload(store, events[:6], 1)
-    reads: list[int] = []
-    stream = store.stream_events
+    loads = count_chunk_loads(monkeypatch)
+    digests_read: list[int] = []
+    fold = store._fold_stored
 
-    def counted(pk, after=0, read=None, skip=None):
-        reads.append(after)
-        return stream(pk, after, read, skip)
+    def counted(aggregate, pk, after, skip):
+        digests_read.append(after)
+        return fold(aggregate, pk, after, skip)
 
-    monkeypatch.setattr(store, "stream_events", counted)
+    monkeypatch.setattr(store, "_fold_stored", counted)
     first = store.analysis(store.app("job", "run-1"))
     assert first["jobs"][0]["end"] is None and first["stages"][0]["max_ms"] == 1000
     assert store.analysis(store.app("job", "run-1")) is first  # nothing new: the same answer, nothing read
-    assert reads == [0]
+    assert digests_read == [0]
     store_payload(store, events[6:9], 2)
     store_payload(store, events[9:], 3)
     app = store.app("job", "run-1")
     latest = store.analysis(app)
-    assert reads == [0]  # folded in at ingest: no chunk read again
+    assert digests_read == [0]  # folded in at ingest: no chunk read again
+    assert loads == []  # and the first view read the chunk's digest, not its events
     assert latest == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
     assert latest["stages"][0]["skew"] is True and latest["jobs"][0]["result"] == "JobSucceeded"
 
@@ -148,3 +164,106 @@ def test_ingest_folds_tasks_of_several_stages_and_their_failures_as_a_full_pass_
     assert (stage3["done"], stage3["failed_tasks"], stage3["killed_tasks"], stage3["input_records"]) == (1, 1, 1, 2)
     assert stage3["failures"] == [{"reason": "ExceptionFailure", "executor": "4",
                                    "class_name": "java.lang.OutOfMemoryError", "message": "Java heap space"}]
+
+
+def several_stages_with_failures() -> list[tuple[int, bytes]]:
+    """Two jobs, one in a job group, stages 0 and 3 with tasks done, failed (their reasons) and
+    killed, an executor lost: every counter of a run's view."""
+    stage3 = {"Stage ID": 3, "Stage Name": "save at y.py:9", "Number of Tasks": 3, "Submission Time": 1900}
+    failed = ev("SparkListenerTaskEnd", **{
+        "Stage ID": 3, "Task End Reason": {"Reason": "ExceptionFailure", "Class Name": "java.lang.OutOfMemoryError",
+                                           "Description": "Java heap space"},
+        "Task Info": {"Launch Time": 2000, "Finish Time": 2500, "Executor ID": "4"},
+        "Task Metrics": {"JVM GC Time": 7, "Input Metrics": {"Bytes Read": 10, "Records Read": 2}}})
+    return [
+        *app_events()[:9],
+        (1900, ev("SparkListenerJobStart", **{"Job ID": 1, "Submission Time": 1900, "Stage IDs": [3],
+                                              "Stage Infos": [stage3], "Properties": {"spark.jobGroup.id": "g-1"}})),
+        (1900, ev("SparkListenerStageSubmitted", **{"Stage Info": stage3})),
+        (2500, failed), task_end(3, 2000, 2600, **{"Input Metrics": {"Bytes Read": 30, "Records Read": 6}}),
+        (2700, ev("SparkListenerTaskEnd", **{"Stage ID": 3, "Task End Reason": {"Reason": "TaskKilled"},
+                                             "Task Info": {"Launch Time": 2000, "Finish Time": 2700}})),
+        (2800, ev("SparkListenerExecutorRemoved", **{"Executor ID": "4", "Timestamp": 2800,
+                                                     "Removed Reason": "Container killed by YARN"})),
+        *app_events()[9:],
+    ]
+
+
+def store_in_payloads(store, events, size):
+    for counter, start in enumerate(range(0, len(events), size), start=1):
+        store_payload(store, events[start:start + size], counter)
+
+
+@pytest.mark.parametrize("group", [None, "g-1"])
+def test_the_first_view_after_a_restart_reads_the_digests_and_equals_a_full_pass(database, monkeypatch, group):
+    """A new process (a restart) views an app whose events it never saw: it reads each chunk's
+    digest, stored at ingest, not its events, and shows the same numbers as a pass over the events
+    (the whole app and a run's job group, counters only too)."""
+    events = several_stages_with_failures()
+    store_in_payloads(EventStore(database), events, 4)
+    loads = count_chunk_loads(monkeypatch)
+    restarted = EventStore(database)
+    app = restarted.app("job", "run-1")
+    view = restarted.analysis(app, group=group)
+    assert loads == []
+    assert view == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms, group=group)
+    stage3 = next(s for s in view["stages"] if s["stage_id"] == 3)
+    assert (stage3["done"], stage3["failed_tasks"], stage3["killed_tasks"], stage3["input_records"]) == (1, 1, 1, 8)
+    assert stage3["failures"][0]["class_name"] == "java.lang.OutOfMemoryError"
+    assert view["executors_lost"] == [{"executor": "4", "at": 2800, "reason": "Container killed by YARN"}]
+    counts = EventStore(database).analysis(app, group=group, counts_only=True)
+    assert counts == {**view, "cores": None, "stages": [
+        {**s, "min_ms": None, "median_ms": None, "max_ms": None, "skew": False} for s in view["stages"]]}
+
+
+def test_chunks_stored_before_digests_are_read_from_their_events(database, monkeypatch):
+    """Chunks stored before migration 0019 have no digest (and a digest of another version, or one
+    that cannot be read, is not trusted): those are read from their events, the rest from their
+    digests, and the view is the same."""
+    import sqlalchemy as sa
+
+    from stoker.events import digest
+    from stoker.events.store import compress_body
+    from stoker.store.tables import spark_event_chunks
+
+    events = several_stages_with_failures()
+    store_in_payloads(EventStore(database), events, 3)
+    c = spark_event_chunks.c
+    future = compress_body(digest._encoder.encode((digest.VERSION + 1, b"", [], [])))
+    with database.write() as conn:
+        ids = [row.id for row in conn.execute(sa.select(c.id).order_by(c.id))]
+        assert len(ids) == 6
+        for chunk_id, value in ((ids[0], None), (ids[1], None), (ids[2], b"not zstd"),
+                                (ids[3], compress_body(b"\xc1")), (ids[5], future)):
+            conn.execute(sa.update(spark_event_chunks).where(c.id == chunk_id).values(digest=value))
+    loads = count_chunk_loads(monkeypatch)
+    restarted = EventStore(database)
+    app = restarted.app("job", "run-1")
+    assert restarted.analysis(app) == analyse(pieces(events), start_ms=app.start_ms, end_ms=app.end_ms)
+    assert sorted(loads) == [*ids[:4], ids[5]]  # ids[4] from its digest
+
+
+def test_a_redacted_chunk_has_no_digest_and_its_view_shows_no_secret(database):
+    """A payload holding a secret's value is stored redacted; its digest, taken from the events as
+    received, would keep the value: it has none, and the view reads the redacted events."""
+    import sqlalchemy as sa
+
+    from stoker.core.secret_refs import Redactor
+    from stoker.store.tables import spark_event_chunks
+
+    secret = "hunter2-very-secret-value"
+    store = EventStore(database, redaction=lambda: Redactor([secret]))
+    store_payload(store, app_events()[:2], 1)
+    store.analysis(store.app("job", "run-1"))  # kept: what ingest folds in must not hold it either
+    failing = [(3000, ev("SparkListenerJobStart", **{"Job ID": 5, "Submission Time": 3000, "Stage IDs": []})),
+               (3100, ev("SparkListenerJobEnd", **{"Job ID": 5, "Completion Time": 3100, "Job Result": {
+                   "Result": "JobFailed", "Exception": {"Message": f"bad password {secret}"}}}))]
+    store_payload(store, failing, 2)
+    store_payload(store, app_events()[2:4], 3)
+    with database.read() as conn:
+        digests = [row.digest for row in conn.execute(
+            sa.select(spark_event_chunks.c.digest).order_by(spark_event_chunks.c.id))]
+    assert [d is None for d in digests] == [False, True, False]
+    for viewer in (store, EventStore(database)):  # kept, and after a restart
+        (job,) = [j for j in viewer.analysis(viewer.app("job", "run-1"))["jobs"] if j["job_id"] == 5]
+        assert job["error"] == "bad password [REDACTED]"

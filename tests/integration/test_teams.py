@@ -208,3 +208,29 @@ def test_the_command_line_makes_teams_members_and_tokens_of_a_team(tmp_path, mon
         assert [m.user for m in TeamStore(db).members("red")] == ["alice"]
     finally:
         db.dispose()
+
+
+def _documented(client: TestClient, path: str, method: str) -> set[int]:
+    operation = client.get("/openapi.json").json()["paths"][path][method]
+    return {int(code) for code in operation["responses"]}
+
+
+def test_the_conflicts_of_teams_tokens_and_products_are_documented_answers(teams):
+    """A 409 that the OpenAPI document does not name breaks generated clients (schemathesis' ST103
+    found POST /teams): each conflict these routes give is in their documented responses."""
+    client, t = teams
+    admin = bearer(t["admin"])
+    again = client.post("/api/v1/teams", json={"name": "red"}, headers=admin)
+    assert again.status_code == 409 and "exists" in again.json()["detail"]
+    assert 409 in _documented(client, "/api/v1/teams", "post")
+    # rita holds a live token of red already: a second one for her is refused.
+    taken = client.post("/api/v1/tokens", json={"name": "x", "user": "rita", "scopes": ["read"]},
+                        headers=bearer(t["alice"]))
+    assert taken.status_code == 409 and "taken" in taken.json()["detail"]
+    assert 409 in _documented(client, "/api/v1/tokens", "post")
+    product = {"name": "spark", "version": "9.9", "description": "d", "logo_url": "http://x/l.png"}
+    for path in ("/api/v1/products", "/bigdata/api/v1/products"):
+        first = client.post(path, json=product, headers=admin)
+        second = client.post(path, json=product, headers=admin)
+        assert first.status_code in (201, 409) and second.status_code == 409, (path, second.text)
+        assert 409 in _documented(client, path, "post")

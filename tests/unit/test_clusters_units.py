@@ -167,3 +167,24 @@ def test_a_replica_that_took_over_the_duties_writes_a_nodes_configuration_again(
     assert again == tmp_path / "api2" / "clusters" / "c1" / "master" / "conf"
     assert sorted(p.name for p in again.iterdir()) == ["node.json", "spark-defaults.conf", "stoker-node.json"]
     assert (again / "spark-defaults.conf").read_text() == "spark.eventLog.enabled false\n"
+
+
+def test_spark_nodes_mount_the_venv_and_its_python_once_each(monkeypatch, tmp_path):
+    """The executors' Python workers run the driver's interpreter by its path: Spark node containers
+    mount the venv (sys.prefix) and the Python it was made from (sys.base_prefix); a path inside
+    another mounted one (pyspark inside the venv, a Python under /usr) is not mounted twice."""
+    import sys
+
+    from stoker.clusters.orchestrators import containers
+
+    venv, base = tmp_path / "opt" / "venv", tmp_path / "py" / "3.11"
+    pyspark = venv / "lib" / "site-packages" / "pyspark"
+    pyspark.mkdir(parents=True)
+    base.mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "base_prefix", str(base))
+    paths = containers._host_paths(str(pyspark))
+    assert str(venv) in paths and str(base) in paths and str(pyspark) not in paths
+    assert "/usr" in paths and len(paths) == len(set(paths))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")  # Debian's Python: under /usr, already mounted
+    assert containers._host_paths(str(pyspark)).count("/usr") == 1

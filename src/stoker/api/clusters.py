@@ -27,6 +27,7 @@ def list_products(service: ClusterServiceDep) -> dict[str, Any]:
 
 
 @router.post("/products", status_code=201, summary="Register a product (name, version, description, logo_url)",
+             responses={409: {"description": "this product version is registered already"}},
              dependencies=[Depends(require("admin"))])
 def create_product(service: ClusterServiceDep, body: Any = Body(...)) -> dict[str, Any]:
     return product_view(service.products.create(body), BASE)
@@ -92,7 +93,8 @@ def destroy(cluster_id: str, service: ClusterServiceDep,
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202,
-             summary="Restart the dead nodes of a degraded cluster")
+             summary="Restart the dead nodes of a degraded cluster",
+             responses={409: {"description": "the cluster is not degraded"}})
 def repair(cluster_id: str, service: ClusterServiceDep,
            principal: Principal = Depends(require("edit"))) -> dict[str, Any]:
     service.repair(cluster_id, principal.sees)

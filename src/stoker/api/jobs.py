@@ -16,6 +16,7 @@ from stoker.api.deps import (
 )
 from stoker.api.fastpath import QuickRequest
 from stoker.api.models import CONTAINER_FIELDS, JobCreate, JobRunCreate, JobUpdate
+from stoker.api.openapi import CANNOT_START
 from stoker.api.paging import Cursor, PageSize
 from stoker.api.runs import created_response, list_runs_page
 from stoker.api.views import job_view
@@ -71,7 +72,7 @@ def create_job(body: JobCreate, services: ServicesDep, schedules: ScheduleServic
             raise InvalidInput("a container job takes no Spark settings (conf)")
         if body.tuning is not None and tuning_policy.check(body.tuning, {}).on:
             raise InvalidInput("a container job has no Spark settings to tune (tuning applies to pipelines)")
-        services.containers.require()
+        services.images.require()
         job_id = services.images.register(body.name, container_spec.check_spec(container), team=principal.team,
                                           **policy).id
     else:
@@ -188,7 +189,7 @@ def update_job(job: str, body: JobUpdate, services: ServicesDep, schedules: Sche
 @router.post("/{job}/runs", status_code=201, summary="Submit a run of a job",
              response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
-                        404: {"description": "no such job"}})
+                        404: {"description": "no such job"}, 409: CANNOT_START})
 async def submit_job_run(job: str, body: JobRunCreate, services: ServicesDep, principal: Runner,
                          idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     """The job's steps with these params, checked as `POST /api/v1/runs` checks a pipeline: a 422

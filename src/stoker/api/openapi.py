@@ -41,6 +41,9 @@ _GUARDED = {
     "401": "missing, invalid or revoked token",
     "403": "the token lacks the scope this operation needs",
 }
+# Submit refuses (409) a run that could never start: its named cluster has ended, or a container
+# job's image is still being imported (or failed to). Every submit route declares it.
+CANNOT_START = {"description": "the run cannot start: its cluster is gone, or its container job's image is not ready"}
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
 
 

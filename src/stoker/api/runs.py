@@ -10,6 +10,7 @@ from stoker.api.auth import Reader, Runner, authorize
 from stoker.api.deps import DatabaseDep, RunStoreDep, ServicesDep, WakeupDep
 from stoker.api.fastpath import QuickRequest, json_response, read_now
 from stoker.api.models import BatchCreate, RunCreate
+from stoker.api.openapi import CANNOT_START
 from stoker.api.paging import Cursor, PageSize, cursor_value
 from stoker.api.views import attempt_view, dead_letter_view, run_view
 from stoker.core import limits
@@ -43,10 +44,12 @@ def list_runs_page(runs_store: RunStore, *, job: str | None, state: RunState | N
     return {"runs": [run_view(r) for r in runs], "next_cursor": next_cursor}
 
 
+
 @router.post("/runs", status_code=201, summary="Submit a run: an ad-hoc pipeline, or a job's",
              response_model=dict[str, Any],
              responses={200: {"description": "a run with this idempotency key exists already: that run, unchanged"},
-                        404: {"description": "no such job"}})
+                        404: {"description": "no such job"},
+                        409: CANNOT_START})
 async def submit_run(body: RunCreate, services: ServicesDep, principal: Runner,
                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
     """The pipeline is checked against the function catalog first: an unknown function, wrong
@@ -157,7 +160,8 @@ def run_log(run_id: str, runs: RunStoreDep, principal: Reader,
 
 
 @router.post("/batches", status_code=201, summary="Submit N runs at once (one transaction)",
-             responses={404: {"description": "no such job"}})
+             responses={404: {"description": "no such job"},
+                        409: CANNOT_START})
 def submit_batch(body: BatchCreate, services: ServicesDep, principal: Runner) -> dict[str, Any]:
     if (body.count is None) == (body.params_list is None):
         raise InvalidInput("give either `count` or `params_list`")

@@ -83,7 +83,8 @@ def list_teams(request: Request, principal: Reader) -> dict[str, Any]:
     return {"teams": [t.view() for t in found]}
 
 
-@router.post("/teams", status_code=201, summary="Make a team (admins)")
+@router.post("/teams", status_code=201, summary="Make a team (admins)",
+             responses={409: {"description": "a team with this name exists"}})
 def create_team(request: Request, body: TeamCreate, _admin: Admin) -> dict[str, Any]:
     return _teams(request).create(body.name, body.description).view()
 
@@ -131,7 +132,8 @@ def list_tokens(request: Request, principal: Owner) -> dict[str, Any]:
 
 
 @router.post("/tokens", status_code=201, summary="Make a token for a member of this team (owners); shown once",
-             responses={422: {"description": "a scope an owner may not give, or a bad user name"}})
+             responses={409: {"description": "the user already holds a live token of this team"},
+                        422: {"description": "a scope an owner may not give, or a bad user name"}})
 async def create_token(request: Request, body: TokenCreate, principal: Owner) -> dict[str, Any]:
     bad = [s for s in body.scopes if s not in SCOPES]
     if bad:

@@ -57,7 +57,8 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
         catalog=load_catalog(),
         roots=StorageRoots(settings.storage_root, settings.storage_roots, teams_dir=settings.data_dir / "teams"),
         containers=containers, container_jobs=container_jobs,
-        images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries),
+        images=ImageImporter(container_jobs, containers, allowed_registries=settings.allowed_registries,
+                             elsewhere=clusters.hosts.answering_endpoints),
         clusters=clusters,
     )
 

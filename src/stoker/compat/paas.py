@@ -103,7 +103,8 @@ def products(request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     return {"products": service.products.store.names()}
 
 
-@router.post("/products", status_code=201, summary="Register a product", response_model=None)
+@router.post("/products", status_code=201, summary="Register a product", response_model=None,
+             responses={409: {"description": "this product version is registered already"}})
 def create_product(request: Request, service: ClusterServiceDep, body: Any = Body(...),
                    _p: Principal = Depends(require("admin"))) -> JSONResponse:
     product = _clusters(request).products.create(lenient_json(body))
@@ -242,7 +243,7 @@ def destroy(ref: str, request: Request, service: ClusterServiceDep) -> dict[str,
 
 
 @router.post("/clusters/{cluster_id}/repair", status_code=202, summary="Restart a degraded cluster's dead nodes",
-             dependencies=[Depends(require("edit"))])
+             responses={409: {"description": "the cluster is not degraded"}}, dependencies=[Depends(require("edit"))])
 def repair(cluster_id: str, request: Request, service: ClusterServiceDep) -> dict[str, Any]:
     service.repair(cluster_id, _sees(request))
     return paas_cluster_view(service, service.store.get(cluster_id), BASE)

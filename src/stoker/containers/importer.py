@@ -3,19 +3,28 @@
 SUBMITTED → IMPORTING → READY (with the image's digest) | ERROR (with the registry's words). An
 image the runtime already has is READY at registration, with no pull. A process that dies
 mid-import leaves its jobs IMPORTING; `resume()` (called at start) imports them again.
+
+An API replica on a machine without a container runtime of its own (docs/deploy.md) imports through
+a registered container host's API instead: the image is checked and pulled there, and each other
+host pulls it from the registry when a run is placed on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from stoker.containers.runtime import ContainerRuntime
 from stoker.core.container_spec import check_registry
 from stoker.core.errors import InvalidInput, Unavailable
 from stoker.store.containers import ContainerStore
 from stoker.store.records.containers import ContainerJob
+
+if TYPE_CHECKING:
+    import docker
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +34,35 @@ MAX_PARALLEL_PULLS = 2
 
 class ImageImporter:
     def __init__(self, store: ContainerStore, runtime: ContainerRuntime, *,
-                 allowed_registries: tuple[str, ...] = ()) -> None:
+                 allowed_registries: tuple[str, ...] = (),
+                 elsewhere: Callable[[], list[str]] = list) -> None:
         self.store = store
         self.runtime = runtime
+        self.elsewhere = elsewhere  # the registered container hosts' APIs that answer
         self.allowed_registries = allowed_registries  # empty: any
         self._slots = threading.BoundedSemaphore(MAX_PARALLEL_PULLS)
         self._threads: list[threading.Thread] = []
+
+    def require(self) -> str:
+        """The container API images are imported through: this process's runtime, else a registered
+        container host that answers; a 503 saying why when there is neither."""
+        if self.runtime.available:
+            return self.runtime.require()
+        hosts = self.elsewhere()
+        if hosts:
+            return hosts[0]
+        raise Unavailable(f"container jobs cannot run: {self.runtime.reason}; or register a container "
+                          "host (POST /api/v1/hosts)")
+
+    @contextlib.contextmanager
+    def _connected(self, timeout: float) -> Iterator[docker.DockerClient]:
+        import docker
+
+        client = docker.DockerClient(base_url=self.require(), timeout=int(timeout))
+        try:
+            yield client
+        finally:
+            client.close()
 
     def register(self, name: str, spec: dict[str, Any], *, repository: str | None = None,
                  **policy: Any) -> ContainerJob:
@@ -49,8 +81,9 @@ class ImageImporter:
         import docker.errors
         import requests
 
+        endpoint = self.require()
         try:
-            with self.runtime.connected(timeout=30) as client:
+            with self._connected(timeout=30) as client:
                 try:
                     return digest_of(client.images.get(image).attrs)
                 except docker.errors.ImageNotFound:
@@ -60,7 +93,7 @@ class ImageImporter:
                         return None
                     raise InvalidInput(f"image {image!r}: {exc.explanation or exc}") from exc
         except (docker.errors.DockerException, requests.RequestException) as exc:
-            raise Unavailable(f"the container runtime at {self.runtime.docker_host} does not answer: "
+            raise Unavailable(f"the container runtime at {endpoint} does not answer: "
                               f"{exc}") from exc
 
     def start(self, job_id: str, image: str) -> None:
@@ -72,7 +105,7 @@ class ImageImporter:
 
     def resume(self) -> int:
         """Start the imports that a dead process left unfinished."""
-        if not self.runtime.available:
+        if not self.runtime.available and not self.elsewhere():
             return 0
         pending = self.store.pending_imports()
         for job in pending:
@@ -100,7 +133,7 @@ class ImageImporter:
         repository, tag = parse_repository_tag(image)
         if tag and tag.startswith("sha256:"):  # repo@sha256:… pulls by digest
             repository, tag = image, None
-        with self.runtime.connected(timeout=PULL_TIMEOUT_SECONDS) as client:
+        with self._connected(timeout=PULL_TIMEOUT_SECONDS) as client:
             pulled = client.images.pull(repository, tag=tag or "latest")
             return digest_of(pulled.attrs)
 

@@ -320,14 +320,17 @@ class Aggregate:
         failures = {index: rest for index, *rest in delta.task_failures}
         stage_ids = records[0::TASK_FIELDS]
         # Slices of an array are C loops: a payload's tasks are folded in per stage, not per task
-        # (this runs at ingest, for every watched application).
+        # (this runs at ingest for every watched application, and for every chunk at a first view).
         for stage_id in set(stage_ids):
-            rows = None if stage_ids.count(stage_id) == len(stage_ids) else \
+            first, count = stage_ids.index(stage_id), stage_ids.count(stage_id)
+            # A stage's tasks mostly end side by side in a payload: then they are one slice; only
+            # stages running at once, their tasks interleaved, are picked out task by task.
+            rows = None if stage_ids[first:first + count].count(stage_id) == count else \
                 [i for i, s in enumerate(stage_ids) if s == stage_id]
 
-            def column(k: int, rows: list[int] | None = rows) -> array[int]:
-                if rows is None:  # every task of the payload: a whole slice
-                    return records[k::TASK_FIELDS]
+            def column(k: int, first: int = first, count: int = count, rows: list[int] | None = rows) -> array[int]:
+                if rows is None:
+                    return records[first * TASK_FIELDS + k:(first + count) * TASK_FIELDS:TASK_FIELDS]
                 return array("q", (records[i * TASK_FIELDS + k] for i in rows))
 
             stage = self.stages.get(stage_id)

@@ -22,9 +22,10 @@ def listener_conf(url: str, token: str, job_name: str, run_id: str | None = None
     instead of carrying the token: Spark passes confs on the driver's command line, which any local
     user can read with `ps`.
 
-    `url` is Stoker's base URL (the listener posts to `<url>/collect`). `run_id` defaults, in the
-    listener, to the application id. `existing` confs are merged: jars and listeners are appended
-    to what is already there rather than replacing it.
+    `url` is Stoker's base URL (the listener posts to `<url>/collect`), or the base URLs of several
+    API replicas separated by commas: a payload that cannot reach one goes to the next. `run_id`
+    defaults, in the listener, to the application id. `existing` confs are merged: jars and
+    listeners are appended to what is already there rather than replacing it.
     """
     jar = listener_jar_path()
     if check_jar and not jar.exists():
@@ -34,7 +35,7 @@ def listener_conf(url: str, token: str, job_name: str, run_id: str | None = None
     conf = {
         "spark.jars": _append(existing.get("spark.jars"), str(jar)),
         "spark.extraListeners": _append(existing.get("spark.extraListeners"), LISTENER_CLASS),
-        "spark.stoker.url": url.rstrip("/"),
+        "spark.stoker.url": ",".join(u.strip().rstrip("/") for u in url.split(",") if u.strip()),
         "spark.stoker.jobName": job_name,
     }
     if token_file is not None:

@@ -1,7 +1,8 @@
 """The event store: what a payload stores (its body kept as received, its summary's counters and
-facts), how a run's chunks merge back into NDJSON, the analyses kept per app, and the views of an
-app. Every statement is the store's (store/spark_events.py): one transaction per payload at ingest,
-O(1) app reads, chunks read in one snapshot.
+facts, the digest its app's analysis folds in), how a run's chunks merge back into NDJSON, the
+analyses kept per app, and the views of an app. Every statement is the store's
+(store/spark_events.py): one transaction per payload at ingest, O(1) app reads, chunks read in one
+snapshot.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from typing import TYPE_CHECKING, Any
 import zstandard
 
 from stoker.core.secret_refs import Redactor
+from stoker.events import digest as digests
 from stoker.events.body import gunzip_capped, is_gzip
 from stoker.events.merge import ChunkData, ChunkMeta, is_ordered, merged_stream, pack_times, plan_groups
 from stoker.events.payload import Payload, event_lines
 from stoker.store.db import Database
 from stoker.store.records.spark_apps import SparkApp, SparkAppRef, SparkAppRun
-from stoker.store.spark_events import NewChunk, SparkEventRows
+from stoker.store.spark_events import ChunkSnapshot, NewChunk, SparkEventRows
 
 if TYPE_CHECKING:  # the analysis (msgspec structs) is imported when a page first needs it
     from stoker.events.analysis import Aggregate
+    from stoker.events.summary import SummaryDelta
 
 SUMMARY_COLUMNS = (
     "app_name", "app_id", "spark_version", "start_ms", "end_ms", "jobs", "failed_jobs", "stages",
@@ -96,14 +99,20 @@ class EventStore:
         chunk = None
         counters: dict[str, int] = {}
         facts: dict[str, object] = {}
+        redacted = False
         if times:  # the CPU work before the transaction: the write lock is held for less time
-            codec, body = stored_body(self._redacted(received))
+            as_stored = self._redacted(received)
+            redacted = as_stored is not received
+            codec, body = stored_body(as_stored)
+            # The digest is taken from the events as received: a redacted body's would still hold
+            # the secret, so that chunk has none (its events are read when the app is first viewed).
+            digest = None if redacted else compress_body(digests.pack(payload.summary))
             chunk = NewChunk(payload.payload_counter, payload.message_counter, len(times), min(times),
-                             max(times), is_ordered(times), codec, pack_times(times), body)
+                             max(times), is_ordered(times), codec, pack_times(times), body, digest)
             counters = payload.summary.counters()  # all of them, zeros too: one statement shape
             facts = payload.summary.facts()
         stored = self.rows.store_payload(payload.job_name, payload.run_id, chunk, counters, facts, now, team=team)
-        if stored.chunk_id is not None and self._analyses:
+        if stored.chunk_id is not None and self._analyses and not redacted:
             self._fold_kept(stored.app_pk, stored.chunk_id, payload, len(times))
         return IngestResult(stored.status, len(times) if stored.status == "stored" else 0)
 
@@ -152,21 +161,29 @@ class EventStore:
         """The app's row (summary included): one indexed read; within `team` when given."""
         return self.rows.app(job_name, run_id, team)
 
-    def stream_events(self, app_pk: int, after_chunk: int = 0, chunks_read: list[int] | None = None,
-                      skip: set[int] | None = None) -> Iterator[bytes]:
-        """The app's events as NDJSON pieces, in generated_at order, read in one snapshot: all of
-        them, or those of the chunks stored after chunk `after_chunk` (ids only grow), less the
-        chunks in `skip`. The ids of the chunks read are appended to `chunks_read` when one is given."""
+    def stream_events(self, app_pk: int) -> Iterator[bytes]:
+        """The app's events as NDJSON pieces, in generated_at order, read in one snapshot."""
+        with self.rows.chunks(app_pk) as snapshot:
+            yield from _merged(snapshot, [ChunkMeta(*span) for span in snapshot.spans])
+
+    def _fold_stored(self, aggregate: Aggregate, app_pk: int, after_chunk: int, skip: set[int]) -> list[int]:
+        """Fold into `aggregate` the app's chunks stored after chunk `after_chunk`, less those in
+        `skip`, all read in one snapshot: each from its digest (a few bytes per task), those
+        without one (stored before digests existed, or redacted) from their events. Returns the
+        ids of the chunks folded."""
         with self.rows.chunks(app_pk, after_chunk) as snapshot:
-            index = [ChunkMeta(*span) for span in snapshot.spans if not skip or span.id not in skip]
-            if chunks_read is not None:
-                chunks_read.extend(chunk.id for chunk in index)
-
-            def load(ids: list[int]) -> list[ChunkData]:
-                return [ChunkData(chunk.id, chunk.times, decompress_body(chunk.codec, chunk.body),
-                                  chunk.ordered) for chunk in snapshot.load(ids)]
-
-            yield from merged_stream(plan_groups(index), load)
+            pending = {span.id for span in snapshot.spans if span.id not in skip}
+            digested: set[int] = set()
+            if pending:
+                for chunk_id, packed in snapshot.digests():
+                    delta = _digest(packed) if chunk_id in pending else None
+                    if delta is not None:
+                        aggregate.add_delta(delta)
+                        digested.add(chunk_id)
+            rest = [ChunkMeta(*span) for span in snapshot.spans if span.id in pending and span.id not in digested]
+            if rest:
+                aggregate.add_pieces(_merged(snapshot, rest))
+        return sorted(pending)
 
     def analysis(self, app: SparkApp, *, group: str | None = None, counts_only: bool = False) -> dict[str, Any]:
         """Timeline, stage statistics and cores usage of an app (events/analysis.py), or of one job
@@ -180,8 +197,7 @@ class EventStore:
             kept = self._analyses.pop(app.id, None)
             if kept is None or kept.event_count != app.event_count:
                 kept = kept or _KeptAnalysis(Aggregate())
-                read: list[int] = []
-                kept.aggregate.add_pieces(self.stream_events(app.id, kept.last_chunk, read, skip=kept.folded))
+                read = self._fold_stored(kept.aggregate, app.id, kept.last_chunk, kept.folded)
                 kept.last_chunk = max([*read, *kept.folded], default=kept.last_chunk)
                 kept.folded = {i for i in kept.folded if i > kept.last_chunk}
                 kept.event_count = app.event_count
@@ -205,6 +221,24 @@ class EventStore:
     def apps_of(self, app_ids: list[str]) -> list[SparkAppRef]:
         """The stored apps whose Spark application id is one of these (a run's attempts record them)."""
         return self.rows.apps_of(app_ids)
+
+
+def _digest(packed: bytes) -> SummaryDelta | None:
+    """A stored digest read back; None when it cannot be (its chunk is then read from its events)."""
+    try:
+        return digests.unpack(decompress_body("zstd", packed))
+    except zstandard.ZstdError:
+        return None
+
+
+def _merged(snapshot: ChunkSnapshot, index: list[ChunkMeta]) -> Iterator[bytes]:
+    """The events of these chunks of the snapshot as NDJSON pieces, in generated_at order."""
+
+    def load(ids: list[int]) -> list[ChunkData]:
+        return [ChunkData(chunk.id, chunk.times, decompress_body(chunk.codec, chunk.body), chunk.ordered)
+                for chunk in snapshot.load(ids)]
+
+    return merged_stream(plan_groups(index), load)
 
 
 SILENCE = "heartbeat timeout"

@@ -38,6 +38,7 @@ class NewChunk:
     codec: str
     times: bytes  # int64 little-endian per event
     body: bytes
+    digest: bytes | None = None  # what the app's analysis folds in of it (events/digest.py)
 
 
 class ChunkSpan(NamedTuple):
@@ -68,9 +69,20 @@ class StoredChunk(NamedTuple):
 class ChunkSnapshot:
     """The chunks of one app after some chunk, all read in one read transaction."""
 
-    def __init__(self, conn: Connection, spans: list[ChunkSpan]) -> None:
+    def __init__(self, conn: Connection, app_pk: int, after_chunk: int, spans: list[ChunkSpan]) -> None:
         self._conn = conn
+        self._app_pk, self._after_chunk = app_pk, after_chunk
         self.spans = spans
+
+    def digests(self) -> Iterator[tuple[int, bytes]]:
+        """(id, digest) of these chunks that have a digest, in the spans' order (min time, id)."""
+        t = spark_event_chunks.c
+        rows = self._conn.execute(sa.select(t.id, t.digest)
+                                  .where(t.spark_app_id == self._app_pk, t.id > self._after_chunk,
+                                         t.digest.is_not(None))
+                                  .order_by(t.min_generated_at, t.id))
+        for row in rows:
+            yield row.id, bytes(row.digest)
 
     def load(self, ids: list[int]) -> list[StoredChunk]:
         t = spark_event_chunks.c
@@ -92,9 +104,9 @@ _INSERT_APP = sa.text(
     "ON CONFLICT DO NOTHING RETURNING id, team_id")
 _INSERT_CHUNK = sa.text(
     "INSERT INTO spark_event_chunks (spark_app_id, payload_counter, message_counter, event_count, "
-    "min_generated_at, max_generated_at, ordered, codec, times, body, received_at) "
+    "min_generated_at, max_generated_at, ordered, codec, times, body, digest, received_at) "
     "VALUES (:app, :payload_counter, :message_counter, :event_count, :min_time, :max_time, "
-    ":ordered, :codec, :times, :body, :now) ON CONFLICT DO NOTHING RETURNING id")
+    ":ordered, :codec, :times, :body, :digest, :now) ON CONFLICT DO NOTHING RETURNING id")
 # An app ended for silence that speaks again is running after all: its end goes with the mark.
 _REVIVE = ("end_ms = CASE WHEN ended_by IS NULL THEN end_ms END", "ended_by = NULL")
 _SEEN = sa.text(f"UPDATE spark_apps SET last_seen_at = :now, {', '.join(_REVIVE)} WHERE id = :app")
@@ -159,7 +171,8 @@ class SparkEventRows:
                     "app": app_pk, "payload_counter": chunk.payload_counter,
                     "message_counter": chunk.message_counter, "event_count": chunk.event_count,
                     "min_time": chunk.min_time, "max_time": chunk.max_time, "ordered": chunk.ordered,
-                    "codec": chunk.codec, "times": chunk.times, "body": chunk.body, "now": now,
+                    "codec": chunk.codec, "times": chunk.times, "body": chunk.body, "digest": chunk.digest,
+                    "now": now,
             }).first()) is None:  # a retry already stored
                 conn.execute(_SEEN, {"now": now, "app": app_pk})
                 status = "duplicate"
@@ -251,7 +264,7 @@ class SparkEventRows:
                          sa.select(t.id, t.min_generated_at, t.max_generated_at, t.ordered)
                          .where(t.spark_app_id == app_pk, t.id > after_chunk)
                          .order_by(t.min_generated_at, t.id))]
-            yield ChunkSnapshot(conn, spans)
+            yield ChunkSnapshot(conn, app_pk, after_chunk, spans)
 
     def app_named(self, *, app_id: str | None = None, job_name: str | None = None,
                   app_name: str | None = None) -> SparkApp | None:

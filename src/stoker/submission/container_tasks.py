@@ -60,7 +60,7 @@ class TaskOperation(Limits):
 def register(services: Services, task: TaskCreate, team: str = DEFAULT_TEAM) -> ContainerJob:
     """Register a task (the API's POST /task/ and the UI's form): a container job whose image
     import starts now; 503 without a runtime, 409 for a repository that is a task already."""
-    services.containers.require()
+    services.images.require()
     spec = check_spec({"image": task.repository, **task.model_dump(exclude={"repository", "name"},
                                                                    exclude_none=True)})
     return services.images.register(task.name or task.repository, spec, repository=task.repository,

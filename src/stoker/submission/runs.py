@@ -237,8 +237,9 @@ class Submitter:
 
     def prepare_container(self, request: RunRequest, job: Job) -> NewRun:
         """A run of a container job: the job's spec with the run's overrides and parameters, on the
-        container lane. Refused (503) where no runtime is, and (409) while the image is not READY."""
-        self.services.containers.require()
+        container lane. Refused (503) where no runtime (nor container host) is, and (409) while the
+        image is not READY."""
+        self.services.images.require()
         image = self.services.container_jobs.image_of(job.id)
         status = image.status if image is not None else "unknown"
         if status != "READY":

@@ -228,9 +228,9 @@ def remote_worker(settings: Settings, url: str, token: str, *, worker_id: str | 
     settings.storage_root.mkdir(parents=True, exist_ok=True)
     catalog = load_catalog()
     roots = StorageRoots(settings.storage_root, settings.storage_roots, teams_dir=settings.data_dir / "teams")
-    # Its Spark apps report their events to the same Stoker (the first replica), with this worker's token.
-    executors = build_executors(settings, catalog, roots,
-                                listener_for(url.split(",")[0].strip(), token, settings.data_dir),
+    # Its Spark apps report their events to the same Stoker, with this worker's token: to the replicas
+    # it leases from, in the same order (the listener fails over as the lease protocol does).
+    executors = build_executors(settings, catalog, roots, listener_for(url, token, settings.data_dir),
                                 docker_host=docker_host)
     backend = HttpBackend(url, token)
     return Worker(backend, executors, settings=settings, catalog=catalog,

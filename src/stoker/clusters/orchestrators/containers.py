@@ -15,10 +15,11 @@ from this machine: it is never pulled behind the user's back); another host pull
 needs from their registry. A node is ready when its container runs.
 
 Spark nodes (`"spark": true` on every node; services with roles master and worker, as for `local`)
-run Spark's standalone master or worker in their container without a Spark image: the host's Java
-and pyspark's jars are mounted read-only (with /usr, /lib, /lib64 and the JDK's /etc/java* files,
-so any small image such as the built-in busybox one will do; a self-contained Spark image would
-weigh about 700 MB; every host must have them at the paths this machine has), on the host's
+run Spark's standalone master or worker in their container without a Spark image: the host's Java,
+pyspark's jars and Stoker's venv with its Python (which the executors' Python workers run) are
+mounted read-only (with /usr, /lib, /lib64 and the JDK's /etc/java* files, so any small image such
+as the built-in busybox one will do; a self-contained Spark image would weigh about 700 MB; every
+host must have them at the paths this machine has), on the host's
 network, listening on the host's address (loopback for `local`), so drivers and the other nodes
 reach them. The container's memory limit is the node's `mem` plus the daemon's heap and
 256 MB of JVM overhead (the worker's executors run inside it). Ready = the master's `/json` lists
@@ -33,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tarfile
 import time
 from collections.abc import Mapping
@@ -311,10 +313,7 @@ def _spark_args(cluster: Cluster, node: Node, own_conf: Path, *, shared_disk: bo
     else:
         daemon_args = [local.WORKER_CLASS, str(cluster.master_url), *common, "--cores", str(node.cpu),
                        "--memory", f"{node.mem}m", "--work-dir", str(workdir / "work")]
-    # Debian's JDK keeps its security files under /etc/java-N-openjdk (linked from its conf/).
-    host_paths = [*HOST_MOUNTS, *(str(p) for p in sorted(Path("/etc").glob("java*")))]
-    volumes = {path: {"bind": path, "mode": "ro"} for path in host_paths if Path(path).exists()}
-    volumes[spark_home] = {"bind": spark_home, "mode": "ro"}
+    volumes = {path: {"bind": path, "mode": "ro"} for path in _host_paths(spark_home)}
     if shared_disk:
         volumes[str(workdir)] = {"bind": str(workdir), "mode": "rw"}
     return {
@@ -325,6 +324,20 @@ def _spark_args(cluster: Cluster, node: Node, own_conf: Path, *, shared_disk: bo
                         "JAVA_HOME": str(Path(java).parent.parent), "PATH": "/usr/local/bin:/usr/bin:/bin"},
         "network_mode": "host", "volumes": volumes, "hostname": None,
         "mem": node.mem + _mb(daemon) + JVM_OVERHEAD_MB}
+
+
+def _host_paths(spark_home: str) -> list[str]:
+    """What a Spark node's container mounts read-only from its host, at the same paths: Java and
+    its libraries, pyspark's jars, and the Python of Stoker's venv. The executors a worker starts
+    run the driver's Python (PYSPARK_PYTHON, sys.executable of the worker) for Python data
+    sources, UDFs and the S3 executors' way (pyarrow): that is this venv at the path every host
+    has, and the interpreter it was made from (sys.base_prefix: /usr for Debian's, elsewhere for
+    pyenv's or uv's). A path under another one in the list is left out (pyspark lives in the venv)."""
+    # Debian's JDK keeps its security files under /etc/java-N-openjdk (linked from its conf/).
+    wanted = [*HOST_MOUNTS, *(str(p) for p in sorted(Path("/etc").glob("java*"))), spark_home,
+              sys.prefix, sys.base_prefix]
+    present = [os.path.normpath(p) for p in dict.fromkeys(wanted) if Path(p).exists()]
+    return [p for p in present if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in present)]
 
 
 def _port(address: str) -> int:

@@ -70,6 +70,10 @@ spark_event_chunks = sa.Table(
     # the payload as received (codec payload+gzip | payload+zstd), or NDJSON (zstd | none)
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("received_at", sa.Float, nullable=False),
+    # What the app's analysis folds in of these events (events/digest.py, zstd), written with the
+    # chunk so a first view reads no event's JSON; NULL for chunks stored before migration 0019
+    # and for redacted bodies (their events are read instead).
+    sa.Column("digest", sa.LargeBinary),
     # A listener retry repeats the counters of a stored payload: the constraint stores it once.
     sa.UniqueConstraint("spark_app_id", "payload_counter", "message_counter",
                         name="uq_spark_event_chunks_payload"),

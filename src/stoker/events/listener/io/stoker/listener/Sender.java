@@ -25,13 +25,18 @@ import org.slf4j.LoggerFactory;
  * collector can recognise a payload it already stored (its answer was lost) and store it once.
  * Retries back off exponentially and never reorder: later events wait in the bounded buffer, and
  * when that is full new events are dropped and counted rather than blocking Spark.
+ *
+ * <p>Several collectors (API replicas behind no balancer) may be given: a payload that cannot
+ * reach the current one goes to the next, and the sender stays there. The replicas share one
+ * database, so a payload stored by one and sent again to another is still stored once.
  */
 final class Sender implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(Sender.class);
 
   record Message(long generatedAt, String content) {}
 
-  private final URI uri;
+  private final List<URI> uris;
+  private int current; // the collector payloads go to; only the sender thread moves it
   private final String token;
   private final String jobName;
   private volatile String runId;
@@ -51,9 +56,12 @@ final class Sender implements Runnable {
   private volatile boolean closing;
   private volatile long closeDeadline = Long.MAX_VALUE;
 
-  Sender(String url, String token, String jobName, String runId, int batchSize, long flushIntervalMs,
+  Sender(List<String> urls, String token, String jobName, String runId, int batchSize, long flushIntervalMs,
          long heartbeatIntervalMs, int bufferSize, long flushTimeoutMs) {
-    this.uri = URI.create(url);
+    this.uris = urls.stream().map(URI::create).toList();
+    if (uris.isEmpty()) {
+      throw new IllegalArgumentException("Stoker listener: no collector URL");
+    }
     this.token = token;
     this.jobName = jobName;
     this.runId = runId;
@@ -208,7 +216,7 @@ final class Sender implements Runnable {
     long backoff = 200;
     while (true) {
       try {
-        HttpRequest.Builder request = HttpRequest.newBuilder(uri)
+        HttpRequest.Builder request = HttpRequest.newBuilder(uris.get(current))
             .timeout(Duration.ofSeconds(30))
             .header("Content-Type", "application/json")
             .header("Content-Encoding", "gzip")
@@ -228,7 +236,10 @@ final class Sender implements Runnable {
         }
         LOG.warn("Stoker collector answered {}; retrying in {} ms", status, backoff);
       } catch (IOException e) {
-        LOG.warn("Stoker collector unreachable ({}); retrying in {} ms", e.toString(), backoff);
+        URI failed = uris.get(current);
+        current = (current + 1) % uris.size();
+        LOG.warn("Stoker collector {} unreachable ({}); retrying {} in {} ms", failed, e.toString(),
+            uris.get(current), backoff);
       } catch (InterruptedException e) {
         // close() wakes us up: keep trying until its deadline.
       }

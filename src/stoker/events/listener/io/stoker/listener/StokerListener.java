@@ -1,5 +1,7 @@
 package io.stoker.listener;
 
+import java.util.Arrays;
+import java.util.List;
 import java.util.Properties;
 
 import org.apache.spark.SparkBuildInfo;
@@ -72,8 +74,11 @@ public final class StokerListener extends SparkFirehoseListener {
       throw new IllegalArgumentException("StokerListener needs spark.stoker.url");
     }
     String runId = conf.get("spark.stoker.runId", conf.get("spark.app.id", ""));
+    // One base URL, or several API replicas separated by commas (the sender fails over).
+    List<String> collectors = Arrays.stream(url.split(",")).map(String::trim).filter(u -> !u.isEmpty())
+        .map(u -> u.replaceAll("/+$", "") + "/collect").toList();
     this.sender = new Sender(
-        url.replaceAll("/+$", "") + "/collect",
+        collectors,
         token(conf),
         conf.get("spark.stoker.jobName", conf.get("spark.app.name", "spark-app")),
         runId.isEmpty() ? null : runId,
