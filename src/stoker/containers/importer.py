@@ -11,20 +11,16 @@ host pulls it from the registry when a run is placed on it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from stoker.containers.runtime import ContainerRuntime
+from stoker.containers.runtime import ContainerRuntime, connected
 from stoker.core.container_spec import check_registry
 from stoker.core.errors import InvalidInput, Unavailable
 from stoker.store.containers import ContainerStore
 from stoker.store.records.containers import ContainerJob
-
-if TYPE_CHECKING:
-    import docker
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +50,6 @@ class ImageImporter:
         raise Unavailable(f"container jobs cannot run: {self.runtime.reason}; or register a container "
                           "host (POST /api/v1/hosts)")
 
-    @contextlib.contextmanager
-    def _connected(self, timeout: float) -> Iterator[docker.DockerClient]:
-        import docker
-
-        client = docker.DockerClient(base_url=self.require(), timeout=int(timeout))
-        try:
-            yield client
-        finally:
-            client.close()
-
     def register(self, name: str, spec: dict[str, Any], *, repository: str | None = None,
                  **policy: Any) -> ContainerJob:
         """Create a container job: READY at once when the runtime has its image, else SUBMITTED and
@@ -83,7 +69,7 @@ class ImageImporter:
 
         endpoint = self.require()
         try:
-            with self._connected(timeout=30) as client:
+            with connected(endpoint, timeout=30) as client:
                 try:
                     return digest_of(client.images.get(image).attrs)
                 except docker.errors.ImageNotFound:
@@ -133,7 +119,7 @@ class ImageImporter:
         repository, tag = parse_repository_tag(image)
         if tag and tag.startswith("sha256:"):  # repo@sha256:… pulls by digest
             repository, tag = image, None
-        with self._connected(timeout=PULL_TIMEOUT_SECONDS) as client:
+        with connected(self.require(), timeout=PULL_TIMEOUT_SECONDS) as client:
             pulled = client.images.pull(repository, tag=tag or "latest")
             return digest_of(pulled.attrs)
 

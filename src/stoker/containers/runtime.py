@@ -190,13 +190,20 @@ class ContainerRuntime:
 
         return docker.DockerClient(base_url=self.require(), timeout=int(timeout))
 
-    @contextlib.contextmanager
-    def connected(self, timeout: float = 60.0) -> Iterator[docker.DockerClient]:
-        client = self.client(timeout)
-        try:
-            yield client
-        finally:
-            client.close()
+    def connected(self, timeout: float = 60.0) -> contextlib.AbstractContextManager[docker.DockerClient]:
+        return connected(self.require(), timeout)
+
+
+@contextlib.contextmanager
+def connected(docker_host: str, timeout: float = 60.0) -> Iterator[docker.DockerClient]:
+    """A Docker client of the API at `docker_host`, closed when the block ends."""
+    import docker
+
+    client = docker.DockerClient(base_url=docker_host, timeout=int(timeout))
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _pings(docker_host: str) -> bool:
