@@ -71,3 +71,9 @@ def check_capacity(cores: int, mem: int) -> tuple[int, int]:
     if mem < MIN_MEM_MB:
         raise InvalidInput(f"mem is in MB and must be at least {MIN_MEM_MB} (got {mem})", field="mem")
     return cores, mem
+
+
+def api_urls(text: str) -> list[str]:
+    """The API replicas a remote worker (and its Spark apps' listeners) are given, as one
+    comma-separated string: each base URL trimmed of spaces and trailing slashes, in order."""
+    return [u.strip().rstrip("/") for u in text.split(",") if u.strip()]

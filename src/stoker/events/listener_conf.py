@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stoker.core.hosts import api_urls
+
 LISTENER_CLASS = "io.stoker.listener.StokerListener"
 JAR_NAME = "stoker-listener.jar"
 
@@ -35,7 +37,7 @@ def listener_conf(url: str, token: str, job_name: str, run_id: str | None = None
     conf = {
         "spark.jars": _append(existing.get("spark.jars"), str(jar)),
         "spark.extraListeners": _append(existing.get("spark.extraListeners"), LISTENER_CLASS),
-        "spark.stoker.url": ",".join(u.strip().rstrip("/") for u in url.split(",") if u.strip()),
+        "spark.stoker.url": ",".join(api_urls(url)),
         "spark.stoker.jobName": job_name,
     }
     if token_file is not None:

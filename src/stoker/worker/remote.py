@@ -22,6 +22,7 @@ import msgspec
 from stoker.config import Settings
 from stoker.core.attempts import Claimed
 from stoker.core.errors import Fenced
+from stoker.core.hosts import api_urls
 from stoker.core.secret_refs import Resolved
 from stoker.core.secrets import split_secrets
 from stoker.executors.base import SparkTarget
@@ -43,7 +44,7 @@ class HttpBackend:
 
     def __init__(self, url: str, token: str, *, timeout: float = 30.0,
                  claim_wait_seconds: float = CLAIM_WAIT_SECONDS) -> None:
-        self.urls = [u.strip().rstrip("/") for u in url.split(",") if u.strip()]
+        self.urls = api_urls(url)
         self.claim_wait_seconds = claim_wait_seconds
         self._clients = [httpx.Client(base_url=u, timeout=timeout + claim_wait_seconds,
                                       headers={"Authorization": f"Bearer {token}"}) for u in self.urls]
