@@ -201,13 +201,32 @@ def task_times(client: Any, job_name: str, app_id: str) -> dict[str, list[tuple[
 def busy(tasks: list[tuple[int, int, int]], wall_s: float, cores: int) -> tuple[float, float, int, float, float]:
     """(share of cores busy over the tasks' span, share over the run's wall time, task count,
     share of task time in JVM GC, seconds of the run outside the tasks' span: the submit, the queue,
-    the session, planning between jobs and the answer, which the cores-busy share does not see)."""
+    the session, planning between jobs and the answer, which the cores-busy share does not see;
+    task seconds in all)."""
     if not tasks:
-        return 0.0, 0.0, 0, 0.0, wall_s
+        return 0.0, 0.0, 0, 0.0, wall_s, 0.0
     total = sum(end - start for start, end, _ in tasks)
     span = max(end for _, end, _ in tasks) - min(start for start, _, _ in tasks)
     gc = sum(g for _, _, g in tasks) / max(total, 1)
-    return total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc, wall_s - span / 1000
+    return (total / (cores * max(span, 1)), total / (cores * wall_s * 1000), len(tasks), gc, wall_s - span / 1000,
+            total / 1000)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used so far (their own threads, not children)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def python_pids(pid: int) -> list[int]:
+    """A process and its Python children (the JVMs left out)."""
+    return [p for p, cmd in [(pid, "python"), *children_of(pid)] if "java" not in cmd]
 
 
 def python_peak_mb(pid: int) -> float:
@@ -299,6 +318,9 @@ def main() -> None:
                         sides["s3"] = s3_body
                     times: dict[str, list[float]] = {side: [] for side in sides}
                     staged: list[float] = []
+                    # CPU seconds per run of Stoker's Python processes and of moto's server: where
+                    # the staged way's time goes on a 2-core machine that runs S3 itself
+                    cpu: dict[str, list[tuple[float, float]]] = {side: [] for side in sides if side != "pyspark"}
                     order = list(sides)
                     for n in range(args.runs + 1):  # run 0 warms up
                         for side in order[n % len(order):] + order[:n % len(order)]:
@@ -307,7 +329,12 @@ def main() -> None:
                                 elapsed = run_pyspark(spark, pipeline, paths, floor_out, key)
                                 groups[key] = (FLOOR_JOB, floor_app, key, elapsed)
                             else:
+                                watched = python_pids(server.proc.pid) if server.proc else []
+                                before = cpu_seconds(watched), cpu_seconds([moto.process.pid] if moto else [])
                                 elapsed, done = timed(client, sides[side])
+                                if n:
+                                    cpu[side].append((cpu_seconds(watched) - before[0],
+                                                      cpu_seconds([moto.process.pid] if moto else []) - before[1]))
                                 attempt = done["attempts"][-1]
                                 stoker_app = attempt["spark_app_id"]
                                 groups[key] = ("stoker-session", stoker_app, attempt["spark_job_group"], elapsed)
@@ -322,12 +349,18 @@ def main() -> None:
                         p50 = percentile(xs, 50)
                         cell[side] = {"p50_s": p50, "p95_s": percentile(xs, 95), "mb_per_s": nbytes / MB / p50,
                                       "times": xs}
+                    for side, used in cpu.items():
+                        cell[side]["stoker_py_cpu_s"] = percentile([u[0] for u in used], 50)
+                        cell[side]["moto_cpu_s"] = percentile([u[1] for u in used], 50)
                     cell["ratio"] = cell["stoker"]["p50_s"] / cell["pyspark"]["p50_s"]
                     if "s3" in cell:
                         cell["s3_ratio"] = cell["s3"]["p50_s"] / cell["stoker"]["p50_s"]
                     cell["py_peak_mb"] = python_peak_mb(server.proc.pid) if server.proc else None
                     results["cells"].append(cell)
-                    s3_note = (f", s3 {cell['s3']['p50_s']:.2f} s ({cell['s3_ratio']:.2f}× local)"
+                    s3_note = (f", s3 {cell['s3']['p50_s']:.2f} s ({cell['s3_ratio']:.2f}× local; staging "
+                               f"{cell['staging_p50_s']:.2f} s, CPU s Stoker's Python "
+                               f"{cell['s3']['stoker_py_cpu_s']:.1f} "
+                               f"(local {cell['stoker']['stoker_py_cpu_s']:.1f}), moto {cell['s3']['moto_cpu_s']:.1f})"
                                if "s3" in cell else "")
                     print(f"{size} MB {pipeline}: stoker {cell['stoker']['p50_s']:.2f} s, pyspark "
                           f"{cell['pyspark']['p50_s']:.2f} s, ratio {cell['ratio']:.2f}{s3_note}", flush=True)
@@ -350,6 +383,7 @@ def main() -> None:
                     cell[side]["tasks"] = int(percentile([s[2] for s in shares], 50))
                     cell[side]["gc_share"] = percentile([s[3] for s in shares], 50)
                     cell[side]["outside_tasks_s"] = percentile([s[4] for s in shares], 50)
+                    cell[side]["task_s"] = percentile([s[5] for s in shares], 50)
             client.close()
         finally:
             if spark is not None:
@@ -374,10 +408,13 @@ def main() -> None:
             rows.append([f"{c['size_mb']} MB", c["pipeline"], side, f"{c['input_mb']:.0f}", f"{s['p50_s']:.2f}",
                          f"{s['p95_s']:.2f}", f"{s['mb_per_s']:.1f}", ratio,
                          f"{s.get('cores_busy', 0):.0%}", f"{s.get('cores_busy_of_wall', 0):.0%}", s.get("tasks", ""),
-                         f"{s.get('gc_share', 0):.0%}", f"{s.get('outside_tasks_s', 0):.2f}",
-                         f"{c['py_peak_mb']:.0f}" if side != "pyspark" and c["py_peak_mb"] else ""])
+                         f"{s.get('task_s', 0):.1f}", f"{s.get('gc_share', 0):.0%}",
+                         f"{s.get('outside_tasks_s', 0):.2f}",
+                         f"{c['py_peak_mb']:.0f}" if side != "pyspark" and c["py_peak_mb"] else "",
+                         f"{s['stoker_py_cpu_s']:.1f}" if "stoker_py_cpu_s" in s else "",
+                         f"{s['moto_cpu_s']:.1f}" if side == "s3" else ""])
     print_table(["size", "pipeline", "side", "input MB", "p50 s", "p95 s", "MB/s", "ratio", "cores busy",
-                 "of wall", "tasks", "GC", "outside tasks s", "py MB"], rows)
+                 "of wall", "tasks", "task s", "GC", "outside tasks s", "py MB", "py CPU s", "moto CPU s"], rows)
     print("written to", write_results(args.name, results))
 
 

@@ -50,3 +50,25 @@ def test_a_tuned_layer_that_fits_no_worker_is_left_out_of_the_run(services):
     fitting = {**own, "tuning": {"spark.executor.cores": "2"}}
     assert submitter._fit_cluster(fitting, cluster) == fitting
     assert submitter._fit_cluster({"tuning": {"spark.executor.memory": "4g"}}, cluster) is None
+
+
+def test_the_tuning_loop_reads_the_sizes_of_the_workers_a_run_ran_on(services):
+    """What a proposal must fit (tuning/recommend.py): each finished run comes with its cluster's
+    worker sizes, so the loop never proposes an executor no worker can host."""
+    import sqlalchemy as sa
+
+    from stoker.store.tables import runs
+    from stoker.store.tuning import TuningStore
+
+    with TestClient(create_app(services), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+        cluster = client.post("/api/v1/products/spark-standalone/4.3/clusters",
+                              json={"size": 2, "worker.cores": 1, "worker.mem": 640}).json()["id"]
+        made = client.post("/api/v1/jobs", json={"name": "nightly", "steps": STEPS, "mode": "submit",
+                                                 "cluster": cluster, "tuning": {"mode": "auto"}})
+        assert made.status_code == 201, made.text
+        run = client.post("/api/v1/jobs/nightly/runs", json={})
+        assert run.status_code == 201, run.text
+    with services.db.write() as conn:  # as if it ran (the cluster is only planned here)
+        conn.execute(sa.update(runs).where(runs.c.id == run.json()["id"]).values(state="SUCCEEDED", finished_at=1.0))
+    (finished,) = TuningStore(services.db).unprofiled(services.runs.jobs.get("nightly").id)
+    assert finished.workers == ((1, 640), (1, 640))

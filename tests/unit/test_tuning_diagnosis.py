@@ -140,6 +140,25 @@ def test_a_rolled_back_change_is_not_proposed_again():
     assert rec is None or "spark.cores.max" not in rec.conf
 
 
+def test_gc_asks_for_more_heap_but_never_more_than_a_worker_offers():
+    agg, prof, found = load("oom_jvm")  # its GC share is a finding (above)
+    agg = _standalone(agg)
+    agg.properties["spark.executor.memory"] = "512m"
+    gc = [found["gc"]]
+    unknown = recommend(agg, prof, gc, AUTO, tunable=ALL, runtime_only=False)
+    assert unknown is not None and unknown.conf["spark.executor.memory"] == "768m"  # x1.5: no sizes known
+    roomy = recommend(agg, prof, gc, AUTO, tunable=ALL, runtime_only=False, workers=[(1, 4096), (1, 4096)])
+    assert roomy is not None and roomy.conf["spark.executor.memory"] == "768m"
+    capped = recommend(agg, prof, gc, AUTO, tunable=ALL, runtime_only=False, workers=[(1, 640), (1, 640)])
+    assert capped is not None and capped.conf["spark.executor.memory"] == "640m"  # all a worker has
+    # workers of 512 MiB host no larger executor: nothing to propose (a layer no worker fits is left
+    # out of the run at submit, and its trial would measure nothing)
+    assert recommend(agg, prof, gc, AUTO, tunable=ALL, runtime_only=False, workers=[(1, 512), (1, 512)]) is None
+    # nor on workers with too few cores for the executor
+    agg.properties["spark.executor.cores"] = "2"
+    assert recommend(agg, prof, gc, AUTO, tunable=ALL, runtime_only=False, workers=[(1, 4096)]) is None
+
+
 def test_over_partitioning_recommends_fewer_shuffle_partitions_and_aqe():
     agg, prof, found = load("over_partitioned")
     rec = recommend(agg, prof, list(found.values()), AUTO, tunable=ALL, runtime_only=True)

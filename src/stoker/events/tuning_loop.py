@@ -128,7 +128,7 @@ class TuningLoop:
         figure = OBJECTIVE_FIGURE[policy.objective]
         rec = recommend(agg, prof, findings, policy, tunable=tuning_policy.tunable_keys(policy, own),
                         runtime_only=mode == "session", history=guardrails, rejected=state.rejected,
-                        noise=noise([b[figure] for b in baseline if b.get("succeeded")]))
+                        noise=noise([b[figure] for b in baseline if b.get("succeeded")]), workers=run.workers)
         if rec is None:
             return state
         evidence = [f.as_dict() for f in findings if f.kind in rec.findings or f.guardrail]

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from stoker.core.states import RunState
+from stoker.store.clusters import worker_sizes
 from stoker.store.db import Database, insert_unless_exists
 from stoker.store.tables import attempts, jobs, outbox, runs, tuning_runs, tuning_state, tuning_trials
 
@@ -29,6 +30,8 @@ class FinishedRun:
     conf: dict[str, dict[str, str]]  # its own layers (job, run, tuning), fixed at submit
     effective_conf: dict[str, dict[str, str]]  # what its latest attempt ran with (key -> value, source)
     spark_app_id: str | None  # its latest attempt's Spark application
+    # (cores, memory MiB) of each worker of the cluster it ran on: what a proposed executor must fit
+    workers: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,13 +101,20 @@ class TuningStore:
         latest = (sa.select(attempts.c.spark_app_id).where(attempts.c.run_id == runs.c.id)
                   .order_by(attempts.c.number.desc()).limit(1).scalar_subquery())
         query = (sa.select(runs.c.id, runs.c.state, runs.c.finished_at, runs.c.conf, runs.c.effective_conf,
-                           latest.label("spark_app_id"))
+                           runs.c.options, latest.label("spark_app_id"))
                  .where(runs.c.job_id == job_id, runs.c.state.in_(FINISHED),
                         ~sa.exists().where(tuning_runs.c.run_id == runs.c.id))
                  .order_by(runs.c.finished_at).limit(limit))
         with self.db.read() as conn:
-            return [FinishedRun(r.id, r.state, r.finished_at or 0.0, r.conf or {}, r.effective_conf or {},
-                                r.spark_app_id) for r in conn.execute(query)]
+            rows = conn.execute(query).all()
+        sizes: dict[str, tuple[tuple[int, int], ...]] = {}
+        for r in rows:
+            cluster = (r.options or {}).get("cluster")
+            if isinstance(cluster, str) and cluster not in sizes:
+                sizes[cluster] = tuple(worker_sizes(self.db, cluster))
+        return [FinishedRun(r.id, r.state, r.finished_at or 0.0, r.conf or {}, r.effective_conf or {},
+                            r.spark_app_id, sizes.get((r.options or {}).get("cluster"), ()))  # type: ignore[arg-type]
+                for r in rows]
 
     def runs(self, job_id: str, limit: int = 200) -> list[ProfiledRun]:
         """The job's profiled runs, oldest first (the newest `limit`)."""

@@ -8,11 +8,11 @@ input-size bucket."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from stoker.core.spark_conf import is_runtime
+from stoker.core.spark_conf import is_runtime, unplaceable
 from stoker.events.analysis import Aggregate
 from stoker.tuning.diagnosis import MB, Finding, executor_memory
 from stoker.tuning.policy import TuningPolicy
@@ -52,9 +52,12 @@ def _range(expected: float, noise: float, low: float = 1.0, high: float = 1.0) -
 
 def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: TuningPolicy, *,
               tunable: frozenset[str], runtime_only: bool, history: Iterable[Finding] = (),
-              rejected: Iterable[Mapping[str, str]] = (), noise: float = DEFAULT_NOISE) -> Recommendation | None:
+              rejected: Iterable[Mapping[str, str]] = (), noise: float = DEFAULT_NOISE,
+              workers: Sequence[tuple[int, int]] = ()) -> Recommendation | None:
     """The change for the next run, or None when nothing worth changing was found. `history`: the
-    findings of the job's earlier runs (their guardrails count); `rejected`: changes rolled back."""
+    findings of the job's earlier runs (their guardrails count); `rejected`: changes rolled back;
+    `workers`: (cores, memory MiB) of each worker of the run's cluster (none known: no limit), which
+    an executor size proposed must fit."""
     props = agg.properties
     kinds = {f.kind: f for f in findings}
     guarded = any(f.guardrail for f in (*findings, *history))
@@ -128,7 +131,12 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
 
     memory_now = executor_memory(agg)
     if "gc" in kinds and not master.startswith("local"):
-        propose("spark.executor.memory", _mib(memory_now * 1.5), f"gc: {kinds['gc'].summary}")
+        # more heap, as much as a worker can give: a size no worker offers would keep the run waiting
+        # for executors (submit leaves such a layer out, and the trial would measure nothing)
+        largest = _largest_fit(workers, int(props.get("spark.executor.cores") or 1))
+        more = memory_now * 1.5 if largest is None else min(memory_now * 1.5, float(largest))
+        if more >= memory_now * 1.2:
+            propose("spark.executor.memory", _mib(more), f"gc: {kinds['gc'].summary}")
     elif ("memory_headroom" in kinds and not guarded and "spill" not in kinds and not master.startswith("local")
           and memory_now > MIN_EXECUTOR_MEMORY):
         peak = kinds["memory_headroom"].evidence["peak_heap_bytes"]
@@ -142,6 +150,9 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
                 del conf[key]
                 reasons.pop(key, None)
     conf = {k: v for k, v in conf.items() if props.get(k) != v}
+    if workers and unplaceable({**props, **conf}, workers):
+        for key in ("spark.executor.memory", "spark.executor.cores"):
+            conf.pop(key, None)
     if not conf:
         return None
     if not any(k in conf for k in ("spark.cores.max", "spark.executor.instances")):
@@ -150,6 +161,12 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
     return Recommendation(dict(sorted(conf.items())), before, {k: reasons[k] for k in sorted(conf)},
                           sorted({r.split(":")[0] for r in reasons.values()}),
                           predict(prof, cores_after, duration, conf, noise))
+
+
+def _largest_fit(workers: Sequence[tuple[int, int]], cores: int) -> int | None:
+    """Bytes of the largest executor heap a worker with the cores can host (None: not known)."""
+    sizes = [mem for cpu, mem in workers if cpu >= cores]
+    return max(sizes) * MB if sizes else None
 
 
 def predict(prof: Profile, cores_after: int, duration: float, conf: Mapping[str, str], noise: float) -> dict[str, Any]:
