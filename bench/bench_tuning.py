@@ -37,9 +37,10 @@ Baselines in the same run, interleaved with the two above (`--no-baselines` leav
                         as-written job's first day gave (tuning/replay.py), applied once
   Dr. Elephant-style    the as-written conf plus every setting the rules (tuning/diagnosis.py, recommend.py)
                         gave after that day, applied once, never re-measured nor rolled back
-The baselines run on --baseline-days (days 2, 3 and 5 by default: not the 3x day, so the whole bench
-fits in about an hour here; `all` for every day; --quick runs them every day). Each is one row of the
-table per job, its ratios against the medians of the as-written job's runs on the same days.
+The baselines run on --baseline-days (days 2, 3 and 5 by default: not the 3x day; the whole bench
+takes about 85 minutes here, about 50 with --no-baselines; `all` for every day; --quick runs them
+every day). Each is one row of the table per job, its ratios against the medians of the as-written
+job's runs on the same days.
 """
 
 from __future__ import annotations
@@ -293,7 +294,7 @@ def make_job(client: Any, job: str, steps: list[Any], cluster: str, conf: dict[s
 def run_jobs(data: Path, names: list[str], days: int, baseline_days: set[int], rows: list[list[object]],
              result: dict[str, Any], worker_mem: int = 512) -> None:
     """Each job in its configurations, day by day; the baselines (Spark defaults, the rules applied
-    once) only on baseline_days (the 3x day is costly, and one bench must fit in an hour here). Each
+    once) only on baseline_days (the 3x day is costly: the bench takes about 85 minutes here as it is). Each
     row's ratios are against the as-written runs of the same days."""
     baselines = bool(baseline_days)
     with stoker_server(data, extra_env={"STOKER_CLUSTER_CAPACITY": "cores=3",
