@@ -232,9 +232,7 @@ def python_pids(pid: int) -> list[int]:
 def python_peak_mb(pid: int) -> float:
     """Peak resident memory of a process and its Python children (the JVMs left out)."""
     peak = 0
-    for p, cmd in [(pid, "python"), *children_of(pid)]:
-        if "java" in cmd:
-            continue
+    for p in python_pids(pid):
         try:
             status = Path(f"/proc/{p}/status").read_text()
         except OSError:

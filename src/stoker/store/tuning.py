@@ -107,14 +107,11 @@ class TuningStore:
                  .order_by(runs.c.finished_at).limit(limit))
         with self.db.read() as conn:
             rows = conn.execute(query).all()
-        sizes: dict[str, tuple[tuple[int, int], ...]] = {}
-        for r in rows:
-            cluster = (r.options or {}).get("cluster")
-            if isinstance(cluster, str) and cluster not in sizes:
-                sizes[cluster] = tuple(worker_sizes(self.db, cluster))
+        clusters = [(r.options or {}).get("cluster") for r in rows]
+        sizes = {c: tuple(worker_sizes(self.db, c)) for c in set(clusters) if isinstance(c, str)}
         return [FinishedRun(r.id, r.state, r.finished_at or 0.0, r.conf or {}, r.effective_conf or {},
-                            r.spark_app_id, sizes.get((r.options or {}).get("cluster"), ()))  # type: ignore[arg-type]
-                for r in rows]
+                            r.spark_app_id, sizes.get(c, ()) if isinstance(c, str) else ())
+                for r, c in zip(rows, clusters, strict=True)]
 
     def runs(self, job_id: str, limit: int = 200) -> list[ProfiledRun]:
         """The job's profiled runs, oldest first (the newest `limit`)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from stoker.core.spark_conf import is_runtime, unplaceable
+from stoker.core.spark_conf import is_runtime
 from stoker.events.analysis import Aggregate
 from stoker.tuning.diagnosis import MB, Finding, executor_memory
 from stoker.tuning.policy import TuningPolicy
@@ -150,9 +150,6 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
                 del conf[key]
                 reasons.pop(key, None)
     conf = {k: v for k, v in conf.items() if props.get(k) != v}
-    if workers and unplaceable({**props, **conf}, workers):
-        for key in ("spark.executor.memory", "spark.executor.cores"):
-            conf.pop(key, None)
     if not conf:
         return None
     if not any(k in conf for k in ("spark.cores.max", "spark.executor.instances")):
@@ -164,9 +161,11 @@ def recommend(agg: Aggregate, prof: Profile, findings: list[Finding], policy: Tu
 
 
 def _largest_fit(workers: Sequence[tuple[int, int]], cores: int) -> int | None:
-    """Bytes of the largest executor heap a worker with the cores can host (None: not known)."""
-    sizes = [mem for cpu, mem in workers if cpu >= cores]
-    return max(sizes) * MB if sizes else None
+    """Bytes of the largest executor heap a worker with the cores can host: None when the workers
+    are not known, 0 when none has the cores."""
+    if not workers:
+        return None
+    return max((mem for cpu, mem in workers if cpu >= cores), default=0) * MB
 
 
 def predict(prof: Profile, cores_after: int, duration: float, conf: Mapping[str, str], noise: float) -> dict[str, Any]:
