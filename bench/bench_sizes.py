@@ -3,7 +3,7 @@ hand in a warm PySpark session with the same resources, alternating run by run; 
 
     .venv/bin/python bench/bench_sizes.py [--sizes 10,100,1024,2048] [--runs 5]
         [--pipelines csv_filter,group_by,join,sort] [--s3-max-mb 1024] [--data DIR] [--keep-data]
-        [--cluster]
+        [--cluster] [--conf KEY=VALUE ...]
 
 Data (generated once per size, seeded, under --data; reused by later invocations with --keep-data):
   people.csv        id,name,age,city,score (bench_s3's columns), about SIZE MB of CSV part files
@@ -23,6 +23,8 @@ With --cluster both sides run on Spark standalone instead of local[*]: Stoker la
 `spark-standalone` clusters (2 workers of 1 core, --worker-mem MB each); Stoker's runs go to one
 (`options.cluster`), the hand-written session's executors to the other, so each side has the same
 resources and neither waits for the other's executors to let go of cores (no S3 side then).
+--conf adds server-level Spark settings (STOKER_SPARK_CONF_DEFAULTS) to Stoker's side, e.g. to try its
+warm session without one of its defaults: --conf spark.scheduler.mode=FIFO.
 MB/s is input bytes read over the p50. "cores busy" is from the collected listener events: the
 task time of the run's jobs (its job group) over cores × the span from its first task's launch to
 its last task's end; "of wall" divides by cores × the run's whole time instead; "outside tasks s" is
@@ -256,6 +258,7 @@ def main() -> None:
     parser.add_argument("--name", default="sizes", help="results file name under bench/results/")
     parser.add_argument("--cluster", action="store_true", help="both sides on 2-worker standalone clusters")
     parser.add_argument("--worker-mem", type=int, default=2048, help="MB of each cluster worker (--cluster)")
+    parser.add_argument("--conf", action="append", default=[], help="KEY=VALUE, a server-level Spark setting")
     args = parser.parse_args()
     if args.cluster:
         args.s3_max_mb = 0
@@ -263,12 +266,15 @@ def main() -> None:
     pipelines = args.pipelines.split(",")
     cores = os.cpu_count() or 1
     data = Path(args.data)
-    results: dict[str, Any] = {"cores": cores, "runs": args.runs, "cluster": args.cluster, "cells": []}
+    results: dict[str, Any] = {"cores": cores, "runs": args.runs, "cluster": args.cluster, "conf": args.conf,
+                               "cells": []}
     groups: dict[str, tuple[str, str, str, float]] = {}  # job group → (size/pipeline/side key, ...)
 
     with tempfile.TemporaryDirectory(prefix="stoker-bench-sizes-") as t:
         tmp = Path(t)
         env = {"STOKER_STORAGE_ROOTS": str(data)}
+        if args.conf:
+            env["STOKER_SPARK_CONF_DEFAULTS"] = json.dumps(dict(item.split("=", 1) for item in args.conf))
         if args.cluster:  # two clusters of a master and 2 workers: 6 cores booked on a 2-core machine
             env["STOKER_CLUSTER_CAPACITY"] = "cores=6"
         server = Server(tmp / "stoker", env=env, fast_leases=False, start_timeout=120)

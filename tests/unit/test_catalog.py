@@ -479,6 +479,22 @@ def test_medium_inputs_use_every_core() -> None:
         assert tuning.session_conf(cores=8) == {"spark.sql.shuffle.partitions": "8"}
 
 
+def test_shuffle_partitions_follow_the_whole_input(catalog: Catalog, roots: StorageRoots) -> None:
+    """A directory of part files counts to its last file: 10 parts of 100 MB shuffle into 16
+    partitions, not the cores' 2 that its first part alone would give."""
+    parts = roots.storage_root / "big.parquet"
+    parts.mkdir()
+    for i in range(10):
+        with open(parts / f"part-{i:05d}.parquet", "wb") as f:
+            f.truncate(100 * MB)  # sparse: the size is all the tuning reads
+    steps = [["read_parquet", "big.parquet"], ["group_by", ["city"], {"n": "count(*)"}],
+             ["write_parquet", "out.parquet"]]
+    tuning = catalog.tuning(steps, roots)
+    assert tuning.input_bytes == 1000 * MB
+    assert tuning.session_conf(cores=2) == {"spark.sql.shuffle.partitions": "16"}
+    assert catalog.tuning([["range", 5], ["collect"]], roots).small
+
+
 def test_schema_cache_knows_staged_copies_by_their_source(tmp_path: Path) -> None:
     """Two attempts stage the same S3 object to different local paths: one key. Another ETag:
     another key."""

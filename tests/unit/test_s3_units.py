@@ -146,6 +146,20 @@ def test_throttling_and_a_dropped_connection_are_retried_with_backoff():
         server.server_close()
 
 
+def test_clients_share_the_service_model_but_not_their_credentials():
+    """Each attempt's client loads S3's model once per process, not once per attempt, and keeps
+    the keys it was given."""
+    def client(key: str):
+        return s3_client({"aws_access_key_id": key, "aws_secret_access_key": "S", "region": "us-east-1",
+                          "endpoint_url": "http://127.0.0.1:9"}, allow_server=False, server_endpoint=None)
+
+    alice, bob = client("ALICE"), client("BOB")
+    assert alice._loader is bob._loader
+    assert alice.meta.service_model is not None
+    assert alice._request_signer._credentials.access_key == "ALICE"
+    assert bob._request_signer._credentials.access_key == "BOB"
+
+
 def test_no_credentials_and_no_server_fallback_is_refused():
     with pytest.raises(S3Failed, match="no S3 credentials") as info:
         s3_client({}, allow_server=False, server_endpoint=None)

@@ -18,7 +18,7 @@ from stoker.catalog.paths import StorageRoots, is_remote
 from stoker.catalog.s3paths import S3Path, parse_s3_url
 from stoker.catalog.schema_cache import SchemaCache
 from stoker.catalog.spec import FunctionSpec
-from stoker.catalog.tuning import PARTITION_BYTES, SMALL_INPUT_BYTES, Tuning, plan_tuning
+from stoker.catalog.tuning import MAX_PARTITIONS, PARTITION_BYTES, SMALL_INPUT_BYTES, Tuning, plan_tuning
 from stoker.catalog.validate import BoundStep, check_pipeline
 from stoker.core.routing import Route, route
 
@@ -104,16 +104,23 @@ class Catalog:
         """(lane, executor) of a run of these steps (or of a job of this kind and mode): routing.py."""
         return route(steps, kind=kind, mode=mode, instant=self.is_instant, needs_spark=self.needs_spark)
 
+    def tuning(self, steps: Any, roots: StorageRoots) -> Tuning:
+        """The session settings a run of these (valid) steps gets from its inputs' sizes."""
+        return self._tuning(check_pipeline(self._functions, steps, roots), roots)
+
+    def _tuning(self, plan: list[BoundStep], roots: StorageRoots) -> Tuning:
+        if not any(step.spec.needs_spark for step in plan):
+            return Tuning(0, True, None)
+        # Count each input's bytes as far as they can change the shuffle's partitions.
+        limit = max(self.small_input_bytes, self.partition_bytes * MAX_PARTITIONS)
+        return plan_tuning(input_sizes(plan, roots, limit=limit), small_input_bytes=self.small_input_bytes,
+                           partition_bytes=self.partition_bytes, max_partitions=MAX_PARTITIONS)
+
     def execute(self, steps: Any, ctx: RunContext) -> dict[str, Any]:
         """Run a pipeline; returns its JSON-serialisable result. Validates again first, since
         the roots (or the catalog) may differ from those at submit time."""
         plan = check_pipeline(self._functions, steps, ctx.roots)
-        if any(step.spec.needs_spark for step in plan):
-            sizes = input_sizes(plan, ctx.roots, limit=self.small_input_bytes)
-            tuning = plan_tuning(sizes, small_input_bytes=self.small_input_bytes,
-                                 partition_bytes=self.partition_bytes)
-        else:
-            tuning = Tuning(0, True, None)
+        tuning = self._tuning(plan, ctx.roots)
         ctx.logger.debug("pipeline of %d steps; inputs %s bytes; tuning %s", len(plan),
                          tuning.input_bytes, tuning)
         return run_plan(plan, PlanRun(ctx, self.schema_cache, tuning))

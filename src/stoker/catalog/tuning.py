@@ -28,6 +28,7 @@ MB = 1024 * 1024
 MAX_WALKED_FILES = 10_000
 SMALL_INPUT_BYTES = 4 * MB
 PARTITION_BYTES = 64 * MB
+MAX_PARTITIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Tuning:
 
 
 def plan_tuning(inputs: Iterable[int | None], *, small_input_bytes: int = SMALL_INPUT_BYTES,
-                partition_bytes: int = PARTITION_BYTES, max_partitions: int = 1000) -> Tuning:
+                partition_bytes: int = PARTITION_BYTES, max_partitions: int = MAX_PARTITIONS) -> Tuning:
     """Decide from input sizes (bytes; None = unknown)."""
     total = 0
     for size in inputs:
@@ -63,7 +64,7 @@ def plan_tuning(inputs: Iterable[int | None], *, small_input_bytes: int = SMALL_
 
 def local_size(resolved: str, limit: int) -> int | None:
     """Bytes under a resolved local path (a file, a directory, or a glob); None if unknown.
-    Stops walking once past `limit`, since only "small or not" matters then."""
+    Stops walking once past `limit`, the size past which the settings no longer change."""
     if is_remote(resolved):
         return None
     if has_glob(resolved):

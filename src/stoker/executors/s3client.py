@@ -8,6 +8,7 @@ permanent failure can be told from a passing one without reading messages (docs/
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ def s3_client(s3: Mapping[str, Any] | None, *, allow_server: bool, server_endpoi
               pool: int = 16) -> Any:
     """A client with the run's keys; with none, the server's own chain when the operator allows it."""
     import boto3
+    import botocore.session
     from botocore.config import Config
 
     options = s3 or {}
@@ -57,8 +59,20 @@ def s3_client(s3: Mapping[str, Any] | None, *, allow_server: bool, server_endpoi
     else:
         raise S3Failed("the run has no S3 credentials (options.s3) and this server does not lend its "
                        "own", permanent=True)
-    # A session of its own: boto3's default session is shared process-wide state.
-    return boto3.session.Session().client("s3", **kwargs)
+    # A session of its own (boto3's default session is shared process-wide state, and a session
+    # keeps the credentials it resolved), but the loader of the service's model is shared: a new
+    # session loads S3's model again, about 0.2 s of CPU per attempt here, against 0.015 s.
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _model_loader())
+    return boto3.session.Session(botocore_session=core).client("s3", **kwargs)
+
+
+@functools.cache
+def _model_loader() -> Any:
+    """botocore's loader of service models, made on first use; it caches what it loads."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
 
 
 def explain(exc: BaseException, bucket: str, key: str | None = None) -> S3Failed:

@@ -1,19 +1,21 @@
 """S3 bookkeeping shared by the staged way and the executors' way (docs/s3.md): what a read names,
-whether an output may be written, and the commit of an output written under a temporary prefix
-(copied under the target prefix, `_SUCCESS` last, the temporary prefix removed)."""
+whether an output may be written, and the commits of an output: the staged way's local files as
+multipart uploads completed together (`commit_files`); the executors' way's objects, which Spark
+wrote under a temporary prefix, copied under the target prefix (`publish`). `_SUCCESS` comes last."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from stoker.catalog.s3paths import S3Path
 from stoker.executors.s3client import S3Failed, explain
 
 PARALLEL = 8  # objects moved at once; each large one also moves in parallel parts
+PART_BYTES = 16 * 1024 * 1024  # S3's parts are 5 MiB at least, all but the last
 SUCCESS = "_SUCCESS"
 
 
@@ -100,6 +102,65 @@ def publish(client: Any, path: S3Path, temporary: str, names: list[str], log: lo
         client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
     except BaseException:
         delete(client, bucket, published, log, quiet=True)
+        raise
+
+
+def commit_files(client: Any, path: S3Path, files: list[tuple[Path, str]], log: logging.Logger) -> None:
+    """Write local files under the target prefix (each as `name`, relative to it), `_SUCCESS` last,
+    after removing what was there in mode overwrite. Each file goes up as a multipart upload that
+    is completed only once every part of every file is up: S3 shows an object when its upload
+    completes, so until then nothing is visible, a failure aborts the uploads and leaves no half
+    output, and, unlike an upload under a temporary prefix, the bytes are never copied again (the
+    way Hadoop's S3A committers commit). Half a commit is taken back."""
+    bucket, target = path.url.bucket, path.url.key.rstrip("/") + "/"
+    uploads: dict[str, str] = {}  # key → upload id, until completed
+    etags: dict[str, dict[int, str]] = {}
+    completed: list[str] = []
+
+    def start(item: tuple[Path, str]) -> None:
+        key = target + item[1]
+        try:
+            uploads[key] = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        except Exception as exc:
+            raise explain(exc, bucket, key) from None
+        etags[key] = {}
+
+    def send(part: tuple[str, int, Path, int]) -> None:
+        key, number, local, offset = part
+        with open(local, "rb") as f:
+            f.seek(offset)
+            body = f.read(PART_BYTES)
+        try:
+            etags[key][number] = client.upload_part(Bucket=bucket, Key=key, UploadId=uploads[key],
+                                                    PartNumber=number, Body=body)["ETag"]
+        except Exception as exc:
+            raise explain(exc, bucket, key) from None
+
+    def complete(key: str) -> None:
+        numbered = [{"PartNumber": n, "ETag": etag} for n, etag in sorted(etags[key].items())]
+        try:
+            client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uploads[key],
+                                             MultipartUpload={"Parts": numbered})
+        except Exception as exc:
+            raise explain(exc, bucket, key) from None
+        del uploads[key]
+        completed.append(key)
+
+    try:
+        parallel(start, files)
+        parallel(send, [(target + name, n + 1, local, offset) for local, name in files
+                        for n, offset in enumerate(range(0, max(1, local.stat().st_size), PART_BYTES))])
+        if path.mode == "overwrite":
+            delete(client, bucket, existing(client, path), log)
+        parallel(complete, list(uploads))
+        client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
+    except BaseException:
+        for key, upload in list(uploads.items()):
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+            except Exception:
+                log.warning("S3: could not abort the upload of s3://%s/%s", bucket, key)
+        delete(client, bucket, completed, log, quiet=True)
         raise
 
 

@@ -1,7 +1,8 @@
 """The staged way to S3: the objects a pipeline reads are copied into a per-attempt staging
-directory before Spark reads them; what a write step produced is uploaded under a temporary prefix
-and published under the target prefix only when the run succeeded, `_SUCCESS` last. So a failed
-run leaves nothing under its target prefix, and Spark needs no S3 connector at all.
+directory before Spark reads them; what a write step produced goes up under the target prefix, once
+the run succeeded, as multipart uploads completed only when every file is up, `_SUCCESS` last
+(s3objects.commit_files). So a failed run leaves nothing under its target prefix, and Spark needs
+no S3 connector at all.
 
 The staging directory is private to the attempt (0700) and removed however the attempt ends; its
 file names come from bucket and key names, never from credentials.
@@ -27,12 +28,10 @@ from stoker.executors.s3objects import (
     PARALLEL,
     SUCCESS,
     check_writable,
-    delete,
+    commit_files,
     existing,
     parallel,
-    publish,
     source_objects,
-    temporary_prefix,
 )
 
 MB = 1024 * 1024
@@ -149,30 +148,16 @@ class S3Staging:
         return result
 
     def _publish(self, output: _Output) -> None:
-        bucket = output.path.url.bucket
         files = sorted(p for p in output.local.rglob("*") if p.is_file()
                        and p.name != SUCCESS and not p.name.endswith(_SKIP_SUFFIXES)
                        and not p.name.startswith("."))
-        self._count(sum(p.stat().st_size for p in files), f"writing {output.path.given}")
-        temporary = temporary_prefix(output.path, self.attempt_id)
-        relative = [p.relative_to(output.local).as_posix() for p in files]
-        config = transfer_config()
-
-        def upload(name: str) -> None:
-            try:
-                self.client.upload_file(str(output.local / name), bucket, temporary + name, Config=config)
-            except Exception as exc:
-                raise explain(exc, bucket, temporary + name) from None
-
+        size = sum(p.stat().st_size for p in files)
+        self._count(size, f"writing {output.path.given}")
         started = time.perf_counter()
-        try:
-            parallel(upload, relative)
-            publish(self.client, output.path, temporary, relative, self.log, config)
-        finally:
-            delete(self.client, bucket, [temporary + name for name in relative], self.log, quiet=True)
+        commit_files(self.client, output.path, [(p, p.relative_to(output.local).as_posix()) for p in files],
+                     self.log)
         self.log.info("S3 staged: wrote %s (%d file(s), %.1f MB), then %s, in %.2f s", output.path.given,
-                      len(files), sum(p.stat().st_size for p in files) / MB, SUCCESS,
-                      time.perf_counter() - started)
+                      len(files), size / MB, SUCCESS, time.perf_counter() - started)
 
     # -- shared ----------------------------------------------------------------------------
     def _count(self, size: int, what: str) -> None:
