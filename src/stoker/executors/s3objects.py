@@ -51,8 +51,7 @@ def data_files(directory: str, found: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def existing(client: Any, path: S3Path) -> list[str]:
-    prefix = path.url.key.rstrip("/") + "/"
-    return [o["Key"] for o in objects(client, path.url.bucket, prefix)]
+    return [o["Key"] for o in objects(client, path.url.bucket, _prefix(path))]
 
 
 def check_writable(client: Any, path: S3Path) -> None:
@@ -84,25 +83,13 @@ def publish(client: Any, path: S3Path, temporary: str, names: list[str], log: lo
     """Copy the files `names` from the temporary prefix under the target prefix (after removing
     what was there, in mode overwrite), then `_SUCCESS`. Half a publish must not look like output:
     on failure what was copied is taken back. The caller removes the temporary prefix."""
-    bucket, target = path.url.bucket, path.url.key.rstrip("/") + "/"
-    published: list[str] = []
+    bucket = path.url.bucket
+    extra = {"Config": config} if config is not None else {}
 
-    def copy(name: str) -> None:
-        try:
-            extra = {"Config": config} if config is not None else {}
-            client.copy({"Bucket": bucket, "Key": temporary + name}, bucket, target + name, **extra)
-        except Exception as exc:
-            raise explain(exc, bucket, target + name) from None
-        published.append(target + name)
+    def copy(key: str, name: str) -> None:
+        client.copy({"Bucket": bucket, "Key": temporary + name}, bucket, key, **extra)
 
-    try:
-        if path.mode == "overwrite":
-            delete(client, bucket, existing(client, path), log)
-        parallel(copy, names)
-        client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
-    except BaseException:
-        delete(client, bucket, published, log, quiet=True)
-        raise
+    _show(client, path, names, copy, log)
 
 
 def commit_files(client: Any, path: S3Path, files: list[tuple[Path, str]], log: logging.Logger) -> None:
@@ -112,10 +99,9 @@ def commit_files(client: Any, path: S3Path, files: list[tuple[Path, str]], log: 
     completes, so until then nothing is visible, a failure aborts the uploads and leaves no half
     output, and, unlike an upload under a temporary prefix, the bytes are never copied again (the
     way Hadoop's S3A committers commit). Half a commit is taken back."""
-    bucket, target = path.url.bucket, path.url.key.rstrip("/") + "/"
+    bucket, target = path.url.bucket, _prefix(path)
     uploads: dict[str, str] = {}  # key → upload id, until completed
     etags: dict[str, dict[int, str]] = {}
-    completed: list[str] = []
 
     def start(item: tuple[Path, str]) -> None:
         key = target + item[1]
@@ -136,31 +122,52 @@ def commit_files(client: Any, path: S3Path, files: list[tuple[Path, str]], log: 
         except Exception as exc:
             raise explain(exc, bucket, key) from None
 
-    def complete(key: str) -> None:
+    def complete(key: str, _name: str) -> None:
         numbered = [{"PartNumber": n, "ETag": etag} for n, etag in sorted(etags[key].items())]
-        try:
-            client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uploads[key],
-                                             MultipartUpload={"Parts": numbered})
-        except Exception as exc:
-            raise explain(exc, bucket, key) from None
-        del uploads[key]
-        completed.append(key)
+        client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uploads[key],
+                                         MultipartUpload={"Parts": numbered})
+        del uploads[key]  # only once completed: a failed completion is still aborted
 
     try:
         parallel(start, files)
         parallel(send, [(target + name, n + 1, local, offset) for local, name in files
                         for n, offset in enumerate(range(0, max(1, local.stat().st_size), PART_BYTES))])
-        if path.mode == "overwrite":
-            delete(client, bucket, existing(client, path), log)
-        parallel(complete, list(uploads))
-        client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
+        _show(client, path, [name for _, name in files], complete, log)
     except BaseException:
         for key, upload in list(uploads.items()):
             try:
                 client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
             except Exception:
                 log.warning("S3: could not abort the upload of s3://%s/%s", bucket, key)
-        delete(client, bucket, completed, log, quiet=True)
+        raise
+
+
+def _prefix(path: S3Path) -> str:
+    return path.url.key.rstrip("/") + "/"
+
+
+def _show(client: Any, path: S3Path, names: list[str], show: Callable[[str, str], None],
+          log: logging.Logger) -> None:
+    """The end of both commits: in mode overwrite remove what is under the target prefix, make
+    each name visible under it (`show(key, name)`, in parallel), then `_SUCCESS`. On failure what
+    was shown is taken back, so half a commit never looks like output."""
+    bucket, target = path.url.bucket, _prefix(path)
+    shown: list[str] = []
+
+    def one(name: str) -> None:
+        try:
+            show(target + name, name)
+        except Exception as exc:
+            raise explain(exc, bucket, target + name) from None
+        shown.append(target + name)
+
+    try:
+        if path.mode == "overwrite":
+            delete(client, bucket, existing(client, path), log)
+        parallel(one, names)
+        client.put_object(Bucket=bucket, Key=target + SUCCESS, Body=b"")
+    except BaseException:
+        delete(client, bucket, shown, log, quiet=True)
         raise
 
 
